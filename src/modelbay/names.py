@@ -1,0 +1,279 @@
+"""Names, paths and references: what is allowed, checked once at every edge.
+
+References name a version of something:
+
+* ``project/name:alias`` or ``project/name:v3`` for an artifact version (an optional leading
+  ``entity/`` is accepted and ignored, as W&B scripts carry one);
+* ``model-registry/MNIST:production`` for a registry version; W&B's
+  ``wandb-registry-model/MNIST:production`` and MLflow's ``models:/MNIST@production`` and
+  ``models:/MNIST/3`` mean the same.
+
+A missing selector means ``latest``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from modelbay.errors import (
+    InvalidInputError,
+    InvalidNameError,
+    InvalidPathError,
+    InvalidReferenceError,
+)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+VERSION_RE = re.compile(r"^v(\d{1,9})$")
+TAG_RE = re.compile(r"^[-\w]+( [-\w]+)*$")
+REGISTRY_SUFFIX = "-registry"
+WANDB_REGISTRY_PREFIX = "wandb-registry-"
+LATEST = "latest"
+MAX_METADATA_KEYS = 100
+MAX_METADATA_BYTES = 1 << 20
+MAX_DESCRIPTION_CHARS = 1 << 20
+MAX_PATH_CHARS = 1024
+MAX_TAG_CHARS = 256
+
+
+def check_name(value: object, what: str = "name") -> str:
+    """Return ``value`` if it is a valid name (``[A-Za-z0-9._-]``, 1-128 characters).
+
+    Raises:
+        InvalidNameError: otherwise, including names made only of dots.
+    """
+    if not isinstance(value, str) or not NAME_RE.match(value) or set(value) == {"."}:
+        raise InvalidNameError(
+            f"invalid {what} {value!r}: use 1-128 characters of A-Z a-z 0-9 . _ -",
+            {"field": what, "value": _preview(value)},
+        )
+    return value
+
+
+def check_project(value: object) -> str:
+    name = check_name(value, "project")
+    if name.endswith(REGISTRY_SUFFIX) or name.startswith(WANDB_REGISTRY_PREFIX):
+        raise InvalidNameError(
+            f"project names ending in '{REGISTRY_SUFFIX}' are reserved for registries: {name!r}",
+            {"field": "project", "value": name},
+        )
+    return name
+
+
+def check_alias(value: object, *, by_hand: bool = True) -> str:
+    """Return a valid alias; ``latest`` and ``vN`` are reserved when set by hand.
+
+    Raises:
+        InvalidNameError: a malformed alias, or a reserved one set by hand.
+    """
+    alias = check_name(value, "alias")
+    if by_hand and (alias == LATEST or VERSION_RE.match(alias)):
+        raise InvalidNameError(
+            f"alias {alias!r} is reserved: 'latest' follows the newest version and 'vN' "
+            "names version N",
+            {"field": "alias", "value": alias},
+        )
+    return alias
+
+
+def check_tag(value: object) -> str:
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_TAG_CHARS
+        or not TAG_RE.match(value)
+    ):
+        raise InvalidNameError(
+            f"invalid tag {_preview(value)!r}: use words of letters, digits, '-' and '_' "
+            "separated by single spaces",
+            {"field": "tag", "value": _preview(value)},
+        )
+    return value
+
+
+def check_tags(values: object) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, list | tuple | set | frozenset):
+        raise InvalidInputError("tags must be a list of strings", {"field": "tags"})
+    return sorted({check_tag(v) for v in values})
+
+
+def check_aliases(values: object) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, list | tuple | set | frozenset):
+        raise InvalidInputError("aliases must be a list of strings", {"field": "aliases"})
+    return sorted({check_alias(v) for v in values})
+
+
+def check_path(value: object) -> str:
+    """Return a normalised relative POSIX path for a file inside an artifact.
+
+    Raises:
+        InvalidPathError: empty, absolute, with ``..``, ``.`` or empty segments, backslashes,
+            NUL or other control characters, a drive letter, or longer than 1024 characters.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidPathError("a file path must be a non-empty string", {"path": _preview(value)})
+    problem = None
+    if len(value) > MAX_PATH_CHARS:
+        problem = f"longer than {MAX_PATH_CHARS} characters"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in value):
+        problem = "contains a control character"
+    elif "\\" in value:
+        problem = "contains a backslash"
+    elif value.startswith("/"):
+        problem = "is absolute"
+    elif re.match(r"^[A-Za-z]:", value):
+        problem = "starts with a drive letter"
+    else:
+        parts = value.split("/")
+        if any(p == ".." for p in parts):
+            problem = "climbs out with '..'"
+        elif any(p in ("", ".") for p in parts):
+            problem = "has an empty or '.' segment"
+    if problem:
+        raise InvalidPathError(f"file path {_preview(value)!r} {problem}", {"path": _preview(value)})
+    return value
+
+
+def check_description(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError("description must be a string", {"field": "description"})
+    if len(value) > MAX_DESCRIPTION_CHARS:
+        raise InvalidInputError(
+            f"description is longer than {MAX_DESCRIPTION_CHARS} characters",
+            {"field": "description"},
+        )
+    return value
+
+
+def check_metadata(value: object) -> dict[str, Any]:
+    """Return metadata as a JSON-safe dict: at most 100 keys, 1 MiB, no NaN or infinity."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInputError("metadata must be a JSON object", {"field": "metadata"})
+    if len(value) > MAX_METADATA_KEYS:
+        raise InvalidInputError(
+            f"metadata has {len(value)} keys; at most {MAX_METADATA_KEYS} are allowed",
+            {"field": "metadata"},
+        )
+    _reject_non_finite(value)
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata is not JSON-serialisable: {exc}", {"field": "metadata"}) from exc
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise InvalidInputError("metadata is larger than 1 MiB", {"field": "metadata"})
+    return dict(json.loads(encoded))
+
+
+def _reject_non_finite(value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError("metadata may not hold NaN or infinity", {"field": "metadata"})
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidInputError("metadata keys must be strings", {"field": "metadata"})
+            _reject_non_finite(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _reject_non_finite(v)
+
+
+def version_index(selector: str) -> int | None:
+    """``"v12"`` -> 12; anything else (an alias) -> None."""
+    m = VERSION_RE.match(selector)
+    return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    project: str
+    name: str
+    selector: str = LATEST
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.name}:{self.selector}"
+
+
+@dataclass(frozen=True)
+class RegistryRef:
+    registry: str
+    collection: str
+    selector: str = LATEST
+
+    def __str__(self) -> str:
+        return f"{self.registry}{REGISTRY_SUFFIX}/{self.collection}:{self.selector}"
+
+
+Ref = ArtifactRef | RegistryRef
+
+
+def parse_ref(text: object, default_project: str | None = None) -> Ref:
+    """Parse any accepted reference form.
+
+    Raises:
+        InvalidReferenceError: the text is not a reference, or names nothing valid.
+    """
+    if not isinstance(text, str) or not text or len(text) > 1024:
+        raise InvalidReferenceError(f"invalid reference {_preview(text)!r}")
+    try:
+        if text.startswith("models:/"):
+            return _parse_mlflow(text[len("models:/"):])
+        path, selector = _split_selector(text)
+        parts = path.split("/")
+        if len(parts) > 3 or any(not p for p in parts):
+            raise InvalidReferenceError(f"invalid reference {text!r}")
+        if len(parts) >= 2:
+            holder = parts[-2]
+            registry = _registry_of(holder)
+            if registry is not None:
+                return RegistryRef(check_name(registry, "registry"), check_name(parts[-1], "collection"), selector)
+            return ArtifactRef(check_project(holder), check_name(parts[-1], "artifact"), selector)
+        if default_project is None:
+            raise InvalidReferenceError(
+                f"reference {text!r} names no project: write 'project/{text}'"
+            )
+        return ArtifactRef(check_project(default_project), check_name(parts[0], "artifact"), selector)
+    except InvalidNameError as exc:
+        raise InvalidReferenceError(f"invalid reference {text!r}: {exc.message}", exc.details) from exc
+
+
+def _registry_of(holder: str) -> str | None:
+    if holder.startswith(WANDB_REGISTRY_PREFIX):
+        return holder[len(WANDB_REGISTRY_PREFIX):]
+    if holder.endswith(REGISTRY_SUFFIX):
+        return holder[: -len(REGISTRY_SUFFIX)]
+    return None
+
+
+def _split_selector(text: str) -> tuple[str, str]:
+    if ":" not in text:
+        return text, LATEST
+    path, _, selector = text.rpartition(":")
+    check_name(selector, "alias or version")
+    return path, selector
+
+
+def _parse_mlflow(rest: str) -> RegistryRef:
+    if "@" in rest:
+        name, _, alias = rest.partition("@")
+        return RegistryRef("model", check_name(name, "collection"), check_name(alias, "alias"))
+    name, _, version = rest.partition("/")
+    if not version:
+        return RegistryRef("model", check_name(name, "collection"), LATEST)
+    if version.isdigit():
+        return RegistryRef("model", check_name(name, "collection"), f"v{int(version)}")
+    return RegistryRef("model", check_name(name, "collection"), check_name(version, "alias"))
+
+
+def _preview(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,98 @@
+"""Typed settings, read once from the environment and passed explicitly from there on."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where modelbay keeps its data and whom it talks to.
+
+    Attributes:
+        data_dir: the embedded data directory (SQLite file and blobs).
+        db_url: SQLAlchemy URL of the metadata database; None means SQLite in ``data_dir``.
+        url: a server to talk to; None means embedded (no server).
+        api_key: the key sent to ``url``.
+        user: the name the embedded mode acts as.
+    """
+
+    data_dir: Path
+    db_url: str | None = None
+    url: str | None = None
+    api_key: str | None = None
+    user: str = "local"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("MODELBAY_DIR") or Path.home() / ".modelbay").expanduser()
+        url = env.get("MODELBAY_URL") or None
+        api_key = env.get("MODELBAY_API_KEY") or None
+        if url and not api_key:
+            api_key = stored_key(data_dir, url)
+        return cls(
+            data_dir=data_dir,
+            db_url=env.get("MODELBAY_DB") or None,
+            url=url.rstrip("/") if url else None,
+            api_key=api_key,
+            user=env.get("MODELBAY_USER") or _os_user(),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'modelbay.db'}"
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        name = getpass.getuser()
+    except Exception:  # no user database entry in some containers
+        name = "local"
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:128] or "local"
+
+
+def credentials_file(data_dir: Path) -> Path:
+    return data_dir / "credentials.json"
+
+
+def stored_key(data_dir: Path, url: str) -> str | None:
+    """The key ``modelbay login`` saved for ``url``, if any."""
+    import json
+
+    path = credentials_file(data_dir)
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    key = saved.get(url.rstrip("/")) if isinstance(saved, dict) else None
+    return key if isinstance(key, str) else None
+
+
+def save_key(data_dir: Path, url: str, key: str) -> Path:
+    """Remember ``key`` for ``url`` in a file readable by its owner only."""
+    import json
+
+    path = credentials_file(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict):
+            saved = {}
+    except (OSError, ValueError):
+        saved = {}
+    saved[url.rstrip("/")] = key
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(saved, f)
+    os.replace(tmp, path)
+    return path

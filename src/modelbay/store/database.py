@@ -1,0 +1,147 @@
+"""The metadata database: engine set-up, transactions, migrations on start.
+
+SQLite runs in WAL mode so that readers never wait for the writer; every write transaction
+starts with ``BEGIN IMMEDIATE`` so that two writers queue on the database lock (with a busy
+timeout) instead of failing with "database is locked" when they upgrade a read lock.
+PostgreSQL takes row locks (``SELECT ... FOR UPDATE``) where a counter is bumped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from modelbay.errors import InvalidInputError
+
+#: The newest migration; ``tests/store/test_migrations.py`` checks it against Alembic's head.
+HEAD_REVISION = "0001"
+
+
+class Database:
+    """One metadata database (SQLite file or PostgreSQL), migrated to the newest schema."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = _create_engine(url)
+        self.dialect = self.engine.dialect.name
+        if migrate:
+            self.migrate()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back on an exception."""
+        with self.engine.connect() as conn:
+            conn.execution_options(modelbay_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction with one consistent snapshot."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def migrate(self) -> None:
+        """Bring the schema to :data:`HEAD_REVISION`; several processes may call this at once."""
+        if self._revision() == HEAD_REVISION:
+            return
+        with self._migration_lock():
+            if self._revision() == HEAD_REVISION:
+                return
+            from alembic import command
+            from alembic.config import Config
+
+            cfg = Config()
+            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            with self.engine.connect() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+
+    def _revision(self) -> str | None:
+        try:
+            with self.read() as conn:
+                row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+        except sa.exc.DBAPIError:
+            return None
+        return str(row[0]) if row else None
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.is_sqlite:
+            db_path = self.engine.url.database
+            lock_path = Path(f"{db_path}.migrate.lock") if db_path else None
+            if lock_path is None or db_path == ":memory:":
+                yield
+                return
+            with open(lock_path, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        else:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT pg_advisory_lock(7061766)")
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.exec_driver_sql("SELECT pg_advisory_unlock(7061766)")
+                    conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+_sqlite_lock = threading.Lock()
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise InvalidInputError(f"invalid database URL: {exc}") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    if parsed.get_backend_name() != "postgresql":
+        raise InvalidInputError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+    return sa.create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: sa.engine.URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the sqlite3 module so that BEGIN IMMEDIATE is ours.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        with _sqlite_lock:  # journal_mode switching races when many threads open at once
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("modelbay_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine

@@ -1,0 +1,237 @@
+"""The metadata tables (SQLAlchemy Core). Migrations in ``migrations/`` create and evolve them.
+
+Times are seconds since the epoch (double precision). Version numbers come from counters on
+the parent row (``artifacts.next_version``, ``collections.next_version``), bumped under the
+parent's row lock, and are guarded by unique constraints.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _fk(name: str, target: str, *, nullable: bool = False, ondelete: str | None = None) -> sa.Column[int]:
+    return sa.Column(name, Id, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable)
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    _id(),
+    _fk("user_id", "users.id", ondelete="CASCADE"),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("description", sa.String(256)),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    _id(),
+    _fk("project_id", "projects.id"),
+    sa.Column("run_id", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("notes", sa.Text),
+    sa.Column("job_type", sa.String(128)),
+    sa.Column("system", sa.JSON, nullable=False),
+    _fk("user_id", "users.id"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("exit_code", sa.Integer),
+    sa.UniqueConstraint("project_id", "run_id"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    _fk("run_pk", "runs.id", ondelete="CASCADE"),
+    sa.Column("key", sa.String(256), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("run_pk", "key", "step"),
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    _id(),
+    _fk("project_id", "projects.id"),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("type", sa.String(128), nullable=False),
+    sa.Column("next_version", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+artifact_versions = sa.Table(
+    "artifact_versions",
+    metadata,
+    _id(),
+    _fk("artifact_id", "artifacts.id"),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("file_count", sa.Integer, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    _fk("run_pk", "runs.id", nullable=True),
+    _fk("user_id", "users.id"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("deleted_at", sa.Float),
+    sa.UniqueConstraint("artifact_id", "version"),
+    sa.Index(None, "artifact_id", "digest"),
+)
+
+files = sa.Table(
+    "files",
+    metadata,
+    _fk("version_id", "artifact_versions.id", ondelete="CASCADE"),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("version_id", "path"),
+    sa.Index(None, "sha256"),
+)
+
+artifact_aliases = sa.Table(
+    "artifact_aliases",
+    metadata,
+    _fk("artifact_id", "artifacts.id"),
+    sa.Column("alias", sa.String(128), nullable=False),
+    _fk("version_id", "artifact_versions.id"),
+    sa.PrimaryKeyConstraint("artifact_id", "alias"),
+    sa.Index(None, "version_id"),
+)
+
+registries = sa.Table(
+    "registries",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    sa.Column("artifact_types", sa.JSON),
+    sa.Column("visibility", sa.String(16), nullable=False, default="organization"),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+collections = sa.Table(
+    "collections",
+    metadata,
+    _id(),
+    _fk("registry_id", "registries.id"),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("type", sa.String(128), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("next_version", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("registry_id", "name"),
+)
+
+links = sa.Table(
+    "links",
+    metadata,
+    _id(),
+    _fk("collection_id", "collections.id"),
+    sa.Column("version", sa.Integer, nullable=False),
+    _fk("artifact_version_id", "artifact_versions.id"),
+    _fk("user_id", "users.id"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("collection_id", "version"),
+    sa.UniqueConstraint("collection_id", "artifact_version_id"),
+    sa.Index(None, "artifact_version_id"),
+)
+
+collection_aliases = sa.Table(
+    "collection_aliases",
+    metadata,
+    _fk("collection_id", "collections.id"),
+    sa.Column("alias", sa.String(128), nullable=False),
+    _fk("link_id", "links.id"),
+    sa.PrimaryKeyConstraint("collection_id", "alias"),
+    sa.Index(None, "link_id"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("target_id", Id, nullable=False),
+    sa.Column("tag", sa.String(256), nullable=False),
+    sa.PrimaryKeyConstraint("kind", "target_id", "tag"),
+    sa.Index(None, "tag"),
+)
+
+lineage = sa.Table(
+    "lineage",
+    metadata,
+    _fk("run_pk", "runs.id"),
+    _fk("version_id", "artifact_versions.id"),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("run_pk", "version_id", "direction"),
+    sa.Index(None, "version_id"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    _id(),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(512), nullable=False),
+    sa.Column("registry_id", Id),
+    sa.Column("collection_id", Id),
+    sa.Column("link_id", Id),
+    sa.Column("project_id", Id),
+    sa.Column("artifact_id", Id),
+    sa.Column("version_id", Id),
+    sa.Column("run_pk", Id),
+    sa.Column("before", sa.JSON),
+    sa.Column("after", sa.JSON),
+    sa.Index(None, "collection_id", "id"),
+    sa.Index(None, "version_id", "id"),
+    sa.Index(None, "link_id", "id"),
+    sa.Index(None, "artifact_id", "id"),
+)
