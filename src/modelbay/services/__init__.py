@@ -1,0 +1,49 @@
+"""The service layer: every rule of modelbay, called by the SDK (embedded) and the server alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelbay.blobs.local import LocalBlobStore
+from modelbay.services.artifacts import ArtifactService
+from modelbay.services.auth import AuthService
+from modelbay.services.core import Principal
+from modelbay.services.lineage import LineageService
+from modelbay.services.registry import RegistryService, ensure_core_registries
+from modelbay.services.runs import RunService
+from modelbay.settings import Settings
+from modelbay.store.database import Database
+
+
+@dataclass
+class Services:
+    """Everything a transport needs, built once per process from the settings."""
+
+    db: Database
+    blobs: LocalBlobStore
+    auth: AuthService
+    runs: RunService
+    artifacts: ArtifactService
+    registry: RegistryService
+    lineage: LineageService
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        db = Database(settings.database_url)
+        ensure_core_registries(db)
+        blobs = LocalBlobStore(settings.data_dir / "blobs")
+        return cls(
+            db=db,
+            blobs=blobs,
+            auth=AuthService(db),
+            runs=RunService(db),
+            artifacts=ArtifactService(db, blobs),
+            registry=RegistryService(db),
+            lineage=LineageService(db),
+        )
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+__all__ = ["Principal", "Services"]

@@ -1,0 +1,190 @@
+"""Shared helpers for the side-by-side benchmarks in ``bench/``.
+
+Each benchmark prints exactly one JSON line on stdout; everything else (progress, server
+logs on failure) goes to stderr. Servers are started in their own process group and are
+always stopped by that group's id, never by name, also on Ctrl-C and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+_T0 = time.perf_counter()
+
+
+def log(msg: str) -> None:
+    """Progress to stderr, prefixed with seconds since the benchmark started."""
+    print(f"[{time.perf_counter() - _T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerError(RuntimeError):
+    """A server did not come up (it exited, or never answered its health check)."""
+
+
+class Server:
+    """A server process in its own process group, stopped by group id.
+
+    Args:
+        name: a label for progress output.
+        cmd: the command line.
+        health_url: polled with GET until it answers 200.
+        cwd: working directory (and where ``server.log`` goes).
+        env: extra environment variables.
+    """
+
+    _live: dict[int, Server] = {}
+
+    def __init__(
+        self,
+        name: str,
+        cmd: Sequence[str],
+        health_url: str,
+        cwd: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.cmd = list(cmd)
+        self.health_url = health_url
+        self.cwd = cwd
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = cwd / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.startup_s: float | None = None
+
+    def start(self, timeout: float = 120.0) -> Server:
+        log(f"starting {self.name}: {' '.join(self.cmd)}")
+        t0 = time.perf_counter()
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: we stop the whole tree by pgid
+            )
+        Server._live[self.proc.pid] = self
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                code = self.proc.poll()
+                if code is not None:
+                    raise ServerError(f"{self.name} exited with {code}:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(self.health_url).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise ServerError(f"{self.name} not healthy after {timeout}s:\n{self.log_tail()}")
+                time.sleep(0.2)
+        self.startup_s = time.perf_counter() - t0
+        log(f"{self.name} healthy after {self.startup_s:.1f}s (pid {self.proc.pid})")
+        return self
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        """SIGTERM the process group, then SIGKILL whatever is left after a grace period."""
+        proc = self.proc
+        if proc is None:
+            return
+        Server._live.pop(proc.pid, None)
+        pgid = proc.pid  # start_new_session=True makes the child its own group leader
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        # Workers of a multi-process server may outlive the leader: kill the group for sure.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        self.proc = None
+        log(f"stopped {self.name}")
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for server in list(cls._live.values()):
+            server.stop()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def install_signal_handlers() -> None:
+    """Turn SIGTERM/SIGHUP into KeyboardInterrupt so ``finally`` blocks stop the servers."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def running(server: Server, timeout: float = 120.0) -> Iterator[Server]:
+    """Start ``server`` and stop it on the way out, whatever happens in between."""
+    try:
+        server.start(timeout=timeout)
+        yield server
+    finally:
+        server.stop()
+
+
+def time_calls(fn: Callable[[int], object], n: int) -> list[float]:
+    """Call ``fn(i)`` for i in range(n); return each call's wall time in milliseconds."""
+    out: list[float] = []
+    clock = time.perf_counter
+    for i in range(n):
+        t0 = clock()
+        fn(i)
+        out.append((clock() - t0) * 1000.0)
+    return out
+
+
+def summary(ms: Sequence[float]) -> dict[str, float | int]:
+    """Median, mean, p95, min and count of a list of millisecond timings."""
+    s = sorted(ms)
+    return {
+        "median": round(statistics.median(s), 3),
+        "mean": round(statistics.fmean(s), 3),
+        "p95": round(s[min(len(s) - 1, int(0.95 * len(s)))], 3),
+        "min": round(s[0], 3),
+        "n": len(s),
+    }
+
+
+def ratio(reference: float | None, ours: float | None) -> float | None:
+    """reference / ours (how many times faster we are), or None when either is missing."""
+    if reference is None or ours is None or ours <= 0:
+        return None
+    return round(reference / ours, 2)

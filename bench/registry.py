@@ -1,0 +1,624 @@
+"""Registry benchmark: modelbay's server against MLflow's, same machine, one run.
+
+Prints exactly one JSON line on stdout; progress goes to stderr.
+
+Workload (each timed call is sequential, on one kept-alive connection):
+
+1. link       MLflow ``create_model_version(name, source)``;
+              modelbay ``POST /registries/model/collections/{c}/versions`` linking an
+              already-committed artifact version. Also modelbay "log+link": blob check,
+              blob upload, commit, then link, timed together.
+2. alias      MLflow ``set_registered_model_alias(name, "production", v)``;
+              modelbay ``PUT /registries/model/collections/{c}/aliases/production``,
+              moving over the linked versions in turn.
+3. resolve    MLflow ``get_model_version_by_alias(name, "production")``;
+              modelbay ``GET /resolve?ref=model-registry/{c}:production``.
+4. list       every version of a collection of 10,000, page by page, several repetitions.
+
+MLflow runs twice, as it comes (its default worker count) and with ``--workers 1``; the
+faster of the two per metric is the reference. modelbay runs as it comes and, when the
+CLI has the flag, with ``--workers 2``. Per-call figures are medians (means reported too).
+
+Usage::
+
+    python bench/registry.py                 # full run (~5 minutes on 2 cores)
+    python bench/registry.py --quick         # smoke run
+    python bench/registry.py --only mlflow --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    Server,
+    free_port,
+    install_signal_handlers,
+    log,
+    ratio,
+    running,
+    summary,
+    time_calls,
+)
+
+TARGET = 5  # modelbay should be at least this many times faster than the faster MLflow
+METRICS = ("link", "alias", "resolve", "list_10k")
+ALIAS = "production"
+MLFLOW_SOURCE = "s3://modelbay-bench/models"  # a server rejects local paths without a run
+
+
+# --------------------------------------------------------------------------- config
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=None, help="timed calls per per-call metric (default 300)")
+    p.add_argument("--list-size", type=int, default=None, help="versions in the listed collection (default 10000)")
+    p.add_argument("--list-reps", type=int, default=None, help="timed repetitions of the listing (default 5)")
+    p.add_argument("--page-size", type=int, default=None, help="page size for listing (default 1000)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed calls before each metric (default 10)")
+    p.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    p.add_argument("--only", choices=("all", "mlflow", "modelbay"), default="all")
+    p.add_argument(
+        "--mlflow-setup",
+        choices=("db", "rest"),
+        default="db",
+        help="how to create MLflow's 10,000 listed versions (untimed): one bulk INSERT through "
+        "MLflow's own ORM table into its SQLite file (default), or create_model_version in threads",
+    )
+    p.add_argument("--setup-threads", type=int, default=8, help="client threads for untimed setup")
+    p.add_argument("--keep", action="store_true", help="keep the temp directory (server logs)")
+    args = p.parse_args(argv)
+    quick = {"n": 20, "list_size": 300, "list_reps": 2, "page_size": 100, "warmup": 3}
+    full = {"n": 300, "list_size": 10_000, "list_reps": 5, "page_size": 1000, "warmup": 10}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def per_call(result: dict[str, Any], metric: str, ms: list[float]) -> None:
+    s = summary(ms)
+    result[f"{metric}_ms"] = s["median"]
+    result[f"{metric}_mean_ms"] = s["mean"]
+    result.setdefault("stats", {})[metric] = s
+
+
+def per_listing(result: dict[str, Any], metric: str, runs: list[float]) -> None:
+    result[f"{metric}_ms"] = round(statistics.median(runs), 1)
+    result[f"{metric}_runs_ms"] = [round(r, 1) for r in runs]
+
+
+# --------------------------------------------------------------------------- MLflow
+
+
+def _mlflow_bulk_versions(db_uri: str, name: str, first: int, count: int) -> None:
+    """Insert ``count`` READY versions of ``name`` in one transaction (untimed setup).
+
+    Goes through MLflow's own ORM table so every column gets MLflow's defaults; rows look
+    like the ones ``create_model_version`` writes for a non-local source with no run.
+    """
+    import sqlalchemy as sa
+    from mlflow.store.model_registry.dbmodels.models import SqlModelVersion
+
+    now = int(time.time() * 1000)
+    rows = [
+        {
+            "name": name,
+            "version": first + k,
+            "creation_time": now + k,
+            "last_updated_time": now + k,
+            "description": "",
+            "source": f"{MLFLOW_SOURCE}/{first + k}",
+            "storage_location": f"{MLFLOW_SOURCE}/{first + k}",
+            "run_id": "",
+            "run_link": "",
+        }
+        for k in range(count)
+    ]
+    engine = sa.create_engine(db_uri)
+    try:
+        with engine.begin() as conn:
+            conn.execute(SqlModelVersion.__table__.insert(), rows)
+    finally:
+        engine.dispose()
+
+
+def _mlflow_list(client: Any, name: str, page_size: int) -> tuple[int, int]:
+    """Page through every version of ``name``; return (versions, pages)."""
+    total, pages, token = 0, 0, None
+    while True:
+        page = client.search_model_versions(
+            filter_string=f"name='{name}'", max_results=page_size, page_token=token
+        )
+        total += len(page)
+        pages += 1
+        token = page.token
+        if not token:
+            return total, pages
+
+
+def run_mlflow(label: str, workers: int | None, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    from mlflow import MlflowClient
+    from mlflow.store.model_registry import SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT
+
+    # create_model_version logs "Waiting up to 300 seconds..." at INFO on every call.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+    work = root / label
+    work.mkdir()
+    port = free_port()
+    db_uri = f"sqlite:///{work / 'mlflow.db'}"
+    cmd = ["mlflow", "server", "--backend-store-uri", db_uri, "--host", "127.0.0.1", "--port", str(port)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    url = f"http://127.0.0.1:{port}"
+    result: dict[str, Any] = {"workers": workers if workers is not None else "default"}
+    server = Server(label, cmd, f"{url}/health", work)
+    with running(server):
+        result["startup_s"] = round(server.startup_s or 0.0, 1)
+        client = MlflowClient(tracking_uri=url, registry_uri=url)
+        n, warm = args.n, args.warmup
+
+        # 1. link: a new version per call.
+        name = "bench-link"
+        client.create_registered_model(name)
+        for _ in range(warm):
+            client.create_model_version(name, MLFLOW_SOURCE, run_id=None)
+        versions: list[str] = []
+
+        def link(i: int) -> None:
+            versions.append(client.create_model_version(name, f"{MLFLOW_SOURCE}/{i}", run_id=None).version)
+
+        log(f"{label}: link x{n}")
+        per_call(result, "link", time_calls(link, n))
+
+        # 2. alias moves, alternating over the versions just created.
+        for i in range(warm):
+            client.set_registered_model_alias(name, ALIAS, versions[i % len(versions)])
+
+        def alias(i: int) -> None:
+            client.set_registered_model_alias(name, ALIAS, versions[(i + 1) % len(versions)])
+
+        log(f"{label}: alias x{n}")
+        per_call(result, "alias", time_calls(alias, n))
+        expected = versions[n % len(versions)]
+
+        # 3. resolve the alias.
+        for _ in range(warm):
+            client.get_model_version_by_alias(name, ALIAS)
+        log(f"{label}: resolve x{n}")
+        per_call(result, "resolve", time_calls(lambda i: client.get_model_version_by_alias(name, ALIAS), n))
+        got = client.get_model_version_by_alias(name, ALIAS).version
+        if str(got) != str(expected):
+            result.setdefault("notes", []).append(f"alias resolved to {got}, expected {expected}")
+
+        # 4. list a collection of list_size versions (setup untimed).
+        big = "bench-list"
+        client.create_registered_model(big)
+        t0 = time.perf_counter()
+        if args.mlflow_setup == "db":
+            _mlflow_bulk_versions(db_uri, big, 1, args.list_size)
+        else:
+            with ThreadPoolExecutor(args.setup_threads) as pool:
+                list(pool.map(lambda i: client.create_model_version(big, f"{MLFLOW_SOURCE}/{i}"), range(args.list_size)))
+        result["list_setup_s"] = round(time.perf_counter() - t0, 1)
+        result["list_setup"] = args.mlflow_setup
+        log(f"{label}: {args.list_size} versions set up in {result['list_setup_s']}s ({args.mlflow_setup})")
+
+        listing: dict[str, Any] = {}
+        for page_size in sorted({args.page_size, SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT}):
+            count, pages = _mlflow_list(client, big, page_size)  # warm-up and check
+            if count != args.list_size:
+                raise RuntimeError(f"MLflow listed {count} versions, expected {args.list_size}")
+            runs = []
+            for _ in range(args.list_reps):
+                t0 = time.perf_counter()
+                _mlflow_list(client, big, page_size)
+                runs.append((time.perf_counter() - t0) * 1000)
+            listing[str(page_size)] = {"median_ms": round(statistics.median(runs), 1), "pages": pages,
+                                       "runs_ms": [round(r, 1) for r in runs]}
+            log(f"{label}: list {count} versions, page {page_size} ({pages} pages): "
+                f"{listing[str(page_size)]['median_ms']} ms median")
+        best = min(listing, key=lambda k: listing[k]["median_ms"])
+        result["list_10k_ms"] = listing[best]["median_ms"]
+        result["list_10k_page_size"] = int(best)
+        result["list_by_page_size"] = listing
+        result["list_max_page_size"] = "200000 (server threshold); client default 10000"
+    return result
+
+
+# --------------------------------------------------------------------------- modelbay
+
+
+class ModelbayHTTPError(RuntimeError):
+    def __init__(self, method: str, path: str, response: httpx.Response) -> None:
+        self.status = response.status_code
+        try:
+            self.body: Any = response.json()
+        except ValueError:
+            self.body = response.text[:500]
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        self.code = error.get("code") if isinstance(error, dict) else None
+        super().__init__(f"{method} {path} -> {self.status}: {json.dumps(self.body)[:500]}")
+
+
+class Modelbay:
+    """A thin, strict client for the parts of modelbay's REST API the benchmark uses."""
+
+    def __init__(self, url: str, key: str, threads: int = 8) -> None:
+        self.http = httpx.Client(
+            base_url=f"{url}/api/v1",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=120.0,
+            limits=httpx.Limits(max_connections=threads + 2, max_keepalive_connections=threads + 2),
+        )
+        self.notes: list[str] = []
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.http.request(method, path, **kw)
+        if r.status_code >= 400:
+            raise ModelbayHTTPError(method, path, r)
+        if not r.content:
+            return None
+        return r.json()
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+            log(f"note: {text}")
+
+    # -- artifacts
+
+    def missing(self, digests: list[str]) -> set[str]:
+        body = self.call("POST", "/blobs/missing", json={"digests": digests})
+        if not isinstance(body, dict) or not isinstance(body.get("missing"), list):
+            raise RuntimeError(f"/blobs/missing answered {body!r}, expected {{'missing': [...]}}")
+        return set(body["missing"])
+
+    def put_blob(self, sha: str, data: bytes) -> None:
+        self.call("PUT", f"/blobs/{sha}", content=data, headers={"Content-Type": "application/octet-stream"})
+
+    def commit(self, project: str, artifact: str, sha: str, size: int) -> str:
+        body = self.call(
+            "POST",
+            f"/projects/{project}/artifacts/{artifact}/versions",
+            json={
+                "type": "model",
+                "files": [{"path": "model.bin", "sha256": sha, "size": size}],
+                "metadata": {},
+                "aliases": [],
+            },
+        )
+        version = body.get("version") if isinstance(body, dict) else None
+        if not isinstance(version, str):
+            raise RuntimeError(f"commit answered {body!r}, expected a 'version'")
+        return version
+
+    def log_version(self, project: str, artifact: str, data: bytes) -> str:
+        """What a client does to log one version: check the blob, send it if missing, commit."""
+        sha = hashlib.sha256(data).hexdigest()
+        if sha in self.missing([sha]):
+            self.put_blob(sha, data)
+        return self.commit(project, artifact, sha, len(data))
+
+    # -- registry
+
+    def link(self, collection: str, ref: str) -> str:
+        path = f"/registries/model/collections/{collection}/versions"
+        body = {"artifact": ref, "aliases": []}
+        try:
+            answer = self.call("POST", path, json=body)
+        except ModelbayHTTPError as e:
+            if e.status != 404:
+                raise
+            # Collection not created on first link: create it, say so, retry once.
+            self.note(f"link into a missing collection answered 404 ({e.code}); created it first")
+            self.call("POST", "/registries/model/collections", json={"name": collection, "type": "model"})
+            answer = self.call("POST", path, json=body)
+        version = answer.get("version") if isinstance(answer, dict) else None
+        if not isinstance(version, str):
+            raise RuntimeError(f"link answered {answer!r}, expected a 'version'")
+        return version
+
+    def set_alias(self, collection: str, alias: str, version: str) -> None:
+        self.call("PUT", f"/registries/model/collections/{collection}/aliases/{alias}", json={"version": version})
+
+    def resolve(self, ref: str) -> Any:
+        return self.call("GET", "/resolve", params={"ref": ref})
+
+    def list_versions(self, collection: str, page_size: int) -> tuple[int, int]:
+        """Page through a collection; return (versions, pages)."""
+        total, pages, token = 0, 0, None
+        path = f"/registries/model/collections/{collection}/versions"
+        while True:
+            params: dict[str, Any] = {"limit": page_size}
+            if token:
+                params["page_token"] = token
+            body = self.call("GET", path, params=params)
+            total += len(_items(body))
+            pages += 1
+            token = body.get("next_page_token")
+            if not token:
+                return total, pages
+
+
+def _items(body: Any) -> list[Any]:
+    """The list in a page of results, whatever its key is called."""
+    if isinstance(body, list):
+        return body
+    for key in ("versions", "items", "results", "data"):
+        if isinstance(body.get(key), list):
+            return body[key]  # type: ignore[no-any-return]
+    lists = [v for v in body.values() if isinstance(v, list)]
+    if len(lists) == 1:
+        return lists[0]  # type: ignore[no-any-return]
+    raise RuntimeError(f"cannot find the list of versions in a page with keys {sorted(body)}")
+
+
+def _content(tag: str, i: int) -> bytes:
+    """Distinct bytes per version (equal digests would be deduplicated to one version)."""
+    return f"modelbay-bench {tag} {i} {uuid.uuid4().hex}\n".encode() * 4
+
+
+def _log_many(mb: Modelbay, project: str, artifact: str, count: int, threads: int) -> list[str]:
+    """Commit ``count`` distinct versions of one artifact (untimed setup); return their refs."""
+    blobs = [_content(artifact, i) for i in range(count)]
+    shas = [hashlib.sha256(b).hexdigest() for b in blobs]
+    missing: set[str] = set()
+    for k in range(0, count, 500):
+        missing |= mb.missing(shas[k : k + 500])
+
+    def one(i: int) -> str:
+        if shas[i] in missing:
+            mb.put_blob(shas[i], blobs[i])
+        return f"{project}/{artifact}:{mb.commit(project, artifact, shas[i], len(blobs[i]))}"
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def _resolved_version(body: Any) -> str | None:
+    """Best effort: the collection version a resolve answer names, for a sanity check."""
+    if not isinstance(body, dict):
+        return None
+    for key in ("version", "link", "collection_version"):
+        value = body.get(key)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and isinstance(value.get("version"), str):
+            return value["version"]  # type: ignore[no-any-return]
+    return None
+
+
+def modelbay_help() -> str | None:
+    """``modelbay server --help`` output, or None when the command does not run yet."""
+    exe = shutil.which("modelbay")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "server", "--help"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def run_modelbay(label: str, workers: int | None, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    work = root / label
+    data = work / "data"
+    data.mkdir(parents=True)
+    port = free_port()
+    key = f"bench-{uuid.uuid4().hex}"
+    cmd = ["modelbay", "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    url = f"http://127.0.0.1:{port}"
+    env = {"MODELBAY_ADMIN_KEY": key, "MODELBAY_DIR": str(data)}
+    result: dict[str, Any] = {"workers": workers if workers is not None else "default"}
+    server = Server(label, cmd, f"{url}/api/v1/health", work, env=env)
+    with running(server):
+        result["startup_s"] = round(server.startup_s or 0.0, 1)
+        mb = Modelbay(url, key, threads=args.setup_threads)
+        try:
+            _modelbay_workload(mb, label, args, result)
+        finally:
+            mb.close()
+            if mb.notes:
+                result["notes"] = mb.notes
+    return result
+
+
+def _modelbay_workload(mb: Modelbay, label: str, args: argparse.Namespace, result: dict[str, Any]) -> None:
+    n, warm, project = args.n, args.warmup, "bench"
+    coll = "bench-link"
+
+    # Setup (untimed): n + warm committed artifact versions to link.
+    t0 = time.perf_counter()
+    refs = _log_many(mb, project, "linkme", n + warm, args.setup_threads)
+    log(f"{label}: committed {len(refs)} artifact versions in {time.perf_counter() - t0:.1f}s")
+    if len(set(refs)) != len(refs):
+        raise RuntimeError("distinct contents were deduplicated into the same version")
+
+    # 1. link an already-committed version.
+    links: list[str] = [mb.link(coll, refs[i]) for i in range(warm)]
+    todo = refs[warm:]
+    log(f"{label}: link x{n}")
+    per_call(result, "link", time_calls(lambda i: links.append(mb.link(coll, todo[i])), n))
+
+    # 1b. log+link: check blob, upload it, commit, link, all timed together.
+    for i in range(warm):
+        mb.link("bench-loglink", f"{project}/loglink:" + mb.log_version(project, "loglink", _content("ll-warm", i)))
+    blobs = [_content("loglink", i) for i in range(n)]
+
+    def log_link(i: int) -> None:
+        version = mb.log_version(project, "loglink", blobs[i])
+        mb.link("bench-loglink", f"{project}/loglink:{version}")
+
+    log(f"{label}: log+link x{n}")
+    per_call(result, "log_link", time_calls(log_link, n))
+
+    # 2. alias moves over the linked versions.
+    for i in range(warm):
+        mb.set_alias(coll, ALIAS, links[i % len(links)])
+    log(f"{label}: alias x{n}")
+    per_call(result, "alias", time_calls(lambda i: mb.set_alias(coll, ALIAS, links[(i + 1) % len(links)]), n))
+    expected = links[n % len(links)]
+
+    # 3. resolve the alias.
+    ref = f"model-registry/{coll}:{ALIAS}"
+    for _ in range(warm):
+        mb.resolve(ref)
+    log(f"{label}: resolve x{n}")
+    per_call(result, "resolve", time_calls(lambda i: mb.resolve(ref), n))
+    got = _resolved_version(mb.resolve(ref))
+    if got is None:
+        mb.note("could not find the collection version in the resolve answer to check it")
+    elif got != expected and not got.endswith(f":{expected}"):
+        mb.note(f"resolve named {got}, expected {expected}")
+
+    # 4. list a collection of list_size versions (setup untimed).
+    big = "bench-list"
+    t0 = time.perf_counter()
+    big_refs = _log_many(mb, project, "listme", args.list_size, args.setup_threads)
+    t1 = time.perf_counter()
+    mb.link(big, big_refs[0])
+    with ThreadPoolExecutor(args.setup_threads) as pool:
+        list(pool.map(lambda r: mb.link(big, r), big_refs[1:]))
+    t2 = time.perf_counter()
+    result["list_setup_s"] = round(t2 - t0, 1)
+    log(f"{label}: {args.list_size} versions committed in {t1 - t0:.1f}s, linked in {t2 - t1:.1f}s")
+
+    count, pages = mb.list_versions(big, args.page_size)  # warm-up and check
+    if count != args.list_size:
+        raise RuntimeError(f"modelbay listed {count} versions, expected {args.list_size}")
+    runs = []
+    for _ in range(args.list_reps):
+        t0 = time.perf_counter()
+        mb.list_versions(big, args.page_size)
+        runs.append((time.perf_counter() - t0) * 1000)
+    per_listing(result, "list_10k", runs)
+    result["list_10k_page_size"] = args.page_size
+    result["list_pages"] = pages
+    log(f"{label}: list {count} versions ({pages} pages): {result['list_10k_ms']} ms median")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _guarded(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one system's half; a failure becomes an ``error`` entry instead of no JSON."""
+    try:
+        return fn()
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # noqa: BLE001 - reported in the JSON, with the traceback on stderr
+        traceback.print_exc(file=sys.stderr)
+        log(f"{name} failed: {e}")
+        return {"error": f"{type(e).__name__}: {e}"[:2000]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    install_signal_handlers()
+    t_start = time.perf_counter()
+    out: dict[str, Any] = {
+        "bench": "registry",
+        "n": args.n,
+        "list_size": args.list_size,
+        "list_reps": args.list_reps,
+        "page_size": args.page_size,
+        "quick": args.quick,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    root = Path(tempfile.mkdtemp(prefix="modelbay-bench-registry-"))
+    log(f"work dir {root}")
+    try:
+        if args.only in ("all", "modelbay"):
+            helptext = modelbay_help()
+            if helptext is None:
+                out["modelbay"] = {"error": "`modelbay server --help` does not run"}
+            else:
+                out["modelbay"] = _guarded("modelbay", lambda: run_modelbay("modelbay", None, args, root))
+                if "--workers" in helptext:
+                    out["modelbay_workers2"] = _guarded(
+                        "modelbay_workers2", lambda: run_modelbay("modelbay_workers2", 2, args, root)
+                    )
+                else:
+                    out["modelbay_workers2"] = {"skipped": "`modelbay server` has no --workers flag"}
+        if args.only in ("all", "mlflow"):
+            import mlflow
+
+            out["mlflow_version"] = mlflow.__version__
+            out["mlflow_default"] = _guarded("mlflow_default", lambda: run_mlflow("mlflow_default", None, args, root))
+            out["mlflow_workers1"] = _guarded("mlflow_workers1", lambda: run_mlflow("mlflow_workers1", 1, args, root))
+    finally:
+        Server.stop_all()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            log(f"kept {root}")
+
+    _compare(out)
+    out["elapsed_s"] = round(time.perf_counter() - t_start, 1)
+    print(json.dumps(out, separators=(",", ":")), flush=True)
+    return 0
+
+
+def _best(out: dict[str, Any], prefix: str, metric: str) -> tuple[float | None, str | None]:
+    """The fastest median of ``metric`` over the runs whose key starts with ``prefix``."""
+    found = [
+        (v[f"{metric}_ms"], k)
+        for k, v in out.items()
+        if k.startswith(prefix) and isinstance(v, dict) and isinstance(v.get(f"{metric}_ms"), (int, float))
+    ]
+    return min(found) if found else (None, None)
+
+
+def _compare(out: dict[str, Any]) -> None:
+    """Ratios against the faster MLflow, for modelbay as it comes and at its best."""
+    out["ratio"], out["ratio_best_modelbay"], out["reference"] = {}, {}, {}
+    out["target"] = TARGET
+    out["meets_target"] = {}
+    for metric in METRICS:
+        ref, ref_from = _best(out, "mlflow_", metric)
+        ours = out.get("modelbay", {}).get(f"{metric}_ms")
+        best_ours, _ = _best(out, "modelbay", metric)
+        out["reference"][metric] = ref_from
+        out["ratio"][metric] = ratio(ref, ours)
+        out["ratio_best_modelbay"][metric] = ratio(ref, best_ours)
+        r = out["ratio"][metric]
+        out["meets_target"][metric] = None if r is None else r >= TARGET
+    # log+link has no MLflow twin; compare it with MLflow's link to show the full cost.
+    ref, _ = _best(out, "mlflow_", "link")
+    out["ratio"]["log_link_vs_mlflow_link"] = ratio(ref, out.get("modelbay", {}).get("log_link_ms"))
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; servers stopped")
+        sys.exit(130)

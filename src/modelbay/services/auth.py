@@ -1,0 +1,106 @@
+"""Users, API keys and the principal of a request."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+
+from modelbay import names
+from modelbay.errors import AlreadyExistsError, AuthenticationError, PermissionDeniedError
+from modelbay.services.core import Info, Principal, now
+from modelbay.store import auth as store
+from modelbay.store.database import Database
+
+KEY_PREFIX = "mb_"
+CACHE_SECONDS = 30.0
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+class AuthService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def bootstrap_admin(self, admin_key: str | None = None) -> str | None:
+        """Make sure an admin exists; returns a newly made key to show once, else None.
+
+        With ``admin_key`` given, that key is made to work for user ``admin``.
+        """
+        t = now()
+        with self.db.write() as conn:
+            existing = store.get_user(conn, "admin")
+            admin = store.ensure_user(conn, "admin", True, t)
+            if admin_key:
+                if store.user_by_key_hash(conn, hash_key(admin_key)) is None:
+                    store.insert_key(conn, admin["id"], hash_key(admin_key), admin_key[:8], "MODELBAY_ADMIN_KEY", t)
+                return None
+            if existing is not None:
+                return None
+            key = new_key()
+            store.insert_key(conn, admin["id"], hash_key(key), key[:8], "first start", t)
+            return key
+
+    def authenticate(self, key: str | None) -> Principal:
+        """The principal a key belongs to.
+
+        Raises:
+            AuthenticationError: no key, or an unknown one.
+        """
+        if not key:
+            raise AuthenticationError("an API key is required: send 'Authorization: Bearer <key>'")
+        digest = hash_key(key)
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        with self.db.read() as conn:
+            row = store.user_by_key_hash(conn, digest)
+        if row is None:
+            raise AuthenticationError("unknown API key")
+        principal = Principal(row["id"], row["name"], bool(row["is_admin"]))
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (time.monotonic() + CACHE_SECONDS, principal)
+        return principal
+
+    def local_principal(self, name: str) -> Principal:
+        """The embedded user: whoever runs the process, with full rights over their own data."""
+        name = names.check_name(name, "user")
+        with self.db.write() as conn:
+            row = store.ensure_user(conn, name, True, now())
+        return Principal(row["id"], row["name"], True)
+
+    def create_user(self, principal: Principal, name: str, is_admin: bool = False) -> Info:
+        """Create a user and a first API key (shown once).
+
+        Raises:
+            PermissionDeniedError: the principal is not an admin.
+            AlreadyExistsError: the name is taken.
+        """
+        if not principal.is_admin:
+            raise PermissionDeniedError("only admins create users")
+        name = names.check_name(name, "user")
+        key = new_key()
+        t = now()
+        with self.db.write() as conn:
+            if store.get_user(conn, name) is not None:
+                raise AlreadyExistsError(f"user {name!r} exists already")
+            row = store.ensure_user(conn, name, bool(is_admin), t)
+            store.insert_key(conn, row["id"], hash_key(key), key[:8], "created by " + principal.name, t)
+        return {"user": name, "is_admin": bool(is_admin), "key": key}
+
+    def create_key(self, principal: Principal, description: str | None = None) -> str:
+        key = new_key()
+        with self.db.write() as conn:
+            store.insert_key(conn, principal.user_id, hash_key(key), key[:8], description, now())
+        return key

@@ -1,0 +1,182 @@
+"""What every service shares: the acting principal, the clock, events, and how a version is
+found from a reference and described."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from modelbay.errors import NotFoundError
+from modelbay.names import ArtifactRef, Ref, RegistryRef, version_index
+from modelbay.store import artifacts as artifact_store
+from modelbay.store import events as event_store
+from modelbay.store import registry as registry_store
+from modelbay.store import tags as tag_store
+
+Info = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts: every service call takes one, so that permissions have a single place."""
+
+    user_id: int
+    name: str
+    is_admin: bool = False
+
+
+def now() -> float:
+    return time.time()
+
+
+def record(conn: Connection, actor: Principal, action: str, subject: str, **fields: Any) -> None:
+    """Write one audit event in the caller's transaction."""
+    event_store.insert_event(conn, time=now(), actor=actor.name, action=action, subject=subject, **fields)
+
+
+@dataclass(frozen=True)
+class Located:
+    """A reference resolved to rows: the artifact version and, through a registry, the link."""
+
+    version_id: int
+    artifact_id: int
+    project_id: int | None = None
+    link_id: int | None = None
+    collection_id: int | None = None
+    registry_id: int | None = None
+    registry: str | None = None
+    collection: str | None = None
+
+
+def locate(conn: Connection, ref: Ref) -> Located:
+    """Find the rows a reference names.
+
+    Raises:
+        NotFoundError: the project, artifact, registry, collection, alias or version is unknown.
+    """
+    if isinstance(ref, ArtifactRef):
+        project_id = artifact_store.project_id(conn, ref.project)
+        if project_id is None:
+            raise NotFoundError(f"project {ref.project!r} not found", {"ref": str(ref)})
+        artifact = artifact_store.get_artifact(conn, project_id, ref.name)
+        if artifact is None:
+            raise NotFoundError(f"artifact {ref.project}/{ref.name} not found", {"ref": str(ref)})
+        index = version_index(ref.selector)
+        if index is not None:
+            version_id = artifact_store.version_id_by_index(conn, artifact["id"], index)
+        else:
+            version_id = artifact_store.version_id_by_alias(conn, artifact["id"], ref.selector)
+        if version_id is None:
+            raise NotFoundError(f"{ref} not found: no version {ref.selector!r}", {"ref": str(ref)})
+        return Located(version_id, artifact["id"], project_id)
+    registry = registry_store.get_registry(conn, ref.registry)
+    if registry is None:
+        raise NotFoundError(f"registry {ref.registry!r} not found", {"ref": str(ref)})
+    collection = registry_store.get_collection(conn, registry["id"], ref.collection)
+    if collection is None:
+        raise NotFoundError(f"collection {ref.registry}/{ref.collection} not found", {"ref": str(ref)})
+    index = version_index(ref.selector)
+    if index is not None:
+        link_id = registry_store.link_id_by_index(conn, collection["id"], index)
+    else:
+        link_id = registry_store.link_id_by_alias(conn, collection["id"], ref.selector)
+    if link_id is None:
+        raise NotFoundError(f"{ref} not found: no version {ref.selector!r}", {"ref": str(ref)})
+    row = registry_store.link_row(conn, link_id)
+    assert row is not None
+    return Located(
+        row["id"],
+        row["artifact_id"],
+        None,
+        link_id,
+        collection["id"],
+        registry["id"],
+        ref.registry,
+        ref.collection,
+    )
+
+
+def version_info(row: dict[str, Any], aliases: list[str], tags: list[str]) -> Info:
+    """The JSON shape of an artifact version."""
+    index = row["index"]
+    return {
+        "id": row["id"],
+        "project": row["project"],
+        "name": row["name"],
+        "type": row["type"],
+        "version": f"v{index}",
+        "index": index,
+        "ref": f"{row['project']}/{row['name']}:v{index}",
+        "digest": row["digest"],
+        "size": row["size"],
+        "file_count": row["file_count"],
+        "description": row["description"],
+        "metadata": row["metadata"] or {},
+        "aliases": aliases,
+        "tags": tags,
+        "created_at": row["created_at"],
+        "created_by": row["created_by"],
+        "run": {"project": row["project"], "id": row["run_id"]} if row.get("run_id") else None,
+        "deleted": row["deleted_at"] is not None,
+    }
+
+
+def link_info(row: dict[str, Any], registry: str, collection: str, aliases: list[str], tags: list[str]) -> Info:
+    """The JSON shape of a registry version: its source version plus a ``link`` part.
+
+    Its ``aliases`` are the collection's (as W&B shows them on a linked artifact); the
+    source version's own aliases stay with the source.
+    """
+    info = version_info(row, aliases, tags)
+    index = row["link_index"]
+    info["link"] = {
+        "id": row["link_id"],
+        "registry": registry,
+        "collection": collection,
+        "version": f"v{index}",
+        "index": index,
+        "ref": f"{registry}-registry/{collection}:v{index}",
+        "aliases": aliases,
+        "linked_at": row["linked_at"],
+        "linked_by": row["linked_by"],
+    }
+    return info
+
+
+def describe(conn: Connection, where: Located) -> Info:
+    """Full description of a located version (with its aliases, tags and link)."""
+    if where.link_id is not None:
+        row = registry_store.link_row(conn, where.link_id)
+        assert row is not None and where.registry and where.collection
+        aliases = registry_store.aliases_of_links(conn, [where.link_id])[where.link_id]
+        tags = tag_store.tags_of(conn, tag_store.VERSION, [row["id"]])[row["id"]]
+        return link_info(row, where.registry, where.collection, aliases, tags)
+    version = artifact_store.version_by_id(conn, where.version_id)
+    if version is None:
+        raise NotFoundError(f"artifact version {where.version_id} not found")
+    aliases = artifact_store.aliases_of(conn, [where.version_id])[where.version_id]
+    tags = tag_store.tags_of(conn, tag_store.VERSION, [where.version_id])[where.version_id]
+    return version_info(version, aliases, tags)
+
+
+def subject_of(where: Located, info: Info) -> str:
+    link = info.get("link")
+    return str(link["ref"]) if link else str(info["ref"])
+
+
+__all__ = [
+    "Info",
+    "Located",
+    "Principal",
+    "RegistryRef",
+    "describe",
+    "link_info",
+    "locate",
+    "now",
+    "record",
+    "subject_of",
+    "version_info",
+]

@@ -1,0 +1,250 @@
+"""Projects, artifacts, their versions, files and aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelbay.store.common import for_update, insert_ignore, upsert
+from modelbay.store.schema import (
+    artifact_aliases,
+    artifact_versions,
+    artifacts,
+    files,
+    links,
+    projects,
+    runs,
+    users,
+)
+
+# The columns every version listing carries, with the names the services expect.
+VERSION_COLUMNS = (
+    artifact_versions.c.id,
+    artifact_versions.c.artifact_id,
+    artifact_versions.c.version.label("index"),
+    artifact_versions.c.digest,
+    artifact_versions.c.size,
+    artifact_versions.c.file_count,
+    artifact_versions.c.description,
+    artifact_versions.c.metadata,
+    artifact_versions.c.created_at,
+    artifact_versions.c.deleted_at,
+    artifact_versions.c.run_pk,
+    artifacts.c.name,
+    artifacts.c.type,
+    projects.c.name.label("project"),
+    users.c.name.label("created_by"),
+    runs.c.run_id,
+)
+VERSION_FROM = (
+    artifact_versions.join(artifacts, artifacts.c.id == artifact_versions.c.artifact_id)
+    .join(projects, projects.c.id == artifacts.c.project_id)
+    .join(users, users.c.id == artifact_versions.c.user_id)
+    .outerjoin(runs, runs.c.id == artifact_versions.c.run_pk)
+)
+
+
+def version_select() -> sa.Select[Any]:
+    return sa.select(*VERSION_COLUMNS).select_from(VERSION_FROM)
+
+
+def ensure_project(conn: Connection, name: str, now: float) -> int:
+    insert_ignore(conn, projects, {"name": name, "created_at": now}, ["name"])
+    return int(conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).scalar_one())
+
+
+def project_id(conn: Connection, name: str) -> int | None:
+    value = conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).scalar()
+    return int(value) if value is not None else None
+
+
+def list_projects(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(sa.select(projects).order_by(projects.c.name)).mappings()]
+
+
+def ensure_artifact(conn: Connection, project_id: int, name: str, type_: str, now: float) -> dict[str, Any]:
+    insert_ignore(
+        conn,
+        artifacts,
+        {"project_id": project_id, "name": name, "type": type_, "next_version": 0, "created_at": now},
+        ["project_id", "name"],
+    )
+    stmt = sa.select(artifacts).where(artifacts.c.project_id == project_id, artifacts.c.name == name)
+    return dict(conn.execute(for_update(conn, stmt)).mappings().one())
+
+
+def get_artifact(conn: Connection, project_id: int, name: str) -> dict[str, Any] | None:
+    stmt = sa.select(artifacts).where(artifacts.c.project_id == project_id, artifacts.c.name == name)
+    row = conn.execute(stmt).mappings().first()
+    return dict(row) if row else None
+
+
+def list_artifacts(conn: Connection, project_id: int, type_: str | None) -> list[dict[str, Any]]:
+    counts = (
+        sa.select(
+            artifact_versions.c.artifact_id,
+            sa.func.count().label("version_count"),
+            sa.func.max(artifact_versions.c.created_at).label("updated_at"),
+        )
+        .where(artifact_versions.c.deleted_at.is_(None))
+        .group_by(artifact_versions.c.artifact_id)
+        .subquery()
+    )
+    stmt = (
+        sa.select(artifacts, counts.c.version_count, counts.c.updated_at)
+        .outerjoin(counts, counts.c.artifact_id == artifacts.c.id)
+        .where(artifacts.c.project_id == project_id)
+        .order_by(artifacts.c.name)
+    )
+    if type_:
+        stmt = stmt.where(artifacts.c.type == type_)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def take_version_number(conn: Connection, artifact_id: int) -> int:
+    """Bump the artifact's counter and return the number taken (the row is locked till commit)."""
+    return int(
+        conn.execute(
+            artifacts.update()
+            .where(artifacts.c.id == artifact_id)
+            .values(next_version=artifacts.c.next_version + 1)
+            .returning(artifacts.c.next_version)
+        ).scalar_one()
+        - 1
+    )
+
+
+def live_version_with_digest(conn: Connection, artifact_id: int, digest: str) -> int | None:
+    value = conn.execute(
+        sa.select(artifact_versions.c.id)
+        .where(
+            artifact_versions.c.artifact_id == artifact_id,
+            artifact_versions.c.digest == digest,
+            artifact_versions.c.deleted_at.is_(None),
+        )
+        .order_by(artifact_versions.c.version.desc())
+        .limit(1)
+    ).scalar()
+    return int(value) if value is not None else None
+
+
+def insert_version(conn: Connection, **values: Any) -> int:
+    return int(conn.execute(artifact_versions.insert().values(**values)).inserted_primary_key[0])
+
+
+def insert_files(conn: Connection, version_id: int, entries: Sequence[dict[str, Any]]) -> None:
+    rows = [{"version_id": version_id, "path": e["path"], "sha256": e["sha256"], "size": e["size"]} for e in entries]
+    for start in range(0, len(rows), 5000):
+        conn.execute(files.insert(), rows[start : start + 5000])
+
+
+def version_by_id(conn: Connection, version_id: int) -> dict[str, Any] | None:
+    row = conn.execute(version_select().where(artifact_versions.c.id == version_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def version_id_by_index(conn: Connection, artifact_id: int, index: int) -> int | None:
+    value = conn.execute(
+        sa.select(artifact_versions.c.id).where(
+            artifact_versions.c.artifact_id == artifact_id,
+            artifact_versions.c.version == index,
+            artifact_versions.c.deleted_at.is_(None),
+        )
+    ).scalar()
+    return int(value) if value is not None else None
+
+
+def version_id_by_alias(conn: Connection, artifact_id: int, alias: str) -> int | None:
+    value = conn.execute(
+        sa.select(artifact_aliases.c.version_id).where(
+            artifact_aliases.c.artifact_id == artifact_id, artifact_aliases.c.alias == alias
+        )
+    ).scalar()
+    return int(value) if value is not None else None
+
+
+def list_versions(conn: Connection, artifact_id: int) -> list[dict[str, Any]]:
+    stmt = (
+        version_select()
+        .where(artifact_versions.c.artifact_id == artifact_id, artifact_versions.c.deleted_at.is_(None))
+        .order_by(artifact_versions.c.version.desc())
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def newest_live_version(conn: Connection, artifact_id: int) -> int | None:
+    value = conn.execute(
+        sa.select(artifact_versions.c.id)
+        .where(artifact_versions.c.artifact_id == artifact_id, artifact_versions.c.deleted_at.is_(None))
+        .order_by(artifact_versions.c.version.desc())
+        .limit(1)
+    ).scalar()
+    return int(value) if value is not None else None
+
+
+def aliases_of(conn: Connection, version_ids: Iterable[int]) -> dict[int, list[str]]:
+    ids = list(version_ids)
+    out: dict[int, list[str]] = {i: [] for i in ids}
+    for start in range(0, len(ids), 900):
+        rows = conn.execute(
+            sa.select(artifact_aliases.c.version_id, artifact_aliases.c.alias)
+            .where(artifact_aliases.c.version_id.in_(ids[start : start + 900]))
+            .order_by(artifact_aliases.c.alias)
+        )
+        for version_id, alias in rows:
+            out[version_id].append(alias)
+    return out
+
+
+def set_alias(conn: Connection, artifact_id: int, alias: str, version_id: int) -> int | None:
+    """Point ``alias`` at ``version_id``; returns the version it named before, if any."""
+    previous = version_id_by_alias(conn, artifact_id, alias)
+    if previous != version_id:
+        upsert(
+            conn,
+            artifact_aliases,
+            {"artifact_id": artifact_id, "alias": alias, "version_id": version_id},
+            ["artifact_id", "alias"],
+            ["version_id"],
+        )
+    return previous
+
+
+def remove_alias(conn: Connection, artifact_id: int, alias: str) -> None:
+    conn.execute(
+        artifact_aliases.delete().where(
+            artifact_aliases.c.artifact_id == artifact_id, artifact_aliases.c.alias == alias
+        )
+    )
+
+
+def remove_aliases_of(conn: Connection, version_id: int) -> list[str]:
+    names = list(
+        conn.execute(sa.select(artifact_aliases.c.alias).where(artifact_aliases.c.version_id == version_id)).scalars()
+    )
+    conn.execute(artifact_aliases.delete().where(artifact_aliases.c.version_id == version_id))
+    return names
+
+
+def files_of(conn: Connection, version_id: int) -> list[dict[str, Any]]:
+    stmt = (
+        sa.select(files.c.path, files.c.sha256, files.c.size)
+        .where(files.c.version_id == version_id)
+        .order_by(files.c.path)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def update_version(conn: Connection, version_id: int, **values: Any) -> None:
+    conn.execute(artifact_versions.update().where(artifact_versions.c.id == version_id).values(**values))
+
+
+def link_count(conn: Connection, version_id: int) -> int:
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).select_from(links).where(links.c.artifact_version_id == version_id)
+        ).scalar_one()
+    )

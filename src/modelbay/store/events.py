@@ -1,0 +1,42 @@
+"""The audit trail: append-only event rows, written in the transaction of their change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelbay.store.schema import events
+
+SCOPES = ("registry_id", "collection_id", "link_id", "project_id", "artifact_id", "version_id", "run_pk")
+
+
+def insert_event(conn: Connection, **values: Any) -> None:
+    conn.execute(events.insert().values(**values))
+
+
+def list_events(
+    conn: Connection, *, limit: int, before_id: int | None = None, **scope: int | None
+) -> list[dict[str, Any]]:
+    """Events matching every given scope column, newest first."""
+    stmt = sa.select(events).order_by(events.c.id.desc()).limit(limit)
+    for column, value in scope.items():
+        if value is not None:
+            stmt = stmt.where(events.c[column] == value)
+    if before_id is not None:
+        stmt = stmt.where(events.c.id < before_id)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def list_events_any(
+    conn: Connection, *, limit: int, before_id: int | None = None, **scope: int | None
+) -> list[dict[str, Any]]:
+    """Events matching at least one of the given scope columns, newest first."""
+    conds = [events.c[column] == value for column, value in scope.items() if value is not None]
+    if not conds:
+        return []
+    stmt = sa.select(events).where(sa.or_(*conds)).order_by(events.c.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(events.c.id < before_id)
+    return [dict(r) for r in conn.execute(stmt).mappings()]

@@ -1,0 +1,41 @@
+"""Tags on collections and artifact versions (one table, keyed by kind and target id)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelbay.store.common import insert_ignore
+from modelbay.store.schema import tags
+
+COLLECTION = "collection"
+VERSION = "artifact_version"
+
+
+def tags_of(conn: Connection, kind: str, ids: Iterable[int]) -> dict[int, list[str]]:
+    ids = list(ids)
+    out: dict[int, list[str]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    for chunk_start in range(0, len(ids), 900):
+        chunk = ids[chunk_start : chunk_start + 900]
+        rows = conn.execute(
+            sa.select(tags.c.target_id, tags.c.tag)
+            .where(tags.c.kind == kind, tags.c.target_id.in_(chunk))
+            .order_by(tags.c.tag)
+        )
+        for target_id, tag in rows:
+            out[target_id].append(tag)
+    return out
+
+
+def add_tag(conn: Connection, kind: str, target_id: int, tag: str) -> None:
+    insert_ignore(conn, tags, {"kind": kind, "target_id": target_id, "tag": tag}, ["kind", "target_id", "tag"])
+
+
+def remove_tag(conn: Connection, kind: str, target_id: int, tag: str) -> None:
+    conn.execute(
+        tags.delete().where(tags.c.kind == kind, tags.c.target_id == target_id, tags.c.tag == tag)
+    )
