@@ -98,7 +98,44 @@ class Server:
                 time.sleep(0.2)
         self.startup_s = time.perf_counter() - t0
         log(f"{self.name} healthy after {self.startup_s:.1f}s (pid {self.proc.pid})")
+        self.settle()
         return self
+
+    def group_cpu_seconds(self) -> float:
+        """CPU time (user+system) used so far by every live process in the server's group."""
+        if self.proc is None:
+            return 0.0
+        pgid, total = self.proc.pid, 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:  # fields[2] is pgrp; utime/stime are fields[11:13]
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def settle(self, max_wait: float = 30.0, window: float = 0.5, idle: float = 0.05) -> float:
+        """Wait until the server's process group is quiet (helper processes done starting).
+
+        A server is "healthy" as soon as one worker answers; siblings and background
+        consumers may still be importing, and would steal CPU from the first timed calls.
+        Returns the seconds waited.
+        """
+        t0 = time.monotonic()
+        last = self.group_cpu_seconds()
+        while time.monotonic() - t0 < max_wait:
+            time.sleep(window)
+            now = self.group_cpu_seconds()
+            if (now - last) / window < idle:
+                break
+            last = now
+        waited = time.monotonic() - t0
+        log(f"{self.name} settled after {waited:.1f}s")
+        return waited
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -158,6 +195,14 @@ def running(server: Server, timeout: float = 120.0) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS does not say)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def time_calls(fn: Callable[[int], object], n: int) -> list[float]:

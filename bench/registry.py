@@ -54,6 +54,7 @@ from _common import (  # noqa: E402
     Server,
     free_port,
     install_signal_handlers,
+    load_average,
     log,
     ratio,
     running,
@@ -552,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         "page_size": args.page_size,
         "quick": args.quick,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "load_avg_start": load_average(),
     }
     root = Path(tempfile.mkdtemp(prefix="modelbay-bench-registry-"))
     log(f"work dir {root}")
@@ -582,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {root}")
 
     _compare(out)
+    out["load_avg_end"] = load_average()
     out["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     print(json.dumps(out, separators=(",", ":")), flush=True)
     return 0

@@ -2,8 +2,8 @@
 
 ``PostgresCluster.start()`` runs ``initdb`` into a fresh directory under /tmp and starts the
 ``postgres`` server binary directly (no ``pg_ctl``), so the Popen object holds the
-postmaster's own pid. ``stop()`` shuts it down by that pid (and its process group and child processes) and
-removes the directory. Each instance picks its own directory and a free TCP port, so several
+postmaster's own pid. ``stop()`` shuts it down by that pid (then its process group and any
+child left over) and removes the directory. Each instance picks its own directory and a free TCP port, so several
 pytest-xdist workers can each run a cluster at the same time.
 
 When the process runs as root (``initdb`` refuses root), the directory is owned by the
@@ -36,7 +36,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from .processes import free_port, log_tail, stop_process_group
+from .processes import descendants, free_port, log_tail, process_alive, stop_process_group
 
 PG_USER = "postgres"  # both the OS user (when we are root) and the database superuser
 PG_BIN_ENV = "MODELBAY_PG_BIN"  # optional override: a directory holding initdb and postgres
@@ -109,53 +109,21 @@ class PostgresError(RuntimeError):
     """The cluster could not be created or started (the message holds the log tail)."""
 
 
-def _proc_stat(pid: int) -> tuple[int, str, int] | None:
-    """(ppid, state, starttime) of a live process from /proc, or None."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return int(fields[1]), fields[0], int(fields[19])
-
-
-def _descendants(root_pid: int) -> list[tuple[int, int]]:
-    """(pid, starttime) of every live descendant of ``root_pid`` (Linux /proc)."""
-    parent_of: dict[int, tuple[int, int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _proc_stat(int(entry))
-            if stat is not None:
-                parent_of[int(entry)] = (stat[0], stat[2])
-    found: list[tuple[int, int]] = []
-    frontier = {root_pid}
-    while frontier:
-        children = {pid for pid, (ppid, _) in parent_of.items() if ppid in frontier}
-        found.extend((pid, parent_of[pid][1]) for pid in children)
-        frontier = children
-    return found
-
-
-def _alive(pid: int, starttime: int) -> bool:
-    stat = _proc_stat(pid)  # same pid and start time: not a reused pid; zombies count as gone
-    return stat is not None and stat[2] == starttime and stat[1] != "Z"
-
-
 def _stop_postmaster(proc: subprocess.Popen[bytes], timeout: float) -> None:
     # SIGINT is postgres's "fast" shutdown: it disconnects clients and exits cleanly.
     # SIGTERM ("smart") would wait for every pooled client connection to close by itself.
     # After the timeout the postmaster's group gets SIGKILL. Backends call setsid(), so
     # they are not in that group: note them first and SIGKILL any that outlive it.
-    children = _descendants(proc.pid) if proc.poll() is None else []
+    children = descendants(proc.pid) if proc.poll() is None else []
     stop_process_group(proc, signal.SIGINT, timeout)
-    left = [c for c in children if _alive(*c)]
+    left = [c for c in children if process_alive(*c)]
     for pid, _ in left:  # the postmaster is gone: whatever is left is an orphan
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
     while left and time.monotonic() < deadline:
         time.sleep(0.02)
-        left = [c for c in left if _alive(*c)]
+        left = [c for c in left if process_alive(*c)]
 
 
 def _finalize(proc: subprocess.Popen[bytes] | None, root: str | None) -> None:

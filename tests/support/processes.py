@@ -81,6 +81,69 @@ def wait_http_ok(
             time.sleep(interval)
 
 
+def _proc_stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, ppid, pgid, starttime) of a process from Linux /proc, or None if gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()  # the fields after "pid (comm) "
+    return fields[0], int(fields[1]), int(fields[2]), int(fields[19])
+
+
+def _all_stats() -> dict[int, tuple[str, int, int, int]]:
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _proc_stat(int(entry))
+            if stat is not None:
+                stats[int(entry)] = stat
+    return stats
+
+
+def process_alive(pid: int, starttime: int | None = None) -> bool:
+    """Whether ``pid`` exists and is not a zombie (an exited process nobody has reaped
+    yet, e.g. an orphan waiting for PID 1). With ``starttime`` (from ``descendants``), a
+    reused pid does not count."""
+    stat = _proc_stat(pid)
+    if stat is None:
+        if os.path.isdir("/proc/self"):
+            return False
+        try:  # no /proc: fall back to kill(0), which counts zombies as alive
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat[0] != "Z" and (starttime is None or stat[3] == starttime)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any non-zombie process is in process group ``pgid``."""
+    if not os.path.isdir("/proc/self"):
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return any(st[2] == pgid and st[0] != "Z" for st in _all_stats().values())
+
+
+def descendants(pid: int) -> list[tuple[int, int]]:
+    """(pid, starttime) of every live descendant of ``pid`` (Linux /proc; [] without it).
+
+    Needed where children leave the process group: PostgreSQL backends call setsid()."""
+    if not os.path.isdir("/proc/self"):
+        return []
+    stats = _all_stats()
+    found: list[tuple[int, int]] = []
+    frontier = {pid}
+    while frontier:
+        children = {p for p, st in stats.items() if st[1] in frontier and st[0] != "Z"}
+        found.extend((p, stats[p][3]) for p in sorted(children))
+        frontier = children
+    return found
+
+
 def stop_process_group(
     proc: subprocess.Popen[bytes],
     first_signal: int = signal.SIGTERM,
@@ -102,17 +165,12 @@ def stop_process_group(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
             proc.wait(timeout)
-    # Children of the leader (workers, backends) share the group; let none outlive it.
+    # Children of the leader (e.g. server workers) share the group; let none outlive it.
+    # Zombies count as gone: orphans are reaped by PID 1, which may take a while.
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:  # pgid reused by a process we may not signal: not ours
-            return
+    while group_alive(pgid):
         if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
             deadline = time.monotonic() + timeout
         time.sleep(0.02)

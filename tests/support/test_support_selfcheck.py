@@ -21,7 +21,10 @@ from .processes import (
     DEFAULT_COMMAND,
     ServerProcess,
     ServerStartError,
+    descendants,
     free_port,
+    group_alive,
+    process_alive,
     wait_http_ok,
 )
 
@@ -29,19 +32,11 @@ postgres_cluster = pgsupport.postgres_cluster  # the shared session fixture
 
 
 def pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+    return not process_alive(pid)  # an unreaped zombie counts as gone
 
 
 def group_gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+    return not group_alive(pgid)
 
 
 def wait_gone(pid: int, timeout: float = 5.0) -> bool:
@@ -98,7 +93,7 @@ def test_cluster_start_query_stop_leaves_nothing() -> None:
         }
         # The postmaster is our direct child, leading its own process group.
         assert os.getpgid(pid) == pid
-        assert backend_pid in [p for p, _ in pgsupport._descendants(pid)]
+        assert backend_pid in [p for p, _ in descendants(pid)]
         # A pooled connection is still open: stop() must not wait for it to close.
         t0 = time.monotonic()
     finally:
@@ -121,13 +116,14 @@ def test_cluster_stop_falls_back_to_sigkill() -> None:
             backend_pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
             pid = cluster.pid
             assert pid is not None
-            children = pgsupport._descendants(pid)
+            children = descendants(pid)
             os.kill(pid, signal.SIGSTOP)  # the SIGINT stays pending: only SIGKILL works
             t0 = time.monotonic()
             cluster.stop()
             assert time.monotonic() - t0 < 5
             assert pid_gone(pid) and pid_gone(backend_pid)
-            assert not any(pgsupport._alive(*c) for c in children)
+            assert not any(process_alive(*c) for c in children)
+            conn.invalidate()  # its server is gone; closing it must not try a ROLLBACK
     finally:
         cluster.stop()
         engine.dispose()

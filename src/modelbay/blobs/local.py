@@ -67,6 +67,10 @@ class LocalBlobStore:
     def missing(self, digests: Iterable[str]) -> list[str]:
         return [d for d in dict.fromkeys(digests) if not self.has(d)]
 
+    def writer(self, digest: str, size: int | None = None) -> BlobWriter:
+        """A writer that hashes what it is given and stores it under ``digest`` on commit."""
+        return BlobWriter(self, check_digest(digest), size)
+
     def put_stream(self, digest: str, chunks: Iterable[bytes], size: int | None = None) -> int:
         """Store the bytes of ``chunks`` under ``digest`` after checking they hash to it.
 
@@ -75,30 +79,11 @@ class LocalBlobStore:
         """
         target = self.path(digest)
         if target.exists():
-            # Drain nothing: the caller may still be sending, but the bytes are known.
             return target.stat().st_size
-        tmp = self.tmp / f"{digest}.{uuid.uuid4().hex}"
-        h = hashlib.sha256()
-        written = 0
-        try:
-            with open(tmp, "wb") as f:
-                for chunk in chunks:
-                    h.update(chunk)
-                    f.write(chunk)
-                    written += len(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            if h.hexdigest() != digest or (size is not None and written != size):
-                raise DigestMismatchError(
-                    f"bytes sent for {digest[:12]} hash to {h.hexdigest()[:12]} "
-                    f"({written} bytes)",
-                    {"expected": digest, "actual": h.hexdigest(), "size": written},
-                )
-            target.parent.mkdir(exist_ok=True)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return written
+        with self.writer(digest, size) as w:
+            for chunk in chunks:
+                w.write(chunk)
+            return w.commit()
 
     def put_file(self, digest: str, source: Path) -> int:
         with open(source, "rb") as f:
@@ -144,3 +129,49 @@ class LocalBlobStore:
 
     def remove_tree(self) -> None:  # pragma: no cover - test helper
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class BlobWriter:
+    """Receives a blob's bytes into a temporary file; ``commit`` verifies and renames it."""
+
+    def __init__(self, store: LocalBlobStore, digest: str, size: int | None) -> None:
+        self.store = store
+        self.digest = digest
+        self.size = size
+        self.tmp = store.tmp / f"{digest}.{uuid.uuid4().hex}"
+        self._file = open(self.tmp, "wb")
+        self._hash = hashlib.sha256()
+        self.written = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self._file.write(chunk)
+        self.written += len(chunk)
+
+    def commit(self) -> int:
+        """Verify and store; returns the size.
+
+        Raises:
+            DigestMismatchError: the bytes hash to something else, or their size differs.
+        """
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        actual = self._hash.hexdigest()
+        if actual != self.digest or (self.size is not None and self.written != self.size):
+            raise DigestMismatchError(
+                f"bytes sent for {self.digest[:12]} hash to {actual[:12]} ({self.written} bytes)",
+                {"expected": self.digest, "actual": actual, "size": self.written},
+            )
+        target = self.store.path(self.digest)
+        target.parent.mkdir(exist_ok=True)
+        os.replace(self.tmp, target)
+        return self.written
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self.tmp.unlink(missing_ok=True)

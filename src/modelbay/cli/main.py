@@ -1,0 +1,84 @@
+"""The ``modelbay`` command: one sub-command (or group) per noun."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from modelbay.cli import registry as registry_cli
+from modelbay.cli.common import fail_on_error
+
+app = typer.Typer(
+    help="modelbay: a model registry. Log, link, promote and use models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+registry_cli.register(app)
+
+
+@app.callback()
+def _root() -> None:
+    """modelbay: a model registry. Log, link, promote and use models."""
+
+
+@app.command()
+def server(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8765, help="Port to listen on."),
+    data_dir: Path | None = typer.Option(None, help="Data directory (default $MODELBAY_DIR or ~/.modelbay)."),
+    db: str | None = typer.Option(None, help="Database URL, e.g. postgresql://user@host/db (default SQLite)."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+    access_log: bool = typer.Option(False, help="Log every request."),
+) -> None:
+    """Serve the REST API (and UI) over the data directory or database."""
+    import uvicorn
+
+    from modelbay.server.app import create_app
+    from modelbay.services import Services
+    from modelbay.settings import Settings
+
+    with fail_on_error():
+        settings = Settings.from_env()
+        if data_dir is not None:
+            settings = settings.with_(data_dir=data_dir.expanduser().resolve())
+        if db is not None:
+            settings = settings.with_(db_url=db)
+        settings = settings.with_(url=None, api_key=None)
+        admin_key = os.environ.get("MODELBAY_ADMIN_KEY") or None
+        services = Services.open(settings)
+        typer.echo(f"modelbay: data in {settings.data_dir}, database {_safe_url(settings.database_url)}")
+        if workers == 1:
+            app_ = create_app(settings, services, admin_key)
+            typer.echo(f"modelbay: serving on http://{host}:{port}")
+            uvicorn.run(app_, host=host, port=port, access_log=access_log, log_level="warning")
+            return
+        printed = services.auth.bootstrap_admin(admin_key)
+        if printed:
+            typer.echo(f"modelbay: created user 'admin' with API key (shown once): {printed}")
+        services.close()
+        os.environ["MODELBAY_DIR"] = str(settings.data_dir)
+        if settings.db_url:
+            os.environ["MODELBAY_DB"] = settings.db_url
+        typer.echo(f"modelbay: serving on http://{host}:{port} with {workers} workers")
+        uvicorn.run(
+            "modelbay.server.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=access_log,
+            log_level="warning",
+        )
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,9 @@
+"""Registry commands (filled in with the SDK)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

@@ -1,0 +1,37 @@
+"""What every route needs: the services and the acting principal."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from modelbay.errors import InvalidInputError
+from modelbay.names import Ref, parse_ref
+from modelbay.services import Principal, Services
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    token = key.strip() if scheme.lower() == "bearer" else None
+    return services(request).auth.authenticate(token or None)
+
+
+Svc = Annotated[Services, Depends(services)]
+Who = Annotated[Principal, Depends(principal)]
+
+
+def ref_of(text: str) -> Ref:
+    return parse_ref(text)
+
+
+def only(fields: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise InvalidInputError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    return fields

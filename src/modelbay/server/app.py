@@ -1,0 +1,86 @@
+"""The HTTP server: one FastAPI app over the service layer.
+
+The routers parse, call one service, and serialise; rules live in the services. Errors
+become responses in exactly one place (:func:`install_error_handlers`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from modelbay.errors import InvalidInputError, ModelbayError, NotFoundError, ServerError
+from modelbay.services import Services
+from modelbay.settings import Settings
+
+log = logging.getLogger("modelbay.server")
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    """Serialise once, compactly, in one body (no chunked pieces on a kept-alive socket)."""
+    return Response(json.dumps(data, separators=(",", ":")), status_code=status, media_type="application/json")
+
+
+def error_response(exc: ModelbayError) -> Response:
+    return json_response(exc.to_payload(), exc.status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ModelbayError)
+    async def _modelbay(_: Request, exc: ModelbayError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))} for e in exc.errors()
+        ]
+        first = problems[0] if problems else {"loc": [], "message": "invalid request"}
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            message = "malformed JSON body"
+        else:
+            message = f"invalid request: {'.'.join(first['loc'][1:]) or 'body'}: {first['message']}"
+        return error_response(InvalidInputError(message, {"problems": problems}))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_response(NotFoundError("no such endpoint"))
+        if exc.status_code == 405:
+            err = InvalidInputError("method not allowed on this endpoint")
+            return json_response(err.to_payload(), 405)
+        return json_response({"error": {"code": "http", "message": str(exc.detail), "details": {}}}, exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unexpected error", exc_info=exc)
+        return error_response(ServerError("internal server error; see the server log"))
+
+
+def create_app(settings: Settings, services: Services | None = None, admin_key: str | None = None) -> FastAPI:
+    """Build the app over ``services`` (opened from ``settings`` when not given)."""
+    from modelbay.server.api import api_router
+
+    services = services or Services.open(settings)
+    printed = services.auth.bootstrap_admin(admin_key)
+    if printed:
+        print(f"modelbay: created user 'admin' with API key (shown once): {printed}", flush=True)
+    app = FastAPI(title="modelbay", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app.state.services = services
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(api_router, prefix="/api/v1")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (several workers): settings come from the environment
+    the ``server`` command prepared."""
+    return create_app(Settings.from_env(), admin_key=os.environ.get("MODELBAY_ADMIN_KEY") or None)
