@@ -118,7 +118,7 @@ class Server:
                 total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
 
-    def settle(self, max_wait: float = 30.0, window: float = 0.5, idle: float = 0.05) -> float:
+    def settle(self, max_wait: float = 15.0, window: float = 0.5, idle: float = 0.05) -> float:
         """Wait until the server's process group is quiet (helper processes done starting).
 
         A server is "healthy" as soon as one worker answers; siblings and background

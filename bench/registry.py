@@ -203,7 +203,19 @@ def run_mlflow(label: str, workers: int | None, args: argparse.Namespace, root: 
 
         log(f"{label}: alias x{n}")
         per_call(result, "alias", time_calls(alias, n))
-        expected = versions[n % len(versions)]
+
+        # MlflowClient.set_registered_model_alias first GETs the model (to refuse prompts),
+        # so it costs two requests. Time the one-request store call as well, and hold
+        # modelbay to the faster of the two.
+        store = client._get_registry_client().store
+        m = max(1, n // 2)
+
+        def alias_1req(i: int) -> None:
+            store.set_registered_model_alias(name, ALIAS, versions[(i + 1) % len(versions)])
+
+        log(f"{label}: alias (one request) x{m}")
+        per_call(result, "alias_1req", time_calls(alias_1req, m))
+        expected = versions[m % len(versions)]
 
         # 3. resolve the alias.
         for _ in range(warm):
@@ -590,12 +602,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Where one MLflow operation was timed in more than one way, the fastest way is the reference.
+REFERENCE_VARIANTS = {"alias": ("alias", "alias_1req")}
+
+
 def _best(out: dict[str, Any], prefix: str, metric: str) -> tuple[float | None, str | None]:
-    """The fastest median of ``metric`` over the runs whose key starts with ``prefix``."""
+    """The fastest median of ``metric`` (or its variants) over runs whose key starts with ``prefix``."""
+    variants = REFERENCE_VARIANTS.get(metric, (metric,)) if prefix.startswith("mlflow") else (metric,)
     found = [
-        (v[f"{metric}_ms"], k)
+        (v[f"{m}_ms"], k if m == metric else f"{k}.{m}")
         for k, v in out.items()
-        if k.startswith(prefix) and isinstance(v, dict) and isinstance(v.get(f"{metric}_ms"), (int, float))
+        if k.startswith(prefix) and isinstance(v, dict)
+        for m in variants
+        if isinstance(v.get(f"{m}_ms"), (int, float))
     ]
     return min(found) if found else (None, None)
 

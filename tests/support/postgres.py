@@ -3,8 +3,8 @@
 ``PostgresCluster.start()`` runs ``initdb`` into a fresh directory under /tmp and starts the
 ``postgres`` server binary directly (no ``pg_ctl``), so the Popen object holds the
 postmaster's own pid. ``stop()`` shuts it down by that pid (then its process group and any
-child left over) and removes the directory. Each instance picks its own directory and a free TCP port, so several
-pytest-xdist workers can each run a cluster at the same time.
+child left over) and removes the directory. Each instance picks its own directory and a
+free TCP port, so several pytest-xdist workers can each run a cluster at the same time.
 
 When the process runs as root (``initdb`` refuses root), the directory is owned by the
 ``postgres`` OS user (created if missing); ``initdb`` runs under ``runuser -u postgres --``

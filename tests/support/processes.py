@@ -176,6 +176,14 @@ def stop_process_group(
         time.sleep(0.02)
 
 
+def _abandoned(proc: subprocess.Popen[bytes], log: Path | None) -> None:
+    with contextlib.suppress(Exception):
+        stop_process_group(proc, signal.SIGKILL, 5.0)
+    if log is not None:
+        with contextlib.suppress(OSError):
+            log.unlink()
+
+
 class ServerStartError(RuntimeError):
     """The server exited or did not become healthy; the message holds the log tail."""
 
@@ -361,4 +369,5 @@ class ServerProcess:
             self._finalizer.detach()
             self._finalizer = None
         if proc is not None:
-            self._finalizer = weakref.finalize(self, stop_process_group, proc, signal.SIGKILL, 5.0)
+            log = self.log_path if self._own_log else None
+            self._finalizer = weakref.finalize(self, _abandoned, proc, log)

@@ -57,6 +57,15 @@ def test_find_pg_bin() -> None:
     assert (bindir / "initdb").exists() and (bindir / "postgres").exists()
 
 
+def test_require_pg_bin_skips_only_without_binaries(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(pgsupport, "find_pg_bin", lambda: None)
+    with pytest.raises(pytest.skip.Exception, match="PostgreSQL binaries not found"):
+        require_pg_bin()
+    assert "SKIP: PostgreSQL binaries not found" in capsys.readouterr().err
+
+
 def test_cluster_start_query_stop_leaves_nothing() -> None:
     require_pg_bin()
     cluster = PostgresCluster().start()
@@ -74,7 +83,7 @@ def test_cluster_start_query_stop_leaves_nothing() -> None:
             conn.execute(sa.text("INSERT INTO t VALUES (1, 'a'), (2, 'b')"))
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 2
-            settings = dict(
+            settings: dict[str, str] = dict(
                 conn.execute(
                     sa.text(
                         "SELECT name, setting FROM pg_settings WHERE name IN "
@@ -317,14 +326,11 @@ def test_server_process_unhealthy_times_out(stand_in: list[str], tmp_path: Path)
 
 
 def _children() -> list[int]:
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(os.getpid())], capture_output=True, text=True
-    ).stdout
-    return [int(p) for p in out.split()]
+    return [pid for pid, _ in descendants(os.getpid())]
 
 
 def wait_gone_all(pids: set[int]) -> bool:
-    return all(wait_gone(pid) for pid in pids if pid != os.getpid())
+    return all(wait_gone(pid) for pid in pids)
 
 
 def _modelbay_server_available() -> bool:

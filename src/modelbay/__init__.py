@@ -1,0 +1,83 @@
+"""modelbay: an open-source model registry, with Weights & Biases' vocabulary.
+
+    import modelbay as wandb
+    run = wandb.init(project="models_quickstart")
+    run.log({"acc": 0.91})
+    run.link_model(path="./my_model.h5", registered_model_name="MNIST")
+    run.finish()
+
+Importing this package stays light: the server (FastAPI, uvicorn) is never imported, and the
+database layer only when an embedded run or Api is made.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelbay.errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    ConflictError,
+    DigestMismatchError,
+    InvalidInputError,
+    InvalidNameError,
+    InvalidPathError,
+    InvalidReferenceError,
+    ModelbayError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    from modelbay.sdk.api import Api
+    from modelbay.sdk.artifact import Artifact
+    from modelbay.sdk.run import Run, finish, init, log
+
+__version__ = "0.1.0"
+
+#: The current run (set by ``init``, cleared by ``finish``), as ``wandb.run``.
+run: Run | None = None
+
+_LAZY = {
+    "Api": "modelbay.sdk.api",
+    "Artifact": "modelbay.sdk.artifact",
+    "Run": "modelbay.sdk.run",
+    "init": "modelbay.sdk.run",
+    "log": "modelbay.sdk.run",
+    "finish": "modelbay.sdk.run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelbay' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "AlreadyExistsError",
+    "Api",
+    "Artifact",
+    "AuthenticationError",
+    "ConflictError",
+    "DigestMismatchError",
+    "InvalidInputError",
+    "InvalidNameError",
+    "InvalidPathError",
+    "InvalidReferenceError",
+    "ModelbayError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Run",
+    "TransportError",
+    "finish",
+    "init",
+    "log",
+    "run",
+]

@@ -1,0 +1,435 @@
+"""``Artifact``: a draft you add files to, then (once logged) a handle on an immutable version."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from modelbay import names
+from modelbay.blobs.local import sha256_file
+from modelbay.errors import (
+    ConflictError,
+    DigestMismatchError,
+    InvalidInputError,
+    InvalidPathError,
+    NotFoundError,
+)
+from modelbay.sdk.transport import Info, Transport, connect
+
+if TYPE_CHECKING:
+    from modelbay.sdk.api import PublicRun
+
+WORKERS = min(16, (os.cpu_count() or 2) * 4)
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """One file of an artifact version."""
+
+    path: str
+    sha256: str
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.path
+
+
+class Artifact:
+    """A named, typed sequence of versions; this object is a draft until logged.
+
+    Args:
+        name: ``[A-Za-z0-9._-]``, 1-128 characters.
+        type: e.g. ``"model"`` or ``"dataset"``.
+        description: Markdown.
+        metadata: a JSON object of at most 100 keys (no NaN or infinity).
+
+    Raises:
+        InvalidNameError, InvalidInputError: on bad values, at once.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        type: str,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._name = names.check_name(name, "artifact")
+        self._type = names.check_name(type, "type")
+        self.description = names.check_description(description)
+        self.metadata: dict[str, Any] = names.check_metadata(metadata)
+        self.aliases: list[str] = []
+        self.tags: list[str] = []
+        self._entries: dict[str, Path] = {}
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self._info: Info | None = None
+        self._transport: Transport | None = None
+        self._saved: dict[str, Any] = {}
+
+    # -- building a draft ---------------------------------------------------------------------
+
+    def _check_draft(self) -> None:
+        if self._info is not None:
+            raise ConflictError(f"{self.qualified_name} is logged and immutable; create a new Artifact to change files")
+
+    def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> ArtifactFile | None:
+        """Add one file, as ``name`` (default: its base name).
+
+        Raises:
+            InvalidPathError: ``name`` is unsafe, or the path is not a regular file.
+        """
+        self._check_draft()
+        path = Path(local_path)
+        if not path.is_file():
+            raise InvalidPathError(f"{local_path} is not a file", {"path": str(local_path)})
+        target = names.check_path(name if name is not None else path.name)
+        self._entries[target] = path
+        return None
+
+    def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None) -> None:
+        """Add every file under a directory (under the prefix ``name`` if given).
+
+        Symbolic links are followed only while they stay inside the directory.
+
+        Raises:
+            InvalidPathError: not a directory, a link pointing out of it, or an unsafe name.
+        """
+        self._check_draft()
+        root = Path(local_path)
+        if not root.is_dir():
+            raise InvalidPathError(f"{local_path} is not a directory", {"path": str(local_path)})
+        prefix = names.check_path(name).rstrip("/") + "/" if name else ""
+        real_root = root.resolve()
+        found: dict[str, Path] = {}
+        for rel, path in _walk(root, real_root):
+            found[names.check_path(prefix + rel)] = path
+        self._entries.update(found)
+
+    def new_file(self, name: str, mode: str = "x", encoding: str | None = None) -> IO[Any]:
+        """Open a new file inside the artifact for writing (use it as a context manager)."""
+        self._check_draft()
+        target = names.check_path(name)
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="modelbay-artifact-")
+        path = Path(self._tmpdir.name) / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._entries[target] = path
+        return open(path, mode, encoding=encoding)
+
+    # -- logging --------------------------------------------------------------------------------
+
+    def _manifest(self) -> tuple[list[Info], dict[str, Path]]:
+        if not self._entries:
+            raise InvalidInputError(f"artifact {self._name!r} has no files; add some before logging")
+        items = sorted(self._entries.items())
+        with ThreadPoolExecutor(WORKERS) as pool:
+            hashed = list(pool.map(lambda item: sha256_file(item[1]), items))
+        files = [{"path": p, "sha256": d, "size": s} for (p, _), (d, s) in zip(items, hashed, strict=True)]
+        sources = {f["sha256"]: src for f, (_, src) in zip(files, items, strict=True)}
+        return files, sources
+
+    def _log(
+        self, transport: Transport, project: str, run_id: str | None, aliases: list[str] | None
+    ) -> bool:
+        """Upload what the server lacks and commit; returns whether a new version was created."""
+        files, sources = self._manifest()
+        sizes = {f["sha256"]: f["size"] for f in files}
+        missing = transport.call("missing_blobs", digests=list(sources))
+        if missing:
+            with ThreadPoolExecutor(min(WORKERS, len(missing))) as pool:
+                list(pool.map(lambda d: transport.upload_blob(d, sources[d], sizes[d]), missing))
+        info = transport.call(
+            "commit_version",
+            project=project,
+            name=self._name,
+            type=self._type,
+            files=files,
+            description=self.description,
+            metadata=self.metadata,
+            aliases=sorted(set(aliases or []) | set(a for a in self.aliases if a != names.LATEST)),
+            tags=self.tags,
+            run_id=run_id,
+        )
+        created = bool(info.pop("created", True))
+        self._bind(transport, info)
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
+        return created
+
+    @classmethod
+    def _from_info(cls, transport: Transport, info: Info) -> Artifact:
+        art = cls.__new__(cls)
+        art._name = info["name"]
+        art._type = info["type"]
+        art._entries = {}
+        art._tmpdir = None
+        art._bind(transport, info)
+        return art
+
+    def _bind(self, transport: Transport, info: Info) -> None:
+        self._transport = transport
+        self._info = info
+        self.description = info["description"]
+        self.metadata = dict(info["metadata"])
+        self.aliases = list(info["aliases"])
+        self.tags = list(info["tags"])
+        self._saved = {
+            "description": self.description,
+            "metadata": dict(self.metadata),
+            "aliases": list(self.aliases),
+            "tags": list(self.tags),
+        }
+
+    def _logged(self) -> tuple[Transport, Info]:
+        if self._info is None or self._transport is None:
+            raise ConflictError(f"artifact {self._name!r} is not logged yet: log it with run.log_artifact()")
+        return self._transport, self._info
+
+    # -- a logged version -----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """``name:vN`` once logged (as W&B shows it), else the bare name."""
+        if self._info is None:
+            return self._name
+        link = self._info.get("link")
+        return f"{link['collection']}:{link['version']}" if link else f"{self._name}:{self._info['version']}"
+
+    @property
+    def type(self) -> str:
+        return self._type
+
+    @property
+    def version(self) -> str:
+        info = self._logged()[1]
+        link = info.get("link")
+        return str(link["version"] if link else info["version"])
+
+    @property
+    def qualified_name(self) -> str:
+        """The reference of this version: ``project/name:vN`` or ``registry-registry/collection:vN``."""
+        if self._info is None:
+            return self._name
+        link = self._info.get("link")
+        return str(link["ref"] if link else self._info["ref"])
+
+    @property
+    def source_qualified_name(self) -> str:
+        return str(self._logged()[1]["ref"])
+
+    @property
+    def is_link(self) -> bool:
+        return self._info is not None and "link" in self._info
+
+    @property
+    def project(self) -> str:
+        return str(self._logged()[1]["project"])
+
+    @property
+    def digest(self) -> str:
+        return str(self._logged()[1]["digest"])
+
+    @property
+    def size(self) -> int:
+        return int(self._logged()[1]["size"])
+
+    @property
+    def id(self) -> int:
+        return int(self._logged()[1]["id"])
+
+    @property
+    def created_at(self) -> float:
+        return float(self._logged()[1]["created_at"])
+
+    @property
+    def info(self) -> Info:
+        """The raw description the server returned."""
+        return dict(self._logged()[1])
+
+    def files(self) -> list[ArtifactFile]:
+        transport, _ = self._logged()
+        return [ArtifactFile(**f) for f in transport.call("files", ref=self.qualified_name)]
+
+    def download(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Fetch every file into ``root`` (default ``./artifacts/<name>:<version>``), verified.
+
+        Files already there with the right content are kept; other files in ``root`` are left
+        alone. Returns the directory.
+
+        Raises:
+            DigestMismatchError: a file arrived corrupt (nothing is left under its name).
+        """
+        transport, _ = self._logged()
+        target = Path(root) if root is not None else Path("artifacts") / self.name.replace(":", "-")
+        target.mkdir(parents=True, exist_ok=True)
+        real_root = target.resolve()
+        todo: list[tuple[str, Path]] = []
+        for f in self.files():
+            dest = target / names.check_path(f.path)
+            if not dest.resolve().is_relative_to(real_root):
+                raise InvalidPathError(f"file {f.path!r} would land outside {target}")
+            if dest.is_file() and dest.stat().st_size == f.size and sha256_file(dest)[0] == f.sha256:
+                continue
+            todo.append((f.sha256, dest))
+        if todo:
+            with ThreadPoolExecutor(min(WORKERS, len(todo))) as pool:
+                list(pool.map(lambda item: transport.download_blob(*item), todo))
+        return str(target)
+
+    def file(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Download and return the path of the single file of this version.
+
+        Raises:
+            InvalidInputError: the version holds more than one file.
+        """
+        files = self.files()
+        if len(files) != 1:
+            raise InvalidInputError(f"{self.qualified_name} holds {len(files)} files; file() needs exactly one")
+        return str(Path(self.download(root)) / files[0].path)
+
+    def verify(self, root: str | os.PathLike[str] | None = None) -> None:
+        """Check that ``root`` holds exactly this version's files with their digests.
+
+        Raises:
+            DigestMismatchError: a file is missing, differs, or is not part of the version.
+        """
+        target = Path(root) if root is not None else Path("artifacts") / self.name.replace(":", "-")
+        expected = {f.path: f.sha256 for f in self.files()}
+        present = {rel for rel, _ in _walk(target, target.resolve())} if target.is_dir() else set()
+        problems = []
+        for path, digest in expected.items():
+            local = target / path
+            if not local.is_file():
+                problems.append(f"missing {path}")
+            elif sha256_file(local)[0] != digest:
+                problems.append(f"changed {path}")
+        problems.extend(f"unexpected {p}" for p in sorted(present - set(expected)))
+        if problems:
+            raise DigestMismatchError(
+                f"{target} does not match {self.qualified_name}: {', '.join(problems[:10])}",
+                {"problems": problems[:100]},
+            )
+
+    def save(self) -> None:
+        """Persist edits of ``description``, ``metadata``, ``aliases`` and ``tags``."""
+        transport, _ = self._logged()
+        current = {
+            "description": self.description,
+            "metadata": self.metadata,
+            "aliases": list(self.aliases),
+            "tags": list(self.tags),
+        }
+        changed = {k: v for k, v in current.items() if v != self._saved.get(k)}
+        if not changed:
+            return
+        self._bind(transport, transport.call("update_version", ref=self.qualified_name, **changed))
+
+    def link(self, target_path: str, aliases: list[str] | None = None) -> Artifact:
+        """Link this version into a registry collection, e.g. ``"model-registry/MNIST"``.
+
+        Returns the registry version. Linking it again returns the same registry version.
+        """
+        transport, _ = self._logged()
+        registry, collection = parse_target(target_path)
+        info = transport.call(
+            "link", ref=self.source_qualified_name, registry=registry, collection=collection, aliases=aliases
+        )
+        info.pop("created", None)
+        return Artifact._from_info(transport, info)
+
+    def unlink(self) -> None:
+        """Remove this registry version from its collection (the source version stays)."""
+        transport, _ = self._logged()
+        transport.call("unlink", ref=self.qualified_name)
+
+    def delete(self) -> None:
+        """Delete this artifact version (refused while it is linked into a registry)."""
+        transport, _ = self._logged()
+        transport.call("delete_version", ref=self.qualified_name)
+
+    def used_by(self) -> list[PublicRun]:
+        """Runs that used this version."""
+        return self._neighbours("used")
+
+    def logged_by(self) -> PublicRun | None:
+        """The run that logged this version, if any."""
+        runs = self._neighbours("logged")
+        return runs[0] if runs else None
+
+    def _neighbours(self, kind: str) -> list[PublicRun]:
+        from modelbay.sdk.api import PublicRun
+
+        transport, info = self._logged()
+        graph = transport.call("lineage", ref=info["ref"], depth=1)
+        node = f"artifact:{info['ref']}"
+        if kind == "used":
+            wanted = [e["to"] for e in graph["edges"] if e["from"] == node and e["kind"] == "used"]
+        else:
+            wanted = [e["from"] for e in graph["edges"] if e["to"] == node and e["kind"] == "logged"]
+        by_node = {n["node"]: n for n in graph["nodes"]}
+        return [PublicRun(transport, by_node[w]) for w in wanted if w in by_node]
+
+    def history(self, limit: int = 100) -> list[Info]:
+        """Audit events of this version, newest first."""
+        transport, _ = self._logged()
+        return list(transport.call("events", ref=self.qualified_name, limit=limit))
+
+    def __repr__(self) -> str:
+        return f"<Artifact {self.qualified_name} type={self._type}>"
+
+
+def parse_target(target_path: str) -> tuple[str, str]:
+    """``model-registry/MNIST`` (or W&B's ``wandb-registry-model/MNIST``) -> (registry, collection).
+
+    Raises:
+        InvalidReferenceError: not a registry collection path.
+    """
+    from modelbay.errors import InvalidReferenceError
+
+    ref = names.parse_ref(target_path.split(":")[0])
+    if not isinstance(ref, names.RegistryRef):
+        raise InvalidReferenceError(
+            f"{target_path!r} is not a registry collection: write '<registry>-registry/<collection>'"
+        )
+    return ref.registry, ref.collection
+
+
+def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, Path]]:
+    """(relative posix path, path) of every file below root; links must stay inside."""
+    seen: set[Path] = set()
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        real = current.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        with os.scandir(current) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(real_root):
+                    raise InvalidPathError(
+                        f"{path} is a link to {target}, outside {root}", {"path": str(path)}
+                    )
+            if entry.is_dir():
+                stack.append(path)
+            elif entry.is_file():
+                yield path.relative_to(root).as_posix(), path
+
+
+def remove_tree(path: Path) -> None:  # pragma: no cover - convenience
+    shutil.rmtree(path, ignore_errors=True)
+
+
+__all__ = ["Artifact", "ArtifactFile", "NotFoundError", "connect", "parse_target"]
