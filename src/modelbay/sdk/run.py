@@ -186,7 +186,9 @@ class Run:
                 self._commit_pending()
                 self._step = step
         for key, value in _flatten(data).items():
-            if isinstance(value, bool | int | float) or value is None:
+            if value is None:
+                continue
+            if isinstance(value, bool | int | float):
                 self._pending[key] = value
                 self.summary[key] = value
             else:

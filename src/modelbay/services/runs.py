@@ -253,7 +253,11 @@ class RunService:
         with self.db.read() as conn:
             row = self._run(conn, project, run_id)
             series = store.history(conn, row["id"], keys)
-        return {"run": f"{project}/{run_id}", "history": {k: [list(p) for p in v] for k, v in series.items()}}
+        nan = float("nan")
+        return {
+            "run": f"{project}/{run_id}",
+            "history": {k: [[s, nan if v is None else v, t] for s, v, t in pts] for k, pts in series.items()},
+        }
 
     def artifacts(self, principal: Principal, project: str, run_id: str, direction: str) -> list[Info]:
         """The artifact versions a run logged (``direction="logged"``) or used (``"used"``)."""
@@ -268,10 +272,9 @@ class RunService:
 
 
 def _metric_value(key: str, value: Any) -> float | None:
+    """The stored value; NaN is stored as NULL (SQLite cannot hold NaN) and read back as NaN."""
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
-        return float(value)
-    if value is None:
-        return None
+        return None if math.isnan(value) else float(value)
     raise InvalidInputError(f"metric {key!r} has a non-numeric value of type {type(value).__name__}")
