@@ -32,6 +32,7 @@ def server(
     db: str | None = typer.Option(None, help="Database URL, e.g. postgresql://user@host/db (default SQLite)."),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
     access_log: bool = typer.Option(False, help="Log every request."),
+    demo: bool = typer.Option(False, help="Log a demo project into the store first (once)."),
 ) -> None:
     """Serve the REST API (and UI) over the data directory or database."""
     import uvicorn
@@ -48,6 +49,11 @@ def server(
             settings = settings.with_(db_url=db)
         settings = settings.with_(url=None, api_key=None)
         admin_key = os.environ.get("MODELBAY_ADMIN_KEY") or None
+        if demo:
+            from modelbay.demo import seed
+
+            if seed(settings):
+                typer.echo("modelbay: logged the demo project 'models_quickstart' and model 'MNIST'")
         services = Services.open(settings)
         typer.echo(f"modelbay: data in {settings.data_dir}, database {_safe_url(settings.database_url)}")
         if workers == 1:

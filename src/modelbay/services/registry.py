@@ -195,7 +195,9 @@ class RegistryService:
     def get_collection(self, principal: Principal, registry: str, collection: str) -> Info:
         with self.db.read() as conn:
             reg, row = self._collection(conn, registry, collection)
-            info = self._collection_info(reg["name"], row, tag_store.tags_of(conn, tag_store.COLLECTION, [row["id"]])[row["id"]])
+            row["version_count"] = store.link_count(conn, row["id"])
+            tags = tag_store.tags_of(conn, tag_store.COLLECTION, [row["id"]])[row["id"]]
+            info = self._collection_info(reg["name"], row, tags)
             aliases = store.aliases_of_collection(conn, row["id"])
             info["aliases"] = {
                 alias: f"v{r['link_index']}"

@@ -276,3 +276,9 @@ def remove_alias(conn: Connection, collection_id: int, alias: str) -> None:
             collection_aliases.c.collection_id == collection_id, collection_aliases.c.alias == alias
         )
     )
+
+
+def link_count(conn: Connection, collection_id: int) -> int:
+    return int(
+        conn.execute(sa.select(sa.func.count()).select_from(links).where(links.c.collection_id == collection_id)).scalar_one()
+    )
