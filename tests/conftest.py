@@ -68,7 +68,9 @@ class Endpoint:
 
 
 @pytest.fixture(params=["embedded", "http"])
-def mb(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
+def mb(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Endpoint]:
     """The SDK configured through the environment, as a user would, for each transport."""
     for name in list(os.environ):
         if name.startswith("MODELBAY_"):

@@ -37,21 +37,39 @@ def seed(settings: Settings) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         prep = init(project=PROJECT, job_type="prepare-data", settings=settings)
-        dataset = Artifact("mnist", "dataset", description="MNIST, 60k training digits", metadata={"rows": 60000})
-        (work / "train.csv").write_text("label,pixels\n" + "\n".join(f"{i % 10},..." for i in range(100)))
+        dataset = Artifact(
+            "mnist", "dataset", description="MNIST, 60k training digits", metadata={"rows": 60000}
+        )
+        (work / "train.csv").write_text(
+            "label,pixels\n" + "\n".join(f"{i % 10},..." for i in range(100))
+        )
         dataset.add_file(work / "train.csv")
         prep.log_artifact(dataset)
         prep.finish()
         for n, lr in enumerate((0.1, 0.03, 0.01)):
-            run = init(project=PROJECT, job_type="train", config={"lr": lr, "epochs": 30, "batch_size": 64},
-                       settings=settings)
+            run = init(
+                project=PROJECT,
+                job_type="train",
+                config={"lr": lr, "epochs": 30, "batch_size": 64},
+                settings=settings,
+            )
             run.use_artifact("mnist:latest")
             ceiling = 0.9 + 0.03 * n
             for step in range(30):
                 acc = ceiling * (1 - math.exp(-(step + 1) / (4 + 2 * n))) + rng.uniform(-0.01, 0.01)
-                run.log({"train/loss": 2.3 * math.exp(-(step + 1) * lr * 3) + rng.uniform(0, 0.05), "val/acc": acc})
+                run.log(
+                    {
+                        "train/loss": 2.3 * math.exp(-(step + 1) * lr * 3) + rng.uniform(0, 0.05),
+                        "val/acc": acc,
+                    }
+                )
             (work / "model.h5").write_text(f"weights of run {n} (lr={lr})")
-            run.link_model(work / "model.h5", COLLECTION, name="mnist-cnn", aliases=["candidate"] if n == 2 else None)
+            run.link_model(
+                work / "model.h5",
+                COLLECTION,
+                name="mnist-cnn",
+                aliases=["candidate"] if n == 2 else None,
+            )
             run.finish()
         collection = api.collection(f"model-registry/{COLLECTION}")
         collection.update(description=MODEL_CARD, tags=["vision", "demo"])

@@ -80,11 +80,7 @@ def check_alias(value: object, *, by_hand: bool = True) -> str:
 
 
 def check_tag(value: object) -> str:
-    if (
-        not isinstance(value, str)
-        or len(value) > MAX_TAG_CHARS
-        or not TAG_RE.match(value)
-    ):
+    if not isinstance(value, str) or len(value) > MAX_TAG_CHARS or not TAG_RE.match(value):
         raise InvalidNameError(
             f"invalid tag {_preview(value)!r}: use words of letters, digits, '-' and '_' "
             "separated by single spaces",
@@ -136,7 +132,9 @@ def check_path(value: object) -> str:
         elif any(p in ("", ".") for p in parts):
             problem = "has an empty or '.' segment"
     if problem:
-        raise InvalidPathError(f"file path {_preview(value)!r} {problem}", {"path": _preview(value)})
+        raise InvalidPathError(
+            f"file path {_preview(value)!r} {problem}", {"path": _preview(value)}
+        )
     return value
 
 
@@ -168,7 +166,9 @@ def check_metadata(value: object) -> dict[str, Any]:
     try:
         encoded = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"metadata is not JSON-serialisable: {exc}", {"field": "metadata"}) from exc
+        raise InvalidInputError(
+            f"metadata is not JSON-serialisable: {exc}", {"field": "metadata"}
+        ) from exc
     if len(encoded) > MAX_METADATA_BYTES:
         raise InvalidInputError("metadata is larger than 1 MiB", {"field": "metadata"})
     return dict(json.loads(encoded))
@@ -226,7 +226,7 @@ def parse_ref(text: object, default_project: str | None = None) -> Ref:
         raise InvalidReferenceError(f"invalid reference {_preview(text)!r}")
     try:
         if text.startswith("models:/"):
-            return _parse_mlflow(text[len("models:/"):])
+            return _parse_mlflow(text[len("models:/") :])
         path, selector = _split_selector(text)
         parts = path.split("/")
         if len(parts) > 3 or any(not p for p in parts):
@@ -235,20 +235,26 @@ def parse_ref(text: object, default_project: str | None = None) -> Ref:
             holder = parts[-2]
             registry = _registry_of(holder)
             if registry is not None:
-                return RegistryRef(check_name(registry, "registry"), check_name(parts[-1], "collection"), selector)
+                return RegistryRef(
+                    check_name(registry, "registry"), check_name(parts[-1], "collection"), selector
+                )
             return ArtifactRef(check_project(holder), check_name(parts[-1], "artifact"), selector)
         if default_project is None:
             raise InvalidReferenceError(
                 f"reference {text!r} names no project: write 'project/{text}'"
             )
-        return ArtifactRef(check_project(default_project), check_name(parts[0], "artifact"), selector)
+        return ArtifactRef(
+            check_project(default_project), check_name(parts[0], "artifact"), selector
+        )
     except InvalidNameError as exc:
-        raise InvalidReferenceError(f"invalid reference {text!r}: {exc.message}", exc.details) from exc
+        raise InvalidReferenceError(
+            f"invalid reference {text!r}: {exc.message}", exc.details
+        ) from exc
 
 
 def _registry_of(holder: str) -> str | None:
     if holder.startswith(WANDB_REGISTRY_PREFIX):
-        return holder[len(WANDB_REGISTRY_PREFIX):]
+        return holder[len(WANDB_REGISTRY_PREFIX) :]
     if holder.endswith(REGISTRY_SUFFIX):
         return holder[: -len(REGISTRY_SUFFIX)]
     return None

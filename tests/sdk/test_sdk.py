@@ -45,7 +45,9 @@ def test_quickstart_runs_unchanged(mb, tmp_path, uniq):
 
 
 def test_init_log_config_summary_and_history(mb, uniq):
-    run = wandb.init(project=f"p{uniq}", config={"lr": 0.1, "layers": [1, 2]}, tags=["baseline"], notes="n")
+    run = wandb.init(
+        project=f"p{uniq}", config={"lr": 0.1, "layers": [1, 2]}, tags=["baseline"], notes="n"
+    )
     assert modelbay.run is run
     run.config.batch = 32
     run.config["epochs"] = 3
@@ -102,7 +104,9 @@ def test_log_artifact_versions_dedup_and_files(mb, tmp_path, uniq, capsys):
     run = wandb.init(project=f"p{uniq}")
     art = Artifact("data", "dataset", description="first", metadata={"rows": 3})
     art.add_file(write(tmp_path / "a.csv", "1,2\n"))
-    art.add_dir(tmp_path / "src" if write(tmp_path / "src" / "x" / "y.txt", "y") else None, name="tree")
+    art.add_dir(
+        tmp_path / "src" if write(tmp_path / "src" / "x" / "y.txt", "y") else None, name="tree"
+    )
     with art.new_file("notes.md") as f:
         f.write("hello")
     logged = run.log_artifact(art, aliases=["best"])
@@ -244,8 +248,14 @@ def test_registry_aliases_links_and_history(mb, tmp_path, uniq):
     v2.description = "best so far"
     v2.tags = ["good"]
     v2.save()
-    assert sorted(Api().artifact(f"{target}:champion").aliases) == ["champion", "latest", "production"]
-    assert Api().artifact(versions[2].qualified_name).description == "best so far"  # edits the source
+    assert sorted(Api().artifact(f"{target}:champion").aliases) == [
+        "champion",
+        "latest",
+        "production",
+    ]
+    assert (
+        Api().artifact(versions[2].qualified_name).description == "best so far"
+    )  # edits the source
 
     Api().artifact(f"{target}:v2").unlink()
     assert Api().collection(target).aliases == {"latest": "v1"}
@@ -253,7 +263,9 @@ def test_registry_aliases_links_and_history(mb, tmp_path, uniq):
     history = col.history()
     actions = [e["action"] for e in history]
     assert actions[0] == "version.unlinked"
-    moves = [e for e in history if e["action"] == "alias.added" and e["after"]["alias"] == "production"]
+    moves = [
+        e for e in history if e["action"] == "alias.added" and e["after"]["alias"] == "production"
+    ]
     assert moves[0]["before"] == {"alias": "production", "version": "v0"}
     assert moves[0]["after"] == {"alias": "production", "version": "v2"}
     assert all(e["actor"] for e in history)

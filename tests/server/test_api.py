@@ -12,7 +12,9 @@ import modelbay.errors as errors
 
 @pytest.fixture
 def client(server):
-    with httpx.Client(base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {server.admin_key}"}) as c:
+    with httpx.Client(
+        base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {server.admin_key}"}
+    ) as c:
         yield c
 
 
@@ -47,7 +49,9 @@ def test_openapi_lists_the_api(server):
 
 
 def test_malformed_json_and_unknown_fields(client):
-    resp = client.post("/projects/p/runs", content=b"{not json", headers={"Content-Type": "application/json"})
+    resp = client.post(
+        "/projects/p/runs", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     err = assert_error(resp, 400, "invalid_input")
     assert "malformed JSON" in err["message"]
     assert_error(client.post("/projects/p/runs", json={"idd": "x"}), 400, "invalid_input")
@@ -80,7 +84,9 @@ def test_every_error_class_has_a_distinct_code_and_fitting_status():
 def test_blob_upload_is_verified(client):
     data = b"some bytes"
     digest = hashlib.sha256(data).hexdigest()
-    err = assert_error(client.put(f"/blobs/{digest}", content=b"other bytes"), 400, "digest_mismatch")
+    err = assert_error(
+        client.put(f"/blobs/{digest}", content=b"other bytes"), 400, "digest_mismatch"
+    )
     assert err["details"]["expected"] == digest
     assert client.post("/blobs/missing", json={"digests": [digest]}).json() == {"missing": [digest]}
     assert_error(client.put("/blobs/../../etc/passwd", content=b"x"), 404, "not_found")
@@ -95,10 +101,14 @@ def test_commit_refuses_unsafe_paths_and_missing_blobs(client):
     digest = commit_blob(client, b"payload")
     for bad in ["../x", "/abs", "a\\b", "a\x00b", "", "a/./b"]:
         body = {"type": "model", "files": [{"path": bad, "sha256": digest, "size": 7}]}
-        assert_error(client.post("/projects/pp/artifacts/m/versions", json=body), 400, "invalid_path")
+        assert_error(
+            client.post("/projects/pp/artifacts/m/versions", json=body), 400, "invalid_path"
+        )
     missing = hashlib.sha256(b"never sent").hexdigest()
     body = {"type": "model", "files": [{"path": "m.bin", "sha256": missing, "size": 10}]}
-    err = assert_error(client.post("/projects/pp/artifacts/m/versions", json=body), 400, "invalid_input")
+    err = assert_error(
+        client.post("/projects/pp/artifacts/m/versions", json=body), 400, "invalid_input"
+    )
     assert err["details"]["missing"] == [missing]
     body = {"type": "model", "files": [{"path": "m.bin", "sha256": digest, "size": 999}]}
     assert_error(client.post("/projects/pp/artifacts/m/versions", json=body), 400, "invalid_input")
@@ -112,27 +122,52 @@ def test_registry_flow_over_rest(client):
     assert resp.status_code == 201 and resp.json()["version"] == "v0"
     again = client.post("/projects/rest/artifacts/m/versions", json=body)
     assert again.status_code == 200 and again.json()["created"] is False
-    link = client.post("/registries/model/collections/Rest/versions", json={"artifact": "rest/m:v0"})
+    link = client.post(
+        "/registries/model/collections/Rest/versions", json={"artifact": "rest/m:v0"}
+    )
     assert link.status_code == 201 and link.json()["link"]["ref"] == "model-registry/Rest:v0"
-    assert client.post("/registries/model/collections/Rest/versions", json={"artifact": "rest/m:v0"}).status_code == 200
-    put = client.put("/registries/model/collections/Rest/aliases/production", json={"version": "v0"})
+    assert (
+        client.post(
+            "/registries/model/collections/Rest/versions", json={"artifact": "rest/m:v0"}
+        ).status_code
+        == 200
+    )
+    put = client.put(
+        "/registries/model/collections/Rest/aliases/production", json={"version": "v0"}
+    )
     assert put.status_code == 200 and "production" in put.json()["aliases"]
-    assert_error(client.put("/registries/model/collections/Rest/aliases/latest", json={"version": "v0"}), 400, "invalid_name")
-    assert_error(client.put("/registries/model/collections/Rest/aliases/v2", json={"version": "v0"}), 400, "invalid_name")
-    assert_error(client.put("/registries/model/collections/Rest/aliases/prod", json={"version": "v7"}), 404, "not_found")
+    assert_error(
+        client.put("/registries/model/collections/Rest/aliases/latest", json={"version": "v0"}),
+        400,
+        "invalid_name",
+    )
+    assert_error(
+        client.put("/registries/model/collections/Rest/aliases/v2", json={"version": "v0"}),
+        400,
+        "invalid_name",
+    )
+    assert_error(
+        client.put("/registries/model/collections/Rest/aliases/prod", json={"version": "v7"}),
+        404,
+        "not_found",
+    )
     resolved = client.get("/resolve", params={"ref": "models:/Rest@production"}).json()
     assert resolved["link"]["version"] == "v0"
     events = client.get("/registries/model/collections/Rest/history").json()["events"]
     assert events[0]["action"] == "alias.added" and events[0]["actor"] == "admin"
     assert client.delete("/registries/model/collections/Rest/aliases/production").status_code == 204
-    assert_error(client.delete("/registries/model/collections/Rest/aliases/production"), 404, "not_found")
+    assert_error(
+        client.delete("/registries/model/collections/Rest/aliases/production"), 404, "not_found"
+    )
 
 
 def test_dataset_refused_by_model_registry_changes_nothing(client):
     digest = commit_blob(client, b"dataset rows")
     body = {"type": "dataset", "files": [{"path": "d.csv", "sha256": digest, "size": 12}]}
     assert client.post("/projects/rest/artifacts/d/versions", json=body).status_code in (200, 201)
-    resp = client.post("/registries/model/collections/DsInModel/versions", json={"artifact": "rest/d:v0"})
+    resp = client.post(
+        "/registries/model/collections/DsInModel/versions", json={"artifact": "rest/d:v0"}
+    )
     assert_error(resp, 409, "conflict")
     assert_error(client.get("/registries/model/collections/DsInModel"), 404, "not_found")
 
@@ -142,7 +177,10 @@ def test_users_and_permissions(client, server):
     assert created["key"].startswith("mb_")
     assert_error(client.post("/users", json={"name": "alice"}), 409, "already_exists")
     alice = {"Authorization": f"Bearer {created['key']}"}
-    assert httpx.get(server.url + "/api/v1/whoami", headers=alice).json() == {"user": "alice", "is_admin": False}
+    assert httpx.get(server.url + "/api/v1/whoami", headers=alice).json() == {
+        "user": "alice",
+        "is_admin": False,
+    }
     resp = httpx.post(server.url + "/api/v1/registries", json={"name": "alices"}, headers=alice)
     assert_error(resp, 403, "permission_denied")
     resp = httpx.post(server.url + "/api/v1/users", json={"name": "bob"}, headers=alice)

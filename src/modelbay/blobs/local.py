@@ -139,7 +139,7 @@ class BlobWriter:
         self.digest = digest
         self.size = size
         self.tmp = store.tmp / f"{digest}.{uuid.uuid4().hex}"
-        self._file = open(self.tmp, "wb")
+        self._file = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit() or __exit__
         self._hash = hashlib.sha256()
         self.written = 0
 

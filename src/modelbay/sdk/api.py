@@ -43,7 +43,9 @@ class PublicRun:
         return self._artifacts("used")
 
     def _artifacts(self, direction: str) -> list[Artifact]:
-        infos = self._transport.call("run_artifacts", project=self.project, run_id=self.id, direction=direction)
+        infos = self._transport.call(
+            "run_artifacts", project=self.project, run_id=self.id, direction=direction
+        )
         return [Artifact._from_info(self._transport, i) for i in infos]
 
     def __repr__(self) -> str:
@@ -66,7 +68,9 @@ class Registry:
         return [Collection(self._transport, i) for i in infos]
 
     def collection(self, name: str) -> Collection:
-        return Collection(self._transport, self._transport.call("collection", registry=self.name, collection=name))
+        return Collection(
+            self._transport, self._transport.call("collection", registry=self.name, collection=name)
+        )
 
     def __repr__(self) -> str:
         return f"<Registry {self.name}>"
@@ -89,7 +93,9 @@ class Collection:
     def aliases(self) -> dict[str, str]:
         """``{alias: "vN"}`` of this collection."""
         if "aliases" not in self._info:
-            self._info = self._transport.call("collection", registry=self.registry, collection=self.name)
+            self._info = self._transport.call(
+                "collection", registry=self.registry, collection=self.name
+            )
         return dict(self._info["aliases"])
 
     def versions(self, page_size: int = 1000) -> Iterator[Artifact]:
@@ -97,7 +103,11 @@ class Collection:
         token: str | None = None
         while True:
             page = self._transport.call(
-                "collection_versions", registry=self.registry, collection=self.name, limit=page_size, page_token=token
+                "collection_versions",
+                registry=self.registry,
+                collection=self.name,
+                limit=page_size,
+                page_token=token,
             )
             for info in page["versions"]:
                 yield Artifact._from_info(self._transport, info)
@@ -106,17 +116,25 @@ class Collection:
                 return
 
     def version(self, selector: str = names.LATEST) -> Artifact:
-        info = self._transport.call("resolve", ref=f"{self.registry}-registry/{self.name}:{selector}")
+        info = self._transport.call(
+            "resolve", ref=f"{self.registry}-registry/{self.name}:{selector}"
+        )
         return Artifact._from_info(self._transport, info)
 
     def set_alias(self, alias: str, version: str) -> Artifact:
         info = self._transport.call(
-            "set_collection_alias", registry=self.registry, collection=self.name, alias=alias, version=version
+            "set_collection_alias",
+            registry=self.registry,
+            collection=self.name,
+            alias=alias,
+            version=version,
         )
         return Artifact._from_info(self._transport, info)
 
     def remove_alias(self, alias: str) -> None:
-        self._transport.call("remove_collection_alias", registry=self.registry, collection=self.name, alias=alias)
+        self._transport.call(
+            "remove_collection_alias", registry=self.registry, collection=self.name, alias=alias
+        )
 
     def update(self, description: Any = ..., tags: Any = ...) -> None:
         fields: dict[str, Any] = {}
@@ -124,11 +142,17 @@ class Collection:
             fields["description"] = description
         if tags is not ...:
             fields["tags"] = tags
-        self._info = self._transport.call("update_collection", registry=self.registry, collection=self.name, **fields)
+        self._info = self._transport.call(
+            "update_collection", registry=self.registry, collection=self.name, **fields
+        )
 
     def history(self, limit: int = 100) -> list[Info]:
         """Audit events of the collection, newest first."""
-        return list(self._transport.call("events", registry=self.registry, collection=self.name, limit=limit))
+        return list(
+            self._transport.call(
+                "events", registry=self.registry, collection=self.name, limit=limit
+            )
+        )
 
     def __repr__(self) -> str:
         return f"<Collection {self.registry}-registry/{self.name}>"
@@ -164,7 +188,9 @@ class Api:
             return False
         return True
 
-    def artifacts(self, project: str, name: str | None = None, type: str | None = None) -> list[Any]:
+    def artifacts(
+        self, project: str, name: str | None = None, type: str | None = None
+    ) -> list[Any]:
         """Versions of ``project/name`` (newest first); without a name, the artifacts of a project
         as dicts (name, type, version_count)."""
         if name is None:
@@ -181,7 +207,9 @@ class Api:
     def create_registry(
         self, name: str, description: str | None = None, artifact_types: list[str] | None = None
     ) -> Registry:
-        info = self._transport.call("create_registry", name=name, description=description, artifact_types=artifact_types)
+        info = self._transport.call(
+            "create_registry", name=name, description=description, artifact_types=artifact_types
+        )
         return Registry(self._transport, info)
 
     def collection(self, path: str) -> Collection:
@@ -192,14 +220,19 @@ class Api:
         return self.registry(registry).collection(collection)
 
     def runs(self, project: str) -> list[PublicRun]:
-        return [PublicRun(self._transport, i) for i in self._transport.call("list_runs", project=project)]
+        return [
+            PublicRun(self._transport, i)
+            for i in self._transport.call("list_runs", project=project)
+        ]
 
     def run(self, path: str) -> PublicRun:
         """A run by ``project/run_id``."""
         project, _, run_id = path.rpartition("/")
         if "/" in project:  # entity/project/id
             project = project.rpartition("/")[2]
-        return PublicRun(self._transport, self._transport.call("get_run", project=project, run_id=run_id))
+        return PublicRun(
+            self._transport, self._transport.call("get_run", project=project, run_id=run_id)
+        )
 
     def lineage(self, ref: str | None = None, run: str | None = None, depth: int = 2) -> Info:
         """The lineage graph around a version or a run: ``{"root", "nodes", "edges"}``."""

@@ -77,9 +77,13 @@ class Artifact:
 
     def _check_draft(self) -> None:
         if self._info is not None:
-            raise ConflictError(f"{self.qualified_name} is logged and immutable; create a new Artifact to change files")
+            raise ConflictError(
+                f"{self.qualified_name} is logged and immutable; create a new Artifact to change files"
+            )
 
-    def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> ArtifactFile | None:
+    def add_file(
+        self, local_path: str | os.PathLike[str], name: str | None = None
+    ) -> ArtifactFile | None:
         """Add one file, as ``name`` (default: its base name).
 
         Raises:
@@ -127,12 +131,17 @@ class Artifact:
 
     def _manifest(self) -> tuple[list[Info], dict[str, Path]]:
         if not self._entries:
-            raise InvalidInputError(f"artifact {self._name!r} has no files; add some before logging")
+            raise InvalidInputError(
+                f"artifact {self._name!r} has no files; add some before logging"
+            )
         items = sorted(self._entries.items())
         with ThreadPoolExecutor(WORKERS) as pool:
             hashed = list(pool.map(lambda item: sha256_file(item[1]), items))
-        files = [{"path": p, "sha256": d, "size": s} for (p, _), (d, s) in zip(items, hashed, strict=True)]
-        sources = {f["sha256"]: src for f, (_, src) in zip(files, items, strict=True)}
+        files: list[Info] = [
+            {"path": p, "sha256": d, "size": s}
+            for (p, _), (d, s) in zip(items, hashed, strict=True)
+        ]
+        sources: dict[str, Path] = {str(f["sha256"]): src for f, (_, src) in zip(files, items, strict=True)}
         return files, sources
 
     def _log(
@@ -190,7 +199,9 @@ class Artifact:
 
     def _logged(self) -> tuple[Transport, Info]:
         if self._info is None or self._transport is None:
-            raise ConflictError(f"artifact {self._name!r} is not logged yet: log it with run.log_artifact()")
+            raise ConflictError(
+                f"artifact {self._name!r} is not logged yet: log it with run.log_artifact()"
+            )
         return self._transport, self._info
 
     # -- a logged version -----------------------------------------------------------------------
@@ -201,7 +212,11 @@ class Artifact:
         if self._info is None:
             return self._name
         link = self._info.get("link")
-        return f"{link['collection']}:{link['version']}" if link else f"{self._name}:{self._info['version']}"
+        return (
+            f"{link['collection']}:{link['version']}"
+            if link
+            else f"{self._name}:{self._info['version']}"
+        )
 
     @property
     def type(self) -> str:
@@ -276,7 +291,11 @@ class Artifact:
             dest = target / names.check_path(f.path)
             if not dest.resolve().is_relative_to(real_root):
                 raise InvalidPathError(f"file {f.path!r} would land outside {target}")
-            if dest.is_file() and dest.stat().st_size == f.size and sha256_file(dest)[0] == f.sha256:
+            if (
+                dest.is_file()
+                and dest.stat().st_size == f.size
+                and sha256_file(dest)[0] == f.sha256
+            ):
                 continue
             todo.append((f.sha256, dest))
         if todo:
@@ -292,7 +311,9 @@ class Artifact:
         """
         files = self.files()
         if len(files) != 1:
-            raise InvalidInputError(f"{self.qualified_name} holds {len(files)} files; file() needs exactly one")
+            raise InvalidInputError(
+                f"{self.qualified_name} holds {len(files)} files; file() needs exactly one"
+            )
         return str(Path(self.download(root)) / files[0].path)
 
     def verify(self, root: str | os.PathLike[str] | None = None) -> None:
@@ -340,7 +361,11 @@ class Artifact:
         transport, _ = self._logged()
         registry, collection = parse_target(target_path)
         info = transport.call(
-            "link", ref=self.source_qualified_name, registry=registry, collection=collection, aliases=aliases
+            "link",
+            ref=self.source_qualified_name,
+            registry=registry,
+            collection=collection,
+            aliases=aliases,
         )
         info.pop("created", None)
         return Artifact._from_info(transport, info)
@@ -373,7 +398,9 @@ class Artifact:
         if kind == "used":
             wanted = [e["to"] for e in graph["edges"] if e["from"] == node and e["kind"] == "used"]
         else:
-            wanted = [e["from"] for e in graph["edges"] if e["to"] == node and e["kind"] == "logged"]
+            wanted = [
+                e["from"] for e in graph["edges"] if e["to"] == node and e["kind"] == "logged"
+            ]
         by_node = {n["node"]: n for n in graph["nodes"]}
         return [PublicRun(transport, by_node[w]) for w in wanted if w in by_node]
 

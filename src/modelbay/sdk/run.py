@@ -42,7 +42,7 @@ class _Tracked(dict[str, Any]):
         super().__delitem__(key)
         self.dirty = True
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         super().update(*args, **kwargs)
         self.dirty = True
 
@@ -121,7 +121,9 @@ def system_facts() -> dict[str, Any]:
 class Run:
     """One execution of a script. Use :func:`modelbay.init` to make one."""
 
-    def __init__(self, transport: Transport, info: Info, settings: Settings, dir: str | None = None) -> None:
+    def __init__(
+        self, transport: Transport, info: Info, settings: Settings, dir: str | None = None
+    ) -> None:
         self._transport = transport
         self._settings = settings
         self._info = info
@@ -140,7 +142,9 @@ class Run:
         self._finished = False
         self._warned: set[str] = set()
         self._send_error: ModelbayError | None = None
-        self._sender = threading.Thread(target=self._send_loop, name=f"modelbay-sender-{self.id}", daemon=True)
+        self._sender = threading.Thread(
+            target=self._send_loop, name=f"modelbay-sender-{self.id}", daemon=True
+        )
         self._sender.start()
         atexit.register(self._atexit)
 
@@ -230,7 +234,9 @@ class Run:
             batch, self._queue = self._queue, []
         try:
             if batch:
-                self._transport.call("log_history", project=self.project, run_id=self.id, points=batch)
+                self._transport.call(
+                    "log_history", project=self.project, run_id=self.id, points=batch
+                )
             if self.config.dirty or self.summary.dirty:
                 fields: dict[str, Any] = {}
                 if self.config.dirty:
@@ -259,7 +265,9 @@ class Run:
         self.summary.dirty = True
         self._flush()
         state = "finished" if exit_code == 0 else "failed"
-        self._transport.call("update_run", project=self.project, run_id=self.id, state=state, exit_code=exit_code)
+        self._transport.call(
+            "update_run", project=self.project, run_id=self.id, state=state, exit_code=exit_code
+        )
         atexit.unregister(self._atexit)
         import modelbay
 
@@ -276,7 +284,10 @@ class Run:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.finish(exit_code=0 if exc_type is None else 1)
 
@@ -303,7 +314,9 @@ class Run:
                 artifact.add_dir(path)
             else:
                 artifact.add_file(path)
-        created = artifact._log(self._transport, self.project, self.id, names.check_aliases(aliases))
+        created = artifact._log(
+            self._transport, self.project, self.id, names.check_aliases(aliases)
+        )
         if not created:
             print(
                 f"modelbay: {artifact.qualified_name} has the same content; no new version was created",
@@ -314,7 +327,11 @@ class Run:
     def use_artifact(self, artifact_or_name: Artifact | str, type: str | None = None) -> Artifact:
         """Record that this run uses a version and return it (``name``, ``project/name:alias``,
         or a registry reference such as ``model-registry/MNIST:production``)."""
-        ref = artifact_or_name.qualified_name if isinstance(artifact_or_name, Artifact) else artifact_or_name
+        ref = (
+            artifact_or_name.qualified_name
+            if isinstance(artifact_or_name, Artifact)
+            else artifact_or_name
+        )
         parsed = names.parse_ref(ref, default_project=self.project)
         info = self._transport.call("use", ref=str(parsed), project=self.project, run_id=self.id)
         if type is not None and info["type"] != type:
@@ -322,7 +339,10 @@ class Run:
         return Artifact._from_info(self._transport, info)
 
     def log_model(
-        self, path: str | os.PathLike[str], name: str | None = None, aliases: list[str] | None = None
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        aliases: list[str] | None = None,
     ) -> Artifact:
         """Log a model file or directory as an artifact of type ``model``."""
         p = Path(path)
@@ -353,10 +373,16 @@ class Run:
         """Log a model (if its content is new) and link it into the model registry's collection
         ``registered_model_name`` (created on first use); ``latest`` always follows."""
         artifact = self.log_model(path, name=name)
-        target = registered_model_name if "/" in registered_model_name else f"model-registry/{registered_model_name}"
+        target = (
+            registered_model_name
+            if "/" in registered_model_name
+            else f"model-registry/{registered_model_name}"
+        )
         return self.link_artifact(artifact, target, aliases=aliases)
 
-    def link_artifact(self, artifact: Artifact, target_path: str, aliases: list[str] | None = None) -> Artifact:
+    def link_artifact(
+        self, artifact: Artifact, target_path: str, aliases: list[str] | None = None
+    ) -> Artifact:
         """Link a logged artifact version into a registry collection (``model-registry/NAME``)."""
         parse_target(target_path)
         if not artifact.is_link and artifact._info is None:
@@ -366,13 +392,17 @@ class Run:
     def logged_artifacts(self) -> list[Artifact]:
         return [
             Artifact._from_info(self._transport, i)
-            for i in self._transport.call("run_artifacts", project=self.project, run_id=self.id, direction="logged")
+            for i in self._transport.call(
+                "run_artifacts", project=self.project, run_id=self.id, direction="logged"
+            )
         ]
 
     def used_artifacts(self) -> list[Artifact]:
         return [
             Artifact._from_info(self._transport, i)
-            for i in self._transport.call("run_artifacts", project=self.project, run_id=self.id, direction="used")
+            for i in self._transport.call(
+                "run_artifacts", project=self.project, run_id=self.id, direction="used"
+            )
         ]
 
     def __repr__(self) -> str:

@@ -5,6 +5,7 @@ raise the same exception classes, so every SDK object works over either.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json as _json
 import os
@@ -91,7 +92,7 @@ class LocalTransport(Transport):
         return self.services.runs.get(self.principal, project, run_id)
 
     def _op_list_runs(self, project: str) -> list[Info]:
-        return self.services.runs.list(self.principal, project)
+        return self.services.runs.list_runs(self.principal, project)
 
     def _op_log_history(self, project: str, run_id: str, points: list[Info]) -> int:
         return self.services.runs.log(self.principal, project, run_id, points)
@@ -105,8 +106,12 @@ class LocalTransport(Transport):
     def _op_missing_blobs(self, digests: list[str]) -> list[str]:
         return self.services.blobs.missing(digests)
 
-    def _op_commit_version(self, project: str, name: str, type: str, files: list[Info], **fields: Any) -> Info:
-        info, _ = self.services.artifacts.commit_version(self.principal, project, name, type, files, **fields)
+    def _op_commit_version(
+        self, project: str, name: str, type: str, files: list[Info], **fields: Any
+    ) -> Info:
+        info, _ = self.services.artifacts.commit_version(
+            self.principal, project, name, type, files, **fields
+        )
         return info
 
     def _op_resolve(self, ref: str) -> Info:
@@ -145,8 +150,12 @@ class LocalTransport(Transport):
     def _op_registry(self, name: str) -> Info:
         return self.services.registry.get_registry(self.principal, name)
 
-    def _op_create_registry(self, name: str, description: str | None, artifact_types: list[str] | None) -> Info:
-        return self.services.registry.create_registry(self.principal, name, description, artifact_types)
+    def _op_create_registry(
+        self, name: str, description: str | None, artifact_types: list[str] | None
+    ) -> Info:
+        return self.services.registry.create_registry(
+            self.principal, name, description, artifact_types
+        )
 
     def _op_collections(self, registry: str, query: str | None = None) -> list[Info]:
         return self.services.registry.list_collections(self.principal, registry, query)
@@ -155,14 +164,24 @@ class LocalTransport(Transport):
         return self.services.registry.get_collection(self.principal, registry, collection)
 
     def _op_update_collection(self, registry: str, collection: str, **fields: Any) -> Info:
-        return self.services.registry.update_collection(self.principal, registry, collection, **fields)
+        return self.services.registry.update_collection(
+            self.principal, registry, collection, **fields
+        )
 
-    def _op_link(self, ref: str, registry: str, collection: str, aliases: list[str] | None = None) -> Info:
-        info, _ = self.services.registry.link(self.principal, parse_ref(ref), registry, collection, aliases)
+    def _op_link(
+        self, ref: str, registry: str, collection: str, aliases: list[str] | None = None
+    ) -> Info:
+        info, _ = self.services.registry.link(
+            self.principal, parse_ref(ref), registry, collection, aliases
+        )
         return info
 
-    def _op_set_collection_alias(self, registry: str, collection: str, alias: str, version: str) -> Info:
-        return self.services.registry.set_alias(self.principal, registry, collection, alias, version)
+    def _op_set_collection_alias(
+        self, registry: str, collection: str, alias: str, version: str
+    ) -> Info:
+        return self.services.registry.set_alias(
+            self.principal, registry, collection, alias, version
+        )
 
     def _op_remove_collection_alias(self, registry: str, collection: str, alias: str) -> None:
         self.services.registry.remove_alias(self.principal, registry, collection, alias)
@@ -175,14 +194,24 @@ class LocalTransport(Transport):
         )
 
     def _op_events(
-        self, ref: str | None = None, registry: str | None = None, collection: str | None = None, limit: int = 100
+        self,
+        ref: str | None = None,
+        registry: str | None = None,
+        collection: str | None = None,
+        limit: int = 100,
     ) -> list[Info]:
         return self.services.registry.history(
-            self.principal, parse_ref(ref) if ref else None, registry=registry, collection=collection, limit=limit
+            self.principal,
+            parse_ref(ref) if ref else None,
+            registry=registry,
+            collection=collection,
+            limit=limit,
         )
 
     def _op_lineage(self, ref: str | None = None, run: str | None = None, depth: int = 2) -> Info:
-        return self.services.lineage.graph(self.principal, ref=parse_ref(ref) if ref else None, run=run, depth=depth)
+        return self.services.lineage.graph(
+            self.principal, ref=parse_ref(ref) if ref else None, run=run, depth=depth
+        )
 
     def upload_blob(self, digest: str, path: Path, size: int) -> None:
         with open(path, "rb") as f:
@@ -220,7 +249,9 @@ class HttpTransport(Transport):
         )
         self._lock = threading.Lock()
 
-    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def request(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
         # Serialised here so that NaN and infinity in metrics survive (httpx refuses them).
         content = _json.dumps(json, separators=(",", ":")).encode() if json is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else None
@@ -274,7 +305,9 @@ class HttpTransport(Transport):
     def _op_create_run(self, project: str, **fields: Any) -> tuple[str, str, None, Info]:
         return "POST", f"/projects/{project}/runs", None, fields
 
-    def _op_update_run(self, project: str, run_id: str, **fields: Any) -> tuple[str, str, None, Info]:
+    def _op_update_run(
+        self, project: str, run_id: str, **fields: Any
+    ) -> tuple[str, str, None, Info]:
         return "PATCH", f"/projects/{project}/runs/{run_id}", None, fields
 
     def _op_get_run(self, project: str, run_id: str) -> tuple[str, str, None, None]:
@@ -283,13 +316,24 @@ class HttpTransport(Transport):
     def _op_list_runs(self, project: str) -> tuple[str, str, None, None]:
         return "GET", f"/projects/{project}/runs", None, None
 
-    def _op_log_history(self, project: str, run_id: str, points: list[Info]) -> tuple[str, str, None, Info]:
+    def _op_log_history(
+        self, project: str, run_id: str, points: list[Info]
+    ) -> tuple[str, str, None, Info]:
         return "POST", f"/projects/{project}/runs/{run_id}/history", None, {"points": points}
 
-    def _op_history(self, project: str, run_id: str, keys: list[str] | None = None) -> tuple[str, str, Info, None]:
-        return "GET", f"/projects/{project}/runs/{run_id}/history", {"keys": ",".join(keys) if keys else None}, None
+    def _op_history(
+        self, project: str, run_id: str, keys: list[str] | None = None
+    ) -> tuple[str, str, Info, None]:
+        return (
+            "GET",
+            f"/projects/{project}/runs/{run_id}/history",
+            {"keys": ",".join(keys) if keys else None},
+            None,
+        )
 
-    def _op_run_artifacts(self, project: str, run_id: str, direction: str) -> tuple[str, str, Info, None]:
+    def _op_run_artifacts(
+        self, project: str, run_id: str, direction: str
+    ) -> tuple[str, str, Info, None]:
         return "GET", f"/projects/{project}/runs/{run_id}/artifacts", {"direction": direction}, None
 
     def _op_missing_blobs(self, digests: list[str]) -> tuple[str, str, None, Info]:
@@ -298,12 +342,19 @@ class HttpTransport(Transport):
     def _op_commit_version(
         self, project: str, name: str, type: str, files: list[Info], **fields: Any
     ) -> tuple[str, str, None, Info]:
-        return "POST", f"/projects/{project}/artifacts/{name}/versions", None, {"type": type, "files": files, **fields}
+        return (
+            "POST",
+            f"/projects/{project}/artifacts/{name}/versions",
+            None,
+            {"type": type, "files": files, **fields},
+        )
 
     def _op_resolve(self, ref: str) -> tuple[str, str, Info, None]:
         return "GET", "/resolve", {"ref": ref}, None
 
-    def _op_use(self, ref: str, project: str | None = None, run_id: str | None = None) -> tuple[str, str, None, Info]:
+    def _op_use(
+        self, ref: str, project: str | None = None, run_id: str | None = None
+    ) -> tuple[str, str, None, Info]:
         return "POST", "/use", None, {"ref": ref, "project": project, "run_id": run_id}
 
     def _op_files(self, ref: str) -> tuple[str, str, None, None]:
@@ -324,10 +375,14 @@ class HttpTransport(Transport):
         if not isinstance(parse_ref(ref), RegistryRef):
             from modelbay.errors import InvalidInputError
 
-            raise InvalidInputError(f"{ref} is not a registry version: unlink takes 'registry-registry/name:vN'")
+            raise InvalidInputError(
+                f"{ref} is not a registry version: unlink takes 'registry-registry/name:vN'"
+            )
         return "DELETE", _version_path(ref), None, None
 
-    def _op_list_artifacts(self, project: str, type: str | None = None) -> tuple[str, str, Info, None]:
+    def _op_list_artifacts(
+        self, project: str, type: str | None = None
+    ) -> tuple[str, str, Info, None]:
         return "GET", f"/projects/{project}/artifacts", {"type": type}, None
 
     def _op_artifact_versions(self, project: str, name: str) -> tuple[str, str, None, None]:
@@ -336,9 +391,16 @@ class HttpTransport(Transport):
     def _op_set_artifact_alias(
         self, project: str, name: str, alias: str, version: str
     ) -> tuple[str, str, None, Info]:
-        return "PUT", f"/projects/{project}/artifacts/{name}/aliases/{alias}", None, {"version": version}
+        return (
+            "PUT",
+            f"/projects/{project}/artifacts/{name}/aliases/{alias}",
+            None,
+            {"version": version},
+        )
 
-    def _op_remove_artifact_alias(self, project: str, name: str, alias: str) -> tuple[str, str, None, None]:
+    def _op_remove_artifact_alias(
+        self, project: str, name: str, alias: str
+    ) -> tuple[str, str, None, None]:
         return "DELETE", f"/projects/{project}/artifacts/{name}/aliases/{alias}", None, None
 
     def _op_registries(self) -> tuple[str, str, None, None]:
@@ -350,15 +412,24 @@ class HttpTransport(Transport):
     def _op_create_registry(
         self, name: str, description: str | None, artifact_types: list[str] | None
     ) -> tuple[str, str, None, Info]:
-        return "POST", "/registries", None, {"name": name, "description": description, "artifact_types": artifact_types}
+        return (
+            "POST",
+            "/registries",
+            None,
+            {"name": name, "description": description, "artifact_types": artifact_types},
+        )
 
-    def _op_collections(self, registry: str, query: str | None = None) -> tuple[str, str, Info, None]:
+    def _op_collections(
+        self, registry: str, query: str | None = None
+    ) -> tuple[str, str, Info, None]:
         return "GET", f"/registries/{registry}/collections", {"query": query}, None
 
     def _op_collection(self, registry: str, collection: str) -> tuple[str, str, None, None]:
         return "GET", f"/registries/{registry}/collections/{collection}", None, None
 
-    def _op_update_collection(self, registry: str, collection: str, **fields: Any) -> tuple[str, str, None, Info]:
+    def _op_update_collection(
+        self, registry: str, collection: str, **fields: Any
+    ) -> tuple[str, str, None, Info]:
         return "PATCH", f"/registries/{registry}/collections/{collection}", None, fields
 
     def _op_link(
@@ -370,10 +441,22 @@ class HttpTransport(Transport):
     def _op_set_collection_alias(
         self, registry: str, collection: str, alias: str, version: str
     ) -> tuple[str, str, None, Info]:
-        return "PUT", f"/registries/{registry}/collections/{collection}/aliases/{alias}", None, {"version": version}
+        return (
+            "PUT",
+            f"/registries/{registry}/collections/{collection}/aliases/{alias}",
+            None,
+            {"version": version},
+        )
 
-    def _op_remove_collection_alias(self, registry: str, collection: str, alias: str) -> tuple[str, str, None, None]:
-        return "DELETE", f"/registries/{registry}/collections/{collection}/aliases/{alias}", None, None
+    def _op_remove_collection_alias(
+        self, registry: str, collection: str, alias: str
+    ) -> tuple[str, str, None, None]:
+        return (
+            "DELETE",
+            f"/registries/{registry}/collections/{collection}/aliases/{alias}",
+            None,
+            None,
+        )
 
     def _op_collection_versions(
         self, registry: str, collection: str, limit: int = 1000, page_token: str | None = None
@@ -382,13 +465,24 @@ class HttpTransport(Transport):
         return "GET", f"/registries/{registry}/collections/{collection}/versions", params, None
 
     def _op_events(
-        self, ref: str | None = None, registry: str | None = None, collection: str | None = None, limit: int = 100
+        self,
+        ref: str | None = None,
+        registry: str | None = None,
+        collection: str | None = None,
+        limit: int = 100,
     ) -> tuple[str, str, Info, None]:
         if ref is not None:
             return "GET", "/history", {"ref": ref, "limit": limit}, None
-        return "GET", f"/registries/{registry}/collections/{collection}/history", {"limit": limit}, None
+        return (
+            "GET",
+            f"/registries/{registry}/collections/{collection}/history",
+            {"limit": limit},
+            None,
+        )
 
-    def _op_lineage(self, ref: str | None = None, run: str | None = None, depth: int = 2) -> tuple[str, str, Info, None]:
+    def _op_lineage(
+        self, ref: str | None = None, run: str | None = None, depth: int = 2
+    ) -> tuple[str, str, Info, None]:
         return "GET", "/lineage", {"ref": ref, "run": run, "depth": depth}, None
 
     def upload_blob(self, digest: str, path: Path, size: int) -> None:
@@ -397,7 +491,10 @@ class HttpTransport(Transport):
                 resp = self.client.put(
                     f"/blobs/{digest}",
                     content=iter(lambda: f.read(CHUNK), b""),
-                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Length": str(size),
+                    },
                 )
             except self._httpx.HTTPError as exc:
                 raise TransportError(f"upload to {self.url} failed: {exc}") from exc
@@ -440,8 +537,6 @@ def reset_transports() -> None:
     """Close every cached transport (tests switch data directories)."""
     with _transports_lock:
         for t in _transports.values():
-            try:
+            with contextlib.suppress(ModelbayError):
                 t.close()
-            except ModelbayError:
-                pass
         _transports.clear()

@@ -25,7 +25,9 @@ log = logging.getLogger("modelbay.server")
 
 def json_response(data: Any, status: int = 200) -> Response:
     """Serialise once, compactly, in one body (no chunked pieces on a kept-alive socket)."""
-    return Response(json.dumps(data, separators=(",", ":")), status_code=status, media_type="application/json")
+    return Response(
+        json.dumps(data, separators=(",", ":")), status_code=status, media_type="application/json"
+    )
 
 
 def error_response(exc: ModelbayError) -> Response:
@@ -40,7 +42,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
         problems = [
-            {"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))} for e in exc.errors()
+            {"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))}
+            for e in exc.errors()
         ]
         first = problems[0] if problems else {"loc": [], "message": "invalid request"}
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
@@ -56,7 +59,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             err = InvalidInputError("method not allowed on this endpoint")
             return json_response(err.to_payload(), 405)
-        return json_response({"error": {"code": "http", "message": str(exc.detail), "details": {}}}, exc.status_code)
+        return json_response(
+            {"error": {"code": "http", "message": str(exc.detail), "details": {}}}, exc.status_code
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
@@ -64,7 +69,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(ServerError("internal server error; see the server log"))
 
 
-def create_app(settings: Settings, services: Services | None = None, admin_key: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, services: Services | None = None, admin_key: str | None = None
+) -> FastAPI:
     """Build the app over ``services`` (opened from ``settings`` when not given)."""
     from modelbay.server.api import api_router
 

@@ -75,7 +75,11 @@ def check_run_ref(conn: Connection, project: str | None, run_id: str | None) -> 
     if run_id is None:
         return None
     pid = store.project_id(conn, names.check_project(project))
-    run = run_store.get_run(conn, pid, names.check_name(run_id, "run id")) if pid is not None else None
+    run = (
+        run_store.get_run(conn, pid, names.check_name(run_id, "run id"))
+        if pid is not None
+        else None
+    )
     if run is None:
         raise NotFoundError(f"run {project}/{run_id} not found")
     return int(run["id"])
@@ -157,7 +161,11 @@ class ArtifactService:
                     "artifact_version.created",
                     subject,
                     **self._scope(where, run_pk),
-                    after={"digest": digest, "size": sum(e["size"] for e in entries), "files": len(entries)},
+                    after={
+                        "digest": digest,
+                        "size": sum(e["size"] for e in entries),
+                        "files": len(entries),
+                    },
                 )
                 self._move_alias(conn, principal, where, LATEST, subject)
                 for tag in tag_list:
@@ -205,7 +213,9 @@ class ArtifactService:
             "run_pk": run_pk,
         }
 
-    def _move_alias(self, conn: Connection, principal: Principal, where: Located, alias: str, subject: str) -> None:
+    def _move_alias(
+        self, conn: Connection, principal: Principal, where: Located, alias: str, subject: str
+    ) -> None:
         previous = store.set_alias(conn, where.artifact_id, alias, where.version_id)
         if previous != where.version_id:
             before = self._version_name(conn, previous)
@@ -226,12 +236,18 @@ class ArtifactService:
         row = store.version_by_id(conn, version_id)
         return f"v{row['index']}" if row else None
 
-    def _add_tags(self, conn: Connection, principal: Principal, where: Located, subject: str, tags: list[str]) -> None:
-        current = set(tag_store.tags_of(conn, tag_store.VERSION, [where.version_id])[where.version_id])
+    def _add_tags(
+        self, conn: Connection, principal: Principal, where: Located, subject: str, tags: list[str]
+    ) -> None:
+        current = set(
+            tag_store.tags_of(conn, tag_store.VERSION, [where.version_id])[where.version_id]
+        )
         for tag in tags:
             if tag not in current:
                 tag_store.add_tag(conn, tag_store.VERSION, where.version_id, tag)
-                record(conn, principal, "tag.added", subject, **self._scope(where), after={"tag": tag})
+                record(
+                    conn, principal, "tag.added", subject, **self._scope(where), after={"tag": tag}
+                )
 
     def get(self, principal: Principal, ref: Ref) -> Info:
         """Describe the version a reference names.
@@ -246,7 +262,9 @@ class ArtifactService:
         with self.db.read() as conn:
             return store.files_of(conn, locate(conn, ref).version_id)
 
-    def list_artifacts(self, principal: Principal, project: str, type_: str | None = None) -> list[Info]:
+    def list_artifacts(
+        self, principal: Principal, project: str, type_: str | None = None
+    ) -> list[Info]:
         project = names.check_project(project)
         with self.db.read() as conn:
             pid = store.project_id(conn, project)
@@ -298,10 +316,14 @@ class ArtifactService:
             InvalidInputError, InvalidNameError: bad values (nothing is changed).
             NotFoundError: nothing by that reference.
         """
-        new_description = names.check_description(description) if description is not UNSET else UNSET
+        new_description = (
+            names.check_description(description) if description is not UNSET else UNSET
+        )
         new_metadata = names.check_metadata(metadata) if metadata is not UNSET else UNSET
         alias_list = (
-            set(names.check_aliases([a for a in (aliases or []) if a != LATEST])) if aliases is not UNSET else None
+            set(names.check_aliases([a for a in (aliases or []) if a != LATEST]))
+            if aliases is not UNSET
+            else None
         )
         tag_list = set(names.check_tags(tags)) if tags is not UNSET else None
         with self.db.write() as conn:
@@ -318,13 +340,28 @@ class ArtifactService:
                 before["metadata"] = info["metadata"]
             if changes:
                 store.update_version(conn, where.version_id, **changes)
-                record(conn, principal, "artifact_version.updated", subject, **self._scope(where), before=before, after=changes)
+                record(
+                    conn,
+                    principal,
+                    "artifact_version.updated",
+                    subject,
+                    **self._scope(where),
+                    before=before,
+                    after=changes,
+                )
             if tag_list is not None:
                 current = set(info["tags"])
                 self._add_tags(conn, principal, where, subject, sorted(tag_list - current))
                 for tag in sorted(current - tag_list):
                     tag_store.remove_tag(conn, tag_store.VERSION, where.version_id, tag)
-                    record(conn, principal, "tag.removed", subject, **self._scope(where), before={"tag": tag})
+                    record(
+                        conn,
+                        principal,
+                        "tag.removed",
+                        subject,
+                        **self._scope(where),
+                        before={"tag": tag},
+                    )
             if alias_list is not None:
                 if where.link_id is not None:
                     from modelbay.services.registry import set_link_alias, unset_link_alias
@@ -340,10 +377,19 @@ class ArtifactService:
                         self._move_alias(conn, principal, where, alias, subject)
                     for alias in sorted(current - alias_list):
                         store.remove_alias(conn, where.artifact_id, alias)
-                        record(conn, principal, "alias.removed", subject, **self._scope(where), before={"alias": alias})
+                        record(
+                            conn,
+                            principal,
+                            "alias.removed",
+                            subject,
+                            **self._scope(where),
+                            before={"alias": alias},
+                        )
             return describe(conn, where)
 
-    def set_alias(self, principal: Principal, project: str, name: str, alias: str, selector: str) -> Info:
+    def set_alias(
+        self, principal: Principal, project: str, name: str, alias: str, selector: str
+    ) -> Info:
         """Point ``alias`` of artifact ``project/name`` at version ``selector`` (moving it).
 
         Raises:
@@ -351,7 +397,11 @@ class ArtifactService:
             NotFoundError: no such artifact or version.
         """
         alias = names.check_alias(alias)
-        ref = ArtifactRef(names.check_project(project), names.check_name(name, "artifact"), names.check_name(selector, "version"))
+        ref = ArtifactRef(
+            names.check_project(project),
+            names.check_name(name, "artifact"),
+            names.check_name(selector, "version"),
+        )
         with self.db.write() as conn:
             where = locate(conn, ref)
             info = describe(conn, where)
@@ -365,7 +415,14 @@ class ArtifactService:
             where = locate(conn, ref)
             info = describe(conn, where)
             store.remove_alias(conn, where.artifact_id, alias)
-            record(conn, principal, "alias.removed", info["ref"], **self._scope(where), before={"alias": alias})
+            record(
+                conn,
+                principal,
+                "alias.removed",
+                info["ref"],
+                **self._scope(where),
+                before={"alias": alias},
+            )
 
     def delete(self, principal: Principal, ref: Ref) -> None:
         """Soft-delete an artifact version: it disappears from listings and references.
@@ -384,17 +441,31 @@ class ArtifactService:
             if linked:
                 raise ConflictError(
                     f"{info['ref']} is linked into {len(linked)} collection(s); unlink it first",
-                    {"links": [f"{x['registry']}-registry/{x['collection']}:v{x['version']}" for x in linked]},
+                    {
+                        "links": [
+                            f"{x['registry']}-registry/{x['collection']}:v{x['version']}"
+                            for x in linked
+                        ]
+                    },
                 )
             store.update_version(conn, where.version_id, deleted_at=now())
             removed = store.remove_aliases_of(conn, where.version_id)
-            record(conn, principal, "artifact_version.deleted", info["ref"], **self._scope(where), before={"aliases": removed})
+            record(
+                conn,
+                principal,
+                "artifact_version.deleted",
+                info["ref"],
+                **self._scope(where),
+                before={"aliases": removed},
+            )
             if LATEST in removed:
                 newest = store.newest_live_version(conn, where.artifact_id)
                 if newest is not None:
                     store.set_alias(conn, where.artifact_id, LATEST, newest)
 
-    def use(self, principal: Principal, ref: Ref, project: str | None = None, run_id: str | None = None) -> Info:
+    def use(
+        self, principal: Principal, ref: Ref, project: str | None = None, run_id: str | None = None
+    ) -> Info:
         """Describe a version and record that the run used it (lineage).
 
         Raises:

@@ -42,7 +42,14 @@ class AuthService:
             admin = store.ensure_user(conn, "admin", True, t)
             if admin_key:
                 if store.user_by_key_hash(conn, hash_key(admin_key)) is None:
-                    store.insert_key(conn, admin["id"], hash_key(admin_key), admin_key[:8], "MODELBAY_ADMIN_KEY", t)
+                    store.insert_key(
+                        conn,
+                        admin["id"],
+                        hash_key(admin_key),
+                        admin_key[:8],
+                        "MODELBAY_ADMIN_KEY",
+                        t,
+                    )
                 return None
             if existing is not None:
                 return None
@@ -96,7 +103,9 @@ class AuthService:
             if store.get_user(conn, name) is not None:
                 raise AlreadyExistsError(f"user {name!r} exists already")
             row = store.ensure_user(conn, name, bool(is_admin), t)
-            store.insert_key(conn, row["id"], hash_key(key), key[:8], "created by " + principal.name, t)
+            store.insert_key(
+                conn, row["id"], hash_key(key), key[:8], "created by " + principal.name, t
+            )
         return {"user": name, "is_admin": bool(is_admin), "key": key}
 
     def create_key(self, principal: Principal, description: str | None = None) -> str:

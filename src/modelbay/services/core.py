@@ -34,7 +34,9 @@ def now() -> float:
 
 def record(conn: Connection, actor: Principal, action: str, subject: str, **fields: Any) -> None:
     """Write one audit event in the caller's transaction."""
-    event_store.insert_event(conn, time=now(), actor=actor.name, action=action, subject=subject, **fields)
+    event_store.insert_event(
+        conn, time=now(), actor=actor.name, action=action, subject=subject, **fields
+    )
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,9 @@ def locate(conn: Connection, ref: Ref) -> Located:
         raise NotFoundError(f"registry {ref.registry!r} not found", {"ref": str(ref)})
     collection = registry_store.get_collection(conn, registry["id"], ref.collection)
     if collection is None:
-        raise NotFoundError(f"collection {ref.registry}/{ref.collection} not found", {"ref": str(ref)})
+        raise NotFoundError(
+            f"collection {ref.registry}/{ref.collection} not found", {"ref": str(ref)}
+        )
     index = version_index(ref.selector)
     if index is not None:
         link_id = registry_store.link_id_by_index(conn, collection["id"], index)
@@ -124,7 +128,9 @@ def version_info(row: dict[str, Any], aliases: list[str], tags: list[str]) -> In
     }
 
 
-def link_info(row: dict[str, Any], registry: str, collection: str, aliases: list[str], tags: list[str]) -> Info:
+def link_info(
+    row: dict[str, Any], registry: str, collection: str, aliases: list[str], tags: list[str]
+) -> Info:
     """The JSON shape of a registry version: its source version plus a ``link`` part.
 
     Its ``aliases`` are the collection's (as W&B shows them on a linked artifact); the

@@ -23,7 +23,12 @@ class LineageService:
         self.db = db
 
     def graph(
-        self, principal: Principal, *, ref: Ref | None = None, run: str | None = None, depth: int = 2
+        self,
+        principal: Principal,
+        *,
+        ref: Ref | None = None,
+        run: str | None = None,
+        depth: int = 2,
     ) -> Info:
         """The nodes and edges within ``depth`` steps of a version or a run (``project/run_id``).
 
@@ -50,7 +55,11 @@ class LineageService:
                 assert run is not None
                 project, _, run_id = run.partition("/")
                 pid = artifact_store.project_id(conn, names.check_project(project))
-                row = run_store.get_run(conn, pid, names.check_name(run_id, "run id")) if pid else None
+                row = (
+                    run_store.get_run(conn, pid, names.check_name(run_id, "run id"))
+                    if pid
+                    else None
+                )
                 if row is None:
                     raise NotFoundError(f"run {run} not found")
                 run_frontier.add(row["id"])
@@ -59,7 +68,9 @@ class LineageService:
             seen_versions = set(version_frontier)
             edges: set[tuple[int, int, str]] = set()
             for _ in range(depth):
-                found = run_store.edges_around(conn, run_pks=run_frontier, version_ids=version_frontier)
+                found = run_store.edges_around(
+                    conn, run_pks=run_frontier, version_ids=version_frontier
+                )
                 # The producing run of a version counts as a 'logged' edge even without a row.
                 for vid in version_frontier:
                     v = artifact_store.version_by_id(conn, vid)
@@ -70,7 +81,9 @@ class LineageService:
                 version_frontier = {v for _, v, _ in found} - seen_versions
                 seen_runs |= run_frontier
                 seen_versions |= version_frontier
-                if len(seen_runs) + len(seen_versions) > MAX_NODES or not (run_frontier or version_frontier):
+                if len(seen_runs) + len(seen_versions) > MAX_NODES or not (
+                    run_frontier or version_frontier
+                ):
                     break
             nodes: list[Info] = []
             version_rows = {vid: artifact_store.version_by_id(conn, vid) for vid in seen_versions}
@@ -94,7 +107,10 @@ class LineageService:
                 info["node"] = f"run:{info['path']}"
                 nodes.append(info)
             node_of = {("version", n["id"]): n["node"] for n in nodes if n["kind"] == "artifact"}
-            pk_of_path = {r["id"]: f"run:{r['project']}/{r['run_id']}" for r in run_store.runs_by_pk(conn, seen_runs)}
+            pk_of_path = {
+                r["id"]: f"run:{r['project']}/{r['run_id']}"
+                for r in run_store.runs_by_pk(conn, seen_runs)
+            }
             node_of.update({("run", pk): path for pk, path in pk_of_path.items()})
             out_edges: list[dict[str, Any]] = []
             for run_pk, vid, direction in sorted(edges):

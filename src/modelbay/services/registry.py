@@ -17,7 +17,16 @@ from modelbay.errors import (
     PermissionDeniedError,
 )
 from modelbay.names import LATEST, Ref, RegistryRef
-from modelbay.services.core import Info, Located, Principal, describe, link_info, locate, now, record
+from modelbay.services.core import (
+    Info,
+    Located,
+    Principal,
+    describe,
+    link_info,
+    locate,
+    now,
+    record,
+)
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import events as event_store
 from modelbay.store import registry as store
@@ -161,8 +170,14 @@ class RegistryService:
                 visibility="organization",
                 created_at=now(),
             )
-            record(conn, principal, "registry.created", f"{name}-registry", registry_id=registry_id,
-                   after={"artifact_types": artifact_types})
+            record(
+                conn,
+                principal,
+                "registry.created",
+                f"{name}-registry",
+                registry_id=registry_id,
+                after={"artifact_types": artifact_types},
+            )
             return self._registry_info(self._registry(conn, name))
 
     @staticmethod
@@ -185,7 +200,9 @@ class RegistryService:
 
     # -- collections ------------------------------------------------------------------------
 
-    def list_collections(self, principal: Principal, registry: str, query: str | None = None) -> list[Info]:
+    def list_collections(
+        self, principal: Principal, registry: str, query: str | None = None
+    ) -> list[Info]:
         with self.db.read() as conn:
             reg = self._registry(conn, registry)
             rows = store.list_collections(conn, reg["id"], query or None)
@@ -207,7 +224,9 @@ class RegistryService:
             }
             return info
 
-    def _collection(self, conn: Connection, registry: str, collection: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _collection(
+        self, conn: Connection, registry: str, collection: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         reg = self._registry(conn, registry)
         row = store.get_collection(conn, reg["id"], names.check_name(collection, "collection"))
         if row is None:
@@ -245,9 +264,18 @@ class RegistryService:
             subject = f"{reg['name']}-registry/{row['name']}"
             scope = {"registry_id": reg["id"], "collection_id": row["id"]}
             if new_description is not ... and new_description != row["description"]:
-                store.update_collection(conn, row["id"], description=new_description, updated_at=now())
-                record(conn, principal, "collection.updated", subject, **scope,
-                       before={"description": row["description"]}, after={"description": new_description})
+                store.update_collection(
+                    conn, row["id"], description=new_description, updated_at=now()
+                )
+                record(
+                    conn,
+                    principal,
+                    "collection.updated",
+                    subject,
+                    **scope,
+                    before={"description": row["description"]},
+                    after={"description": new_description},
+                )
             if new_tags is not None:
                 current = set(tag_store.tags_of(conn, tag_store.COLLECTION, [row["id"]])[row["id"]])
                 for tag in sorted(new_tags - current):
@@ -261,7 +289,12 @@ class RegistryService:
     # -- links ------------------------------------------------------------------------------
 
     def link(
-        self, principal: Principal, source: Ref, registry: str, collection: str, aliases: object = None
+        self,
+        principal: Principal,
+        source: Ref,
+        registry: str,
+        collection: str,
+        aliases: object = None,
     ) -> tuple[Info, bool]:
         """Link an artifact version into a collection (created on first use).
 
@@ -289,7 +322,9 @@ class RegistryService:
                     f"(it accepts {', '.join(reg['artifact_types'] or [])})",
                     {"type": version["type"], "accepted": reg["artifact_types"]},
                 )
-            created_collection = store.ensure_collection(conn, reg["id"], collection, version["type"], t)
+            created_collection = store.ensure_collection(
+                conn, reg["id"], collection, version["type"], t
+            )
             coll = store.get_collection(conn, reg["id"], collection, lock=True)
             assert coll is not None
             if coll["type"] != version["type"]:
@@ -299,11 +334,25 @@ class RegistryService:
                     {"type": coll["type"]},
                 )
             where = Located(
-                source_at.version_id, version["artifact_id"], None, None, coll["id"], reg["id"], registry, collection
+                source_at.version_id,
+                version["artifact_id"],
+                None,
+                None,
+                coll["id"],
+                reg["id"],
+                registry,
+                collection,
             )
             if created_collection:
-                record(conn, principal, "collection.created", f"{registry}-registry/{collection}",
-                       registry_id=reg["id"], collection_id=coll["id"], after={"type": coll["type"]})
+                record(
+                    conn,
+                    principal,
+                    "collection.created",
+                    f"{registry}-registry/{collection}",
+                    registry_id=reg["id"],
+                    collection_id=coll["id"],
+                    after={"type": coll["type"]},
+                )
             link_id = store.link_of_version(conn, coll["id"], source_at.version_id)
             created = link_id is None
             if link_id is None:
@@ -317,8 +366,14 @@ class RegistryService:
                     created_at=t,
                 )
                 where = replace(where, link_id=link_id)
-                record(conn, principal, "version.linked", _link_subject(where, index), **_scope(where),
-                       after={"source": f"{version['project']}/{version['name']}:v{version['index']}"})
+                record(
+                    conn,
+                    principal,
+                    "version.linked",
+                    _link_subject(where, index),
+                    **_scope(where),
+                    after={"source": f"{version['project']}/{version['name']}:v{version['index']}"},
+                )
                 set_link_alias(conn, principal, where, LATEST)
                 store.update_collection(conn, coll["id"], updated_at=t)
             else:
@@ -337,7 +392,9 @@ class RegistryService:
             NotFoundError: no such version.
         """
         if not isinstance(ref, RegistryRef):
-            raise InvalidInputError(f"{ref} is not a registry version: unlink takes 'registry-registry/name:vN'")
+            raise InvalidInputError(
+                f"{ref} is not a registry version: unlink takes 'registry-registry/name:vN'"
+            )
         with self.db.write() as conn:
             where = locate(conn, ref)
             assert where.link_id is not None and where.collection_id is not None
@@ -345,14 +402,25 @@ class RegistryService:
             assert row is not None
             aliases = store.aliases_of_links(conn, [where.link_id])[where.link_id]
             store.delete_link(conn, where.link_id)
-            record(conn, principal, "version.unlinked", _link_subject(where, row["link_index"]), **_scope(where),
-                   before={"aliases": aliases, "source": f"{row['project']}/{row['name']}:v{row['index']}"})
+            record(
+                conn,
+                principal,
+                "version.unlinked",
+                _link_subject(where, row["link_index"]),
+                **_scope(where),
+                before={
+                    "aliases": aliases,
+                    "source": f"{row['project']}/{row['name']}:v{row['index']}",
+                },
+            )
             if LATEST in aliases:
                 newest = store.newest_link(conn, where.collection_id)
                 if newest is not None:
                     store.set_alias(conn, where.collection_id, LATEST, newest)
 
-    def set_alias(self, principal: Principal, registry: str, collection: str, alias: str, selector: str) -> Info:
+    def set_alias(
+        self, principal: Principal, registry: str, collection: str, alias: str, selector: str
+    ) -> Info:
         """Point ``alias`` at version ``selector`` of a collection, moving it from wherever it was.
 
         Raises:
@@ -370,19 +438,31 @@ class RegistryService:
             set_link_alias(conn, principal, where, alias)
             return describe(conn, where)
 
-    def remove_alias(self, principal: Principal, registry: str, collection: str, alias: str) -> None:
+    def remove_alias(
+        self, principal: Principal, registry: str, collection: str, alias: str
+    ) -> None:
         """Remove ``alias`` from a collection.
 
         Raises:
             NotFoundError: the alias is not set.
         """
         alias = names.check_alias(alias)
-        ref = RegistryRef(names.check_name(registry, "registry"), names.check_name(collection, "collection"), alias)
+        ref = RegistryRef(
+            names.check_name(registry, "registry"),
+            names.check_name(collection, "collection"),
+            alias,
+        )
         with self.db.write() as conn:
             unset_link_alias(conn, principal, locate(conn, ref), alias)
 
     def list_versions(
-        self, principal: Principal, registry: str, collection: str, *, limit: int = 1000, page_token: str | None = None
+        self,
+        principal: Principal,
+        registry: str,
+        collection: str,
+        *,
+        limit: int = 1000,
+        page_token: str | None = None,
     ) -> Info:
         """Versions of a collection, newest first, a page at a time.
 
@@ -406,9 +486,15 @@ class RegistryService:
                 aliases = store.aliases_of_links(conn, [r["link_id"] for r in rows])
             tags = tag_store.tags_of(conn, tag_store.VERSION, [r["id"] for r in rows])
             versions = [
-                link_info(r, reg["name"], coll["name"], aliases.get(r["link_id"], []), tags[r["id"]]) for r in rows
+                link_info(
+                    r, reg["name"], coll["name"], aliases.get(r["link_id"], []), tags[r["id"]]
+                )
+                for r in rows
             ]
-        return {"versions": versions, "next_page_token": str(rows[-1]["link_index"]) if more else None}
+        return {
+            "versions": versions,
+            "next_page_token": str(rows[-1]["link_index"]) if more else None,
+        }
 
     # -- history ----------------------------------------------------------------------------
 
@@ -430,12 +516,20 @@ class RegistryService:
             if ref is not None:
                 where = locate(conn, ref)
                 if where.link_id is not None:
-                    rows = event_store.list_events(conn, limit=limit, before_id=before, link_id=where.link_id)
+                    rows = event_store.list_events(
+                        conn, limit=limit, before_id=before, link_id=where.link_id
+                    )
                 else:
-                    rows = event_store.list_events(conn, limit=limit, before_id=before, version_id=where.version_id)
+                    rows = event_store.list_events(
+                        conn, limit=limit, before_id=before, version_id=where.version_id
+                    )
             else:
                 if registry is None or collection is None:
-                    raise InvalidInputError("history needs a reference or a registry and a collection")
+                    raise InvalidInputError(
+                        "history needs a reference or a registry and a collection"
+                    )
                 _, coll = self._collection(conn, registry, collection)
-                rows = event_store.list_events(conn, limit=limit, before_id=before, collection_id=coll["id"])
+                rows = event_store.list_events(
+                    conn, limit=limit, before_id=before, collection_id=coll["id"]
+                )
         return [event_info(r) for r in rows]

@@ -19,8 +19,8 @@ STATES = ("running", "finished", "failed", "crashed")
 RESUME = (None, "never", "allow", "must")
 MAX_POINTS = 100_000
 MAX_KEY_CHARS = 256
-_ADJECTIVES = "bright calm eager fancy gentle happy jolly lively misty noble proud quiet rapid silver swift vivid".split()
-_NOUNS = "river forest meadow comet galaxy harbor island lantern mountain ocean planet sunrise thunder valley".split()
+_ADJECTIVES = ["bright", "calm", "eager", "fancy", "gentle", "happy", "jolly", "lively", "misty", "noble", "proud", "quiet", "rapid", "silver", "swift", "vivid"]
+_NOUNS = ["river", "forest", "meadow", "comet", "galaxy", "harbor", "island", "lantern", "mountain", "ocean", "planet", "sunrise", "thunder", "valley"]
 
 
 def new_run_id() -> str:
@@ -108,11 +108,23 @@ class RunService:
                     raise AlreadyExistsError(
                         f"run {project}/{run_id} exists; pass resume='allow' to continue it"
                     )
-                changes: dict[str, Any] = {"state": "running", "updated_at": t, "finished_at": None, "exit_code": None}
+                changes: dict[str, Any] = {
+                    "state": "running",
+                    "updated_at": t,
+                    "finished_at": None,
+                    "exit_code": None,
+                }
                 if config:
                     changes["config"] = {**existing["config"], **_json_safe(config, "config")}
                 store.update_run(conn, existing["id"], **changes)
-                record(conn, principal, "run.resumed", f"{project}/{run_id}", project_id=project_id, run_pk=existing["id"])
+                record(
+                    conn,
+                    principal,
+                    "run.resumed",
+                    f"{project}/{run_id}",
+                    project_id=project_id,
+                    run_pk=existing["id"],
+                )
                 row = store.run_by_pk(conn, existing["id"])
             else:
                 if resume == "must":
@@ -122,7 +134,8 @@ class RunService:
                     conn,
                     project_id=project_id,
                     run_id=run_id,
-                    name=name or f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{run_id[:4]}",
+                    name=name
+                    or f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{run_id[:4]}",
                     state="running",
                     config=_json_safe(config or {}, "config"),
                     summary={},
@@ -134,7 +147,14 @@ class RunService:
                     created_at=t,
                     updated_at=t,
                 )
-                record(conn, principal, "run.created", f"{project}/{run_id}", project_id=project_id, run_pk=run_pk)
+                record(
+                    conn,
+                    principal,
+                    "run.created",
+                    f"{project}/{run_id}",
+                    project_id=project_id,
+                    run_pk=run_pk,
+                )
                 row = store.run_by_pk(conn, run_pk)
             assert row is not None
             info = run_info(row)
@@ -143,7 +163,11 @@ class RunService:
 
     def _run(self, conn: Any, project: str, run_id: str) -> dict[str, Any]:
         pid = artifact_store.project_id(conn, names.check_project(project))
-        row = store.get_run(conn, pid, names.check_name(run_id, "run id")) if pid is not None else None
+        row = (
+            store.get_run(conn, pid, names.check_name(run_id, "run id"))
+            if pid is not None
+            else None
+        )
         if row is None:
             raise NotFoundError(f"run {project}/{run_id} not found")
         return row
@@ -155,7 +179,7 @@ class RunService:
             info["last_step"] = store.max_step(conn, row["id"])
             return info
 
-    def list(self, principal: Principal, project: str) -> list[Info]:
+    def list_runs(self, principal: Principal, project: str) -> list[Info]:
         with self.db.read() as conn:
             pid = artifact_store.project_id(conn, names.check_project(project))
             if pid is None:
@@ -205,9 +229,16 @@ class RunService:
             if state is not None and state != row["state"]:
                 changes["state"] = state
                 changes["finished_at"] = t if state != "running" else None
-                record(conn, principal, f"run.{state}", f"{row['project']}/{row['run_id']}",
-                       project_id=row["project_id"], run_pk=row["id"],
-                       before={"state": row["state"]}, after={"state": state, "exit_code": exit_code})
+                record(
+                    conn,
+                    principal,
+                    f"run.{state}",
+                    f"{row['project']}/{row['run_id']}",
+                    project_id=row["project_id"],
+                    run_pk=row["id"],
+                    before={"state": row["state"]},
+                    after={"state": state, "exit_code": exit_code},
+                )
             store.update_run(conn, row["id"], **changes)
             updated = store.run_by_pk(conn, row["id"])
             assert updated is not None
@@ -237,7 +268,14 @@ class RunService:
             for key, value in p["values"].items():
                 if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS:
                     raise InvalidInputError(f"invalid metric key {str(key)[:80]!r}")
-                rows.append({"key": key, "step": step, "value": _metric_value(key, value), "time": float(time_)})
+                rows.append(
+                    {
+                        "key": key,
+                        "step": step,
+                        "value": _metric_value(key, value),
+                        "time": float(time_),
+                    }
+                )
         if len(rows) > MAX_POINTS:
             raise InvalidInputError(f"at most {MAX_POINTS} values per call")
         if not rows:
@@ -249,17 +287,23 @@ class RunService:
             store.insert_metrics(conn, rows)
         return len(rows)
 
-    def history(self, principal: Principal, project: str, run_id: str, keys: list[str] | None = None) -> Info:
+    def history(
+        self, principal: Principal, project: str, run_id: str, keys: list[str] | None = None
+    ) -> Info:
         with self.db.read() as conn:
             row = self._run(conn, project, run_id)
             series = store.history(conn, row["id"], keys)
         nan = float("nan")
         return {
             "run": f"{project}/{run_id}",
-            "history": {k: [[s, nan if v is None else v, t] for s, v, t in pts] for k, pts in series.items()},
+            "history": {
+                k: [[s, nan if v is None else v, t] for s, v, t in pts] for k, pts in series.items()
+            },
         }
 
-    def artifacts(self, principal: Principal, project: str, run_id: str, direction: str) -> list[Info]:
+    def artifacts(
+        self, principal: Principal, project: str, run_id: str, direction: str
+    ) -> list[Info]:
         """The artifact versions a run logged (``direction="logged"``) or used (``"used"``)."""
         if direction not in ("logged", "used"):
             raise InvalidInputError("direction must be 'logged' or 'used'")
@@ -268,7 +312,11 @@ class RunService:
             rows = store.versions_of_run(conn, row["id"], direction)
             aliases = artifact_store.aliases_of(conn, [r["id"] for r in rows])
             tags = tag_store.tags_of(conn, tag_store.VERSION, [r["id"] for r in rows])
-            return [version_info(r, aliases[r["id"]], tags[r["id"]]) for r in rows if r["deleted_at"] is None]
+            return [
+                version_info(r, aliases[r["id"]], tags[r["id"]])
+                for r in rows
+                if r["deleted_at"] is None
+            ]
 
 
 def _metric_value(key: str, value: Any) -> float | None:
@@ -277,4 +325,6 @@ def _metric_value(key: str, value: Any) -> float | None:
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
         return None if math.isnan(value) else float(value)
-    raise InvalidInputError(f"metric {key!r} has a non-numeric value of type {type(value).__name__}")
+    raise InvalidInputError(
+        f"metric {key!r} has a non-numeric value of type {type(value).__name__}"
+    )

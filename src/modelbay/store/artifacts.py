@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import for_update, insert_ignore, upsert
+from modelbay.store.common import for_update, insert_ignore, inserted_id, upsert
 from modelbay.store.schema import (
     artifact_aliases,
     artifact_versions,
@@ -65,19 +65,31 @@ def list_projects(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(sa.select(projects).order_by(projects.c.name)).mappings()]
 
 
-def ensure_artifact(conn: Connection, project_id: int, name: str, type_: str, now: float) -> dict[str, Any]:
+def ensure_artifact(
+    conn: Connection, project_id: int, name: str, type_: str, now: float
+) -> dict[str, Any]:
     insert_ignore(
         conn,
         artifacts,
-        {"project_id": project_id, "name": name, "type": type_, "next_version": 0, "created_at": now},
+        {
+            "project_id": project_id,
+            "name": name,
+            "type": type_,
+            "next_version": 0,
+            "created_at": now,
+        },
         ["project_id", "name"],
     )
-    stmt = sa.select(artifacts).where(artifacts.c.project_id == project_id, artifacts.c.name == name)
+    stmt = sa.select(artifacts).where(
+        artifacts.c.project_id == project_id, artifacts.c.name == name
+    )
     return dict(conn.execute(for_update(conn, stmt)).mappings().one())
 
 
 def get_artifact(conn: Connection, project_id: int, name: str) -> dict[str, Any] | None:
-    stmt = sa.select(artifacts).where(artifacts.c.project_id == project_id, artifacts.c.name == name)
+    stmt = sa.select(artifacts).where(
+        artifacts.c.project_id == project_id, artifacts.c.name == name
+    )
     row = conn.execute(stmt).mappings().first()
     return dict(row) if row else None
 
@@ -132,17 +144,24 @@ def live_version_with_digest(conn: Connection, artifact_id: int, digest: str) ->
 
 
 def insert_version(conn: Connection, **values: Any) -> int:
-    return int(conn.execute(artifact_versions.insert().values(**values)).inserted_primary_key[0])
+    return inserted_id(conn.execute(artifact_versions.insert().values(**values)))
 
 
 def insert_files(conn: Connection, version_id: int, entries: Sequence[dict[str, Any]]) -> None:
-    rows = [{"version_id": version_id, "path": e["path"], "sha256": e["sha256"], "size": e["size"]} for e in entries]
+    rows = [
+        {"version_id": version_id, "path": e["path"], "sha256": e["sha256"], "size": e["size"]}
+        for e in entries
+    ]
     for start in range(0, len(rows), 5000):
         conn.execute(files.insert(), rows[start : start + 5000])
 
 
 def version_by_id(conn: Connection, version_id: int) -> dict[str, Any] | None:
-    row = conn.execute(version_select().where(artifact_versions.c.id == version_id)).mappings().first()
+    row = (
+        conn.execute(version_select().where(artifact_versions.c.id == version_id))
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
@@ -169,7 +188,9 @@ def version_id_by_alias(conn: Connection, artifact_id: int, alias: str) -> int |
 def list_versions(conn: Connection, artifact_id: int) -> list[dict[str, Any]]:
     stmt = (
         version_select()
-        .where(artifact_versions.c.artifact_id == artifact_id, artifact_versions.c.deleted_at.is_(None))
+        .where(
+            artifact_versions.c.artifact_id == artifact_id, artifact_versions.c.deleted_at.is_(None)
+        )
         .order_by(artifact_versions.c.version.desc())
     )
     return [dict(r) for r in conn.execute(stmt).mappings()]
@@ -178,7 +199,9 @@ def list_versions(conn: Connection, artifact_id: int) -> list[dict[str, Any]]:
 def newest_live_version(conn: Connection, artifact_id: int) -> int | None:
     value = conn.execute(
         sa.select(artifact_versions.c.id)
-        .where(artifact_versions.c.artifact_id == artifact_id, artifact_versions.c.deleted_at.is_(None))
+        .where(
+            artifact_versions.c.artifact_id == artifact_id, artifact_versions.c.deleted_at.is_(None)
+        )
         .order_by(artifact_versions.c.version.desc())
         .limit(1)
     ).scalar()
@@ -223,7 +246,9 @@ def remove_alias(conn: Connection, artifact_id: int, alias: str) -> None:
 
 def remove_aliases_of(conn: Connection, version_id: int) -> list[str]:
     names = list(
-        conn.execute(sa.select(artifact_aliases.c.alias).where(artifact_aliases.c.version_id == version_id)).scalars()
+        conn.execute(
+            sa.select(artifact_aliases.c.alias).where(artifact_aliases.c.version_id == version_id)
+        ).scalars()
     )
     conn.execute(artifact_aliases.delete().where(artifact_aliases.c.version_id == version_id))
     return names
@@ -239,12 +264,16 @@ def files_of(conn: Connection, version_id: int) -> list[dict[str, Any]]:
 
 
 def update_version(conn: Connection, version_id: int, **values: Any) -> None:
-    conn.execute(artifact_versions.update().where(artifact_versions.c.id == version_id).values(**values))
+    conn.execute(
+        artifact_versions.update().where(artifact_versions.c.id == version_id).values(**values)
+    )
 
 
 def link_count(conn: Connection, version_id: int) -> int:
     return int(
         conn.execute(
-            sa.select(sa.func.count()).select_from(links).where(links.c.artifact_version_id == version_id)
+            sa.select(sa.func.count())
+            .select_from(links)
+            .where(links.c.artifact_version_id == version_id)
         ).scalar_one()
     )

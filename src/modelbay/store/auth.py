@@ -31,7 +31,11 @@ def insert_key(
 ) -> None:
     conn.execute(
         api_keys.insert().values(
-            user_id=user_id, key_hash=key_hash, prefix=prefix, description=description, created_at=now
+            user_id=user_id,
+            key_hash=key_hash,
+            prefix=prefix,
+            description=description,
+            created_at=now,
         )
     )
 

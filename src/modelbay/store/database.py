@@ -118,7 +118,9 @@ def _create_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     if parsed.get_backend_name() != "postgresql":
-        raise InvalidInputError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+        raise InvalidInputError(
+            f"unsupported database {parsed.drivername!r}: use sqlite or postgresql"
+        )
     return sa.create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 

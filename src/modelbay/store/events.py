@@ -9,7 +9,15 @@ from sqlalchemy.engine import Connection
 
 from modelbay.store.schema import events
 
-SCOPES = ("registry_id", "collection_id", "link_id", "project_id", "artifact_id", "version_id", "run_pk")
+SCOPES = (
+    "registry_id",
+    "collection_id",
+    "link_id",
+    "project_id",
+    "artifact_id",
+    "version_id",
+    "run_pk",
+)
 
 
 def insert_event(conn: Connection, **values: Any) -> None:

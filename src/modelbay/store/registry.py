@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelbay.store.artifacts import VERSION_COLUMNS, VERSION_FROM
-from modelbay.store.common import for_update, insert_ignore, upsert
+from modelbay.store.common import for_update, insert_ignore, inserted_id, upsert
 from modelbay.store.schema import (
     artifact_versions,
     collection_aliases,
@@ -36,7 +36,11 @@ LINK_FROM = links.join(VERSION_FROM, artifact_versions.c.id == links.c.artifact_
 
 
 def ensure_registry(
-    conn: Connection, name: str, description: str | None, artifact_types: list[str] | None, now: float
+    conn: Connection,
+    name: str,
+    description: str | None,
+    artifact_types: list[str] | None,
+    now: float,
 ) -> None:
     insert_ignore(
         conn,
@@ -53,7 +57,7 @@ def ensure_registry(
 
 
 def insert_registry(conn: Connection, **values: Any) -> int:
-    return int(conn.execute(registries.insert().values(**values)).inserted_primary_key[0])
+    return inserted_id(conn.execute(registries.insert().values(**values)))
 
 
 def get_registry(conn: Connection, name: str) -> dict[str, Any] | None:
@@ -68,38 +72,51 @@ def list_registries(conn: Connection) -> list[dict[str, Any]]:
         .subquery()
     )
     stmt = (
-        sa.select(registries, sa.func.coalesce(counts.c.collection_count, 0).label("collection_count"))
+        sa.select(
+            registries, sa.func.coalesce(counts.c.collection_count, 0).label("collection_count")
+        )
         .outerjoin(counts, counts.c.registry_id == registries.c.id)
         .order_by(registries.c.id)
     )
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def ensure_collection(conn: Connection, registry_id: int, name: str, type_: str, now: float) -> bool:
+def ensure_collection(
+    conn: Connection, registry_id: int, name: str, type_: str, now: float
+) -> bool:
     """Create the collection if missing; returns True when this call created it."""
     result = conn.execute(
-        sa.select(collections.c.id).where(collections.c.registry_id == registry_id, collections.c.name == name)
+        sa.select(collections.c.id).where(
+            collections.c.registry_id == registry_id, collections.c.name == name
+        )
     ).first()
     if result is not None:
         return False
-    return 0 < insert_ignore(
-        conn,
-        collections,
-        {
-            "registry_id": registry_id,
-            "name": name,
-            "type": type_,
-            "description": None,
-            "next_version": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
-        ["registry_id", "name"],
+    return (
+        insert_ignore(
+            conn,
+            collections,
+            {
+                "registry_id": registry_id,
+                "name": name,
+                "type": type_,
+                "description": None,
+                "next_version": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+            ["registry_id", "name"],
+        )
+        > 0
     )
 
 
-def get_collection(conn: Connection, registry_id: int, name: str, *, lock: bool = False) -> dict[str, Any] | None:
-    stmt = sa.select(collections).where(collections.c.registry_id == registry_id, collections.c.name == name)
+def get_collection(
+    conn: Connection, registry_id: int, name: str, *, lock: bool = False
+) -> dict[str, Any] | None:
+    stmt = sa.select(collections).where(
+        collections.c.registry_id == registry_id, collections.c.name == name
+    )
     if lock:
         stmt = for_update(conn, stmt)
     row = conn.execute(stmt).mappings().first()
@@ -108,19 +125,29 @@ def get_collection(conn: Connection, registry_id: int, name: str, *, lock: bool 
 
 def list_collections(conn: Connection, registry_id: int, query: str | None) -> list[dict[str, Any]]:
     counts = (
-        sa.select(links.c.collection_id, sa.func.count().label("version_count"), sa.func.max(links.c.created_at).label("last_linked_at"))
+        sa.select(
+            links.c.collection_id,
+            sa.func.count().label("version_count"),
+            sa.func.max(links.c.created_at).label("last_linked_at"),
+        )
         .group_by(links.c.collection_id)
         .subquery()
     )
     stmt = (
-        sa.select(collections, sa.func.coalesce(counts.c.version_count, 0).label("version_count"), counts.c.last_linked_at)
+        sa.select(
+            collections,
+            sa.func.coalesce(counts.c.version_count, 0).label("version_count"),
+            counts.c.last_linked_at,
+        )
         .outerjoin(counts, counts.c.collection_id == collections.c.id)
         .where(collections.c.registry_id == registry_id)
         .order_by(collections.c.name)
     )
     if query:
         pattern = f"%{query.lower()}%"
-        tagged = sa.select(tags.c.target_id).where(tags.c.kind == "collection", sa.func.lower(tags.c.tag).like(pattern))
+        tagged = sa.select(tags.c.target_id).where(
+            tags.c.kind == "collection", sa.func.lower(tags.c.tag).like(pattern)
+        )
         aliased = sa.select(collection_aliases.c.collection_id).where(
             sa.func.lower(collection_aliases.c.alias).like(pattern)
         )
@@ -153,13 +180,15 @@ def take_link_number(conn: Connection, collection_id: int) -> int:
 
 def link_of_version(conn: Connection, collection_id: int, version_id: int) -> int | None:
     value = conn.execute(
-        sa.select(links.c.id).where(links.c.collection_id == collection_id, links.c.artifact_version_id == version_id)
+        sa.select(links.c.id).where(
+            links.c.collection_id == collection_id, links.c.artifact_version_id == version_id
+        )
     ).scalar()
     return int(value) if value is not None else None
 
 
 def insert_link(conn: Connection, **values: Any) -> int:
-    return int(conn.execute(links.insert().values(**values)).inserted_primary_key[0])
+    return inserted_id(conn.execute(links.insert().values(**values)))
 
 
 def delete_link(conn: Connection, link_id: int) -> None:
@@ -169,7 +198,9 @@ def delete_link(conn: Connection, link_id: int) -> None:
 
 def link_id_by_index(conn: Connection, collection_id: int, index: int) -> int | None:
     value = conn.execute(
-        sa.select(links.c.id).where(links.c.collection_id == collection_id, links.c.version == index)
+        sa.select(links.c.id).where(
+            links.c.collection_id == collection_id, links.c.version == index
+        )
     ).scalar()
     return int(value) if value is not None else None
 
@@ -185,17 +216,26 @@ def link_id_by_alias(conn: Connection, collection_id: int, alias: str) -> int | 
 
 def newest_link(conn: Connection, collection_id: int) -> int | None:
     value = conn.execute(
-        sa.select(links.c.id).where(links.c.collection_id == collection_id).order_by(links.c.version.desc()).limit(1)
+        sa.select(links.c.id)
+        .where(links.c.collection_id == collection_id)
+        .order_by(links.c.version.desc())
+        .limit(1)
     ).scalar()
     return int(value) if value is not None else None
 
 
 def link_row(conn: Connection, link_id: int) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(*LINK_COLUMNS).select_from(LINK_FROM).where(links.c.id == link_id)).mappings().first()
+    row = (
+        conn.execute(sa.select(*LINK_COLUMNS).select_from(LINK_FROM).where(links.c.id == link_id))
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
-def list_links(conn: Connection, collection_id: int, *, limit: int, below: int | None) -> list[dict[str, Any]]:
+def list_links(
+    conn: Connection, collection_id: int, *, limit: int, below: int | None
+) -> list[dict[str, Any]]:
     """Links of a collection, newest first, with the index strictly below ``below``."""
     stmt = (
         sa.select(*LINK_COLUMNS)
@@ -280,5 +320,9 @@ def remove_alias(conn: Connection, collection_id: int, alias: str) -> None:
 
 def link_count(conn: Connection, collection_id: int) -> int:
     return int(
-        conn.execute(sa.select(sa.func.count()).select_from(links).where(links.c.collection_id == collection_id)).scalar_one()
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(links)
+            .where(links.c.collection_id == collection_id)
+        ).scalar_one()
     )

@@ -9,25 +9,35 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelbay.store.artifacts import version_select
-from modelbay.store.common import insert_ignore
+from modelbay.store.common import insert_ignore, inserted_id
 from modelbay.store.schema import artifact_versions, lineage, metrics, projects, runs, users
 
 RUN_COLUMNS = (*runs.c, projects.c.name.label("project"), users.c.name.label("user"))
-RUN_FROM = runs.join(projects, projects.c.id == runs.c.project_id).join(users, users.c.id == runs.c.user_id)
+RUN_FROM = runs.join(projects, projects.c.id == runs.c.project_id).join(
+    users, users.c.id == runs.c.user_id
+)
 
 
 def insert_run(conn: Connection, **values: Any) -> int:
-    return int(conn.execute(runs.insert().values(**values)).inserted_primary_key[0])
+    return inserted_id(conn.execute(runs.insert().values(**values)))
 
 
 def get_run(conn: Connection, project_id: int, run_id: str) -> dict[str, Any] | None:
-    stmt = sa.select(*RUN_COLUMNS).select_from(RUN_FROM).where(runs.c.project_id == project_id, runs.c.run_id == run_id)
+    stmt = (
+        sa.select(*RUN_COLUMNS)
+        .select_from(RUN_FROM)
+        .where(runs.c.project_id == project_id, runs.c.run_id == run_id)
+    )
     row = conn.execute(stmt).mappings().first()
     return dict(row) if row else None
 
 
 def run_by_pk(conn: Connection, run_pk: int) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(*RUN_COLUMNS).select_from(RUN_FROM).where(runs.c.id == run_pk)).mappings().first()
+    row = (
+        conn.execute(sa.select(*RUN_COLUMNS).select_from(RUN_FROM).where(runs.c.id == run_pk))
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
@@ -40,7 +50,12 @@ def runs_by_pk(conn: Connection, run_pks: Iterable[int]) -> list[dict[str, Any]]
 
 
 def list_runs(conn: Connection, project_id: int) -> list[dict[str, Any]]:
-    stmt = sa.select(*RUN_COLUMNS).select_from(RUN_FROM).where(runs.c.project_id == project_id).order_by(runs.c.id.desc())
+    stmt = (
+        sa.select(*RUN_COLUMNS)
+        .select_from(RUN_FROM)
+        .where(runs.c.project_id == project_id)
+        .order_by(runs.c.id.desc())
+    )
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
@@ -60,12 +75,15 @@ def _bulk_upsert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(metrics)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["run_pk", "key", "step"], set_={"value": stmt.excluded.value, "time": stmt.excluded.time}
+        index_elements=["run_pk", "key", "step"],
+        set_={"value": stmt.excluded.value, "time": stmt.excluded.time},
     )
     conn.execute(stmt, list(rows))
 
 
-def history(conn: Connection, run_pk: int, keys: Sequence[str] | None) -> dict[str, list[tuple[int, float | None, float]]]:
+def history(
+    conn: Connection, run_pk: int, keys: Sequence[str] | None
+) -> dict[str, list[tuple[int, float | None, float]]]:
     stmt = (
         sa.select(metrics.c.key, metrics.c.step, metrics.c.value, metrics.c.time)
         .where(metrics.c.run_pk == run_pk)
@@ -80,7 +98,9 @@ def history(conn: Connection, run_pk: int, keys: Sequence[str] | None) -> dict[s
 
 
 def max_step(conn: Connection, run_pk: int) -> int | None:
-    value = conn.execute(sa.select(sa.func.max(metrics.c.step)).where(metrics.c.run_pk == run_pk)).scalar()
+    value = conn.execute(
+        sa.select(sa.func.max(metrics.c.step)).where(metrics.c.run_pk == run_pk)
+    ).scalar()
     return int(value) if value is not None else None
 
 
@@ -127,5 +147,7 @@ def edges_around(
         conds.append(lineage.c.version_id.in_(versions_))
     if not conds:
         return []
-    stmt = sa.select(lineage.c.run_pk, lineage.c.version_id, lineage.c.direction).where(sa.or_(*conds))
+    stmt = sa.select(lineage.c.run_pk, lineage.c.version_id, lineage.c.direction).where(
+        sa.or_(*conds)
+    )
     return [(int(r), int(v), str(d)) for r, v, d in conn.execute(stmt)]

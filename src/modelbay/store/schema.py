@@ -26,7 +26,9 @@ def _id() -> sa.Column[int]:
     return sa.Column("id", Id, primary_key=True, autoincrement=True)
 
 
-def _fk(name: str, target: str, *, nullable: bool = False, ondelete: str | None = None) -> sa.Column[int]:
+def _fk(
+    name: str, target: str, *, nullable: bool = False, ondelete: str | None = None
+) -> sa.Column[int]:
     return sa.Column(name, Id, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable)
 
 

@@ -32,7 +32,9 @@ def tags_of(conn: Connection, kind: str, ids: Iterable[int]) -> dict[int, list[s
 
 
 def add_tag(conn: Connection, kind: str, target_id: int, tag: str) -> None:
-    insert_ignore(conn, tags, {"kind": kind, "target_id": target_id, "tag": tag}, ["kind", "target_id", "tag"])
+    insert_ignore(
+        conn, tags, {"kind": kind, "target_id": target_id, "tag": tag}, ["kind", "target_id", "tag"]
+    )
 
 
 def remove_tag(conn: Connection, kind: str, target_id: int, tag: str) -> None:

@@ -14,7 +14,9 @@ router = APIRouter(prefix="/projects/{project}/artifacts", tags=["artifacts"])
 
 
 def _ref(project: str, name: str, selector: str) -> ArtifactRef:
-    return ArtifactRef(check_project(project), check_name(name, "artifact"), check_name(selector, "version"))
+    return ArtifactRef(
+        check_project(project), check_name(name, "artifact"), check_name(selector, "version")
+    )
 
 
 @router.get("")
@@ -55,7 +57,9 @@ def version_files(project: str, name: str, selector: str, svc: Svc, who: Who) ->
 
 
 @router.patch("/{name}/versions/{selector}")
-def update_version(project: str, name: str, selector: str, body: VersionUpdate, svc: Svc, who: Who) -> Response:
+def update_version(
+    project: str, name: str, selector: str, body: VersionUpdate, svc: Svc, who: Who
+) -> Response:
     return json_response(svc.artifacts.update(who, _ref(project, name, selector), **body.given()))
 
 

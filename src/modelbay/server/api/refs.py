@@ -24,10 +24,16 @@ def use(body: Use, svc: Svc, who: Who) -> Response:
 
 
 @router.get("/lineage")
-def lineage(svc: Svc, who: Who, ref: str | None = None, run: str | None = None, depth: int = 2) -> Response:
-    return json_response(svc.lineage.graph(who, ref=parse_ref(ref) if ref else None, run=run, depth=depth))
+def lineage(
+    svc: Svc, who: Who, ref: str | None = None, run: str | None = None, depth: int = 2
+) -> Response:
+    return json_response(
+        svc.lineage.graph(who, ref=parse_ref(ref) if ref else None, run=run, depth=depth)
+    )
 
 
 @router.get("/history")
 def history(ref: str, svc: Svc, who: Who, limit: int = 100, before: int | None = None) -> Response:
-    return json_response({"events": svc.registry.history(who, parse_ref(ref), limit=limit, before=before)})
+    return json_response(
+        {"events": svc.registry.history(who, parse_ref(ref), limit=limit, before=before)}
+    )

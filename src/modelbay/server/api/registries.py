@@ -6,7 +6,13 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from modelbay.names import RegistryRef, check_name, parse_ref
-from modelbay.server.api.bodies import AliasSet, CollectionUpdate, Link, RegistryCreate, VersionUpdate
+from modelbay.server.api.bodies import (
+    AliasSet,
+    CollectionUpdate,
+    Link,
+    RegistryCreate,
+    VersionUpdate,
+)
 from modelbay.server.api.deps import Svc, Who
 from modelbay.server.app import json_response
 
@@ -16,7 +22,9 @@ COLLECTION = "/{registry}/collections/{collection}"
 
 def _ref(registry: str, collection: str, selector: str) -> RegistryRef:
     return RegistryRef(
-        check_name(registry, "registry"), check_name(collection, "collection"), check_name(selector, "version")
+        check_name(registry, "registry"),
+        check_name(collection, "collection"),
+        check_name(selector, "version"),
     )
 
 
@@ -48,7 +56,9 @@ def get_collection(registry: str, collection: str, svc: Svc, who: Who) -> Respon
 
 
 @router.patch(COLLECTION)
-def update_collection(registry: str, collection: str, body: CollectionUpdate, svc: Svc, who: Who) -> Response:
+def update_collection(
+    registry: str, collection: str, body: CollectionUpdate, svc: Svc, who: Who
+) -> Response:
     return json_response(svc.registry.update_collection(who, registry, collection, **body.given()))
 
 
@@ -56,21 +66,32 @@ def update_collection(registry: str, collection: str, body: CollectionUpdate, sv
 def collection_history(
     registry: str, collection: str, svc: Svc, who: Who, limit: int = 100, before: int | None = None
 ) -> Response:
-    events = svc.registry.history(who, registry=registry, collection=collection, limit=limit, before=before)
+    events = svc.registry.history(
+        who, registry=registry, collection=collection, limit=limit, before=before
+    )
     return json_response({"events": events})
 
 
 @router.post(COLLECTION + "/versions")
 def link(registry: str, collection: str, body: Link, svc: Svc, who: Who) -> Response:
-    info, created = svc.registry.link(who, parse_ref(body.artifact), registry, collection, body.aliases)
+    info, created = svc.registry.link(
+        who, parse_ref(body.artifact), registry, collection, body.aliases
+    )
     return json_response(info, 201 if created else 200)
 
 
 @router.get(COLLECTION + "/versions")
 def list_versions(
-    registry: str, collection: str, svc: Svc, who: Who, limit: int = 1000, page_token: str | None = None
+    registry: str,
+    collection: str,
+    svc: Svc,
+    who: Who,
+    limit: int = 1000,
+    page_token: str | None = None,
 ) -> Response:
-    return json_response(svc.registry.list_versions(who, registry, collection, limit=limit, page_token=page_token))
+    return json_response(
+        svc.registry.list_versions(who, registry, collection, limit=limit, page_token=page_token)
+    )
 
 
 @router.get(COLLECTION + "/versions/{selector}")
@@ -87,7 +108,9 @@ def version_files(registry: str, collection: str, selector: str, svc: Svc, who: 
 def update_version(
     registry: str, collection: str, selector: str, body: VersionUpdate, svc: Svc, who: Who
 ) -> Response:
-    return json_response(svc.artifacts.update(who, _ref(registry, collection, selector), **body.given()))
+    return json_response(
+        svc.artifacts.update(who, _ref(registry, collection, selector), **body.given())
+    )
 
 
 @router.delete(COLLECTION + "/versions/{selector}", status_code=204)
@@ -98,14 +121,24 @@ def unlink(registry: str, collection: str, selector: str, svc: Svc, who: Who) ->
 
 @router.get(COLLECTION + "/versions/{selector}/history")
 def version_history(
-    registry: str, collection: str, selector: str, svc: Svc, who: Who, limit: int = 100, before: int | None = None
+    registry: str,
+    collection: str,
+    selector: str,
+    svc: Svc,
+    who: Who,
+    limit: int = 100,
+    before: int | None = None,
 ) -> Response:
-    events = svc.registry.history(who, _ref(registry, collection, selector), limit=limit, before=before)
+    events = svc.registry.history(
+        who, _ref(registry, collection, selector), limit=limit, before=before
+    )
     return json_response({"events": events})
 
 
 @router.put(COLLECTION + "/aliases/{alias}")
-def set_alias(registry: str, collection: str, alias: str, body: AliasSet, svc: Svc, who: Who) -> Response:
+def set_alias(
+    registry: str, collection: str, alias: str, body: AliasSet, svc: Svc, who: Who
+) -> Response:
     return json_response(svc.registry.set_alias(who, registry, collection, alias, body.version))
 
 

@@ -21,7 +21,7 @@ def create_run(project: str, body: RunCreate, svc: Svc, who: Who) -> Response:
 
 @router.get("")
 def list_runs(project: str, svc: Svc, who: Who) -> Response:
-    return json_response({"runs": svc.runs.list(who, project)})
+    return json_response({"runs": svc.runs.list_runs(who, project)})
 
 
 @router.get("/{run_id}")
