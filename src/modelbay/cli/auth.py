@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -23,8 +24,11 @@ def login(
                      "on the command line stays in the shell history)."),
     ] = None,
 ) -> None:
-    """Check an API key against a server, then save it for that URL in the data directory, so
-    that commands with MODELBAY_URL set need no MODELBAY_API_KEY."""
+    """Check an API key against a server and save it for that URL.
+
+    The key goes into the data directory (readable by its owner only), so that later commands
+    with MODELBAY_URL set need no MODELBAY_API_KEY.
+    """
     from modelbay.errors import InvalidInputError
     from modelbay.sdk.transport import HttpTransport
     from modelbay.settings import Settings, save_key
@@ -49,3 +53,5 @@ def login(
         path = save_key(settings.data_dir, url, key)
     admin = " (admin)" if who.get("is_admin") else ""
     typer.echo(f"logged in to {url} as {who['user']}{admin}; key saved in {path}")
+    if os.environ.get("MODELBAY_API_KEY", key) != key:
+        typer.echo("note: MODELBAY_API_KEY is set and takes precedence over the saved key", err=True)

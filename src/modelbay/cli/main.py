@@ -7,6 +7,10 @@ from pathlib import Path
 
 import typer
 
+from modelbay.cli import artifact as artifact_cli
+from modelbay.cli import auth as auth_cli
+from modelbay.cli import history as history_cli
+from modelbay.cli import lineage as lineage_cli
 from modelbay.cli import registry as registry_cli
 from modelbay.cli.common import fail_on_error
 
@@ -16,7 +20,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+auth_cli.register(app)
 registry_cli.register(app)
+artifact_cli.register(app)
+history_cli.register(app)
+lineage_cli.register(app)
 
 
 @app.callback()

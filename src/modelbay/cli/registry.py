@@ -149,8 +149,11 @@ def link(
         list[str] | None, typer.Option("--alias", "-a", help="Alias to put on the new version (repeatable).")
     ] = None,
 ) -> None:
-    """Link an artifact version into a registry collection (created on first use); prints the
-    registry version. Linking the same version again returns its existing link."""
+    """Link an artifact version into a registry collection and print the registry version.
+
+    The collection is created on first use; linking the same version again returns its
+    existing link.
+    """
     with fail_on_error():
         linked = api().artifact(source).link(target, aliases=alias or None)
     typer.echo(linked.qualified_name)

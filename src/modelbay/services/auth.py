@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import threading
 import time
 
 from modelbay import names
-from modelbay.errors import AlreadyExistsError, AuthenticationError, PermissionDeniedError
+from modelbay.errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from modelbay.services.core import Info, Principal, now
 from modelbay.store import auth as store
 from modelbay.store.database import Database
@@ -19,6 +26,24 @@ CACHE_SECONDS = 30.0
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def hash_password(password: str, *, salt: bytes | None = None, rounds: int = 200_000) -> str:
+    """PBKDF2-HMAC-SHA256 in the ``pbkdf2_sha256$rounds$salt$hash`` form."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds)
+    return f"pbkdf2_sha256${rounds}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, rounds, salt, _ = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "pbkdf2_sha256" or not isinstance(password, str):
+        return False
+    candidate = hash_password(password, salt=bytes.fromhex(salt), rounds=int(rounds))
+    return hmac.compare_digest(candidate, stored)
 
 
 def new_key() -> str:
@@ -107,6 +132,37 @@ class AuthService:
                 conn, row["id"], hash_key(key), key[:8], "created by " + principal.name, t
             )
         return {"user": name, "is_admin": bool(is_admin), "key": key}
+
+    def set_password(self, principal: Principal, name: str, password: str) -> None:
+        """Set a user's password (themselves, or anyone for an admin).
+
+        Raises:
+            PermissionDeniedError: someone else's password, and not an admin.
+            InvalidInputError: a password shorter than 8 or longer than 1024 characters.
+            NotFoundError: no such user.
+        """
+        if principal.name != name and not principal.is_admin:
+            raise PermissionDeniedError("only admins set other users' passwords")
+        if not isinstance(password, str) or not 8 <= len(password) <= 1024:
+            raise InvalidInputError("a password has 8 to 1024 characters")
+        with self.db.write() as conn:
+            row = store.get_user(conn, names.check_name(name, "user"))
+            if row is None:
+                raise NotFoundError(f"user {name!r} not found")
+            store.set_password_hash(conn, row["id"], hash_password(password))
+
+    def authenticate_password(self, name: str, password: str) -> Principal:
+        """The principal for a user name and password.
+
+        Raises:
+            AuthenticationError: unknown user, no password set, or a wrong password.
+        """
+        with self.db.read() as conn:
+            row = store.get_user(conn, name) if isinstance(name, str) else None
+        stored = row.get("password_hash") if row else None
+        if row is None or not stored or not verify_password(password, stored):
+            raise AuthenticationError("wrong user name or password")
+        return Principal(row["id"], row["name"], bool(row["is_admin"]))
 
     def create_key(self, principal: Principal, description: str | None = None) -> str:
         key = new_key()

@@ -22,6 +22,10 @@ def get_user(conn: Connection, name: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def set_password_hash(conn: Connection, user_id: int, password_hash: str | None) -> None:
+    conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
+
+
 def count_users(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
 

@@ -39,6 +39,7 @@ users = sa.Table(
     sa.Column("name", sa.String(128), nullable=False, unique=True),
     sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("password_hash", sa.String(256)),
 )
 
 api_keys = sa.Table(
