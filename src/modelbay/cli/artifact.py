@@ -16,11 +16,14 @@ def register(app: typer.Typer) -> None:
 
 def download(
     ref: Annotated[
-        str, typer.Argument(help="project/name:v1 or model-registry/MNIST:production.", metavar="REF")
+        str,
+        typer.Argument(help="project/name:v1 or model-registry/MNIST:production.", metavar="REF"),
     ],
     root: Annotated[
         Path | None,
-        typer.Option("--root", help="Directory to write into (default ./artifacts/<name>-<version>)."),
+        typer.Option(
+            "--root", help="Directory to write into (default ./artifacts/<name>-<version>)."
+        ),
     ] = None,
 ) -> None:
     """Download the files of a version (verified) and print the directory."""

@@ -16,12 +16,16 @@ def register(app: typer.Typer) -> None:
 
 def login(
     url: Annotated[
-        str | None, typer.Argument(help="Server URL, e.g. http://host:8765 (default $MODELBAY_URL).")
+        str | None,
+        typer.Argument(help="Server URL, e.g. http://host:8765 (default $MODELBAY_URL)."),
     ] = None,
     key: Annotated[
         str | None,
-        typer.Option("--key", help="The API key (asked for, hidden, when not given; a key typed "
-                     "on the command line stays in the shell history)."),
+        typer.Option(
+            "--key",
+            help="The API key (asked for, hidden, when not given; a key typed "
+            "on the command line stays in the shell history).",
+        ),
     ] = None,
 ) -> None:
     """Check an API key against a server and save it for that URL.
@@ -37,7 +41,9 @@ def login(
         settings = Settings.from_env()
         url = (url or settings.url or "").rstrip("/")
         if not url:
-            raise InvalidInputError("no server URL: run 'modelbay login http://host:port' or set MODELBAY_URL")
+            raise InvalidInputError(
+                "no server URL: run 'modelbay login http://host:port' or set MODELBAY_URL"
+            )
         if not url.startswith(("http://", "https://")):
             raise InvalidInputError(f"server URL {url!r} must start with http:// or https://")
         if key is None:
@@ -54,4 +60,6 @@ def login(
     admin = " (admin)" if who.get("is_admin") else ""
     typer.echo(f"logged in to {url} as {who['user']}{admin}; key saved in {path}")
     if os.environ.get("MODELBAY_API_KEY", key) != key:
-        typer.echo("note: MODELBAY_API_KEY is set and takes precedence over the saved key", err=True)
+        typer.echo(
+            "note: MODELBAY_API_KEY is set and takes precedence over the saved key", err=True
+        )

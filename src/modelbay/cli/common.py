@@ -54,8 +54,10 @@ def console() -> Console:
     from rich.console import Console
 
     # Piped output is read by people with wide terminals and by grep: do not fold it at 80.
-    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(width=200 if wide else None, highlight=False)
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    columns = os.environ.get("COLUMNS", "")
+    return Console(width=max(200, int(columns) if columns.isdigit() else 0), highlight=False)
 
 
 def print_table(

@@ -26,7 +26,9 @@ def history(
             metavar="REF_OR_COLLECTION",
         ),
     ],
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="At most this many.")] = 100,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=1000, help="At most this many.")
+    ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """Show the audit events of a collection or a version, newest first."""
@@ -43,7 +45,13 @@ def history(
     print_table(
         ["time", "actor", "action", "subject", "change"],
         (
-            [fmt_time(e["time"]), e["actor"], e["action"], e["subject"], _change(e["before"], e["after"])]
+            [
+                fmt_time(e["time"]),
+                e["actor"],
+                e["action"],
+                e["subject"],
+                _change(e["before"], e["after"]),
+            ]
             for e in events
         ),
     )

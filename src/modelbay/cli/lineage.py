@@ -16,8 +16,11 @@ def register(app: typer.Typer) -> None:
 def lineage(
     ref: Annotated[
         str,
-        typer.Argument(help="A version (project/name:v1, model-registry/MNIST:v3), or with --run "
-                       "a run (project/run_id).", metavar="REF"),
+        typer.Argument(
+            help="A version (project/name:v1, model-registry/MNIST:v3), or with --run "
+            "a run (project/run_id).",
+            metavar="REF",
+        ),
     ],
     run: Annotated[bool, typer.Option("--run", help="REF is a run, not a version.")] = False,
     depth: Annotated[int, typer.Option("--depth", "-d", min=0, max=10, help="Steps to walk.")] = 2,
@@ -35,7 +38,9 @@ def lineage(
         title="nodes",
     )
     print_table(
-        ["from", "edge", "to"], ([e["from"], e["kind"], e["to"]] for e in graph["edges"]), title="edges"
+        ["from", "edge", "to"],
+        ([e["from"], e["kind"], e["to"]] for e in graph["edges"]),
+        title="edges",
     )
 
 

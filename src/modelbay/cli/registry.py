@@ -31,12 +31,16 @@ def register(app: typer.Typer) -> None:
     app.command("versions")(versions)
     app.command("link")(link)
 
-    models = typer.Typer(help="Registered models: the collections of a registry.", no_args_is_help=True)
+    models = typer.Typer(
+        help="Registered models: the collections of a registry.", no_args_is_help=True
+    )
     models.command("list")(models_list)
     models.command("show")(models_show)
     app.add_typer(models, name="models")
 
-    alias = typer.Typer(help="Move aliases such as 'staging' and 'production'.", no_args_is_help=True)
+    alias = typer.Typer(
+        help="Move aliases such as 'staging' and 'production'.", no_args_is_help=True
+    )
     alias.command("add")(alias_add)
     alias.command("remove")(alias_remove)
     app.add_typer(alias, name="alias")
@@ -52,7 +56,12 @@ def registries(as_json: JsonFlag = False) -> None:
     print_table(
         ["registry", "description", "accepts", "collections"],
         (
-            [r["name"], r.get("description"), fmt_list(r.get("artifact_types") or ["*"]), r.get("collection_count")]
+            [
+                r["name"],
+                r.get("description"),
+                fmt_list(r.get("artifact_types") or ["*"]),
+                r.get("collection_count"),
+            ]
             for r in found
         ),
     )
@@ -60,26 +69,38 @@ def registries(as_json: JsonFlag = False) -> None:
 
 def models_list(
     registry: RegistryOption = "model",
-    query: Annotated[str | None, typer.Option("--query", "-q", help="Only names matching this.")] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", "-q", help="Only names matching this.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List the collections of a registry."""
     with fail_on_error():
-        found = [_info(c) for c in api().registry(_registry_name(registry)).collections(query=query)]
+        found = [
+            _info(c) for c in api().registry(_registry_name(registry)).collections(query=query)
+        ]
     if as_json:
         print_json(found)
         return
     print_table(
         ["collection", "type", "versions", "tags", "updated"],
         (
-            [c["ref"], c["type"], c.get("version_count"), fmt_list(c["tags"]), fmt_time(c.get("updated_at"))]
+            [
+                c["ref"],
+                c["type"],
+                c.get("version_count"),
+                fmt_list(c["tags"]),
+                fmt_time(c.get("updated_at")),
+            ]
             for c in found
         ),
     )
 
 
 def models_show(
-    name: Annotated[str, typer.Argument(help="Collection name, or a path like model-registry/MNIST.")],
+    name: Annotated[
+        str, typer.Argument(help="Collection name, or a path like model-registry/MNIST.")
+    ],
     registry: RegistryOption = "model",
     as_json: JsonFlag = False,
 ) -> None:
@@ -98,7 +119,9 @@ def models_show(
     typer.echo("\n".join(out))
     if info.get("description"):
         typer.echo("\n" + info["description"].rstrip() + "\n")
-    aliases = sorted(info["aliases"].items(), key=lambda kv: (names.version_index(kv[1]) or 0, kv[0]))
+    aliases = sorted(
+        info["aliases"].items(), key=lambda kv: (names.version_index(kv[1]) or 0, kv[0])
+    )
     print_table(["alias", "version"], reversed(aliases), title="aliases")
     _print_registry_versions(found)
 
@@ -143,10 +166,15 @@ def versions(
 
 
 def link(
-    source: Annotated[str, typer.Argument(help="Artifact version, e.g. project/model:v3.", metavar="SOURCE_REF")],
-    target: Annotated[str, typer.Argument(help="Collection to link into, e.g. model-registry/MNIST.")],
+    source: Annotated[
+        str, typer.Argument(help="Artifact version, e.g. project/model:v3.", metavar="SOURCE_REF")
+    ],
+    target: Annotated[
+        str, typer.Argument(help="Collection to link into, e.g. model-registry/MNIST.")
+    ],
     alias: Annotated[
-        list[str] | None, typer.Option("--alias", "-a", help="Alias to put on the new version (repeatable).")
+        list[str] | None,
+        typer.Option("--alias", "-a", help="Alias to put on the new version (repeatable)."),
     ] = None,
 ) -> None:
     """Link an artifact version into a registry collection and print the registry version.
@@ -160,7 +188,9 @@ def link(
 
 
 def alias_add(
-    ref: Annotated[str, typer.Argument(help="model-registry/MNIST:v3 or project/name:v1.", metavar="REF")],
+    ref: Annotated[
+        str, typer.Argument(help="model-registry/MNIST:v3 or project/name:v1.", metavar="REF")
+    ],
     alias: Annotated[str, typer.Argument(help="The alias, e.g. production.")],
 ) -> None:
     """Point ALIAS at the version REF names, moving it from the version that held it."""

@@ -61,6 +61,7 @@ class Registry:
 
     name = property(lambda self: self._info["name"])
     description = property(lambda self: self._info["description"])
+    info = property(lambda self: dict(self._info), doc="The raw description the server returned.")
     artifact_types = property(lambda self: self._info["artifact_types"])
 
     def collections(self, query: str | None = None) -> list[Collection]:
@@ -88,6 +89,7 @@ class Collection:
     type = property(lambda self: self._info["type"])
     description = property(lambda self: self._info["description"])
     tags = property(lambda self: list(self._info["tags"]))
+    info = property(lambda self: dict(self._info), doc="The raw description the server returned.")
 
     @property
     def aliases(self) -> dict[str, str]:

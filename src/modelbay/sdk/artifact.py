@@ -421,7 +421,7 @@ def parse_target(target_path: str) -> tuple[str, str]:
     """
     from modelbay.errors import InvalidReferenceError
 
-    ref = names.parse_ref(target_path.split(":")[0])
+    ref = names.parse_ref(target_path if target_path.startswith("models:/") else target_path.split(":")[0])
     if not isinstance(ref, names.RegistryRef):
         raise InvalidReferenceError(
             f"{target_path!r} is not a registry collection: write '<registry>-registry/<collection>'"

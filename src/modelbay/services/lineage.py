@@ -32,7 +32,8 @@ class LineageService:
     ) -> Info:
         """The nodes and edges within ``depth`` steps of a version or a run (``project/run_id``).
 
-        Nodes are ``{"id": "run:<project>/<id>" | "artifact:<project>/<name>:vN", "kind", ...}``;
+        Nodes are run or version descriptions with ``"node"`` set to ``"run:<project>/<id>"`` or
+        ``"artifact:<project>/<name>:vN"`` and ``"kind"`` to ``"run"`` or ``"artifact"``;
         edges ``{"from", "to", "kind": "logged" | "used"}`` always point from producer to
         consumer (run -> version it logged, version -> run that used it).
 
