@@ -18,6 +18,10 @@ class Settings:
         url: a server to talk to; None means embedded (no server).
         api_key: the key sent to ``url``.
         user: the name the embedded mode acts as.
+        blob_store: where bytes are stored: None (``data_dir/blobs``), a directory, or
+            ``s3://bucket/prefix`` (credentials from the usual AWS settings).
+        s3_endpoint_url: the S3 endpoint of a non-AWS store (SeaweedFS, MinIO...).
+        cache_dir: the client's download cache.
     """
 
     data_dir: Path
@@ -25,6 +29,9 @@ class Settings:
     url: str | None = None
     api_key: str | None = None
     user: str = "local"
+    blob_store: str | None = None
+    s3_endpoint_url: str | None = None
+    cache_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +47,9 @@ class Settings:
             url=url.rstrip("/") if url else None,
             api_key=api_key,
             user=env.get("MODELBAY_USER") or _os_user(),
+            blob_store=env.get("MODELBAY_BLOB_STORE") or None,
+            s3_endpoint_url=env.get("MODELBAY_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or None,
+            cache_dir=Path(env["MODELBAY_CACHE_DIR"]).expanduser() if env.get("MODELBAY_CACHE_DIR") else None,
         )
 
     def with_(self, **changes: object) -> Settings:

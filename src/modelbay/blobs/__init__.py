@@ -1,0 +1,108 @@
+"""Content-addressed bytes: the disk backend and the S3 backend behind one interface.
+
+Bytes are named by their sha256 and never change. A large file goes up as an *upload
+session* in parts, possibly over several attempts: each part lands where the backend says
+(the server itself for the disk backend, a presigned S3 URL for S3), and ``finish`` checks
+the whole against the promised size and digest before it appears under its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+MIB = 1 << 20
+DEFAULT_PART_SIZE = 64 * MIB
+MAX_PARTS = 10_000
+MAX_BLOB_SIZE = 5 * (1 << 40)
+
+
+@dataclass(frozen=True)
+class UploadSession:
+    """An upload of one blob, in ``parts`` parts of ``part_size`` bytes (the last may be shorter)."""
+
+    id: str
+    sha256: str
+    size: int
+    part_size: int
+    backend_id: str | None = None
+
+    @property
+    def parts(self) -> int:
+        return max(1, -(-self.size // self.part_size))
+
+    def part_range(self, number: int) -> tuple[int, int]:
+        """(offset, length) of part ``number`` (1-based)."""
+        offset = (number - 1) * self.part_size
+        return offset, max(0, min(self.part_size, self.size - offset))
+
+
+def part_size_for(size: int, preferred: int = DEFAULT_PART_SIZE) -> int:
+    """The part size: ``preferred``, grown so that no upload needs more than 10,000 parts."""
+    return max(preferred, -(-size // MAX_PARTS))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a client sends (or fetches) bytes: an absolute presigned URL, or None for the server."""
+
+    url: str
+    method: str = "PUT"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Receiver(Protocol):
+    """Bytes arriving at the server: ``write`` each chunk, then ``commit`` (verify and store)."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def commit(self) -> int: ...
+
+    def __enter__(self) -> Receiver: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class BlobBackend(Protocol):
+    kind: str
+
+    def size(self, digest: str) -> int | None: ...
+
+    def put_stream(self, digest: str, chunks: Iterable[bytes], size: int | None = None) -> int: ...
+
+    def iter_bytes(self, digest: str) -> Iterator[bytes]: ...
+
+    def delete(self, digest: str) -> None: ...
+
+    def begin(self, session: UploadSession) -> str | None: ...
+
+    def part_target(self, session: UploadSession, number: int) -> Target | None: ...
+
+    def part_writer(self, session: UploadSession, number: int) -> Receiver: ...
+
+    def receiver(self, digest: str, size: int | None) -> Receiver: ...
+
+    def stored_parts(self, session: UploadSession) -> dict[int, int]: ...
+
+    def finish(self, session: UploadSession) -> None: ...
+
+    def abort(self, session: UploadSession) -> None: ...
+
+    def download_target(self, digest: str) -> Target | None: ...
+
+
+def open_backend(
+    spec: str | None, default_root: object, *, s3_endpoint_url: str | None = None
+) -> BlobBackend:
+    """``None`` or a path: the disk backend; ``s3://bucket/prefix``: S3."""
+    from pathlib import Path
+
+    from modelbay.blobs.local import LocalBlobStore
+
+    if spec and spec.startswith("s3://"):
+        from modelbay.blobs.s3 import S3BlobStore
+
+        return S3BlobStore.from_url(spec, endpoint_url=s3_endpoint_url)
+    root = Path(spec) if spec else Path(str(default_root))
+    return LocalBlobStore(root)

@@ -3,6 +3,10 @@
 A blob lives at ``root/ab/cdef...`` named by its sha256. It is written to a temporary file in
 ``root/tmp``, hashed on the way, flushed, then renamed into place: a crash leaves at most a
 stray temporary file, never a partial blob under its digest name.
+
+An upload session writes its parts at their offsets into one preallocated file
+``root/uploads/<id>`` (no part is copied twice) and marks each finished part with an empty
+file in ``root/uploads/<id>.parts/``, so that a killed upload resumes with the parts it lacks.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from modelbay.blobs import Target, UploadSession
 from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundError
 
 CHUNK = 1 << 20
@@ -36,20 +41,26 @@ def sha256_file(path: Path | str) -> tuple[str, int]:
     """Hash a file streaming; returns (hex digest, size)."""
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            size += n
     return h.hexdigest(), size
 
 
 class LocalBlobStore:
     """Blobs in a directory; safe for several processes writing the same blob at once."""
 
+    kind = "disk"
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp = root / "tmp"
+        self.uploads = root / "uploads"
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self.uploads.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
         check_digest(digest)
@@ -77,9 +88,6 @@ class LocalBlobStore:
         Raises:
             DigestMismatchError: the bytes hash to something else, or their size differs.
         """
-        target = self.path(digest)
-        if target.exists():
-            return target.stat().st_size
         with self.writer(digest, size) as w:
             for chunk in chunks:
                 w.write(chunk)
@@ -105,6 +113,86 @@ class LocalBlobStore:
             while chunk := f.read(CHUNK):
                 yield chunk
 
+    def delete(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)
+
+    def download_target(self, digest: str) -> Target | None:
+        return None  # served by the server itself
+
+    # -- upload sessions ----------------------------------------------------------------------
+
+    def _staging(self, session: UploadSession) -> Path:
+        return self.uploads / session.id
+
+    def _markers(self, session: UploadSession) -> Path:
+        return self.uploads / f"{session.id}.parts"
+
+    def begin(self, session: UploadSession) -> str | None:
+        staging = self._staging(session)
+        with open(staging, "ab") as f:
+            f.truncate(session.size)
+        self._markers(session).mkdir(exist_ok=True)
+        return None
+
+    def part_target(self, session: UploadSession, number: int) -> Target | None:
+        return None  # parts are sent to the server, which writes them here
+
+    def part_writer(self, session: UploadSession, number: int) -> PartWriter:
+        """A writer for part ``number``: bytes go straight to their offset in the staging file.
+
+        Raises:
+            InvalidInputError: a part number out of range.
+            NotFoundError: the session's staging file is gone (aborted or finished).
+        """
+        return PartWriter(self, session, number)
+
+    def write_part(self, session: UploadSession, number: int, chunks: Iterable[bytes]) -> int:
+        with self.part_writer(session, number) as writer:
+            for chunk in chunks:
+                writer.write(chunk)
+            return writer.commit()
+
+    def receiver(self, digest: str, size: int | None) -> BlobWriter:
+        return self.writer(digest, size)
+
+    def stored_parts(self, session: UploadSession) -> dict[int, int]:
+        try:
+            names = os.listdir(self._markers(session))
+        except FileNotFoundError:
+            return {}
+        return {int(n): session.part_range(int(n))[1] for n in names if n.isdigit()}
+
+    def finish(self, session: UploadSession) -> None:
+        """Check every part is there and the whole hashes to the digest, then move it in place.
+
+        Raises:
+            InvalidInputError: parts are missing.
+            DigestMismatchError: the assembled bytes hash to something else.
+        """
+        missing = set(range(1, session.parts + 1)) - set(self.stored_parts(session))
+        if missing:
+            raise InvalidInputError(
+                f"upload {session.id} lacks {len(missing)} part(s)",
+                {"missing_parts": sorted(missing)[:100]},
+            )
+        staging = self._staging(session)
+        seen = (self._markers(session) / "1").read_text() if session.parts == 1 else ""
+        actual, size = (seen, staging.stat().st_size) if seen else sha256_file(staging)
+        if actual != session.sha256 or size != session.size:
+            self.abort(session)
+            raise DigestMismatchError(
+                f"uploaded bytes hash to {actual[:12]}, not {session.sha256[:12]}",
+                {"expected": session.sha256, "actual": actual, "size": size},
+            )
+        target = self.path(session.sha256)
+        target.parent.mkdir(exist_ok=True)
+        os.replace(staging, target)
+        shutil.rmtree(self._markers(session), ignore_errors=True)
+
+    def abort(self, session: UploadSession) -> None:
+        self._staging(session).unlink(missing_ok=True)
+        shutil.rmtree(self._markers(session), ignore_errors=True)
+
     def copy_to(self, digest: str, dest: Path) -> None:
         """Copy a blob to ``dest``, verifying its digest; ``dest`` appears only when complete.
 
@@ -126,9 +214,6 @@ class LocalBlobStore:
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
-
-    def remove_tree(self) -> None:  # pragma: no cover - test helper
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class BlobWriter:
@@ -175,3 +260,54 @@ class BlobWriter:
         if not self._file.closed:
             self._file.close()
         self.tmp.unlink(missing_ok=True)
+
+
+class PartWriter:
+    """Writes one part of an upload session at its offset; the part counts once committed."""
+
+    def __init__(self, store: LocalBlobStore, session: UploadSession, number: int) -> None:
+        if not 1 <= number <= session.parts:
+            raise InvalidInputError(f"part {number} is out of range 1..{session.parts}")
+        self.store = store
+        self.session = session
+        self.number = number
+        self.offset, self.length = session.part_range(number)
+        try:
+            self.fd = os.open(store._staging(session), os.O_WRONLY)
+        except FileNotFoundError:
+            raise NotFoundError(f"upload {session.id} is not open") from None
+        # A one-part upload is hashed on the way in, so that finish() need not read it again.
+        self.hash = hashlib.sha256() if session.parts == 1 else None
+        self.written = 0
+
+    def write(self, chunk: bytes) -> None:
+        if self.written + len(chunk) > self.length:
+            raise InvalidInputError(f"part {self.number} is longer than {self.length} bytes")
+        if self.hash is not None:
+            self.hash.update(chunk)
+        view = memoryview(chunk)
+        while view:
+            n = os.pwrite(self.fd, view, self.offset + self.written)
+            view = view[n:]
+            self.written += n
+
+    def commit(self) -> int:
+        """Flush the part and mark it stored.
+
+        Raises:
+            InvalidInputError: the part is shorter than it must be.
+        """
+        if self.written != self.length:
+            raise InvalidInputError(
+                f"part {self.number} has {self.written} bytes, not {self.length}"
+            )
+        os.fsync(self.fd)
+        marker = self.store._markers(self.session) / str(self.number)
+        marker.write_text(self.hash.hexdigest() if self.hash is not None else "")
+        return self.written
+
+    def __enter__(self) -> PartWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)

@@ -9,6 +9,7 @@ import typer
 
 from modelbay.cli import artifact as artifact_cli
 from modelbay.cli import auth as auth_cli
+from modelbay.cli import cache as cache_cli
 from modelbay.cli import history as history_cli
 from modelbay.cli import lineage as lineage_cli
 from modelbay.cli import registry as registry_cli
@@ -25,6 +26,7 @@ registry_cli.register(app)
 artifact_cli.register(app)
 history_cli.register(app)
 lineage_cli.register(app)
+cache_cli.register(app)
 
 
 @app.callback()

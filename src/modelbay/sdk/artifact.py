@@ -6,7 +6,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -35,6 +34,8 @@ class ArtifactFile:
     path: str
     sha256: str
     size: int
+    ref: str | None = None
+    etag: str | None = None
 
     @property
     def name(self) -> str:
@@ -68,6 +69,7 @@ class Artifact:
         self.aliases: list[str] = []
         self.tags: list[str] = []
         self._entries: dict[str, Path] = {}
+        self._references: dict[str, Info] = {}
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._info: Info | None = None
         self._transport: Transport | None = None
@@ -116,6 +118,21 @@ class Artifact:
             found[names.check_path(prefix + rel)] = path
         self._entries.update(found)
 
+    def add_reference(self, uri: str, name: str | None = None, checksum: bool = True) -> None:
+        """Track ``s3://``, ``file://`` or ``http(s)://`` objects by checksum without copying
+        their bytes (a ``file://`` directory or an ``s3://`` prefix adds every file under it).
+
+        Raises:
+            InvalidInputError: an unsupported URI.
+            NotFoundError: nothing at that URI.
+        """
+        from modelbay.sdk.references import entries_for
+
+        self._check_draft()
+        for entry in entries_for(uri, name, checksum=checksum):
+            self._entries.pop(entry["path"], None)
+            self._references[entry["path"]] = entry
+
     def new_file(self, name: str, mode: str = "x", encoding: str | None = None) -> IO[Any]:
         """Open a new file inside the artifact for writing (use it as a context manager)."""
         self._check_draft()
@@ -130,30 +147,33 @@ class Artifact:
     # -- logging --------------------------------------------------------------------------------
 
     def _manifest(self) -> tuple[list[Info], dict[str, Path]]:
-        if not self._entries:
+        if not self._entries and not self._references:
             raise InvalidInputError(
                 f"artifact {self._name!r} has no files; add some before logging"
             )
-        items = sorted(self._entries.items())
-        with ThreadPoolExecutor(WORKERS) as pool:
-            hashed = list(pool.map(lambda item: sha256_file(item[1]), items))
+        from modelbay.sdk.transfer import hash_files
+
+        items = sorted((p, src) for p, src in self._entries.items() if p not in self._references)
+        hashed = hash_files([src for _, src in items])
         files: list[Info] = [
             {"path": p, "sha256": d, "size": s}
             for (p, _), (d, s) in zip(items, hashed, strict=True)
         ]
-        sources: dict[str, Path] = {str(f["sha256"]): src for f, (_, src) in zip(files, items, strict=True)}
-        return files, sources
+        sources: dict[str, Path] = {
+            str(f["sha256"]): src for f, (_, src) in zip(files, items, strict=True)
+        }
+        files.extend(self._references.values())
+        return sorted(files, key=lambda f: f["path"]), sources
 
     def _log(
         self, transport: Transport, project: str, run_id: str | None, aliases: list[str] | None
     ) -> bool:
         """Upload what the server lacks and commit; returns whether a new version was created."""
+        from modelbay.sdk.transfer import upload
+
         files, sources = self._manifest()
-        sizes = {f["sha256"]: f["size"] for f in files}
-        missing = transport.call("missing_blobs", digests=list(sources))
-        if missing:
-            with ThreadPoolExecutor(min(WORKERS, len(missing))) as pool:
-                list(pool.map(lambda d: transport.upload_blob(d, sources[d], sizes[d]), missing))
+        sizes = {f["sha256"]: f["size"] for f in files if not f.get("ref")}
+        upload(transport, sizes, sources)
         info = transport.call(
             "commit_version",
             project=project,
@@ -162,7 +182,7 @@ class Artifact:
             files=files,
             description=self.description,
             metadata=self.metadata,
-            aliases=sorted(set(aliases or []) | set(a for a in self.aliases if a != names.LATEST)),
+            aliases=sorted(set(aliases or []) | {a for a in self.aliases if a != names.LATEST}),
             tags=self.tags,
             run_id=run_id,
         )
@@ -179,6 +199,7 @@ class Artifact:
         art._name = info["name"]
         art._type = info["type"]
         art._entries = {}
+        art._references = {}
         art._tmpdir = None
         art._bind(transport, info)
         return art
@@ -274,33 +295,30 @@ class Artifact:
         return [ArtifactFile(**f) for f in transport.call("files", ref=self.qualified_name)]
 
     def download(self, root: str | os.PathLike[str] | None = None) -> str:
-        """Fetch every file into ``root`` (default ``./artifacts/<name>:<version>``), verified.
+        """Fetch every file into ``root`` (default ``./artifacts/<name>-<version>``), verified.
 
-        Files already there with the right content are kept; other files in ``root`` are left
-        alone. Returns the directory.
+        One manifest request; files already in ``root`` with the right content are kept, files
+        in the local cache (``$MODELBAY_CACHE_DIR``) are linked or copied from it, the rest are
+        fetched in parallel. Other files in ``root`` are left alone. Returns the directory.
 
         Raises:
             DigestMismatchError: a file arrived corrupt (nothing is left under its name).
         """
+        from modelbay.sdk.transfer import download
+        from modelbay.sdk.transport import LocalTransport
+
         transport, _ = self._logged()
         target = Path(root) if root is not None else Path("artifacts") / self.name.replace(":", "-")
         target.mkdir(parents=True, exist_ok=True)
-        real_root = target.resolve()
-        todo: list[tuple[str, Path]] = []
-        for f in self.files():
-            dest = target / names.check_path(f.path)
-            if not dest.resolve().is_relative_to(real_root):
-                raise InvalidPathError(f"file {f.path!r} would land outside {target}")
-            if (
-                dest.is_file()
-                and dest.stat().st_size == f.size
-                and sha256_file(dest)[0] == f.sha256
-            ):
-                continue
-            todo.append((f.sha256, dest))
-        if todo:
-            with ThreadPoolExecutor(min(WORKERS, len(todo))) as pool:
-                list(pool.map(lambda item: transport.download_blob(*item), todo))
+        files = transport.call("files", ref=self.qualified_name)
+        for f in files:
+            names.check_path(f["path"])
+        cache = None
+        if not (
+            isinstance(transport, LocalTransport) and transport.services.backend.kind == "disk"
+        ):
+            cache = _cache_for(transport)
+        download(transport, files, target, cache=cache)
         return str(target)
 
     def file(self, root: str | os.PathLike[str] | None = None) -> str:
@@ -413,6 +431,13 @@ class Artifact:
         return f"<Artifact {self.qualified_name} type={self._type}>"
 
 
+def _cache_for(transport: Transport) -> Any:
+    """The download cache (``$MODELBAY_CACHE_DIR``, bounded by ``$MODELBAY_CACHE_MAX_SIZE``)."""
+    from modelbay.sdk.cache import Cache
+
+    return Cache.from_env()
+
+
 def parse_target(target_path: str) -> tuple[str, str]:
     """``model-registry/MNIST`` (or W&B's ``wandb-registry-model/MNIST``) -> (registry, collection).
 
@@ -421,7 +446,9 @@ def parse_target(target_path: str) -> tuple[str, str]:
     """
     from modelbay.errors import InvalidReferenceError
 
-    ref = names.parse_ref(target_path if target_path.startswith("models:/") else target_path.split(":")[0])
+    ref = names.parse_ref(
+        target_path if target_path.startswith("models:/") else target_path.split(":")[0]
+    )
     if not isinstance(ref, names.RegistryRef):
         raise InvalidReferenceError(
             f"{target_path!r} is not a registry collection: write '<registry>-registry/<collection>'"

@@ -11,15 +11,91 @@ import json as _json
 import os
 import threading
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from modelbay.errors import DigestMismatchError, ModelbayError, TransportError, from_payload
+from modelbay.errors import (
+    DigestMismatchError,
+    InvalidInputError,
+    ModelbayError,
+    TransportError,
+    from_payload,
+)
 from modelbay.names import ArtifactRef, RegistryRef, parse_ref
 from modelbay.settings import Settings
 
 Info = dict[str, Any]
+Progress = Callable[[int], None] | None
 CHUNK = 1 << 20
+
+
+def read_range(path: Path, offset: int, length: int, progress: Progress = None) -> Iterator[bytes]:
+    """The bytes ``[offset, offset+length)`` of a file, a chunk at a time (nothing staged).
+
+    Raises:
+        InvalidInputError: the file is shorter than that (it changed since it was hashed).
+    """
+    with open(path, "rb") as f:
+        f.seek(offset)
+        remaining = length
+        while remaining > 0:
+            chunk = f.read(min(CHUNK, remaining))
+            if not chunk:
+                raise InvalidInputError(f"{path} changed while it was being uploaded")
+            remaining -= len(chunk)
+            if progress:
+                progress(len(chunk))
+            yield chunk
+
+
+def _counted(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
+    for chunk in chunks:
+        if progress:
+            progress(len(chunk))
+        yield chunk
+
+
+def _plain_client() -> Any:
+    """A client for presigned URLs: no modelbay credentials may travel to the object store."""
+    import httpx
+
+    return httpx.Client(
+        timeout=httpx.Timeout(300.0, connect=10.0), limits=httpx.Limits(max_connections=32)
+    )
+
+
+def _put_url(client: Any, url: str, part: Info, path: Path, progress: Progress) -> None:
+    import httpx
+
+    headers = {**part.get("headers", {}), "Content-Length": str(part["size"])}
+    try:
+        resp = client.request(
+            part.get("method", "PUT"),
+            url,
+            content=read_range(path, part["offset"], part["size"], progress),
+            headers=headers,
+        )
+    except httpx.HTTPError as exc:
+        raise TransportError(f"upload to the object store failed: {exc}") from exc
+    if not resp.is_success:
+        raise TransportError(
+            f"the object store refused a part (HTTP {resp.status_code}): {resp.text[:200]}"
+        )
+
+
+def _get_url(client: Any, url: str, digest: str, dest: Path, progress: Progress) -> None:
+    import httpx
+
+    try:
+        with client.stream("GET", url) as resp:
+            if not resp.is_success:
+                raise TransportError(
+                    f"the object store refused a download (HTTP {resp.status_code})"
+                )
+            _atomic_verified_write(dest, digest, _counted(resp.iter_bytes(CHUNK), progress))
+    except httpx.HTTPError as exc:
+        raise TransportError(f"download from the object store failed: {exc}") from exc
 
 
 class Transport:
@@ -30,11 +106,20 @@ class Transport:
     def call(self, op: str, **kwargs: Any) -> Any:
         raise NotImplementedError
 
-    def upload_blob(self, digest: str, path: Path, size: int) -> None:
+    def upload_blob(self, digest: str, path: Path, size: int, progress: Progress = None) -> None:
+        """Send a whole file as the blob ``digest`` (verified by the receiver)."""
         raise NotImplementedError
 
-    def download_blob(self, digest: str, dest: Path) -> None:
-        """Write the blob to ``dest`` (atomically, verified).
+    def upload_part(
+        self, upload_id: str, part: Info, path: Path, progress: Progress = None
+    ) -> None:
+        """Send one part of an upload session: bytes ``[offset, offset+size)`` of ``path``."""
+        raise NotImplementedError
+
+    def download_blob(
+        self, digest: str, dest: Path, url: str | None = None, progress: Progress = None
+    ) -> None:
+        """Write the blob to ``dest`` (atomically, verified), from ``url`` when given.
 
         Raises:
             DigestMismatchError: the bytes received do not hash to ``digest``.
@@ -73,6 +158,8 @@ class LocalTransport(Transport):
         self.settings = settings
         self.services = Services.open(settings)
         self.principal = self.services.auth.local_principal(settings.user)
+        self._plain: Any = None
+        self._lock = threading.Lock()
 
     def call(self, op: str, **kwargs: Any) -> Any:
         return getattr(self, f"_op_{op}")(**kwargs)
@@ -97,14 +184,31 @@ class LocalTransport(Transport):
     def _op_log_history(self, project: str, run_id: str, points: list[Info]) -> int:
         return self.services.runs.log(self.principal, project, run_id, points)
 
-    def _op_history(self, project: str, run_id: str, keys: list[str] | None = None) -> Info:
-        return self.services.runs.history(self.principal, project, run_id, keys)
+    def _op_history(
+        self, project: str, run_id: str, keys: list[str] | None = None, **opts: Any
+    ) -> Info:
+        return self.services.runs.history(self.principal, project, run_id, keys, **opts)
+
+    def _op_histories(self, runs: list[str], keys: list[str] | None = None, **opts: Any) -> Info:
+        return self.services.runs.histories(self.principal, runs, keys, **opts)
+
+    def _op_summaries(self, runs: list[str]) -> list[Info]:
+        return self.services.runs.summaries(self.principal, runs)
 
     def _op_run_artifacts(self, project: str, run_id: str, direction: str) -> list[Info]:
         return self.services.runs.artifacts(self.principal, project, run_id, direction)
 
     def _op_missing_blobs(self, digests: list[str]) -> list[str]:
-        return self.services.blobs.missing(digests)
+        return self.services.blobs.missing(self.principal, digests)
+
+    def _op_begin_uploads(self, files: list[Info]) -> Info:
+        return self.services.blobs.begin_uploads(self.principal, files)
+
+    def _op_complete_uploads(self, ids: list[str]) -> list[Info]:
+        return self.services.blobs.complete_many(self.principal, ids)
+
+    def _op_locations(self, digests: list[str]) -> dict[str, Info]:
+        return self.services.blobs.locations(self.principal, digests)
 
     def _op_commit_version(
         self, project: str, name: str, type: str, files: list[Info], **fields: Any
@@ -213,12 +317,37 @@ class LocalTransport(Transport):
             self.principal, ref=parse_ref(ref) if ref else None, run=run, depth=depth
         )
 
-    def upload_blob(self, digest: str, path: Path, size: int) -> None:
-        with open(path, "rb") as f:
-            self.services.blobs.put_stream(digest, iter(lambda: f.read(CHUNK), b""), size)
+    def upload_blob(self, digest: str, path: Path, size: int, progress: Progress = None) -> None:
+        self.services.blobs.put_stream(
+            self.principal, digest, read_range(path, 0, size, progress), size
+        )
 
-    def download_blob(self, digest: str, dest: Path) -> None:
-        _atomic_verified_write(dest, digest, self.services.blobs.iter_bytes(digest))
+    def upload_part(
+        self, upload_id: str, part: Info, path: Path, progress: Progress = None
+    ) -> None:
+        if part.get("url"):
+            with self._lock:
+                if self._plain is None:
+                    self._plain = _plain_client()
+            _put_url(self._plain, part["url"], part, path, progress)
+            return
+        with self.services.blobs.part_writer(self.principal, upload_id, part["number"]) as writer:
+            for chunk in read_range(path, part["offset"], part["size"], progress):
+                writer.write(chunk)
+            writer.commit()
+
+    def download_blob(
+        self, digest: str, dest: Path, url: str | None = None, progress: Progress = None
+    ) -> None:
+        if url:
+            with self._lock:
+                if self._plain is None:
+                    self._plain = _plain_client()
+            _get_url(self._plain, url, digest, dest, progress)
+            return
+        _atomic_verified_write(
+            dest, digest, _counted(self.services.backend.iter_bytes(digest), progress)
+        )
 
     def close(self) -> None:
         self.services.close()
@@ -248,6 +377,7 @@ class HttpTransport(Transport):
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
         self._lock = threading.Lock()
+        self.plain = _plain_client()
 
     def request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
@@ -281,8 +411,11 @@ class HttpTransport(Transport):
     #: Operations whose REST answer wraps the embedded result in an object under this key.
     UNWRAP = {
         "missing_blobs": "missing",
+        "complete_uploads": "results",
+        "locations": "locations",
         "list_runs": "runs",
         "log_history": "stored",
+        "summaries": "runs",
         "run_artifacts": "artifacts",
         "files": "files",
         "list_artifacts": "artifacts",
@@ -322,14 +455,22 @@ class HttpTransport(Transport):
         return "POST", f"/projects/{project}/runs/{run_id}/history", None, {"points": points}
 
     def _op_history(
-        self, project: str, run_id: str, keys: list[str] | None = None
+        self, project: str, run_id: str, keys: list[str] | None = None, **opts: Any
     ) -> tuple[str, str, Info, None]:
         return (
             "GET",
             f"/projects/{project}/runs/{run_id}/history",
-            {"keys": ",".join(keys) if keys else None},
+            {"keys": ",".join(keys) if keys else None, **opts},
             None,
         )
+
+    def _op_histories(
+        self, runs: list[str], keys: list[str] | None = None, **opts: Any
+    ) -> tuple[str, str, None, Info]:
+        return "POST", "/runs/history", None, {"runs": runs, "keys": keys, **opts}
+
+    def _op_summaries(self, runs: list[str]) -> tuple[str, str, None, Info]:
+        return "POST", "/runs/summaries", None, {"runs": runs}
 
     def _op_run_artifacts(
         self, project: str, run_id: str, direction: str
@@ -338,6 +479,15 @@ class HttpTransport(Transport):
 
     def _op_missing_blobs(self, digests: list[str]) -> tuple[str, str, None, Info]:
         return "POST", "/blobs/missing", None, {"digests": digests}
+
+    def _op_begin_uploads(self, files: list[Info]) -> tuple[str, str, None, Info]:
+        return "POST", "/blobs/uploads", None, {"files": files}
+
+    def _op_complete_uploads(self, ids: list[str]) -> tuple[str, str, None, Info]:
+        return "POST", "/blobs/uploads/complete", None, {"ids": ids}
+
+    def _op_locations(self, digests: list[str]) -> tuple[str, str, None, Info]:
+        return "POST", "/blobs/locations", None, {"digests": digests}
 
     def _op_commit_version(
         self, project: str, name: str, type: str, files: list[Info], **fields: Any
@@ -485,33 +635,48 @@ class HttpTransport(Transport):
     ) -> tuple[str, str, Info, None]:
         return "GET", "/lineage", {"ref": ref, "run": run, "depth": depth}, None
 
-    def upload_blob(self, digest: str, path: Path, size: int) -> None:
-        with open(path, "rb") as f:
-            try:
-                resp = self.client.put(
-                    f"/blobs/{digest}",
-                    content=iter(lambda: f.read(CHUNK), b""),
-                    headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Length": str(size),
-                    },
-                )
-            except self._httpx.HTTPError as exc:
-                raise TransportError(f"upload to {self.url} failed: {exc}") from exc
+    def upload_blob(self, digest: str, path: Path, size: int, progress: Progress = None) -> None:
+        part = {"number": 1, "offset": 0, "size": size}
+        self._put(f"/blobs/{digest}", part, path, progress)
+
+    def upload_part(
+        self, upload_id: str, part: Info, path: Path, progress: Progress = None
+    ) -> None:
+        if part.get("url"):
+            _put_url(self.plain, part["url"], part, path, progress)
+        else:
+            self._put(f"/blobs/uploads/{upload_id}/parts/{part['number']}", part, path, progress)
+
+    def _put(self, route: str, part: Info, path: Path, progress: Progress) -> None:
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(part["size"])}
+        try:
+            resp = self.client.put(
+                route,
+                content=read_range(path, part["offset"], part["size"], progress),
+                headers=headers,
+            )
+        except self._httpx.HTTPError as exc:
+            raise TransportError(f"upload to {self.url} failed: {exc}") from exc
         self._result(resp)
 
-    def download_blob(self, digest: str, dest: Path) -> None:
+    def download_blob(
+        self, digest: str, dest: Path, url: str | None = None, progress: Progress = None
+    ) -> None:
+        if url:
+            _get_url(self.plain, url, digest, dest, progress)
+            return
         try:
             with self.client.stream("GET", f"/blobs/{digest}") as resp:
                 if not resp.is_success:
                     resp.read()
                     self._result(resp)
-                _atomic_verified_write(dest, digest, resp.iter_bytes(CHUNK))
+                _atomic_verified_write(dest, digest, _counted(resp.iter_bytes(CHUNK), progress))
         except self._httpx.HTTPError as exc:
             raise TransportError(f"download from {self.url} failed: {exc}") from exc
 
     def close(self) -> None:
         self.client.close()
+        self.plain.close()
 
 
 _transports: dict[tuple[str | None, str | None, str, str | None], Transport] = {}

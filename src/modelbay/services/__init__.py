@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelbay.blobs.local import LocalBlobStore
+from modelbay.blobs import BlobBackend, open_backend
 from modelbay.services.artifacts import ArtifactService
 from modelbay.services.auth import AuthService
+from modelbay.services.blobs import BlobService
 from modelbay.services.core import Principal
 from modelbay.services.lineage import LineageService
 from modelbay.services.registry import RegistryService, ensure_core_registries
@@ -20,7 +21,8 @@ class Services:
     """Everything a transport needs, built once per process from the settings."""
 
     db: Database
-    blobs: LocalBlobStore
+    backend: BlobBackend
+    blobs: BlobService
     auth: AuthService
     runs: RunService
     artifacts: ArtifactService
@@ -31,9 +33,13 @@ class Services:
     def open(cls, settings: Settings) -> Services:
         db = Database(settings.database_url)
         ensure_core_registries(db)
-        blobs = LocalBlobStore(settings.data_dir / "blobs")
+        backend = open_backend(
+            settings.blob_store, settings.data_dir / "blobs", s3_endpoint_url=settings.s3_endpoint_url
+        )
+        blobs = BlobService(db, backend)
         return cls(
             db=db,
+            backend=backend,
             blobs=blobs,
             auth=AuthService(db),
             runs=RunService(db),

@@ -12,6 +12,7 @@ from modelbay import names
 from modelbay.blobs.local import check_digest
 from modelbay.errors import ConflictError, InvalidInputError, NotFoundError
 from modelbay.names import LATEST, ArtifactRef, Ref, RegistryRef
+from modelbay.services.blobs import BlobService
 from modelbay.services.core import Info, Located, Principal, describe, locate, now, record
 from modelbay.store import artifacts as store
 from modelbay.store import registry as registry_store
@@ -36,7 +37,10 @@ def manifest_digest(entries: Sequence[dict[str, Any]]) -> str:
     """The digest of a version: sha256 over its sorted (path, sha256) pairs."""
     h = hashlib.sha256()
     for e in sorted(entries, key=lambda e: e["path"]):
-        h.update(f"{e['path']}\0{e['sha256']}\n".encode())
+        line = f"{e['path']}\0{e['sha256']}"
+        if e.get("ref"):
+            line += f"\0{e['ref']}\0{e.get('etag') or ''}"
+        h.update(f"{line}\n".encode())
     return h.hexdigest()
 
 
@@ -62,8 +66,42 @@ def check_manifest(entries: object) -> list[dict[str, Any]]:
         size = e.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InvalidInputError(f"file {path!r} has an invalid size", {"path": path})
-        out.append({"path": path, "sha256": check_digest(e.get("sha256")), "size": size})
+        entry = {
+            "path": path,
+            "sha256": check_digest(e.get("sha256")),
+            "size": size,
+            "ref": None,
+            "etag": None,
+        }
+        if e.get("ref") is not None:
+            entry["ref"] = check_reference_uri(e["ref"])
+            etag = e.get("etag")
+            if etag is not None and (not isinstance(etag, str) or len(etag) > 256):
+                raise InvalidInputError(f"file {path!r} has an invalid etag", {"path": path})
+            entry["etag"] = etag
+        out.append(entry)
     return out
+
+
+REFERENCE_SCHEMES = ("s3://", "file://", "http://", "https://")
+
+
+def check_reference_uri(uri: object) -> str:
+    """A reference a version may track without storing its bytes.
+
+    Raises:
+        InvalidInputError: not an s3://, file://, http:// or https:// URI of at most 2048 characters.
+    """
+    if (
+        not isinstance(uri, str)
+        or len(uri) > 2048
+        or not uri.startswith(REFERENCE_SCHEMES)
+        or any(ord(c) < 32 for c in uri)
+    ):
+        raise InvalidInputError(
+            f"invalid reference {str(uri)[:80]!r}: use s3://, file:// or http(s)://"
+        )
+    return uri
 
 
 def check_run_ref(conn: Connection, project: str | None, run_id: str | None) -> int | None:
@@ -86,7 +124,7 @@ def check_run_ref(conn: Connection, project: str | None, run_id: str | None) -> 
 
 
 class ArtifactService:
-    def __init__(self, db: Database, blobs: Any) -> None:
+    def __init__(self, db: Database, blobs: BlobService) -> None:
         self.db = db
         self.blobs = blobs
 
@@ -123,10 +161,11 @@ class ArtifactService:
         meta = names.check_metadata(metadata)
         alias_list = names.check_aliases(aliases)
         tag_list = names.check_tags(tags)
-        self._check_stored(entries)
         digest = manifest_digest(entries)
+        stored_sizes = {e["sha256"]: e["size"] for e in entries if e["ref"] is None}
         t = now()
         with self.db.write() as conn:
+            self.blobs.require_stored(conn, stored_sizes)
             run_pk = check_run_ref(conn, project, run_id)
             project_id = store.ensure_project(conn, project, t)
             artifact = store.ensure_artifact(conn, project_id, name, type_, t)
@@ -184,22 +223,6 @@ class ArtifactService:
             info = describe(conn, where)
         info["created"] = created
         return info, created
-
-    def _check_stored(self, entries: list[dict[str, Any]]) -> None:
-        missing: list[str] = []
-        for e in {e["sha256"]: e for e in entries}.values():
-            size = self.blobs.size(e["sha256"])
-            if size is None:
-                missing.append(e["sha256"])
-            elif size != e["size"]:
-                raise InvalidInputError(
-                    f"file {e['path']!r} is stored with {size} bytes, not {e['size']}",
-                    {"path": e["path"], "sha256": e["sha256"]},
-                )
-        if missing:
-            raise InvalidInputError(
-                f"{len(missing)} file(s) are not uploaded yet", {"missing": missing[:100]}
-            )
 
     @staticmethod
     def _scope(where: Located, run_pk: int | None = None) -> dict[str, Any]:

@@ -149,7 +149,14 @@ def insert_version(conn: Connection, **values: Any) -> int:
 
 def insert_files(conn: Connection, version_id: int, entries: Sequence[dict[str, Any]]) -> None:
     rows = [
-        {"version_id": version_id, "path": e["path"], "sha256": e["sha256"], "size": e["size"]}
+        {
+            "version_id": version_id,
+            "path": e["path"],
+            "sha256": e["sha256"],
+            "size": e["size"],
+            "ref": e.get("ref"),
+            "etag": e.get("etag"),
+        }
         for e in entries
     ]
     for start in range(0, len(rows), 5000):
@@ -256,7 +263,7 @@ def remove_aliases_of(conn: Connection, version_id: int) -> list[str]:
 
 def files_of(conn: Connection, version_id: int) -> list[dict[str, Any]]:
     stmt = (
-        sa.select(files.c.path, files.c.sha256, files.c.size)
+        sa.select(files.c.path, files.c.sha256, files.c.size, files.c.ref, files.c.etag)
         .where(files.c.version_id == version_id)
         .order_by(files.c.path)
     )

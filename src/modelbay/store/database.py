@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from modelbay.errors import InvalidInputError
 
 #: The newest migration; ``tests/store/test_migrations.py`` checks it against Alembic's head.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0004"
 
 
 class Database:

@@ -132,6 +132,9 @@ files = sa.Table(
     sa.Column("path", sa.String(1024), nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
+    # A reference (s3://, file://, http(s)://) is tracked by checksum, its bytes not stored.
+    sa.Column("ref", sa.String(2048)),
+    sa.Column("etag", sa.String(256)),
     sa.PrimaryKeyConstraint("version_id", "path"),
     sa.Index(None, "sha256"),
 )
@@ -237,4 +240,30 @@ events = sa.Table(
     sa.Index(None, "version_id", "id"),
     sa.Index(None, "link_id", "id"),
     sa.Index(None, "artifact_id", "id"),
+)
+
+# Stored bytes: a row exists only once the bytes are stored and verified under their digest.
+# Garbage collection marks a row 'deleting' before it removes the bytes.
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("stored_at", sa.Float, nullable=False),
+)
+
+# Upload sessions: a large file goes up in parts, possibly over several attempts.
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("part_size", sa.BigInteger, nullable=False),
+    sa.Column("backend_id", sa.String(1024)),
+    sa.Column("state", sa.String(16), nullable=False),
+    _fk("user_id", "users.id"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index(None, "sha256", "state"),
 )

@@ -1,14 +1,19 @@
-"""/blobs: which digests the server lacks, and the bytes themselves (verified on the way in)."""
+"""/blobs: which digests the server lacks, upload sessions, and the bytes themselves.
+
+Bytes sent to the server are written as they arrive (no buffering of a whole body) and
+verified before they count; with an S3 store, clients send and fetch bytes with presigned
+URLs and the server only checks and records them.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
-from modelbay.blobs.local import check_digest
-from modelbay.errors import InvalidInputError
-from modelbay.server.api.bodies import Digests
+from modelbay.blobs.local import LocalBlobStore, check_digest
+from modelbay.errors import InvalidInputError, NotFoundError
+from modelbay.server.api.bodies import Digests, UploadFiles, UploadIds
 from modelbay.server.api.deps import Svc, Who, principal, services
 from modelbay.server.app import json_response
 
@@ -17,31 +22,74 @@ router = APIRouter(prefix="/blobs", tags=["blobs"])
 
 @router.post("/missing")
 def missing(body: Digests, svc: Svc, who: Who) -> Response:
-    for d in body.digests:
-        check_digest(d)
-    return json_response({"missing": svc.blobs.missing(body.digests)})
+    return json_response({"missing": svc.blobs.missing(who, body.digests)})
+
+
+@router.post("/uploads")
+def begin_uploads(body: UploadFiles, svc: Svc, who: Who) -> Response:
+    return json_response(svc.blobs.begin_uploads(who, [f.model_dump() for f in body.files]))
+
+
+@router.put("/uploads/{upload_id}/parts/{number}")
+async def upload_part(upload_id: str, number: int, request: Request) -> Response:
+    who = principal(request)
+    svc = services(request)
+    _refuse_forms(request)
+    writer = await run_in_threadpool(svc.blobs.part_writer, who, upload_id, number)
+    with writer:
+        async for chunk in request.stream():
+            writer.write(chunk)
+        size = await run_in_threadpool(writer.commit)
+    return json_response({"id": upload_id, "number": number, "size": size})
+
+
+@router.post("/uploads/complete")
+def complete_uploads(body: UploadIds, svc: Svc, who: Who) -> Response:
+    return json_response({"results": svc.blobs.complete_many(who, body.ids)})
+
+
+@router.post("/uploads/{upload_id}/complete")
+def complete_upload(upload_id: str, svc: Svc, who: Who) -> Response:
+    return json_response(svc.blobs.complete(who, upload_id))
+
+
+@router.post("/locations")
+def locations(body: Digests, svc: Svc, who: Who) -> Response:
+    return json_response({"locations": svc.blobs.locations(who, body.digests)})
 
 
 @router.put("/{digest}", status_code=201)
 async def upload(digest: str, request: Request) -> Response:
-    principal(request)
+    """A whole blob in one request (small files); verified before it counts."""
+    who = principal(request)
     svc = services(request)
     check_digest(digest)
+    _refuse_forms(request)
     length = request.headers.get("content-length")
     size = int(length) if length and length.isdigit() else None
-    if svc.blobs.has(digest):
-        return json_response({"sha256": digest, "size": svc.blobs.size(digest), "stored": False})
-    if request.headers.get("content-type", "").startswith("multipart/"):
-        raise InvalidInputError("send the raw bytes as the request body, not a form")
-    with svc.blobs.writer(digest, size) as writer:
+    if await run_in_threadpool(svc.blobs.is_stored, digest):
+        return json_response({"sha256": digest, "stored": False})
+    receiver = await run_in_threadpool(svc.blobs.receiver, who, digest, size)
+    with receiver:
         async for chunk in request.stream():
-            writer.write(chunk)
-        written = await run_in_threadpool(writer.commit)
+            receiver.write(chunk)
+        written = await run_in_threadpool(receiver.commit)
     return json_response({"sha256": digest, "size": written, "stored": True}, 201)
 
 
 @router.get("/{digest}")
 def download(digest: str, svc: Svc, who: Who) -> Response:
-    path = svc.blobs.path(check_digest(digest))
-    svc.blobs.open(digest).close()  # raises NotFoundError with our error shape
-    return FileResponse(path, media_type="application/octet-stream")
+    check_digest(digest)
+    if not svc.blobs.is_stored(digest):
+        raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest})
+    backend = svc.backend
+    if isinstance(backend, LocalBlobStore):
+        return FileResponse(backend.path(digest), media_type="application/octet-stream")
+    target = backend.download_target(digest)
+    assert target is not None
+    return RedirectResponse(target.url, status_code=307)
+
+
+def _refuse_forms(request: Request) -> None:
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        raise InvalidInputError("send the raw bytes as the request body, not a form")

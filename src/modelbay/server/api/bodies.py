@@ -53,6 +53,21 @@ class FileEntry(Body):
     path: str
     sha256: str
     size: int
+    ref: str | None = None
+    etag: str | None = None
+
+
+class BlobEntry(Body):
+    sha256: str
+    size: int
+
+
+class UploadIds(Body):
+    ids: list[str] = Field(max_length=100_000)
+
+
+class UploadFiles(Body):
+    files: list[BlobEntry] = Field(max_length=100_000)
 
 
 class VersionCommit(Body):

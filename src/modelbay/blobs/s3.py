@@ -1,0 +1,313 @@
+"""Content-addressed bytes in an S3-compatible object store.
+
+Clients send and fetch bytes directly with presigned URLs, so file bytes never pass through
+a modelbay server on their way in or out. Uploads land under a staging key
+(``<prefix>uploads/<session id>``) that only that session's URLs can write; ``finish`` checks
+the size and digest and then copies the object, inside the store, to its digest name
+(``<prefix>blobs/ab/<digest>``), which only the server ever writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+from modelbay.blobs import Target, UploadSession
+from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundError
+
+CHUNK = 1 << 20
+URL_SECONDS = 3600
+
+
+def _client(endpoint_url: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": 5, "mode": "standard"},
+        max_pool_connections=32,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+class _HashingReader:
+    """A file-like view of an iterable of chunks that hashes what is read through it."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._buf = b""
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            try:
+                chunk = next(self._it)
+            except StopIteration:
+                break
+            self._buf += chunk
+        out, self._buf = (self._buf, b"") if n < 0 else (self._buf[:n], self._buf[n:])
+        self.hash.update(out)
+        self.size += len(out)
+        return out
+
+
+class S3BlobStore:
+    """Blobs in ``s3://bucket/prefix`` (any S3-compatible store: AWS, SeaweedFS, MinIO...)."""
+
+    kind = "s3"
+
+    def __init__(
+        self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, client: Any = None
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.client = client or _client(endpoint_url)
+
+    @classmethod
+    def from_url(cls, url: str, *, endpoint_url: str | None = None) -> S3BlobStore:
+        parsed = urlparse(url)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise InvalidInputError(f"invalid blob store URL {url!r}: use s3://bucket/prefix")
+        return cls(parsed.netloc, parsed.path, endpoint_url=endpoint_url)
+
+    def key(self, digest: str) -> str:
+        return f"{self.prefix}blobs/{digest[:2]}/{digest}"
+
+    def _staging(self, session_id: str) -> str:
+        return f"{self.prefix}uploads/{session_id}"
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return dict(self.client.head_object(Bucket=self.bucket, Key=key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def size(self, digest: str) -> int | None:
+        head = self._head(self.key(digest))
+        return int(head["ContentLength"]) if head else None
+
+    def put_stream(self, digest: str, chunks: Iterable[bytes], size: int | None = None) -> int:
+        """Upload the bytes through a staging key, verify them, and move them in place.
+
+        Raises:
+            DigestMismatchError: the bytes hash to something else, or their size differs.
+        """
+        from boto3.s3.transfer import TransferConfig
+
+        staging = self._staging(uuid.uuid4().hex)
+        reader = _HashingReader(chunks)
+        self.client.upload_fileobj(
+            reader,
+            self.bucket,
+            staging,
+            Config=TransferConfig(multipart_chunksize=64 << 20, max_concurrency=4),
+        )
+        try:
+            actual = reader.hash.hexdigest()
+            if actual != digest or (size is not None and reader.size != size):
+                raise DigestMismatchError(
+                    f"bytes sent for {digest[:12]} hash to {actual[:12]} ({reader.size} bytes)",
+                    {"expected": digest, "actual": actual, "size": reader.size},
+                )
+            self._move_in(staging, digest)
+        finally:
+            self.client.delete_object(Bucket=self.bucket, Key=staging)
+        return reader.size
+
+    def _move_in(self, staging: str, digest: str) -> None:
+        self.client.copy({"Bucket": self.bucket, "Key": staging}, self.bucket, self.key(digest))
+
+    def iter_bytes(self, digest: str) -> Iterator[bytes]:
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(digest))["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise NotFoundError(
+                    f"blob {digest[:12]} is not stored", {"sha256": digest}
+                ) from None
+            raise
+        try:
+            yield from body.iter_chunks(CHUNK)
+        finally:
+            body.close()
+
+    def delete(self, digest: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.key(digest))
+
+    def download_target(self, digest: str) -> Target | None:
+        url = self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self.key(digest)},
+            ExpiresIn=URL_SECONDS,
+        )
+        return Target(url, "GET")
+
+    # -- upload sessions ----------------------------------------------------------------------
+
+    def begin(self, session: UploadSession) -> str | None:
+        if session.parts == 1:
+            return None
+        created = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=self._staging(session.id)
+        )
+        return str(created["UploadId"])
+
+    def part_target(self, session: UploadSession, number: int) -> Target | None:
+        if session.backend_id is None:
+            single = {"Bucket": self.bucket, "Key": self._staging(session.id)}
+            return Target(
+                self.client.generate_presigned_url(
+                    "put_object", Params=single, ExpiresIn=URL_SECONDS
+                )
+            )
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._staging(session.id),
+            "UploadId": session.backend_id,
+            "PartNumber": number,
+        }
+        return Target(
+            self.client.generate_presigned_url("upload_part", Params=params, ExpiresIn=URL_SECONDS)
+        )
+
+    def part_writer(self, session: UploadSession, number: int) -> Any:
+        raise InvalidInputError(
+            "parts of an S3-backed upload go to their presigned URLs, not to the server"
+        )
+
+    def receiver(self, digest: str, size: int | None) -> SpoolReceiver:
+        return SpoolReceiver(self, digest, size)
+
+    def _parts(self, session: UploadSession) -> list[dict[str, Any]]:
+        from botocore.exceptions import ClientError
+
+        parts: list[dict[str, Any]] = []
+        marker = 0
+        while True:
+            try:
+                page = self.client.list_parts(
+                    Bucket=self.bucket,
+                    Key=self._staging(session.id),
+                    UploadId=session.backend_id,
+                    PartNumberMarker=marker,
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404"):
+                    return []
+                raise
+            parts.extend(page.get("Parts", []))
+            if not page.get("IsTruncated"):
+                return parts
+            marker = int(page["NextPartNumberMarker"])
+
+    def stored_parts(self, session: UploadSession) -> dict[int, int]:
+        """Parts already stored (number -> size), read from the store itself."""
+        if session.backend_id is None:
+            head = self._head(self._staging(session.id))
+            return (
+                {1: int(head["ContentLength"])}
+                if head and int(head["ContentLength"]) == session.size
+                else {}
+            )
+        return {
+            int(p["PartNumber"]): int(p["Size"])
+            for p in self._parts(session)
+            if int(p["Size"]) == session.part_range(int(p["PartNumber"]))[1]
+        }
+
+    def finish(self, session: UploadSession) -> None:
+        """Assemble the parts, check size and digest by reading the object once inside the
+        store's network, then copy it to its digest name.
+
+        Raises:
+            InvalidInputError: parts are missing.
+            DigestMismatchError: the bytes hash to something else (the upload is discarded).
+        """
+        staging = self._staging(session.id)
+        present = self.stored_parts(session)
+        missing = set(range(1, session.parts + 1)) - set(present)
+        if missing:
+            raise InvalidInputError(
+                f"upload {session.id} lacks {len(missing)} part(s)",
+                {"missing_parts": sorted(missing)[:100]},
+            )
+        if session.backend_id is not None:
+            parts = sorted(self._parts(session), key=lambda p: int(p["PartNumber"]))
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=staging,
+                UploadId=session.backend_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+                },
+            )
+        h = hashlib.sha256()
+        size = 0
+        body = self.client.get_object(Bucket=self.bucket, Key=staging)["Body"]
+        try:
+            for chunk in body.iter_chunks(CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+        finally:
+            body.close()
+        if h.hexdigest() != session.sha256 or size != session.size:
+            self.client.delete_object(Bucket=self.bucket, Key=staging)
+            raise DigestMismatchError(
+                f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.sha256[:12]}",
+                {"expected": session.sha256, "actual": h.hexdigest(), "size": size},
+            )
+        self._move_in(staging, session.sha256)
+        self.client.delete_object(Bucket=self.bucket, Key=staging)
+
+    def abort(self, session: UploadSession) -> None:
+        from botocore.exceptions import ClientError
+
+        if session.backend_id is not None:
+            with contextlib.suppress(ClientError):
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self._staging(session.id), UploadId=session.backend_id
+                )
+        self.client.delete_object(Bucket=self.bucket, Key=self._staging(session.id))
+
+
+class SpoolReceiver:
+    """Bytes sent to the server for an S3 store (the fallback path; clients normally upload
+    with presigned URLs): spooled to a temporary file, so memory stays flat, then uploaded."""
+
+    def __init__(self, store: S3BlobStore, digest: str, size: int | None) -> None:
+        import tempfile
+
+        self.store = store
+        self.digest = digest
+        self.size = size
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+
+    def commit(self) -> int:
+        self._file.seek(0)
+        return self.store.put_stream(
+            self.digest, iter(lambda: self._file.read(CHUNK), b""), self.size
+        )
+
+    def __enter__(self) -> SpoolReceiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()

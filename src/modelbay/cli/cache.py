@@ -1,0 +1,66 @@
+"""The local download cache: how big it is, and pruning it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelbay.cli.common import JsonFlag, fail_on_error, print_json
+from modelbay.sdk.cache import Cache, format_size, parse_size
+
+
+def register(app: typer.Typer) -> None:
+    cache = typer.Typer(
+        help="The local download cache ($MODELBAY_CACHE_DIR, bounded by $MODELBAY_CACHE_MAX_SIZE).",
+        no_args_is_help=True,
+    )
+    cache.command("info")(info)
+    cache.command("prune")(prune)
+    app.add_typer(cache, name="cache")
+
+
+def info(as_json: JsonFlag = False) -> None:
+    """Show where the cache is, how many files it holds, and its size and bound."""
+    with fail_on_error(), Cache.from_env() as cache:
+        found = cache.info()
+    if as_json:
+        print_json(found)
+        return
+    typer.echo(f"root:    {found['root']}")
+    typer.echo(f"files:   {found['entries']}")
+    typer.echo(f"size:    {format_size(found['bytes'])} ({found['bytes']} bytes)")
+    typer.echo(f"bound:   {_bound(found['max_bytes'])}")
+
+
+def prune(
+    max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-size",
+            help="Evict least-recently-used files until the cache is at most this big "
+            "(10GB, 500MiB, bytes; 0 empties it). Default: the configured bound.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Evict least-recently-used files down to a size, and clean up damaged or stray files.
+
+    Files already downloaded elsewhere keep their bytes: only the cache's copy goes.
+    """
+    with fail_on_error():
+        bound = parse_size(max_size) if max_size is not None else None
+        with Cache.from_env() as cache:
+            result = cache.prune(bound)
+            limit = cache.max_bytes if bound is None else bound
+    if as_json:
+        print_json({**result, "max_bytes": limit})
+        return
+    typer.echo(
+        f"removed {result['removed']} files, freed {format_size(result['freed'])}; "
+        f"the cache holds {format_size(result['bytes'])} (bound {_bound(limit)})"
+    )
+
+
+def _bound(max_bytes: int | None) -> str:
+    return "none" if max_bytes is None else format_size(max_bytes)

@@ -1,0 +1,434 @@
+"""Stored bytes: which digests are missing, upload sessions, downloads, garbage collection.
+
+A blob counts as stored only once a row says so, and a row is written only after the bytes
+were verified under their digest. Garbage collection marks unreferenced rows ``deleting``
+(after re-reading the references with the rows locked), removes the bytes, then the rows; a
+commit share-locks the rows of the blobs it references, so it either sees a blob live or
+waits and then sees it gone (and the client uploads it again).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from modelbay.blobs import (
+    DEFAULT_PART_SIZE,
+    MAX_BLOB_SIZE,
+    BlobBackend,
+    Receiver,
+    UploadSession,
+    part_size_for,
+)
+from modelbay.blobs.local import check_digest
+from modelbay.errors import (
+    ConflictError,
+    DigestMismatchError,
+    InvalidInputError,
+    ModelbayError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from modelbay.services.core import Info, Principal, now
+from modelbay.store import blobs as store
+from modelbay.store.database import Database
+
+MAX_FILES_PER_CALL = 100_000
+DEFAULT_GC_GRACE = 24 * 3600.0
+STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
+
+
+def _whole(digest: str, size: int) -> Info:
+    """An upload entry that says: send the whole blob in one request."""
+    return {
+        "id": None,
+        "sha256": digest,
+        "size": size,
+        "part_size": size,
+        "parts": [
+            {
+                "number": 1,
+                "offset": 0,
+                "size": size,
+                "done": False,
+                "url": None,
+                "method": "PUT",
+                "headers": {},
+            }
+        ],
+    }
+
+
+def _session(row: dict[str, Any]) -> UploadSession:
+    return UploadSession(
+        row["id"], row["sha256"], int(row["size"]), int(row["part_size"]), row["backend_id"]
+    )
+
+
+class BlobService:
+    def __init__(self, db: Database, backend: BlobBackend, *, part_size: int | None = None) -> None:
+        self.db = db
+        self.backend = backend
+        self.part_size = part_size
+
+    def missing(self, principal: Principal, digests: Iterable[str]) -> list[str]:
+        """The digests among ``digests`` that are not stored.
+
+        Raises:
+            InvalidInputError: a malformed digest.
+        """
+        wanted = [check_digest(d) for d in dict.fromkeys(digests)]
+        if len(wanted) > MAX_FILES_PER_CALL:
+            raise InvalidInputError(f"at most {MAX_FILES_PER_CALL} digests per call")
+        with self.db.read() as conn:
+            present = store.live_sizes(conn, wanted)
+        return [d for d in wanted if d not in present]
+
+    def put_stream(
+        self, principal: Principal, digest: str, chunks: Iterable[bytes], size: int | None = None
+    ) -> int:
+        """Store bytes sent in one piece (small files, embedded clients).
+
+        Raises:
+            DigestMismatchError: the bytes are not what the digest says.
+            ConflictError: the blob is being garbage-collected; try again shortly.
+        """
+        check_digest(digest)
+        with self.db.read() as conn:
+            state = store.state_of(conn, digest)
+            if state == store.LIVE:
+                stored = store.live_sizes(conn, [digest])
+                for _ in chunks:  # drain what the caller is sending
+                    pass
+                return stored[digest]
+        self._refuse_if_deleting(state, digest)
+        written = self.backend.put_stream(digest, chunks, size)
+        with self.db.write() as conn:
+            store.record_stored(conn, digest, written, now())
+        return written
+
+    @staticmethod
+    def _refuse_if_deleting(state: str | None, digest: str) -> None:
+        if state == store.DELETING:
+            raise ConflictError(
+                f"blob {digest[:12]} is being garbage-collected; try again", {"sha256": digest}
+            )
+
+    def begin_uploads(self, principal: Principal, files: object) -> Info:
+        """Say how to send each missing blob, opening (or resuming) upload sessions.
+
+        ``files`` is ``[{"sha256", "size"}]``. Returns ``{"present": [digests], "uploads":
+        [{"id", "sha256", "size", "part_size", "parts": [{"number", "offset", "size", "done",
+        "url", "method", "headers"}]}]}``. An ``id`` of None means: send the whole blob with
+        ``PUT /api/v1/blobs/{sha256}`` (a small blob on a store the server writes itself).
+        A part whose ``url`` is None goes to ``PUT /api/v1/blobs/uploads/{id}/parts/{number}``;
+        otherwise to the (presigned) ``url``. A session left by a killed client is resumed:
+        its stored parts come back ``done``.
+
+        Raises:
+            InvalidInputError: malformed entries, or a size over 5 TiB.
+            ConflictError: a blob is being garbage-collected; try again shortly.
+        """
+        if not isinstance(files, list) or len(files) > MAX_FILES_PER_CALL:
+            raise InvalidInputError(
+                f"files must be a list of at most {MAX_FILES_PER_CALL} {{sha256, size}}"
+            )
+        wanted: dict[str, int] = {}
+        for f in files:
+            if not isinstance(f, dict):
+                raise InvalidInputError("each file must be {sha256, size}")
+            digest = check_digest(f.get("sha256"))
+            size = f.get("size")
+            if (
+                not isinstance(size, int)
+                or isinstance(size, bool)
+                or not 0 <= size <= MAX_BLOB_SIZE
+            ):
+                raise InvalidInputError(f"invalid size for {digest[:12]}", {"sha256": digest})
+            wanted[digest] = size
+        part_size = self.part_size or DEFAULT_PART_SIZE
+        with self.db.read() as conn:
+            present = store.live_sizes(conn, wanted)
+            for digest in wanted:
+                self._refuse_if_deleting(store.state_of(conn, digest), digest)
+            existing = {
+                d: row
+                for d, s in wanted.items()
+                if d not in present and (row := store.open_upload(conn, d, s)) is not None
+            }
+        uploads: list[Info] = []
+        fresh: list[UploadSession] = []
+        for digest, size in wanted.items():
+            if digest in present:
+                continue
+            if digest not in existing and self.backend.kind == "disk" and size <= part_size:
+                uploads.append(_whole(digest, size))
+                continue
+            if digest in existing:
+                session = _session(existing[digest])
+                done = self.backend.stored_parts(session)
+            else:
+                session = UploadSession(
+                    secrets.token_hex(16), digest, size, part_size_for(size, part_size)
+                )
+                session = replace(session, backend_id=self.backend.begin(session))
+                fresh.append(session)
+                done = {}
+            uploads.append(self._describe(session, done))
+        if fresh:
+            t = now()
+            with self.db.write() as conn:
+                for session in fresh:
+                    store.insert_upload(
+                        conn,
+                        id=session.id,
+                        sha256=session.sha256,
+                        size=session.size,
+                        part_size=session.part_size,
+                        backend_id=session.backend_id,
+                        state="open",
+                        user_id=principal.user_id,
+                        created_at=t,
+                    )
+        return {"present": [d for d in wanted if d in present], "uploads": uploads}
+
+    def _describe(self, session: UploadSession, done: dict[int, int]) -> Info:
+        parts = []
+        for number in range(1, session.parts + 1):
+            offset, length = session.part_range(number)
+            target = None if number in done else self.backend.part_target(session, number)
+            parts.append(
+                {
+                    "number": number,
+                    "offset": offset,
+                    "size": length,
+                    "done": number in done,
+                    "url": target.url if target else None,
+                    "method": target.method if target else "PUT",
+                    "headers": target.headers if target else {},
+                }
+            )
+        return {
+            "id": session.id,
+            "sha256": session.sha256,
+            "size": session.size,
+            "part_size": session.part_size,
+            "parts": parts,
+        }
+
+    def _get_open(self, upload_id: str) -> UploadSession:
+        if not isinstance(upload_id, str) or not upload_id.isalnum() or len(upload_id) > 32:
+            raise InvalidInputError(f"invalid upload id {str(upload_id)[:40]!r}")
+        with self.db.read() as conn:
+            row = store.get_upload(conn, upload_id)
+        if row is None or row["state"] != "open":
+            raise NotFoundError(f"upload {upload_id} is not open")
+        return _session(row)
+
+    def part_writer(self, principal: Principal, upload_id: str, number: int) -> Receiver:
+        """A receiver for one part of an upload whose parts go to the server (disk backend);
+        ``commit`` raises InvalidInputError when the part has the wrong size.
+
+        Raises:
+            NotFoundError: no such open upload.
+            InvalidInputError: a part out of range, or a backend whose parts go elsewhere.
+        """
+        return self.backend.part_writer(self._get_open(upload_id), number)
+
+    def receiver(self, principal: Principal, digest: str, size: int | None) -> Receiver:
+        """A receiver for a whole blob sent in one request; ``commit`` verifies, stores and
+        records it (DigestMismatchError when the bytes are not what the digest says)."""
+        check_digest(digest)
+        with self.db.read() as conn:
+            self._refuse_if_deleting(store.state_of(conn, digest), digest)
+        return _RecordingReceiver(self, self.backend.receiver(digest, size), digest)
+
+    def iter_bytes(self, principal: Principal, digest: str) -> Iterator[bytes]:
+        """The bytes of a stored blob, as stored (callers that hand them on verify them).
+
+        Raises:
+            NotFoundError: the blob is not stored.
+        """
+        if not self.is_stored(digest):
+            raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest})
+        return self.backend.iter_bytes(digest)
+
+    def is_stored(self, digest: str) -> bool:
+        with self.db.read() as conn:
+            return bool(store.live_sizes(conn, [check_digest(digest)]))
+
+    def record(self, digest: str, size: int) -> None:
+        with self.db.write() as conn:
+            store.record_stored(conn, digest, size, now())
+
+    def complete(self, principal: Principal, upload_id: str) -> Info:
+        """Check the whole upload against its size and digest and store it under its name.
+
+        Raises:
+            NotFoundError: no such open upload.
+            InvalidInputError: parts are missing (send them, then complete again).
+            DigestMismatchError: the bytes are not what was promised; the upload is discarded.
+        """
+        session = self._get_open(upload_id)
+        try:
+            self.backend.finish(session)
+        except DigestMismatchError:
+            with self.db.write() as conn:
+                store.set_upload_state(conn, upload_id, "failed")
+            raise
+        with self.db.write() as conn:
+            store.record_stored(conn, session.sha256, session.size, now())
+            store.set_upload_state(conn, upload_id, "done")
+        return {"sha256": session.sha256, "size": session.size, "stored": True}
+
+    def complete_many(self, principal: Principal, upload_ids: list[str]) -> list[Info]:
+        """Complete several uploads (in parallel); one result per id, with ``error`` set to the
+        error's payload where one failed."""
+        if not isinstance(upload_ids, list) or len(upload_ids) > MAX_FILES_PER_CALL:
+            raise InvalidInputError(
+                f"ids must be a list of at most {MAX_FILES_PER_CALL} upload ids"
+            )
+
+        def one(upload_id: str) -> Info:
+            try:
+                return {"id": upload_id, **self.complete(principal, upload_id), "error": None}
+            except ModelbayError as exc:
+                return {"id": upload_id, "stored": False, "error": exc.to_payload()["error"]}
+
+        if len(upload_ids) <= 1:
+            return [one(u) for u in upload_ids]
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(one, upload_ids))
+
+    def locations(self, principal: Principal, digests: Iterable[str]) -> dict[str, Info]:
+        """Where to fetch each stored blob: ``{digest: {"url", "size"}}``; a None url means
+        ``GET /api/v1/blobs/{digest}`` on the server.
+
+        Raises:
+            NotFoundError: a digest is not stored.
+        """
+        wanted = [check_digest(d) for d in dict.fromkeys(digests)]
+        with self.db.read() as conn:
+            sizes = store.live_sizes(conn, wanted)
+        missing = [d for d in wanted if d not in sizes]
+        if missing:
+            raise NotFoundError(
+                f"{len(missing)} blob(s) are not stored", {"missing": missing[:100]}
+            )
+        out: dict[str, Info] = {}
+        for d in wanted:
+            target = self.backend.download_target(d)
+            out[d] = {"url": target.url if target else None, "size": sizes[d]}
+        return out
+
+    def require_stored(self, conn: Any, sizes: dict[str, int]) -> None:
+        """Inside a commit's transaction: every digest is stored live with that size; the rows
+        are share-locked until the commit ends, so garbage collection cannot take them.
+
+        Raises:
+            InvalidInputError: blobs missing (``details["missing"]``) or stored with another size.
+        """
+        stored = store.live_sizes(conn, sizes, lock=True)
+        missing = [d for d in sizes if d not in stored]
+        if missing:
+            raise InvalidInputError(
+                f"{len(missing)} file(s) are not uploaded yet", {"missing": missing[:100]}
+            )
+        for digest, size in sizes.items():
+            if stored[digest] != size:
+                raise InvalidInputError(
+                    f"blob {digest[:12]} is stored with {stored[digest]} bytes, not {size}",
+                    {"sha256": digest},
+                )
+
+    def gc(
+        self,
+        principal: Principal,
+        *,
+        grace_seconds: float = DEFAULT_GC_GRACE,
+        dry_run: bool = False,
+    ) -> Info:
+        """Remove stored blobs that no live version references and that were stored longer ago
+        than ``grace_seconds``; abort upload sessions older than a week.
+
+        Raises:
+            PermissionDeniedError: the principal is not an admin.
+            InvalidInputError: a negative grace period.
+        """
+        if not principal.is_admin:
+            raise PermissionDeniedError("only admins collect garbage")
+        if grace_seconds < 0:
+            raise InvalidInputError("the grace period cannot be negative")
+        t0 = time.monotonic()
+        removed = freed = 0
+        candidates: list[dict[str, Any]] = []
+        while True:
+            with self.db.write() as conn:
+                batch = store.gc_candidates(conn, now() - grace_seconds, 1000)
+                batch = [b for b in batch if b["sha256"] not in {c["sha256"] for c in candidates}]
+                if not batch:
+                    break
+                candidates.extend(batch)
+                if not dry_run:
+                    store.mark(conn, [b["sha256"] for b in batch], store.DELETING)
+            if dry_run:
+                break
+            for b in batch:
+                self.backend.delete(b["sha256"])
+            with self.db.write() as conn:
+                store.delete_rows(conn, [b["sha256"] for b in batch])
+            removed += len(batch)
+            freed += sum(int(b["size"]) for b in batch)
+        aborted = 0
+        if not dry_run:
+            with self.db.write() as conn:
+                # A crash between marking and deleting leaves rows 'deleting': finish them.
+                leftovers = store.deleting(conn)
+            for digest in leftovers:
+                self.backend.delete(digest)
+            with self.db.write() as conn:
+                store.delete_rows(conn, leftovers)
+                stale = store.stale_uploads(conn, now() - STALE_UPLOAD_SECONDS)
+                for row in stale:
+                    store.set_upload_state(conn, row["id"], "aborted")
+            for row in stale:
+                self.backend.abort(_session(row))
+            aborted = len(stale)
+        with self.db.read() as conn:
+            totals = store.totals(conn)
+        return {
+            "dry_run": dry_run,
+            "removed": len(candidates) if dry_run else removed,
+            "freed_bytes": sum(int(b["size"]) for b in candidates) if dry_run else freed,
+            "aborted_uploads": aborted,
+            "remaining": totals,
+            "seconds": round(time.monotonic() - t0, 3),
+        }
+
+
+class _RecordingReceiver:
+    """A backend receiver whose commit also writes the blob's row."""
+
+    def __init__(self, service: BlobService, inner: Receiver, digest: str) -> None:
+        self.service = service
+        self.inner = inner
+        self.digest = digest
+
+    def write(self, chunk: bytes) -> None:
+        self.inner.write(chunk)
+
+    def commit(self) -> int:
+        size = self.inner.commit()
+        self.service.record(self.digest, size)
+        return size
+
+    def __enter__(self) -> _RecordingReceiver:
+        self.inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.__exit__(*exc)

@@ -1,0 +1,137 @@
+"""Rows for stored blobs and upload sessions, and the reference queries of garbage collection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelbay.store.common import upsert
+from modelbay.store.schema import artifact_versions, blobs, files, uploads
+
+LIVE = "live"
+DELETING = "deleting"
+
+
+def _chunks(items: list[str], n: int = 900) -> Iterable[list[str]]:
+    for start in range(0, len(items), n):
+        yield items[start : start + n]
+
+
+def live_sizes(conn: Connection, digests: Iterable[str], *, lock: bool = False) -> dict[str, int]:
+    """Size of each digest that is stored and live; ``lock`` takes share locks (PostgreSQL)."""
+    out: dict[str, int] = {}
+    for chunk in _chunks(list(dict.fromkeys(digests))):
+        stmt = sa.select(blobs.c.sha256, blobs.c.size).where(
+            blobs.c.sha256.in_(chunk), blobs.c.state == LIVE
+        )
+        if lock and conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(read=True)
+        out.update({d: int(s) for d, s in conn.execute(stmt)})
+    return out
+
+
+def state_of(conn: Connection, digest: str) -> str | None:
+    value = conn.execute(sa.select(blobs.c.state).where(blobs.c.sha256 == digest)).scalar()
+    return str(value) if value is not None else None
+
+
+def record_stored(conn: Connection, digest: str, size: int, now: float) -> None:
+    upsert(
+        conn,
+        blobs,
+        {"sha256": digest, "size": size, "state": LIVE, "stored_at": now},
+        ["sha256"],
+        ["state", "stored_at"],
+    )
+
+
+def insert_upload(conn: Connection, **values: Any) -> None:
+    conn.execute(uploads.insert().values(**values))
+
+
+def open_upload(conn: Connection, digest: str, size: int) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            sa.select(uploads)
+            .where(uploads.c.sha256 == digest, uploads.c.size == size, uploads.c.state == "open")
+            .order_by(uploads.c.created_at.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def get_upload(conn: Connection, upload_id: str) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def set_upload_state(conn: Connection, upload_id: str, state: str) -> None:
+    conn.execute(uploads.update().where(uploads.c.id == upload_id).values(state=state))
+
+
+def stale_uploads(conn: Connection, before: float) -> list[dict[str, Any]]:
+    stmt = sa.select(uploads).where(uploads.c.state == "open", uploads.c.created_at < before)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def gc_candidates(conn: Connection, stored_before: float, limit: int) -> list[dict[str, Any]]:
+    """Live blobs older than the grace period that no live version's files reference, locked.
+
+    The references are read by a second statement after the rows are locked, so that a
+    commit holding a share lock on a blob row is either seen or waited for.
+    """
+    stmt = (
+        sa.select(blobs.c.sha256, blobs.c.size)
+        .where(blobs.c.state == LIVE, blobs.c.stored_at < stored_before)
+        .order_by(blobs.c.stored_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    referenced = referenced_digests(conn, [r["sha256"] for r in rows])
+    return [r for r in rows if r["sha256"] not in referenced]
+
+
+def referenced_digests(conn: Connection, digests: list[str]) -> set[str]:
+    out: set[str] = set()
+    for chunk in _chunks(digests):
+        stmt = (
+            sa.select(files.c.sha256)
+            .join(artifact_versions, artifact_versions.c.id == files.c.version_id)
+            .where(
+                files.c.sha256.in_(chunk),
+                artifact_versions.c.deleted_at.is_(None),
+                files.c.ref.is_(None),
+            )
+            .distinct()
+        )
+        out.update(conn.execute(stmt).scalars())
+    return out
+
+
+def mark(conn: Connection, digests: list[str], state: str) -> None:
+    for chunk in _chunks(digests):
+        conn.execute(blobs.update().where(blobs.c.sha256.in_(chunk)).values(state=state))
+
+
+def delete_rows(conn: Connection, digests: list[str]) -> None:
+    for chunk in _chunks(digests):
+        conn.execute(blobs.delete().where(blobs.c.sha256.in_(chunk), blobs.c.state == DELETING))
+
+
+def deleting(conn: Connection) -> list[str]:
+    return list(conn.execute(sa.select(blobs.c.sha256).where(blobs.c.state == DELETING)).scalars())
+
+
+def totals(conn: Connection) -> dict[str, int]:
+    row = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
+    ).one()
+    return {"blobs": int(row[0]), "bytes": int(row[1])}
