@@ -22,6 +22,7 @@ class Settings:
             ``s3://bucket/prefix`` (credentials from the usual AWS settings).
         s3_endpoint_url: the S3 endpoint of a non-AWS store (SeaweedFS, MinIO...).
         cache_dir: the client's download cache.
+        upload_part_size: bytes per part of a large upload (a server setting; default 64 MiB).
     """
 
     data_dir: Path
@@ -32,6 +33,7 @@ class Settings:
     blob_store: str | None = None
     s3_endpoint_url: str | None = None
     cache_dir: Path | None = None
+    upload_part_size: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +52,7 @@ class Settings:
             blob_store=env.get("MODELBAY_BLOB_STORE") or None,
             s3_endpoint_url=env.get("MODELBAY_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or None,
             cache_dir=Path(env["MODELBAY_CACHE_DIR"]).expanduser() if env.get("MODELBAY_CACHE_DIR") else None,
+            upload_part_size=_positive_int(env.get("MODELBAY_UPLOAD_PART_SIZE")),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -58,6 +61,16 @@ class Settings:
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'modelbay.db'}"
+
+
+def _positive_int(text: str | None) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < (5 << 20):
+        from modelbay.errors import InvalidInputError
+
+        raise InvalidInputError(f"invalid part size {text!r}: a whole number of bytes, at least 5 MiB")
+    return int(text)
 
 
 def _os_user() -> str:

@@ -262,7 +262,8 @@ def test_registry_aliases_links_and_history(mb, tmp_path, uniq):
 
     history = col.history()
     actions = [e["action"] for e in history]
-    assert actions[0] == "version.unlinked"
+    assert actions[:2] == ["alias.added", "version.unlinked"]  # latest moved back to v1
+    assert history[0]["after"] == {"alias": "latest", "version": "v1"}
     moves = [
         e for e in history if e["action"] == "alias.added" and e["after"]["alias"] == "production"
     ]

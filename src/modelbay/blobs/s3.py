@@ -21,6 +21,7 @@ from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundErro
 
 CHUNK = 1 << 20
 URL_SECONDS = 3600
+COPY_OBJECT_LIMIT = 5 * (1 << 30)
 
 
 def _client(endpoint_url: str | None) -> Any:
@@ -36,6 +37,13 @@ def _client(endpoint_url: str | None) -> Any:
         response_checksum_validation="when_required",
     )
     return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def _b64(digest: str) -> str:
+    """The base64 form of a hex sha256, as S3's checksum headers carry it."""
+    import base64
+
+    return base64.b64encode(bytes.fromhex(digest)).decode()
 
 
 class _HashingReader:
@@ -122,13 +130,30 @@ class S3BlobStore:
                     f"bytes sent for {digest[:12]} hash to {actual[:12]} ({reader.size} bytes)",
                     {"expected": digest, "actual": actual, "size": reader.size},
                 )
-            self._move_in(staging, digest)
+            self._move_in(staging, digest, reader.size)
         finally:
             self.client.delete_object(Bucket=self.bucket, Key=staging)
         return reader.size
 
-    def _move_in(self, staging: str, digest: str) -> None:
-        self.client.copy({"Bucket": self.bucket, "Key": staging}, self.bucket, self.key(digest))
+    def _move_in(self, staging: str, digest: str, size: int) -> None:
+        """Copy verified bytes to their digest name, inside the store.
+
+        Two clients finishing the same blob may copy at once: a single CopyObject (up to
+        5 GiB) is atomic, and a failed multipart copy counts as done when the name holds the
+        right size, since the bytes under a digest name are the same whoever wrote them.
+        """
+        target = self.key(digest)
+        if size <= COPY_OBJECT_LIMIT:
+            self.client.copy_object(
+                Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": staging}
+            )
+            return
+        try:
+            self.client.copy({"Bucket": self.bucket, "Key": staging}, self.bucket, target)
+        except Exception:
+            head = self._head(target)
+            if head is None or int(head["ContentLength"]) != size:
+                raise
 
     def iter_bytes(self, digest: str) -> Iterator[bytes]:
         from botocore.exceptions import ClientError
@@ -169,12 +194,19 @@ class S3BlobStore:
 
     def part_target(self, session: UploadSession, number: int) -> Target | None:
         if session.backend_id is None:
-            single = {"Bucket": self.bucket, "Key": self._staging(session.id)}
-            return Target(
-                self.client.generate_presigned_url(
-                    "put_object", Params=single, ExpiresIn=URL_SECONDS
-                )
+            # The digest is signed into the URL and the store refuses a body that does not hash
+            # to it, so the URL can write nothing but the right bytes: it may target the blob's
+            # own name, and finish() need not read the bytes back.
+            checksum = _b64(session.sha256)
+            single = {
+                "Bucket": self.bucket,
+                "Key": self.key(session.sha256),
+                "ChecksumSHA256": checksum,
+            }
+            url = self.client.generate_presigned_url(
+                "put_object", Params=single, ExpiresIn=URL_SECONDS
             )
+            return Target(url, "PUT", {"x-amz-checksum-sha256": checksum})
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self._staging(session.id),
@@ -218,7 +250,7 @@ class S3BlobStore:
     def stored_parts(self, session: UploadSession) -> dict[int, int]:
         """Parts already stored (number -> size), read from the store itself."""
         if session.backend_id is None:
-            head = self._head(self._staging(session.id))
+            head = self._head(self.key(session.sha256))
             return (
                 {1: int(head["ContentLength"])}
                 if head and int(head["ContentLength"]) == session.size
@@ -238,6 +270,9 @@ class S3BlobStore:
             InvalidInputError: parts are missing.
             DigestMismatchError: the bytes hash to something else (the upload is discarded).
         """
+        if session.backend_id is None:
+            self._verify_single(session)
+            return
         staging = self._staging(session.id)
         present = self.stored_parts(session)
         missing = set(range(1, session.parts + 1)) - set(present)
@@ -271,8 +306,42 @@ class S3BlobStore:
                 f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.sha256[:12]}",
                 {"expected": session.sha256, "actual": h.hexdigest(), "size": size},
             )
-        self._move_in(staging, session.sha256)
+        self._move_in(staging, session.sha256, session.size)
         self.client.delete_object(Bucket=self.bucket, Key=staging)
+
+    def _verify_single(self, session: UploadSession) -> None:
+        """A one-part upload went straight to the blob's name with a signed checksum."""
+        from botocore.exceptions import ClientError
+
+        key = self.key(session.sha256)
+        try:
+            head = dict(
+                self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise InvalidInputError(
+                    f"upload {session.id} lacks 1 part(s)", {"missing_parts": [1]}
+                ) from None
+            raise
+        if int(head["ContentLength"]) == session.size and head.get("ChecksumSHA256") == _b64(
+            session.sha256
+        ):
+            return
+        # A store that does not keep checksums: read the bytes back once to check them.
+        h = hashlib.sha256()
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            for chunk in body.iter_chunks(CHUNK):
+                h.update(chunk)
+        finally:
+            body.close()
+        if h.hexdigest() != session.sha256:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+            raise DigestMismatchError(
+                f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.sha256[:12]}",
+                {"expected": session.sha256, "actual": h.hexdigest()},
+            )
 
     def abort(self, session: UploadSession) -> None:
         from botocore.exceptions import ClientError

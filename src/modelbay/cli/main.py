@@ -10,9 +10,11 @@ import typer
 from modelbay.cli import artifact as artifact_cli
 from modelbay.cli import auth as auth_cli
 from modelbay.cli import cache as cache_cli
+from modelbay.cli import gc as gc_cli
 from modelbay.cli import history as history_cli
 from modelbay.cli import lineage as lineage_cli
 from modelbay.cli import registry as registry_cli
+from modelbay.cli import sync as sync_cli
 from modelbay.cli.common import fail_on_error
 
 app = typer.Typer(
@@ -26,7 +28,9 @@ registry_cli.register(app)
 artifact_cli.register(app)
 history_cli.register(app)
 lineage_cli.register(app)
+sync_cli.register(app)
 cache_cli.register(app)
+gc_cli.register(app)
 
 
 @app.callback()
@@ -43,6 +47,10 @@ def server(
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
     access_log: bool = typer.Option(False, help="Log every request."),
     demo: bool = typer.Option(False, help="Log a demo project into the store first (once)."),
+    blob_store: str | None = typer.Option(
+        None, help="Where bytes go: a directory, or s3://bucket/prefix (default DATA_DIR/blobs)."
+    ),
+    s3_endpoint_url: str | None = typer.Option(None, help="Endpoint of an S3-compatible store."),
 ) -> None:
     """Serve the REST API (and UI) over the data directory or database."""
     import uvicorn
@@ -57,6 +65,10 @@ def server(
             settings = settings.with_(data_dir=data_dir.expanduser().resolve())
         if db is not None:
             settings = settings.with_(db_url=db)
+        if blob_store is not None:
+            settings = settings.with_(blob_store=blob_store)
+        if s3_endpoint_url is not None:
+            settings = settings.with_(s3_endpoint_url=s3_endpoint_url)
         settings = settings.with_(url=None, api_key=None)
         admin_key = os.environ.get("MODELBAY_ADMIN_KEY") or None
         if demo:
@@ -69,6 +81,14 @@ def server(
         if workers == 1:
             app_ = create_app(settings, services, admin_key)
             typer.echo(f"modelbay: serving on http://{host}:{port}")
+            typer.echo(f"modelbay: web UI at http://{host}:{port}/")
+            if host in ("localhost", "::1") or host.startswith("127."):
+                from modelbay.server.ui import login_link
+
+                typer.echo(
+                    "modelbay: sign in to the web UI as admin (this link works once, within "
+                    f"15 minutes): http://{host}:{port}{login_link(app_)}"
+                )
             uvicorn.run(app_, host=host, port=port, access_log=access_log, log_level="warning")
             return
         printed = services.auth.bootstrap_admin(admin_key)
@@ -78,6 +98,10 @@ def server(
         os.environ["MODELBAY_DIR"] = str(settings.data_dir)
         if settings.db_url:
             os.environ["MODELBAY_DB"] = settings.db_url
+        if settings.blob_store:
+            os.environ["MODELBAY_BLOB_STORE"] = settings.blob_store
+        if settings.s3_endpoint_url:
+            os.environ["MODELBAY_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
         typer.echo(f"modelbay: serving on http://{host}:{port} with {workers} workers")
         uvicorn.run(
             "modelbay.server.app:app_from_env",

@@ -31,9 +31,22 @@ class PublicRun:
     def path(self) -> str:
         return f"{self.project}/{self.id}"
 
-    def history(self, keys: list[str] | None = None) -> dict[str, list[list[Any]]]:
-        """Metric history: ``{key: [[step, value, time], ...]}``."""
-        result = self._transport.call("history", project=self.project, run_id=self.id, keys=keys)
+    def history(
+        self, keys: list[str] | None = None, max_points: int | None = None, x_axis: str = "step"
+    ) -> dict[str, list[list[Any]]]:
+        """Metric history: ``{key: [[step, value, time], ...]}``; with ``max_points``, each
+        series cut down on the server keeping every bucket's min and max (by ``x_axis``
+        "step" or "time").
+
+        Raises:
+            InvalidInputError: bad keys, ``max_points`` or ``x_axis``.
+        """
+        opts: dict[str, Any] = {"max_points": max_points} if max_points is not None else {}
+        if x_axis != "step":
+            opts["x_axis"] = x_axis
+        result = self._transport.call(
+            "history", project=self.project, run_id=self.id, keys=keys, **opts
+        )
         return dict(result["history"])
 
     def logged_artifacts(self) -> list[Artifact]:
@@ -236,12 +249,45 @@ class Api:
             self._transport, self._transport.call("get_run", project=project, run_id=run_id)
         )
 
+    def histories(
+        self,
+        runs: list[str],
+        keys: list[str] | None = None,
+        max_points: int | None = None,
+        x_axis: str = "step",
+    ) -> dict[str, dict[str, list[list[Any]]]]:
+        """The history of many runs in one request: ``{"project/id": {key: [[step, value,
+        time], ...]}}``, downsampled like :meth:`PublicRun.history`.
+
+        Raises:
+            NotFoundError: a run does not exist.
+            InvalidInputError: bad paths, keys, ``max_points`` or ``x_axis``.
+        """
+        result = self._transport.call(
+            "histories", runs=list(runs), keys=keys, max_points=max_points, x_axis=x_axis
+        )
+        return dict(result["runs"])
+
+    def summaries(self, runs: list[str]) -> list[Info]:
+        """Many runs in one request, in the order given (the compare table): each run's
+        config, summary, state, ... plus ``last_step`` and the ``keys`` it logged.
+
+        Raises:
+            NotFoundError: a run does not exist.
+            InvalidInputError: bad paths.
+        """
+        return list(self._transport.call("summaries", runs=list(runs)))
+
     def lineage(self, ref: str | None = None, run: str | None = None, depth: int = 2) -> Info:
         """The lineage graph around a version or a run: ``{"root", "nodes", "edges"}``."""
         return dict(self._transport.call("lineage", ref=ref, run=run, depth=depth))
 
     def history(self, ref: str, limit: int = 100) -> list[Info]:
         return list(self._transport.call("events", ref=ref, limit=limit))
+
+    def gc(self, grace_seconds: float = 24 * 3600.0, dry_run: bool = False) -> Info:
+        """Remove stored bytes no live version references (admins only); see ``modelbay gc``."""
+        return dict(self._transport.call("gc", grace_seconds=grace_seconds, dry_run=dry_run))
 
     def whoami(self) -> Info:
         return dict(self._transport.call("whoami"))

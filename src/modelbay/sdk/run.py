@@ -1,30 +1,96 @@
-"""``init`` and ``Run``: one execution of a training script, with W&B's names and meanings."""
+"""``init`` and ``Run``: one execution of a training script, with W&B's names and meanings.
+
+``run.log`` only checks its values and appends them to an in-process queue; a background
+:class:`~modelbay.sdk.spool.Sender` journals them to the run's local directory (fsync'd
+once per flush interval) and sends them through the transport. See :mod:`modelbay.sdk.spool`
+for what survives a crash of the server, the network or the training process.
+"""
 
 from __future__ import annotations
 
 import atexit
+import collections
 import os
-import platform
-import socket
-import subprocess
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from modelbay import names
-from modelbay.errors import InvalidInputError, ModelbayError
+from modelbay.errors import (
+    AlreadyExistsError,
+    InvalidInputError,
+    ModelbayError,
+    NotFoundError,
+    TransportError,
+)
 from modelbay.sdk.artifact import Artifact, parse_target
+from modelbay.sdk.spool import Journal, Point, Sender, Uploader, sync_run
+from modelbay.sdk.system import SystemMonitor, system_facts
 from modelbay.sdk.transport import Info, Transport, connect
 from modelbay.settings import Settings
 
 DEFAULT_PROJECT = "uncategorized"
-FLUSH_SECONDS = 1.0
-MAX_BATCH = 10_000
+MODES = ("online", "offline", "disabled")
+MAX_KEY_CHARS = 256
+_NUMBER = frozenset((float, int, bool))
+
+__all__ = ["Config", "Run", "RunSettings", "Summary", "finish", "init", "log", "system_facts"]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run logs; read from the environment by :func:`init` unless given.
+
+    Attributes:
+        flush_interval: seconds between journal flushes (and sends); a crash of the
+            training process loses at most this much logging (``MODELBAY_FLUSH_INTERVAL``).
+        exit_timeout: seconds ``finish()`` (and interpreter exit) waits for an unreachable
+            server before leaving the rest in the journal (``MODELBAY_EXIT_TIMEOUT``).
+        system_interval: seconds between ``system/*`` samples; 0 turns them off
+            (``MODELBAY_SYSTEM_INTERVAL``).
+        keep_journal: keep a fully sent online run's journal after ``finish()``
+            (``MODELBAY_KEEP_JOURNAL=1``); offline journals are always kept.
+    """
+
+    flush_interval: float = 1.0
+    exit_timeout: float = 30.0
+    system_interval: float = 15.0
+    keep_journal: bool = False
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "keep_journal":
+                continue
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise InvalidInputError(f"{f.name} must be a number of seconds >= 0")
+        if not 0.01 <= self.flush_interval <= 600:
+            raise InvalidInputError("flush_interval must be between 0.01 and 600 seconds")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunSettings:
+        """Raises: InvalidInputError: a variable is not a number."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, var in (
+            ("flush_interval", "MODELBAY_FLUSH_INTERVAL"),
+            ("exit_timeout", "MODELBAY_EXIT_TIMEOUT"),
+            ("system_interval", "MODELBAY_SYSTEM_INTERVAL"),
+        ):
+            text = env.get(var)
+            if text:
+                try:
+                    values[name] = float(text)
+                except ValueError:
+                    raise InvalidInputError(f"{var} must be a number, not {text!r}") from None
+        keep = env.get("MODELBAY_KEEP_JOURNAL", "").lower()
+        values["keep_journal"] = keep in ("1", "true", "yes")
+        return cls(**values)
 
 
 class _Tracked(dict[str, Any]):
@@ -88,64 +154,111 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def system_facts() -> dict[str, Any]:
-    """Host, Python, platform, command line and git state, recorded at ``init``."""
-    facts: dict[str, Any] = {
-        "host": socket.gethostname(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "executable": sys.executable,
-        "argv": list(sys.argv),
-        "cwd": os.getcwd(),
-        "pid": os.getpid(),
-    }
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=2, check=False
-        )
-        if commit.returncode == 0:
-            facts["git_commit"] = commit.stdout.strip()
-            status = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True,
-                text=True,
-                timeout=2,
-                check=False,
-            )
-            facts["git_dirty"] = bool(status.stdout.strip())
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return facts
+def _number(value: Any) -> int | float | bool | None:
+    """``value`` as a plain int, float or bool, or None when it is not a number.
+
+    Takes subclasses (numpy.float64) and anything with a scalar ``item()`` (numpy and torch
+    scalars, one-element tensors).
+    """
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            return None
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            inner = item()
+        except Exception:  # e.g. a tensor of many elements: not a scalar
+            return None
+        if isinstance(inner, bool | int | float):
+            return _number(inner)
+    return None
+
+
+_uncaught = False
+_hooked = False
+
+
+def _install_excepthook() -> None:
+    """Note an uncaught exception, so that the run finished at exit is marked failed."""
+    global _hooked
+    if _hooked:
+        return
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        global _uncaught
+        _uncaught = True
+        previous(kind, value, tb)
+
+    sys.excepthook = hook
+    _hooked = True
+
+
+def _say(message: str) -> None:
+    print(f"modelbay: {message}", file=sys.stderr, flush=True)
 
 
 class Run:
     """One execution of a script. Use :func:`modelbay.init` to make one."""
 
     def __init__(
-        self, transport: Transport, info: Info, settings: Settings, dir: str | None = None
+        self,
+        info: Info,
+        *,
+        transport: Transport | None,
+        journal: Journal | None,
+        run_settings: RunSettings,
+        mode: str = "online",
     ) -> None:
         self._transport = transport
-        self._settings = settings
         self._info = info
+        self._mode = mode
+        self._run_settings = run_settings
         self.id: str = info["id"]
         self.project: str = info["project"]
         self.name: str = info["name"]
-        self.dir = dir
+        self.dir: str | None = str(journal.dir) if journal is not None else None
         self.config = Config(info.get("config") or {})
         self.summary = Summary(info.get("summary") or {})
         last = info.get("last_step")
         self._step = 0 if last is None else int(last) + 1
         self._pending: dict[str, Any] = {}
-        self._queue: list[Info] = []
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._finished = False
+        self._known: set[str] = set()
         self._warned: set[str] = set()
-        self._send_error: ModelbayError | None = None
-        self._sender = threading.Thread(
-            target=self._send_loop, name=f"modelbay-sender-{self.id}", daemon=True
+        self._finished = False
+        self._summary_changed = False
+        # A disabled run drops what it is given: a queue of length 0 costs nothing.
+        self._queue: collections.deque[Point] = collections.deque(
+            maxlen=0 if mode == "disabled" else None
         )
-        self._sender.start()
+        self._wake_at = 5_000  # points: journal (and send) early when logging fast
+        self._journal = journal
+        self._sender: Sender | None = None
+        self._monitor: SystemMonitor | None = None
+        if journal is not None:
+            uploader = (
+                Uploader(journal, transport, self.project, self.id)
+                if transport is not None
+                else None
+            )
+            self._sender = Sender(
+                journal,
+                uploader,
+                self._queue,
+                self._collect_update,
+                run_settings.flush_interval,
+                self.path,
+            )
+            if run_settings.system_interval > 0:
+                self._monitor = SystemMonitor(self._log_system, run_settings.system_interval)
+        _install_excepthook()
         atexit.register(self._atexit)
 
     # -- identity -------------------------------------------------------------------------------
@@ -156,129 +269,228 @@ class Run:
 
     @property
     def url(self) -> str | None:
-        """The run's page when talking to a server; None when embedded."""
-        url = self._transport.url
+        """The run's page when talking to a server; None when embedded or offline."""
+        url = self._transport.url if self._transport is not None else None
         return f"{url}/projects/{self.project}/runs/{self.id}" if url else None
 
     @property
     def step(self) -> int:
         return self._step
 
+    @property
+    def offline(self) -> bool:
+        return self._mode == "offline"
+
+    @property
+    def disabled(self) -> bool:
+        return self._mode == "disabled"
+
     # -- metrics --------------------------------------------------------------------------------
 
-    def log(self, data: Mapping[str, Any], step: int | None = None, commit: bool = True) -> None:
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
         """Record values at a step; returns at once (a background sender writes them).
 
-        ``step`` increments per committed call unless given; ``commit=False`` merges into the
-        next step. A step lower than the current one is refused with a warning.
+        Values are numbers and bools (NaN and the infinities kept), numpy and torch scalars,
+        and dicts of them, flattened to ``outer/inner`` keys; other values are reported once
+        per key and left out. Without ``step``, each call commits a step and the next call
+        goes to the next one; ``commit=False`` merges the values into the step the next
+        committing call writes. With ``step``, the values go to that step, which is
+        committed when a higher step arrives (or with ``commit=True``), as in W&B. A step
+        lower than the current one is refused with a warning (the values are dropped),
+        never an error.
+
+        Raises:
+            InvalidInputError: the run is finished, or ``data`` is not a dict.
         """
         if self._finished:
             raise InvalidInputError(f"run {self.path} is finished; start a new one with init()")
-        if not isinstance(data, Mapping):
-            raise InvalidInputError("run.log takes a dict of values")
-        if step is not None:
-            if not isinstance(step, int) or step < 0:
-                self._warn_once("step", f"run.log: ignoring invalid step {step!r}")
-                return
-            if step < self._step:
-                self._warn_once(
-                    f"step<{step}",
-                    f"run.log: step {step} is lower than the current step {self._step}; values dropped",
-                )
-                return
-            if step > self._step:
-                self._commit_pending()
-                self._step = step
-        for key, value in _flatten(data).items():
-            if value is None:
-                continue
-            if isinstance(value, bool | int | float):
-                self._pending[key] = value
-                self.summary[key] = value
-            else:
-                self._warn_once(
-                    f"type:{key}",
-                    f"run.log: {key!r} has a value of type {type(value).__name__}, which is not stored "
-                    "in the history (numbers and bools are)",
-                )
-        if commit:
-            self._commit_pending()
-
-    def _commit_pending(self) -> None:
-        if not self._pending:
+        if step is not None and not self._move_to(step):
             return
-        point = {"step": self._step, "time": time.time(), "values": self._pending}
+        pending = self._pending
+        if (
+            not pending
+            and type(data) is dict
+            and data.keys() <= self._known
+            and _NUMBER.issuperset(map(type, data.values()))
+        ):
+            # The common call: known keys, plain numbers. Checked and copied in C.
+            self._pending = dict(data)
+        else:
+            try:
+                items = data.items()
+            except AttributeError:
+                raise InvalidInputError("run.log takes a dict of values") from None
+            known = self._known
+            for key, value in items:
+                if key in known and type(value) in _NUMBER:
+                    pending[key] = value
+                else:
+                    self._add(key, value, pending, "")
+        if commit or (commit is None and step is None):
+            self._commit()
+
+    def _move_to(self, step: Any) -> bool:
+        """Go to an explicit step; False (with a warning) when it cannot be used."""
+        try:
+            step = int(step.__index__())
+        except (AttributeError, TypeError):
+            self._warn_once("step", f"run.log: ignoring invalid step {step!r}")
+            return False
+        if step < 0:
+            self._warn_once("step", f"run.log: ignoring invalid step {step!r}")
+            return False
+        if step < self._step:
+            self._warn_once(
+                f"step<{step}",
+                f"run.log: step {step} is lower than the current step {self._step}; "
+                "values dropped (steps only go up)",
+            )
+            return False
+        if step > self._step:
+            self._commit()
+            self._step = step
+        return True
+
+    def _add(self, key: Any, value: Any, pending: dict[str, Any], prefix: str) -> None:
+        """The slow path of :meth:`log`: new keys, nested dicts, non-builtin numbers."""
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                self._add(k, v, pending, name + "/")
+            return
+        if value is None:
+            return
+        if name not in self._known and (
+            not name or len(name) > MAX_KEY_CHARS or not name.isprintable()
+        ):
+            self._warn_once(
+                f"key:{name[:80]}",
+                f"run.log: key {name[:80]!r} is not stored: a key is 1 to "
+                f"{MAX_KEY_CHARS} printable characters",
+            )
+            return
+        number = _number(value)
+        if number is None:
+            self._warn_once(
+                f"type:{name}",
+                f"run.log: {name!r} has a value of type {type(value).__name__}, which is not "
+                "stored in the history (numbers and bools are); reported once",
+            )
+            return
+        self._known.add(name)
+        pending[name] = number
+
+    def _commit(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._queue.append((self._step, time.time(), pending))
+        dict.update(self.summary, pending)
+        self._summary_changed = True
         self._pending = {}
         self._step += 1
-        with self._lock:
-            self._queue.append(point)
-            if len(self._queue) >= MAX_BATCH:
-                self._wake.set()
+        if len(self._queue) == self._wake_at and self._sender is not None:
+            self._sender.wake.set()
+
+    def _log_system(self, sample: dict[str, float]) -> None:
+        # At the last committed step: system metrics never move the step.
+        self._queue.append((max(self._step - 1, 0), time.time(), sample))
+
+    def _collect_update(self) -> Info | None:
+        """The config and summary when they changed since the last flush (sender thread)."""
+        update: Info = {}
+        if self.config.dirty:
+            self.config.dirty = False
+            update["config"] = dict(self.config)
+        if self.summary.dirty or self._summary_changed:
+            self.summary.dirty = False
+            self._summary_changed = False
+            update["summary"] = dict(self.summary)
+        return update or None
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(message, stacklevel=3)
-
-    def _send_loop(self) -> None:
-        while not self._finished:
-            self._wake.wait(FLUSH_SECONDS)
-            self._wake.clear()
-            try:
-                self._flush()
-            except ModelbayError as exc:  # keep the points; try again next interval
-                self._send_error = exc
-
-    def _flush(self) -> None:
-        with self._lock:
-            batch, self._queue = self._queue, []
-        try:
-            if batch:
-                self._transport.call(
-                    "log_history", project=self.project, run_id=self.id, points=batch
-                )
-            if self.config.dirty or self.summary.dirty:
-                fields: dict[str, Any] = {}
-                if self.config.dirty:
-                    self.config.dirty = False
-                    fields["config"] = dict(self.config)
-                if self.summary.dirty:
-                    self.summary.dirty = False
-                    fields["summary"] = dict(self.summary)
-                self._transport.call("update_run", project=self.project, run_id=self.id, **fields)
-        except ModelbayError:
-            with self._lock:
-                self._queue = batch + self._queue
-            raise
+            warnings.warn(message, stacklevel=4)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def finish(self, exit_code: int = 0) -> None:
-        """Flush everything and mark the run finished (``failed`` for a non-zero exit code)."""
+        """Flush everything and mark the run finished (``failed`` for a non-zero exit code).
+
+        Waits at most ``RunSettings.exit_timeout`` seconds for an unreachable server; what
+        it did not take stays in the run's journal, and a message says how to send it
+        (``modelbay sync DIR``). Never raises for a server that is away.
+        """
         if self._finished:
             return
-        self._commit_pending()
+        self._commit()
         self._finished = True
-        self._wake.set()
-        self._sender.join(timeout=10)
-        self.config.dirty = True
-        self.summary.dirty = True
-        self._flush()
-        state = "finished" if exit_code == 0 else "failed"
-        self._transport.call(
-            "update_run", project=self.project, run_id=self.id, state=state, exit_code=exit_code
-        )
         atexit.unregister(self._atexit)
         import modelbay
 
         if getattr(modelbay, "run", None) is self:
             modelbay.run = None
+        if self._monitor is not None:
+            self._monitor.stop()
+        sender, journal = self._sender, self._journal
+        if sender is None or journal is None:
+            return
+        state = "finished" if exit_code == 0 else "failed"
+        final = {"state": state, "exit_code": exit_code, "time": time.time()}
+        self.config.dirty = True
+        self.summary.dirty = True
+        try:
+            sent = sender.close(final, timeout=0 if self.offline else 1.0)
+            if not sent and not self.offline:
+                sent = self._wait_for_server(sender)
+        except KeyboardInterrupt:
+            sent = False
+        if self.offline:
+            sender.release(remove=False)
+            _say(
+                f"offline run {self.path} saved in {journal.dir}; upload it with "
+                f"`modelbay sync {journal.dir}`"
+            )
+        elif sent:
+            sender.release(remove=not self._run_settings.keep_journal)
+        else:
+            sender.release(remove=False)
+            _say(
+                f"run {self.path}: the server did not take everything before the exit "
+                f"timeout ({sender.error or 'still sending'}); the rest is kept in "
+                f"{journal.path}: send it with `modelbay sync {journal.dir}` "
+                "(or resume the run)"
+            )
+
+    def _wait_for_server(self, sender: Sender) -> bool:
+        """Wait while the server takes the rest; give up after ``exit_timeout`` seconds in
+        which it took nothing (it is away, or stuck)."""
+        timeout = self._run_settings.exit_timeout
+        said = False
+        last = sender.progress
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sender.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+                return True
+            if sender.progress != last:
+                last = sender.progress
+                deadline = time.monotonic() + timeout
+            elif sender.error and not said:
+                said = True
+                _say(
+                    f"run {self.path}: waiting up to {timeout:.0f}s for the server "
+                    f"({sender.error}); Ctrl-C to leave the rest for `modelbay sync`"
+                )
+        return sender.wait(0)
 
     def _atexit(self) -> None:
         try:
-            self.finish(exit_code=0)
+            self.finish(exit_code=1 if _uncaught else 0)
         except ModelbayError as exc:
-            print(f"modelbay: could not finish run {self.path}: {exc.message}", file=sys.stderr)
+            _say(f"could not finish run {self.path}: {exc.message}")
 
     def __enter__(self) -> Run:
         return self
@@ -290,6 +502,14 @@ class Run:
         tb: TracebackType | None,
     ) -> None:
         self.finish(exit_code=0 if exc_type is None else 1)
+
+    def _online(self, what: str) -> Transport:
+        if self._transport is None:
+            raise InvalidInputError(
+                f"{what} needs a connection: this run is {self._mode} (metrics, config and "
+                "summary only)"
+            )
+        return self._transport
 
     # -- artifacts ------------------------------------------------------------------------------
 
@@ -315,7 +535,7 @@ class Run:
             else:
                 artifact.add_file(path)
         created = artifact._log(
-            self._transport, self.project, self.id, names.check_aliases(aliases)
+            self._online("log_artifact"), self.project, self.id, names.check_aliases(aliases)
         )
         if not created:
             print(
@@ -333,10 +553,11 @@ class Run:
             else artifact_or_name
         )
         parsed = names.parse_ref(ref, default_project=self.project)
-        info = self._transport.call("use", ref=str(parsed), project=self.project, run_id=self.id)
+        transport = self._online("use_artifact")
+        info = transport.call("use", ref=str(parsed), project=self.project, run_id=self.id)
         if type is not None and info["type"] != type:
             raise InvalidInputError(f"{ref} has type {info['type']!r}, not {type!r}")
-        return Artifact._from_info(self._transport, info)
+        return Artifact._from_info(transport, info)
 
     def log_model(
         self,
@@ -390,18 +611,17 @@ class Run:
         return artifact.link(target_path, aliases=aliases)
 
     def logged_artifacts(self) -> list[Artifact]:
-        return [
-            Artifact._from_info(self._transport, i)
-            for i in self._transport.call(
-                "run_artifacts", project=self.project, run_id=self.id, direction="logged"
-            )
-        ]
+        return self._artifacts("logged")
 
     def used_artifacts(self) -> list[Artifact]:
+        return self._artifacts("used")
+
+    def _artifacts(self, direction: str) -> list[Artifact]:
+        transport = self._online(f"{direction}_artifacts")
         return [
-            Artifact._from_info(self._transport, i)
-            for i in self._transport.call(
-                "run_artifacts", project=self.project, run_id=self.id, direction="used"
+            Artifact._from_info(transport, i)
+            for i in transport.call(
+                "run_artifacts", project=self.project, run_id=self.id, direction=direction
             )
         ]
 
@@ -417,48 +637,174 @@ def init(
     notes: str | None = None,
     job_type: str | None = None,
     mode: str | None = None,
-    dir: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
     id: str | None = None,
     resume: str | bool | None = None,
     settings: Settings | None = None,
+    run_settings: RunSettings | None = None,
 ) -> Run:
-    """Start a run (embedded, or against ``MODELBAY_URL`` when set) and make it ``modelbay.run``.
+    """Start a run and make it ``modelbay.run``.
+
+    ``mode`` (default ``$MODELBAY_MODE`` or "online"): "online" logs embedded, or to
+    ``MODELBAY_URL`` when set; "offline" writes the whole run to its local directory, for
+    ``modelbay sync`` to upload later; "disabled" accepts every call and keeps nothing.
+    Each run journals to ``DIR/runs/<project>/<id>/`` (``dir`` defaults to the data
+    directory, ``$MODELBAY_DIR``). ``resume`` "allow" or "must" continues the run ``id``:
+    its steps go on from the last one stored, and points a killed process left unsent in
+    the local journal are sent first.
 
     Raises:
         InvalidInputError, InvalidNameError: bad arguments.
         AlreadyExistsError: ``id`` exists and ``resume`` does not allow continuing it.
+        NotFoundError: ``resume="must"`` and no run ``id``.
+        ConflictError: another live process is logging the run ``id``.
+        TransportError: online, and the server cannot be reached (use mode="offline").
     """
     import modelbay
 
-    if mode not in (None, "online"):
-        raise InvalidInputError(
-            f"mode={mode!r} is not supported yet; use the default (online, or embedded with no server)"
-        )
+    mode = mode or os.environ.get("MODELBAY_MODE") or "online"
+    if mode not in MODES:
+        raise InvalidInputError(f"mode must be one of {', '.join(MODES)}; not {mode!r}")
     if resume is True:
         resume = "allow"
     elif resume is False:
         resume = None
+    if resume not in (None, "never", "allow", "must"):
+        raise InvalidInputError(f"resume must be 'allow', 'must' or 'never'; not {resume!r}")
     settings = settings or Settings.from_env()
+    run_settings = run_settings or RunSettings.from_env()
     project = names.check_project(project or os.environ.get("MODELBAY_PROJECT") or DEFAULT_PROJECT)
-    transport = connect(settings)
-    info = transport.call(
-        "create_run",
-        project=project,
-        id=id,
-        name=name,
-        config=_flatten_config(config),
-        tags=tags,
-        notes=notes,
-        job_type=job_type,
-        resume=resume,
-        system=system_facts(),
-    )
+    if id is not None:
+        names.check_name(id, "run id")
+    fields: Info = {
+        "name": names.check_name(name, "run name") if name is not None else None,
+        "config": _flatten_config(config),
+        "tags": names.check_tags(tags),
+        "notes": names.check_description(notes),
+        "job_type": names.check_name(job_type, "job type") if job_type is not None else None,
+    }
+    base = Path(dir).expanduser() if dir is not None else settings.data_dir
     current = getattr(modelbay, "run", None)
     if isinstance(current, Run) and not current._finished:
         current.finish()
-    run = Run(transport, info, settings, dir=dir)
+    if mode == "disabled":
+        from modelbay.services.runs import new_run_id
+
+        run_id = id or new_run_id()
+        info = {"id": run_id, "project": project, "name": fields["name"] or run_id, **fields}
+        run = Run(info, transport=None, journal=None, run_settings=run_settings, mode=mode)
+    elif mode == "offline":
+        run = _init_offline(project, id, resume, fields, base, run_settings)
+    else:
+        run = _init_online(project, id, resume, fields, base, settings, run_settings)
     modelbay.run = run
     return run
+
+
+def _run_record(project: str, run_id: str, fields: Info, offline: bool) -> Info:
+    return {
+        "project": project,
+        "id": run_id,
+        **fields,
+        "system": system_facts(),
+        "started_at": time.time(),
+        "offline": offline,
+    }
+
+
+def _init_offline(
+    project: str,
+    run_id: str | None,
+    resume: str | None,
+    fields: Info,
+    base: Path,
+    run_settings: RunSettings,
+) -> Run:
+    from modelbay.services.runs import new_run_id, new_run_name
+
+    run_id = run_id or new_run_id()
+    journal = Journal(base / "runs" / project / run_id)
+    try:
+        last_step: int | None = None
+        config: dict[str, Any] = dict(fields["config"] or {})
+        summary: dict[str, Any] = {}
+        name = fields["name"]
+        if journal.size:
+            if resume not in ("allow", "must"):
+                raise AlreadyExistsError(
+                    f"offline run {project}/{run_id} exists in {journal.dir}; pass "
+                    "resume='allow' to continue it"
+                )
+            for record in journal.records():
+                if record.kind == "run":
+                    name = name or record.payload.get("name")
+                    config = {**(record.payload.get("config") or {}), **config}
+                elif record.kind == "points" and record.payload:
+                    step = max(p[0] for p in record.payload)
+                    last_step = step if last_step is None else max(last_step, step)
+                elif record.kind == "update":
+                    summary = record.payload.get("summary", summary)
+                    config = {**record.payload.get("config", {}), **config}
+        elif resume == "must":
+            raise NotFoundError(f"offline run {project}/{run_id} not found in {journal.dir}")
+        fields = {**fields, "name": name or new_run_name(run_id), "config": config}
+        journal.append([_line("run", _run_record(project, run_id, fields, True))])
+        journal.sync()
+    except BaseException:
+        journal.close()
+        raise
+    info = {"id": run_id, "project": project, **fields, "summary": summary, "last_step": last_step}
+    return Run(info, transport=None, journal=journal, run_settings=run_settings, mode="offline")
+
+
+def _init_online(
+    project: str,
+    run_id: str | None,
+    resume: str | None,
+    fields: Info,
+    base: Path,
+    settings: Settings,
+    run_settings: RunSettings,
+) -> Run:
+    transport = connect(settings)
+    journal = Journal(base / "runs" / project / run_id) if run_id else None
+    try:
+        if journal is not None and journal.size and journal.sent < journal.size:
+            # A process of this run died with records unsent: they go first, so that the
+            # steps of the new process follow them.
+            sync_run(transport, journal, mark_crashed=False)
+        try:
+            info = transport.call(
+                "create_run",
+                project=project,
+                id=run_id,
+                resume=resume,
+                system=system_facts(),
+                **fields,
+            )
+        except TransportError as exc:
+            raise TransportError(
+                f"{exc.message}; to log without a server use init(mode='offline') and "
+                "upload later with `modelbay sync`",
+                exc.details,
+            ) from exc
+        if journal is None:
+            journal = Journal(base / "runs" / project / info["id"])
+        record = _run_record(project, info["id"], {**fields, "name": info["name"]}, False)
+        journal.append([_line("run", record)])
+        journal.sync()
+        journal.set_sent(journal.size)  # the run record needs no sending: it was created
+    except BaseException:
+        if journal is not None:
+            journal.close()
+        raise
+    return Run(info, transport=transport, journal=journal, run_settings=run_settings)
+
+
+def _line(kind: str, payload: Any) -> bytes:
+    import json
+
+    return json.dumps({kind: payload}, separators=(",", ":"), default=str).encode() + b"\n"
 
 
 def _flatten_config(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -470,8 +816,12 @@ def _flatten_config(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return dict(config)
 
 
-def log(data: Mapping[str, Any], step: int | None = None, commit: bool = True) -> None:
-    """``modelbay.log``: log to the current run."""
+def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    """``modelbay.log``: log to the current run.
+
+    Raises:
+        InvalidInputError: no active run.
+    """
     current = _current()
     current.log(data, step=step, commit=commit)
 

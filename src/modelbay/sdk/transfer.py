@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.blobs.local import sha256_file
-from modelbay.errors import from_payload
+from modelbay.errors import ModelbayError, NotFoundError, TransportError, from_payload
 from modelbay.sdk.transport import Info, LocalTransport, Transport
 
 WORKERS = min(16, (os.cpu_count() or 2) * 4)
@@ -138,13 +138,19 @@ def upload(
     with meter("uploading", total, progress) as m:
         work: list[tuple[str, Any]] = [("whole", d) for d in whole] + [("part", p) for p in parts]
 
+        failures: dict[str, ModelbayError] = {}
+
         def send(item: tuple[str, Any]) -> None:
             kind, what = item
             if kind == "whole":
                 transport.upload_blob(what, sources[what], sizes[what], m)
-            else:
-                upload_id, part, digest = what
+                return
+            upload_id, part, digest = what
+            try:
                 transport.upload_part(upload_id, part, sources[digest], m)
+            except (NotFoundError, TransportError) as exc:
+                # Another client may have completed this session; complete() will say.
+                failures.setdefault(upload_id, exc)
 
         # Large parts first, so that the long transfers start early and overlap the small ones.
         work.sort(key=lambda item: -(item[1][1]["size"] if item[0] == "part" else sizes[item[1]]))
@@ -153,7 +159,7 @@ def upload(
         results = transport.call("complete_uploads", ids=sessions)
         for r in results:
             if r.get("error"):
-                raise from_payload({"error": r["error"]}, 400)
+                raise failures.get(r["id"]) or from_payload({"error": r["error"]}, 400)
     return int(total)
 
 

@@ -98,6 +98,10 @@ def _get_url(client: Any, url: str, digest: str, dest: Path, progress: Progress)
         raise TransportError(f"download from the object store failed: {exc}") from exc
 
 
+class RawJSON(bytes):
+    """A request body that is JSON already; :class:`HttpTransport` sends it unchanged."""
+
+
 class Transport:
     """What the SDK needs from modelbay; see :class:`LocalTransport` and :class:`HttpTransport`."""
 
@@ -209,6 +213,9 @@ class LocalTransport(Transport):
 
     def _op_locations(self, digests: list[str]) -> dict[str, Info]:
         return self.services.blobs.locations(self.principal, digests)
+
+    def _op_gc(self, grace_seconds: float, dry_run: bool) -> Info:
+        return self.services.blobs.gc(self.principal, grace_seconds=grace_seconds, dry_run=dry_run)
 
     def _op_commit_version(
         self, project: str, name: str, type: str, files: list[Info], **fields: Any
@@ -383,7 +390,10 @@ class HttpTransport(Transport):
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
         # Serialised here so that NaN and infinity in metrics survive (httpx refuses them).
-        content = _json.dumps(json, separators=(",", ":")).encode() if json is not None else None
+        if isinstance(json, RawJSON):  # encoded already (a run journal's lines): as is
+            content: bytes | None = bytes(json)
+        else:
+            content = _json.dumps(json, separators=(",", ":")).encode() if json is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else None
         try:
             resp = self.client.request(
@@ -415,6 +425,7 @@ class HttpTransport(Transport):
         "locations": "locations",
         "list_runs": "runs",
         "log_history": "stored",
+        "log_history_raw": "stored",
         "summaries": "runs",
         "run_artifacts": "artifacts",
         "files": "files",
@@ -454,6 +465,11 @@ class HttpTransport(Transport):
     ) -> tuple[str, str, None, Info]:
         return "POST", f"/projects/{project}/runs/{run_id}/history", None, {"points": points}
 
+    def _op_log_history_raw(
+        self, project: str, run_id: str, body: bytes
+    ) -> tuple[str, str, None, RawJSON]:
+        return "POST", f"/projects/{project}/runs/{run_id}/history", None, RawJSON(body)
+
     def _op_history(
         self, project: str, run_id: str, keys: list[str] | None = None, **opts: Any
     ) -> tuple[str, str, Info, None]:
@@ -488,6 +504,9 @@ class HttpTransport(Transport):
 
     def _op_locations(self, digests: list[str]) -> tuple[str, str, None, Info]:
         return "POST", "/blobs/locations", None, {"digests": digests}
+
+    def _op_gc(self, grace_seconds: float, dry_run: bool) -> tuple[str, str, None, Info]:
+        return "POST", "/admin/gc", None, {"grace_seconds": grace_seconds, "dry_run": dry_run}
 
     def _op_commit_version(
         self, project: str, name: str, type: str, files: list[Info], **fields: Any

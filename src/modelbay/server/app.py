@@ -84,6 +84,9 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(api_router, prefix="/api/v1")
+    from modelbay.server import ui
+
+    ui.install(app, settings)
     return app
 
 

@@ -12,6 +12,7 @@ from modelbay.services.core import Principal
 from modelbay.services.lineage import LineageService
 from modelbay.services.registry import RegistryService, ensure_core_registries
 from modelbay.services.runs import RunService
+from modelbay.services.views import ViewService
 from modelbay.settings import Settings
 from modelbay.store.database import Database
 
@@ -28,6 +29,7 @@ class Services:
     artifacts: ArtifactService
     registry: RegistryService
     lineage: LineageService
+    views: ViewService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -36,7 +38,7 @@ class Services:
         backend = open_backend(
             settings.blob_store, settings.data_dir / "blobs", s3_endpoint_url=settings.s3_endpoint_url
         )
-        blobs = BlobService(db, backend)
+        blobs = BlobService(db, backend, part_size=settings.upload_part_size)
         return cls(
             db=db,
             backend=backend,
@@ -46,6 +48,7 @@ class Services:
             artifacts=ArtifactService(db, blobs),
             registry=RegistryService(db),
             lineage=LineageService(db),
+            views=ViewService(db),
         )
 
     def close(self) -> None:

@@ -483,8 +483,11 @@ class ArtifactService:
             )
             if LATEST in removed:
                 newest = store.newest_live_version(conn, where.artifact_id)
-                if newest is not None:
-                    store.set_alias(conn, where.artifact_id, LATEST, newest)
+                newest_row = store.version_by_id(conn, newest) if newest is not None else None
+                if newest is not None and newest_row is not None:
+                    moved = Located(newest, where.artifact_id, where.project_id)
+                    subject = f"{newest_row['project']}/{newest_row['name']}:v{newest_row['index']}"
+                    self._move_alias(conn, principal, moved, LATEST, subject)
 
     def use(
         self, principal: Principal, ref: Ref, project: str | None = None, run_id: str | None = None

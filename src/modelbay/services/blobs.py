@@ -40,6 +40,8 @@ from modelbay.store.database import Database
 MAX_FILES_PER_CALL = 100_000
 DEFAULT_GC_GRACE = 24 * 3600.0
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
+#: A completion (assembling and hashing a blob) that has held its claim this long is presumed dead.
+CLAIM_SECONDS = 600.0
 
 
 def _whole(digest: str, size: int) -> Info:
@@ -268,22 +270,60 @@ class BlobService:
     def complete(self, principal: Principal, upload_id: str) -> Info:
         """Check the whole upload against its size and digest and store it under its name.
 
+        Several clients may send the same new blob at once and so share a session: one of
+        them claims the completion, the others wait for its outcome; a blob found stored is
+        success for everyone.
+
         Raises:
-            NotFoundError: no such open upload.
+            NotFoundError: no such upload.
             InvalidInputError: parts are missing (send them, then complete again).
             DigestMismatchError: the bytes are not what was promised; the upload is discarded.
         """
-        session = self._get_open(upload_id)
+        if not isinstance(upload_id, str) or not upload_id.isalnum() or len(upload_id) > 32:
+            raise InvalidInputError(f"invalid upload id {str(upload_id)[:40]!r}")
+        deadline = time.monotonic() + CLAIM_SECONDS
+        while True:
+            with self.db.read() as conn:
+                row = store.get_upload(conn, upload_id)
+            if row is None:
+                raise NotFoundError(f"upload {upload_id} not found")
+            session = _session(row)
+            stored = {"sha256": session.sha256, "size": session.size, "stored": True}
+            if self.is_stored(session.sha256):
+                if row["state"] == "open" and self._claim(upload_id):
+                    self.backend.abort(session)
+                    self._set_state(upload_id, "done")
+                return stored
+            if row["state"] in ("failed", "aborted", "done"):
+                raise NotFoundError(f"upload {upload_id} is {row['state']}")
+            if self._claim(upload_id):
+                return self._finish_claimed(session, stored)
+            if time.monotonic() > deadline:
+                raise ConflictError(f"upload {upload_id} is still being completed; try again")
+            time.sleep(0.05)  # another client is completing it
+
+    def _finish_claimed(self, session: UploadSession, stored: Info) -> Info:
         try:
             self.backend.finish(session)
         except DigestMismatchError:
-            with self.db.write() as conn:
-                store.set_upload_state(conn, upload_id, "failed")
+            self._set_state(session.id, "failed")
+            raise
+        except BaseException:
+            self._set_state(session.id, "open")
             raise
         with self.db.write() as conn:
             store.record_stored(conn, session.sha256, session.size, now())
-            store.set_upload_state(conn, upload_id, "done")
-        return {"sha256": session.sha256, "size": session.size, "stored": True}
+            store.set_upload_state(conn, session.id, "done")
+        return stored
+
+    def _set_state(self, upload_id: str, state: str) -> None:
+        with self.db.write() as conn:
+            store.set_upload_state(conn, upload_id, state)
+
+    def _claim(self, upload_id: str) -> bool:
+        with self.db.write() as conn:
+            t = now()
+            return store.claim_upload(conn, upload_id, t, t - CLAIM_SECONDS)
 
     def complete_many(self, principal: Principal, upload_ids: list[str]) -> list[Info]:
         """Complete several uploads (in parallel); one result per id, with ``error`` set to the

@@ -415,8 +415,15 @@ class RegistryService:
             )
             if LATEST in aliases:
                 newest = store.newest_link(conn, where.collection_id)
-                if newest is not None:
-                    store.set_alias(conn, where.collection_id, LATEST, newest)
+                newest_row = store.link_row(conn, newest) if newest is not None else None
+                if newest_row is not None:
+                    moved = replace(
+                        where,
+                        link_id=newest,
+                        version_id=newest_row["id"],
+                        artifact_id=newest_row["artifact_id"],
+                    )
+                    set_link_alias(conn, principal, moved, LATEST)
 
     def set_alias(
         self, principal: Principal, registry: str, collection: str, alias: str, selector: str
@@ -472,7 +479,7 @@ class RegistryService:
             raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}")
         below = None
         if page_token:
-            if not page_token.isdigit():
+            if not (page_token.isascii() and page_token.isdigit()) or len(page_token) > 10:
                 raise InvalidInputError(f"invalid page token {page_token[:40]!r}")
             below = int(page_token)
         with self.db.read() as conn:

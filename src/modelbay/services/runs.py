@@ -17,14 +17,61 @@ from modelbay.store.database import Database
 
 STATES = ("running", "finished", "failed", "crashed")
 RESUME = (None, "never", "allow", "must")
+#: Values in one ``log`` call, and the largest ``max_points`` a history read takes.
 MAX_POINTS = 100_000
 MAX_KEY_CHARS = 256
-_ADJECTIVES = ["bright", "calm", "eager", "fancy", "gentle", "happy", "jolly", "lively", "misty", "noble", "proud", "quiet", "rapid", "silver", "swift", "vivid"]
-_NOUNS = ["river", "forest", "meadow", "comet", "galaxy", "harbor", "island", "lantern", "mountain", "ocean", "planet", "sunrise", "thunder", "valley"]
+#: Runs in one ``histories`` or ``summaries`` call, and keys in one history read.
+MAX_RUNS = 100
+MAX_KEYS = 1000
+#: The fewest points a downsampled series may be cut to (one bucket: its min and max).
+MIN_SAMPLES = 2
+MAX_STEP = 2**62
+X_AXES = ("step", "time")
+#: How far in the future a run's given start time may lie (clock skew between machines).
+CLOCK_SKEW = 300.0
+_ADJECTIVES = [
+    "bright",
+    "calm",
+    "eager",
+    "fancy",
+    "gentle",
+    "happy",
+    "jolly",
+    "lively",
+    "misty",
+    "noble",
+    "proud",
+    "quiet",
+    "rapid",
+    "silver",
+    "swift",
+    "vivid",
+]
+_NOUNS = [
+    "river",
+    "forest",
+    "meadow",
+    "comet",
+    "galaxy",
+    "harbor",
+    "island",
+    "lantern",
+    "mountain",
+    "ocean",
+    "planet",
+    "sunrise",
+    "thunder",
+    "valley",
+]
 
 
 def new_run_id() -> str:
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def new_run_name(run_id: str) -> str:
+    """A readable default name, e.g. ``swift-river-3kq9``."""
+    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{run_id[:4]}"
 
 
 def _json_safe(value: Any, field: str) -> Any:
@@ -78,8 +125,12 @@ class RunService:
         job_type: str | None = None,
         resume: str | None = None,
         system: dict[str, Any] | None = None,
+        started_at: float | None = None,
     ) -> Info:
         """Start a run, or continue one (``resume`` "allow" or "must").
+
+        ``started_at`` (seconds since the epoch) is when the run really began, for a run
+        logged offline and uploaded later; it defaults to now.
 
         Raises:
             AlreadyExistsError: ``run_id`` exists and resume is not allowed.
@@ -100,6 +151,12 @@ class RunService:
         if config is not None and not isinstance(config, dict):
             raise InvalidInputError("config must be an object")
         t = now()
+        if started_at is not None and (
+            not isinstance(started_at, int | float)
+            or isinstance(started_at, bool)
+            or not 0 < started_at <= t + CLOCK_SKEW
+        ):
+            raise InvalidInputError("started_at must be a past time in seconds since the epoch")
         with self.db.write() as conn:
             project_id = artifact_store.ensure_project(conn, project, t)
             existing = store.get_run(conn, project_id, run_id) if run_id else None
@@ -134,8 +191,7 @@ class RunService:
                     conn,
                     project_id=project_id,
                     run_id=run_id,
-                    name=name
-                    or f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{run_id[:4]}",
+                    name=name or new_run_name(run_id),
                     state="running",
                     config=_json_safe(config or {}, "config"),
                     summary={},
@@ -144,7 +200,7 @@ class RunService:
                     job_type=job_type,
                     system=_json_safe(system or {}, "system"),
                     user_id=principal.user_id,
-                    created_at=t,
+                    created_at=float(started_at) if started_at is not None else t,
                     updated_at=t,
                 )
                 record(
@@ -173,6 +229,12 @@ class RunService:
         return row
 
     def get(self, principal: Principal, project: str, run_id: str) -> Info:
+        """A run's info, with ``last_step`` (None before the first point).
+
+        Raises:
+            NotFoundError: no such run.
+            InvalidNameError: a malformed project or run id.
+        """
         with self.db.read() as conn:
             row = self._run(conn, project, run_id)
             info = run_info(row)
@@ -245,61 +307,134 @@ class RunService:
             return run_info(updated)
 
     def log(self, principal: Principal, project: str, run_id: str, points: object) -> int:
-        """Record metric points ``[{"step", "time", "values": {key: number}}]``; returns the count.
+        """Record metric points; returns how many values were stored.
 
-        A point for a (key, step) already stored replaces it, so that a resent batch
-        duplicates nothing.
+        A point is ``{"step", "time", "values": {key: number}}`` or the compact
+        ``[step, time, {key: number}]``. Values are numbers or bools; NaN is kept (stored as
+        NULL), as are the infinities. A value for a (key, step) already stored replaces it,
+        so that a resent batch duplicates nothing. The whole call is checked before anything
+        is written: a bad point stores nothing.
 
         Raises:
-            InvalidInputError: malformed points or too many in one call.
+            InvalidInputError: malformed points, bad keys or values, or more than
+                :data:`MAX_POINTS` values in one call.
+            NotFoundError: no such run.
         """
-        if not isinstance(points, list):
-            raise InvalidInputError("points must be a list")
-        rows: list[dict[str, Any]] = []
-        for p in points:
-            if not isinstance(p, dict) or not isinstance(p.get("values"), dict):
-                raise InvalidInputError("each point must be {step, time, values}")
-            step = p.get("step")
-            if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-                raise InvalidInputError(f"invalid step {step!r}")
-            time_ = p.get("time")
-            if not isinstance(time_, int | float):
-                time_ = now()
-            for key, value in p["values"].items():
-                if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS:
-                    raise InvalidInputError(f"invalid metric key {str(key)[:80]!r}")
-                rows.append(
-                    {
-                        "key": key,
-                        "step": step,
-                        "value": _metric_value(key, value),
-                        "time": float(time_),
-                    }
-                )
-        if len(rows) > MAX_POINTS:
-            raise InvalidInputError(f"at most {MAX_POINTS} values per call")
-        if not rows:
-            return 0
-        with self.db.write() as conn:
-            row = self._run(conn, project, run_id)
-            for r in rows:
-                r["run_pk"] = row["id"]
-            store.insert_metrics(conn, rows)
+        with self.db.read() as conn:
+            run_pk = self._run(conn, project, run_id)["id"]
+        rows = _metric_rows(points, run_pk)
+        if rows:
+            with self.db.write() as conn:
+                store.upsert_points(conn, rows)
         return len(rows)
 
     def history(
-        self, principal: Principal, project: str, run_id: str, keys: list[str] | None = None
+        self,
+        principal: Principal,
+        project: str,
+        run_id: str,
+        keys: list[str] | None = None,
+        *,
+        max_points: int | None = None,
+        x_axis: str = "step",
     ) -> Info:
-        with self.db.read() as conn:
-            row = self._run(conn, project, run_id)
-            series = store.history(conn, row["id"], keys)
+        """The points of one run: ``{"run": "p/id", "history": {key: [[step, value, time]]}}``.
+
+        With ``max_points``, each key's series is cut down on the server to at most that
+        many points, keeping each bucket's minimum and maximum (see :func:`downsample`);
+        ``x_axis`` ("step" or "time") says what the buckets divide. NaN comes back as
+        ``float("nan")``.
+
+        Raises:
+            InvalidInputError: bad keys, ``max_points`` or ``x_axis``.
+            NotFoundError: no such run.
+        """
+        path = f"{project}/{run_id}"
+        result = self.histories(principal, [path], keys, max_points=max_points, x_axis=x_axis)
+        return {"run": path, "history": result["runs"][path]}
+
+    def histories(
+        self,
+        principal: Principal,
+        runs: list[str],
+        keys: list[str] | None = None,
+        *,
+        max_points: int | None = None,
+        x_axis: str = "step",
+    ) -> Info:
+        """The points of many runs at once: ``{"runs": {"p/id": {key: [[step, value, time]]}}}``.
+
+        ``runs`` are ``"project/run_id"`` paths (at most :data:`MAX_RUNS`); ``keys`` None
+        means every key. Downsampling as in :meth:`history`.
+
+        Raises:
+            InvalidInputError: a malformed path, too many runs or keys, bad ``max_points``
+                or ``x_axis``.
+            NotFoundError: any of the runs does not exist (details name them all).
+        """
+        paths = _run_paths(runs)
+        key_list = _check_keys(keys)
+        if max_points is not None and (
+            not isinstance(max_points, int)
+            or isinstance(max_points, bool)
+            or not MIN_SAMPLES <= max_points <= MAX_POINTS
+        ):
+            raise InvalidInputError(
+                f"max_points must be an integer from {MIN_SAMPLES} to {MAX_POINTS}",
+                {"max_points": str(max_points)[:40]},
+            )
+        if x_axis not in X_AXES:
+            raise InvalidInputError(f"x_axis must be one of {', '.join(X_AXES)}, not {x_axis!r}")
         nan = float("nan")
-        return {
-            "run": f"{project}/{run_id}",
-            "history": {
-                k: [[s, nan if v is None else v, t] for s, v, t in pts] for k, pts in series.items()
-            },
-        }
+        out: dict[str, dict[str, list[list[Any]]]] = {}
+        with self.db.read() as conn:
+            found = self._runs(conn, paths)
+            for project, run_id in paths:
+                row = found[(project, run_id)]
+                series: dict[str, list[list[Any]]] = {}
+                for key in key_list if key_list else list(store.last_steps(conn, row["id"])):
+                    points = store.series(conn, row["id"], key)
+                    if not points:
+                        continue
+                    if max_points is not None:
+                        points = downsample(points, max_points, x_axis)
+                    series[key] = [[s, nan if v is None else v, t] for s, v, t in points]
+                out[f"{project}/{run_id}"] = series
+        return {"runs": out}
+
+    def summaries(self, principal: Principal, runs: list[str]) -> list[Info]:
+        """Many runs in one call (the compare table), in the order asked: each run's info
+        (config, summary, state, ...) plus ``last_step`` and ``keys``, the keys it logged.
+
+        Raises:
+            InvalidInputError: a malformed path or too many runs.
+            NotFoundError: any of the runs does not exist (details name them all).
+        """
+        paths = _run_paths(runs)
+        with self.db.read() as conn:
+            found = self._runs(conn, paths)
+            out = []
+            for path in paths:
+                row = found[path]
+                info = run_info(row)
+                steps = store.last_steps(conn, row["id"])
+                info["keys"] = list(steps)
+                info["last_step"] = max(steps.values()) if steps else None
+                out.append(info)
+            return out
+
+    def _runs(
+        self, conn: Any, paths: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        found = {(r["project"], r["run_id"]): r for r in store.runs_by_path(conn, paths)}
+        missing = [f"{p}/{r}" for p, r in paths if (p, r) not in found]
+        if missing:
+            raise NotFoundError(
+                f"run {missing[0]} not found"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                {"missing": missing},
+            )
+        return found
 
     def artifacts(
         self, principal: Principal, project: str, run_id: str, direction: str
@@ -319,12 +454,160 @@ class RunService:
             ]
 
 
-def _metric_value(key: str, value: Any) -> float | None:
-    """The stored value; NaN is stored as NULL (SQLite cannot hold NaN) and read back as NaN."""
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, int | float):
-        return None if math.isnan(value) else float(value)
-    raise InvalidInputError(
-        f"metric {key!r} has a non-numeric value of type {type(value).__name__}"
-    )
+def _metric_rows(points: object, run_pk: int) -> list[tuple[int, str, int, float | None, float]]:
+    """Check every point and flatten them to ``(run_pk, key, step, value, time)`` rows.
+
+    The loop is written for speed (type identity before isinstance, each key checked once):
+    a server ingests millions of values through it.
+    """
+    if not isinstance(points, list):
+        raise InvalidInputError("points must be a list")
+    rows: list[tuple[int, str, int, float | None, float]] = []
+    append = rows.append
+    good_keys: set[str] = set()
+    t_default = now()
+    for p in points:
+        if (type(p) is list or type(p) is tuple) and len(p) == 3:
+            step, time_, values = p
+        elif type(p) is dict and p.keys() <= _POINT_FIELDS:
+            step, time_, values = p.get("step"), p.get("time"), p.get("values")
+        else:
+            raise InvalidInputError(
+                "each point must be {step, time, values} or [step, time, values]"
+            )
+        if type(step) is not int or step < 0 or step > MAX_STEP:
+            raise InvalidInputError(f"invalid step {step!r}")
+        if time_ is None:
+            time_ = t_default
+        elif type(time_) is not float:
+            if type(time_) is not int:
+                raise InvalidInputError(f"invalid time {str(time_)[:40]!r}")
+            time_ = float(time_)
+        if not math.isfinite(time_):
+            raise InvalidInputError("time must be a finite number of seconds")
+        if type(values) is not dict:
+            raise InvalidInputError("the values of a point must be an object")
+        for key, value in values.items():
+            if key not in good_keys:
+                _check_key(key)
+                good_keys.add(key)
+            tv = type(value)
+            if tv is float:
+                append((run_pk, key, step, None if value != value else value, time_))
+            elif tv is int:
+                try:
+                    append((run_pk, key, step, float(value), time_))
+                except OverflowError:
+                    raise InvalidInputError(f"metric {key!r} is too large for a float") from None
+            elif tv is bool:
+                append((run_pk, key, step, 1.0 if value else 0.0, time_))
+            else:
+                raise InvalidInputError(
+                    f"metric {key!r} has a non-numeric value of type {tv.__name__}"
+                )
+        if len(rows) > MAX_POINTS:
+            raise InvalidInputError(f"at most {MAX_POINTS} values per call")
+    return rows
+
+
+_POINT_FIELDS = {"step", "time", "values"}
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS or not key.isprintable():
+        raise InvalidInputError(
+            f"invalid metric key {str(key)[:80]!r}: 1 to {MAX_KEY_CHARS} printable characters"
+        )
+
+
+def _check_keys(keys: object) -> list[str] | None:
+    if keys is None:
+        return None
+    if not isinstance(keys, list | tuple) or len(keys) > MAX_KEYS:
+        raise InvalidInputError(f"keys must be a list of at most {MAX_KEYS} metric keys")
+    for key in keys:
+        _check_key(key)
+    return list(dict.fromkeys(keys)) or None
+
+
+def _run_paths(runs: object) -> list[tuple[str, str]]:
+    """``["project/run_id", ...]`` checked and split, duplicates dropped, order kept."""
+    if isinstance(runs, str) or not isinstance(runs, list | tuple):
+        raise InvalidInputError('runs must be a list of "project/run_id" paths')
+    if not runs:
+        raise InvalidInputError("runs must name at least one run")
+    if len(runs) > MAX_RUNS:
+        raise InvalidInputError(f"at most {MAX_RUNS} runs per request")
+    out: dict[tuple[str, str], None] = {}
+    for path in runs:
+        if not isinstance(path, str) or path.count("/") != 1:
+            raise InvalidInputError(
+                f'invalid run path {str(path)[:80]!r}: expected "project/run_id"'
+            )
+        project, run_id = path.split("/")
+        out[(names.check_project(project), names.check_name(run_id, "run id"))] = None
+    return list(out)
+
+
+def downsample(
+    points: list[tuple[int, float | None, float]], max_points: int, x_axis: str = "step"
+) -> list[tuple[int, float | None, float]]:
+    """At most ``max_points`` of a series (``(step, value, time)`` ordered by step) that
+    still shows every spike.
+
+    The x range (steps, or times with ``x_axis="time"``) is cut into ``max_points // 2``
+    equal buckets; each bucket keeps its lowest and its highest point, so no extreme is
+    ever averaged away (infinities included). NaN (``None`` here) is not comparable: when
+    the series holds any, buckets are ``max_points // 3`` and each also keeps its first
+    NaN, so that a divergence stays visible. The points returned are stored points, never
+    averages, ordered by the x axis.
+    """
+    if len(points) <= max_points:
+        return points
+    xi = 2 if x_axis == "time" else 0
+    has_nan = any(p[1] is None for p in points)
+    nb = max(1, max_points // (3 if has_nan else 2))
+    lo: float
+    hi: float
+    if xi == 0:
+        lo, hi = points[0][0], points[-1][0]
+    else:
+        xs = [p[2] for p in points]
+        lo, hi = min(xs), max(xs)
+    scale = nb / (hi - lo) if hi > lo else 0.0
+    last = nb - 1
+    lows: list[Any] = [None] * nb
+    highs: list[Any] = [None] * nb
+    nans: list[Any] = [None] * nb
+    for p in points:
+        b = int((p[xi] - lo) * scale)  # type: ignore[operator]
+        if b > last:
+            b = last
+        v = p[1]
+        if v is None:
+            if nans[b] is None:
+                nans[b] = p
+            continue
+        low = lows[b]
+        if low is None:
+            lows[b] = highs[b] = p
+        elif v < low[1]:
+            lows[b] = p
+        elif v > highs[b][1]:
+            highs[b] = p
+    out: list[tuple[int, float | None, float]] = []
+    mixed: list[tuple[int, float | None, float]] = []
+    for b in range(nb):
+        low, high, nan = lows[b], highs[b], nans[b]
+        if low is None:
+            if nan is not None:
+                out.append(nan)
+            continue
+        out.append(low)
+        if high is not low:
+            out.append(high)
+        if nan is not None:
+            mixed.append(nan)
+    out.extend(mixed[: max(0, max_points - len(out))])
+    out.sort(key=(lambda p: (p[2], p[0])) if xi else (lambda p: p[0]))
+    return out

@@ -75,8 +75,27 @@ def set_upload_state(conn: Connection, upload_id: str, state: str) -> None:
     conn.execute(uploads.update().where(uploads.c.id == upload_id).values(state=state))
 
 
+def claim_upload(conn: Connection, upload_id: str, now: float, stale_before: float) -> bool:
+    """Take the right to complete an upload; False when another completion holds it."""
+    result = conn.execute(
+        uploads.update()
+        .where(
+            uploads.c.id == upload_id,
+            sa.or_(
+                uploads.c.state == "open",
+                sa.and_(uploads.c.state == "completing", uploads.c.claimed_at < stale_before),
+            ),
+        )
+        .values(state="completing", claimed_at=now),
+        execution_options={"preserve_rowcount": True},
+    )
+    return bool(result.rowcount == 1)
+
+
 def stale_uploads(conn: Connection, before: float) -> list[dict[str, Any]]:
-    stmt = sa.select(uploads).where(uploads.c.state == "open", uploads.c.created_at < before)
+    stmt = sa.select(uploads).where(
+        uploads.c.state.in_(("open", "completing")), uploads.c.created_at < before
+    )
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 

@@ -22,7 +22,10 @@ def insert_ignore(
         )
     else:
         stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    return int(conn.execute(stmt).rowcount or 0)
+    # psycopg reports -1 for an INSERT's rowcount unless asked to keep it.
+    return max(
+        0, int(conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount or 0)
+    )
 
 
 def upsert(

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from modelbay.store.artifacts import version_select
 from modelbay.store.common import insert_ignore, inserted_id
-from modelbay.store.schema import artifact_versions, lineage, metrics, projects, runs, users
+from modelbay.store.schema import artifact_versions, lineage, projects, runs, users
 
 RUN_COLUMNS = (*runs.c, projects.c.name.label("project"), users.c.name.label("user"))
 RUN_FROM = runs.join(projects, projects.c.id == runs.c.project_id).join(
@@ -64,44 +64,102 @@ def update_run(conn: Connection, run_pk: int, **values: Any) -> None:
 
 
 def insert_metrics(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write points; a point whose (run, key, step) is stored already is overwritten."""
-    for start in range(0, len(rows), 2000):
-        _bulk_upsert(conn, rows[start : start + 2000])
+    """Write points given as dicts; see :func:`upsert_points`."""
+    upsert_points(conn, [(r["run_pk"], r["key"], r["step"], r["value"], r["time"]) for r in rows])
 
 
-def _bulk_upsert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    from sqlalchemy.dialects import postgresql, sqlite
+def upsert_points(
+    conn: Connection, rows: Sequence[tuple[int, str, int, float | None, float]]
+) -> None:
+    """Write ``(run_pk, key, step, value, time)`` rows in batched statements.
 
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(metrics)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["run_pk", "key", "step"],
-        set_={"value": stmt.excluded.value, "time": stmt.excluded.time},
+    A point whose (run, key, step) is stored already is overwritten, so that a resent batch
+    duplicates nothing. Goes to the driver's ``executemany`` directly: at a million points
+    the per-row cost of SQLAlchemy parameter dicts would dominate.
+    """
+    p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO metrics (run_pk, key, step, value, time) VALUES ({p}, {p}, {p}, {p}, {p}) "
+        "ON CONFLICT (run_pk, key, step) DO UPDATE SET value = excluded.value, time = excluded.time"
     )
-    conn.execute(stmt, list(rows))
+    for start in range(0, len(rows), 50_000):
+        conn.exec_driver_sql(sql, list(rows[start : start + 50_000]))
 
 
 def history(
     conn: Connection, run_pk: int, keys: Sequence[str] | None
 ) -> dict[str, list[tuple[int, float | None, float]]]:
-    stmt = (
-        sa.select(metrics.c.key, metrics.c.step, metrics.c.value, metrics.c.time)
-        .where(metrics.c.run_pk == run_pk)
-        .order_by(metrics.c.key, metrics.c.step)
-    )
-    if keys:
-        stmt = stmt.where(metrics.c.key.in_(list(keys)))
+    """Every point of a run (or of ``keys``): ``{key: [(step, value, time), ...]}`` by step."""
     out: dict[str, list[tuple[int, float | None, float]]] = {}
-    for key, step, value, time in conn.execute(stmt):
-        out.setdefault(key, []).append((step, value, time))
+    for key in keys if keys else list(last_steps(conn, run_pk)):
+        points = series(conn, run_pk, key)
+        if points:
+            out[key] = points
     return out
 
 
+def series(conn: Connection, run_pk: int, key: str) -> list[tuple[int, float | None, float]]:
+    """The points of one key of one run, ``(step, value, time)`` ordered by step.
+
+    A range scan of the primary key, read with the driver's cursor: at 100,000 rows the
+    Row objects of a SQLAlchemy result would cost more than the query.
+    """
+    p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(
+            f"SELECT step, value, time FROM metrics WHERE run_pk = {p} AND key = {p} ORDER BY step",
+            (run_pk, key),
+        )
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+_LAST_STEPS = sa.text(
+    """
+    WITH RECURSIVE k(key) AS (
+        SELECT MIN(key) FROM metrics WHERE run_pk = :run_pk
+        UNION ALL
+        SELECT (SELECT MIN(m.key) FROM metrics m WHERE m.run_pk = :run_pk AND m.key > k.key)
+        FROM k WHERE k.key IS NOT NULL
+    )
+    SELECT k.key, (SELECT MAX(m.step) FROM metrics m WHERE m.run_pk = :run_pk AND m.key = k.key)
+    FROM k WHERE k.key IS NOT NULL
+    """
+)
+
+
+def last_steps(conn: Connection, run_pk: int) -> dict[str, int]:
+    """``{key: highest step}`` of a run, sorted by key.
+
+    A skip scan over the primary key (run, key, step): one index probe per key, so a run of
+    ten million points answers as fast as one of ten.
+    """
+    return {str(k): int(s) for k, s in conn.execute(_LAST_STEPS, {"run_pk": run_pk})}
+
+
 def max_step(conn: Connection, run_pk: int) -> int | None:
-    value = conn.execute(
-        sa.select(sa.func.max(metrics.c.step)).where(metrics.c.run_pk == run_pk)
-    ).scalar()
-    return int(value) if value is not None else None
+    """The highest step any key of the run reached, None before the first point."""
+    steps = last_steps(conn, run_pk)
+    return max(steps.values()) if steps else None
+
+
+def runs_by_path(conn: Connection, paths: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The runs named by ``(project, run_id)`` pairs that exist (in no particular order)."""
+    if not paths:
+        return []
+    wanted = set(paths)
+    stmt = (
+        sa.select(*RUN_COLUMNS)
+        .select_from(RUN_FROM)
+        .where(
+            projects.c.name.in_(sorted({p for p, _ in wanted})),
+            runs.c.run_id.in_(sorted({r for _, r in wanted})),
+        )
+    )
+    rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    return [r for r in rows if (r["project"], r["run_id"]) in wanted]
 
 
 def add_edge(conn: Connection, run_pk: int, version_id: int, direction: str, now: float) -> None:

@@ -265,5 +265,6 @@ uploads = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     _fk("user_id", "users.id"),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("claimed_at", sa.Float),
     sa.Index(None, "sha256", "state"),
 )

@@ -2,8 +2,11 @@
 
 from fastapi import APIRouter
 
-from modelbay.server.api import artifacts, blobs, refs, registries, runs, users
+from modelbay.server.api import admin, artifacts, blobs, refs, registries, runs, users
 
 api_router = APIRouter()
-for _module in (users, runs, blobs, artifacts, registries, refs):
+for _module in (admin, users, runs, blobs, artifacts, registries, refs):
     api_router.include_router(_module.router)
+from modelbay.server.api import metrics  # noqa: E402  (metric histories of many runs)
+
+api_router.include_router(metrics.router)

@@ -62,6 +62,11 @@ class BlobEntry(Body):
     size: int
 
 
+class GcRequest(Body):
+    grace_seconds: float = Field(default=24 * 3600.0, ge=0)
+    dry_run: bool = False
+
+
 class UploadIds(Body):
     ids: list[str] = Field(max_length=100_000)
 

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("claimed_at", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_uploads_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_uploads")),
     )

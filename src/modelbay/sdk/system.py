@@ -1,0 +1,235 @@
+"""What a run records about the machine: facts at ``init`` (host, Python, platform, git,
+command line) and, optionally, periodic ``system/*`` metrics (CPU, memory, disk, GPU).
+
+Metrics come from ``psutil`` when it is installed, else from Linux's ``/proc``; GPUs from
+``nvidia-smi`` when it is on the PATH. Whatever cannot be read is left out, never an error.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def system_facts() -> dict[str, Any]:
+    """Host, Python, platform, command line and git state, recorded at ``init``."""
+    facts: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "argv": list(sys.argv),
+        "cwd": os.getcwd(),
+        "pid": os.getpid(),
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=2, check=False
+        )
+        if commit.returncode == 0:
+            facts["git_commit"] = commit.stdout.strip()
+            status = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=2,
+                check=False,
+            )
+            facts["git_dirty"] = bool(status.stdout.strip())
+            remote = subprocess.run(
+                ["git", "config", "--get", "remote.origin.url"],
+                capture_output=True,
+                text=True,
+                timeout=2,
+                check=False,
+            )
+            if remote.returncode == 0 and remote.stdout.strip():
+                facts["git_remote"] = remote.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    gpus = _gpu_query(("name", "memory.total"))
+    if gpus:
+        facts["gpus"] = [{"name": g[0], "memory_total_mb": _number(g[1])} for g in gpus]
+    return facts
+
+
+class SystemSampler:
+    """Reads one sample of ``system/*`` metrics; CPU percentages are over the time since
+    the previous sample."""
+
+    def __init__(self) -> None:
+        try:
+            import psutil
+        except ImportError:
+            psutil = None
+        self._psutil: Any = psutil
+        self._process: Any = psutil.Process() if psutil is not None else None
+        self._gpu = shutil.which("nvidia-smi") is not None
+        self._last_cpu = self._cpu_times()
+        self._last_proc = (time.monotonic(), _process_cpu_seconds())
+        if self._process is not None:
+            self._process.cpu_percent(None)
+            psutil.cpu_percent(None)
+
+    def sample(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self._psutil is not None:
+            self._sample_psutil(out)
+        else:
+            self._sample_proc(out)
+        now = time.monotonic()
+        cpu = _process_cpu_seconds()
+        last_t, last_cpu = self._last_proc
+        if now > last_t and "system/proc_cpu_percent" not in out:
+            out["system/proc_cpu_percent"] = round(100.0 * (cpu - last_cpu) / (now - last_t), 2)
+        self._last_proc = (now, cpu)
+        try:
+            usage = shutil.disk_usage(os.getcwd())
+            out["system/disk_percent"] = round(100.0 * usage.used / usage.total, 2)
+        except OSError:
+            pass
+        if self._gpu:
+            self._sample_gpus(out)
+        return out
+
+    def _sample_psutil(self, out: dict[str, float]) -> None:
+        ps = self._psutil
+        out["system/cpu_percent"] = float(ps.cpu_percent(None))
+        mem = ps.virtual_memory()
+        out["system/memory_percent"] = float(mem.percent)
+        out["system/memory_available_mb"] = round(mem.available / 2**20, 1)
+        proc = self._process
+        out["system/proc_rss_mb"] = round(proc.memory_info().rss / 2**20, 1)
+        out["system/proc_cpu_percent"] = float(proc.cpu_percent(None))
+        out["system/proc_threads"] = float(proc.num_threads())
+
+    def _cpu_times(self) -> tuple[int, int] | None:
+        """(busy, total) jiffies of all CPUs from /proc/stat."""
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        total = sum(fields[:8])
+        return total - idle, total
+
+    def _sample_proc(self, out: dict[str, float]) -> None:
+        cpu = self._cpu_times()
+        if cpu is not None and self._last_cpu is not None:
+            busy = cpu[0] - self._last_cpu[0]
+            total = cpu[1] - self._last_cpu[1]
+            if total > 0:
+                out["system/cpu_percent"] = round(100.0 * busy / total, 2)
+        self._last_cpu = cpu
+        meminfo = _read_kv("/proc/meminfo")
+        total_kb = meminfo.get("MemTotal")
+        available_kb = meminfo.get("MemAvailable")
+        if total_kb and available_kb is not None:
+            out["system/memory_percent"] = round(100.0 * (1 - available_kb / total_kb), 2)
+            out["system/memory_available_mb"] = round(available_kb / 1024, 1)
+        status = _read_kv("/proc/self/status")
+        if "VmRSS" in status:
+            out["system/proc_rss_mb"] = round(status["VmRSS"] / 1024, 1)
+        if "Threads" in status:
+            out["system/proc_threads"] = float(status["Threads"])
+
+    def _sample_gpus(self, out: dict[str, float]) -> None:
+        fields = ("utilization.gpu", "memory.used", "memory.total", "temperature.gpu", "power.draw")
+        names = (
+            "utilization_percent",
+            "memory_used_mb",
+            "memory_total_mb",
+            "temperature_c",
+            "power_w",
+        )
+        rows = _gpu_query(fields)
+        if rows is None:
+            self._gpu = False  # nvidia-smi is there but does not work: stop asking
+            return
+        for index, row in enumerate(rows):
+            for name, text in zip(names, row, strict=False):
+                value = _number(text)
+                if value is not None:
+                    out[f"system/gpu/{index}/{name}"] = value
+
+
+def _gpu_query(fields: tuple[str, ...]) -> list[list[str]] | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return [[c.strip() for c in line.split(",")] for line in done.stdout.splitlines() if line]
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _read_kv(path: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                parts = rest.split()
+                if parts and parts[0].isdigit():
+                    out[name] = int(parts[0])
+    except OSError:
+        pass
+    return out
+
+
+def _process_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class SystemMonitor:
+    """A daemon thread that calls ``emit(sample)`` every ``interval`` seconds until stopped."""
+
+    def __init__(self, emit: Callable[[dict[str, float]], None], interval: float) -> None:
+        self.emit = emit
+        self.interval = interval
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="modelbay-system", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        try:
+            sampler = SystemSampler()
+        except Exception:  # a broken psutil must not break the run
+            return
+        while not self._stop.wait(self.interval):
+            try:
+                sample = sampler.sample()
+            except Exception:
+                continue
+            if sample:
+                self.emit(sample)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=5)

@@ -1,0 +1,89 @@
+"""Sign in (an API key, or a user name and password), sign out, and one-time login links."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from modelbay.errors import AuthenticationError, InvalidInputError, ModelbayError
+from modelbay.server.ui.web import (
+    Posted,
+    Svc,
+    UIRoute,
+    redirect,
+    render,
+    safe_next,
+    services,
+    session_of,
+    ui_state,
+)
+from modelbay.services import Principal
+
+router = APIRouter(route_class=UIRoute, include_in_schema=False)
+
+
+def _signed_in(request: Request) -> Principal | None:
+    uid = session_of(request).user_id
+    return services(request).views.principal_by_id(uid) if uid is not None else None
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None) -> Response:
+    if _signed_in(request) is not None:
+        return redirect(safe_next(next))
+    return render(request, "login.html", {"next": safe_next(next), "title": "Sign in"})
+
+
+@router.post("/login")
+def login(request: Request, form: Posted, svc: Svc) -> Response:
+    target = safe_next(form.get("next"))
+    key = form.get("key").strip()
+    name = form.get("username").strip()
+    password = form.get("password")
+    try:
+        if key:
+            who = svc.auth.authenticate(key)
+        elif name or password:
+            if not name or not password:
+                raise InvalidInputError("enter both a user name and a password")
+            who = svc.auth.authenticate_password(name, password)
+        else:
+            raise InvalidInputError("enter an API key, or a user name and password")
+    except ModelbayError as exc:
+        values = {"username": name, "next": target}
+        return render(
+            request,
+            "login.html",
+            {
+                "next": target,
+                "title": "Sign in",
+                "errors": {"login": exc.message},
+                "values": values,
+            },
+            status=exc.status,
+        )
+    session = session_of(request)
+    session.log_in(who.user_id)
+    session.flash(f"Signed in as {who.name}.")
+    return redirect(target)
+
+
+@router.post("/logout")
+def logout(request: Request, form: Posted) -> Response:
+    session_of(request).clear()
+    return redirect("/login")
+
+
+@router.get("/login/once/{token}")
+def login_once(request: Request, token: str, svc: Svc) -> Response:
+    name = ui_state(request).links.redeem(token)
+    who = svc.views.principal_by_name(name) if name else None
+    if who is None:
+        raise AuthenticationError(
+            "this sign-in link was used already or has expired: sign in with an API key, or "
+            "restart the server for a new link"
+        )
+    session = session_of(request)
+    session.log_in(who.user_id)
+    session.flash(f"Signed in as {who.name}.")
+    return redirect("/")

@@ -1,0 +1,201 @@
+"""Web sessions: a signed cookie holding the user and a CSRF token, and one-time login links.
+
+The cookie is ``base64(json).base64(hmac-sha256)``, signed with a secret that every worker of
+a deployment shares: ``MODELBAY_SECRET_KEY`` when set (needed when replicas run on several
+machines), else a random key created once in the data directory. It is HttpOnly and
+SameSite=Lax; every form carries the session's CSRF token, compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+COOKIE = "modelbay_session"
+LOGGED_IN_SECONDS = 7 * 24 * 3600
+ANONYMOUS_SECONDS = 24 * 3600
+LOGIN_LINK_SECONDS = 15 * 60
+SECRET_FILE = "session-secret"
+_SIGNING_CONTEXT = b"modelbay-session\0"
+
+
+def load_secret(data_dir: Path, configured: str | None = None) -> bytes:
+    """The signing secret: ``configured`` if given, else the one kept in ``data_dir``
+    (created on first use; several processes starting at once agree on one)."""
+    if configured:
+        return hashlib.sha256(configured.encode()).digest()
+    path = data_dir / SECRET_FILE
+    with contextlib.suppress(FileNotFoundError):
+        text = path.read_text().strip()
+        if len(text) >= 32:
+            return bytes.fromhex(text)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{SECRET_FILE}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
+    try:
+        os.link(tmp, path)  # atomic, and fails if another process got there first
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Session:
+    """The decoded cookie of one request; changes are written back by the UI's route class."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.data: dict[str, Any] = data or {}
+        self.dirty = False
+
+    @property
+    def user_id(self) -> int | None:
+        uid = self.data.get("uid")
+        return uid if isinstance(uid, int) else None
+
+    @property
+    def csrf(self) -> str:
+        """The token every form of this session carries (made on first use)."""
+        token = self.data.get("csrf")
+        if not isinstance(token, str):
+            token = secrets.token_urlsafe(24)
+            self.data["csrf"] = token
+            self.data.setdefault("exp", time.time() + ANONYMOUS_SECONDS)
+            self.dirty = True
+        return token
+
+    def check_csrf(self, token: object) -> bool:
+        expected = self.data.get("csrf")
+        return (
+            isinstance(expected, str)
+            and isinstance(token, str)
+            and hmac.compare_digest(expected.encode(), token.encode())
+        )
+
+    def log_in(self, user_id: int) -> None:
+        """Start a fresh session for ``user_id`` (new CSRF token: no fixation)."""
+        self.data = {
+            "uid": user_id,
+            "csrf": secrets.token_urlsafe(24),
+            "exp": time.time() + LOGGED_IN_SECONDS,
+        }
+        self.dirty = True
+
+    def clear(self) -> None:
+        self.data = {}
+        self.dirty = True
+
+    def flash(self, message: str, kind: str = "ok") -> None:
+        """A message for the next page shown (after a redirect)."""
+        self.data["flash"] = [kind, message]
+        self.data.setdefault("exp", time.time() + ANONYMOUS_SECONDS)
+        self.dirty = True
+
+    def pop_flash(self) -> tuple[str, str] | None:
+        value = self.data.pop("flash", None)
+        if value is None:
+            return None
+        self.dirty = True
+        if isinstance(value, list) and len(value) == 2:
+            return str(value[0]), str(value[1])
+        return None
+
+
+class SessionCodec:
+    """Reads and writes the session cookie with one secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self.secret, _SIGNING_CONTEXT + payload.encode(), "sha256").digest())
+
+    def encode(self, session: Session) -> str:
+        payload = _b64(json.dumps(session.data, separators=(",", ":")).encode())
+        return f"{payload}.{self._sign(payload)}"
+
+    def decode(self, value: str | None) -> Session:
+        """The session a cookie holds; a missing, forged or expired cookie gives an empty one."""
+        if not value or len(value) > 8192 or "." not in value:
+            return Session()
+        payload, _, signature = value.partition(".")
+        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
+            return Session()
+        try:
+            data = json.loads(_unb64(payload))
+        except ValueError:
+            return Session()
+        if not isinstance(data, dict) or not isinstance(data.get("exp"), int | float):
+            return Session()
+        if data["exp"] < time.time():
+            return Session()
+        return Session(data)
+
+    def load(self, request: Request) -> Session:
+        return self.decode(request.cookies.get(COOKIE))
+
+    def save(self, request: Request, response: Response, session: Session) -> None:
+        secure = request.url.scheme == "https"
+        if not session.data:
+            response.delete_cookie(COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
+            return
+        max_age = max(0, int(float(session.data.get("exp", 0)) - time.time()))
+        response.set_cookie(
+            COOKIE,
+            self.encode(session),
+            max_age=max_age,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+
+class LoginLinks:
+    """One-time login links, kept in the memory of one server process.
+
+    ``modelbay server`` prints one for ``admin`` at start, so that a first-time user on the
+    embedded default is signed in by opening it; it works once, for 15 minutes.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, user: str, seconds: float = LOGIN_LINK_SECONDS) -> str:
+        token = secrets.token_urlsafe(32)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            self._tokens[digest] = (user, time.monotonic() + seconds)
+        return token
+
+    def redeem(self, token: str) -> str | None:
+        """The user the token was issued for, once; None for an unknown, used or old token."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            found = self._tokens.pop(digest, None)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
