@@ -88,9 +88,13 @@ def test_many_runs_by_get_and_post(client, uniq):
         r = client.post(f"/projects/m{uniq}/runs", json={"id": f"r{n}"})
         assert r.status_code == 201
         points = [[i, float(i), {"x": i * (n + 1)}] for i in range(300)]
-        assert client.post(f"/projects/m{uniq}/runs/r{n}/history", json={"points": points}).is_success
+        assert client.post(
+            f"/projects/m{uniq}/runs/r{n}/history", json={"points": points}
+        ).is_success
         paths.append(f"m{uniq}/r{n}")
-    got = client.get("/runs/history", params={"runs": ",".join(paths), "keys": "x", "max_points": 10})
+    got = client.get(
+        "/runs/history", params={"runs": ",".join(paths), "keys": "x", "max_points": 10}
+    )
     assert got.status_code == 200
     body = got.json()["runs"]
     assert list(body) == paths and all(len(body[p]["x"]) <= 10 for p in paths)

@@ -51,7 +51,7 @@ def test_sent_cursor_survives_and_bad_values_read_as_zero(tmp_path):
 
 def test_long_lines_and_unreadable_lines(tmp_path):
     journal = Journal(tmp_path / "run")
-    big = b'{"points":[' + b",".join(b"[%d,1.0,{\"k\":1}]" % i for i in range(20000)) + b"]}\n"
+    big = b'{"points":[' + b",".join(b'[%d,1.0,{"k":1}]' % i for i in range(20000)) + b"]}\n"
     journal.append([big, b"not json\n", b'{"update":{"summary":{}}}\n'])
     records = journal.read(0, max_bytes=1024)  # a window smaller than the first line
     assert records[0].kind == "points" and records[0].values == 20000

@@ -32,7 +32,9 @@ def test_log_resend_and_read_back(svc):
     services, me = svc
     runs = services.runs
     runs.create(me, "proj", run_id="r1")
-    points = [[s, 100.0 + s, {"loss": 1 / (s + 1), "acc": s / 10, "bad": math.nan}] for s in range(3000)]
+    points = [
+        [s, 100.0 + s, {"loss": 1 / (s + 1), "acc": s / 10, "bad": math.nan}] for s in range(3000)
+    ]
     points[1500][2]["loss"] = math.inf
     assert runs.log(me, "proj", "r1", points) == 9000
     assert runs.log(me, "proj", "r1", points[:1000]) == 3000  # a resend

@@ -63,7 +63,18 @@ def test_every_value_type_is_kept(mb, uniq):
 
     history = Api().run(run.path).history()
     assert sorted(history) == sorted(
-        ["int", "float", "nan", "pinf", "ninf", "flag", "big", "nested/a", "nested/deeper/b", "scalar"]
+        [
+            "int",
+            "float",
+            "nan",
+            "pinf",
+            "ninf",
+            "flag",
+            "big",
+            "nested/a",
+            "nested/deeper/b",
+            "scalar",
+        ]
     )
     assert [p[1] for p in history["int"]] == [0, 1, 2]
     assert [p[1] for p in history["float"]] == [0, 0.25, 0.5]

@@ -23,6 +23,7 @@ def test_system_facts():
 def test_sampler_reads_cpu_and_memory():
     sampler = SystemSampler()
     sum(i * i for i in range(200_000))  # some CPU time between the samples
+    time.sleep(0.05)  # and a few clock ticks of /proc/stat
     sample = sampler.sample()
     for key in ("system/cpu_percent", "system/memory_percent", "system/proc_rss_mb"):
         assert key in sample and sample[key] >= 0

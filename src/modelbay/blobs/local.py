@@ -11,6 +11,7 @@ file in ``root/uploads/<id>.parts/``, so that a killed upload resumes with the p
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -176,18 +177,26 @@ class LocalBlobStore:
                 {"missing_parts": sorted(missing)[:100]},
             )
         staging = self._staging(session)
-        seen = (self._markers(session) / "1").read_text() if session.parts == 1 else ""
-        actual, size = (seen, staging.stat().st_size) if seen else sha256_file(staging)
-        if actual != session.sha256 or size != session.size:
-            self.abort(session)
-            raise DigestMismatchError(
-                f"uploaded bytes hash to {actual[:12]}, not {session.sha256[:12]}",
-                {"expected": session.sha256, "actual": actual, "size": size},
-            )
-        target = self.path(session.sha256)
-        target.parent.mkdir(exist_ok=True)
-        os.replace(staging, target)
-        shutil.rmtree(self._markers(session), ignore_errors=True)
+        try:
+            fd = os.open(staging, os.O_RDONLY)
+        except FileNotFoundError:
+            raise NotFoundError(f"upload {session.id} is not open") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # no part writer is left inside the file
+            seen = (self._markers(session) / "1").read_text() if session.parts == 1 else ""
+            actual, size = (seen, os.fstat(fd).st_size) if seen else sha256_file(staging)
+            if actual != session.sha256 or size != session.size:
+                self.abort(session)
+                raise DigestMismatchError(
+                    f"uploaded bytes hash to {actual[:12]}, not {session.sha256[:12]}",
+                    {"expected": session.sha256, "actual": actual, "size": size},
+                )
+            target = self.path(session.sha256)
+            target.parent.mkdir(exist_ok=True)
+            os.replace(staging, target)
+            shutil.rmtree(self._markers(session), ignore_errors=True)
+        finally:
+            os.close(fd)
 
     def abort(self, session: UploadSession) -> None:
         self._staging(session).unlink(missing_ok=True)
@@ -272,10 +281,21 @@ class PartWriter:
         self.session = session
         self.number = number
         self.offset, self.length = session.part_range(number)
+        staging = store._staging(session)
         try:
-            self.fd = os.open(store._staging(session), os.O_WRONLY)
+            self.fd = os.open(staging, os.O_WRONLY)
         except FileNotFoundError:
             raise NotFoundError(f"upload {session.id} is not open") from None
+        # Writers share a lock that finish() takes exclusively before it renames the file into
+        # place; a writer that waited for it must not write into what is now a stored blob.
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+        try:
+            current = os.stat(staging).st_ino
+        except FileNotFoundError:
+            current = None
+        if current != os.fstat(self.fd).st_ino:
+            os.close(self.fd)
+            raise NotFoundError(f"upload {session.id} is not open")
         # A one-part upload is hashed on the way in, so that finish() need not read it again.
         self.hash = hashlib.sha256() if session.parts == 1 else None
         self.written = 0
@@ -303,7 +323,10 @@ class PartWriter:
             )
         os.fsync(self.fd)
         marker = self.store._markers(self.session) / str(self.number)
-        marker.write_text(self.hash.hexdigest() if self.hash is not None else "")
+        try:
+            marker.write_text(self.hash.hexdigest() if self.hash is not None else "")
+        except FileNotFoundError:  # completed meanwhile by another client
+            raise NotFoundError(f"upload {self.session.id} is not open") from None
         return self.written
 
     def __enter__(self) -> PartWriter:

@@ -173,19 +173,27 @@ class Artifact:
 
         files, sources = self._manifest()
         sizes = {f["sha256"]: f["size"] for f in files if not f.get("ref")}
-        upload(transport, sizes, sources)
-        info = transport.call(
-            "commit_version",
-            project=project,
-            name=self._name,
-            type=self._type,
-            files=files,
-            description=self.description,
-            metadata=self.metadata,
-            aliases=sorted(set(aliases or []) | {a for a in self.aliases if a != names.LATEST}),
-            tags=self.tags,
-            run_id=run_id,
-        )
+        for attempt in range(3):
+            upload(transport, sizes, sources)
+            try:
+                info = transport.call(
+                    "commit_version",
+                    project=project,
+                    name=self._name,
+                    type=self._type,
+                    files=files,
+                    description=self.description,
+                    metadata=self.metadata,
+                    aliases=sorted(set(aliases or []) | {a for a in self.aliases if a != names.LATEST}),
+                    tags=self.tags,
+                    run_id=run_id,
+                )
+                break
+            except InvalidInputError as exc:
+                # Garbage collection may take a blob between its upload and this commit:
+                # upload what is missing again.
+                if "missing" not in exc.details or attempt == 2:
+                    raise
         created = bool(info.pop("created", True))
         self._bind(transport, info)
         if self._tmpdir is not None:

@@ -510,6 +510,7 @@ class Sender:
         self._away_since: float | None = None
         self._error: str | None = None
         self._last_update = time.monotonic()
+        self._journal_error = False
         self.thread = threading.Thread(
             target=self._journal_loop, name=f"modelbay-journal-{label}", daemon=True
         )
@@ -578,7 +579,11 @@ class Sender:
             try:
                 self.spool()
             except Exception as exc:  # a full disk, say: keep trying, never die
-                self._report_failure(exc)
+                if not self._journal_error:
+                    _say(f"run {self.label}: cannot write {self.journal.path}: {exc}")
+                self._journal_error = True
+            else:
+                self._journal_error = False
             self._send_wake.set()
         if self.uploader is None:
             self._finish_thread()
