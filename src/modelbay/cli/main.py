@@ -56,6 +56,7 @@ def server(
     import uvicorn
 
     from modelbay.server.app import create_app
+    from modelbay.server.protocol import NoDelayHTTPProtocol
     from modelbay.services import Services
     from modelbay.settings import Settings
 
@@ -89,7 +90,14 @@ def server(
                     "modelbay: sign in to the web UI as admin (this link works once, within "
                     f"15 minutes): http://{host}:{port}{login_link(app_)}"
                 )
-            uvicorn.run(app_, host=host, port=port, access_log=access_log, log_level="warning")
+            uvicorn.run(
+                app_,
+                host=host,
+                port=port,
+                access_log=access_log,
+                log_level="warning",
+                http=NoDelayHTTPProtocol,
+            )
             return
         printed = services.auth.bootstrap_admin(admin_key)
         if printed:
@@ -111,6 +119,7 @@ def server(
             workers=workers,
             access_log=access_log,
             log_level="warning",
+            http=NoDelayHTTPProtocol,
         )
 
 

@@ -15,7 +15,6 @@ import sys
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,6 +28,7 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.sdk.artifact import Artifact, parse_target
+from modelbay.sdk.run_config import Config, RunSettings, Summary
 from modelbay.sdk.spool import Journal, Point, Sender, Uploader, sync_run
 from modelbay.sdk.system import SystemMonitor, system_facts
 from modelbay.sdk.transport import Info, Transport, connect
@@ -40,107 +40,6 @@ MAX_KEY_CHARS = 256
 _NUMBER = frozenset((float, int, bool))
 
 __all__ = ["Config", "Run", "RunSettings", "Summary", "finish", "init", "log", "system_facts"]
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """How a run logs; read from the environment by :func:`init` unless given.
-
-    Attributes:
-        flush_interval: seconds between journal flushes (and sends); a crash of the
-            training process loses at most this much logging (``MODELBAY_FLUSH_INTERVAL``).
-        exit_timeout: seconds ``finish()`` (and interpreter exit) waits for an unreachable
-            server before leaving the rest in the journal (``MODELBAY_EXIT_TIMEOUT``).
-        system_interval: seconds between ``system/*`` samples; 0 turns them off
-            (``MODELBAY_SYSTEM_INTERVAL``).
-        keep_journal: keep a fully sent online run's journal after ``finish()``
-            (``MODELBAY_KEEP_JOURNAL=1``); offline journals are always kept.
-    """
-
-    flush_interval: float = 1.0
-    exit_timeout: float = 30.0
-    system_interval: float = 15.0
-    keep_journal: bool = False
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "keep_journal":
-                continue
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                raise InvalidInputError(f"{f.name} must be a number of seconds >= 0")
-        if not 0.01 <= self.flush_interval <= 600:
-            raise InvalidInputError("flush_interval must be between 0.01 and 600 seconds")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunSettings:
-        """Raises: InvalidInputError: a variable is not a number."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name, var in (
-            ("flush_interval", "MODELBAY_FLUSH_INTERVAL"),
-            ("exit_timeout", "MODELBAY_EXIT_TIMEOUT"),
-            ("system_interval", "MODELBAY_SYSTEM_INTERVAL"),
-        ):
-            text = env.get(var)
-            if text:
-                try:
-                    values[name] = float(text)
-                except ValueError:
-                    raise InvalidInputError(f"{var} must be a number, not {text!r}") from None
-        keep = env.get("MODELBAY_KEEP_JOURNAL", "").lower()
-        values["keep_journal"] = keep in ("1", "true", "yes")
-        return cls(**values)
-
-
-class _Tracked(dict[str, Any]):
-    """A dict that notes when it changes, so that the run sends only what changed."""
-
-    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
-        super().__init__(data or {})
-        self.dirty = False
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        self.dirty = True
-
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        self.dirty = True
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        super().update(*args, **kwargs)
-        self.dirty = True
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self.dirty = True
-        return super().setdefault(key, default)
-
-    def pop(self, key: str, *default: Any) -> Any:
-        if key in self:
-            self.dirty = True
-        return super().pop(key, *default)
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        if key == "dirty":
-            object.__setattr__(self, key, value)
-        else:
-            self[key] = value
-
-
-class Config(_Tracked):
-    """``run.config``: hyperparameters; item or attribute access; edits are persisted."""
-
-
-class Summary(_Tracked):
-    """``run.summary``: the last logged value of each key unless set by hand; persisted."""
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -73,7 +73,7 @@ def create_app(
     settings: Settings, services: Services | None = None, admin_key: str | None = None
 ) -> FastAPI:
     """Build the app over ``services`` (opened from ``settings`` when not given)."""
-    from modelbay.server.api import api_router
+    from modelbay.server.api import install as install_api
 
     services = services or Services.open(settings)
     printed = services.auth.bootstrap_admin(admin_key)
@@ -83,7 +83,7 @@ def create_app(
     app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(api_router, prefix="/api/v1")
+    install_api(app)
     from modelbay.server import ui
 
     ui.install(app, settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -408,7 +409,7 @@ class ArtifactService:
                             **self._scope(where),
                             before={"alias": alias},
                         )
-            return describe(conn, where)
+            return describe(conn, replace(where, row=None))  # re-read what changed
 
     def set_alias(
         self, principal: Principal, project: str, name: str, alias: str, selector: str

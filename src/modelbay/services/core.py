@@ -4,7 +4,7 @@ found from a reference and described."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -51,6 +51,9 @@ class Located:
     registry_id: int | None = None
     registry: str | None = None
     collection: str | None = None
+    #: The row the reference was found by (source version columns, and link columns through
+    #: a registry), so that describing it needs no second look-up.
+    row: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def locate(conn: Connection, ref: Ref) -> Located:
@@ -59,6 +62,42 @@ def locate(conn: Connection, ref: Ref) -> Located:
     Raises:
         NotFoundError: the project, artifact, registry, collection, alias or version is unknown.
     """
+    index = version_index(ref.selector)
+    if isinstance(ref, ArtifactRef):
+        hit = artifact_store.find_version(
+            conn,
+            ref.project,
+            ref.name,
+            index=index,
+            alias=None if index is not None else ref.selector,
+        )
+        if hit is not None:
+            return Located(hit["id"], hit["artifact_id"], None, row=hit)
+    else:
+        link = registry_store.find_link(
+            conn,
+            ref.registry,
+            ref.collection,
+            index=index,
+            alias=None if index is not None else ref.selector,
+        )
+        if link is not None:
+            return Located(
+                link["id"],
+                link["artifact_id"],
+                None,
+                link["link_id"],
+                link["collection_id"],
+                link["registry_id"],
+                ref.registry,
+                ref.collection,
+                row=link,
+            )
+    return _locate_slowly(conn, ref)
+
+
+def _locate_slowly(conn: Connection, ref: Ref) -> Located:
+    """The step-by-step look-up, which says precisely what is missing."""
     if isinstance(ref, ArtifactRef):
         project_id = artifact_store.project_id(conn, ref.project)
         if project_id is None:
@@ -155,12 +194,16 @@ def link_info(
 def describe(conn: Connection, where: Located) -> Info:
     """Full description of a located version (with its aliases, tags and link)."""
     if where.link_id is not None:
-        row = registry_store.link_row(conn, where.link_id)
+        row = (
+            where.row
+            if where.row and "link_id" in where.row
+            else registry_store.link_row(conn, where.link_id)
+        )
         assert row is not None and where.registry and where.collection
         aliases = registry_store.aliases_of_links(conn, [where.link_id])[where.link_id]
         tags = tag_store.tags_of(conn, tag_store.VERSION, [row["id"]])[row["id"]]
         return link_info(row, where.registry, where.collection, aliases, tags)
-    version = artifact_store.version_by_id(conn, where.version_id)
+    version = where.row if where.row else artifact_store.version_by_id(conn, where.version_id)
     if version is None:
         raise NotFoundError(f"artifact version {where.version_id} not found")
     aliases = artifact_store.aliases_of(conn, [where.version_id])[where.version_id]

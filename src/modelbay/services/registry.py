@@ -73,27 +73,38 @@ def _link_subject(where: Located, index: int) -> str:
     return f"{where.registry}-registry/{where.collection}:v{index}"
 
 
-def set_link_alias(conn: Connection, principal: Principal, where: Located, alias: str) -> None:
-    """Point a collection alias at ``where``'s link, moving it; audited when it changes."""
+def set_link_alias(
+    conn: Connection, principal: Principal, where: Located, alias: str, index: int | None = None
+) -> None:
+    """Point a collection alias at ``where``'s link (number ``index``), moving it; audited when
+    it changes."""
     assert where.collection_id is not None and where.link_id is not None
-    previous = store.set_alias(conn, where.collection_id, alias, where.link_id)
-    if previous == where.link_id:
+    holder = store.alias_holder(conn, where.collection_id, alias)
+    if holder is not None and holder[0] == where.link_id:
         return
-    row = store.link_row(conn, where.link_id)
-    assert row is not None
-    before = None
-    if previous is not None:
-        old = store.link_row(conn, previous)
-        before = {"alias": alias, "version": f"v{old['link_index']}"} if old else None
+    store.upsert_alias(conn, where.collection_id, alias, where.link_id)
+    if index is None:
+        index = (
+            int(where.row["link_index"])
+            if where.row and "link_index" in where.row
+            else _index_of(conn, where)
+        )
     record(
         conn,
         principal,
         "alias.added",
-        _link_subject(where, row["link_index"]),
+        _link_subject(where, index),
         **_scope(where),
-        before=before,
-        after={"alias": alias, "version": f"v{row['link_index']}"},
+        before={"alias": alias, "version": f"v{holder[1]}"} if holder else None,
+        after={"alias": alias, "version": f"v{index}"},
     )
+
+
+def _index_of(conn: Connection, where: Located) -> int:
+    assert where.link_id is not None
+    row = store.link_row(conn, where.link_id)
+    assert row is not None
+    return int(row["link_index"])
 
 
 def unset_link_alias(conn: Connection, principal: Principal, where: Located, alias: str) -> None:
@@ -314,7 +325,7 @@ class RegistryService:
         with self.db.write() as conn:
             reg = self._registry(conn, registry)
             source_at = locate(conn, source)
-            version = artifact_store.version_by_id(conn, source_at.version_id)
+            version = source_at.row or artifact_store.version_by_id(conn, source_at.version_id)
             assert version is not None
             if not accepts(reg["artifact_types"], version["type"]):
                 raise ConflictError(
@@ -322,10 +333,13 @@ class RegistryService:
                     f"(it accepts {', '.join(reg['artifact_types'] or [])})",
                     {"type": version["type"], "accepted": reg["artifact_types"]},
                 )
-            created_collection = store.ensure_collection(
-                conn, reg["id"], collection, version["type"], t
-            )
             coll = store.get_collection(conn, reg["id"], collection, lock=True)
+            created_collection = False
+            if coll is None:
+                created_collection = store.ensure_collection(
+                    conn, reg["id"], collection, version["type"], t
+                )
+                coll = store.get_collection(conn, reg["id"], collection, lock=True)
             assert coll is not None
             if coll["type"] != version["type"]:
                 raise ConflictError(
@@ -356,7 +370,7 @@ class RegistryService:
             link_id = store.link_of_version(conn, coll["id"], source_at.version_id)
             created = link_id is None
             if link_id is None:
-                index = store.take_link_number(conn, coll["id"])
+                index = store.take_link_number(conn, coll["id"], t)
                 link_id = store.insert_link(
                     conn,
                     collection_id=coll["id"],
@@ -374,12 +388,25 @@ class RegistryService:
                     **_scope(where),
                     after={"source": f"{version['project']}/{version['name']}:v{version['index']}"},
                 )
-                set_link_alias(conn, principal, where, LATEST)
-                store.update_collection(conn, coll["id"], updated_at=t)
+                set_link_alias(conn, principal, where, LATEST, index)
             else:
                 where = replace(where, link_id=link_id)
+                index = None
             for alias in alias_list:
-                set_link_alias(conn, principal, where, alias)
+                set_link_alias(conn, principal, where, alias, index)
+            if index is not None:
+                # Described from what is known already: the source row and the new link.
+                where = replace(
+                    where,
+                    row={
+                        **version,
+                        "link_id": link_id,
+                        "collection_id": coll["id"],
+                        "link_index": index,
+                        "linked_at": t,
+                        "linked_by": principal.name,
+                    },
+                )
             info = describe(conn, where)
         info["created"] = created
         return info, created
@@ -422,6 +449,7 @@ class RegistryService:
                         link_id=newest,
                         version_id=newest_row["id"],
                         artifact_id=newest_row["artifact_id"],
+                        row=newest_row,
                     )
                     set_link_alias(conn, principal, moved, LATEST)
 

@@ -8,7 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import for_update, insert_ignore, inserted_id, upsert
+from modelbay.store.common import (
+    P,
+    dict_rows,
+    for_update,
+    insert_ignore,
+    inserted_id,
+    one_value,
+    upsert,
+)
 from modelbay.store.schema import (
     artifact_aliases,
     artifact_versions,
@@ -47,6 +55,51 @@ VERSION_FROM = (
 )
 
 
+_PROJECT_ID = sa.select(projects.c.id).where(projects.c.name == P("name"))
+_ARTIFACT = sa.select(artifacts).where(
+    artifacts.c.project_id == P("pid"), artifacts.c.name == P("name")
+)
+_VERSION_BY_INDEX = sa.select(artifact_versions.c.id).where(
+    artifact_versions.c.artifact_id == P("aid"),
+    artifact_versions.c.version == P("index"),
+    artifact_versions.c.deleted_at.is_(None),
+)
+_VERSION_BY_ALIAS = sa.select(artifact_aliases.c.version_id).where(
+    artifact_aliases.c.artifact_id == P("aid"), artifact_aliases.c.alias == P("alias")
+)
+_VERSION_ROW = (
+    sa.select(*VERSION_COLUMNS).select_from(VERSION_FROM).where(artifact_versions.c.id == P("vid"))
+)
+_FIND_FROM = VERSION_FROM
+_FIND_BY_INDEX = (
+    sa.select(*VERSION_COLUMNS)
+    .select_from(_FIND_FROM)
+    .where(
+        projects.c.name == P("project"),
+        artifacts.c.name == P("name"),
+        artifact_versions.c.version == P("index"),
+        artifact_versions.c.deleted_at.is_(None),
+    )
+)
+_FIND_BY_ALIAS = (
+    sa.select(*VERSION_COLUMNS)
+    .select_from(
+        _FIND_FROM.join(artifact_aliases, artifact_aliases.c.version_id == artifact_versions.c.id)
+    )
+    .where(
+        projects.c.name == P("project"),
+        artifacts.c.name == P("name"),
+        artifact_aliases.c.alias == P("alias"),
+    )
+)
+_ALIASES_OF = (
+    sa.select(artifact_aliases.c.version_id, artifact_aliases.c.alias)
+    .where(artifact_aliases.c.version_id.in_(P("ids", expanding=True)))
+    .order_by(artifact_aliases.c.alias)
+)
+_INSERT_VERSION = artifact_versions.insert()
+
+
 def version_select() -> sa.Select[Any]:
     return sa.select(*VERSION_COLUMNS).select_from(VERSION_FROM)
 
@@ -57,8 +110,7 @@ def ensure_project(conn: Connection, name: str, now: float) -> int:
 
 
 def project_id(conn: Connection, name: str) -> int | None:
-    value = conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).scalar()
-    return int(value) if value is not None else None
+    return one_value(conn, _PROJECT_ID, name=name)
 
 
 def list_projects(conn: Connection) -> list[dict[str, Any]]:
@@ -87,10 +139,7 @@ def ensure_artifact(
 
 
 def get_artifact(conn: Connection, project_id: int, name: str) -> dict[str, Any] | None:
-    stmt = sa.select(artifacts).where(
-        artifacts.c.project_id == project_id, artifacts.c.name == name
-    )
-    row = conn.execute(stmt).mappings().first()
+    row = conn.execute(_ARTIFACT, {"pid": project_id, "name": name}).mappings().first()
     return dict(row) if row else None
 
 
@@ -113,7 +162,7 @@ def list_artifacts(conn: Connection, project_id: int, type_: str | None) -> list
     )
     if type_:
         stmt = stmt.where(artifacts.c.type == type_)
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return dict_rows(conn.execute(stmt))
 
 
 def take_version_number(conn: Connection, artifact_id: int) -> int:
@@ -144,7 +193,7 @@ def live_version_with_digest(conn: Connection, artifact_id: int, digest: str) ->
 
 
 def insert_version(conn: Connection, **values: Any) -> int:
-    return inserted_id(conn.execute(artifact_versions.insert().values(**values)))
+    return inserted_id(conn.execute(_INSERT_VERSION, values))
 
 
 def insert_files(conn: Connection, version_id: int, entries: Sequence[dict[str, Any]]) -> None:
@@ -163,33 +212,29 @@ def insert_files(conn: Connection, version_id: int, entries: Sequence[dict[str, 
         conn.execute(files.insert(), rows[start : start + 5000])
 
 
+def find_version(
+    conn: Connection, project: str, name: str, *, index: int | None = None, alias: str | None = None
+) -> dict[str, Any] | None:
+    """A live artifact version by project, name and number or alias, in one query, or None."""
+    if index is not None:
+        result = conn.execute(_FIND_BY_INDEX, {"project": project, "name": name, "index": index})
+    else:
+        result = conn.execute(_FIND_BY_ALIAS, {"project": project, "name": name, "alias": alias})
+    row = result.mappings().first()
+    return dict(row) if row else None
+
+
 def version_by_id(conn: Connection, version_id: int) -> dict[str, Any] | None:
-    row = (
-        conn.execute(version_select().where(artifact_versions.c.id == version_id))
-        .mappings()
-        .first()
-    )
+    row = conn.execute(_VERSION_ROW, {"vid": version_id}).mappings().first()
     return dict(row) if row else None
 
 
 def version_id_by_index(conn: Connection, artifact_id: int, index: int) -> int | None:
-    value = conn.execute(
-        sa.select(artifact_versions.c.id).where(
-            artifact_versions.c.artifact_id == artifact_id,
-            artifact_versions.c.version == index,
-            artifact_versions.c.deleted_at.is_(None),
-        )
-    ).scalar()
-    return int(value) if value is not None else None
+    return one_value(conn, _VERSION_BY_INDEX, aid=artifact_id, index=index)
 
 
 def version_id_by_alias(conn: Connection, artifact_id: int, alias: str) -> int | None:
-    value = conn.execute(
-        sa.select(artifact_aliases.c.version_id).where(
-            artifact_aliases.c.artifact_id == artifact_id, artifact_aliases.c.alias == alias
-        )
-    ).scalar()
-    return int(value) if value is not None else None
+    return one_value(conn, _VERSION_BY_ALIAS, aid=artifact_id, alias=alias)
 
 
 def list_versions(conn: Connection, artifact_id: int) -> list[dict[str, Any]]:
@@ -200,7 +245,7 @@ def list_versions(conn: Connection, artifact_id: int) -> list[dict[str, Any]]:
         )
         .order_by(artifact_versions.c.version.desc())
     )
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return dict_rows(conn.execute(stmt))
 
 
 def newest_live_version(conn: Connection, artifact_id: int) -> int | None:
@@ -219,12 +264,7 @@ def aliases_of(conn: Connection, version_ids: Iterable[int]) -> dict[int, list[s
     ids = list(version_ids)
     out: dict[int, list[str]] = {i: [] for i in ids}
     for start in range(0, len(ids), 900):
-        rows = conn.execute(
-            sa.select(artifact_aliases.c.version_id, artifact_aliases.c.alias)
-            .where(artifact_aliases.c.version_id.in_(ids[start : start + 900]))
-            .order_by(artifact_aliases.c.alias)
-        )
-        for version_id, alias in rows:
+        for version_id, alias in conn.execute(_ALIASES_OF, {"ids": ids[start : start + 900]}):
             out[version_id].append(alias)
     return out
 
@@ -267,7 +307,7 @@ def files_of(conn: Connection, version_id: int) -> list[dict[str, Any]]:
         .where(files.c.version_id == version_id)
         .order_by(files.c.path)
     )
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return dict_rows(conn.execute(stmt))
 
 
 def update_version(conn: Connection, version_id: int, **values: Any) -> None:

@@ -9,7 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelbay.store.artifacts import VERSION_COLUMNS, VERSION_FROM
-from modelbay.store.common import for_update, insert_ignore, inserted_id, upsert
+from modelbay.store.common import (
+    P,
+    dict_rows,
+    insert_ignore,
+    inserted_id,
+    locking,
+    one_value,
+    upsert,
+)
 from modelbay.store.schema import (
     artifact_versions,
     collection_aliases,
@@ -32,6 +40,65 @@ LINK_COLUMNS = (
 )
 LINK_FROM = links.join(VERSION_FROM, artifact_versions.c.id == links.c.artifact_version_id).join(
     link_users, link_users.c.id == links.c.user_id
+)
+
+
+_REGISTRY = sa.select(registries).where(registries.c.name == P("name"))
+_COLLECTION = sa.select(collections).where(
+    collections.c.registry_id == P("registry_id"), collections.c.name == P("name")
+)
+_COLLECTION_LOCKED = _COLLECTION.with_for_update()
+_COLLECTION_ID = sa.select(collections.c.id).where(
+    collections.c.registry_id == P("registry_id"), collections.c.name == P("name")
+)
+_TAKE_NUMBER = (
+    collections.update()
+    .where(collections.c.id == P("cid"))
+    .values(next_version=collections.c.next_version + 1, updated_at=P("now"))
+    .returning(collections.c.next_version)
+)
+_LINK_OF_VERSION = sa.select(links.c.id).where(
+    links.c.collection_id == P("cid"), links.c.artifact_version_id == P("vid")
+)
+_INSERT_LINK = links.insert()
+_LINK_BY_INDEX = sa.select(links.c.id).where(
+    links.c.collection_id == P("cid"), links.c.version == P("index")
+)
+_LINK_BY_ALIAS = sa.select(collection_aliases.c.link_id).where(
+    collection_aliases.c.collection_id == P("cid"), collection_aliases.c.alias == P("alias")
+)
+_LINK_ROW = sa.select(*LINK_COLUMNS).select_from(LINK_FROM).where(links.c.id == P("lid"))
+_FIND_FROM = LINK_FROM.join(collections, collections.c.id == links.c.collection_id).join(
+    registries, registries.c.id == collections.c.registry_id
+)
+_FIND_COLUMNS = (*LINK_COLUMNS, collections.c.registry_id)
+_FIND_BY_INDEX = (
+    sa.select(*_FIND_COLUMNS)
+    .select_from(_FIND_FROM)
+    .where(
+        registries.c.name == P("registry"),
+        collections.c.name == P("collection"),
+        links.c.version == P("index"),
+    )
+)
+_FIND_BY_ALIAS = (
+    sa.select(*_FIND_COLUMNS)
+    .select_from(_FIND_FROM.join(collection_aliases, collection_aliases.c.link_id == links.c.id))
+    .where(
+        registries.c.name == P("registry"),
+        collections.c.name == P("collection"),
+        collection_aliases.c.alias == P("alias"),
+    )
+)
+_ALIAS_HOLDER = (
+    sa.select(links.c.id, links.c.version)
+    .select_from(collection_aliases.join(links, links.c.id == collection_aliases.c.link_id))
+    .where(collection_aliases.c.collection_id == P("cid"), collection_aliases.c.alias == P("alias"))
+)
+_ALIASES_OF_LINKS = (
+    sa.select(collection_aliases.c.link_id, collection_aliases.c.alias)
+    .where(collection_aliases.c.link_id.in_(P("ids", expanding=True)))
+    .order_by(collection_aliases.c.alias)
 )
 
 
@@ -61,7 +128,7 @@ def insert_registry(conn: Connection, **values: Any) -> int:
 
 
 def get_registry(conn: Connection, name: str) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(registries).where(registries.c.name == name)).mappings().first()
+    row = conn.execute(_REGISTRY, {"name": name}).mappings().first()
     return dict(row) if row else None
 
 
@@ -78,48 +145,32 @@ def list_registries(conn: Connection) -> list[dict[str, Any]]:
         .outerjoin(counts, counts.c.registry_id == registries.c.id)
         .order_by(registries.c.id)
     )
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return dict_rows(conn.execute(stmt))
 
 
 def ensure_collection(
     conn: Connection, registry_id: int, name: str, type_: str, now: float
 ) -> bool:
     """Create the collection if missing; returns True when this call created it."""
-    result = conn.execute(
-        sa.select(collections.c.id).where(
-            collections.c.registry_id == registry_id, collections.c.name == name
-        )
-    ).first()
-    if result is not None:
+    if one_value(conn, _COLLECTION_ID, registry_id=registry_id, name=name) is not None:
         return False
-    return (
-        insert_ignore(
-            conn,
-            collections,
-            {
-                "registry_id": registry_id,
-                "name": name,
-                "type": type_,
-                "description": None,
-                "next_version": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
-            ["registry_id", "name"],
-        )
-        > 0
-    )
+    values = {
+        "registry_id": registry_id,
+        "name": name,
+        "type": type_,
+        "description": None,
+        "next_version": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return insert_ignore(conn, collections, values, ["registry_id", "name"]) > 0
 
 
 def get_collection(
     conn: Connection, registry_id: int, name: str, *, lock: bool = False
 ) -> dict[str, Any] | None:
-    stmt = sa.select(collections).where(
-        collections.c.registry_id == registry_id, collections.c.name == name
-    )
-    if lock:
-        stmt = for_update(conn, stmt)
-    row = conn.execute(stmt).mappings().first()
+    stmt = locking(conn, _COLLECTION, _COLLECTION_LOCKED) if lock else _COLLECTION
+    row = conn.execute(stmt, {"registry_id": registry_id, "name": name}).mappings().first()
     return dict(row) if row else None
 
 
@@ -159,36 +210,24 @@ def list_collections(conn: Connection, registry_id: int, query: str | None) -> l
                 collections.c.id.in_(aliased),
             )
         )
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return dict_rows(conn.execute(stmt))
 
 
 def update_collection(conn: Connection, collection_id: int, **values: Any) -> None:
     conn.execute(collections.update().where(collections.c.id == collection_id).values(**values))
 
 
-def take_link_number(conn: Connection, collection_id: int) -> int:
-    return int(
-        conn.execute(
-            collections.update()
-            .where(collections.c.id == collection_id)
-            .values(next_version=collections.c.next_version + 1)
-            .returning(collections.c.next_version)
-        ).scalar_one()
-        - 1
-    )
+def take_link_number(conn: Connection, collection_id: int, now: float) -> int:
+    """Bump the collection's counter (and its updated time); returns the number taken."""
+    return int(conn.execute(_TAKE_NUMBER, {"cid": collection_id, "now": now}).scalar_one()) - 1
 
 
 def link_of_version(conn: Connection, collection_id: int, version_id: int) -> int | None:
-    value = conn.execute(
-        sa.select(links.c.id).where(
-            links.c.collection_id == collection_id, links.c.artifact_version_id == version_id
-        )
-    ).scalar()
-    return int(value) if value is not None else None
+    return one_value(conn, _LINK_OF_VERSION, cid=collection_id, vid=version_id)
 
 
 def insert_link(conn: Connection, **values: Any) -> int:
-    return inserted_id(conn.execute(links.insert().values(**values)))
+    return inserted_id(conn.execute(_INSERT_LINK, values))
 
 
 def delete_link(conn: Connection, link_id: int) -> None:
@@ -197,21 +236,11 @@ def delete_link(conn: Connection, link_id: int) -> None:
 
 
 def link_id_by_index(conn: Connection, collection_id: int, index: int) -> int | None:
-    value = conn.execute(
-        sa.select(links.c.id).where(
-            links.c.collection_id == collection_id, links.c.version == index
-        )
-    ).scalar()
-    return int(value) if value is not None else None
+    return one_value(conn, _LINK_BY_INDEX, cid=collection_id, index=index)
 
 
 def link_id_by_alias(conn: Connection, collection_id: int, alias: str) -> int | None:
-    value = conn.execute(
-        sa.select(collection_aliases.c.link_id).where(
-            collection_aliases.c.collection_id == collection_id, collection_aliases.c.alias == alias
-        )
-    ).scalar()
-    return int(value) if value is not None else None
+    return one_value(conn, _LINK_BY_ALIAS, cid=collection_id, alias=alias)
 
 
 def newest_link(conn: Connection, collection_id: int) -> int | None:
@@ -224,12 +253,35 @@ def newest_link(conn: Connection, collection_id: int) -> int | None:
     return int(value) if value is not None else None
 
 
+def find_link(
+    conn: Connection,
+    registry: str,
+    collection: str,
+    *,
+    index: int | None = None,
+    alias: str | None = None,
+) -> dict[str, Any] | None:
+    """A registry version (with its source version's columns) in one query, or None."""
+    if index is not None:
+        row = conn.execute(
+            _FIND_BY_INDEX, {"registry": registry, "collection": collection, "index": index}
+        )
+    else:
+        row = conn.execute(
+            _FIND_BY_ALIAS, {"registry": registry, "collection": collection, "alias": alias}
+        )
+    found = row.mappings().first()
+    return dict(found) if found else None
+
+
+def alias_holder(conn: Connection, collection_id: int, alias: str) -> tuple[int, int] | None:
+    """(link id, version number) of the link holding ``alias``, if any."""
+    row = conn.execute(_ALIAS_HOLDER, {"cid": collection_id, "alias": alias}).first()
+    return (int(row[0]), int(row[1])) if row else None
+
+
 def link_row(conn: Connection, link_id: int) -> dict[str, Any] | None:
-    row = (
-        conn.execute(sa.select(*LINK_COLUMNS).select_from(LINK_FROM).where(links.c.id == link_id))
-        .mappings()
-        .first()
-    )
+    row = conn.execute(_LINK_ROW, {"lid": link_id}).mappings().first()
     return dict(row) if row else None
 
 
@@ -246,7 +298,7 @@ def list_links(
     )
     if below is not None:
         stmt = stmt.where(links.c.version < below)
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return dict_rows(conn.execute(stmt))
 
 
 def links_of_versions(conn: Connection, version_ids: Iterable[int]) -> list[dict[str, Any]]:
@@ -267,19 +319,14 @@ def links_of_versions(conn: Connection, version_ids: Iterable[int]) -> list[dict
         .where(links.c.artifact_version_id.in_(ids))
         .order_by(links.c.id)
     )
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return dict_rows(conn.execute(stmt))
 
 
 def aliases_of_links(conn: Connection, link_ids: Iterable[int]) -> dict[int, list[str]]:
     ids = list(link_ids)
     out: dict[int, list[str]] = {i: [] for i in ids}
     for start in range(0, len(ids), 900):
-        rows = conn.execute(
-            sa.select(collection_aliases.c.link_id, collection_aliases.c.alias)
-            .where(collection_aliases.c.link_id.in_(ids[start : start + 900]))
-            .order_by(collection_aliases.c.alias)
-        )
-        for link_id, alias in rows:
+        for link_id, alias in conn.execute(_ALIASES_OF_LINKS, {"ids": ids[start : start + 900]}):
             out[link_id].append(alias)
     return out
 
@@ -308,6 +355,16 @@ def set_alias(conn: Connection, collection_id: int, alias: str, link_id: int) ->
             ["link_id"],
         )
     return previous
+
+
+def upsert_alias(conn: Connection, collection_id: int, alias: str, link_id: int) -> None:
+    upsert(
+        conn,
+        collection_aliases,
+        {"collection_id": collection_id, "alias": alias, "link_id": link_id},
+        ["collection_id", "alias"],
+        ["link_id"],
+    )
 
 
 def remove_alias(conn: Connection, collection_id: int, alias: str) -> None:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelbay.store.artifacts import version_select
-from modelbay.store.common import insert_ignore, inserted_id
+from modelbay.store.common import dict_rows, insert_ignore, inserted_id
 from modelbay.store.schema import artifact_versions, lineage, projects, runs, users
 
 RUN_COLUMNS = (*runs.c, projects.c.name.label("project"), users.c.name.label("user"))
@@ -46,7 +46,7 @@ def runs_by_pk(conn: Connection, run_pks: Iterable[int]) -> list[dict[str, Any]]
     if not ids:
         return []
     stmt = sa.select(*RUN_COLUMNS).select_from(RUN_FROM).where(runs.c.id.in_(ids))
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return dict_rows(conn.execute(stmt))
 
 
 def list_runs(conn: Connection, project_id: int) -> list[dict[str, Any]]:
@@ -56,7 +56,7 @@ def list_runs(conn: Connection, project_id: int) -> list[dict[str, Any]]:
         .where(runs.c.project_id == project_id)
         .order_by(runs.c.id.desc())
     )
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return dict_rows(conn.execute(stmt))
 
 
 def update_run(conn: Connection, run_pk: int, **values: Any) -> None:
@@ -178,7 +178,7 @@ def versions_of_run(conn: Connection, run_pk: int, direction: str) -> list[dict[
         .where(lineage.c.run_pk == run_pk, lineage.c.direction == direction)
         .order_by(lineage.c.created_at)
     )
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return dict_rows(conn.execute(stmt))
 
 
 def runs_of_version(conn: Connection, version_id: int, direction: str) -> list[int]:

@@ -7,26 +7,27 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import insert_ignore
+from modelbay.store.common import P, insert_ignore
 from modelbay.store.schema import tags
 
 COLLECTION = "collection"
 VERSION = "artifact_version"
 
 
+_TAGS_OF = (
+    sa.select(tags.c.target_id, tags.c.tag)
+    .where(tags.c.kind == P("kind"), tags.c.target_id.in_(P("ids", expanding=True)))
+    .order_by(tags.c.tag)
+)
+
+
 def tags_of(conn: Connection, kind: str, ids: Iterable[int]) -> dict[int, list[str]]:
-    ids = list(ids)
-    out: dict[int, list[str]] = {i: [] for i in ids}
-    if not ids:
-        return out
-    for chunk_start in range(0, len(ids), 900):
-        chunk = ids[chunk_start : chunk_start + 900]
-        rows = conn.execute(
-            sa.select(tags.c.target_id, tags.c.tag)
-            .where(tags.c.kind == kind, tags.c.target_id.in_(chunk))
-            .order_by(tags.c.tag)
-        )
-        for target_id, tag in rows:
+    wanted = list(ids)
+    out: dict[int, list[str]] = {i: [] for i in wanted}
+    for start in range(0, len(wanted), 900):
+        for target_id, tag in conn.execute(
+            _TAGS_OF, {"kind": kind, "ids": wanted[start : start + 900]}
+        ):
             out[target_id].append(tag)
     return out
 

@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from modelbay.blobs.local import LocalBlobStore, check_digest
 from modelbay.errors import InvalidInputError, NotFoundError
 from modelbay.server.api.bodies import Digests, UploadFiles, UploadIds
-from modelbay.server.api.deps import Svc, Who, principal, services
+from modelbay.server.api.deps import Svc, Who, principal_of, services_of
 from modelbay.server.app import json_response
 
 router = APIRouter(prefix="/blobs", tags=["blobs"])
@@ -32,8 +32,8 @@ def begin_uploads(body: UploadFiles, svc: Svc, who: Who) -> Response:
 
 @router.put("/uploads/{upload_id}/parts/{number}")
 async def upload_part(upload_id: str, number: int, request: Request) -> Response:
-    who = principal(request)
-    svc = services(request)
+    who = principal_of(request)
+    svc = services_of(request)
     _refuse_forms(request)
     writer = await run_in_threadpool(svc.blobs.part_writer, who, upload_id, number)
     with writer:
@@ -61,8 +61,8 @@ def locations(body: Digests, svc: Svc, who: Who) -> Response:
 @router.put("/{digest}", status_code=201)
 async def upload(digest: str, request: Request) -> Response:
     """A whole blob in one request (small files); verified before it counts."""
-    who = principal(request)
-    svc = services(request)
+    who = principal_of(request)
+    svc = services_of(request)
     check_digest(digest)
     _refuse_forms(request)
     length = request.headers.get("content-length")

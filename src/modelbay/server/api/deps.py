@@ -11,15 +11,26 @@ from modelbay.names import Ref, parse_ref
 from modelbay.services import Principal, Services
 
 
-def services(request: Request) -> Services:
+# Both are async so that FastAPI runs them on the event loop, not in a worker thread each:
+# the key check is a dictionary hit after the first request of a key.
+async def services(request: Request) -> Services:
+    return services_of(request)
+
+
+def services_of(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
+    return principal_of(request)
+
+
+def principal_of(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     token = key.strip() if scheme.lower() == "bearer" else None
-    return services(request).auth.authenticate(token or None)
+    svc: Services = request.app.state.services
+    return svc.auth.authenticate(token or None)
 
 
 Svc = Annotated[Services, Depends(services)]
