@@ -250,7 +250,7 @@ def test_two_clients_upload_the_same_new_blob_at_once(plane: Plane, tmp_path: Pa
         for i in range(3)
     ]
     outs = [p.communicate(timeout=120) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [o[1].decode()[-2000:] for o in outs]
+    assert all(p.returncode == 0 for p in procs), [o[1].decode()[-6000:] for o in outs]
     for i in range(3):
         art = Api().artifact(f"dp/same-{i}:latest")
         assert art.files()[0].sha256 == sha(f)

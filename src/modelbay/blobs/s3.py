@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from modelbay.blobs import Target, UploadSession
-from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundError
+from modelbay.errors import ConflictError, DigestMismatchError, InvalidInputError, NotFoundError
 
 CHUNK = 1 << 20
 URL_SECONDS = 3600
@@ -282,15 +282,25 @@ class S3BlobStore:
                 {"missing_parts": sorted(missing)[:100]},
             )
         if session.backend_id is not None:
+            from botocore.exceptions import ClientError
+
             parts = sorted(self._parts(session), key=lambda p: int(p["PartNumber"]))
-            self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=staging,
-                UploadId=session.backend_id,
-                MultipartUpload={
-                    "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
-                },
-            )
+            try:
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=staging,
+                    UploadId=session.backend_id,
+                    MultipartUpload={
+                        "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+                    },
+                )
+            except ClientError as exc:
+                # Parts replaced or the upload finished while this completion ran: the caller
+                # plans again (and finds the blob stored, or what is still missing).
+                code = exc.response.get("Error", {}).get("Code", "")
+                raise ConflictError(
+                    f"upload {session.id} changed while completing it ({code}); try again"
+                ) from exc
         h = hashlib.sha256()
         size = 0
         body = self.client.get_object(Bucket=self.bucket, Key=staging)["Body"]

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.blobs.local import sha256_file
-from modelbay.errors import ModelbayError, NotFoundError, TransportError, from_payload
+from modelbay.errors import (
+    DigestMismatchError,
+    ModelbayError,
+    NotFoundError,
+    TransportError,
+    from_payload,
+)
 from modelbay.sdk.transport import Info, LocalTransport, Transport
 
 WORKERS = min(16, (os.cpu_count() or 2) * 4)
@@ -122,23 +128,44 @@ def upload(
         with meter("uploading", total, progress) as m:
             _run_all(lambda d: transport.upload_blob(d, sources[d], sizes[d], m), missing)
         return int(total)
+    sent = 0
+    pending = dict(sizes)
+    for attempt in range(ATTEMPTS):
+        sent_now, failed = _upload_round(transport, pending, sources, progress)
+        sent += sent_now
+        if not failed:
+            return sent
+        # Another client may have completed or aborted a shared session under this one, or
+        # a part may have been lost: plan again for the blobs still missing.
+        if attempt == ATTEMPTS - 1:
+            raise next(iter(failed.values()))
+        pending = {d: pending[d] for d in failed}
+    return sent
+
+
+ATTEMPTS = 3
+
+
+def _upload_round(
+    transport: Transport, sizes: dict[str, int], sources: dict[str, Path], progress: bool
+) -> tuple[int, dict[str, ModelbayError]]:
+    """One plan-send-complete round; returns the bytes sent and the errors by digest."""
     plan = transport.call(
         "begin_uploads", files=[{"sha256": d, "size": s} for d, s in sizes.items()]
     )
     whole: list[str] = []
     parts: list[tuple[str, Info, str]] = []
-    sessions: list[str] = []
+    sessions: dict[str, str] = {}
     for up in plan["uploads"]:
         if up["id"] is None:
             whole.append(up["sha256"])
             continue
-        sessions.append(up["id"])
+        sessions[up["id"]] = up["sha256"]
         parts.extend((up["id"], p, up["sha256"]) for p in up["parts"] if not p["done"])
     total = sum(sizes[d] for d in whole) + sum(p["size"] for _, p, _ in parts)
+    failures: dict[str, ModelbayError] = {}
     with meter("uploading", total, progress) as m:
         work: list[tuple[str, Any]] = [("whole", d) for d in whole] + [("part", p) for p in parts]
-
-        failures: dict[str, ModelbayError] = {}
 
         def send(item: tuple[str, Any]) -> None:
             kind, what = item
@@ -155,12 +182,15 @@ def upload(
         # Large parts first, so that the long transfers start early and overlap the small ones.
         work.sort(key=lambda item: -(item[1][1]["size"] if item[0] == "part" else sizes[item[1]]))
         _run_all(send, work)
+    failed: dict[str, ModelbayError] = {}
     if sessions:
-        results = transport.call("complete_uploads", ids=sessions)
-        for r in results:
+        for r in transport.call("complete_uploads", ids=list(sessions)):
             if r.get("error"):
-                raise failures.get(r["id"]) or from_payload({"error": r["error"]}, 400)
-    return int(total)
+                error = from_payload({"error": r["error"]}, 400)
+                if isinstance(error, DigestMismatchError):
+                    raise error  # the file changed while it was sent: no retry can help
+                failed[sessions[r["id"]]] = failures.get(r["id"]) or error
+    return int(total), failed
 
 
 def download(
