@@ -7,15 +7,15 @@ from starlette.responses import Response
 
 from modelbay.names import parse_ref
 from modelbay.server.api.bodies import Use
-from modelbay.server.api.deps import Svc, Who
+from modelbay.server.api.deps import Svc, Who, read
 from modelbay.server.app import json_response
 
 router = APIRouter(tags=["references"])
 
 
 @router.get("/resolve")
-def resolve(ref: str, svc: Svc, who: Who) -> Response:
-    return json_response(svc.artifacts.get(who, parse_ref(ref)))
+async def resolve(ref: str, svc: Svc, who: Who) -> Response:
+    return json_response(await read(svc, svc.artifacts.get, who, parse_ref(ref)))
 
 
 @router.post("/use")

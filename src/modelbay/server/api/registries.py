@@ -13,7 +13,7 @@ from modelbay.server.api.bodies import (
     RegistryCreate,
     VersionUpdate,
 )
-from modelbay.server.api.deps import Svc, Who
+from modelbay.server.api.deps import Svc, Who, read
 from modelbay.server.app import json_response
 
 router = APIRouter(prefix="/registries", tags=["registries"])
@@ -81,7 +81,7 @@ def link(registry: str, collection: str, body: Link, svc: Svc, who: Who) -> Resp
 
 
 @router.get(COLLECTION + "/versions")
-def list_versions(
+async def list_versions(
     registry: str,
     collection: str,
     svc: Svc,
@@ -89,9 +89,16 @@ def list_versions(
     limit: int = 1000,
     page_token: str | None = None,
 ) -> Response:
-    return json_response(
-        svc.registry.list_versions(who, registry, collection, limit=limit, page_token=page_token)
+    page = await read(
+        svc,
+        svc.registry.list_versions,
+        who,
+        registry,
+        collection,
+        limit=limit,
+        page_token=page_token,
     )
+    return json_response(page)
 
 
 @router.get(COLLECTION + "/versions/{selector}")
