@@ -590,9 +590,11 @@ class Sender:
 
     def _send_loop(self) -> None:
         while not self._abandon:
-            stopping = self._stop
-            self._send_wake.wait(min(self.interval, 0.5) if stopping else self.interval)
+            self._send_wake.wait(min(self.interval, 0.5) if self._stop else self.interval)
             self._send_wake.clear()
+            # Read after the wait: close() sets the flag and then wakes this thread, and a
+            # flag read before the wait would cost every finish() one more interval.
+            stopping = self._stop
             try:
                 self._send(stopping)
             except Exception as exc:  # never let the thread die: the journal keeps it all
