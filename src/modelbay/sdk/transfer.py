@@ -93,11 +93,15 @@ def meter(label: str, total: int, enabled: bool = True) -> Iterator[_Meter]:
 
 
 def hash_files(paths: list[Path]) -> list[tuple[str, int]]:
-    """(sha256, size) of each file, hashed in parallel (hashlib releases the GIL)."""
+    """(sha256, size) of each file, hashed in parallel (hashlib releases the GIL); a file
+    whose stat is unchanged since it was last hashed is not read again (see sdk/digests.py)."""
+    from modelbay.sdk.digests import default_index
+
+    index = default_index()
     if len(paths) <= 1:
-        return [sha256_file(p) for p in paths]
+        return [index.digest(p, sha256_file) for p in paths]
     with ThreadPoolExecutor(WORKERS) as pool:
-        return list(pool.map(sha256_file, paths))
+        return list(pool.map(lambda p: index.digest(p, sha256_file), paths))
 
 
 def _run_all(fn: Callable[[Any], None], items: list[Any]) -> None:

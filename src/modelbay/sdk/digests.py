@@ -1,0 +1,92 @@
+"""Remembered file digests, so that logging unchanged files does not hash them again.
+
+A file's sha256 is kept against what ``stat`` says of it (device, inode, size, modification
+and change times). An entry is trusted only when the file was last modified well before it
+was hashed: a file written in the same moment as it was hashed could change again within
+the clock's resolution without its stat changing (git's "racy" case), so such a file is
+simply hashed next time. Any trouble with the index (locked, unreadable, read-only) means
+hashing, never a failed log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+#: A file modified less than this many seconds before it was hashed is not remembered.
+RACY_SECONDS = 2.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS digests (
+    path TEXT PRIMARY KEY,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+)
+"""
+
+
+class DigestIndex:
+    """``path -> sha256`` for files whose stat has not changed since they were hashed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=OFF")  # a lost entry only means hashing again
+            conn.execute(_SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    @staticmethod
+    def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def digest(self, path: Path, hash_file: Callable[[Path], tuple[str, int]]) -> tuple[str, int]:
+        """(sha256, size) of a file: remembered when its stat matches, else hashed (and
+        remembered unless it was modified just before)."""
+        try:
+            conn = self._conn()
+        except (sqlite3.Error, OSError):
+            return hash_file(path)
+        real = str(Path(path).resolve())
+        st = os.stat(path)
+        row = None
+        with contextlib.suppress(sqlite3.Error):
+            row = conn.execute(
+                "SELECT dev, ino, size, mtime_ns, ctime_ns, sha256 FROM digests WHERE path = ?",
+                (real,),
+            ).fetchone()
+        if row is not None and tuple(row[:5]) == self._key(st):
+            return str(row[5]), st.st_size
+        hashed_at = time.time()
+        digest, size = hash_file(path)
+        after = os.stat(path)
+        if self._key(after) == self._key(st) and after.st_mtime_ns / 1e9 < hashed_at - RACY_SECONDS:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(
+                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (real, *self._key(st), digest),
+                )
+        return digest, size
+
+
+def default_index() -> DigestIndex:
+    """The index beside the download cache (``$MODELBAY_CACHE_DIR/digests.db``)."""
+    from modelbay.sdk.cache import default_root
+
+    return DigestIndex(default_root() / "digests.db")

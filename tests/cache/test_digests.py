@@ -1,0 +1,64 @@
+"""Remembered digests: unchanged files are not read again; changed or just-written ones are."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from modelbay.blobs.local import sha256_file
+from modelbay.sdk.digests import RACY_SECONDS, DigestIndex
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, path: Path) -> tuple[str, int]:
+        self.calls += 1
+        return sha256_file(path)
+
+
+def old_file(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    past = time.time() - 10 * RACY_SECONDS
+    os.utime(path, (past, past))
+    return path
+
+
+def test_unchanged_file_is_not_hashed_again(tmp_path: Path) -> None:
+    index = DigestIndex(tmp_path / "idx" / "digests.db")
+    f = old_file(tmp_path / "w.bin", b"weights")
+    hasher = Counting()
+    first = index.digest(f, hasher)
+    second = index.digest(f, hasher)
+    assert first == second == (hashlib.sha256(b"weights").hexdigest(), 7)
+    assert hasher.calls == 1
+
+
+def test_changed_file_is_hashed_again(tmp_path: Path) -> None:
+    index = DigestIndex(tmp_path / "digests.db")
+    f = old_file(tmp_path / "w.bin", b"weights")
+    hasher = Counting()
+    index.digest(f, hasher)
+    old_file(f, b"WEIGHTS")  # same size, new content, and a different mtime/ctime
+    assert index.digest(f, hasher) == (hashlib.sha256(b"WEIGHTS").hexdigest(), 7)
+    assert hasher.calls == 2
+
+
+def test_a_file_written_just_now_is_not_remembered(tmp_path: Path) -> None:
+    index = DigestIndex(tmp_path / "digests.db")
+    f = tmp_path / "fresh.bin"
+    f.write_bytes(b"fresh")
+    hasher = Counting()
+    index.digest(f, hasher)
+    index.digest(f, hasher)
+    assert hasher.calls == 2  # racy: could change again without its stat changing
+
+
+def test_an_unusable_index_means_hashing(tmp_path: Path) -> None:
+    (tmp_path / "blocked").write_text("a file where the index directory should be")
+    index = DigestIndex(tmp_path / "blocked" / "digests.db")
+    f = old_file(tmp_path / "w.bin", b"x")
+    assert index.digest(f, Counting()) == (hashlib.sha256(b"x").hexdigest(), 1)
