@@ -67,17 +67,11 @@ class LocalBlobStore:
         check_digest(digest)
         return self.root / digest[:2] / digest
 
-    def has(self, digest: str) -> bool:
-        return self.path(digest).exists()
-
     def size(self, digest: str) -> int | None:
         try:
             return self.path(digest).stat().st_size
         except FileNotFoundError:
             return None
-
-    def missing(self, digests: Iterable[str]) -> list[str]:
-        return [d for d in dict.fromkeys(digests) if not self.has(d)]
 
     def writer(self, digest: str, size: int | None = None) -> BlobWriter:
         """A writer that hashes what it is given and stores it under ``digest`` on commit."""
@@ -147,12 +141,6 @@ class LocalBlobStore:
         """
         return PartWriter(self, session, number)
 
-    def write_part(self, session: UploadSession, number: int, chunks: Iterable[bytes]) -> int:
-        with self.part_writer(session, number) as writer:
-            for chunk in chunks:
-                writer.write(chunk)
-            return writer.commit()
-
     def receiver(self, digest: str, size: int | None) -> BlobWriter:
         return self.writer(digest, size)
 
@@ -201,28 +189,6 @@ class LocalBlobStore:
     def abort(self, session: UploadSession) -> None:
         self._staging(session).unlink(missing_ok=True)
         shutil.rmtree(self._markers(session), ignore_errors=True)
-
-    def copy_to(self, digest: str, dest: Path) -> None:
-        """Copy a blob to ``dest``, verifying its digest; ``dest`` appears only when complete.
-
-        Raises:
-            DigestMismatchError: the stored bytes are corrupt.
-        """
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
-        h = hashlib.sha256()
-        try:
-            with self.open(digest) as src, open(tmp, "wb") as out:
-                while chunk := src.read(CHUNK):
-                    h.update(chunk)
-                    out.write(chunk)
-            if h.hexdigest() != digest:
-                raise DigestMismatchError(
-                    f"stored blob {digest[:12]} is corrupt: it hashes to {h.hexdigest()[:12]}",
-                    {"expected": digest, "actual": h.hexdigest()},
-                )
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 class BlobWriter:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,14 +16,11 @@ from modelbay.errors import (
     DigestMismatchError,
     InvalidInputError,
     InvalidPathError,
-    NotFoundError,
 )
-from modelbay.sdk.transport import Info, Transport, connect
+from modelbay.sdk.transport import Info, Transport
 
 if TYPE_CHECKING:
     from modelbay.sdk.api import PublicRun
-
-WORKERS = min(16, (os.cpu_count() or 2) * 4)
 
 
 @dataclass(frozen=True)
@@ -184,7 +180,9 @@ class Artifact:
                     files=files,
                     description=self.description,
                     metadata=self.metadata,
-                    aliases=sorted(set(aliases or []) | {a for a in self.aliases if a != names.LATEST}),
+                    aliases=sorted(
+                        set(aliases or []) | {a for a in self.aliases if a != names.LATEST}
+                    ),
                     tags=self.tags,
                     run_id=run_id,
                 )
@@ -490,8 +488,4 @@ def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, Path]]:
                 yield path.relative_to(root).as_posix(), path
 
 
-def remove_tree(path: Path) -> None:  # pragma: no cover - convenience
-    shutil.rmtree(path, ignore_errors=True)
-
-
-__all__ = ["Artifact", "ArtifactFile", "NotFoundError", "connect", "parse_target"]
+__all__ = ["Artifact", "ArtifactFile", "parse_target"]

@@ -211,11 +211,6 @@ def describe(conn: Connection, where: Located) -> Info:
     return version_info(version, aliases, tags)
 
 
-def subject_of(where: Located, info: Info) -> str:
-    link = info.get("link")
-    return str(link["ref"]) if link else str(info["ref"])
-
-
 __all__ = [
     "Info",
     "Located",
@@ -226,6 +221,5 @@ __all__ = [
     "locate",
     "now",
     "record",
-    "subject_of",
     "version_info",
 ]

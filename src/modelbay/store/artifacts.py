@@ -22,7 +22,6 @@ from modelbay.store.schema import (
     artifact_versions,
     artifacts,
     files,
-    links,
     projects,
     runs,
     users,
@@ -313,14 +312,4 @@ def files_of(conn: Connection, version_id: int) -> list[dict[str, Any]]:
 def update_version(conn: Connection, version_id: int, **values: Any) -> None:
     conn.execute(
         artifact_versions.update().where(artifact_versions.c.id == version_id).values(**values)
-    )
-
-
-def link_count(conn: Connection, version_id: int) -> int:
-    return int(
-        conn.execute(
-            sa.select(sa.func.count())
-            .select_from(links)
-            .where(links.c.artifact_version_id == version_id)
-        ).scalar_one()
     )

@@ -26,10 +26,6 @@ def set_password_hash(conn: Connection, user_id: int, password_hash: str | None)
     conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
 
 
-def count_users(conn: Connection) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
-
-
 def insert_key(
     conn: Connection, user_id: int, key_hash: str, prefix: str, description: str | None, now: float
 ) -> None:

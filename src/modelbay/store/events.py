@@ -40,16 +40,3 @@ def list_events(
     if before_id is not None:
         stmt = stmt.where(events.c.id < before_id)
     return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def list_events_any(
-    conn: Connection, *, limit: int, before_id: int | None = None, **scope: int | None
-) -> list[dict[str, Any]]:
-    """Events matching at least one of the given scope columns, newest first."""
-    conds = [events.c[column] == value for column, value in scope.items() if value is not None]
-    if not conds:
-        return []
-    stmt = sa.select(events).where(sa.or_(*conds)).order_by(events.c.id.desc()).limit(limit)
-    if before_id is not None:
-        stmt = stmt.where(events.c.id < before_id)
-    return [dict(r) for r in conn.execute(stmt).mappings()]

@@ -181,17 +181,6 @@ def versions_of_run(conn: Connection, run_pk: int, direction: str) -> list[dict[
     return dict_rows(conn.execute(stmt))
 
 
-def runs_of_version(conn: Connection, version_id: int, direction: str) -> list[int]:
-    return [
-        int(v)
-        for v in conn.execute(
-            sa.select(lineage.c.run_pk)
-            .where(lineage.c.version_id == version_id, lineage.c.direction == direction)
-            .order_by(lineage.c.created_at)
-        ).scalars()
-    ]
-
-
 def edges_around(
     conn: Connection, *, run_pks: Iterable[int] = (), version_ids: Iterable[int] = ()
 ) -> list[tuple[int, int, str]]:
