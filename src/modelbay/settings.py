@@ -50,8 +50,12 @@ class Settings:
             api_key=api_key,
             user=env.get("MODELBAY_USER") or _os_user(),
             blob_store=env.get("MODELBAY_BLOB_STORE") or None,
-            s3_endpoint_url=env.get("MODELBAY_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or None,
-            cache_dir=Path(env["MODELBAY_CACHE_DIR"]).expanduser() if env.get("MODELBAY_CACHE_DIR") else None,
+            s3_endpoint_url=env.get("MODELBAY_S3_ENDPOINT_URL")
+            or env.get("AWS_ENDPOINT_URL_S3")
+            or None,
+            cache_dir=Path(env["MODELBAY_CACHE_DIR"]).expanduser()
+            if env.get("MODELBAY_CACHE_DIR")
+            else None,
             upload_part_size=_positive_int(env.get("MODELBAY_UPLOAD_PART_SIZE")),
         )
 
@@ -69,7 +73,9 @@ def _positive_int(text: str | None) -> int | None:
     if not text.isdigit() or int(text) < (5 << 20):
         from modelbay.errors import InvalidInputError
 
-        raise InvalidInputError(f"invalid part size {text!r}: a whole number of bytes, at least 5 MiB")
+        raise InvalidInputError(
+            f"invalid part size {text!r}: a whole number of bytes, at least 5 MiB"
+        )
     return int(text)
 
 

@@ -32,9 +32,13 @@ def register(app: typer.Typer) -> None:
 def gc(
     grace: Annotated[
         str,
-        typer.Option(help="Keep blobs stored more recently than this (uploads of commits in flight)."),
+        typer.Option(
+            help="Keep blobs stored more recently than this (uploads of commits in flight)."
+        ),
     ] = "24h",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be removed.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would be removed.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Remove stored blobs that no live version references (admins only)."""
@@ -47,5 +51,9 @@ def gc(
     typer.echo(
         f"{verb} {result['removed']} blob(s), {result['freed_bytes']} bytes; "
         f"{result['remaining']['blobs']} blob(s), {result['remaining']['bytes']} bytes remain"
-        + (f"; aborted {result['aborted_uploads']} stale upload(s)" if result["aborted_uploads"] else "")
+        + (
+            f"; aborted {result['aborted_uploads']} stale upload(s)"
+            if result["aborted_uploads"]
+            else ""
+        )
     )

@@ -42,8 +42,12 @@ def _root() -> None:
 def server(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8765, help="Port to listen on."),
-    data_dir: Path | None = typer.Option(None, help="Data directory (default $MODELBAY_DIR or ~/.modelbay)."),
-    db: str | None = typer.Option(None, help="Database URL, e.g. postgresql://user@host/db (default SQLite)."),
+    data_dir: Path | None = typer.Option(
+        None, help="Data directory (default $MODELBAY_DIR or ~/.modelbay)."
+    ),
+    db: str | None = typer.Option(
+        None, help="Database URL, e.g. postgresql://user@host/db (default SQLite)."
+    ),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
     access_log: bool = typer.Option(False, help="Log every request."),
     demo: bool = typer.Option(False, help="Log a demo project into the store first (once)."),
@@ -76,9 +80,13 @@ def server(
             from modelbay.demo import seed
 
             if seed(settings):
-                typer.echo("modelbay: logged the demo project 'models_quickstart' and model 'MNIST'")
+                typer.echo(
+                    "modelbay: logged the demo project 'models_quickstart' and model 'MNIST'"
+                )
         services = Services.open(settings)
-        typer.echo(f"modelbay: data in {settings.data_dir}, database {_safe_url(settings.database_url)}")
+        typer.echo(
+            f"modelbay: data in {settings.data_dir}, database {_safe_url(settings.database_url)}"
+        )
         if workers == 1:
             app_ = create_app(settings, services, admin_key)
             typer.echo(f"modelbay: serving on http://{host}:{port}")

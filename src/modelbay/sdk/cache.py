@@ -56,6 +56,7 @@ from typing import Any
 
 from modelbay.blobs.local import check_digest
 from modelbay.errors import DigestMismatchError, InvalidInputError
+from modelbay.sqlite_wal import enable_wal
 
 #: The bound when ``MODELBAY_CACHE_MAX_SIZE`` is not set: 20 GB.
 DEFAULT_MAX_BYTES = 20 * 10**9
@@ -518,7 +519,7 @@ class Cache:
                 check_same_thread=False,
             )
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
+                enable_wal(conn, timeout=BUSY_TIMEOUT)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(_SCHEMA)
             except BaseException:

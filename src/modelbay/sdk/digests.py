@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from modelbay.sqlite_wal import enable_wal
+
 #: A file modified less than this many seconds before it was hashed is not remembered.
 RACY_SECONDS = 2.0
 
@@ -46,7 +48,7 @@ class DigestIndex:
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=5, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(conn, timeout=5)
             conn.execute("PRAGMA synchronous=OFF")  # a lost entry only means hashing again
             conn.execute(_SCHEMA)
             self._local.conn = conn

@@ -393,7 +393,9 @@ class HttpTransport(Transport):
         if isinstance(json, RawJSON):  # encoded already (a run journal's lines): as is
             content: bytes | None = bytes(json)
         else:
-            content = _json.dumps(json, separators=(",", ":")).encode() if json is not None else None
+            content = (
+                _json.dumps(json, separators=(",", ":")).encode() if json is not None else None
+            )
         headers = {"Content-Type": "application/json"} if content is not None else None
         try:
             resp = self.client.request(

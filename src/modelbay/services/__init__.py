@@ -36,7 +36,9 @@ class Services:
         db = Database(settings.database_url)
         ensure_core_registries(db)
         backend = open_backend(
-            settings.blob_store, settings.data_dir / "blobs", s3_endpoint_url=settings.s3_endpoint_url
+            settings.blob_store,
+            settings.data_dir / "blobs",
+            s3_endpoint_url=settings.s3_endpoint_url,
         )
         blobs = BlobService(db, backend, part_size=settings.upload_part_size)
         return cls(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from modelbay.errors import InvalidInputError
+from modelbay.sqlite_wal import enable_wal
 
 #: The newest migration; ``tests/store/test_migrations.py`` checks it against Alembic's head.
 HEAD_REVISION = "0004"
@@ -105,9 +105,6 @@ class Database:
         self.engine.dispose()
 
 
-_sqlite_lock = threading.Lock()
-
-
 def _create_engine(url: str) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
@@ -134,8 +131,7 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
         # Take transaction control from the sqlite3 module so that BEGIN IMMEDIATE is ours.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        with _sqlite_lock:  # journal_mode switching races when many threads open at once
-            cur.execute("PRAGMA journal_mode=WAL")
+        enable_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
