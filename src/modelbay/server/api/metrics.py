@@ -13,7 +13,7 @@ from starlette.responses import Response
 from modelbay.server.api.bodies import Body
 from modelbay.server.api.deps import Svc, Who
 from modelbay.server.api.runs import split_list
-from modelbay.server.app import json_response
+from modelbay.server.app import json_response, nonfinite_json_response
 
 router = APIRouter(prefix="/runs", tags=["metrics"])
 
@@ -38,7 +38,7 @@ def get_histories(
     max_points: int | None = None,
     x_axis: str = "step",
 ) -> Response:
-    return json_response(
+    return nonfinite_json_response(
         svc.runs.histories(
             who, split_list(runs) or [], split_list(keys), max_points=max_points, x_axis=x_axis
         )
@@ -47,7 +47,7 @@ def get_histories(
 
 @router.post("/history")
 def post_histories(body: HistoriesQuery, svc: Svc, who: Who) -> Response:
-    return json_response(
+    return nonfinite_json_response(
         svc.runs.histories(
             who, body.runs, body.keys, max_points=body.max_points, x_axis=body.x_axis
         )

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from modelbay.errors import InvalidInputError, PayloadTooLargeError
 from modelbay.server.api.bodies import RunCreate, RunUpdate
 from modelbay.server.api.deps import Svc, Who
-from modelbay.server.app import json_response
+from modelbay.server.app import json_response, nonfinite_json_response
 
 router = APIRouter(prefix="/projects/{project}/runs", tags=["runs"])
 
@@ -75,7 +75,7 @@ def get_history(
     max_points: int | None = None,
     x_axis: str = "step",
 ) -> Response:
-    return json_response(
+    return nonfinite_json_response(
         svc.runs.history(
             who, project, run_id, split_list(keys), max_points=max_points, x_axis=x_axis
         )
