@@ -10,7 +10,10 @@ from sqlalchemy.engine import Connection
 
 from modelbay.store.common import (
     P,
+    Prepared,
     dict_rows,
+    fetch_dict,
+    fetch_rows,
     for_update,
     insert_ignore,
     inserted_id,
@@ -66,11 +69,11 @@ _VERSION_BY_INDEX = sa.select(artifact_versions.c.id).where(
 _VERSION_BY_ALIAS = sa.select(artifact_aliases.c.version_id).where(
     artifact_aliases.c.artifact_id == P("aid"), artifact_aliases.c.alias == P("alias")
 )
-_VERSION_ROW = (
+_VERSION_ROW = Prepared(
     sa.select(*VERSION_COLUMNS).select_from(VERSION_FROM).where(artifact_versions.c.id == P("vid"))
 )
 _FIND_FROM = VERSION_FROM
-_FIND_BY_INDEX = (
+_FIND_BY_INDEX = Prepared(
     sa.select(*VERSION_COLUMNS)
     .select_from(_FIND_FROM)
     .where(
@@ -80,10 +83,15 @@ _FIND_BY_INDEX = (
         artifact_versions.c.deleted_at.is_(None),
     )
 )
-_FIND_BY_ALIAS = (
+_FIND_BY_ALIAS = Prepared(
     sa.select(*VERSION_COLUMNS)
     .select_from(
-        _FIND_FROM.join(artifact_aliases, artifact_aliases.c.version_id == artifact_versions.c.id)
+        # Joined on the alias table's primary key (artifact, alias) too, not just the version.
+        _FIND_FROM.join(
+            artifact_aliases,
+            (artifact_aliases.c.artifact_id == artifacts.c.id)
+            & (artifact_aliases.c.version_id == artifact_versions.c.id),
+        )
     )
     .where(
         projects.c.name == P("project"),
@@ -94,6 +102,11 @@ _FIND_BY_ALIAS = (
 _ALIASES_OF = (
     sa.select(artifact_aliases.c.version_id, artifact_aliases.c.alias)
     .where(artifact_aliases.c.version_id.in_(P("ids", expanding=True)))
+    .order_by(artifact_aliases.c.alias)
+)
+_ALIASES_OF_ONE = Prepared(
+    sa.select(artifact_aliases.c.alias)
+    .where(artifact_aliases.c.version_id == P("vid"))
     .order_by(artifact_aliases.c.alias)
 )
 _INSERT_VERSION = artifact_versions.insert()
@@ -216,16 +229,12 @@ def find_version(
 ) -> dict[str, Any] | None:
     """A live artifact version by project, name and number or alias, in one query, or None."""
     if index is not None:
-        result = conn.execute(_FIND_BY_INDEX, {"project": project, "name": name, "index": index})
-    else:
-        result = conn.execute(_FIND_BY_ALIAS, {"project": project, "name": name, "alias": alias})
-    row = result.mappings().first()
-    return dict(row) if row else None
+        return fetch_dict(conn, _FIND_BY_INDEX, {"project": project, "name": name, "index": index})
+    return fetch_dict(conn, _FIND_BY_ALIAS, {"project": project, "name": name, "alias": alias})
 
 
 def version_by_id(conn: Connection, version_id: int) -> dict[str, Any] | None:
-    row = conn.execute(_VERSION_ROW, {"vid": version_id}).mappings().first()
-    return dict(row) if row else None
+    return fetch_dict(conn, _VERSION_ROW, {"vid": version_id})
 
 
 def version_id_by_index(conn: Connection, artifact_id: int, index: int) -> int | None:
@@ -261,6 +270,8 @@ def newest_live_version(conn: Connection, artifact_id: int) -> int | None:
 
 def aliases_of(conn: Connection, version_ids: Iterable[int]) -> dict[int, list[str]]:
     ids = list(version_ids)
+    if len(ids) == 1:
+        return {ids[0]: [alias for (alias,) in fetch_rows(conn, _ALIASES_OF_ONE, {"vid": ids[0]})]}
     out: dict[int, list[str]] = {i: [] for i in ids}
     for start in range(0, len(ids), 900):
         for version_id, alias in conn.execute(_ALIASES_OF, {"ids": ids[start : start + 900]}):

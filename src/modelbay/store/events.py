@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from modelbay.store.common import P, Prepared, run
 from modelbay.store.schema import events
 
 SCOPES = (
@@ -20,13 +21,13 @@ SCOPES = (
 )
 
 
-_INSERT = events.insert()
 _COLUMNS = tuple(c.name for c in events.c if c.name != "id")
+# Every column bound, so that one prebuilt statement serves every event.
+_INSERT = Prepared(events.insert().values({c: P(c) for c in _COLUMNS}))
 
 
 def insert_event(conn: Connection, **values: Any) -> None:
-    # Every column bound, so that one prebuilt statement serves every event.
-    conn.execute(_INSERT, {c: values.get(c) for c in _COLUMNS})
+    run(conn, _INSERT, {c: values.get(c) for c in _COLUMNS})
 
 
 def list_events(

@@ -6,17 +6,23 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from modelbay.store.artifacts import VERSION_COLUMNS, VERSION_FROM
 from modelbay.store.common import (
     P,
+    Prepared,
     dict_rows,
+    fetch_dict,
+    fetch_row,
+    fetch_rows,
+    fetch_value,
     insert_ignore,
     inserted_id,
     locking,
     one_value,
-    upsert,
+    run,
 )
 from modelbay.store.schema import (
     artifact_versions,
@@ -43,36 +49,42 @@ LINK_FROM = links.join(VERSION_FROM, artifact_versions.c.id == links.c.artifact_
 )
 
 
-_REGISTRY = sa.select(registries).where(registries.c.name == P("name"))
-_COLLECTION = sa.select(collections).where(
+_REGISTRY = Prepared(sa.select(registries).where(registries.c.name == P("name")))
+_COLLECTION_SELECT = sa.select(collections).where(
     collections.c.registry_id == P("registry_id"), collections.c.name == P("name")
 )
-_COLLECTION_LOCKED = _COLLECTION.with_for_update()
+_COLLECTION = Prepared(_COLLECTION_SELECT)
+_COLLECTION_LOCKED = Prepared(_COLLECTION_SELECT.with_for_update())
 _COLLECTION_ID = sa.select(collections.c.id).where(
     collections.c.registry_id == P("registry_id"), collections.c.name == P("name")
 )
-_TAKE_NUMBER = (
+_TAKE_NUMBER = Prepared(
     collections.update()
     .where(collections.c.id == P("cid"))
     .values(next_version=collections.c.next_version + 1, updated_at=P("now"))
     .returning(collections.c.next_version)
 )
-_LINK_OF_VERSION = sa.select(links.c.id).where(
-    links.c.collection_id == P("cid"), links.c.artifact_version_id == P("vid")
+_LINK_OF_VERSION = Prepared(
+    sa.select(links.c.id).where(
+        links.c.collection_id == P("cid"), links.c.artifact_version_id == P("vid")
+    )
 )
-_INSERT_LINK = links.insert()
+LINK_INSERT_COLUMNS = ("collection_id", "version", "artifact_version_id", "user_id", "created_at")
+_INSERT_LINK = Prepared(
+    links.insert().values({c: P(c) for c in LINK_INSERT_COLUMNS}).returning(links.c.id)
+)
 _LINK_BY_INDEX = sa.select(links.c.id).where(
     links.c.collection_id == P("cid"), links.c.version == P("index")
 )
 _LINK_BY_ALIAS = sa.select(collection_aliases.c.link_id).where(
     collection_aliases.c.collection_id == P("cid"), collection_aliases.c.alias == P("alias")
 )
-_LINK_ROW = sa.select(*LINK_COLUMNS).select_from(LINK_FROM).where(links.c.id == P("lid"))
+_LINK_ROW = Prepared(sa.select(*LINK_COLUMNS).select_from(LINK_FROM).where(links.c.id == P("lid")))
 _FIND_FROM = LINK_FROM.join(collections, collections.c.id == links.c.collection_id).join(
     registries, registries.c.id == collections.c.registry_id
 )
 _FIND_COLUMNS = (*LINK_COLUMNS, collections.c.registry_id)
-_FIND_BY_INDEX = (
+_FIND_BY_INDEX = Prepared(
     sa.select(*_FIND_COLUMNS)
     .select_from(_FIND_FROM)
     .where(
@@ -81,16 +93,24 @@ _FIND_BY_INDEX = (
         links.c.version == P("index"),
     )
 )
-_FIND_BY_ALIAS = (
+_FIND_BY_ALIAS = Prepared(
     sa.select(*_FIND_COLUMNS)
-    .select_from(_FIND_FROM.join(collection_aliases, collection_aliases.c.link_id == links.c.id))
+    .select_from(
+        # Joined on the alias table's primary key (collection, alias) as well: on the link id
+        # alone SQLite walked every link of the collection (3 ms for 10,000 links).
+        _FIND_FROM.join(
+            collection_aliases,
+            (collection_aliases.c.collection_id == collections.c.id)
+            & (collection_aliases.c.link_id == links.c.id),
+        )
+    )
     .where(
         registries.c.name == P("registry"),
         collections.c.name == P("collection"),
         collection_aliases.c.alias == P("alias"),
     )
 )
-_ALIAS_HOLDER = (
+_ALIAS_HOLDER = Prepared(
     sa.select(links.c.id, links.c.version)
     .select_from(collection_aliases.join(links, links.c.id == collection_aliases.c.link_id))
     .where(collection_aliases.c.collection_id == P("cid"), collection_aliases.c.alias == P("alias"))
@@ -100,6 +120,21 @@ _ALIASES_OF_LINKS = (
     .where(collection_aliases.c.link_id.in_(P("ids", expanding=True)))
     .order_by(collection_aliases.c.alias)
 )
+_ALIASES_OF_LINK = Prepared(
+    sa.select(collection_aliases.c.alias)
+    .where(collection_aliases.c.link_id == P("lid"))
+    .order_by(collection_aliases.c.alias)
+)
+_UPSERT_ALIAS = {
+    dialect: Prepared(
+        dialect.insert(collection_aliases)
+        .values(collection_id=P("cid"), alias=P("alias"), link_id=P("lid"))
+        .on_conflict_do_update(
+            index_elements=["collection_id", "alias"], set_={"link_id": P("lid")}
+        )
+    )
+    for dialect in (sqlite, postgresql)
+}
 
 
 def ensure_registry(
@@ -128,8 +163,7 @@ def insert_registry(conn: Connection, **values: Any) -> int:
 
 
 def get_registry(conn: Connection, name: str) -> dict[str, Any] | None:
-    row = conn.execute(_REGISTRY, {"name": name}).mappings().first()
-    return dict(row) if row else None
+    return fetch_dict(conn, _REGISTRY, {"name": name})
 
 
 def list_registries(conn: Connection) -> list[dict[str, Any]]:
@@ -170,8 +204,7 @@ def get_collection(
     conn: Connection, registry_id: int, name: str, *, lock: bool = False
 ) -> dict[str, Any] | None:
     stmt = locking(conn, _COLLECTION, _COLLECTION_LOCKED) if lock else _COLLECTION
-    row = conn.execute(stmt, {"registry_id": registry_id, "name": name}).mappings().first()
-    return dict(row) if row else None
+    return fetch_dict(conn, stmt, {"registry_id": registry_id, "name": name})
 
 
 def list_collections(conn: Connection, registry_id: int, query: str | None) -> list[dict[str, Any]]:
@@ -219,15 +252,16 @@ def update_collection(conn: Connection, collection_id: int, **values: Any) -> No
 
 def take_link_number(conn: Connection, collection_id: int, now: float) -> int:
     """Bump the collection's counter (and its updated time); returns the number taken."""
-    return int(conn.execute(_TAKE_NUMBER, {"cid": collection_id, "now": now}).scalar_one()) - 1
+    return int(fetch_value(conn, _TAKE_NUMBER, {"cid": collection_id, "now": now})) - 1
 
 
 def link_of_version(conn: Connection, collection_id: int, version_id: int) -> int | None:
-    return one_value(conn, _LINK_OF_VERSION, cid=collection_id, vid=version_id)
+    value = fetch_value(conn, _LINK_OF_VERSION, {"cid": collection_id, "vid": version_id})
+    return int(value) if value is not None else None
 
 
 def insert_link(conn: Connection, **values: Any) -> int:
-    return inserted_id(conn.execute(_INSERT_LINK, values))
+    return int(fetch_value(conn, _INSERT_LINK, values))
 
 
 def delete_link(conn: Connection, link_id: int) -> None:
@@ -263,26 +297,22 @@ def find_link(
 ) -> dict[str, Any] | None:
     """A registry version (with its source version's columns) in one query, or None."""
     if index is not None:
-        row = conn.execute(
-            _FIND_BY_INDEX, {"registry": registry, "collection": collection, "index": index}
+        return fetch_dict(
+            conn, _FIND_BY_INDEX, {"registry": registry, "collection": collection, "index": index}
         )
-    else:
-        row = conn.execute(
-            _FIND_BY_ALIAS, {"registry": registry, "collection": collection, "alias": alias}
-        )
-    found = row.mappings().first()
-    return dict(found) if found else None
+    return fetch_dict(
+        conn, _FIND_BY_ALIAS, {"registry": registry, "collection": collection, "alias": alias}
+    )
 
 
 def alias_holder(conn: Connection, collection_id: int, alias: str) -> tuple[int, int] | None:
     """(link id, version number) of the link holding ``alias``, if any."""
-    row = conn.execute(_ALIAS_HOLDER, {"cid": collection_id, "alias": alias}).first()
+    row = fetch_row(conn, _ALIAS_HOLDER, {"cid": collection_id, "alias": alias})
     return (int(row[0]), int(row[1])) if row else None
 
 
 def link_row(conn: Connection, link_id: int) -> dict[str, Any] | None:
-    row = conn.execute(_LINK_ROW, {"lid": link_id}).mappings().first()
-    return dict(row) if row else None
+    return fetch_dict(conn, _LINK_ROW, {"lid": link_id})
 
 
 def list_links(
@@ -324,6 +354,8 @@ def links_of_versions(conn: Connection, version_ids: Iterable[int]) -> list[dict
 
 def aliases_of_links(conn: Connection, link_ids: Iterable[int]) -> dict[int, list[str]]:
     ids = list(link_ids)
+    if len(ids) == 1:
+        return {ids[0]: [alias for (alias,) in fetch_rows(conn, _ALIASES_OF_LINK, {"lid": ids[0]})]}
     out: dict[int, list[str]] = {i: [] for i in ids}
     for start in range(0, len(ids), 900):
         for link_id, alias in conn.execute(_ALIASES_OF_LINKS, {"ids": ids[start : start + 900]}):
@@ -347,24 +379,13 @@ def aliases_of_collection(conn: Connection, collection_id: int) -> dict[int, lis
 def set_alias(conn: Connection, collection_id: int, alias: str, link_id: int) -> int | None:
     previous = link_id_by_alias(conn, collection_id, alias)
     if previous != link_id:
-        upsert(
-            conn,
-            collection_aliases,
-            {"collection_id": collection_id, "alias": alias, "link_id": link_id},
-            ["collection_id", "alias"],
-            ["link_id"],
-        )
+        upsert_alias(conn, collection_id, alias, link_id)
     return previous
 
 
 def upsert_alias(conn: Connection, collection_id: int, alias: str, link_id: int) -> None:
-    upsert(
-        conn,
-        collection_aliases,
-        {"collection_id": collection_id, "alias": alias, "link_id": link_id},
-        ["collection_id", "alias"],
-        ["link_id"],
-    )
+    statement = _UPSERT_ALIAS[postgresql if conn.dialect.name == "postgresql" else sqlite]
+    run(conn, statement, {"cid": collection_id, "alias": alias, "lid": link_id})
 
 
 def remove_alias(conn: Connection, collection_id: int, alias: str) -> None:

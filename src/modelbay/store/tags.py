@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import P, insert_ignore
+from modelbay.store.common import P, Prepared, fetch_rows, insert_ignore
 from modelbay.store.schema import tags
 
 COLLECTION = "collection"
@@ -21,8 +21,18 @@ _TAGS_OF = (
 )
 
 
+_TAGS_OF_ONE = Prepared(
+    sa.select(tags.c.tag)
+    .where(tags.c.kind == P("kind"), tags.c.target_id == P("id"))
+    .order_by(tags.c.tag)
+)
+
+
 def tags_of(conn: Connection, kind: str, ids: Iterable[int]) -> dict[int, list[str]]:
     wanted = list(ids)
+    if len(wanted) == 1:
+        rows = fetch_rows(conn, _TAGS_OF_ONE, {"kind": kind, "id": wanted[0]})
+        return {wanted[0]: [tag for (tag,) in rows]}
     out: dict[int, list[str]] = {i: [] for i in wanted}
     for start in range(0, len(wanted), 900):
         for target_id, tag in conn.execute(

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelbay.names import parse_ref
 from modelbay.server.api.bodies import Use
-from modelbay.server.api.deps import Svc, Who, read
+from modelbay.server.api.deps import Svc, Who, caller, read
 from modelbay.server.app import json_response
 
 router = APIRouter(tags=["references"])
 
 
 @router.get("/resolve")
-async def resolve(ref: str, svc: Svc, who: Who) -> Response:
+async def resolve(ref: str, request: Request) -> Response:
+    svc, who = caller(request)
     return json_response(await read(svc, svc.artifacts.get, who, parse_ref(ref)))
 
 

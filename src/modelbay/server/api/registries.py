@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelbay.names import RegistryRef, check_name, parse_ref
@@ -13,7 +13,7 @@ from modelbay.server.api.bodies import (
     RegistryCreate,
     VersionUpdate,
 )
-from modelbay.server.api.deps import Svc, Who, read
+from modelbay.server.api.deps import Svc, Who, caller, read, write
 from modelbay.server.app import json_response
 
 router = APIRouter(prefix="/registries", tags=["registries"])
@@ -73,9 +73,10 @@ def collection_history(
 
 
 @router.post(COLLECTION + "/versions")
-def link(registry: str, collection: str, body: Link, svc: Svc, who: Who) -> Response:
-    info, created = svc.registry.link(
-        who, parse_ref(body.artifact), registry, collection, body.aliases
+async def link(registry: str, collection: str, body: Link, request: Request) -> Response:
+    svc, who = caller(request)
+    info, created = await write(
+        svc, svc.registry.link, who, parse_ref(body.artifact), registry, collection, body.aliases
     )
     return json_response(info, 201 if created else 200)
 
@@ -102,8 +103,12 @@ async def list_versions(
 
 
 @router.get(COLLECTION + "/versions/{selector}")
-def get_version(registry: str, collection: str, selector: str, svc: Svc, who: Who) -> Response:
-    return json_response(svc.artifacts.get(who, _ref(registry, collection, selector)))
+async def get_version(
+    registry: str, collection: str, selector: str, svc: Svc, who: Who
+) -> Response:
+    return json_response(
+        await read(svc, svc.artifacts.get, who, _ref(registry, collection, selector))
+    )
 
 
 @router.get(COLLECTION + "/versions/{selector}/files")
@@ -143,13 +148,15 @@ def version_history(
 
 
 @router.put(COLLECTION + "/aliases/{alias}")
-def set_alias(
-    registry: str, collection: str, alias: str, body: AliasSet, svc: Svc, who: Who
+async def set_alias(
+    registry: str, collection: str, alias: str, body: AliasSet, request: Request
 ) -> Response:
-    return json_response(svc.registry.set_alias(who, registry, collection, alias, body.version))
+    svc, who = caller(request)
+    info = await write(svc, svc.registry.set_alias, who, registry, collection, alias, body.version)
+    return json_response(info)
 
 
 @router.delete(COLLECTION + "/aliases/{alias}", status_code=204)
-def remove_alias(registry: str, collection: str, alias: str, svc: Svc, who: Who) -> Response:
-    svc.registry.remove_alias(who, registry, collection, alias)
+async def remove_alias(registry: str, collection: str, alias: str, svc: Svc, who: Who) -> Response:
+    await write(svc, svc.registry.remove_alias, who, registry, collection, alias)
     return Response(status_code=204)

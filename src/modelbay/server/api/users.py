@@ -12,13 +12,14 @@ from modelbay.server.app import json_response
 router = APIRouter(tags=["users"])
 
 
+# Async: a sync route is handed to a worker thread and back, which costs more than it does.
 @router.get("/health")
-def health() -> Response:
+async def health() -> Response:
     return json_response({"status": "ok"})
 
 
 @router.get("/whoami")
-def whoami(who: Who) -> Response:
+async def whoami(who: Who) -> Response:
     return json_response({"user": who.name, "is_admin": who.is_admin})
 
 
