@@ -15,6 +15,7 @@ from modelbay.store.common import (
     Prepared,
     dict_rows,
     fetch_dict,
+    fetch_dicts,
     fetch_row,
     fetch_rows,
     fetch_value,
@@ -115,6 +116,15 @@ _ALIAS_HOLDER = Prepared(
     .select_from(collection_aliases.join(links, links.c.id == collection_aliases.c.link_id))
     .where(collection_aliases.c.collection_id == P("cid"), collection_aliases.c.alias == P("alias"))
 )
+_LINKS_PAGE_SELECT = (
+    sa.select(*LINK_COLUMNS)
+    .select_from(LINK_FROM)
+    .where(links.c.collection_id == P("cid"))
+    .order_by(links.c.version.desc())
+    .limit(P("limit"))
+)
+_LINKS_PAGE = Prepared(_LINKS_PAGE_SELECT)
+_LINKS_PAGE_BELOW = Prepared(_LINKS_PAGE_SELECT.where(links.c.version < P("below")))
 _ALIASES_OF_LINKS = (
     sa.select(collection_aliases.c.link_id, collection_aliases.c.alias)
     .where(collection_aliases.c.link_id.in_(P("ids", expanding=True)))
@@ -319,16 +329,8 @@ def list_links(
     conn: Connection, collection_id: int, *, limit: int, below: int | None
 ) -> list[dict[str, Any]]:
     """Links of a collection, newest first, with the index strictly below ``below``."""
-    stmt = (
-        sa.select(*LINK_COLUMNS)
-        .select_from(LINK_FROM)
-        .where(links.c.collection_id == collection_id)
-        .order_by(links.c.version.desc())
-        .limit(limit)
-    )
-    if below is not None:
-        stmt = stmt.where(links.c.version < below)
-    return dict_rows(conn.execute(stmt))
+    params = {"cid": collection_id, "limit": limit, "below": below}
+    return fetch_dicts(conn, _LINKS_PAGE if below is None else _LINKS_PAGE_BELOW, params)
 
 
 def links_of_versions(conn: Connection, version_ids: Iterable[int]) -> list[dict[str, Any]]:
