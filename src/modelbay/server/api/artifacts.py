@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from modelbay.names import ArtifactRef, check_name, check_project
 from modelbay.server.api.bodies import AliasSet, VersionCommit, VersionUpdate
-from modelbay.server.api.deps import Svc, Who
+from modelbay.server.api.deps import Svc, Who, read, write
 from modelbay.server.app import json_response
 
 router = APIRouter(prefix="/projects/{project}/artifacts", tags=["artifacts"])
@@ -25,8 +25,12 @@ def list_artifacts(project: str, svc: Svc, who: Who, type: str | None = None) ->
 
 
 @router.post("/{name}/versions")
-def commit_version(project: str, name: str, body: VersionCommit, svc: Svc, who: Who) -> Response:
-    info, created = svc.artifacts.commit_version(
+async def commit_version(
+    project: str, name: str, body: VersionCommit, svc: Svc, who: Who
+) -> Response:
+    info, created = await write(
+        svc,
+        svc.artifacts.commit_version,
         who,
         project,
         name,
@@ -47,8 +51,8 @@ def list_versions(project: str, name: str, svc: Svc, who: Who) -> Response:
 
 
 @router.get("/{name}/versions/{selector}")
-def get_version(project: str, name: str, selector: str, svc: Svc, who: Who) -> Response:
-    return json_response(svc.artifacts.get(who, _ref(project, name, selector)))
+async def get_version(project: str, name: str, selector: str, svc: Svc, who: Who) -> Response:
+    return json_response(await read(svc, svc.artifacts.get, who, _ref(project, name, selector)))
 
 
 @router.get("/{name}/versions/{selector}/files")
@@ -70,11 +74,14 @@ def delete_version(project: str, name: str, selector: str, svc: Svc, who: Who) -
 
 
 @router.put("/{name}/aliases/{alias}")
-def set_alias(project: str, name: str, alias: str, body: AliasSet, svc: Svc, who: Who) -> Response:
-    return json_response(svc.artifacts.set_alias(who, project, name, alias, body.version))
+async def set_alias(
+    project: str, name: str, alias: str, body: AliasSet, svc: Svc, who: Who
+) -> Response:
+    info = await write(svc, svc.artifacts.set_alias, who, project, name, alias, body.version)
+    return json_response(info)
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=204)
-def remove_alias(project: str, name: str, alias: str, svc: Svc, who: Who) -> Response:
-    svc.artifacts.remove_alias(who, project, name, alias)
+async def remove_alias(project: str, name: str, alias: str, svc: Svc, who: Who) -> Response:
+    await write(svc, svc.artifacts.remove_alias, who, project, name, alias)
     return Response(status_code=204)
