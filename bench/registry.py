@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
@@ -355,7 +356,7 @@ class Modelbay:
             raise ModelbayHTTPError(method, path, r)
         if not r.content:
             return None
-        return r.json()
+        return orjson.loads(r.content)  # as modelbay's SDK parses answers
 
     def note(self, text: str) -> None:
         if text not in self.notes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -61,3 +62,30 @@ def test_an_error_other_than_busy_is_not_retried(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(sqlite3.ProgrammingError):
         enable_wal(conn)  # closed connection: raised at once, not retried
+
+
+def test_the_background_checkpointer_moves_commits_into_the_database_file(
+    tmp_path: Path,
+) -> None:
+    from modelbay.store.database import BACKSTOP_AUTOCHECKPOINT, Database
+
+    db = Database(f"sqlite:///{tmp_path / 'meta.db'}")
+    path = tmp_path / "meta.db"
+    db.start_checkpointer(interval=0.05)
+    try:
+        with db.read() as conn:  # connections opened now use the backstop threshold
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            assert raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (BACKSTOP_AUTOCHECKPOINT,)
+        before = path.stat().st_size
+        with db.write() as conn:  # ~100 pages: far below any commit-time threshold
+            conn.exec_driver_sql("CREATE TABLE filler (x BLOB)")
+            for _ in range(100):
+                conn.exec_driver_sql("INSERT INTO filler VALUES (zeroblob(4000))")
+        deadline = time.monotonic() + 30
+        while path.stat().st_size <= before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.stat().st_size > before, "nothing was checkpointed into the database file"
+    finally:
+        db.dispose()
+    assert not any(t.name == "modelbay-checkpoint" for t in threading.enumerate())

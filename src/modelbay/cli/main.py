@@ -59,7 +59,7 @@ def server(
     """Serve the REST API (and UI) over the data directory or database."""
     import uvicorn
 
-    from modelbay.server.app import create_app, tune_gc
+    from modelbay.server.app import create_app, prepare_to_serve
     from modelbay.server.protocol import NoDelayHTTPProtocol
     from modelbay.services import Services
     from modelbay.settings import Settings
@@ -98,7 +98,7 @@ def server(
                     "modelbay: sign in to the web UI as admin (this link works once, within "
                     f"15 minutes): http://{host}:{port}{login_link(app_)}"
                 )
-            tune_gc()
+            prepare_to_serve(app_)
             uvicorn.run(
                 app_,
                 host=host,

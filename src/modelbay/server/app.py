@@ -110,8 +110,15 @@ def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (several workers): settings come from the environment
     the ``server`` command prepared."""
     app = create_app(Settings.from_env(), admin_key=os.environ.get("MODELBAY_ADMIN_KEY") or None)
-    tune_gc()
+    prepare_to_serve(app)
     return app
+
+
+def prepare_to_serve(app: FastAPI) -> None:
+    """What a serving process does once its app is built: background WAL checkpoints (the
+    requests then never pay for one), and the cycle collector tuned."""
+    app.state.services.db.start_checkpointer()
+    tune_gc()
 
 
 def tune_gc() -> None:
