@@ -62,3 +62,23 @@ def test_an_unusable_index_means_hashing(tmp_path: Path) -> None:
     index = DigestIndex(tmp_path / "blocked" / "digests.db")
     f = old_file(tmp_path / "w.bin", b"x")
     assert index.digest(f, Counting()) == (hashlib.sha256(b"x").hexdigest(), 1)
+
+
+def test_many_files_at_once_hash_only_what_changed(tmp_path: Path) -> None:
+    index = DigestIndex(tmp_path / "digests.db")
+    files = [old_file(tmp_path / f"f{i}.bin", f"weights {i}".encode()) for i in range(20)]
+    hashed: list[Path] = []
+
+    def hash_all(paths: list[Path]) -> list[tuple[str, int]]:
+        hashed.extend(paths)
+        return [sha256_file(p) for p in paths]
+
+    expected = [(hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_size) for f in files]
+    assert index.digest_many(files, hash_all) == expected
+    assert len(hashed) == 20
+    old_file(files[7], b"WEIGHTS 7")
+    hashed.clear()
+    again = index.digest_many(files, hash_all)
+    assert hashed == [files[7]]
+    assert again[7] == (hashlib.sha256(b"WEIGHTS 7").hexdigest(), 9)
+    assert again[:7] == expected[:7] and again[8:] == expected[8:]

@@ -48,7 +48,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -261,6 +261,48 @@ class Cache:
             self.touch_many([digest])
         return True
 
+    def materialize_many(self, items: Sequence[tuple[str, int, Path]]) -> list[bool]:
+        """:meth:`materialize` for many ``(digest, size, dest)`` at once, without marking
+        the entries used: one read of the index for all of them, then a link each. Returns,
+        for each item, whether it was placed.
+
+        Raises:
+            InvalidInputError: a digest is not a sha256.
+            OSError: a destination cannot be written, or the cache cannot be read.
+        """
+        digests = list(dict.fromkeys(check_digest(d) for d, _, _ in items))
+        entries: dict[str, _Entry] = {}
+        with self._read() as conn:
+            for start in range(0, len(digests), 900):
+                chunk = digests[start : start + 900]
+                rows = conn.execute(
+                    "SELECT digest, size, mtime_ns, inode FROM entries WHERE digest IN"
+                    f" ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                entries.update((row[0], _Entry(*row)) for row in rows)
+        stats: dict[str, tuple[Path, os.stat_result | None]] = {}
+        out: list[bool] = []
+        for digest, size, dest in items:
+            entry = entries.get(digest)
+            if entry is None:
+                out.append(False)
+                continue
+            if digest not in stats:
+                path = self.blobs / digest[:2] / digest
+                try:
+                    stats[digest] = (path, os.stat(path))
+                except FileNotFoundError:
+                    stats[digest] = (path, None)
+            path, blob = stats[digest]
+            if blob is None or not _matches(entry, blob, size):
+                # Lost or edited: the one-at-a-time path evicts it under the write lock.
+                out.append(self.materialize(digest, size, dest, touch=False))
+                continue
+            dest = Path(dest)
+            out.append(_same_file(dest, blob) or self._place(path, blob, dest))
+        return out
+
     def touch_many(self, digests: Iterable[str]) -> None:
         """Mark entries used now, in one write; digests not in the cache are ignored.
 
@@ -347,6 +389,50 @@ class Cache:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def insert_many(self, blobs: Sequence[tuple[str, bytes]]) -> None:
+        """Add small blobs whose bytes are in memory, already checked by the caller against
+        their digests, with one write of the index; a blob already cached is kept. The
+        entries are marked used. Does not enforce the bound.
+
+        Raises:
+            InvalidInputError: a digest is not a sha256.
+            OSError: the cache cannot be written.
+        """
+        for digest, _ in blobs:
+            check_digest(digest)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        staged: list[Path] = []
+        try:
+            for digest, data in blobs:  # written outside the lock, renamed under it
+                staged.append(self.tmp / f"{digest}.{uuid.uuid4().hex}")
+                with open(staged[-1], "xb") as f:
+                    f.write(data)
+                os.chmod(staged[-1], READ_ONLY)
+            shards: set[Path] = set()
+            with self._write() as conn:
+                now = _clock(conn)
+                for i, ((digest, data), tmp) in enumerate(zip(blobs, staged, strict=True)):
+                    path = self.blobs / digest[:2] / digest
+                    entry = _entry(conn, digest)
+                    if entry is not None and _intact(entry, path, len(data)):
+                        conn.execute(
+                            "UPDATE entries SET last_used = ? WHERE digest = ?", (now + i, digest)
+                        )
+                        continue
+                    if path.parent not in shards:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        shards.add(path.parent)
+                    os.replace(tmp, path)
+                    st = os.stat(path)
+                    conn.execute(
+                        "INSERT OR REPLACE INTO entries (digest, size, mtime_ns, inode, last_used)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (digest, st.st_size, st.st_mtime_ns, st.st_ino, now + i),
+                    )
+        finally:
+            for tmp in staged:
+                tmp.unlink(missing_ok=True)
+
     def enforce(self) -> None:
         """Evict least-recently-used entries if the cache is over ``max_bytes``.
 
@@ -402,13 +488,16 @@ class Cache:
 
     def _place(self, src: Path, blob: os.stat_result, dest: Path) -> bool:
         """Link (else copy) ``src`` to ``dest`` atomically; False if ``src`` vanished."""
+        if blob.st_mode & 0o222:  # someone made it writable: protect what we link
+            with contextlib.suppress(PermissionError, FileNotFoundError):  # not ours, or gone
+                os.chmod(src, READ_ONLY)
+        with contextlib.suppress(OSError):
+            os.link(src, dest)  # the common case, nothing there yet: it appears whole
+            return True
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
         try:
             try:
-                if blob.st_mode & 0o222:  # someone made it writable: protect what we link
-                    with contextlib.suppress(PermissionError):  # another user's entry
-                        os.chmod(src, READ_ONLY)
                 os.link(src, tmp)
             except FileNotFoundError:
                 return False
@@ -559,6 +648,10 @@ def _intact(entry: _Entry, path: Path, size: int) -> bool:
         st = os.stat(path)
     except FileNotFoundError:
         return False
+    return _matches(entry, st, size)
+
+
+def _matches(entry: _Entry, st: os.stat_result, size: int) -> bool:
     return (
         st.st_size == entry.size == size
         and st.st_mtime_ns == entry.mtime_ns

@@ -61,30 +61,72 @@ class DigestIndex:
     def digest(self, path: Path, hash_file: Callable[[Path], tuple[str, int]]) -> tuple[str, int]:
         """(sha256, size) of a file: remembered when its stat matches, else hashed (and
         remembered unless it was modified just before)."""
+        return self.digest_many([path], lambda paths: [hash_file(p) for p in paths])[0]
+
+    def digest_many(
+        self,
+        paths: list[Path],
+        hash_files: Callable[[list[Path]], list[tuple[str, int]]],
+    ) -> list[tuple[str, int]]:
+        """:meth:`digest` for many files: one read of the index for all of them,
+        ``hash_files`` for those not remembered, and one write for what it hashed."""
         try:
             conn = self._conn()
         except (sqlite3.Error, OSError):
-            return hash_file(path)
-        real = str(Path(path).resolve())
-        st = os.stat(path)
-        row = None
+            return hash_files(paths)
+        # Each directory is resolved once; a file is known by its own name in it (its stat
+        # is what must match, and os.stat follows a symlinked file to its target).
+        parents: dict[Path, Path] = {}
+        reals = []
+        for p in map(Path, paths):
+            parent = parents.get(p.parent)
+            if parent is None:
+                parent = parents[p.parent] = p.parent.resolve()
+            reals.append(str(parent / p.name))
+        known: dict[str, tuple[object, ...]] = {}
         with contextlib.suppress(sqlite3.Error):
-            row = conn.execute(
-                "SELECT dev, ino, size, mtime_ns, ctime_ns, sha256 FROM digests WHERE path = ?",
-                (real,),
-            ).fetchone()
-        if row is not None and tuple(row[:5]) == self._key(st):
-            return str(row[5]), st.st_size
-        hashed_at = time.time()
-        digest, size = hash_file(path)
-        after = os.stat(path)
-        if self._key(after) == self._key(st) and after.st_mtime_ns / 1e9 < hashed_at - RACY_SECONDS:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute(
-                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (real, *self._key(st), digest),
+            unique = list(dict.fromkeys(reals))
+            for start in range(0, len(unique), 900):
+                chunk = unique[start : start + 900]
+                rows = conn.execute(
+                    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM digests"
+                    f" WHERE path IN ({','.join('?' * len(chunk))})",
+                    chunk,
                 )
-        return digest, size
+                known.update((row[0], tuple(row[1:])) for row in rows)
+        out: list[tuple[str, int] | None] = []
+        before: list[os.stat_result] = []
+        todo: list[int] = []
+        for i, (path, real) in enumerate(zip(paths, reals, strict=True)):
+            st = os.stat(path)
+            before.append(st)
+            row = known.get(real)
+            if row is not None and row[:5] == self._key(st):
+                out.append((str(row[5]), st.st_size))
+            else:
+                out.append(None)
+                todo.append(i)
+        hashed_at = time.time()
+        remember = []
+        for i, result in zip(todo, hash_files([paths[i] for i in todo]), strict=True):
+            out[i] = result
+            st, after = before[i], os.stat(paths[i])
+            if (
+                self._key(after) == self._key(st)
+                and after.st_mtime_ns / 1e9 < hashed_at - RACY_SECONDS
+            ):
+                remember.append((reals[i], *self._key(st), result[0]))
+        if remember:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)", remember
+                )
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+        return [r for r in out if r is not None]
 
 
 def default_index() -> DigestIndex:
