@@ -79,7 +79,9 @@ class Plane:
 
 
 @pytest.fixture(scope="module")
-def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict]:
     """One server per store for the module (started on first use)."""
     started: dict[str, tuple[ServerProcess, str | None, Path]] = {}
 
@@ -101,7 +103,9 @@ def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(params=["disk-http", "s3-http", "disk-embedded", "s3-embedded"])
-def plane(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, servers: dict) -> Iterator[Plane]:
+def plane(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, servers: dict
+) -> Iterator[Plane]:
     store, kind = request.param.split("-")
     for name in list(os.environ):
         if name.startswith(("MODELBAY_", "AWS_")):
@@ -210,7 +214,9 @@ def test_warm_cache_download_links_from_the_cache(plane: Plane, tmp_path: Path) 
 
         cache = Cache.from_env()
         assert cache.info()["entries"] >= 50
-        assert (first / "f0.bin").stat().st_ino == (second / "f0.bin").stat().st_ino  # linked, not fetched
+        assert (first / "f0.bin").stat().st_ino == (
+            second / "f0.bin"
+        ).stat().st_ino  # linked, not fetched
 
 
 def test_corrupted_stored_blob_is_detected_on_download(plane: Plane, tmp_path: Path) -> None:
@@ -246,7 +252,12 @@ def test_two_clients_upload_the_same_new_blob_at_once(plane: Plane, tmp_path: Pa
     )
     env = {**os.environ, **plane.env}
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(i)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, str(script), str(i)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for i in range(3)
     ]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -258,7 +269,9 @@ def test_two_clients_upload_the_same_new_blob_at_once(plane: Plane, tmp_path: Pa
 
 
 @pytest.mark.parametrize("plane", ["disk-http", "s3-http"], indirect=True)
-def test_killed_upload_leaves_nothing_and_resumes_with_missing_parts(plane: Plane, tmp_path: Path) -> None:
+def test_killed_upload_leaves_nothing_and_resumes_with_missing_parts(
+    plane: Plane, tmp_path: Path
+) -> None:
     size = 24 * PART
     f = make_file(tmp_path / "huge.bin", size, seed=5)
     digest = sha(f)
@@ -325,7 +338,9 @@ def test_killed_download_leaves_no_partial_file(plane: Plane, tmp_path: Path) ->
     run.finish()
     target = tmp_path / "target"
     script = tmp_path / "dl.py"
-    script.write_text(f"import modelbay\nmodelbay.Api().artifact('dp/dl:latest').download({str(target)!r})\n")
+    script.write_text(
+        f"import modelbay\nmodelbay.Api().artifact('dp/dl:latest').download({str(target)!r})\n"
+    )
     env = {**os.environ, **plane.env, "MODELBAY_CACHE_DIR": str(tmp_path / "other-cache")}
     proc = subprocess.Popen([sys.executable, str(script)], env=env)
     deadline = time.monotonic() + 60
@@ -338,7 +353,9 @@ def test_killed_download_leaves_no_partial_file(plane: Plane, tmp_path: Path) ->
     assert not (target / "dl.bin").exists() or sha(target / "dl.bin") == sha(f)
 
 
-def test_references_are_tracked_by_checksum(plane: Plane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_references_are_tracked_by_checksum(
+    plane: Plane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     local = make_file(tmp_path / "ref" / "data.csv", 1000, seed=7)
     make_file(tmp_path / "ref" / "sub" / "more.csv", 500, seed=8)
     served = tmp_path / "www"
@@ -354,10 +371,14 @@ def test_references_are_tracked_by_checksum(plane: Plane, tmp_path: Path, monkey
         a.add_reference(f"http://127.0.0.1:{httpd.server_port}/page.txt")
         if plane.s3 is not None:
             assert plane.bucket is not None
-            for k, v in s3_env(plane.s3, plane.bucket).items():  # the client reads the object itself
+            for k, v in s3_env(
+                plane.s3, plane.bucket
+            ).items():  # the client reads the object itself
                 if k != "MODELBAY_BLOB_STORE":
                     monkeypatch.setenv(k, v)
-            plane.s3.client().put_object(Bucket=plane.bucket, Key="external/obj.bin", Body=b"s3 bytes")
+            plane.s3.client().put_object(
+                Bucket=plane.bucket, Key="external/obj.bin", Body=b"s3 bytes"
+            )
             a.add_reference(f"s3://{plane.bucket}/external/obj.bin")
         logged = run.log_artifact(a)
         run.finish()
@@ -408,7 +429,9 @@ def test_gc_removes_only_unreferenced_blobs(plane: Plane, tmp_path: Path) -> Non
     again.finish()
 
 
-def test_progress_is_quiet_when_not_on_a_terminal(plane: Plane, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_progress_is_quiet_when_not_on_a_terminal(
+    plane: Plane, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     f = make_file(tmp_path / "p.bin", 40 << 20, seed=13)
     run = modelbay.init(project="dp")
     a = Artifact("quiet", "model")

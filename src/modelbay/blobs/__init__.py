@@ -8,12 +8,15 @@ the whole against the promised size and digest before it appears under its name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 MIB = 1 << 20
 DEFAULT_PART_SIZE = 64 * MIB
+#: The disk store hashes an upload's parts in order as they arrive (see blobs/local.py):
+#: smaller parts leave less to hash when the upload completes.
+DISK_PART_SIZE = 16 * MIB
 MAX_PARTS = 10_000
 MAX_BLOB_SIZE = 5 * (1 << 40)
 
@@ -70,6 +73,8 @@ class BlobBackend(Protocol):
     def size(self, digest: str) -> int | None: ...
 
     def put_stream(self, digest: str, chunks: Iterable[bytes], size: int | None = None) -> int: ...
+
+    def put_many(self, blobs: Sequence[tuple[str, bytes]]) -> None: ...
 
     def iter_bytes(self, digest: str) -> Iterator[bytes]: ...
 

@@ -7,16 +7,28 @@ stray temporary file, never a partial blob under its digest name.
 An upload session writes its parts at their offsets into one preallocated file
 ``root/uploads/<id>`` (no part is copied twice) and marks each finished part with an empty
 file in ``root/uploads/<id>.parts/``, so that a killed upload resumes with the parts it lacks.
+
+**Hashing while parts arrive.** A sha256 cannot be assembled from the parts' own hashes, so
+a background hasher reads the staging file in order, part by part, as soon as the parts
+before are stored; completing the upload then costs only the parts not yet hashed, instead
+of reading the whole file again. This is sound only if the bytes of a hashed part never
+change: each part writer first claims its part (``<n>.claim``), and a second claim (a part
+sent again: a resumed upload, or two clients sending one blob) leaves a ``rewritten`` flag,
+after which completion hashes the whole file as before. The hasher lives in one server
+process; a completion in another process (or after a restart) also hashes the whole file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
 import shutil
+import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +36,10 @@ from modelbay.blobs import Target, UploadSession
 from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundError
 
 CHUNK = 1 << 20
+#: The flag left in an upload's markers when a part was sent more than once.
+REWRITTEN = "rewritten"
+#: Threads that flush a batch of small blobs: concurrent fsyncs share the journal's commits.
+FLUSHERS = 16
 HEX = frozenset("0123456789abcdef")
 
 
@@ -36,6 +52,20 @@ def check_digest(digest: object) -> str:
     if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= HEX:
         raise InvalidInputError(f"invalid sha256 digest {str(digest)[:80]!r}", {"field": "sha256"})
     return digest
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _hashing() -> ThreadPoolExecutor:
+    """The threads that hash uploads in order as their parts arrive, shared by every store
+    in the process (started on first use)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(2, thread_name_prefix="modelbay-hash")
+        return _executor
 
 
 def sha256_file(path: Path | str) -> tuple[str, int]:
@@ -62,6 +92,8 @@ class LocalBlobStore:
         self.uploads = root / "uploads"
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.uploads.mkdir(parents=True, exist_ok=True)
+        self._hashers: dict[str, _InOrderHash] = {}
+        self._hashers_lock = threading.Lock()
 
     def path(self, digest: str) -> Path:
         check_digest(digest)
@@ -87,6 +119,47 @@ class LocalBlobStore:
             for chunk in chunks:
                 w.write(chunk)
             return w.commit()
+
+    def put_many(self, blobs: Sequence[tuple[str, bytes]]) -> None:
+        """Store small blobs held in memory, after checking each hashes to its digest.
+
+        All are checked before any is written, all are written and flushed before any is
+        renamed into place: a batch costs one round of concurrent fsyncs, not one per blob.
+
+        Raises:
+            DigestMismatchError: a blob's bytes hash to something else (nothing is stored).
+        """
+        for digest, data in blobs:
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != check_digest(digest):
+                raise DigestMismatchError(
+                    f"bytes sent for {digest[:12]} hash to {actual[:12]} ({len(data)} bytes)",
+                    {"expected": digest, "actual": actual, "size": len(data)},
+                )
+        tmps: list[Path] = []
+        fds: list[int] = []
+        try:
+            for digest, data in blobs:
+                tmps.append(self.tmp / f"{digest}.{uuid.uuid4().hex}")
+                fds.append(os.open(tmps[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fds[-1], view) :]
+            if len(fds) > 1:
+                with ThreadPoolExecutor(min(FLUSHERS, len(fds))) as pool:
+                    for _ in pool.map(os.fsync, fds):
+                        pass
+            elif fds:
+                os.fsync(fds[0])
+            for (digest, _), tmp in zip(blobs, tmps, strict=True):
+                target = self.path(digest)
+                target.parent.mkdir(exist_ok=True)
+                os.replace(tmp, target)
+        finally:
+            for fd in fds:
+                os.close(fd)
+            for tmp in tmps:
+                tmp.unlink(missing_ok=True)
 
     def put_file(self, digest: str, source: Path) -> int:
         with open(source, "rb") as f:
@@ -128,6 +201,39 @@ class LocalBlobStore:
             f.truncate(session.size)
         self._markers(session).mkdir(exist_ok=True)
         return None
+
+    def _hasher(self, session: UploadSession, create: bool) -> _InOrderHash | None:
+        with self._hashers_lock:
+            hasher = self._hashers.get(session.id)
+            if hasher is None and create:
+                hasher = self._hashers[session.id] = _InOrderHash(self, session)
+            return hasher
+
+    def _part_stored(self, session: UploadSession) -> None:
+        """Called after a part is marked stored: hash what is now contiguous, in the
+        background."""
+        if session.parts > 1:
+            hasher = self._hasher(session, create=True)
+            assert hasher is not None
+            _hashing().submit(hasher.advance)
+
+    def _whole_digest(self, session: UploadSession, fd: int) -> tuple[str, int]:
+        """(sha256, size) of the assembled staging file, read again only where needed;
+        the caller holds the exclusive lock (no part writer is left inside the file)."""
+        markers = self._markers(session)
+        if not (markers / REWRITTEN).exists():
+            if session.parts == 1:
+                seen = (markers / "1").read_text()  # hashed by its writer on the way in
+            else:
+                hasher = self._hasher(session, create=False)
+                seen = (hasher.finish() if hasher is not None else None) or ""
+            if seen:
+                return seen, os.fstat(fd).st_size
+        return sha256_file(self._staging(session))
+
+    def _forget(self, session: UploadSession) -> None:
+        with self._hashers_lock:
+            self._hashers.pop(session.id, None)
 
     def part_target(self, session: UploadSession, number: int) -> Target | None:
         return None  # parts are sent to the server, which writes them here
@@ -171,8 +277,7 @@ class LocalBlobStore:
             raise NotFoundError(f"upload {session.id} is not open") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # no part writer is left inside the file
-            seen = (self._markers(session) / "1").read_text() if session.parts == 1 else ""
-            actual, size = (seen, os.fstat(fd).st_size) if seen else sha256_file(staging)
+            actual, size = self._whole_digest(session, fd)
             if actual != session.sha256 or size != session.size:
                 self.abort(session)
                 raise DigestMismatchError(
@@ -183,10 +288,12 @@ class LocalBlobStore:
             target.parent.mkdir(exist_ok=True)
             os.replace(staging, target)
             shutil.rmtree(self._markers(session), ignore_errors=True)
+            self._forget(session)
         finally:
             os.close(fd)
 
     def abort(self, session: UploadSession) -> None:
+        self._forget(session)
         self._staging(session).unlink(missing_ok=True)
         shutil.rmtree(self._markers(session), ignore_errors=True)
 
@@ -262,6 +369,16 @@ class PartWriter:
         if current != os.fstat(self.fd).st_ino:
             os.close(self.fd)
             raise NotFoundError(f"upload {session.id} is not open")
+        markers = store._markers(session)
+        try:
+            os.close(os.open(markers / f"{number}.claim", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            # Sent before: its bytes may change after they were hashed in order.
+            with contextlib.suppress(FileNotFoundError):
+                (markers / REWRITTEN).touch()
+        except FileNotFoundError:
+            os.close(self.fd)
+            raise NotFoundError(f"upload {session.id} is not open") from None
         # A one-part upload is hashed on the way in, so that finish() need not read it again.
         self.hash = hashlib.sha256() if session.parts == 1 else None
         self.written = 0
@@ -293,6 +410,7 @@ class PartWriter:
             marker.write_text(self.hash.hexdigest() if self.hash is not None else "")
         except FileNotFoundError:  # completed meanwhile by another client
             raise NotFoundError(f"upload {self.session.id} is not open") from None
+        self.store._part_stored(self.session)
         return self.written
 
     def __enter__(self) -> PartWriter:
@@ -300,3 +418,48 @@ class PartWriter:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
+
+
+class _InOrderHash:
+    """The sha256 of an upload's staging file, advanced over its parts in order as each
+    becomes stored (see the module docstring)."""
+
+    def __init__(self, store: LocalBlobStore, session: UploadSession) -> None:
+        self.store = store
+        self.session = session
+        self.hash = hashlib.sha256()
+        self.next = 1  # the first part not hashed yet
+        self.failed = False
+        self._lock = threading.Lock()
+
+    def advance(self) -> None:
+        """Hash every stored part from ``next`` on, up to the first one missing."""
+        with self._lock:
+            if self.failed:
+                return
+            markers = self.store._markers(self.session)
+            try:
+                with open(self.store._staging(self.session), "rb", buffering=0) as f:
+                    buf = bytearray(CHUNK)
+                    while self.next <= self.session.parts and (markers / str(self.next)).exists():
+                        offset, length = self.session.part_range(self.next)
+                        while length:
+                            n = os.preadv(
+                                f.fileno(), [memoryview(buf)[: min(CHUNK, length)]], offset
+                            )
+                            if n <= 0:
+                                raise OSError("the staging file is shorter than its parts")
+                            self.hash.update(memoryview(buf)[:n])
+                            offset += n
+                            length -= n
+                        self.next += 1
+            except OSError:
+                self.failed = True  # finished, aborted, or unreadable: hash the whole at the end
+
+    def finish(self) -> str | None:
+        """The whole file's digest, hashing the parts still left; None if it cannot tell."""
+        self.advance()
+        with self._lock:
+            if self.failed or self.next <= self.session.parts:
+                return None
+            return self.hash.hexdigest()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -154,6 +154,15 @@ class S3BlobStore:
             head = self._head(target)
             if head is None or int(head["ContentLength"]) != size:
                 raise
+
+    def put_many(self, blobs: Sequence[tuple[str, bytes]]) -> None:
+        """Store small blobs held in memory, each checked against its digest.
+
+        Raises:
+            DigestMismatchError: a blob's bytes hash to something else.
+        """
+        for digest, data in blobs:
+            self.put_stream(digest, [data], len(data))
 
     def iter_bytes(self, digest: str) -> Iterator[bytes]:
         from botocore.exceptions import ClientError

@@ -8,16 +8,19 @@ destination and renamed once verified.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from modelbay.blobs.bundle import MAX_BUNDLED_BLOB
 from modelbay.blobs.local import sha256_file
 from modelbay.errors import (
     DigestMismatchError,
@@ -29,6 +32,13 @@ from modelbay.errors import (
 from modelbay.sdk.transport import Info, LocalTransport, Transport
 
 WORKERS = min(16, (os.cpu_count() or 2) * 4)
+#: Parts sent to the server itself (not to an object store) go at most this many at a time:
+#: the server writes them in one event loop and hashes them in order as they land, so more
+#: streams only contend for the CPU (1 GiB on 2 cores: 1.3 s with 2 streams, 1.7 s with 8).
+SERVER_PART_STREAMS = 2
+#: Small blobs go up and come down in bundles of at most this many bytes and blobs.
+BUNDLE_BYTES = 4 << 20
+BUNDLE_BLOBS = 500
 #: Transfers smaller than this, or shorter than PROGRESS_DELAY seconds, show no progress bar.
 PROGRESS_MIN_BYTES = 32 << 20
 PROGRESS_DELAY = 0.5
@@ -97,11 +107,14 @@ def hash_files(paths: list[Path]) -> list[tuple[str, int]]:
     whose stat is unchanged since it was last hashed is not read again (see sdk/digests.py)."""
     from modelbay.sdk.digests import default_index
 
-    index = default_index()
+    return default_index().digest_many(paths, _hash_all)
+
+
+def _hash_all(paths: list[Path]) -> list[tuple[str, int]]:
     if len(paths) <= 1:
-        return [index.digest(p, sha256_file) for p in paths]
+        return [sha256_file(p) for p in paths]
     with ThreadPoolExecutor(WORKERS) as pool:
-        return list(pool.map(lambda p: index.digest(p, sha256_file), paths))
+        return list(pool.map(sha256_file, paths))
 
 
 def _run_all(fn: Callable[[Any], None], items: list[Any]) -> None:
@@ -113,6 +126,51 @@ def _run_all(fn: Callable[[Any], None], items: list[Any]) -> None:
     with ThreadPoolExecutor(min(WORKERS, len(items))) as pool:
         for _ in pool.map(fn, items):
             pass
+
+
+def bundles(digests: list[str], sizes: dict[str, int]) -> tuple[list[list[str]], list[str]]:
+    """The blobs that travel in bundles (small ones, grouped) and the ones that travel alone."""
+    groups: list[list[str]] = []
+    alone: list[str] = []
+    current: list[str] = []
+    held = 0
+    for digest in digests:
+        size = sizes[digest]
+        if size > MAX_BUNDLED_BLOB:
+            alone.append(digest)
+            continue
+        if current and (len(current) >= BUNDLE_BLOBS or held + size > BUNDLE_BYTES):
+            groups.append(current)
+            current, held = [], 0
+        current.append(digest)
+        held += size
+    if current:
+        groups.append(current)
+    return groups, alone
+
+
+def _send_whole(
+    transport: Transport,
+    item: tuple[str, Any],
+    sizes: dict[str, int],
+    sources: dict[str, Path],
+    progress: Callable[[int], None],
+) -> None:
+    """Send a ``("whole", digest)`` or a ``("bundle", [digests])`` work item."""
+    kind, what = item
+    if kind == "whole":
+        transport.upload_blob(what, sources[what], sizes[what], progress)
+    else:
+        transport.upload_bundle([(d, sources[d], sizes[d]) for d in what], progress)
+
+
+def _weight(item: tuple[str, Any], sizes: dict[str, int]) -> int:
+    kind, what = item
+    if kind == "part":
+        return int(what[1]["size"])
+    if kind == "bundle":
+        return sum(sizes[d] for d in what)
+    return sizes[what]
 
 
 def upload(
@@ -129,8 +187,10 @@ def upload(
     if isinstance(transport, LocalTransport) and transport.services.backend.kind == "disk":
         missing = transport.call("missing_blobs", digests=list(sizes))
         total = sum(sizes[d] for d in missing)
+        groups, alone = bundles(missing, sizes)
+        items = [("bundle", g) for g in groups] + [("whole", d) for d in alone]
         with meter("uploading", total, progress) as m:
-            _run_all(lambda d: transport.upload_blob(d, sources[d], sizes[d], m), missing)
+            _run_all(lambda item: _send_whole(transport, item, sizes, sources, m), items)
         return int(total)
     sent = 0
     pending = dict(sizes)
@@ -168,13 +228,15 @@ def _upload_round(
         parts.extend((up["id"], p, up["sha256"]) for p in up["parts"] if not p["done"])
     total = sum(sizes[d] for d in whole) + sum(p["size"] for _, p, _ in parts)
     failures: dict[str, ModelbayError] = {}
+    groups, alone = bundles(whole, sizes)
     with meter("uploading", total, progress) as m:
-        work: list[tuple[str, Any]] = [("whole", d) for d in whole] + [("part", p) for p in parts]
+        work: list[tuple[str, Any]] = [("bundle", g) for g in groups]
+        work += [("whole", d) for d in alone] + [("part", p) for p in parts]
 
         def send(item: tuple[str, Any]) -> None:
             kind, what = item
-            if kind == "whole":
-                transport.upload_blob(what, sources[what], sizes[what], m)
+            if kind != "part":
+                _send_whole(transport, item, sizes, sources, m)
                 return
             upload_id, part, digest = what
             try:
@@ -183,9 +245,21 @@ def _upload_round(
                 # Another client may have completed this session; complete() will say.
                 failures.setdefault(upload_id, exc)
 
-        # Large parts first, so that the long transfers start early and overlap the small ones.
-        work.sort(key=lambda item: -(item[1][1]["size"] if item[0] == "part" else sizes[item[1]]))
-        _run_all(send, work)
+        # Parts for the server go in order, a few at a time, beside everything else; of the
+        # rest, large items first, so that the long transfers start early.
+        to_server = [w for w in work if w[0] == "part" and w[1][1].get("url") is None]
+        rest = [w for w in work if not (w[0] == "part" and w[1][1].get("url") is None)]
+        rest.sort(key=lambda item: -_weight(item, sizes))
+        with ThreadPoolExecutor(SERVER_PART_STREAMS) as in_order:
+            sent = [in_order.submit(send, w) for w in to_server]
+            try:
+                _run_all(send, rest)
+                for future in sent:
+                    future.result()
+            except BaseException:
+                for future in sent:
+                    future.cancel()  # no point sending the parts still waiting
+                raise
     failed: dict[str, ModelbayError] = {}
     if sessions:
         for r in transport.call("complete_uploads", ids=list(sessions)):
@@ -208,37 +282,33 @@ def download(
     """Place every file of a manifest under ``root``; returns the bytes fetched from the server.
 
     Files already under ``root`` with the right size and digest are kept; files in ``cache``
-    are linked or copied from it; the rest are fetched in parallel, verified, and put in the
-    cache on the way. Nothing partial is ever left under a file's name.
+    are linked or copied from it; the rest are fetched in parallel (small ones in bundles),
+    verified, and put in the cache on the way. Nothing partial is ever left under a file's
+    name.
 
     Raises:
+        InvalidPathError: a file would land outside ``root``.
         DigestMismatchError: bytes arrived corrupt (or the stored blob is corrupt).
         TransportError: the server or the object store could not be reached.
     """
-    real_root = root.resolve()
-    todo: list[tuple[Info, Path]] = []
-    for f in files:
-        dest = root / f["path"]
-        if not dest.resolve().is_relative_to(real_root):
-            from modelbay.errors import InvalidPathError
-
-            raise InvalidPathError(f"file {f['path']!r} would land outside {root}")
-        if f.get("ref"):
-            todo.append((f, dest))
-            continue
-        if cache is not None and cache.materialize(f["sha256"], f["size"], dest, touch=False):
-            continue
-        if (
-            dest.is_file()
-            and dest.stat().st_size == f["size"]
-            and sha256_file(dest)[0] == f["sha256"]
-        ):
-            continue
-        todo.append((f, dest))
-    stored = [f for f, _ in todo if not f.get("ref")]
+    todo = _missing(files, _destinations(root, files), cache)
+    fetched = [f for f, _ in todo if not f.get("ref")]
     urls: dict[str, Any] = {}
-    if stored and not isinstance(transport, LocalTransport):
-        urls = transport.call("locations", digests=sorted({f["sha256"] for f in stored}))
+    if fetched and not isinstance(transport, LocalTransport):
+        urls = transport.call("locations", digests=sorted({f["sha256"] for f in fetched}))
+    # Small blobs the server sends itself come in bundles; the rest one request each.
+    by_digest: dict[str, list[Path]] = {}
+    sizes: dict[str, int] = {}
+    single: list[tuple[Info, Path]] = []
+    for f, dest in todo:
+        if f.get("ref") or (urls.get(f["sha256"]) or {}).get("url"):
+            single.append((f, dest))
+            continue
+        by_digest.setdefault(f["sha256"], []).append(dest)
+        sizes[f["sha256"]] = f["size"]
+    groups, alone = bundles(list(by_digest), sizes)
+    for digest in alone:
+        single.extend(({"sha256": digest, "size": sizes[digest]}, d) for d in by_digest[digest])
     total = sum(f["size"] for f, _ in todo)
     with meter("downloading", total, progress) as m:
 
@@ -251,23 +321,118 @@ def download(
                 fetch_reference(f, dest, m)
                 return
             url = (urls.get(f["sha256"]) or {}).get("url")
-            if cache is None:
-                transport.download_blob(f["sha256"], dest, url, m)
-                return
-            # Another process may evict the entry between insert and materialize: try again.
-            for _ in range(5):
-                cache.insert(
-                    f["sha256"],
-                    f["size"],
-                    lambda tmp: transport.download_blob(f["sha256"], tmp, url, m),
-                )
-                if cache.materialize(f["sha256"], f["size"], dest, touch=False):
-                    return
-            transport.download_blob(f["sha256"], dest, url, m)
+            _place(
+                cache,
+                f["sha256"],
+                f["size"],
+                dest,
+                lambda tmp: transport.download_blob(f["sha256"], tmp, url, m),
+            )
 
-        _run_all(fetch, todo)
+        def fetch_bundle(group: list[str]) -> None:
+            blobs = list(transport.download_bundle(group))
+            if {d for d, _ in blobs} != set(group):
+                raise TransportError("the server sent another set of blobs than asked for")
+            for digest, data in blobs:
+                _check_bytes(digest, sizes[digest], data)
+            wanted = [(d, sizes[d], dest) for d in group for dest in by_digest[d]]
+            for dest in {dest.parent for _, _, dest in wanted}:
+                dest.mkdir(parents=True, exist_ok=True)
+            placed = [False] * len(wanted)
+            if cache is not None:
+                cache.insert_many(blobs)
+                placed = cache.materialize_many(wanted)
+            held = dict(blobs)
+            for (digest, _, dest), done in zip(wanted, placed, strict=True):
+                if not done:  # no cache, or evicted by another process meanwhile
+                    _write(held[digest], dest)
+            m(sum(size for _, size, _ in wanted))
+
+        work: list[tuple[str, Any]] = [("bundle", g) for g in groups]
+        work += [("single", item) for item in single]
+        _run_all(lambda w: fetch_bundle(w[1]) if w[0] == "bundle" else fetch(w[1]), work)
     if cache is not None:
         # Marked used last, so that what was just downloaded is the last to be evicted.
         cache.touch_many(f["sha256"] for f in files if not f.get("ref"))
         cache.enforce()
     return int(total)
+
+
+def _missing(files: list[Info], dests: list[Path], cache: Any) -> list[tuple[Info, Path]]:
+    """The files to fetch: references, and stored files neither in ``cache`` (those are
+    placed from it now, with one read of its index) nor already at their destination."""
+    stored = [(f, dest) for f, dest in zip(files, dests, strict=True) if not f.get("ref")]
+    placed = [False] * len(stored)
+    if cache is not None and stored:
+        placed = cache.materialize_many([(f["sha256"], f["size"], d) for f, d in stored])
+    todo = [(f, dest) for f, dest in zip(files, dests, strict=True) if f.get("ref")]
+    for (f, dest), done in zip(stored, placed, strict=True):
+        if done or (
+            dest.is_file()
+            and dest.stat().st_size == f["size"]
+            and sha256_file(dest)[0] == f["sha256"]
+        ):
+            continue
+        todo.append((f, dest))
+    return todo
+
+
+def _destinations(root: Path, files: list[Info]) -> list[Path]:
+    """Where each file goes under ``root``.
+
+    Each distinct parent directory is resolved once (symlinks followed); a file's own name
+    is never followed, since files are put in place by renaming over it.
+
+    Raises:
+        InvalidPathError: a file would land outside ``root``.
+    """
+    from modelbay.errors import InvalidPathError
+
+    real_root = root.resolve()
+    inside: dict[Path, bool] = {}
+    out: list[Path] = []
+    for f in files:
+        dest = root / f["path"]
+        parent = dest.parent
+        ok = inside.get(parent)
+        if ok is None:
+            ok = inside[parent] = parent.resolve().is_relative_to(real_root)
+        if not ok or dest.name in ("", "..") or dest == root:
+            raise InvalidPathError(f"file {f['path']!r} would land outside {root}")
+        out.append(dest)
+    return out
+
+
+def _check_bytes(digest: str, size: int, data: bytes) -> None:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != digest or len(data) != size:
+        raise DigestMismatchError(
+            f"download of blob {digest[:12]} is corrupt: got sha256 {actual[:12]}, "
+            f"{len(data)} bytes",
+            {"expected": digest, "actual": actual, "size": len(data)},
+        )
+
+
+def _write(data: bytes, path: Path) -> None:
+    """Write verified bytes to ``path``, atomically."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _place(cache: Any, digest: str, size: int, dest: Path, fill: Callable[[Path], None]) -> None:
+    """Put a blob at ``dest``: through the cache when there is one (``fill`` writes it into
+    the cache), else by ``fill`` writing ``dest`` itself."""
+    if cache is None:
+        fill(dest)
+        return
+    # Another process may evict the entry between insert and materialize: try again.
+    for _ in range(5):
+        cache.insert(digest, size, fill)
+        if cache.materialize(digest, size, dest, touch=False):
+            return
+    fill(dest)

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json as _json
 import os
+import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -47,6 +48,19 @@ def read_range(path: Path, offset: int, length: int, progress: Progress = None) 
             if progress:
                 progress(len(chunk))
             yield chunk
+
+
+def read_whole(path: Path, size: int) -> bytes:
+    """All ``size`` bytes of a (small) file.
+
+    Raises:
+        InvalidInputError: the file has another size now (it changed since it was hashed).
+    """
+    with open(path, "rb") as f:
+        data = f.read(size + 1)
+    if len(data) != size:
+        raise InvalidInputError(f"{path} changed while it was being uploaded")
+    return data
 
 
 def _counted(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
@@ -93,9 +107,17 @@ def _get_url(client: Any, url: str, digest: str, dest: Path, progress: Progress)
                 raise TransportError(
                     f"the object store refused a download (HTTP {resp.status_code})"
                 )
-            _atomic_verified_write(dest, digest, _counted(resp.iter_bytes(CHUNK), progress))
+            _atomic_verified_write(dest, digest, _counted(_body(resp), progress))
     except httpx.HTTPError as exc:
         raise TransportError(f"download from the object store failed: {exc}") from exc
+
+
+def _body(resp: Any) -> Iterator[bytes]:
+    """A response's body as the connection delivers it: not re-chunked (a copy of every
+    byte) and not decoded unless the response says it is encoded."""
+    if resp.headers.get("content-encoding", "identity") == "identity":
+        return resp.iter_raw()  # type: ignore[no-any-return]
+    return resp.iter_bytes()  # type: ignore[no-any-return]
 
 
 class RawJSON(bytes):
@@ -130,26 +152,98 @@ class Transport:
         """
         raise NotImplementedError
 
+    def upload_bundle(self, blobs: list[tuple[str, Path, int]], progress: Progress = None) -> None:
+        """Send small whole files ``(digest, path, size)`` together (see blobs/bundle.py).
+
+        Raises:
+            DigestMismatchError: a file does not hash to its digest (none of them is stored).
+            InvalidInputError: a file changed size since it was hashed.
+        """
+        raise NotImplementedError
+
+    def download_bundle(self, digests: list[str]) -> Iterator[tuple[str, bytes]]:
+        """Small stored blobs as ``(digest, bytes)``, in order, *unverified*: the caller
+        checks each against its digest.
+
+        Raises:
+            NotFoundError: a blob is not stored.
+        """
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
+
+
+class _StreamHash:
+    """The sha256 of a stream, computed on a helper thread once the stream has proved long:
+    hashlib releases the GIL, so a large download is hashed while it is received and
+    written rather than in turn. Chunks must not change after :meth:`update`."""
+
+    INLINE = 8 << 20  # the first bytes are hashed inline: a thread costs more than they do
+    BATCH = 1 << 20
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._seen = 0
+        self._batch: list[bytes] = []
+        self._held = 0
+        self._queue: queue.Queue[list[bytes] | None] | None = None
+        self._thread: threading.Thread | None = None
+
+    def update(self, chunk: bytes) -> None:
+        self._seen += len(chunk)
+        if self._queue is None:
+            if self._seen <= self.INLINE:
+                self._hash.update(chunk)
+                return
+            self._queue = queue.Queue(maxsize=16)  # at most 16 MiB waiting
+            self._thread = threading.Thread(target=self._run, name="modelbay-hash", daemon=True)
+            self._thread.start()
+        self._batch.append(chunk)
+        self._held += len(chunk)
+        if self._held >= self.BATCH:
+            self._queue.put(self._batch)
+            self._batch, self._held = [], 0
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (batch := self._queue.get()) is not None:
+            for chunk in batch:
+                self._hash.update(chunk)
+
+    def hexdigest(self) -> str:
+        """The digest of everything given; stops the helper thread."""
+        if self._queue is not None:
+            self._queue.put(self._batch)
+            self._batch = []
+        self.close()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        self._queue = self._thread = None
 
 
 def _atomic_verified_write(dest: Path, digest: str, chunks: Any) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")
-    h = hashlib.sha256()
+    h = _StreamHash()
     try:
         with open(tmp, "wb") as f:
             for chunk in chunks:
-                h.update(chunk)
                 f.write(chunk)
-        if h.hexdigest() != digest:
+                h.update(chunk)
+        actual = h.hexdigest()
+        if actual != digest:
             raise DigestMismatchError(
-                f"download of {dest.name} is corrupt: expected sha256 {digest[:12]}, got {h.hexdigest()[:12]}",
-                {"expected": digest, "actual": h.hexdigest(), "path": str(dest)},
+                f"download of {dest.name} is corrupt: expected sha256 {digest[:12]}, got {actual[:12]}",
+                {"expected": digest, "actual": actual, "path": str(dest)},
             )
         os.replace(tmp, dest)
     finally:
+        h.close()
         tmp.unlink(missing_ok=True)
 
 
@@ -342,6 +436,16 @@ class LocalTransport(Transport):
             for chunk in read_range(path, part["offset"], part["size"], progress):
                 writer.write(chunk)
             writer.commit()
+
+    def upload_bundle(self, blobs: list[tuple[str, Path, int]], progress: Progress = None) -> None:
+        self.services.blobs.put_many(
+            self.principal, [(d, read_whole(path, size)) for d, path, size in blobs]
+        )
+        if progress:
+            progress(sum(size for _, _, size in blobs))
+
+    def download_bundle(self, digests: list[str]) -> Iterator[tuple[str, bytes]]:
+        return self.services.blobs.read_many(self.principal, digests)
 
     def download_blob(
         self, digest: str, dest: Path, url: str | None = None, progress: Progress = None
@@ -677,6 +781,45 @@ class HttpTransport(Transport):
             raise TransportError(f"upload to {self.url} failed: {exc}") from exc
         self._result(resp)
 
+    def upload_bundle(self, blobs: list[tuple[str, Path, int]], progress: Progress = None) -> None:
+        from modelbay.blobs.bundle import frame_header
+
+        body = bytearray()
+        for digest, path, size in blobs:
+            body += frame_header(digest, size)
+            body += read_whole(path, size)
+        try:
+            resp = self.client.put(
+                "/blobs/bundle",
+                content=bytes(body),
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        except self._httpx.HTTPError as exc:
+            raise TransportError(f"upload to {self.url} failed: {exc}") from exc
+        self._result(resp)
+        if progress:
+            progress(sum(size for _, _, size in blobs))
+
+    def download_bundle(self, digests: list[str]) -> Iterator[tuple[str, bytes]]:
+        from modelbay.blobs.bundle import Unbundler
+
+        unbundler = Unbundler()
+        try:
+            with self.client.stream(
+                "POST",
+                "/blobs/bundle/fetch",
+                content=_json.dumps({"digests": digests}).encode(),
+                headers={"Content-Type": "application/json"},
+            ) as resp:
+                if not resp.is_success:
+                    resp.read()
+                    self._result(resp)
+                for chunk in _body(resp):
+                    yield from unbundler.feed(chunk)
+            unbundler.close()
+        except self._httpx.HTTPError as exc:
+            raise TransportError(f"download from {self.url} failed: {exc}") from exc
+
     def download_blob(
         self, digest: str, dest: Path, url: str | None = None, progress: Progress = None
     ) -> None:
@@ -688,7 +831,7 @@ class HttpTransport(Transport):
                 if not resp.is_success:
                     resp.read()
                     self._result(resp)
-                _atomic_verified_write(dest, digest, _counted(resp.iter_bytes(CHUNK), progress))
+                _atomic_verified_write(dest, digest, _counted(_body(resp), progress))
         except self._httpx.HTTPError as exc:
             raise TransportError(f"download from {self.url} failed: {exc}") from exc
 

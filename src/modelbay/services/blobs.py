@@ -18,12 +18,14 @@ from typing import Any
 
 from modelbay.blobs import (
     DEFAULT_PART_SIZE,
+    DISK_PART_SIZE,
     MAX_BLOB_SIZE,
     BlobBackend,
     Receiver,
     UploadSession,
     part_size_for,
 )
+from modelbay.blobs.bundle import MAX_BUNDLE_BLOBS, MAX_BUNDLED_BLOB
 from modelbay.blobs.local import check_digest
 from modelbay.errors import (
     ConflictError,
@@ -113,6 +115,63 @@ class BlobService:
             store.record_stored(conn, digest, written, now())
         return written
 
+    def put_many(self, principal: Principal, blobs: list[tuple[str, bytes]]) -> int:
+        """Store small blobs sent together (a bundle), each checked against its digest, and
+        record them in one transaction; returns how many were not stored before.
+
+        Raises:
+            InvalidInputError: a malformed digest, or too many blobs.
+            DigestMismatchError: a blob is not what its digest says (none is stored).
+            ConflictError: a blob is being garbage-collected; try again shortly.
+        """
+        if len(blobs) > MAX_FILES_PER_CALL:
+            raise InvalidInputError(f"at most {MAX_FILES_PER_CALL} blobs per call")
+        unique = {check_digest(d): data for d, data in blobs}
+        with self.db.read() as conn:
+            present = store.live_sizes(conn, unique)
+            for digest, state in store.states(conn, unique).items():
+                self._refuse_if_deleting(state, digest)
+        new = [(d, data) for d, data in unique.items() if d not in present]
+        if not new:
+            return 0
+        self.backend.put_many(new)
+        t = now()
+        with self.db.write() as conn:
+            for digest, data in new:
+                store.record_stored(conn, digest, len(data), t)
+        return len(new)
+
+    def read_many(self, principal: Principal, digests: list[str]) -> Iterator[tuple[str, bytes]]:
+        """The bytes of stored small blobs, as stored (the receiver verifies them), one
+        blob at a time. Checks that all are stored before it reads any.
+
+        Raises:
+            InvalidInputError: a malformed digest, too many digests, or a blob larger than
+                a bundle may hold.
+            NotFoundError: a blob is not stored.
+        """
+        wanted = [check_digest(d) for d in dict.fromkeys(digests)]
+        if len(wanted) > MAX_BUNDLE_BLOBS:
+            raise InvalidInputError(f"at most {MAX_BUNDLE_BLOBS} blobs per bundle")
+        with self.db.read() as conn:
+            sizes = store.live_sizes(conn, wanted)
+        missing = [d for d in wanted if d not in sizes]
+        if missing:
+            raise NotFoundError(
+                f"{len(missing)} blob(s) are not stored", {"missing": missing[:100]}
+            )
+        large = [d for d in wanted if sizes[d] > MAX_BUNDLED_BLOB]
+        if large:
+            raise InvalidInputError(
+                f"{len(large)} blob(s) are too large for a bundle", {"sha256": large[0]}
+            )
+
+        def read() -> Iterator[tuple[str, bytes]]:
+            for digest in wanted:
+                yield digest, b"".join(self.backend.iter_bytes(digest))
+
+        return read()
+
     @staticmethod
     def _refuse_if_deleting(state: str | None, digest: str) -> None:
         if state == store.DELETING:
@@ -152,16 +211,15 @@ class BlobService:
             ):
                 raise InvalidInputError(f"invalid size for {digest[:12]}", {"sha256": digest})
             wanted[digest] = size
-        part_size = self.part_size or DEFAULT_PART_SIZE
+        default = DISK_PART_SIZE if self.backend.kind == "disk" else DEFAULT_PART_SIZE
+        part_size = self.part_size or default
         with self.db.read() as conn:
             present = store.live_sizes(conn, wanted)
-            for digest in wanted:
-                self._refuse_if_deleting(store.state_of(conn, digest), digest)
-            existing = {
-                d: row
-                for d, s in wanted.items()
-                if d not in present and (row := store.open_upload(conn, d, s)) is not None
-            }
+            for digest, state in store.states(conn, wanted).items():
+                self._refuse_if_deleting(state, digest)
+            existing = store.open_uploads(
+                conn, {d: s for d, s in wanted.items() if d not in present}
+            )
         uploads: list[Info] = []
         fresh: list[UploadSession] = []
         for digest, size in wanted.items():

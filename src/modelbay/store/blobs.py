@@ -52,6 +52,31 @@ def insert_upload(conn: Connection, **values: Any) -> None:
     conn.execute(uploads.insert().values(**values))
 
 
+def states(conn: Connection, digests: Iterable[str]) -> dict[str, str]:
+    """The state of each digest that has a row (one query per 900 digests)."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(list(dict.fromkeys(digests))):
+        stmt = sa.select(blobs.c.sha256, blobs.c.state).where(blobs.c.sha256.in_(chunk))
+        out.update({d: str(s) for d, s in conn.execute(stmt)})
+    return out
+
+
+def open_uploads(conn: Connection, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """For each digest, its newest open upload session of that size, if any (see
+    :func:`open_upload`; one query per 900 digests)."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(sizes)):
+        stmt = (
+            sa.select(uploads)
+            .where(uploads.c.sha256.in_(chunk), uploads.c.state == "open")
+            .order_by(uploads.c.created_at)
+        )
+        for row in conn.execute(stmt).mappings():
+            if int(row["size"]) == sizes[row["sha256"]]:
+                out[row["sha256"]] = dict(row)  # the newest comes last
+    return out
+
+
 def open_upload(conn: Connection, digest: str, size: int) -> dict[str, Any] | None:
     row = (
         conn.execute(
