@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from modelbay.sqlite_wal import enable_wal
+from modelbay.sqlite_files import enable_wal
 
 PROCESSES = 8
 ROUNDS = 10

@@ -56,7 +56,7 @@ from typing import Any
 
 from modelbay.blobs.local import check_digest
 from modelbay.errors import DigestMismatchError, InvalidInputError
-from modelbay.sqlite_wal import enable_wal
+from modelbay.sqlite_files import enable_wal, rows_in
 
 #: The bound when ``MODELBAY_CACHE_MAX_SIZE`` is not set: 20 GB.
 DEFAULT_MAX_BYTES = 20 * 10**9
@@ -273,14 +273,8 @@ class Cache:
         digests = list(dict.fromkeys(check_digest(d) for d, _, _ in items))
         entries: dict[str, _Entry] = {}
         with self._read() as conn:
-            for start in range(0, len(digests), 900):
-                chunk = digests[start : start + 900]
-                rows = conn.execute(
-                    "SELECT digest, size, mtime_ns, inode FROM entries WHERE digest IN"
-                    f" ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-                entries.update((row[0], _Entry(*row)) for row in rows)
+            select = "SELECT digest, size, mtime_ns, inode FROM entries WHERE digest IN"
+            entries.update((row[0], _Entry(*row)) for row in rows_in(conn, select, digests))
         stats: dict[str, tuple[Path, os.stat_result | None]] = {}
         out: list[bool] = []
         for digest, size, dest in items:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from modelbay.sqlite_wal import enable_wal
+from modelbay.sqlite_files import enable_wal, rows_in
 
 #: A file modified less than this many seconds before it was hashed is not remembered.
 RACY_SECONDS = 2.0
@@ -85,15 +85,11 @@ class DigestIndex:
             reals.append(str(parent / p.name))
         known: dict[str, tuple[object, ...]] = {}
         with contextlib.suppress(sqlite3.Error):
-            unique = list(dict.fromkeys(reals))
-            for start in range(0, len(unique), 900):
-                chunk = unique[start : start + 900]
-                rows = conn.execute(
-                    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM digests"
-                    f" WHERE path IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-                known.update((row[0], tuple(row[1:])) for row in rows)
+            select = (
+                "SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM digests WHERE path IN"
+            )
+            rows = rows_in(conn, select, dict.fromkeys(reals))
+            known.update((row[0], tuple(row[1:])) for row in rows)
         out: list[tuple[str, int] | None] = []
         before: list[os.stat_result] = []
         todo: list[int] = []

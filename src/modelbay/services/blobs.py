@@ -153,13 +153,7 @@ class BlobService:
         wanted = [check_digest(d) for d in dict.fromkeys(digests)]
         if len(wanted) > MAX_BUNDLE_BLOBS:
             raise InvalidInputError(f"at most {MAX_BUNDLE_BLOBS} blobs per bundle")
-        with self.db.read() as conn:
-            sizes = store.live_sizes(conn, wanted)
-        missing = [d for d in wanted if d not in sizes]
-        if missing:
-            raise NotFoundError(
-                f"{len(missing)} blob(s) are not stored", {"missing": missing[:100]}
-            )
+        sizes = self._stored_sizes(wanted)
         large = [d for d in wanted if sizes[d] > MAX_BUNDLED_BLOB]
         if large:
             raise InvalidInputError(
@@ -402,6 +396,21 @@ class BlobService:
         with ThreadPoolExecutor(8) as pool:
             return list(pool.map(one, upload_ids))
 
+    def _stored_sizes(self, digests: list[str]) -> dict[str, int]:
+        """The size of each stored blob.
+
+        Raises:
+            NotFoundError: a digest is not stored (the first 100 missing are named).
+        """
+        with self.db.read() as conn:
+            sizes = store.live_sizes(conn, digests)
+        missing = [d for d in digests if d not in sizes]
+        if missing:
+            raise NotFoundError(
+                f"{len(missing)} blob(s) are not stored", {"missing": missing[:100]}
+            )
+        return sizes
+
     def locations(self, principal: Principal, digests: Iterable[str]) -> dict[str, Info]:
         """Where to fetch each stored blob: ``{digest: {"url", "size"}}``; a None url means
         ``GET /api/v1/blobs/{digest}`` on the server.
@@ -410,13 +419,7 @@ class BlobService:
             NotFoundError: a digest is not stored.
         """
         wanted = [check_digest(d) for d in dict.fromkeys(digests)]
-        with self.db.read() as conn:
-            sizes = store.live_sizes(conn, wanted)
-        missing = [d for d in wanted if d not in sizes]
-        if missing:
-            raise NotFoundError(
-                f"{len(missing)} blob(s) are not stored", {"missing": missing[:100]}
-            )
+        sizes = self._stored_sizes(wanted)
         out: dict[str, Info] = {}
         for d in wanted:
             target = self.backend.download_target(d)

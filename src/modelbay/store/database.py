@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from modelbay.errors import InvalidInputError
-from modelbay.sqlite_wal import enable_wal
+from modelbay.sqlite_files import enable_wal
 
 #: Set while a write transaction on SQLite must not wait for the database lock: it runs on
 #: the server's event loop, where waiting would stall every other request.
