@@ -152,9 +152,10 @@ class Database:
         """SQLite: copy committed pages from the write-ahead log into the database file in a
         background thread, so that requests do not.
 
-        Otherwise the commit that crosses SQLite's threshold (1,000 pages) does it, fsyncs
-        included: one link in ~70 took 5 ms instead of 0.2. The threshold stays, much
-        higher, as a backstop should the thread fall behind.
+        Otherwise the commit that crosses SQLite's threshold (1,000 pages, every ~70 links)
+        does it, fsyncs included, inside a request. The threshold stays, much higher, as a
+        backstop should the thread fall behind. (Measured in-process on a loaded machine, a
+        link's p99 went from 4.0-6.4 ms to 2.7-4.8 ms; the median, ~0.19 ms, is unchanged.)
         """
         path = self.engine.url.database
         if not self.is_sqlite or not path or path == ":memory:" or self._checkpointer:
