@@ -54,7 +54,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
@@ -68,6 +67,8 @@ from _common import (  # noqa: E402
     summary,
     time_calls,
 )
+
+from modelbay.sdk.transport import parse_body  # noqa: E402
 
 TARGET = 5  # modelbay should be at least this many times faster than the faster MLflow
 METRICS = ("link", "alias", "resolve", "list_10k")
@@ -356,7 +357,7 @@ class Modelbay:
             raise ModelbayHTTPError(method, path, r)
         if not r.content:
             return None
-        return orjson.loads(r.content)  # as modelbay's SDK parses answers
+        return parse_body(r.content)  # as modelbay's SDK parses answers
 
     def note(self, text: str) -> None:
         if text not in self.notes:

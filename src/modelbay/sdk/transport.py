@@ -6,11 +6,14 @@ raise the same exception classes, so every SDK object works over either.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json as _json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from modelbay.errors import (
     ModelbayError,
@@ -403,7 +406,7 @@ class HttpTransport(Transport):
     def _result(self, resp: Any) -> Any:
         if resp.status_code == 204:
             return None
-        payload = _parse(resp.content)
+        payload = parse_body(resp.content)
         if resp.is_success:
             return payload
         raise from_payload(payload, resp.status_code)
@@ -755,17 +758,36 @@ def reset_transports() -> None:
         _transports.clear()
 
 
-def _parse(body: bytes) -> Any:
+def parse_body(body: bytes) -> Any:
     """A response body's JSON, None when it is not JSON. orjson first (a page of 1,000
     versions in a third of the time); the standard library for metric values, whose NaN
     and Infinity orjson refuses."""
-    import orjson
+    with _collector_paused(len(body) >= LARGE_BODY):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            return _json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None
 
+
+#: Bodies from this size on are parsed with the cycle collector paused.
+LARGE_BODY = 64 << 10
+
+
+@contextlib.contextmanager
+def _collector_paused(pause: bool) -> Iterator[None]:
+    """Parsing a large body allocates tens of thousands of containers, none of them in a
+    cycle; in a process with a big heap (a training script's) the collections they set off
+    cost up to ten times the parse (measured: 20 ms instead of 2 for a page of 1,000
+    versions). Paused only if it is running, and only for the parse."""
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return _json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
+        yield
+    finally:
+        gc.enable()
