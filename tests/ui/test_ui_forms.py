@@ -346,3 +346,57 @@ def test_unknown_things_get_an_html_error_page(signed_in):
     assert "collection model-registry/no-such-model not found" in resp.text
     bad_name = signed_in.get("/projects/bad%20name")
     assert bad_name.status_code == 400 and "invalid project" in bad_name.text
+
+
+def test_repeated_failed_sign_ins_lock_that_user_name_for_a_while(ui_server, csrf):
+    from modelbay.server.ui.login import USER_FAILURES
+    from modelbay.services import Services
+    from modelbay.services.core import Principal
+    from modelbay.settings import Settings
+
+    name, other = f"lk{uuid.uuid4().hex[:6]}", f"ok{uuid.uuid4().hex[:6]}"
+    api = httpx.Client(
+        base_url=ui_server.url + "/api/v1",
+        headers={"Authorization": f"Bearer {ui_server.admin_key}"},
+    )
+    services = Services.open(Settings(data_dir=ui_server.data_dir))
+    try:
+        for user in (name, other):
+            api.post("/users", json={"name": user}).raise_for_status()
+            services.auth.set_password(Principal(0, user), user, "correct horse battery")
+    finally:
+        services.close()
+    with httpx.Client(base_url=ui_server.url) as client:
+        token = csrf(client.get("/login").text)
+
+        def sign_in(user: str, password: str) -> httpx.Response:
+            data = {"csrf_token": token, "username": user, "password": password}
+            return client.post("/login", data=data)
+
+        for _ in range(USER_FAILURES):
+            assert sign_in(name, "guess").status_code == 401
+        locked = sign_in(name, "correct horse battery")  # the right one, too late
+        assert locked.status_code == 429, locked.text
+        assert "too many failed sign-ins" in locked.text
+        assert int(locked.headers["Retry-After"]) > 0
+        assert sign_in(other, "correct horse battery").status_code == 303  # others may
+
+
+def test_the_sign_in_throttle_forgets_after_its_window():
+    from modelbay.errors import RateLimitedError
+    from modelbay.services.auth import SignInThrottle
+
+    now = [1000.0]
+    throttle = SignInThrottle(window=300.0, clock=lambda: now[0])
+    limits = {"user:a": 3, "client:x": 100}
+    for _ in range(3):
+        throttle.check(limits)
+        throttle.failed(list(limits))
+    with pytest.raises(RateLimitedError):
+        throttle.check(limits)
+    throttle.check({"user:b": 3, "client:x": 100})  # another user from the same address
+    now[0] += 301
+    throttle.check(limits)  # the window has passed
+    throttle.failed(list(limits))
+    throttle.succeeded("user:a")
+    throttle.check(limits)

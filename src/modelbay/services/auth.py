@@ -7,6 +7,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 
 from modelbay import names
 from modelbay.errors import (
@@ -15,6 +16,7 @@ from modelbay.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
 )
 from modelbay.services.core import Info, Principal, now
 from modelbay.store import auth as store
@@ -48,6 +50,50 @@ def verify_password(password: str, stored: str) -> bool:
 
 def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+class SignInThrottle:
+    """Failed sign-ins counted per key (``user:<name>``, ``client:<address>``): once a key has
+    ``limit`` failures within ``window`` seconds of its first, every attempt under it is
+    refused, the right password included, until that window has passed. A success clears
+    the user's count. Counted in this process: each replica counts its own.
+    """
+
+    def __init__(self, window: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.clock = clock
+        self._failures: dict[str, tuple[float, int]] = {}  # key -> (first failure, count)
+        self._lock = threading.Lock()
+
+    def check(self, limits: dict[str, int]) -> None:
+        """Raises RateLimitedError when a key has reached its limit (key -> limit)."""
+        t = self.clock()
+        with self._lock:
+            for key, limit in limits.items():
+                first, count = self._failures.get(key, (t, 0))
+                if t - first >= self.window:
+                    self._failures.pop(key, None)
+                elif count >= limit:
+                    wait = int(self.window - (t - first)) + 1
+                    raise RateLimitedError(
+                        f"too many failed sign-ins; try again in {wait} s",
+                        {"retry_after": wait},
+                    )
+
+    def failed(self, keys: list[str]) -> None:
+        t = self.clock()
+        with self._lock:
+            if len(self._failures) > 100_000:  # bounded: forget the expired
+                self._failures = {k: v for k, v in self._failures.items() if t - v[0] < self.window}
+            for key in keys:
+                first, count = self._failures.get(key, (t, 0))
+                if t - first >= self.window:
+                    first, count = t, 0
+                self._failures[key] = (first, count + 1)
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
 
 
 class AuthService:

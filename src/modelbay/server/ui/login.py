@@ -5,7 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from modelbay.errors import AuthenticationError, InvalidInputError, ModelbayError
+from modelbay.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    ModelbayError,
+    RateLimitedError,
+)
 from modelbay.server.ui.web import (
     Posted,
     Svc,
@@ -20,6 +25,11 @@ from modelbay.server.ui.web import (
 from modelbay.services import Principal
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
+
+#: Failed sign-ins within 5 minutes after which a user name, or a client address, is refused
+#: for the rest of those minutes.
+USER_FAILURES = 10
+CLIENT_FAILURES = 100
 
 
 def _signed_in(request: Request) -> Principal | None:
@@ -40,18 +50,27 @@ def login(request: Request, form: Posted, svc: Svc) -> Response:
     key = form.get("key").strip()
     name = form.get("username").strip()
     password = form.get("password")
+    user = f"user:{name.lower()}" if name and not key else None
+    client = f"client:{request.client.host if request.client else '?'}"
+    limits = {client: CLIENT_FAILURES} | ({user: USER_FAILURES} if user else {})
+    throttle = ui_state(request).sign_ins
     try:
-        if key:
-            who = svc.auth.authenticate(key)
-        elif name or password:
-            if not name or not password:
-                raise InvalidInputError("enter both a user name and a password")
-            who = svc.auth.authenticate_password(name, password)
-        else:
-            raise InvalidInputError("enter an API key, or a user name and password")
+        throttle.check(limits)
+        try:
+            if key:
+                who = svc.auth.authenticate(key)
+            elif name or password:
+                if not name or not password:
+                    raise InvalidInputError("enter both a user name and a password")
+                who = svc.auth.authenticate_password(name, password)
+            else:
+                raise InvalidInputError("enter an API key, or a user name and password")
+        except AuthenticationError:
+            throttle.failed(list(limits))
+            raise
     except ModelbayError as exc:
         values = {"username": name, "next": target}
-        return render(
+        page = render(
             request,
             "login.html",
             {
@@ -62,6 +81,11 @@ def login(request: Request, form: Posted, svc: Svc) -> Response:
             },
             status=exc.status,
         )
+        if isinstance(exc, RateLimitedError):
+            page.headers["Retry-After"] = str(exc.details["retry_after"])
+        return page
+    if user:
+        throttle.succeeded(user)
     session = session_of(request)
     session.log_in(who.user_id)
     session.flash(f"Signed in as {who.name}.")

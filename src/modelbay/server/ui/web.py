@@ -30,6 +30,7 @@ from modelbay.errors import (
 from modelbay.server.ui.markdown import render_markdown
 from modelbay.server.ui.session import LoginLinks, Session, SessionCodec
 from modelbay.services import Principal, Services
+from modelbay.services.auth import SignInThrottle
 
 log = logging.getLogger("modelbay.server.ui")
 HERE = Path(__file__).parent
@@ -56,11 +57,13 @@ class LoginRequired(Exception):
 
 
 class UIState:
-    """The UI's part of ``app.state``: session signing, login links, templates."""
+    """The UI's part of ``app.state``: session signing, login links, failed sign-ins,
+    templates."""
 
     def __init__(self, secret: bytes) -> None:
         self.codec = SessionCodec(secret)
         self.links = LoginLinks()
+        self.sign_ins = SignInThrottle()
         self.templates = make_templates()
 
 
