@@ -140,6 +140,13 @@ def raced(results: list[dict[str, Any]]) -> bool:
     return max(r["started"] for r in results) < min(r["finished"] for r in results)
 
 
+def some_raced(results: list[dict[str, Any]]) -> bool:
+    """True when at least two workers' timed parts overlapped (for work so short that, on a
+    busy machine, a late-scheduled worker may start after another one is done)."""
+    spans = sorted((r["started"], r["finished"]) for r in results)
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+
+
 def link_rows(services: Services, registry: str, collection: str) -> list[dict[str, Any]]:
     with services.db.read() as conn:
         stmt = (
@@ -288,7 +295,8 @@ def test_eight_processes_link_the_same_versions(
         collection="contested",
     )
 
-    assert raced(results), "the workers' links did not overlap in time"
+    # Five links take a few milliseconds: demand only that some of them ran at once.
+    assert some_raced(results), "no two workers' links overlapped in time"
     told = [link for r in results for link in r["links"]]
     assert len(told) == 40
     by_source: dict[str, set[tuple[int, int]]] = {}
