@@ -82,3 +82,62 @@ def test_many_files_at_once_hash_only_what_changed(tmp_path: Path) -> None:
     assert hashed == [files[7]]
     assert again[7] == (hashlib.sha256(b"WEIGHTS 7").hexdigest(), 9)
     assert again[:7] == expected[:7] and again[8:] == expected[8:]
+
+
+def test_an_index_from_before_hints_is_upgraded_and_its_entries_kept(tmp_path: Path) -> None:
+    import sqlite3
+
+    f = old_file(tmp_path / "w.bin", b"weights")
+    st = f.stat()
+    db = tmp_path / "digests.db"
+    old = sqlite3.connect(db)
+    old.execute(
+        "CREATE TABLE digests (path TEXT PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
+        " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
+        " sha256 TEXT NOT NULL)"
+    )
+    digest = hashlib.sha256(b"weights").hexdigest()
+    old.execute(
+        "INSERT INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            str(f.resolve()),
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            digest,
+        ),
+    )
+    old.commit()
+    old.close()
+    hasher = Counting()
+    assert DigestIndex(db).digest(f, hasher) == (digest, 7)
+    assert hasher.calls == 0  # trusted as before
+
+
+def test_a_file_just_written_is_seen_but_hashed_again(tmp_path: Path) -> None:
+    index = DigestIndex(tmp_path / "digests.db")
+    f = tmp_path / "fresh.bin"
+    f.write_bytes(b"fresh")
+    assert not index.seen(f, f.stat())
+    hasher = Counting()
+    index.digest(f, hasher)
+    assert index.seen(f, f.stat())  # a hint: it was hashed (and so most likely sent) before
+    index.digest(f, hasher)
+    assert hasher.calls == 2
+    f.write_bytes(b"FRESH!")
+    assert not index.seen(f, f.stat())
+
+
+def test_provisional_uploads_are_remembered_by_server_and_stat(tmp_path: Path) -> None:
+    index = DigestIndex(tmp_path / "digests.db")
+    f = old_file(tmp_path / "big.bin", b"x" * 100)
+    st = f.stat()
+    index.remember_upload("http://a", f, st, "abc123")
+    assert index.provisional_upload("http://a", f, st) == "abc123"
+    assert index.provisional_upload("http://b", f, st) is None
+    old_file(f, b"y" * 100)
+    assert index.provisional_upload("http://a", f, f.stat()) is None  # changed since
+    index.remember_upload("http://a", f, st, None)
+    assert index.provisional_upload("http://a", f, st) is None

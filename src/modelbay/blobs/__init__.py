@@ -23,13 +23,25 @@ MAX_BLOB_SIZE = 5 * (1 << 40)
 
 @dataclass(frozen=True)
 class UploadSession:
-    """An upload of one blob, in ``parts`` parts of ``part_size`` bytes (the last may be shorter)."""
+    """An upload of one blob, in ``parts`` parts of ``part_size`` bytes (the last may be shorter).
+
+    ``sha256`` is None while a *provisional* session (opened by a client that hashes the file
+    as it sends it) has not been told its digest; it is given at completion.
+    """
 
     id: str
-    sha256: str
+    sha256: str | None
     size: int
     part_size: int
     backend_id: str | None = None
+
+    @property
+    def digest(self) -> str:
+        """The digest the bytes must hash to (a provisional session has one only once its
+        client names it at completion)."""
+        if self.sha256 is None:
+            raise ValueError(f"upload {self.id} has no digest yet")
+        return self.sha256
 
     @property
     def parts(self) -> int:

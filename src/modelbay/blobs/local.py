@@ -278,13 +278,13 @@ class LocalBlobStore:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # no part writer is left inside the file
             actual, size = self._whole_digest(session, fd)
-            if actual != session.sha256 or size != session.size:
+            if actual != session.digest or size != session.size:
                 self.abort(session)
                 raise DigestMismatchError(
-                    f"uploaded bytes hash to {actual[:12]}, not {session.sha256[:12]}",
-                    {"expected": session.sha256, "actual": actual, "size": size},
+                    f"uploaded bytes hash to {actual[:12]}, not {session.digest[:12]}",
+                    {"expected": session.digest, "actual": actual, "size": size},
                 )
-            target = self.path(session.sha256)
+            target = self.path(session.digest)
             target.parent.mkdir(exist_ok=True)
             os.replace(staging, target)
             shutil.rmtree(self._markers(session), ignore_errors=True)

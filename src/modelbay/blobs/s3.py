@@ -206,10 +206,10 @@ class S3BlobStore:
             # The digest is signed into the URL and the store refuses a body that does not hash
             # to it, so the URL can write nothing but the right bytes: it may target the blob's
             # own name, and finish() need not read the bytes back.
-            checksum = _b64(session.sha256)
+            checksum = _b64(session.digest)
             single = {
                 "Bucket": self.bucket,
-                "Key": self.key(session.sha256),
+                "Key": self.key(session.digest),
                 "ChecksumSHA256": checksum,
             }
             url = self.client.generate_presigned_url(
@@ -259,7 +259,7 @@ class S3BlobStore:
     def stored_parts(self, session: UploadSession) -> dict[int, int]:
         """Parts already stored (number -> size), read from the store itself."""
         if session.backend_id is None:
-            head = self._head(self.key(session.sha256))
+            head = self._head(self.key(session.digest))
             return (
                 {1: int(head["ContentLength"])}
                 if head and int(head["ContentLength"]) == session.size
@@ -319,20 +319,20 @@ class S3BlobStore:
                 size += len(chunk)
         finally:
             body.close()
-        if h.hexdigest() != session.sha256 or size != session.size:
+        if h.hexdigest() != session.digest or size != session.size:
             self.client.delete_object(Bucket=self.bucket, Key=staging)
             raise DigestMismatchError(
-                f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.sha256[:12]}",
-                {"expected": session.sha256, "actual": h.hexdigest(), "size": size},
+                f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.digest[:12]}",
+                {"expected": session.digest, "actual": h.hexdigest(), "size": size},
             )
-        self._move_in(staging, session.sha256, session.size)
+        self._move_in(staging, session.digest, session.size)
         self.client.delete_object(Bucket=self.bucket, Key=staging)
 
     def _verify_single(self, session: UploadSession) -> None:
         """A one-part upload went straight to the blob's name with a signed checksum."""
         from botocore.exceptions import ClientError
 
-        key = self.key(session.sha256)
+        key = self.key(session.digest)
         try:
             head = dict(
                 self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
@@ -344,7 +344,7 @@ class S3BlobStore:
                 ) from None
             raise
         if int(head["ContentLength"]) == session.size and head.get("ChecksumSHA256") == _b64(
-            session.sha256
+            session.digest
         ):
             return
         # A store that does not keep checksums: read the bytes back once to check them.
@@ -355,11 +355,11 @@ class S3BlobStore:
                 h.update(chunk)
         finally:
             body.close()
-        if h.hexdigest() != session.sha256:
+        if h.hexdigest() != session.digest:
             self.client.delete_object(Bucket=self.bucket, Key=key)
             raise DigestMismatchError(
-                f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.sha256[:12]}",
-                {"expected": session.sha256, "actual": h.hexdigest()},
+                f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.digest[:12]}",
+                {"expected": session.digest, "actual": h.hexdigest()},
             )
 
     def abort(self, session: UploadSession) -> None:

@@ -142,7 +142,9 @@ class Artifact:
 
     # -- logging --------------------------------------------------------------------------------
 
-    def _manifest(self) -> tuple[list[Info], dict[str, Path]]:
+    def _manifest(self, transport: Transport | None = None) -> tuple[list[Info], dict[str, Path]]:
+        """The files (sorted by path) and where each digest's bytes are; with a
+        ``transport``, large new files are sent while they are hashed."""
         if not self._entries and not self._references:
             raise InvalidInputError(
                 f"artifact {self._name!r} has no files; add some before logging"
@@ -150,7 +152,7 @@ class Artifact:
         from modelbay.sdk.transfer import hash_files
 
         items = sorted((p, src) for p, src in self._entries.items() if p not in self._references)
-        hashed = hash_files([src for _, src in items])
+        hashed = hash_files([src for _, src in items], transport)
         files: list[Info] = [
             {"path": p, "sha256": d, "size": s}
             for (p, _), (d, s) in zip(items, hashed, strict=True)
@@ -167,7 +169,7 @@ class Artifact:
         """Upload what the server lacks and commit; returns whether a new version was created."""
         from modelbay.sdk.transfer import upload
 
-        files, sources = self._manifest()
+        files, sources = self._manifest(transport)
         sizes = {f["sha256"]: f["size"] for f in files if not f.get("ref")}
         for attempt in range(3):
             upload(transport, sizes, sources)

@@ -5,7 +5,14 @@ and change times). An entry is trusted only when the file was last modified well
 was hashed: a file written in the same moment as it was hashed could change again within
 the clock's resolution without its stat changing (git's "racy" case), so such a file is
 simply hashed next time. Any trouble with the index (locked, unreadable, read-only) means
-hashing, never a failed log.
+hashing, never a failed log. Such a racy entry is still kept as a *hint*: it says the
+file was seen before (see :meth:`DigestIndex.seen`), which is enough to decide how to send
+it, never enough to skip reading it.
+
+The index also remembers the *provisional* upload sessions this machine has open (a large
+new file is sent while it is hashed, before its digest is known; see sdk/transfer.py), by
+server and file stat, so that logging the file again after a killed upload resumes the
+session instead of sending every part again.
 """
 
 from __future__ import annotations
@@ -34,6 +41,21 @@ CREATE TABLE IF NOT EXISTS digests (
     sha256 TEXT NOT NULL
 )
 """
+# Added after the first release: a racy entry (see the module docstring) is a hint only.
+_TRUSTED = "ALTER TABLE digests ADD COLUMN trusted INTEGER NOT NULL DEFAULT 1"
+_PROVISIONAL = """
+CREATE TABLE IF NOT EXISTS provisional (
+    server TEXT NOT NULL,
+    path TEXT NOT NULL,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    upload_id TEXT NOT NULL,
+    PRIMARY KEY (server, path)
+)
+"""
 
 
 class DigestIndex:
@@ -51,6 +73,11 @@ class DigestIndex:
             enable_wal(conn, timeout=5)
             conn.execute("PRAGMA synchronous=OFF")  # a lost entry only means hashing again
             conn.execute(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(digests)")}
+            if "trusted" not in columns:
+                with contextlib.suppress(sqlite3.OperationalError):  # added by another process
+                    conn.execute(_TRUSTED)
+            conn.execute(_PROVISIONAL)
             self._local.conn = conn
         return conn
 
@@ -86,7 +113,8 @@ class DigestIndex:
         known: dict[str, tuple[object, ...]] = {}
         with contextlib.suppress(sqlite3.Error):
             select = (
-                "SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM digests WHERE path IN"
+                "SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM digests"
+                " WHERE trusted AND path IN"
             )
             rows = rows_in(conn, select, dict.fromkeys(reals))
             known.update((row[0], tuple(row[1:])) for row in rows)
@@ -107,22 +135,75 @@ class DigestIndex:
         for i, result in zip(todo, hash_files([paths[i] for i in todo]), strict=True):
             out[i] = result
             st, after = before[i], os.stat(paths[i])
-            if (
-                self._key(after) == self._key(st)
-                and after.st_mtime_ns / 1e9 < hashed_at - RACY_SECONDS
-            ):
-                remember.append((reals[i], *self._key(st), result[0]))
+            if self._key(after) == self._key(st):
+                trusted = after.st_mtime_ns / 1e9 < hashed_at - RACY_SECONDS
+                remember.append((reals[i], *self._key(st), result[0], int(trusted)))
         if remember:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(
-                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)", remember
+                    "INSERT OR REPLACE INTO digests"
+                    " (path, dev, ino, size, mtime_ns, ctime_ns, sha256, trusted)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    remember,
                 )
                 conn.execute("COMMIT")
             except sqlite3.Error:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
         return [r for r in out if r is not None]
+
+    def _real(self, path: Path) -> str:
+        return str(path.parent.resolve() / path.name)
+
+    def seen(self, path: Path, st: os.stat_result) -> bool:
+        """Whether this file, with this very stat, was hashed before (racy entries included):
+        then it has most likely been sent before, too."""
+        with contextlib.suppress(sqlite3.Error, OSError):
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT dev, ino, size, mtime_ns, ctime_ns FROM digests WHERE path = ?",
+                    (self._real(path),),
+                )
+                .fetchone()
+            )
+            return row is not None and tuple(row) == self._key(st)
+        return False
+
+    def provisional_upload(self, server: str, path: Path, st: os.stat_result) -> str | None:
+        """The provisional upload session open on ``server`` for this file, if its stat has
+        not changed since the session was opened."""
+        with contextlib.suppress(sqlite3.Error, OSError):
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT dev, ino, size, mtime_ns, ctime_ns, upload_id FROM provisional"
+                    " WHERE server = ? AND path = ?",
+                    (server, self._real(path)),
+                )
+                .fetchone()
+            )
+            if row is not None and tuple(row[:5]) == self._key(st):
+                return str(row[5])
+        return None
+
+    def remember_upload(
+        self, server: str, path: Path, st: os.stat_result, upload_id: str | None
+    ) -> None:
+        """Remember (or, with None, forget) the provisional session sending this file."""
+        with contextlib.suppress(sqlite3.Error, OSError):
+            conn = self._conn()
+            if upload_id is None:
+                conn.execute(
+                    "DELETE FROM provisional WHERE server = ? AND path = ?",
+                    (server, self._real(path)),
+                )
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO provisional VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (server, self._real(path), *self._key(st), upload_id),
+                )
 
 
 def default_index() -> DigestIndex:

@@ -24,6 +24,7 @@ from modelbay.blobs.bundle import MAX_BUNDLED_BLOB
 from modelbay.blobs.local import sha256_file
 from modelbay.errors import (
     DigestMismatchError,
+    InvalidInputError,
     ModelbayError,
     NotFoundError,
     TransportError,
@@ -102,19 +103,143 @@ def meter(label: str, total: int, enabled: bool = True) -> Iterator[_Meter]:
         m.close()
 
 
-def hash_files(paths: list[Path]) -> list[tuple[str, int]]:
+def hash_files(
+    paths: list[Path], transport: Transport | None = None, *, progress: bool = True
+) -> list[tuple[str, int]]:
     """(sha256, size) of each file, hashed in parallel (hashlib releases the GIL); a file
-    whose stat is unchanged since it was last hashed is not read again (see sdk/digests.py)."""
+    whose stat is unchanged since it was last hashed is not read again (see sdk/digests.py).
+
+    With a ``transport``, large new files are sent while they are hashed (see
+    :func:`hash_and_send`)."""
+    return hash_and_send(paths, transport, progress=progress)[0]
+
+
+def hash_and_send(
+    paths: list[Path], transport: Transport | None, *, progress: bool = True
+) -> tuple[list[tuple[str, int]], int]:
+    """(sha256, size) of each file, and the bytes sent on the way.
+
+    Hashing a file first and sending it after reads it twice, one pass after the other. A
+    large file this machine has not seen before (no entry in the digest index for its
+    current stat: a checkpoint just written) is instead sent to a server that writes blobs
+    itself while it is hashed, in a *provisional* upload session that is completed with
+    the digest once known, and verified by the server against it. If the digest turns out
+    to be stored already (the same bytes under another name), sending stops there; only
+    the bytes sent until the hash was done were spent. A killed upload is resumed the next
+    time the file is logged (the session is remembered by the file's stat). Files seen
+    before, small files, and object-store servers (which need the digest up front) go the
+    usual way: hashed here, then sent by :func:`upload` only if missing.
+    """
     from modelbay.sdk.digests import default_index
 
-    return default_index().digest_many(paths, _hash_all)
+    index = default_index()
+    sent = 0
+    sent_lock = threading.Lock()
+
+    def hash_all(todo: list[Path]) -> list[tuple[str, int]]:
+        stats = [os.stat(p) for p in todo]
+        streamed = [
+            transport is not None
+            and transport.hashes_while_sending
+            and st.st_size >= STREAM_MIN_BYTES
+            and not index.seen(p, st)
+            for p, st in zip(todo, stats, strict=True)
+        ]
+
+        def one(i: int) -> tuple[str, int]:
+            nonlocal sent
+            if not streamed[i]:
+                return sha256_file(todo[i])
+            assert transport is not None
+            with _streaming:
+                hashed, n = _send_while_hashing(transport, index, todo[i], stats[i], progress)
+            with sent_lock:
+                sent += n
+            return hashed
+
+        if len(todo) <= 1:
+            return [one(i) for i in range(len(todo))]
+        with ThreadPoolExecutor(WORKERS) as pool:
+            return list(pool.map(one, range(len(todo))))
+
+    return index.digest_many(paths, hash_all), sent
 
 
-def _hash_all(paths: list[Path]) -> list[tuple[str, int]]:
-    if len(paths) <= 1:
-        return [sha256_file(p) for p in paths]
-    with ThreadPoolExecutor(WORKERS) as pool:
-        return list(pool.map(sha256_file, paths))
+#: Files at least this large, not seen before, are sent while they are hashed (see
+#: hash_and_send); a smaller one costs little to hash first (32 MiB: ~20 ms).
+STREAM_MIN_BYTES = 32 << 20
+#: At most this many files are sent while hashed at once (each takes SERVER_PART_STREAMS).
+_streaming = threading.BoundedSemaphore(2)
+
+
+def _send_while_hashing(
+    transport: Transport, index: Any, path: Path, st: os.stat_result, progress: bool
+) -> tuple[tuple[str, int], int]:
+    """Send ``path`` in a provisional session while hashing it; returns ((sha256, size), the
+    bytes sent). Whatever goes wrong with the session short of the file changing, the digest
+    is still returned, and :func:`upload` sends what the server lacks as usual.
+
+    Raises:
+        DigestMismatchError: the file changed while it was sent.
+        InvalidInputError: the file changed size while it was hashed.
+        TransportError: the server could not be reached.
+    """
+    server = transport.identity
+    resume = index.provisional_upload(server, path, st)
+    entry: Info = {"size": st.st_size} if resume is None else {"size": st.st_size, "id": resume}
+    try:
+        session = transport.call("begin_uploads", files=[entry])["provisional"][0]
+    except InvalidInputError as exc:
+        if exc.details.get("reason") != "digest_required":
+            raise
+        transport.hashes_while_sending = False  # an object store: digests first
+        return sha256_file(path), 0
+    if session["id"] != resume:
+        index.remember_upload(server, path, st, session["id"])
+    todo = [p for p in session["parts"] if not p["done"]]
+    stored_already = threading.Event()
+
+    def hash_then_ask() -> tuple[str, int]:
+        digest, size = sha256_file(path)
+        if not transport.call("missing_blobs", digests=[digest]):
+            stored_already.set()  # stop sending: the server has these bytes
+        return digest, size
+
+    sent = 0
+    lost = False
+    with ThreadPoolExecutor(1) as hashing:
+        hashed = hashing.submit(hash_then_ask)
+        with meter("uploading", sum(p["size"] for p in todo), progress) as m:
+
+            def send(part: Info) -> int:
+                nonlocal lost
+                if stored_already.is_set() or lost:
+                    return 0
+                try:
+                    transport.upload_part(session["id"], part, path, m)
+                except NotFoundError:
+                    lost = True  # the session is gone (collected): upload() will send it
+                    return 0
+                return int(part["size"])
+
+            # In order, a few at a time: the server hashes parts in order as they land.
+            with ThreadPoolExecutor(SERVER_PART_STREAMS) as pool:
+                sent = sum(pool.map(send, todo))
+        digest, size = hashed.result()
+    if size != st.st_size:
+        raise InvalidInputError(f"{path} changed while it was being uploaded")
+    if not lost:
+        result = transport.call(
+            "complete_uploads", ids=[session["id"]], sha256={session["id"]: digest}
+        )[0]
+        if result.get("error"):
+            error = from_payload({"error": result["error"]}, 400)
+            if isinstance(error, DigestMismatchError):
+                index.remember_upload(server, path, st, None)
+                raise error  # the file changed while it was sent
+            # Parts missing or the session gone: upload() sends what the server lacks.
+    index.remember_upload(server, path, st, None)
+    return (digest, size), sent
 
 
 def _run_all(fn: Callable[[Any], None], items: list[Any]) -> None:

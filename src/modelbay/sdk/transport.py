@@ -91,6 +91,14 @@ class Transport:
     """What the SDK needs from modelbay; see :class:`LocalTransport` and :class:`HttpTransport`."""
 
     url: str | None = None
+    #: Whether large new files may be sent while they are hashed (to a server that writes
+    #: blobs itself; see transfer.hash_and_send): off once the server says it needs digests.
+    hashes_while_sending = False
+
+    @property
+    def identity(self) -> str:
+        """Names the server, for what the client remembers of its upload sessions."""
+        return self.url or ""
 
     def call(self, op: str, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -192,8 +200,10 @@ class LocalTransport(Transport):
     def _op_begin_uploads(self, files: list[Info]) -> Info:
         return self.services.blobs.begin_uploads(self.principal, files)
 
-    def _op_complete_uploads(self, ids: list[str]) -> list[Info]:
-        return self.services.blobs.complete_many(self.principal, ids)
+    def _op_complete_uploads(
+        self, ids: list[str], sha256: dict[str, str] | None = None
+    ) -> list[Info]:
+        return self.services.blobs.complete_many(self.principal, ids, sha256)
 
     def _op_locations(self, digests: list[str]) -> dict[str, Info]:
         return self.services.blobs.locations(self.principal, digests)
@@ -379,6 +389,7 @@ class HttpTransport(Transport):
         )
         self._lock = threading.Lock()
         self.plain = _plain_client()
+        self.hashes_while_sending = True
 
     def request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
@@ -492,8 +503,11 @@ class HttpTransport(Transport):
     def _op_begin_uploads(self, files: list[Info]) -> tuple[str, str, None, Info]:
         return "POST", "/blobs/uploads", None, {"files": files}
 
-    def _op_complete_uploads(self, ids: list[str]) -> tuple[str, str, None, Info]:
-        return "POST", "/blobs/uploads/complete", None, {"ids": ids}
+    def _op_complete_uploads(
+        self, ids: list[str], sha256: dict[str, str] | None = None
+    ) -> tuple[str, str, None, Info]:
+        body: Info = {"ids": ids} if sha256 is None else {"ids": ids, "sha256": sha256}
+        return "POST", "/blobs/uploads/complete", None, body
 
     def _op_locations(self, digests: list[str]) -> tuple[str, str, None, Info]:
         return "POST", "/blobs/locations", None, {"digests": digests}

@@ -67,6 +67,16 @@ def _whole(digest: str, size: int) -> Info:
     }
 
 
+def _check_upload_id(upload_id: object) -> str:
+    if (
+        not isinstance(upload_id, str)
+        or not (upload_id.isascii() and upload_id.isalnum())
+        or len(upload_id) > 32
+    ):
+        raise InvalidInputError(f"invalid upload id {str(upload_id)[:40]!r}", {"field": "id"})
+    return upload_id
+
+
 def _session(row: dict[str, Any]) -> UploadSession:
     return UploadSession(
         row["id"], row["sha256"], int(row["size"]), int(row["part_size"]), row["backend_id"]
@@ -178,14 +188,23 @@ class BlobService:
 
         ``files`` is ``[{"sha256", "size"}]``. Returns ``{"present": [digests], "uploads":
         [{"id", "sha256", "size", "part_size", "parts": [{"number", "offset", "size", "done",
-        "url", "method", "headers"}]}]}``. An ``id`` of None means: send the whole blob with
-        ``PUT /api/v1/blobs/{sha256}`` (a small blob on a store the server writes itself).
-        A part whose ``url`` is None goes to ``PUT /api/v1/blobs/uploads/{id}/parts/{number}``;
-        otherwise to the (presigned) ``url``. A session left by a killed client is resumed:
-        its stored parts come back ``done``.
+        "url", "method", "headers"}]}], "provisional": [...]}``. An ``id`` of None means: send
+        the whole blob with ``PUT /api/v1/blobs/{sha256}`` (a small blob on a store the server
+        writes itself). A part whose ``url`` is None goes to
+        ``PUT /api/v1/blobs/uploads/{id}/parts/{number}``; otherwise to the (presigned)
+        ``url``. A session left by a killed client is resumed: its stored parts come back
+        ``done``.
+
+        An entry with no ``sha256`` asks for a *provisional* session (the disk store only): a
+        client that hashes a large new file while it sends it opens one, and names the digest
+        when it completes it (see :meth:`complete`); with ``id``, the provisional session of
+        that id is resumed if it is still open (else a new one is opened). These come back
+        under ``provisional``, in the order asked.
 
         Raises:
-            InvalidInputError: malformed entries, or a size over 5 TiB.
+            InvalidInputError: malformed entries, a size over 5 TiB, or a provisional session
+                asked of a store that needs the digest first (details ``reason`` is
+                ``digest_required``).
             ConflictError: a blob is being garbage-collected; try again shortly.
         """
         if not isinstance(files, list) or len(files) > MAX_FILES_PER_CALL:
@@ -193,18 +212,29 @@ class BlobService:
                 f"files must be a list of at most {MAX_FILES_PER_CALL} {{sha256, size}}"
             )
         wanted: dict[str, int] = {}
+        asked: list[tuple[str | None, int]] = []  # provisional: (session to resume, size)
         for f in files:
             if not isinstance(f, dict):
                 raise InvalidInputError("each file must be {sha256, size}")
-            digest = check_digest(f.get("sha256"))
             size = f.get("size")
             if (
                 not isinstance(size, int)
                 or isinstance(size, bool)
                 or not 0 <= size <= MAX_BLOB_SIZE
             ):
-                raise InvalidInputError(f"invalid size for {digest[:12]}", {"sha256": digest})
-            wanted[digest] = size
+                raise InvalidInputError(
+                    f"invalid size {str(size)[:40]!r}", {"sha256": f.get("sha256")}
+                )
+            if f.get("sha256") is None:
+                resume = f.get("id")
+                asked.append((None if resume is None else _check_upload_id(resume), size))
+                continue
+            wanted[check_digest(f.get("sha256"))] = size
+        if asked and self.backend.kind != "disk":
+            raise InvalidInputError(
+                "this server's blob store needs each file's sha256 before its bytes",
+                {"field": "sha256", "reason": "digest_required"},
+            )
         default = DISK_PART_SIZE if self.backend.kind == "disk" else DEFAULT_PART_SIZE
         part_size = self.part_size or default
         with self.db.read() as conn:
@@ -214,25 +244,38 @@ class BlobService:
             existing = store.open_uploads(
                 conn, {d: s for d, s in wanted.items() if d not in present}
             )
+            resumable = {
+                row["id"]: row
+                for upload_id, size in asked
+                if upload_id is not None
+                and (row := store.get_upload(conn, upload_id)) is not None
+                and row["sha256"] is None
+                and row["state"] == "open"
+                and int(row["size"]) == size
+                and row["user_id"] == principal.user_id
+            }
         uploads: list[Info] = []
         fresh: list[UploadSession] = []
+
+        def session_for(digest: str | None, size: int, row: Any) -> Info:
+            if row is not None:
+                session = _session(row)
+                return self._describe(session, self.backend.stored_parts(session))
+            session = UploadSession(
+                secrets.token_hex(16), digest, size, part_size_for(size, part_size)
+            )
+            session = replace(session, backend_id=self.backend.begin(session))
+            fresh.append(session)
+            return self._describe(session, {})
+
         for digest, size in wanted.items():
             if digest in present:
                 continue
             if digest not in existing and self.backend.kind == "disk" and size <= part_size:
                 uploads.append(_whole(digest, size))
-                continue
-            if digest in existing:
-                session = _session(existing[digest])
-                done = self.backend.stored_parts(session)
             else:
-                session = UploadSession(
-                    secrets.token_hex(16), digest, size, part_size_for(size, part_size)
-                )
-                session = replace(session, backend_id=self.backend.begin(session))
-                fresh.append(session)
-                done = {}
-            uploads.append(self._describe(session, done))
+                uploads.append(session_for(digest, size, existing.get(digest)))
+        provisional = [session_for(None, size, resumable.get(u)) for u, size in asked]
         if fresh:
             t = now()
             with self.db.write() as conn:
@@ -248,7 +291,11 @@ class BlobService:
                         user_id=principal.user_id,
                         created_at=t,
                     )
-        return {"present": [d for d in wanted if d in present], "uploads": uploads}
+        return {
+            "present": [d for d in wanted if d in present],
+            "uploads": uploads,
+            "provisional": provisional,
+        }
 
     def _describe(self, session: UploadSession, done: dict[int, int]) -> Info:
         parts = []
@@ -275,8 +322,7 @@ class BlobService:
         }
 
     def _get_open(self, upload_id: str) -> UploadSession:
-        if not isinstance(upload_id, str) or not upload_id.isalnum() or len(upload_id) > 32:
-            raise InvalidInputError(f"invalid upload id {str(upload_id)[:40]!r}")
+        _check_upload_id(upload_id)
         with self.db.read() as conn:
             row = store.get_upload(conn, upload_id)
         if row is None or row["state"] != "open":
@@ -319,8 +365,13 @@ class BlobService:
         with self.db.write() as conn:
             store.record_stored(conn, digest, size, now())
 
-    def complete(self, principal: Principal, upload_id: str) -> Info:
+    def complete(self, principal: Principal, upload_id: str, sha256: str | None = None) -> Info:
         """Check the whole upload against its size and digest and store it under its name.
+
+        A provisional session (opened without a digest) is completed with the ``sha256`` its
+        client computed while sending: the bytes must hash to it, and if that blob is stored
+        already, the upload is dropped and counts as done. For any other session, ``sha256``
+        may be given and must be the session's own.
 
         Several clients may send the same new blob at once and so share a session: one of
         them claims the completion, the others wait for its outcome; a blob found stored is
@@ -328,11 +379,14 @@ class BlobService:
 
         Raises:
             NotFoundError: no such upload.
-            InvalidInputError: parts are missing (send them, then complete again).
+            InvalidInputError: parts are missing (send them, then complete again); a
+                provisional session completed without ``sha256``, or another session with a
+                ``sha256`` not its own.
             DigestMismatchError: the bytes are not what was promised; the upload is discarded.
         """
-        if not isinstance(upload_id, str) or not upload_id.isalnum() or len(upload_id) > 32:
-            raise InvalidInputError(f"invalid upload id {str(upload_id)[:40]!r}")
+        _check_upload_id(upload_id)
+        if sha256 is not None:
+            check_digest(sha256)
         deadline = time.monotonic() + CLAIM_SECONDS
         while True:
             with self.db.read() as conn:
@@ -340,11 +394,25 @@ class BlobService:
             if row is None:
                 raise NotFoundError(f"upload {upload_id} not found")
             session = _session(row)
-            stored = {"sha256": session.sha256, "size": session.size, "stored": True}
-            if self.is_stored(session.sha256):
+            if session.sha256 is None:
+                if sha256 is None:
+                    raise InvalidInputError(
+                        f"upload {upload_id} was opened without a digest: complete it with "
+                        "the file's sha256",
+                        {"field": "sha256"},
+                    )
+                session = replace(session, sha256=sha256)
+            elif sha256 is not None and sha256 != session.sha256:
+                raise InvalidInputError(
+                    f"upload {upload_id} is of blob {session.sha256[:12]}, not {sha256[:12]}",
+                    {"field": "sha256", "expected": session.sha256},
+                )
+            digest = session.digest
+            stored = {"sha256": digest, "size": session.size, "stored": True}
+            if self.is_stored(digest):
                 if row["state"] == "open" and self._claim(upload_id):
                     self.backend.abort(session)
-                    self._set_state(upload_id, "done")
+                    self._set_state(upload_id, "done", digest)
                 return stored
             if row["state"] in ("failed", "aborted", "done"):
                 raise NotFoundError(f"upload {upload_id} is {row['state']}")
@@ -364,30 +432,40 @@ class BlobService:
             self._set_state(session.id, "open")
             raise
         with self.db.write() as conn:
-            store.record_stored(conn, session.sha256, session.size, now())
-            store.set_upload_state(conn, session.id, "done")
+            store.record_stored(conn, session.digest, session.size, now())
+            store.set_upload_state(conn, session.id, "done", session.digest)
         return stored
 
-    def _set_state(self, upload_id: str, state: str) -> None:
+    def _set_state(self, upload_id: str, state: str, sha256: str | None = None) -> None:
         with self.db.write() as conn:
-            store.set_upload_state(conn, upload_id, state)
+            store.set_upload_state(conn, upload_id, state, sha256)
 
     def _claim(self, upload_id: str) -> bool:
         with self.db.write() as conn:
             t = now()
             return store.claim_upload(conn, upload_id, t, t - CLAIM_SECONDS)
 
-    def complete_many(self, principal: Principal, upload_ids: list[str]) -> list[Info]:
+    def complete_many(
+        self,
+        principal: Principal,
+        upload_ids: list[str],
+        sha256: dict[str, str] | None = None,
+    ) -> list[Info]:
         """Complete several uploads (in parallel); one result per id, with ``error`` set to the
-        error's payload where one failed."""
+        error's payload where one failed. ``sha256`` names the digest of provisional sessions
+        by id (see :meth:`complete`)."""
         if not isinstance(upload_ids, list) or len(upload_ids) > MAX_FILES_PER_CALL:
             raise InvalidInputError(
                 f"ids must be a list of at most {MAX_FILES_PER_CALL} upload ids"
             )
+        claims = sha256 or {}
+        if not isinstance(claims, dict):
+            raise InvalidInputError("sha256 must map upload ids to digests", {"field": "sha256"})
 
         def one(upload_id: str) -> Info:
             try:
-                return {"id": upload_id, **self.complete(principal, upload_id), "error": None}
+                done = self.complete(principal, upload_id, claims.get(upload_id))
+                return {"id": upload_id, **done, "error": None}
             except ModelbayError as exc:
                 return {"id": upload_id, "stored": False, "error": exc.to_payload()["error"]}
 

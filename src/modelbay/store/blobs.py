@@ -96,8 +96,15 @@ def get_upload(conn: Connection, upload_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def set_upload_state(conn: Connection, upload_id: str, state: str) -> None:
-    conn.execute(uploads.update().where(uploads.c.id == upload_id).values(state=state))
+def set_upload_state(
+    conn: Connection, upload_id: str, state: str, sha256: str | None = None
+) -> None:
+    """Set an upload's state, and its digest when given (a provisional session's, named at
+    completion)."""
+    values: dict[str, Any] = {"state": state}
+    if sha256 is not None:
+        values["sha256"] = sha256
+    conn.execute(uploads.update().where(uploads.c.id == upload_id).values(**values))
 
 
 def claim_upload(conn: Connection, upload_id: str, now: float, stale_before: float) -> bool:

@@ -253,12 +253,14 @@ blobs = sa.Table(
     sa.Column("stored_at", sa.Float, nullable=False),
 )
 
-# Upload sessions: a large file goes up in parts, possibly over several attempts.
+# Upload sessions: a large file goes up in parts, possibly over several attempts. A session
+# opened before its client knew the digest (the client hashes while it sends) has none until
+# it is completed.
 uploads = sa.Table(
     "uploads",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("sha256", sa.String(64)),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("part_size", sa.BigInteger, nullable=False),
     sa.Column("backend_id", sa.String(1024)),

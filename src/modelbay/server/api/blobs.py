@@ -32,7 +32,8 @@ def missing(body: Digests, svc: Svc, who: Who) -> Response:
 
 @router.post("/uploads")
 def begin_uploads(body: UploadFiles, svc: Svc, who: Who) -> Response:
-    return json_response(svc.blobs.begin_uploads(who, [f.model_dump() for f in body.files]))
+    files = [f.model_dump(exclude_none=True) for f in body.files]
+    return json_response(svc.blobs.begin_uploads(who, files))
 
 
 @router.put("/uploads/{upload_id}/parts/{number}")
@@ -50,7 +51,7 @@ async def upload_part(upload_id: str, number: int, request: Request) -> Response
 
 @router.post("/uploads/complete")
 def complete_uploads(body: UploadIds, svc: Svc, who: Who) -> Response:
-    return json_response({"results": svc.blobs.complete_many(who, body.ids)})
+    return json_response({"results": svc.blobs.complete_many(who, body.ids, body.sha256)})
 
 
 @router.post("/uploads/{upload_id}/complete")

@@ -58,8 +58,9 @@ class FileEntry(Body):
 
 
 class BlobEntry(Body):
-    sha256: str
+    sha256: str | None = None  # None: a provisional session (see BlobService.begin_uploads)
     size: int
+    id: str | None = None  # the provisional session to resume
 
 
 class GcRequest(Body):
@@ -69,6 +70,7 @@ class GcRequest(Body):
 
 class UploadIds(Body):
     ids: list[str] = Field(max_length=100_000)
+    sha256: dict[str, str] | None = None  # the digests of provisional sessions, by id
 
 
 class UploadFiles(Body):

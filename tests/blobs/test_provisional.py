@@ -1,0 +1,251 @@
+"""Provisional upload sessions (opened before the client knows the digest, completed with
+it), over a real server on the disk store: the bytes must hash to the digest named at the
+end, a session is resumed by its id only by its owner, and bytes already stored make the
+upload a no-op. Then the SDK side: a large new file is sent while it is hashed, a copy of
+stored bytes stops early, a file seen before is hashed first, and a file that changes while
+it is sent is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from support.processes import ServerProcess
+
+import modelbay
+from modelbay.sdk import transfer, transport
+from modelbay.sdk.digests import default_index
+from modelbay.sdk.transport import HttpTransport
+
+PART = 5 << 20
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(
+        tmp_path_factory.mktemp("provisional"), extra_env={"MODELBAY_UPLOAD_PART_SIZE": str(PART)}
+    )
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def client(srv: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {srv.admin_key}"}
+    ) as c:
+        yield c
+
+
+def ok(resp: httpx.Response) -> dict:
+    assert resp.status_code in (200, 201), resp.text
+    return resp.json()
+
+
+def open_session(client: httpx.Client, size: int, upload_id: str | None = None) -> dict:
+    entry = {"size": size} if upload_id is None else {"size": size, "id": upload_id}
+    plan = ok(client.post("/blobs/uploads", json={"files": [entry]}))
+    assert plan["uploads"] == [] and len(plan["provisional"]) == 1
+    return plan["provisional"][0]
+
+
+def send(
+    client: httpx.Client, session: dict, data: bytes, numbers: list[int] | None = None
+) -> None:
+    for part in session["parts"]:
+        if numbers is None or part["number"] in numbers:
+            body = data[part["offset"] : part["offset"] + part["size"]]
+            url = f"/blobs/uploads/{session['id']}/parts/{part['number']}"
+            ok(client.put(url, content=body))
+
+
+def complete(client: httpx.Client, upload_id: str, digest: str | None) -> dict:
+    body: dict = {"ids": [upload_id]}
+    if digest is not None:
+        body["sha256"] = {upload_id: digest}
+    return ok(client.post("/blobs/uploads/complete", json=body))["results"][0]
+
+
+def staging_files(srv: ServerProcess) -> list[str]:
+    return sorted(os.listdir(srv.data_dir / "blobs" / "uploads"))
+
+
+def test_a_provisional_upload_is_stored_under_the_digest_named_at_the_end(
+    client: httpx.Client, srv: ServerProcess
+) -> None:
+    data = os.urandom(3 * PART + 17)
+    digest = hashlib.sha256(data).hexdigest()
+    session = open_session(client, len(data))
+    assert session["sha256"] is None and len(session["parts"]) == 4
+    send(client, session, data)
+    assert ok(client.post("/blobs/missing", json={"digests": [digest]}))["missing"] == [digest]
+    done = complete(client, session["id"], digest)
+    assert done["error"] is None and done["stored"] and done["sha256"] == digest
+    assert client.get(f"/blobs/{digest}").content == data
+    assert session["id"] not in "".join(staging_files(srv))
+
+
+def test_completing_without_the_digest_or_with_another_one_stores_nothing(
+    client: httpx.Client,
+) -> None:
+    data = os.urandom(2 * PART + 5)
+    digest = hashlib.sha256(data).hexdigest()
+    session = open_session(client, len(data))
+    send(client, session, data)
+    refused = complete(client, session["id"], None)
+    assert refused["error"]["code"] == "invalid_input" and "sha256" in refused["error"]["message"]
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    mismatch = complete(client, session["id"], wrong)
+    assert mismatch["error"]["code"] == "digest_mismatch"
+    missing = ok(client.post("/blobs/missing", json={"digests": [digest, wrong]}))["missing"]
+    assert sorted(missing) == sorted([digest, wrong])
+    # The failed session is over: its parts are not taken any more.
+    part = session["parts"][0]
+    resp = client.put(f"/blobs/uploads/{session['id']}/parts/1", content=data[: part["size"]])
+    assert resp.status_code == 404
+
+
+def test_a_provisional_session_is_resumed_by_id_with_its_stored_parts(
+    client: httpx.Client,
+) -> None:
+    data = os.urandom(3 * PART)
+    session = open_session(client, len(data))
+    send(client, session, data, numbers=[1, 2])
+    again = open_session(client, len(data), session["id"])
+    assert again["id"] == session["id"]
+    assert [p["done"] for p in again["parts"]] == [True, True, False]
+    send(client, again, data, numbers=[3])
+    assert complete(client, session["id"], hashlib.sha256(data).hexdigest())["stored"]
+    # Once completed (or for another size) the id opens a new session instead.
+    fresh = open_session(client, len(data), session["id"])
+    assert fresh["id"] != session["id"] and not any(p["done"] for p in fresh["parts"])
+    other_size = open_session(client, len(data) + 1, fresh["id"])
+    assert other_size["id"] != fresh["id"]
+
+
+def test_only_the_owner_resumes_a_provisional_session(
+    client: httpx.Client, srv: ServerProcess
+) -> None:
+    data = os.urandom(2 * PART)
+    session = open_session(client, len(data))
+    send(client, session, data, numbers=[1])
+    key = ok(client.post("/users", json={"name": "provisional-bob"}))["key"]
+    with httpx.Client(
+        base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {key}"}
+    ) as bob:
+        theirs = open_session(bob, len(data), session["id"])
+    assert theirs["id"] != session["id"] and not any(p["done"] for p in theirs["parts"])
+
+
+def test_bytes_stored_already_make_a_provisional_upload_a_no_op(
+    client: httpx.Client, srv: ServerProcess
+) -> None:
+    data = os.urandom(2 * PART + 1)
+    digest = hashlib.sha256(data).hexdigest()
+    first = open_session(client, len(data))
+    send(client, first, data)
+    assert complete(client, first["id"], digest)["stored"]
+    second = open_session(client, len(data))
+    send(client, second, data, numbers=[1])  # the client learnt the digest, and stopped
+    done = complete(client, second["id"], digest)
+    assert done["error"] is None and done["stored"]
+    assert second["id"] not in "".join(staging_files(srv))  # the partial copy is gone
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"size": 10, "id": "../../etc"},
+        {"size": 10, "id": "x" * 33},
+        {"size": 10, "id": "ab\u00e9cd"},
+        {"size": -1},
+        {"size": 6 << 40},
+    ],
+)
+def test_bad_provisional_requests_are_refused(client: httpx.Client, entry: dict) -> None:
+    resp = client.post("/blobs/uploads", json={"files": [entry]})
+    assert resp.status_code in (400, 422), resp.text
+
+
+def test_a_digest_not_the_sessions_own_is_refused(client: httpx.Client) -> None:
+    data = os.urandom(2 * PART)
+    digest = hashlib.sha256(data).hexdigest()
+    plan = ok(
+        client.post("/blobs/uploads", json={"files": [{"sha256": digest, "size": len(data)}]})
+    )
+    session = plan["uploads"][0]
+    send(client, session, data)
+    other = hashlib.sha256(b"other").hexdigest()
+    assert complete(client, session["id"], other)["error"]["code"] == "invalid_input"
+    assert complete(client, session["id"], digest)["stored"]
+
+
+# -- the SDK ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sdk(srv: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HttpTransport:
+    monkeypatch.setenv("MODELBAY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(transfer, "STREAM_MIN_BYTES", 2 * PART)
+    return HttpTransport(srv.url, srv.admin_key)
+
+
+def test_a_large_new_file_is_sent_while_it_is_hashed(sdk: HttpTransport, tmp_path: Path) -> None:
+    f = tmp_path / "ckpt.bin"
+    f.write_bytes(os.urandom(5 * PART + 3))
+    digest = hashlib.sha256(f.read_bytes()).hexdigest()
+    hashed, sent = transfer.hash_and_send([f], sdk, progress=False)
+    assert hashed == [(digest, f.stat().st_size)] and sent == f.stat().st_size
+    assert transfer.upload(sdk, {digest: f.stat().st_size}, {digest: f}, progress=False) == 0
+    assert default_index().provisional_upload(sdk.identity, f, f.stat()) is None
+    # Logged again unchanged (just written, so hashed again, but known): nothing is sent.
+    assert transfer.hash_and_send([f], sdk, progress=False) == (hashed, 0)
+
+
+def test_a_copy_of_stored_bytes_stops_once_hashed(
+    sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "a.bin"
+    f.write_bytes(os.urandom(8 * PART))
+    ((digest, size),) = transfer.hash_files([f], sdk, progress=False)
+    copy = tmp_path / "copy.bin"
+    shutil.copyfile(f, copy)
+    # A slow network: the hash is done long before the parts are.
+    read_range = transport.read_range
+
+    def slowly(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for chunk in read_range(*args, **kwargs):
+            time.sleep(0.05)
+            yield chunk
+
+    monkeypatch.setattr(transport, "read_range", slowly)
+    hashed, sent = transfer.hash_and_send([copy], sdk, progress=False)
+    assert hashed == [(digest, size)]
+    assert sent < size // 2
+
+
+def test_a_file_changed_while_sent_is_refused(
+    sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "moving.bin"
+    f.write_bytes(os.urandom(4 * PART))
+    read_range = transport.read_range
+
+    def changed(path, offset, length, progress=None):  # type: ignore[no-untyped-def]
+        for i, chunk in enumerate(read_range(path, offset, length, progress)):
+            yield b"X" + chunk[1:] if offset == PART and i == 0 else chunk
+
+    monkeypatch.setattr(transport, "read_range", changed)
+    with pytest.raises(modelbay.DigestMismatchError):
+        transfer.hash_and_send([f], sdk, progress=False)
+    digest = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert sdk.call("missing_blobs", digests=[digest]) == [digest]
+    assert default_index().provisional_upload(sdk.identity, f, f.stat()) is None
