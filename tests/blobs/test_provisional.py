@@ -145,6 +145,25 @@ def test_only_the_owner_resumes_a_provisional_session(
     assert theirs["id"] != session["id"] and not any(p["done"] for p in theirs["parts"])
 
 
+def test_another_user_can_neither_send_to_nor_complete_a_provisional_session(
+    client: httpx.Client, srv: ServerProcess
+) -> None:
+    data = os.urandom(2 * PART)
+    session = open_session(client, len(data))
+    key = ok(client.post("/users", json={"name": "provisional-eve"}))["key"]
+    with httpx.Client(
+        base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {key}"}
+    ) as eve:
+        part = eve.put(f"/blobs/uploads/{session['id']}/parts/1", content=data[:PART])
+        assert part.status_code == 404
+        wrong = hashlib.sha256(b"eve").hexdigest()
+        assert complete(eve, session["id"], wrong)["error"]["code"] == "not_found"
+    send(client, session, data)
+    url = f"/blobs/uploads/{session['id']}/complete"  # the single-session route
+    done = ok(client.post(url, json={"sha256": hashlib.sha256(data).hexdigest()}))
+    assert done["stored"]
+
+
 def test_bytes_stored_already_make_a_provisional_upload_a_no_op(
     client: httpx.Client, srv: ServerProcess
 ) -> None:
@@ -211,25 +230,79 @@ def test_a_large_new_file_is_sent_while_it_is_hashed(sdk: HttpTransport, tmp_pat
 
 
 def test_a_copy_of_stored_bytes_stops_once_hashed(
-    sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sdk: HttpTransport, srv: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     f = tmp_path / "a.bin"
     f.write_bytes(os.urandom(8 * PART))
     ((digest, size),) = transfer.hash_files([f], sdk, progress=False)
     copy = tmp_path / "copy.bin"
     shutil.copyfile(f, copy)
-    # A slow network: the hash is done long before the parts are.
+    before = staging_files(srv)
+    # A slow network (a second per part): the hash is done long before the parts are.
     read_range = transport.read_range
 
     def slowly(*args, **kwargs):  # type: ignore[no-untyped-def]
         for chunk in read_range(*args, **kwargs):
-            time.sleep(0.05)
+            time.sleep(0.2)
             yield chunk
 
     monkeypatch.setattr(transport, "read_range", slowly)
     hashed, sent = transfer.hash_and_send([copy], sdk, progress=False)
     assert hashed == [(digest, size)]
     assert sent < size // 2
+    assert staging_files(srv) == before  # the partial copy was dropped
+
+
+def test_a_file_named_twice_is_read_and_sent_once(sdk: HttpTransport, tmp_path: Path) -> None:
+    f = tmp_path / "twice.bin"
+    f.write_bytes(os.urandom(3 * PART))
+    link = tmp_path / "hardlink.bin"
+    os.link(f, link)
+    hashed, sent = transfer.hash_and_send([f, link, f], sdk, progress=False)
+    digest = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert hashed == [(digest, 3 * PART)] * 3
+    assert sent == 3 * PART
+
+
+def test_parts_lost_on_the_way_are_sent_again(
+    sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "flaky.bin"
+    f.write_bytes(os.urandom(4 * PART))
+    real = HttpTransport.upload_part
+    failed: list[int] = []
+
+    def flaky(self, upload_id, part, path, progress=None):  # type: ignore[no-untyped-def]
+        if part["number"] == 2 and not failed:
+            failed.append(2)
+            raise modelbay.TransportError("connection reset by peer")
+        return real(self, upload_id, part, path, progress)
+
+    monkeypatch.setattr(HttpTransport, "upload_part", flaky)
+    hashed, _ = transfer.hash_and_send([f], sdk, progress=False)
+    digest = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert failed and hashed == [(digest, 4 * PART)]
+    assert sdk.call("missing_blobs", digests=[digest]) == []
+
+
+def test_a_server_that_needs_digests_first_gets_them_first(
+    sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object store, or a server from before provisional sessions (which answers 422)."""
+    f = tmp_path / "plain.bin"
+    f.write_bytes(os.urandom(3 * PART))
+    real = HttpTransport.call
+
+    def old_server(self, op, **kwargs):  # type: ignore[no-untyped-def]
+        if op == "begin_uploads" and any("sha256" not in e for e in kwargs["files"]):
+            raise modelbay.InvalidInputError("files.0.sha256: Field required")
+        return real(self, op, **kwargs)
+
+    monkeypatch.setattr(HttpTransport, "call", old_server)
+    hashed, sent = transfer.hash_and_send([f], sdk, progress=False)
+    assert sent == 0 and not sdk.hashes_while_sending
+    digest, size = hashed[0]
+    assert transfer.upload(sdk, {digest: size}, {digest: f}, progress=False) == size
 
 
 def test_a_file_changed_while_sent_is_refused(
@@ -249,3 +322,36 @@ def test_a_file_changed_while_sent_is_refused(
     digest = hashlib.sha256(f.read_bytes()).hexdigest()
     assert sdk.call("missing_blobs", digests=[digest]) == [digest]
     assert default_index().provisional_upload(sdk.identity, f, f.stat()) is None
+
+
+def test_a_completion_while_its_blob_is_collected_is_refused(tmp_path: Path) -> None:
+    """Garbage collection marked the blob deleting and is about to remove its bytes: a
+    completion that would put the same bytes in place must not bring the row back to life."""
+    import sqlalchemy as sa
+
+    from modelbay.errors import ConflictError
+    from modelbay.services import Services
+    from modelbay.settings import Settings
+    from modelbay.store.schema import blobs, uploads
+
+    services = Services.open(Settings(data_dir=tmp_path / "data"))
+    try:
+        me = services.auth.local_principal("collector")
+        data = os.urandom(1000)
+        digest = hashlib.sha256(data).hexdigest()
+        services.blobs.put_stream(me, digest, [data])
+        with services.db.write() as conn:
+            conn.execute(blobs.update().where(blobs.c.sha256 == digest).values(state="deleting"))
+        session = services.blobs.begin_uploads(me, [{"size": len(data)}])["provisional"][0]
+        with services.blobs.part_writer(me, session["id"], 1) as writer:
+            writer.write(data)
+            writer.commit()
+        with pytest.raises(ConflictError):
+            services.blobs.complete(me, session["id"], digest)
+        with services.db.read() as conn:
+            state = conn.execute(sa.select(blobs.c.state).where(blobs.c.sha256 == digest))
+            assert state.scalar() == "deleting"
+            upload = conn.execute(sa.select(uploads.c.state).where(uploads.c.id == session["id"]))
+            assert upload.scalar() == "aborted"
+    finally:
+        services.close()

@@ -84,7 +84,7 @@ def test_many_files_at_once_hash_only_what_changed(tmp_path: Path) -> None:
     assert again[:7] == expected[:7] and again[8:] == expected[8:]
 
 
-def test_an_index_from_before_hints_is_upgraded_and_its_entries_kept(tmp_path: Path) -> None:
+def test_an_index_written_by_an_older_client_is_still_used(tmp_path: Path) -> None:
     import sqlite3
 
     f = old_file(tmp_path / "w.bin", b"weights")

@@ -41,8 +41,18 @@ CREATE TABLE IF NOT EXISTS digests (
     sha256 TEXT NOT NULL
 )
 """
-# Added after the first release: a racy entry (see the module docstring) is a hint only.
-_TRUSTED = "ALTER TABLE digests ADD COLUMN trusted INTEGER NOT NULL DEFAULT 1"
+# Files hashed whose entry is not trusted (racy, see the module docstring): hints only. Kept
+# apart from ``digests``, which older clients sharing the cache directory read and write.
+_SEEN = """
+CREATE TABLE IF NOT EXISTS seen (
+    path TEXT PRIMARY KEY,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL
+)
+"""
 _PROVISIONAL = """
 CREATE TABLE IF NOT EXISTS provisional (
     server TEXT NOT NULL,
@@ -73,10 +83,7 @@ class DigestIndex:
             enable_wal(conn, timeout=5)
             conn.execute("PRAGMA synchronous=OFF")  # a lost entry only means hashing again
             conn.execute(_SCHEMA)
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(digests)")}
-            if "trusted" not in columns:
-                with contextlib.suppress(sqlite3.OperationalError):  # added by another process
-                    conn.execute(_TRUSTED)
+            conn.execute(_SEEN)
             conn.execute(_PROVISIONAL)
             self._local.conn = conn
         return conn
@@ -113,8 +120,7 @@ class DigestIndex:
         known: dict[str, tuple[object, ...]] = {}
         with contextlib.suppress(sqlite3.Error):
             select = (
-                "SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM digests"
-                " WHERE trusted AND path IN"
+                "SELECT path, dev, ino, size, mtime_ns, ctime_ns, sha256 FROM digests WHERE path IN"
             )
             rows = rows_in(conn, select, dict.fromkeys(reals))
             known.update((row[0], tuple(row[1:])) for row in rows)
@@ -132,21 +138,23 @@ class DigestIndex:
                 todo.append(i)
         hashed_at = time.time()
         remember = []
+        racy = []
         for i, result in zip(todo, hash_files([paths[i] for i in todo]), strict=True):
             out[i] = result
             st, after = before[i], os.stat(paths[i])
-            if self._key(after) == self._key(st):
-                trusted = after.st_mtime_ns / 1e9 < hashed_at - RACY_SECONDS
-                remember.append((reals[i], *self._key(st), result[0], int(trusted)))
-        if remember:
+            if self._key(after) != self._key(st):
+                continue  # changed while hashed
+            if after.st_mtime_ns / 1e9 < hashed_at - RACY_SECONDS:
+                remember.append((reals[i], *self._key(st), result[0]))
+            else:
+                racy.append((reals[i], *self._key(st)))
+        if remember or racy:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(
-                    "INSERT OR REPLACE INTO digests"
-                    " (path, dev, ino, size, mtime_ns, ctime_ns, sha256, trusted)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    remember,
+                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)", remember
                 )
+                conn.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?, ?)", racy)
                 conn.execute("COMMIT")
             except sqlite3.Error:
                 with contextlib.suppress(sqlite3.Error):
@@ -160,15 +168,12 @@ class DigestIndex:
         """Whether this file, with this very stat, was hashed before (racy entries included):
         then it has most likely been sent before, too."""
         with contextlib.suppress(sqlite3.Error, OSError):
-            row = (
-                self._conn()
-                .execute(
-                    "SELECT dev, ino, size, mtime_ns, ctime_ns FROM digests WHERE path = ?",
-                    (self._real(path),),
-                )
-                .fetchone()
+            rows = self._conn().execute(
+                "SELECT dev, ino, size, mtime_ns, ctime_ns FROM digests WHERE path = ?1"
+                " UNION ALL SELECT dev, ino, size, mtime_ns, ctime_ns FROM seen WHERE path = ?1",
+                (self._real(path),),
             )
-            return row is not None and tuple(row) == self._key(st)
+            return any(tuple(row) == self._key(st) for row in rows)
         return False
 
     def provisional_upload(self, server: str, path: Path, st: os.stat_result) -> str | None:

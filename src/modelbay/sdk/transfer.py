@@ -8,6 +8,7 @@ destination and renamed once verified.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -30,6 +31,7 @@ from modelbay.errors import (
     TransportError,
     from_payload,
 )
+from modelbay.sdk.digests import DigestIndex
 from modelbay.sdk.transport import Info, LocalTransport, Transport
 
 WORKERS = min(16, (os.cpu_count() or 2) * 4)
@@ -138,6 +140,9 @@ def hash_and_send(
 
     def hash_all(todo: list[Path]) -> list[tuple[str, int]]:
         stats = [os.stat(p) for p in todo]
+        # A file named twice (or hard-linked) is read once.
+        first: dict[tuple[int, int], int] = {}
+        unique = [first.setdefault((st.st_dev, st.st_ino), i) == i for i, st in enumerate(stats)]
         streamed = [
             transport is not None
             and transport.hashes_while_sending
@@ -157,10 +162,13 @@ def hash_and_send(
                 sent += n
             return hashed
 
-        if len(todo) <= 1:
-            return [one(i) for i in range(len(todo))]
-        with ThreadPoolExecutor(WORKERS) as pool:
-            return list(pool.map(one, range(len(todo))))
+        work = [i for i in range(len(todo)) if unique[i]]
+        if len(work) <= 1:
+            done = dict(zip(work, map(one, work), strict=True))
+        else:
+            with ThreadPoolExecutor(WORKERS) as pool:
+                done = dict(zip(work, pool.map(one, work), strict=True))
+        return [done[first[(st.st_dev, st.st_ino)]] for st in stats]
 
     return index.digest_many(paths, hash_all), sent
 
@@ -168,78 +176,103 @@ def hash_and_send(
 #: Files at least this large, not seen before, are sent while they are hashed (see
 #: hash_and_send); a smaller one costs little to hash first (32 MiB: ~20 ms).
 STREAM_MIN_BYTES = 32 << 20
-#: At most this many files are sent while hashed at once (each takes SERVER_PART_STREAMS).
-_streaming = threading.BoundedSemaphore(2)
+#: One file is sent while hashed at a time (each takes SERVER_PART_STREAMS, and shows one
+#: progress bar); two copies of new bytes so go one after the other, and the second stops
+#: as soon as its hash shows the first one stored.
+_streaming = threading.Lock()
 
 
 def _send_while_hashing(
-    transport: Transport, index: Any, path: Path, st: os.stat_result, progress: bool
+    transport: Transport, index: DigestIndex, path: Path, st: os.stat_result, progress: bool
 ) -> tuple[tuple[str, int], int]:
     """Send ``path`` in a provisional session while hashing it; returns ((sha256, size), the
-    bytes sent). Whatever goes wrong with the session short of the file changing, the digest
-    is still returned, and :func:`upload` sends what the server lacks as usual.
+    bytes sent). If the session is lost (collected, or completed by nobody), the digest is
+    still returned, and :func:`upload` sends what the server lacks as usual.
 
     Raises:
         DigestMismatchError: the file changed while it was sent.
         InvalidInputError: the file changed size while it was hashed.
-        TransportError: the server could not be reached.
+        TransportError: parts could not be sent after ATTEMPTS rounds (the session is
+            remembered: logging again resumes it).
     """
     server = transport.identity
     resume = index.provisional_upload(server, path, st)
     entry: Info = {"size": st.st_size} if resume is None else {"size": st.st_size, "id": resume}
     try:
         session = transport.call("begin_uploads", files=[entry])["provisional"][0]
-    except InvalidInputError as exc:
-        if exc.details.get("reason") != "digest_required":
-            raise
-        transport.hashes_while_sending = False  # an object store: digests first
+    except InvalidInputError:
+        # An object store (which needs digests up front), or a server from before
+        # provisional sessions: hash first, then send what it lacks.
+        transport.hashes_while_sending = False
         return sha256_file(path), 0
     if session["id"] != resume:
         index.remember_upload(server, path, st, session["id"])
-    todo = [p for p in session["parts"] if not p["done"]]
     stored_already = threading.Event()
 
     def hash_then_ask() -> tuple[str, int]:
         digest, size = sha256_file(path)
-        if not transport.call("missing_blobs", digests=[digest]):
-            stored_already.set()  # stop sending: the server has these bytes
+        with contextlib.suppress(TransportError):  # then sending just goes on
+            if not transport.call("missing_blobs", digests=[digest]):
+                stored_already.set()  # stop sending: the server has these bytes
         return digest, size
 
-    sent = 0
-    lost = False
     with ThreadPoolExecutor(1) as hashing:
         hashed = hashing.submit(hash_then_ask)
-        with meter("uploading", sum(p["size"] for p in todo), progress) as m:
-
-            def send(part: Info) -> int:
-                nonlocal lost
-                if stored_already.is_set() or lost:
-                    return 0
-                try:
-                    transport.upload_part(session["id"], part, path, m)
-                except NotFoundError:
-                    lost = True  # the session is gone (collected): upload() will send it
-                    return 0
-                return int(part["size"])
-
-            # In order, a few at a time: the server hashes parts in order as they land.
-            with ThreadPoolExecutor(SERVER_PART_STREAMS) as pool:
-                sent = sum(pool.map(send, todo))
+        sent, error = _send_parts(transport, session, path, stored_already, progress)
         digest, size = hashed.result()
     if size != st.st_size:
         raise InvalidInputError(f"{path} changed while it was being uploaded")
-    if not lost:
+    for _ in range(ATTEMPTS - 1):
+        if not isinstance(error, TransportError):
+            break
+        # Parts lost on the way: ask which are stored, send the rest.
+        again = transport.call("begin_uploads", files=[{"size": size, "id": session["id"]}])
+        if again["provisional"][0]["id"] != session["id"]:
+            error = NotFoundError(f"upload {session['id']} is not open")
+            break
+        session = again["provisional"][0]
+        more, error = _send_parts(transport, session, path, stored_already, progress)
+        sent += more
+    if isinstance(error, TransportError):
+        raise error
+    if error is None:
         result = transport.call(
             "complete_uploads", ids=[session["id"]], sha256={session["id"]: digest}
         )[0]
         if result.get("error"):
-            error = from_payload({"error": result["error"]}, 400)
-            if isinstance(error, DigestMismatchError):
+            failure = from_payload({"error": result["error"]}, 400)
+            if isinstance(failure, DigestMismatchError):
                 index.remember_upload(server, path, st, None)
-                raise error  # the file changed while it was sent
-            # Parts missing or the session gone: upload() sends what the server lacks.
+                raise failure  # the file changed while it was sent
+            # Otherwise (gone, or being collected): upload() sends what the server lacks.
     index.remember_upload(server, path, st, None)
     return (digest, size), sent
+
+
+def _send_parts(
+    transport: Transport, session: Info, path: Path, stop: threading.Event, progress: bool
+) -> tuple[int, ModelbayError | None]:
+    """Send the parts of ``session`` not stored yet, in order, a few at a time (the server
+    hashes them in order as they land), until ``stop`` is set; returns the bytes sent and
+    the first error (NotFoundError: the session is gone; TransportError: parts were lost)."""
+    todo = [p for p in session["parts"] if not p["done"]]
+    errors: list[ModelbayError] = []
+
+    with meter("uploading", sum(p["size"] for p in todo), progress) as m:
+
+        def send(part: Info) -> int:
+            if stop.is_set() or errors:
+                return 0
+            try:
+                transport.upload_part(session["id"], part, path, m)
+            except (NotFoundError, TransportError) as exc:
+                errors.append(exc)
+                return 0
+            return int(part["size"])
+
+        with ThreadPoolExecutor(SERVER_PART_STREAMS) as pool:
+            sent = sum(pool.map(send, todo))
+    return sent, (errors[0] if errors else None)
 
 
 def _run_all(fn: Callable[[Any], None], items: list[Any]) -> None:

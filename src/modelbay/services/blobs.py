@@ -67,6 +67,25 @@ def _whole(digest: str, size: int) -> Info:
     }
 
 
+def _record(conn: Any, digest: str, size: int, t: float) -> None:
+    """Record a blob as stored.
+
+    Raises:
+        ConflictError: the blob is being garbage-collected (the bytes just put in place go
+            with it); try again shortly.
+    """
+    if not store.record_stored(conn, digest, size, t):
+        raise ConflictError(
+            f"blob {digest[:12]} is being garbage-collected; try again", {"sha256": digest}
+        )
+
+
+def _may_use(row: dict[str, Any], principal: Principal) -> bool:
+    """A session with a digest may be sent to and completed by anyone who may upload (clients
+    sending the same new blob share it); a provisional one only by the user who opened it."""
+    return row["sha256"] is not None or row["user_id"] == principal.user_id
+
+
 def _check_upload_id(upload_id: object) -> str:
     if (
         not isinstance(upload_id, str)
@@ -122,7 +141,7 @@ class BlobService:
         self._refuse_if_deleting(state, digest)
         written = self.backend.put_stream(digest, chunks, size)
         with self.db.write() as conn:
-            store.record_stored(conn, digest, written, now())
+            _record(conn, digest, written, now())
         return written
 
     def put_many(self, principal: Principal, blobs: list[tuple[str, bytes]]) -> int:
@@ -148,7 +167,7 @@ class BlobService:
         t = now()
         with self.db.write() as conn:
             for digest, data in new:
-                store.record_stored(conn, digest, len(data), t)
+                _record(conn, digest, len(data), t)
         return len(new)
 
     def read_many(self, principal: Principal, digests: list[str]) -> Iterator[tuple[str, bytes]]:
@@ -321,11 +340,11 @@ class BlobService:
             "parts": parts,
         }
 
-    def _get_open(self, upload_id: str) -> UploadSession:
+    def _get_open(self, principal: Principal, upload_id: str) -> UploadSession:
         _check_upload_id(upload_id)
         with self.db.read() as conn:
             row = store.get_upload(conn, upload_id)
-        if row is None or row["state"] != "open":
+        if row is None or row["state"] != "open" or not _may_use(row, principal):
             raise NotFoundError(f"upload {upload_id} is not open")
         return _session(row)
 
@@ -337,7 +356,7 @@ class BlobService:
             NotFoundError: no such open upload.
             InvalidInputError: a part out of range, or a backend whose parts go elsewhere.
         """
-        return self.backend.part_writer(self._get_open(upload_id), number)
+        return self.backend.part_writer(self._get_open(principal, upload_id), number)
 
     def receiver(self, principal: Principal, digest: str, size: int | None) -> Receiver:
         """A receiver for a whole blob sent in one request; ``commit`` verifies, stores and
@@ -363,7 +382,7 @@ class BlobService:
 
     def record(self, digest: str, size: int) -> None:
         with self.db.write() as conn:
-            store.record_stored(conn, digest, size, now())
+            _record(conn, digest, size, now())
 
     def complete(self, principal: Principal, upload_id: str, sha256: str | None = None) -> Info:
         """Check the whole upload against its size and digest and store it under its name.
@@ -391,7 +410,7 @@ class BlobService:
         while True:
             with self.db.read() as conn:
                 row = store.get_upload(conn, upload_id)
-            if row is None:
+            if row is None or not _may_use(row, principal):
                 raise NotFoundError(f"upload {upload_id} not found")
             session = _session(row)
             if session.sha256 is None:
@@ -431,9 +450,13 @@ class BlobService:
         except BaseException:
             self._set_state(session.id, "open")
             raise
-        with self.db.write() as conn:
-            store.record_stored(conn, session.digest, session.size, now())
-            store.set_upload_state(conn, session.id, "done", session.digest)
+        try:
+            with self.db.write() as conn:
+                _record(conn, session.digest, session.size, now())
+                store.set_upload_state(conn, session.id, "done", session.digest)
+        except ConflictError:
+            self._set_state(session.id, "aborted")  # its bytes go with the collected blob
+            raise
         return stored
 
     def _set_state(self, upload_id: str, state: str, sha256: str | None = None) -> None:

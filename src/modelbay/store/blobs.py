@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import upsert
+from modelbay.store.common import for_update, upsert
 from modelbay.store.schema import artifact_versions, blobs, files, uploads
 
 LIVE = "live"
@@ -38,7 +38,14 @@ def state_of(conn: Connection, digest: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def record_stored(conn: Connection, digest: str, size: int, now: float) -> None:
+def record_stored(conn: Connection, digest: str, size: int, now: float) -> bool:
+    """Record a blob as stored and live; False (nothing written) while it is being
+    garbage-collected: its bytes are about to be removed, whatever was just put in place."""
+    state = conn.execute(
+        for_update(conn, sa.select(blobs.c.state).where(blobs.c.sha256 == digest))
+    ).scalar()
+    if state == DELETING:
+        return False
     upsert(
         conn,
         blobs,
@@ -46,6 +53,7 @@ def record_stored(conn: Connection, digest: str, size: int, now: float) -> None:
         ["sha256"],
         ["state", "stored_at"],
     )
+    return True
 
 
 def insert_upload(conn: Connection, **values: Any) -> None:

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 from modelbay.blobs.bundle import MAX_BUNDLE_BLOBS, MAX_BUNDLE_BYTES, Unbundler, frame_header
 from modelbay.blobs.local import LocalBlobStore, check_digest
 from modelbay.errors import InvalidInputError, NotFoundError
-from modelbay.server.api.bodies import Digests, UploadFiles, UploadIds
+from modelbay.server.api.bodies import Digests, UploadClaim, UploadFiles, UploadIds
 from modelbay.server.api.deps import Svc, Who, principal_of, services_of
 from modelbay.server.app import json_response
 
@@ -55,8 +55,10 @@ def complete_uploads(body: UploadIds, svc: Svc, who: Who) -> Response:
 
 
 @router.post("/uploads/{upload_id}/complete")
-def complete_upload(upload_id: str, svc: Svc, who: Who) -> Response:
-    return json_response(svc.blobs.complete(who, upload_id))
+def complete_upload(
+    upload_id: str, svc: Svc, who: Who, body: UploadClaim | None = None
+) -> Response:
+    return json_response(svc.blobs.complete(who, upload_id, body.sha256 if body else None))
 
 
 @router.post("/locations")

@@ -70,7 +70,12 @@ class GcRequest(Body):
 
 class UploadIds(Body):
     ids: list[str] = Field(max_length=100_000)
-    sha256: dict[str, str] | None = None  # the digests of provisional sessions, by id
+    sha256: dict[str, str] | None = Field(default=None, max_length=100_000)  # provisional
+    # sessions' digests, by id
+
+
+class UploadClaim(Body):
+    sha256: str | None = None  # a provisional session's digest
 
 
 class UploadFiles(Body):
