@@ -76,6 +76,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     Server,
     ServerError,
+    compile_modelbay,
     free_port,
     install_signal_handlers,
     load_average,
@@ -1088,6 +1089,7 @@ def _all(flags: list[Any]) -> bool | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    compile_modelbay()
     install_signal_handlers()
     t_start = time.perf_counter()
     free = shutil.disk_usage("/tmp").free

@@ -47,6 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     Server,
+    compile_modelbay,
     free_port,
     install_signal_handlers,
     load_average,
@@ -359,6 +360,7 @@ def guarded(name: str, fn: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    compile_modelbay()
     if args.worker:
         run_worker(args)
         return 0

@@ -58,6 +58,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     Server,
+    compile_modelbay,
     free_port,
     install_signal_handlers,
     load_average,
@@ -641,6 +642,7 @@ def _guarded(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    compile_modelbay()
     install_signal_handlers()
     t_start = time.perf_counter()
     out: dict[str, Any] = {
