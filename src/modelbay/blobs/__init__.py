@@ -15,8 +15,11 @@ from typing import Protocol
 MIB = 1 << 20
 DEFAULT_PART_SIZE = 64 * MIB
 #: The disk store hashes an upload's parts in order as they arrive (see blobs/local.py):
-#: smaller parts leave less to hash when the upload completes.
-DISK_PART_SIZE = 16 * MIB
+#: smaller parts leave less to hash when the upload completes, but each part is a request,
+#: a flush and a marker. A new 1 GiB file sent while hashed, on 2 cores, 3 rounds each:
+#: 16 MiB 1.71 s, 32 MiB 1.57 s, 64 MiB 1.46 s on average; 64 MiB would also make files up
+#: to 64 MiB go whole, hashed on the server's event loop (~35 ms held), so 32.
+DISK_PART_SIZE = 32 * MIB
 MAX_PARTS = 10_000
 MAX_BLOB_SIZE = 5 * (1 << 40)
 
