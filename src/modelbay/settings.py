@@ -22,8 +22,7 @@ class Settings:
             ``s3://bucket/prefix`` (credentials from the usual AWS settings).
         s3_endpoint_url: the S3 endpoint of a non-AWS store (SeaweedFS, MinIO...).
         cache_dir: the client's download cache.
-        upload_part_size: bytes per part of a large upload (a server setting; default 32 MiB on
-            the disk store, 64 MiB on S3).
+        upload_part_size: bytes per part of a large upload (a server setting; default 64 MiB).
     """
 
     data_dir: Path
