@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 
 from modelbay import names
 from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundError, TransportError
+from modelbay.sdk.httpclient import httpx_module
 
 Info = dict[str, Any]
 CHUNK = 1 << 20
@@ -154,7 +155,7 @@ def _s3_entries(bucket: str, key: str, name: str | None) -> list[Info]:
 
 
 def _http_entry(uri: str, name: str | None, checksum: bool) -> Info:
-    import httpx
+    httpx = httpx_module()
 
     target = names.check_path(name or unquote(urlparse(uri).path.rsplit("/", 1)[-1]) or "index")
     try:
@@ -222,7 +223,7 @@ def fetch_reference(entry: Info, dest: Path, progress: Callable[[int], None] | N
                 for chunk in obj["Body"].iter_chunks(CHUNK):
                     take(chunk)
             else:
-                import httpx
+                httpx = httpx_module()
 
                 with (
                     httpx.Client(follow_redirects=True, timeout=300) as client,

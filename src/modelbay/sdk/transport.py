@@ -21,6 +21,7 @@ from modelbay.errors import (
     from_payload,
 )
 from modelbay.names import ArtifactRef, RegistryRef, parse_ref
+from modelbay.sdk.httpclient import httpx_module
 from modelbay.sdk.streams import (
     Progress,
     atomic_verified_write,
@@ -35,7 +36,7 @@ Info = dict[str, Any]
 
 def _plain_client() -> Any:
     """A client for presigned URLs: no modelbay credentials may travel to the object store."""
-    import httpx
+    httpx = httpx_module()
 
     return httpx.Client(
         timeout=httpx.Timeout(300.0, connect=10.0), limits=httpx.Limits(max_connections=32)
@@ -43,7 +44,7 @@ def _plain_client() -> Any:
 
 
 def _put_url(client: Any, url: str, part: Info, path: Path, progress: Progress) -> None:
-    import httpx
+    httpx = httpx_module()
 
     headers = {**part.get("headers", {}), "Content-Length": str(part["size"])}
     try:
@@ -62,7 +63,7 @@ def _put_url(client: Any, url: str, part: Info, path: Path, progress: Progress) 
 
 
 def _get_url(client: Any, url: str, digest: str, dest: Path, progress: Progress) -> None:
-    import httpx
+    httpx = httpx_module()
 
     try:
         with client.stream("GET", url) as resp:
@@ -376,7 +377,7 @@ class HttpTransport(Transport):
     """Server mode: REST calls on one kept-alive connection pool."""
 
     def __init__(self, url: str, api_key: str | None, timeout: float = 60.0) -> None:
-        import httpx
+        httpx = httpx_module()
 
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
