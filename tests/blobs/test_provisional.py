@@ -37,11 +37,18 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         proc.stop()
 
 
+def api(srv: ServerProcess, key: str) -> httpx.Client:
+    return httpx.Client(base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {key}"})
+
+
+def another_user(client: httpx.Client, srv: ServerProcess, name: str) -> httpx.Client:
+    """A client acting as a new (non-admin) user."""
+    return api(srv, ok(client.post("/users", json={"name": name}))["key"])
+
+
 @pytest.fixture
 def client(srv: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {srv.admin_key}"}
-    ) as c:
+    with api(srv, srv.admin_key) as c:
         yield c
 
 
@@ -137,10 +144,7 @@ def test_only_the_owner_resumes_a_provisional_session(
     data = os.urandom(2 * PART)
     session = open_session(client, len(data))
     send(client, session, data, numbers=[1])
-    key = ok(client.post("/users", json={"name": "provisional-bob"}))["key"]
-    with httpx.Client(
-        base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {key}"}
-    ) as bob:
+    with another_user(client, srv, "provisional-bob") as bob:
         theirs = open_session(bob, len(data), session["id"])
     assert theirs["id"] != session["id"] and not any(p["done"] for p in theirs["parts"])
 
@@ -150,10 +154,7 @@ def test_another_user_can_neither_send_to_nor_complete_a_provisional_session(
 ) -> None:
     data = os.urandom(2 * PART)
     session = open_session(client, len(data))
-    key = ok(client.post("/users", json={"name": "provisional-eve"}))["key"]
-    with httpx.Client(
-        base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {key}"}
-    ) as eve:
+    with another_user(client, srv, "provisional-eve") as eve:
         part = eve.put(f"/blobs/uploads/{session['id']}/parts/1", content=data[:PART])
         assert part.status_code == 404
         wrong = hashlib.sha256(b"eve").hexdigest()
