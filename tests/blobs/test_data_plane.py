@@ -282,7 +282,7 @@ def test_killed_upload_leaves_nothing_and_resumes_with_missing_parts(
             f"""
             import time
             import modelbay
-            from modelbay.sdk import transfer, transport
+            from modelbay.sdk import presigned, transfer, transport
             transfer.WORKERS = 1
             read_range = transport.read_range
 
@@ -291,7 +291,8 @@ def test_killed_upload_leaves_nothing_and_resumes_with_missing_parts(
                     time.sleep(0.02)
                     yield chunk
 
-            transport.read_range = slowly
+            transport.read_range = slowly  # parts sent to the server
+            presigned.read_range = slowly  # parts sent to the object store
             run = modelbay.init(project="dp", id="killed")
             a = modelbay.Artifact("huge", "model")
             a.add_file({str(f)!r})

@@ -22,6 +22,7 @@ from modelbay.errors import (
 )
 from modelbay.names import ArtifactRef, RegistryRef, parse_ref
 from modelbay.sdk.httpclient import httpx_module
+from modelbay.sdk.presigned import Presigned, response_body
 from modelbay.sdk.streams import (
     Progress,
     atomic_verified_write,
@@ -32,56 +33,6 @@ from modelbay.sdk.streams import (
 from modelbay.settings import Settings
 
 Info = dict[str, Any]
-
-
-def _plain_client() -> Any:
-    """A client for presigned URLs: no modelbay credentials may travel to the object store."""
-    httpx = httpx_module()
-
-    return httpx.Client(
-        timeout=httpx.Timeout(300.0, connect=10.0), limits=httpx.Limits(max_connections=32)
-    )
-
-
-def _put_url(client: Any, url: str, part: Info, path: Path, progress: Progress) -> None:
-    httpx = httpx_module()
-
-    headers = {**part.get("headers", {}), "Content-Length": str(part["size"])}
-    try:
-        resp = client.request(
-            part.get("method", "PUT"),
-            url,
-            content=read_range(path, part["offset"], part["size"], progress),
-            headers=headers,
-        )
-    except httpx.HTTPError as exc:
-        raise TransportError(f"upload to the object store failed: {exc}") from exc
-    if not resp.is_success:
-        raise TransportError(
-            f"the object store refused a part (HTTP {resp.status_code}): {resp.text[:200]}"
-        )
-
-
-def _get_url(client: Any, url: str, digest: str, dest: Path, progress: Progress) -> None:
-    httpx = httpx_module()
-
-    try:
-        with client.stream("GET", url) as resp:
-            if not resp.is_success:
-                raise TransportError(
-                    f"the object store refused a download (HTTP {resp.status_code})"
-                )
-            atomic_verified_write(dest, digest, counted(_body(resp), progress))
-    except httpx.HTTPError as exc:
-        raise TransportError(f"download from the object store failed: {exc}") from exc
-
-
-def _body(resp: Any) -> Iterator[bytes]:
-    """A response's body as the connection delivers it: not re-chunked (a copy of every
-    byte) and not decoded unless the response says it is encoded."""
-    if resp.headers.get("content-encoding", "identity") == "identity":
-        return resp.iter_raw()  # type: ignore[no-any-return]
-    return resp.iter_bytes()  # type: ignore[no-any-return]
 
 
 class RawJSON(bytes):
@@ -155,8 +106,7 @@ class LocalTransport(Transport):
         self.settings = settings
         self.services = Services.open(settings)
         self.principal = self.services.auth.local_principal(settings.user)
-        self._plain: Any = None
-        self._lock = threading.Lock()
+        self.presigned = Presigned()
 
     def call(self, op: str, **kwargs: Any) -> Any:
         return getattr(self, f"_op_{op}")(**kwargs)
@@ -328,10 +278,7 @@ class LocalTransport(Transport):
         self, upload_id: str, part: Info, path: Path, progress: Progress = None
     ) -> None:
         if part.get("url"):
-            with self._lock:
-                if self._plain is None:
-                    self._plain = _plain_client()
-            _put_url(self._plain, part["url"], part, path, progress)
+            self.presigned.put(part, path, progress)
             return
         with self.services.blobs.part_writer(self.principal, upload_id, part["number"]) as writer:
             for chunk in read_range(path, part["offset"], part["size"], progress):
@@ -352,16 +299,14 @@ class LocalTransport(Transport):
         self, digest: str, dest: Path, url: str | None = None, progress: Progress = None
     ) -> None:
         if url:
-            with self._lock:
-                if self._plain is None:
-                    self._plain = _plain_client()
-            _get_url(self._plain, url, digest, dest, progress)
+            self.presigned.get(url, digest, dest, progress)
             return
         atomic_verified_write(
             dest, digest, counted(self.services.backend.iter_bytes(digest), progress)
         )
 
     def close(self) -> None:
+        self.presigned.close()
         self.services.close()
 
 
@@ -391,17 +336,8 @@ class HttpTransport(Transport):
             # followed): skip loading the CA bundle, ~17 ms of every script's start.
             verify=not self.url.startswith("http://"),
         )
-        self._lock = threading.Lock()
-        self._plain: Any = None
+        self.presigned = Presigned()
         self.hashes_while_sending = True
-
-    @property
-    def plain(self) -> Any:
-        """The client for presigned URLs, made on first use (object stores only)."""
-        with self._lock:
-            if self._plain is None:
-                self._plain = _plain_client()
-            return self._plain
 
     def request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
@@ -681,7 +617,7 @@ class HttpTransport(Transport):
         self, upload_id: str, part: Info, path: Path, progress: Progress = None
     ) -> None:
         if part.get("url"):
-            _put_url(self.plain, part["url"], part, path, progress)
+            self.presigned.put(part, path, progress)
         else:
             self._put(f"/blobs/uploads/{upload_id}/parts/{part['number']}", part, path, progress)
 
@@ -730,7 +666,7 @@ class HttpTransport(Transport):
                 if not resp.is_success:
                     resp.read()
                     self._result(resp)
-                for chunk in _body(resp):
+                for chunk in response_body(resp):
                     yield from unbundler.feed(chunk)
             unbundler.close()
         except self._httpx.HTTPError as exc:
@@ -740,21 +676,20 @@ class HttpTransport(Transport):
         self, digest: str, dest: Path, url: str | None = None, progress: Progress = None
     ) -> None:
         if url:
-            _get_url(self.plain, url, digest, dest, progress)
+            self.presigned.get(url, digest, dest, progress)
             return
         try:
             with self.client.stream("GET", f"/blobs/{digest}") as resp:
                 if not resp.is_success:
                     resp.read()
                     self._result(resp)
-                atomic_verified_write(dest, digest, counted(_body(resp), progress))
+                atomic_verified_write(dest, digest, counted(response_body(resp), progress))
         except self._httpx.HTTPError as exc:
             raise TransportError(f"download from {self.url} failed: {exc}") from exc
 
     def close(self) -> None:
         self.client.close()
-        if self._plain is not None:
-            self._plain.close()
+        self.presigned.close()
 
 
 _transports: dict[tuple[str | None, str | None, str, str | None], Transport] = {}
