@@ -18,7 +18,6 @@ from typing import Any
 
 from modelbay.blobs import (
     DEFAULT_PART_SIZE,
-    DISK_PART_SIZE,
     MAX_BLOB_SIZE,
     BlobBackend,
     Receiver,
@@ -254,8 +253,7 @@ class BlobService:
                 "this server's blob store needs each file's sha256 before its bytes",
                 {"field": "sha256", "reason": "digest_required"},
             )
-        default = DISK_PART_SIZE if self.backend.kind == "disk" else DEFAULT_PART_SIZE
-        part_size = self.part_size or default
+        part_size = self.part_size or DEFAULT_PART_SIZE
         with self.db.read() as conn:
             present = store.live_sizes(conn, wanted)
             for digest, state in store.states(conn, wanted).items():
