@@ -66,16 +66,18 @@ def _whole(digest: str, size: int) -> Info:
     }
 
 
-def _record(conn: Any, digest: str, size: int, t: float) -> None:
-    """Record a blob as stored.
+def _record(conn: Any, sizes: dict[str, int], t: float) -> None:
+    """Record blobs (digest -> size) as stored.
 
     Raises:
-        ConflictError: the blob is being garbage-collected (the bytes just put in place go
-            with it); try again shortly.
+        ConflictError: a blob is being garbage-collected (the bytes just put in place go
+            with it; nothing is recorded); try again shortly.
     """
-    if not store.record_stored(conn, digest, size, t):
+    deleting = store.record_stored(conn, sizes, t)
+    if deleting:
         raise ConflictError(
-            f"blob {digest[:12]} is being garbage-collected; try again", {"sha256": digest}
+            f"blob {deleting[0][:12]} is being garbage-collected; try again",
+            {"sha256": deleting[0], "deleting": deleting[:100]},
         )
 
 
@@ -140,7 +142,7 @@ class BlobService:
         self._refuse_if_deleting(state, digest)
         written = self.backend.put_stream(digest, chunks, size)
         with self.db.write() as conn:
-            _record(conn, digest, written, now())
+            _record(conn, {digest: written}, now())
         return written
 
     def put_many(self, principal: Principal, blobs: list[tuple[str, bytes]]) -> int:
@@ -165,8 +167,7 @@ class BlobService:
         self.backend.put_many(new)
         t = now()
         with self.db.write() as conn:
-            for digest, data in new:
-                _record(conn, digest, len(data), t)
+            _record(conn, {digest: len(data) for digest, data in new}, t)
         return len(new)
 
     def read_many(self, principal: Principal, digests: list[str]) -> Iterator[tuple[str, bytes]]:
@@ -380,7 +381,7 @@ class BlobService:
 
     def record(self, digest: str, size: int) -> None:
         with self.db.write() as conn:
-            _record(conn, digest, size, now())
+            _record(conn, {digest: size}, now())
 
     def complete(self, principal: Principal, upload_id: str, sha256: str | None = None) -> Info:
         """Check the whole upload against its size and digest and store it under its name.
@@ -450,7 +451,7 @@ class BlobService:
             raise
         try:
             with self.db.write() as conn:
-                _record(conn, session.digest, session.size, now())
+                _record(conn, {session.digest: session.size}, now())
                 store.set_upload_state(conn, session.id, "done", session.digest)
         except ConflictError:
             self._set_state(session.id, "aborted")  # its bytes go with the collected blob

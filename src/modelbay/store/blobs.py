@@ -38,33 +38,34 @@ def state_of(conn: Connection, digest: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def record_stored(conn: Connection, digest: str, size: int, now: float) -> bool:
-    """Record a blob as stored and live; False (nothing written) while it is being
-    garbage-collected: its bytes are about to be removed, whatever was just put in place."""
-    state = conn.execute(
-        for_update(conn, sa.select(blobs.c.state).where(blobs.c.sha256 == digest))
-    ).scalar()
-    if state == DELETING:
-        return False
-    upsert(
-        conn,
-        blobs,
-        {"sha256": digest, "size": size, "state": LIVE, "stored_at": now},
-        ["sha256"],
-        ["state", "stored_at"],
-    )
-    return True
+def record_stored(conn: Connection, sizes: dict[str, int], now: float) -> list[str]:
+    """Record blobs (digest -> size) as stored and live, in one statement. While garbage
+    collection is removing any of them, nothing is written and those digests are returned:
+    their bytes are about to go, whatever was just put in place."""
+    deleting = [d for d, state in states(conn, sizes, lock=True).items() if state == DELETING]
+    if not deleting and sizes:
+        upsert(
+            conn,
+            blobs,
+            [{"sha256": d, "size": n, "state": LIVE, "stored_at": now} for d, n in sizes.items()],
+            ["sha256"],
+            ["state", "stored_at"],
+        )
+    return deleting
 
 
 def insert_upload(conn: Connection, **values: Any) -> None:
     conn.execute(uploads.insert().values(**values))
 
 
-def states(conn: Connection, digests: Iterable[str]) -> dict[str, str]:
-    """The state of each digest that has a row (one query per 900 digests)."""
+def states(conn: Connection, digests: Iterable[str], *, lock: bool = False) -> dict[str, str]:
+    """The state of each digest that has a row (one query per 900 digests); ``lock`` locks
+    the rows (PostgreSQL; SQLite's write transaction already serialises)."""
     out: dict[str, str] = {}
     for chunk in _chunks(list(dict.fromkeys(digests))):
         stmt = sa.select(blobs.c.sha256, blobs.c.state).where(blobs.c.sha256.in_(chunk))
+        if lock:
+            stmt = for_update(conn, stmt)
         out.update({d: str(s) for d, s in conn.execute(stmt)})
     return out
 

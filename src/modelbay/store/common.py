@@ -70,9 +70,14 @@ def insert_ignore(
 
 
 def upsert(
-    conn: Connection, table: sa.Table, values: dict[str, Any], keys: list[str], update: list[str]
+    conn: Connection,
+    table: sa.Table,
+    values: dict[str, Any] | list[dict[str, Any]],
+    keys: list[str],
+    update: list[str],
 ) -> None:
-    """INSERT, or UPDATE the ``update`` columns of the row with the same ``keys``."""
+    """INSERT, or UPDATE the ``update`` columns of the row with the same ``keys`` (a list of
+    rows goes in one executemany)."""
     conn.execute(_upsert_stmt(conn, table, tuple(keys), tuple(update)), values)
 
 
