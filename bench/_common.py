@@ -107,17 +107,8 @@ class Server:
         """CPU time (user+system) used so far by every live process in the server's group."""
         if self.proc is None:
             return 0.0
-        pgid, total = self.proc.pid, 0
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:  # fields[2] is pgrp; utime/stime are fields[11:13]
-                total += int(fields[11]) + int(fields[12])
+        # utime and stime are fields 11 and 12 after the command name.
+        total = sum(int(f[11]) + int(f[12]) for _, f in group_stats(self.proc.pid))
         return total / os.sysconf("SC_CLK_TCK")
 
     def settle(self, max_wait: float = 10.0, window: float = 0.5, idle: float = 0.05) -> float:
@@ -259,3 +250,20 @@ def compile_modelbay() -> None:
     import modelbay
 
     compileall.compile_dir(Path(modelbay.__file__).parent, quiet=1)
+
+
+def group_stats(pgid: int) -> list[tuple[int, list[str]]]:
+    """(pid, /proc/<pid>/stat fields after the command name) of every live process whose
+    process group is ``pgid`` (a server and its children)."""
+    out = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # the process group
+            out.append((int(entry.name), fields))
+    return out

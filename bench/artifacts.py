@@ -82,6 +82,7 @@ from _common import (  # noqa: E402
     ServerError,
     compile_modelbay,
     free_port,
+    group_stats,
     install_signal_handlers,
     load_average,
     log,
@@ -354,18 +355,7 @@ def baseline_files(root: Path, reps: int) -> dict[str, Any]:
 
 def group_pids(pgid: int) -> list[int]:
     """Every live process whose process group is ``pgid`` (the server and its children)."""
-    pids = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            pids.append(int(entry.name))
-    return pids
+    return [pid for pid, _ in group_stats(pgid)]
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -211,6 +211,11 @@ def test_a_digest_not_the_sessions_own_is_refused(client: httpx.Client) -> None:
 # -- the SDK ---------------------------------------------------------------------------
 
 
+def random_file(path: Path, size: int) -> Path:
+    path.write_bytes(os.urandom(size))
+    return path
+
+
 @pytest.fixture
 def sdk(srv: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HttpTransport:
     monkeypatch.setenv("MODELBAY_CACHE_DIR", str(tmp_path / "cache"))
@@ -219,8 +224,7 @@ def sdk(srv: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_large_new_file_is_sent_while_it_is_hashed(sdk: HttpTransport, tmp_path: Path) -> None:
-    f = tmp_path / "ckpt.bin"
-    f.write_bytes(os.urandom(5 * PART + 3))
+    f = random_file(tmp_path / "ckpt.bin", 5 * PART + 3)
     digest = hashlib.sha256(f.read_bytes()).hexdigest()
     hashed, sent = transfer.hash_and_send([f], sdk, progress=False)
     assert hashed == [(digest, f.stat().st_size)] and sent == f.stat().st_size
@@ -233,8 +237,7 @@ def test_a_large_new_file_is_sent_while_it_is_hashed(sdk: HttpTransport, tmp_pat
 def test_a_copy_of_stored_bytes_stops_once_hashed(
     sdk: HttpTransport, srv: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    f = tmp_path / "a.bin"
-    f.write_bytes(os.urandom(8 * PART))
+    f = random_file(tmp_path / "a.bin", 8 * PART)
     ((digest, size),) = transfer.hash_files([f], sdk, progress=False)
     copy = tmp_path / "copy.bin"
     shutil.copyfile(f, copy)
@@ -255,8 +258,7 @@ def test_a_copy_of_stored_bytes_stops_once_hashed(
 
 
 def test_a_file_named_twice_is_read_and_sent_once(sdk: HttpTransport, tmp_path: Path) -> None:
-    f = tmp_path / "twice.bin"
-    f.write_bytes(os.urandom(3 * PART))
+    f = random_file(tmp_path / "twice.bin", 3 * PART)
     link = tmp_path / "hardlink.bin"
     os.link(f, link)
     hashed, sent = transfer.hash_and_send([f, link, f], sdk, progress=False)
@@ -268,8 +270,7 @@ def test_a_file_named_twice_is_read_and_sent_once(sdk: HttpTransport, tmp_path: 
 def test_parts_lost_on_the_way_are_sent_again(
     sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    f = tmp_path / "flaky.bin"
-    f.write_bytes(os.urandom(4 * PART))
+    f = random_file(tmp_path / "flaky.bin", 4 * PART)
     real = HttpTransport.upload_part
     failed: list[int] = []
 
@@ -290,8 +291,7 @@ def test_a_server_that_needs_digests_first_gets_them_first(
     sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An object store, or a server from before provisional sessions (which answers 422)."""
-    f = tmp_path / "plain.bin"
-    f.write_bytes(os.urandom(3 * PART))
+    f = random_file(tmp_path / "plain.bin", 3 * PART)
     real = HttpTransport.call
 
     def old_server(self, op, **kwargs):  # type: ignore[no-untyped-def]
@@ -309,8 +309,7 @@ def test_a_server_that_needs_digests_first_gets_them_first(
 def test_a_file_changed_while_sent_is_refused(
     sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    f = tmp_path / "moving.bin"
-    f.write_bytes(os.urandom(4 * PART))
+    f = random_file(tmp_path / "moving.bin", 4 * PART)
     read_range = transport.read_range
 
     def changed(path, offset, length, progress=None):  # type: ignore[no-untyped-def]
