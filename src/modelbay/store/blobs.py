@@ -105,6 +105,15 @@ def get_upload(conn: Connection, upload_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def get_uploads(conn: Connection, upload_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The rows of the uploads that exist among ``upload_ids``, by id."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(upload_ids)):
+        for row in conn.execute(sa.select(uploads).where(uploads.c.id.in_(chunk))).mappings():
+            out[row["id"]] = dict(row)
+    return out
+
+
 def set_upload_state(
     conn: Connection, upload_id: str, state: str, sha256: str | None = None
 ) -> None:
