@@ -36,6 +36,11 @@ page-cache drop and warm) and one plain write of its bytes to a new file on the 
 filesystem (with and without fsync; the fsync one is used when modelbay's disk store fsyncs
 what it receives, which it does).
 
+The baseline also has the cold upload's *floor* (bench/_floor.py): a minimal program that
+moves the file to another process over loopback TCP with raw sockets, where it is written and
+fsynced, without and with sha256 on both sides. It shows what the targets ask of this
+machine: MLflow's time over the floor is the largest speedup any upload could have here.
+
 MLflow runs twice: as it comes (its default worker count) and with ``--workers 1``; the
 faster of the two per metric is the reference. modelbay runs over its disk store, and then,
 if SeaweedFS (``weed``) is installed, over S3 (clients send and fetch bytes with presigned
@@ -335,6 +340,47 @@ def baseline(big: BigFile, path: Path, scratch: Path, cold: Cold, reps: int) -> 
     out["hash_cold_plus_write_s"] = round(out["hash_cold_s"] + write, 3)
     out["hash_warm_plus_write_s"] = round(out["hash_warm_s"] + write, 3)
     out["reps"] = reps
+    return out
+
+
+def floor(path: Path, scratch: Path, cold: Cold, reps: int) -> dict[str, Any]:
+    """The cold upload's floor on this machine (bench/_floor.py): a minimal program moving the
+    file to another process over loopback TCP, written and fsynced there, without and with
+    sha256 on both sides; each figure the median of ``reps`` sender processes, timed from
+    spawn to exit, the page cache dropped before each."""
+    script = str(Path(__file__).resolve().parent / "_floor.py")
+    out: dict[str, Any] = {"reps": reps, "how": "bench/_floor.py: raw sockets, threads, no HTTP"}
+    for key, flags in (("transfer_s", []), ("transfer_hashed_s", ["--hash"])):
+        times = []
+        for _ in range(reps):
+            port = free_port()
+            target = scratch / "floor.bin"
+            receiver = subprocess.Popen(
+                [sys.executable, script, "receive", str(port), str(target), *flags],
+                stdout=subprocess.PIPE,
+                start_new_session=True,
+            )
+            try:
+                assert receiver.stdout is not None
+                if receiver.stdout.readline().strip() != b"ready":
+                    raise RuntimeError("the floor's receiver did not start")
+                cold()
+                t0 = time.perf_counter()
+                subprocess.run(
+                    [sys.executable, script, "send", str(port), str(path), *flags],
+                    check=True,
+                    timeout=OP_CAP_S,
+                )
+                times.append(round(time.perf_counter() - t0, 3))
+                receiver.wait(timeout=60)
+            finally:
+                if receiver.poll() is None:
+                    os.killpg(receiver.pid, signal.SIGKILL)
+                    receiver.wait()
+                target.unlink(missing_ok=True)
+                os.sync()
+        out[key] = round(statistics.median(times), 3)
+        out[key.replace("_s", "_all_s")] = times
     return out
 
 
@@ -1042,9 +1088,11 @@ def targets(out: dict[str, Any], mb_label: str) -> dict[str, Any]:
     up_net = _raw(mb, "big", "upload_cold", "net_s")
     ratio = round(up / denom, 2) if up and denom else None
     ratio_net = round(up_net / denom, 2) if up_net is not None and denom else None
+    floor_hashed = (base.get("floor") or {}).get("transfer_hashed_s")
     t["cold_upload_big_vs_hash_plus_write"] = {
         "limit": COLD_UPLOAD_VS_BASELINE,
         "ratio": ratio,
+        "floor_ratio": round(floor_hashed / denom, 2) if floor_hashed and denom else None,
         "ratio_net": ratio_net,
         "upload_raw_s": up,
         "upload_net_s": up_net,
@@ -1126,6 +1174,21 @@ def targets(out: dict[str, Any], mb_label: str) -> dict[str, Any]:
         extra[f"mlflow{suffix}_s"] = theirs
         extra[f"mlflow{suffix}_config"] = label
         extra[f"met{suffix}"] = verdict(speedup, COLD_SPEEDUP, False)
+    # How far the same transfer can go on this machine at all (bench/_floor.py).
+    fl = base.get("floor") or {}
+    theirs = every["big_upload_cold"]["mlflow_s"]
+    every["big_upload_cold"]["floor"] = {
+        "note": "MLflow's time over the floor's: the speedup of a program that did nothing but "
+        "move, write (and hash) the bytes",
+        **{
+            f"speedup_at_floor{suffix}": round(theirs / fl[key], 2)
+            if theirs and fl.get(key)
+            else None
+            for key, suffix in (("transfer_s", "_unhashed"), ("transfer_hashed_s", "_hashed"))
+        },
+        "floor_s": fl.get("transfer_s"),
+        "floor_hashed_s": fl.get("transfer_hashed_s"),
+    }
     t["cold_transfers_vs_mlflow"] = {
         "limit": COLD_SPEEDUP,
         "each": every,
@@ -1224,6 +1287,8 @@ def main(argv: list[str] | None = None) -> int:
         log("baseline: sha256 and one write of workload A")
         out["baseline"] = baseline(big, big_path, root, cold, reps=3)
         out["baseline"]["files_hash"] = baseline_files(files_dir, reps=3)
+        log("baseline: the cold upload's floor (bench/_floor.py)")
+        out["baseline"]["floor"] = floor(big_path, root, cold, reps=3)
         log(f"baseline: {out['baseline']}")
 
         sides: list[tuple[str, Callable[[], dict[str, Any]]]] = []
