@@ -36,7 +36,9 @@ def _client(endpoint_url: str | None) -> Any:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+    # A session of its own: the default one keeps the credentials it found first for the
+    # life of the process, so a store opened later with other settings would sign with them.
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
 
 
 def _b64(digest: str) -> str:
