@@ -24,7 +24,8 @@ URL_SECONDS = 3600
 COPY_OBJECT_LIMIT = 5 * (1 << 30)
 
 
-def _client(endpoint_url: str | None) -> Any:
+def _client(endpoint_url: str | None) -> tuple[Any, Any]:
+    """A boto3 session and the S3 client made from it."""
     import boto3
     from botocore.config import Config
 
@@ -38,7 +39,63 @@ def _client(endpoint_url: str | None) -> Any:
     )
     # A session of its own: the default one keeps the credentials it found first for the
     # life of the process, so a store opened later with other settings would sign with them.
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    session = boto3.session.Session()
+    return session, session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+class _Heads:
+    """HEAD requests for an object's size and stored sha256, signed here with botocore's
+    signer and sent on a plain connection pool. A botocore call costs about 1.1 ms of CPU
+    and this 0.4 ms, and completing 10,000 small files over S3 takes 10,000 of them.
+
+    Only the plain answers are taken (200, 404); for anything else :meth:`head` raises
+    ``LookupError`` and the caller asks botocore, which also knows redirects, other addressing
+    styles and its own retries. After one such miss this path stays off.
+    """
+
+    def __init__(self, session: Any, client: Any) -> None:
+        import urllib3
+
+        self.credentials = session.get_credentials()
+        self.region = client.meta.region_name
+        self.endpoint = str(client.meta.endpoint_url).rstrip("/")
+        retry = urllib3.Retry(total=3, backoff_factor=0.05, status_forcelist=(500, 502, 503, 504))
+        self.pool = urllib3.PoolManager(
+            maxsize=16, retries=retry, timeout=urllib3.Timeout(connect=10.0, read=60.0)
+        )
+        self.off = self.credentials is None
+
+    def head(self, bucket: str, key: str) -> tuple[int, str | None] | None:
+        """(size, base64 sha256 or None) of the object, None if there is none.
+
+        Raises:
+            LookupError: no plain answer; ask botocore.
+        """
+        if self.off:
+            raise LookupError("signed HEADs are off")
+        from urllib.parse import quote
+
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        url = f"{self.endpoint}/{quote(bucket)}/{quote(key, safe='/~')}"
+        request = AWSRequest("HEAD", url, headers={"x-amz-checksum-mode": "ENABLED"})
+        try:
+            S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region).add_auth(
+                request
+            )
+            resp = self.pool.request(
+                "HEAD", url, headers=dict(request.headers.items()), redirect=False
+            )
+        except Exception as exc:
+            self.off = True
+            raise LookupError(f"signed HEAD failed: {exc}") from exc
+        if resp.status == 404:
+            return None
+        if resp.status != 200 or resp.headers.get("content-length") is None:
+            self.off = True
+            raise LookupError(f"signed HEAD answered {resp.status}")
+        return int(resp.headers["content-length"]), resp.headers.get("x-amz-checksum-sha256")
 
 
 def _b64(digest: str) -> str:
@@ -80,7 +137,11 @@ class S3BlobStore:
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self.client = client or _client(endpoint_url)
+        self._heads: _Heads | None = None
+        if client is None:
+            session, client = _client(endpoint_url)
+            self._heads = _Heads(session, client)
+        self.client = client
 
     @classmethod
     def from_url(cls, url: str, *, endpoint_url: str | None = None) -> S3BlobStore:
@@ -348,22 +409,12 @@ class S3BlobStore:
 
     def _verify_single(self, session: UploadSession) -> None:
         """A one-part upload went straight to the blob's name with a signed checksum."""
-        from botocore.exceptions import ClientError
 
         key = self.key(session.digest)
-        try:
-            head = dict(
-                self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                raise InvalidInputError(
-                    f"upload {session.id} lacks 1 part(s)", {"missing_parts": [1]}
-                ) from None
-            raise
-        if int(head["ContentLength"]) == session.size and head.get("ChecksumSHA256") == _b64(
-            session.digest
-        ):
+        head = self._head_checksum(key)
+        if head is None:
+            raise InvalidInputError(f"upload {session.id} lacks 1 part(s)", {"missing_parts": [1]})
+        if head == (session.size, _b64(session.digest)):
             return
         # A store that does not keep checksums: read the bytes back once to check them.
         h = hashlib.sha256()
@@ -379,6 +430,21 @@ class S3BlobStore:
                 f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.digest[:12]}",
                 {"expected": session.digest, "actual": h.hexdigest()},
             )
+
+    def _head_checksum(self, key: str) -> tuple[int, str | None] | None:
+        """(size, base64 sha256 as the store keeps it, or None) of an object; None if absent."""
+        if self._heads is not None:
+            with contextlib.suppress(LookupError):
+                return self._heads.head(self.bucket, key)
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"]), head.get("ChecksumSHA256")
 
     def abort(self, session: UploadSession) -> None:
         from botocore.exceptions import ClientError
