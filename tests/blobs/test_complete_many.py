@@ -1,7 +1,7 @@
 """Completing many uploads in one call (``BlobService.complete_many``), on the disk store: open
-sessions of new blobs are claimed, checked and recorded together, and each still gets the
-outcome it would get alone; whatever fails fails for its own upload only, and no claim is
-left held."""
+one-part sessions of new blobs are claimed, checked and recorded together, and each still
+gets the outcome it would get alone; an error of the store's fails its own upload only, an
+unexpected one is raised once every id was tried, and no claim is left held."""
 
 from __future__ import annotations
 
@@ -133,6 +133,9 @@ def test_an_unexpected_store_failure_leaves_no_claim_held(
     datas = [os.urandom(1500), os.urandom(1500), os.urandom(1500)]
     ids = [sent(services, me, d) for d in datas]
     claims = {i: sha(d) for i, d in zip(ids, datas, strict=True)}
+    stored_before = os.urandom(700)  # completed on its own, after the batch
+    services.blobs.put_stream(me, sha(stored_before), [stored_before])
+    alone = sent(services, me, stored_before)
     finish = services.backend.finish
 
     def flaky(session: Any) -> None:
@@ -142,10 +145,43 @@ def test_an_unexpected_store_failure_leaves_no_claim_held(
 
     monkeypatch.setattr(services.backend, "finish", flaky)
     with pytest.raises(OSError, match="disk went away"):
-        services.blobs.complete_many(me, ids, claims)
-    assert states(services, ids) == {ids[0]: "done", ids[1]: "open", ids[2]: "done"}
+        services.blobs.complete_many(me, [*ids, alone], {**claims, alone: sha(stored_before)})
+    assert states(services, [*ids, alone]) == {
+        ids[0]: "done",
+        ids[1]: "open",
+        ids[2]: "done",
+        alone: "done",
+    }
 
     monkeypatch.setattr(services.backend, "finish", finish)
     results = services.blobs.complete_many(me, ids, claims)
     assert errors(results) == dict.fromkeys(ids)
     assert live(services, list(claims.values())) == set(claims.values())
+
+
+def test_a_completion_whose_claim_was_taken_over_does_not_settle_the_upload(
+    services: Services, me: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A completion slower than its claim's life: another client takes the upload over, and
+    whatever the first then concludes must not overwrite the second's outcome."""
+    from modelbay.services import blobs as service
+
+    data = os.urandom(2000)
+    upload_id = sent(services, me, data)
+    finish = services.backend.finish
+    outcomes: list[str] = []
+
+    def slow_then_failing(session: Any) -> None:
+        if not outcomes:  # the first completion: its claim goes stale, then its check fails
+            outcomes.append("first")
+            monkeypatch.setattr(service, "CLAIM_SECONDS", 0.0)
+            outcomes.append(str(services.blobs.complete(me, upload_id, sha(data))["stored"]))
+            raise OSError("the first completion's store went away")
+        finish(session)
+
+    monkeypatch.setattr(services.backend, "finish", slow_then_failing)
+    with pytest.raises(OSError):
+        services.blobs.complete(me, upload_id, sha(data))
+    assert outcomes == ["first", "True"]  # the second completion took over and stored it
+    assert states(services, [upload_id]) == {upload_id: "done"}  # not reopened by the first
+    assert live(services, [sha(data)]) == {sha(data)}

@@ -668,3 +668,21 @@ def test_soft_delete_refuses_linked_versions(env: Env) -> None:
     arts.delete(env.me, art_ref("latest"))
     assert arts.get(env.me, art_ref("latest"))["version"] == "v1"
     assert env.commit("m", "content 2")["version"] == "v3"
+
+
+def test_only_the_claim_that_holds_an_upload_settles_it(env: Env) -> None:
+    """A completion's claim is identified by its time; once another took the upload over (the
+    first claim having gone stale), the first cannot set the upload's state any more."""
+    from modelbay.store import blobs as store
+
+    session = env.services.blobs.begin_uploads(env.me, [{"size": 10}])["provisional"][0]
+    with env.db.write() as conn:
+        first = 1000.25
+        assert store.claim_upload(conn, session["id"], first, first - 600)
+        assert not store.claim_upload(conn, session["id"], first + 1, first + 1 - 600)
+        second = first + 601.125  # the first claim is stale by now
+        assert store.claim_upload(conn, session["id"], second, second - 600)
+        assert not store.settle_upload(conn, session["id"], first, "open")
+        assert store.settle_upload(conn, session["id"], second, "done", "ab" * 32)
+        assert not store.settle_upload(conn, session["id"], second, "open")  # settled once
+        assert store.get_upload(conn, session["id"])["state"] == "done"

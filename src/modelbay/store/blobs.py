@@ -142,6 +142,28 @@ def claim_upload(conn: Connection, upload_id: str, now: float, stale_before: flo
     return bool(result.rowcount == 1)
 
 
+def settle_upload(
+    conn: Connection, upload_id: str, claimed_at: float, state: str, sha256: str | None = None
+) -> bool:
+    """End the completion that claimed an upload at ``claimed_at``: set its state (and its
+    digest when given). False when that claim is no longer held (it went stale and another
+    completion took the upload over, whose outcome stands)."""
+    values: dict[str, Any] = {"state": state}
+    if sha256 is not None:
+        values["sha256"] = sha256
+    result = conn.execute(
+        uploads.update()
+        .where(
+            uploads.c.id == upload_id,
+            uploads.c.state == "completing",
+            uploads.c.claimed_at == claimed_at,
+        )
+        .values(**values),
+        execution_options={"preserve_rowcount": True},
+    )
+    return bool(result.rowcount == 1)
+
+
 def stale_uploads(conn: Connection, before: float) -> list[dict[str, Any]]:
     stmt = sa.select(uploads).where(
         uploads.c.state.in_(("open", "completing")), uploads.c.created_at < before
