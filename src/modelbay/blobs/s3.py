@@ -54,16 +54,27 @@ class _Heads:
     """
 
     def __init__(self, session: Any, client: Any) -> None:
+        import urllib.request
+
         import urllib3
 
         self.credentials = session.get_credentials()
         self.region = client.meta.region_name
         self.endpoint = str(client.meta.endpoint_url).rstrip("/")
-        retry = urllib3.Retry(total=3, backoff_factor=0.05, status_forcelist=(500, 502, 503, 504))
-        self.pool = urllib3.PoolManager(
-            maxsize=16, retries=retry, timeout=urllib3.Timeout(connect=10.0, read=60.0)
+        # A store that cannot be reached at once is botocore's to deal with: no connect retry.
+        retry = urllib3.Retry(
+            total=3, connect=0, backoff_factor=0.05, status_forcelist=(500, 502, 503, 504)
         )
-        self.off = self.credentials is None
+        self.pool = urllib3.PoolManager(
+            maxsize=16, retries=retry, timeout=urllib3.Timeout(connect=5.0, read=60.0)
+        )
+        # Off without credentials, and behind a proxy (botocore goes through it; this pool
+        # would not).
+        self.off = (
+            self.credentials is None
+            or bool(urllib.request.getproxies())
+            or bool(client.meta.config.proxies)
+        )
 
     def head(self, bucket: str, key: str) -> tuple[int, str | None] | None:
         """(size, base64 sha256 or None) of the object, None if there is none.
@@ -339,9 +350,9 @@ class S3BlobStore:
         Raises:
             InvalidInputError: parts are missing.
             DigestMismatchError: the bytes hash to something else (the upload is discarded).
-            NotFoundError: the session cannot go on: its multipart upload is gone (an earlier
-                completion assembled it and then failed), or the assembled object could not
-                be read or copied (it is discarded). Its blob must be sent again.
+            NotFoundError: the session cannot go on: its multipart upload is gone and left no
+                whole assembled object, or the assembled object could not be read or copied
+                (it is discarded). Its blob must be sent again.
             ConflictError: parts were replaced while completing; try again.
         """
         if session.backend_id is None:
@@ -352,30 +363,38 @@ class S3BlobStore:
         staging = self._staging(session.id)
         parts = self._parts(session)
         if parts is None:
-            raise NotFoundError(f"upload {session.id} is gone: send its blob again")
-        missing = set(range(1, session.parts + 1)) - set(_whole_parts(session, parts))
-        if missing:
-            raise InvalidInputError(
-                f"upload {session.id} lacks {len(missing)} part(s)",
-                {"missing_parts": sorted(missing)[:100]},
-            )
-        parts.sort(key=lambda p: int(p["PartNumber"]))
-        try:
-            self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=staging,
-                UploadId=session.backend_id,
-                MultipartUpload={
-                    "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
-                },
-            )
-        except ClientError as exc:
-            # Parts replaced or the upload finished while this completion ran: the caller
-            # plans again (and finds the blob stored, or what is still missing).
-            code = exc.response.get("Error", {}).get("Code", "")
-            raise ConflictError(
-                f"upload {session.id} changed while completing it ({code}); try again"
-            ) from exc
+            # The multipart upload is gone: a completion assembled it and was cut off before
+            # it settled (or the store lost its answer), or it was aborted. Go on from the
+            # assembled object if it is whole.
+            head = self._head(staging)
+            if head is None or int(head["ContentLength"]) != session.size:
+                with contextlib.suppress(ClientError):
+                    self.client.delete_object(Bucket=self.bucket, Key=staging)
+                raise NotFoundError(f"upload {session.id} is gone: send its blob again")
+        else:
+            missing = set(range(1, session.parts + 1)) - set(_whole_parts(session, parts))
+            if missing:
+                raise InvalidInputError(
+                    f"upload {session.id} lacks {len(missing)} part(s)",
+                    {"missing_parts": sorted(missing)[:100]},
+                )
+            parts.sort(key=lambda p: int(p["PartNumber"]))
+            try:
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=staging,
+                    UploadId=session.backend_id,
+                    MultipartUpload={
+                        "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+                    },
+                )
+            except ClientError as exc:
+                # Parts replaced while this completion ran, or the store's answer lost: the
+                # session stays open, and completing it again goes on from what is there.
+                code = exc.response.get("Error", {}).get("Code", "")
+                raise ConflictError(
+                    f"upload {session.id} changed while completing it ({code}); try again"
+                ) from exc
         # From here on the multipart upload is gone: whatever fails, the session cannot be
         # resumed, and its assembled object goes.
         try:
