@@ -22,11 +22,8 @@ from modelbay.store.schema import blobs, uploads
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
-    services = Services.open(Settings(data_dir=tmp_path / "data"))
-    try:
+    with Services.open(Settings(data_dir=tmp_path / "data")) as services:
         yield services
-    finally:
-        services.close()
 
 
 @pytest.fixture

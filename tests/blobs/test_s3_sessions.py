@@ -51,11 +51,8 @@ def services(
         s3_endpoint_url=s3.endpoint_url,
         upload_part_size=PART,
     )
-    services = Services.open(settings)
-    try:
+    with Services.open(settings) as services:
         yield services
-    finally:
-        services.close()
 
 
 @pytest.fixture

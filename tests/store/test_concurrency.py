@@ -123,11 +123,8 @@ def workers(tmp_path: Path, db_url: str) -> Iterator[Workers]:
 @pytest.fixture
 def services(workers: Workers) -> Iterator[Services]:
     """The test's own view of the shared data directory and database (migrated first)."""
-    s = Services.open(Settings(data_dir=workers.data_dir, db_url=workers.db_url))
-    try:
+    with Services.open(Settings(data_dir=workers.data_dir, db_url=workers.db_url)) as s:
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

@@ -56,5 +56,11 @@ class Services:
     def close(self) -> None:
         self.db.dispose()
 
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 __all__ = ["Principal", "Services"]
