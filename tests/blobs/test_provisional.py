@@ -138,6 +138,35 @@ def test_a_provisional_session_is_resumed_by_id_with_its_stored_parts(
     assert other_size["id"] != fresh["id"]
 
 
+@pytest.mark.parametrize("provisional", [True, False], ids=["provisional", "named"])
+def test_a_session_whose_staging_file_is_gone_is_replaced_by_the_next_plan(
+    client: httpx.Client, srv: ServerProcess, provisional: bool
+) -> None:
+    data = os.urandom(2 * PART + 1)
+    digest = hashlib.sha256(data).hexdigest()
+
+    def plan(upload_id: str | None = None) -> dict:
+        if provisional:
+            return open_session(client, len(data), upload_id)
+        entry = {"sha256": digest, "size": len(data)}
+        (session,) = ok(client.post("/blobs/uploads", json={"files": [entry]}))["uploads"]
+        return session
+
+    first = plan()
+    send(client, first, data, numbers=[1])
+    (srv.data_dir / "blobs" / "uploads" / first["id"]).unlink()  # gone from under it
+
+    second = plan(first["id"])
+    assert second["id"] != first["id"]
+    assert not any(p["done"] for p in second["parts"])
+    assert first["id"] + ".parts" not in staging_files(srv)  # the rest of it went too
+    send(client, second, data)
+    assert complete(client, second["id"], digest)["stored"]
+    body = {"ids": [first["id"]], "sha256": {first["id"]: digest}}
+    result = ok(client.post("/blobs/uploads/complete", json=body))["results"][0]
+    assert result["stored"]  # the blob is stored: completing the old id says so
+
+
 def test_only_the_owner_resumes_a_provisional_session(
     client: httpx.Client, srv: ServerProcess
 ) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,6 +166,85 @@ def test_a_session_whose_multipart_upload_is_gone_is_aborted(
         services.blobs.complete(me, session["id"])
     assert state(services, session["id"]) == "aborted"
     assert plan(services, me, data)["id"] != session["id"]
+
+
+def abort_outside(services: Services, upload_id: str) -> None:
+    """What a bucket lifecycle rule (AbortIncompleteMultipartUpload) does to an old upload."""
+    backend: Any = services.backend
+    backend.client.abort_multipart_upload(
+        Bucket=backend.bucket,
+        Key=f"mb/uploads/{upload_id}",
+        UploadId=backend_id(services, upload_id),
+    )
+
+
+def test_a_plan_replaces_a_session_whose_multipart_upload_is_gone(
+    services: Services, me: Principal
+) -> None:
+    data = os.urandom(2 * PART + 5)
+    first = plan(services, me, data)
+    send({**first, "parts": first["parts"][:1]}, data)  # killed after one part
+    abort_outside(services, first["id"])
+
+    second = plan(services, me, data)
+    assert second["id"] != first["id"]
+    assert state(services, first["id"]) == "aborted"
+    assert not any(p["done"] for p in second["parts"])
+    send(second, data)  # one round: no part goes to the upload that is gone
+    assert services.blobs.complete(me, second["id"])["stored"] is True
+    assert b"".join(services.backend.iter_bytes(hashlib.sha256(data).hexdigest())) == data
+    assert staging_keys(services) == []
+
+
+def assemble(services: Services, upload_id: str) -> None:
+    """What a completion does first: assemble the parts (the multipart upload is then gone)."""
+    backend: Any = services.backend
+    key, upload = f"mb/uploads/{upload_id}", backend_id(services, upload_id)
+    listed = backend.client.list_parts(Bucket=backend.bucket, Key=key, UploadId=upload)["Parts"]
+    backend.client.complete_multipart_upload(
+        Bucket=backend.bucket,
+        Key=key,
+        UploadId=upload,
+        MultipartUpload={
+            "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in listed]
+        },
+    )
+
+
+def set_claim(services: Services, upload_id: str, claimed_at: float) -> None:
+    with services.db.write() as conn:
+        conn.execute(
+            uploads.update()
+            .where(uploads.c.id == upload_id)
+            .values(state="completing", claimed_at=claimed_at)
+        )
+
+
+def test_a_plan_leaves_alone_a_gone_session_that_a_completion_has_claimed(
+    services: Services, me: Principal
+) -> None:
+    data = os.urandom(PART + 9)
+    first = plan(services, me, data)
+    send(first, data)
+    assemble(services, first["id"])
+    # The completion claims the session between the plan's read and its write.
+    real_stored_parts = services.backend.stored_parts
+
+    def claimed_meanwhile(session: Any) -> Any:
+        set_claim(services, session.id, time.time())
+        return real_stored_parts(session)
+
+    services.backend.stored_parts = claimed_meanwhile  # type: ignore[method-assign]
+    try:
+        second = plan(services, me, data)
+    finally:
+        del services.backend.stored_parts  # type: ignore[attr-defined]
+    assert second["id"] != first["id"]
+    assert state(services, first["id"]) == "completing"  # its completion decides...
+    assert f"mb/uploads/{first['id']}" in staging_keys(services)  # ...with what it assembled
+    set_claim(services, first["id"], 1.0)  # that completion died: the next one takes over
+    assert services.blobs.complete(me, first["id"])["stored"] is True
+    assert b"".join(services.backend.iter_bytes(hashlib.sha256(data).hexdigest())) == data
 
 
 def small(services: Services, me: Principal, data: bytes) -> dict[str, Any]:

@@ -686,3 +686,19 @@ def test_only_the_claim_that_holds_an_upload_settles_it(env: Env) -> None:
         assert store.settle_upload(conn, session["id"], second, "done", "ab" * 32)
         assert not store.settle_upload(conn, session["id"], second, "open")  # settled once
         assert store.get_upload(conn, session["id"])["state"] == "done"
+
+
+def test_only_an_open_upload_is_abandoned(env: Env) -> None:
+    """A plan abandons a session whose staging is gone only while nobody completes it."""
+    from modelbay.store import blobs as store
+
+    begin = env.services.blobs.begin_uploads
+    claimed, idle = (begin(env.me, [{"size": 10}])["provisional"][0] for _ in range(2))
+    with env.db.write() as conn:
+        assert store.claim_upload(conn, claimed["id"], 1000.5, 400.5)
+        assert not store.abandon_upload(conn, claimed["id"])
+        assert store.abandon_upload(conn, idle["id"])
+        assert not store.abandon_upload(conn, idle["id"])  # once
+        assert not store.abandon_upload(conn, "0" * 32)
+        assert store.get_upload(conn, claimed["id"])["state"] == "completing"
+        assert store.get_upload(conn, idle["id"])["state"] == "aborted"

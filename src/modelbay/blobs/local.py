@@ -250,11 +250,14 @@ class LocalBlobStore:
     def receiver(self, digest: str, size: int | None) -> BlobWriter:
         return self.writer(digest, size)
 
-    def stored_parts(self, session: UploadSession) -> dict[int, int]:
+    def stored_parts(self, session: UploadSession) -> dict[int, int] | None:
+        """The parts marked stored; None when the staging file or its markers are gone."""
         try:
             names = os.listdir(self._markers(session))
         except FileNotFoundError:
-            return {}
+            return None
+        if not self._staging(session).exists():
+            return None
         return {int(n): session.part_range(int(n))[1] for n in names if n.isdigit()}
 
     def finish(self, session: UploadSession) -> None:
@@ -262,9 +265,13 @@ class LocalBlobStore:
 
         Raises:
             InvalidInputError: parts are missing.
+            NotFoundError: the session's staging file is gone (aborted or finished).
             DigestMismatchError: the assembled bytes hash to something else.
         """
-        missing = set(range(1, session.parts + 1)) - set(self.stored_parts(session))
+        stored = self.stored_parts(session)
+        if stored is None:
+            raise NotFoundError(f"upload {session.id} is not open")
+        missing = set(range(1, session.parts + 1)) - set(stored)
         if missing:
             raise InvalidInputError(
                 f"upload {session.id} lacks {len(missing)} part(s)",

@@ -332,8 +332,10 @@ class S3BlobStore:
                 return parts
             marker = int(page["NextPartNumberMarker"])
 
-    def stored_parts(self, session: UploadSession) -> dict[int, int]:
-        """Parts already stored (number -> size), read from the store itself."""
+    def stored_parts(self, session: UploadSession) -> dict[int, int] | None:
+        """Parts already stored (number -> size), read from the store itself; None once the
+        session's multipart upload is gone (completed, or aborted, by a bucket lifecycle rule
+        for one)."""
         if session.backend_id is None:
             head = self._head(self.key(session.digest))
             return (
@@ -341,7 +343,8 @@ class S3BlobStore:
                 if head and int(head["ContentLength"]) == session.size
                 else {}
             )
-        return _whole_parts(session, self._parts(session) or [])
+        parts = self._parts(session)
+        return None if parts is None else _whole_parts(session, parts)
 
     def finish(self, session: UploadSession) -> None:
         """Assemble the parts, check size and digest by reading the object once inside the

@@ -9,6 +9,7 @@ waits and then sees it gone (and the client uploads it again).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Iterable, Iterator
@@ -37,6 +38,8 @@ from modelbay.errors import (
 from modelbay.services.core import Info, Principal, now
 from modelbay.store import blobs as store
 from modelbay.store.database import Database
+
+log = logging.getLogger("modelbay.blobs")
 
 MAX_FILES_PER_CALL = 100_000
 DEFAULT_GC_GRACE = 24 * 3600.0
@@ -323,11 +326,18 @@ class BlobService:
             }
         uploads: list[Info] = []
         fresh: list[UploadSession] = []
+        dead: list[UploadSession] = []
 
         def session_for(digest: str | None, size: int, row: Any) -> Info:
             if row is not None:
                 session = _session(row)
-                return self._describe(session, self.backend.stored_parts(session))
+                done = self.backend.stored_parts(session)
+                if done is not None:
+                    return self._describe(session, done)
+                # Its staging file or multipart upload is gone (a bucket lifecycle rule, a
+                # completion racing this call): parts sent to it could only fail, so it is
+                # replaced by a new session now rather than after the client's next round.
+                dead.append(session)
             session = UploadSession(
                 secrets.token_hex(16), digest, size, part_size_for(size, part_size)
             )
@@ -343,9 +353,11 @@ class BlobService:
             else:
                 uploads.append(session_for(digest, size, existing.get(digest)))
         provisional = [session_for(None, size, resumable.get(u)) for u, size in asked]
+        abandoned: list[UploadSession] = []
         if fresh:
             t = now()
             with self.db.write() as conn:
+                abandoned = [s for s in dead if store.abandon_upload(conn, s.id)]
                 for session in fresh:
                     store.insert_upload(
                         conn,
@@ -358,6 +370,13 @@ class BlobService:
                         user_id=principal.user_id,
                         created_at=t,
                     )
+        for session in abandoned:
+            # Nobody can claim it now: what is left of it in the store goes. A failure here
+            # only leaves bytes behind, so it does not fail the call.
+            try:
+                self.backend.abort(session)
+            except Exception:
+                log.warning("could not clean up upload %s", session.id, exc_info=True)
         return {
             "present": [d for d in wanted if d in present],
             "uploads": uploads,

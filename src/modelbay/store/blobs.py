@@ -125,6 +125,18 @@ def set_upload_state(
     conn.execute(uploads.update().where(uploads.c.id == upload_id).values(**values))
 
 
+def abandon_upload(conn: Connection, upload_id: str) -> bool:
+    """Mark an open upload ``aborted``; False when it is no longer open (a completion
+    claimed it, or it ended)."""
+    result = conn.execute(
+        uploads.update()
+        .where(uploads.c.id == upload_id, uploads.c.state == "open")
+        .values(state="aborted"),
+        execution_options={"preserve_rowcount": True},
+    )
+    return bool(result.rowcount == 1)
+
+
 def claim_upload(conn: Connection, upload_id: str, now: float, stale_before: float) -> bool:
     """Take the right to complete an upload; False when another completion holds it."""
     result = conn.execute(
