@@ -12,6 +12,7 @@ that keeps no checksum has the bytes read back.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -307,3 +309,46 @@ def test_bytes_without_a_stored_checksum_are_read_back(services: Services, me: P
     with pytest.raises(DigestMismatchError):
         services.blobs.complete(me, sessions[1]["id"])
     assert backend._head_checksum(backend.key(sessions[1]["sha256"])) is None  # removed
+
+
+def connections_to(port: int) -> int:
+    """This process's established TCP connections to ``port`` on loopback (/proc/net/tcp)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            remote, state, inode = fields[2], fields[3], fields[9]
+            if state == "01" and int(remote.split(":")[1], 16) == port and inode in inodes:
+                count += 1
+    return count
+
+
+def test_closing_the_services_closes_the_stores_connections(
+    seaweed_s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = seaweed_s3
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", s3.region)
+    bucket = s3.create_bucket("close-" + uuid.uuid4().hex[:10])
+    port = urlparse(s3.endpoint_url).port
+    assert port is not None
+    before = connections_to(port)
+    settings = Settings(
+        data_dir=tmp_path, blob_store=f"s3://{bucket}/mb", s3_endpoint_url=s3.endpoint_url
+    )
+    with Services.open(settings) as services:
+        me = services.auth.local_principal("uploader")
+        data = os.urandom(1000)
+        session = small(services, me, data)
+        send(session, data)
+        assert services.blobs.complete(me, session["id"])["stored"] is True  # a signed HEAD
+        assert services.backend.size(hashlib.sha256(data).hexdigest()) == 1000  # botocore
+        assert connections_to(port) >= before + 2
+    assert connections_to(port) == before

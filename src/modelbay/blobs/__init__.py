@@ -115,6 +115,10 @@ class BlobBackend(Protocol):
 
     def download_target(self, digest: str) -> Target | None: ...
 
+    def close(self) -> None:
+        """Let go of connections; the store is not used afterwards."""
+        ...
+
 
 def open_backend(
     spec: str | None, default_root: object, *, s3_endpoint_url: str | None = None

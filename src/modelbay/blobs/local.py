@@ -187,6 +187,9 @@ class LocalBlobStore:
     def download_target(self, digest: str) -> Target | None:
         return None  # served by the server itself
 
+    def close(self) -> None:
+        pass  # nothing held open between calls
+
     # -- upload sessions ----------------------------------------------------------------------
 
     def _staging(self, session: UploadSession) -> Path:

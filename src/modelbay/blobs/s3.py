@@ -149,6 +149,7 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self._heads: _Heads | None = None
+        self._owns_client = client is None
         if client is None:
             session, client = _client(endpoint_url)
             self._heads = _Heads(session, client)
@@ -256,6 +257,14 @@ class S3BlobStore:
 
     def delete(self, digest: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.key(digest))
+
+    def close(self) -> None:
+        """Close the connection pools (the signed HEADs', and botocore's when the client is
+        the store's own)."""
+        if self._heads is not None:
+            self._heads.pool.clear()
+        if self._owns_client:
+            self.client.close()
 
     def download_target(self, digest: str) -> Target | None:
         url = self.client.generate_presigned_url(

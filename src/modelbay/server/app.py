@@ -6,10 +6,12 @@ become responses in exactly one place (:func:`install_error_handlers`).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -91,11 +93,21 @@ def create_app(
     """Build the app over ``services`` (opened from ``settings`` when not given)."""
     from modelbay.server.api import install as install_api
 
+    owned = services is None
     services = services or Services.open(settings)
     printed = services.auth.bootstrap_admin(admin_key)
     if printed:
         print(f"modelbay: created user 'admin' with API key (shown once): {printed}", flush=True)
-    app = FastAPI(title="modelbay", version="0.1.0", docs_url="/docs", redoc_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:  # services given by the caller are the caller's to close
+            app.state.services.close()
+
+    app = FastAPI(
+        title="modelbay", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=lifespan
+    )
     app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)

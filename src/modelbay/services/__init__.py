@@ -55,6 +55,7 @@ class Services:
 
     def close(self) -> None:
         self.db.dispose()
+        self.backend.close()
 
     def __enter__(self) -> Services:
         return self
