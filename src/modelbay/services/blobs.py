@@ -43,6 +43,8 @@ log = logging.getLogger("modelbay.blobs")
 
 MAX_FILES_PER_CALL = 100_000
 DEFAULT_GC_GRACE = 24 * 3600.0
+#: Blobs looked at per transaction of a garbage collection.
+GC_PAGE = 1000
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
 #: A completion (assembling and hashing a blob) that has held its claim this long is presumed dead.
 CLAIM_SECONDS = 600.0
@@ -718,23 +720,23 @@ class BlobService:
         t0 = time.monotonic()
         removed = freed = 0
         candidates: list[dict[str, Any]] = []
+        before = now() - grace_seconds
+        position: tuple[float, str] | None = None
         while True:
             with self.db.write() as conn:
-                batch = store.gc_candidates(conn, now() - grace_seconds, 1000)
-                batch = [b for b in batch if b["sha256"] not in {c["sha256"] for c in candidates}]
-                if not batch:
-                    break
-                candidates.extend(batch)
-                if not dry_run:
+                batch, position = store.gc_candidates(conn, before, GC_PAGE, position)
+                if batch and not dry_run:
                     store.mark(conn, [b["sha256"] for b in batch], store.DELETING)
-            if dry_run:
+            candidates.extend(batch)
+            if batch and not dry_run:
+                for b in batch:
+                    self.backend.delete(b["sha256"])
+                with self.db.write() as conn:
+                    store.delete_rows(conn, [b["sha256"] for b in batch])
+                removed += len(batch)
+                freed += sum(int(b["size"]) for b in batch)
+            if position is None:
                 break
-            for b in batch:
-                self.backend.delete(b["sha256"])
-            with self.db.write() as conn:
-                store.delete_rows(conn, [b["sha256"] for b in batch])
-            removed += len(batch)
-            freed += sum(int(b["size"]) for b in batch)
         aborted = 0
         if not dry_run:
             with self.db.write() as conn:

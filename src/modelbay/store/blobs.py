@@ -183,23 +183,33 @@ def stale_uploads(conn: Connection, before: float) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def gc_candidates(conn: Connection, stored_before: float, limit: int) -> list[dict[str, Any]]:
-    """Live blobs older than the grace period that no live version's files reference, locked.
+def gc_candidates(
+    conn: Connection, stored_before: float, limit: int, after: tuple[float, str] | None = None
+) -> tuple[list[dict[str, Any]], tuple[float, str] | None]:
+    """The next page of live blobs older than the grace period, oldest first from ``after``
+    (a ``(stored_at, sha256)`` position; None: the start), locked on PostgreSQL: returns the
+    ones no live version's files reference, and the position to go on from (None when this
+    page was the last).
 
+    A page may hold no candidate at all (the oldest blobs are often in use); the walk goes on
+    from its position, so that garbage behind any number of blobs in use is still reached.
     The references are read by a second statement after the rows are locked, so that a
     commit holding a share lock on a blob row is either seen or waited for.
     """
     stmt = (
-        sa.select(blobs.c.sha256, blobs.c.size)
+        sa.select(blobs.c.sha256, blobs.c.size, blobs.c.stored_at)
         .where(blobs.c.state == LIVE, blobs.c.stored_at < stored_before)
-        .order_by(blobs.c.stored_at)
+        .order_by(blobs.c.stored_at, blobs.c.sha256)
         .limit(limit)
     )
+    if after is not None:
+        stmt = stmt.where(sa.tuple_(blobs.c.stored_at, blobs.c.sha256) > sa.tuple_(*after))
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    position = (rows[-1]["stored_at"], rows[-1]["sha256"]) if len(rows) == limit else None
     referenced = referenced_digests(conn, [r["sha256"] for r in rows])
-    return [r for r in rows if r["sha256"] not in referenced]
+    return [r for r in rows if r["sha256"] not in referenced], position
 
 
 def referenced_digests(conn: Connection, digests: list[str]) -> set[str]:

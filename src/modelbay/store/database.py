@@ -48,7 +48,7 @@ CHECKPOINT_INTERVAL = 0.5
 log = logging.getLogger("modelbay.store")
 
 #: The newest migration; ``tests/store/test_migrations.py`` checks it against Alembic's head.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 class Database:

@@ -251,6 +251,7 @@ blobs = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("stored_at", sa.Float, nullable=False),
+    sa.Index(None, "stored_at", "sha256"),  # garbage collection walks blobs by age
 )
 
 # Upload sessions: a large file goes up in parts, possibly over several attempts. A session
