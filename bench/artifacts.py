@@ -40,6 +40,10 @@ The baseline also has the cold upload's *floor* (bench/_floor.py): a minimal pro
 moves the file to another process over loopback TCP with raw sockets, where it is written and
 fsynced, without and with sha256 on both sides. It shows what the targets ask of this
 machine: MLflow's time over the floor is the largest speedup any upload could have here.
+Under it, the *disk floor* (``_floor.py disk``): the cold 1 GiB file read while as many bytes
+are written durably to a new file on the same filesystem, both with O_DIRECT (no page cache),
+no network, no hashing; MLflow's time over it bounds the speedup of any upload that writes
+durably.
 
 MLflow runs twice: as it comes (its default worker count) and with ``--workers 1``; the
 faster of the two per metric is the reference. modelbay runs over its disk store, and then,
@@ -93,6 +97,7 @@ from _common import (  # noqa: E402
     log,
     running,
 )
+from _floor import DIRECT_CHUNK, DIRECT_THREADS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
@@ -347,7 +352,8 @@ def floor(path: Path, scratch: Path, cold: Cold, reps: int) -> dict[str, Any]:
     """The cold upload's floor on this machine (bench/_floor.py): a minimal program moving the
     file to another process over loopback TCP, written and fsynced there, without and with
     sha256 on both sides; each figure the median of ``reps`` sender processes, timed from
-    spawn to exit, the page cache dropped before each."""
+    spawn to exit, the page cache dropped before each. Then the disk floor under both
+    (``disk_floor``)."""
     script = str(Path(__file__).resolve().parent / "_floor.py")
     out: dict[str, Any] = {"reps": reps, "how": "bench/_floor.py: raw sockets, threads, no HTTP"}
     for key, flags in (("transfer_s", []), ("transfer_hashed_s", ["--hash"])):
@@ -381,6 +387,55 @@ def floor(path: Path, scratch: Path, cold: Cold, reps: int) -> dict[str, Any]:
                 os.sync()
         out[key] = round(statistics.median(times), 3)
         out[key.replace("_s", "_all_s")] = times
+    out.update(disk_floor(path, scratch, cold, reps))
+    return out
+
+
+def disk_floor(path: Path, scratch: Path, cold: Cold, reps: int) -> dict[str, Any]:
+    """The disk's own floor under the transfer's (``_floor.py disk``): the cold file read
+    while as many bytes are written to a new file and fsynced, both with O_DIRECT, so that
+    neither the network nor hashing nor the VM's page cache counts: the bound of any upload
+    that writes durably here. The median of ``reps`` runs, the page cache dropped before
+    each (O_DIRECT bypasses it, but the drop also writes back what is dirty), each timed
+    inside its process from opening the files to the end of the fsync. None, with the
+    reason, when the filesystem refuses O_DIRECT or the program fails: the other figures
+    stand without it."""
+    script = str(Path(__file__).resolve().parent / "_floor.py")
+    out: dict[str, Any] = {
+        "disk_direct_how": f"bench/_floor.py disk: O_DIRECT, {DIRECT_THREADS} threads per "
+        f"side doing preadv/pwritev of {DIRECT_CHUNK // MIB} MiB, reads and writes "
+        "overlapping, then fsync; random bytes written; timed inside the process",
+    }
+    runs = []
+    for _ in range(reps):
+        target = scratch / "floor-disk.bin"
+        cold()
+        try:
+            proc = subprocess.run(
+                [sys.executable, script, "disk", str(path), str(target)],
+                capture_output=True,
+                text=True,
+                timeout=OP_CAP_S,
+            )
+            if proc.returncode != 0:
+                why = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                raise RuntimeError(f"exit status {proc.returncode}: {why}")
+            run = json.loads(proc.stdout)
+        except (OSError, ValueError, RuntimeError, subprocess.TimeoutExpired) as exc:
+            run = {"seconds": None, "why": f"{type(exc).__name__}: {exc}"[:500]}
+        finally:
+            target.unlink(missing_ok=True)
+            os.sync()  # discards and journal of the deleted copy must not slow the next run
+        if run.get("seconds") is None:
+            log(f"disk floor: none ({run.get('why')})")
+            out["disk_direct_s"] = None
+            out["disk_direct_why_none"] = run.get("why")
+            return out
+        runs.append(run)
+    out["disk_direct_s"] = round(statistics.median([r["seconds"] for r in runs]), 3)
+    out["disk_direct_all_s"] = [r["seconds"] for r in runs]
+    out["disk_direct_read_done_all_s"] = [r["read_done_s"] for r in runs]
+    out["disk_direct_write_done_all_s"] = [r["write_done_s"] for r in runs]
     return out
 
 
@@ -1188,6 +1243,13 @@ def targets(out: dict[str, Any], mb_label: str) -> dict[str, Any]:
         },
         "floor_s": fl.get("transfer_s"),
         "floor_hashed_s": fl.get("transfer_hashed_s"),
+        "speedup_at_disk_floor": round(theirs / fl["disk_direct_s"], 2)
+        if theirs and fl.get("disk_direct_s")
+        else None,
+        "disk_floor_note": "MLflow's time over the disk floor's (reading the cold file while "
+        "writing as many bytes with O_DIRECT and fsync): the largest speedup over MLflow that "
+        "any upload writing durably could have on this machine",
+        "disk_floor_s": fl.get("disk_direct_s"),
     }
     t["cold_transfers_vs_mlflow"] = {
         "limit": COLD_SPEEDUP,
