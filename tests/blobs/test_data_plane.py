@@ -78,6 +78,14 @@ class Plane:
             path.chmod(0o644)
             path.write_bytes(b"corrupted!")
 
+    def lose(self, digest: str) -> None:
+        """The store loses a blob's bytes while its row says it is stored."""
+        if self.s3 is not None:
+            key = f"modelbay/blobs/{digest[:2]}/{digest}"
+            self.s3.client().delete_object(Bucket=self.bucket, Key=key)
+        else:
+            (self.data_dir / "blobs" / digest[:2] / digest).unlink()
+
 
 @pytest.fixture(scope="module")
 def servers(
@@ -232,6 +240,25 @@ def test_corrupted_stored_blob_is_detected_on_download(plane: Plane, tmp_path: P
         logged.download(tmp_path / "out")
     assert not (tmp_path / "out" / "w.bin").exists()
     assert not [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("size", [3000, 2 * PART + 1], ids=["small", "large"])
+def test_a_blob_lost_from_the_store_is_a_clear_error_on_download(
+    plane: Plane, tmp_path: Path, size: int
+) -> None:
+    lost = make_file(tmp_path / "lost.bin", size, seed=31)
+    kept = make_file(tmp_path / "kept.bin", 2000, seed=32)
+    run = modelbay.init(project="dp")
+    a = Artifact("lost", "model")
+    a.add_file(lost)
+    a.add_file(kept)
+    logged = run.log_artifact(a)
+    run.finish()
+    plane.lose(sha(lost))
+    with pytest.raises(modelbay.NotFoundError) as caught:
+        logged.download(tmp_path / "out")
+    assert sha(lost)[:12] in str(caught.value)
+    assert not (tmp_path / "out" / "lost.bin").exists()
 
 
 def test_two_clients_upload_the_same_new_blob_at_once(plane: Plane, tmp_path: Path) -> None:

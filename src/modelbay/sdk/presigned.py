@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modelbay.errors import TransportError
+from modelbay.errors import NotFoundError, TransportError
 from modelbay.sdk.httpclient import httpx_module
 from modelbay.sdk.streams import Progress, atomic_verified_write, counted, read_range
 
@@ -60,11 +60,18 @@ class Presigned:
 
         Raises:
             TransportError: the object store could not be reached or refused.
+            NotFoundError: the object store has no such object (the blob is lost).
             DigestMismatchError: the bytes do not hash to ``digest``.
         """
         httpx = httpx_module()
         try:
             with self._pool().stream("GET", url) as resp:
+                if resp.status_code == 404:  # the server listed it as stored
+                    raise NotFoundError(
+                        f"blob {digest[:12]} is recorded as stored, but the object store has "
+                        "no object for it: its bytes are lost; an admin must restore them",
+                        {"sha256": digest, "reason": "lost_from_store"},
+                    )
                 if not resp.is_success:
                     raise TransportError(
                         f"the object store refused a download (HTTP {resp.status_code})"

@@ -231,7 +231,7 @@ class BlobService:
         Raises:
             InvalidInputError: a malformed digest, too many digests, or a blob larger than
                 a bundle may hold.
-            NotFoundError: a blob is not stored.
+            NotFoundError: a blob is not stored, or its bytes are lost from the store.
         """
         wanted = [check_digest(d) for d in dict.fromkeys(digests)]
         if len(wanted) > MAX_BUNDLE_BLOBS:
@@ -243,11 +243,27 @@ class BlobService:
                 f"{len(large)} blob(s) are too large for a bundle", {"sha256": large[0]}
             )
 
+        if self.backend.kind == "disk":  # a stat each; the stream cannot fail cleanly later
+            for digest in wanted:
+                if self.backend.size(digest) is None:
+                    raise self.lost(digest)
+
         def read() -> Iterator[tuple[str, bytes]]:
             for digest in wanted:
                 yield digest, b"".join(self.backend.iter_bytes(digest))
 
         return read()
+
+    @staticmethod
+    def lost(digest: str) -> NotFoundError:
+        """The error for a blob recorded as stored whose bytes the store no longer has (a
+        disk lost or edited by hand): logged here, for the operator."""
+        log.error("blob %s is recorded as stored but its bytes are missing from the store", digest)
+        return NotFoundError(
+            f"blob {digest[:12]} is recorded as stored, but the server's store has lost its "
+            "bytes; an admin must restore them (see the server log)",
+            {"sha256": digest, "reason": "lost_from_store"},
+        )
 
     @staticmethod
     def _refuse_if_deleting(state: str | None, digest: str) -> None:

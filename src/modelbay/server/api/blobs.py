@@ -129,7 +129,10 @@ def download(digest: str, svc: Svc, who: Who) -> Response:
         raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest})
     backend = svc.backend
     if isinstance(backend, LocalBlobStore):
-        return _BlobFile(backend.path(digest), media_type="application/octet-stream")
+        path = backend.path(digest)
+        if not path.is_file():
+            raise svc.blobs.lost(digest)
+        return _BlobFile(path, media_type="application/octet-stream")
     target = backend.download_target(digest)
     assert target is not None
     return RedirectResponse(target.url, status_code=307)
