@@ -109,6 +109,104 @@ class _Heads:
         return int(resp.headers["content-length"]), resp.headers.get("x-amz-checksum-sha256")
 
 
+#: How each presigned operation lays out its URL: the HTTP method, the Params that go in the
+#: query string (in botocore's order, under their wire names), and the ones that go in
+#: headers signed into the URL.
+_LAYOUTS: dict[str, tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]] = {
+    "get_object": ("GET", (), ()),
+    "put_object": ("PUT", (), (("ChecksumSHA256", "x-amz-checksum-sha256"),)),
+    "upload_part": ("PUT", (("UploadId", "uploadId"), ("PartNumber", "partNumber")), ()),
+}
+
+
+class _Presigner:
+    """Presigned URLs signed here with botocore's own SigV4 query signer, without the
+    client's per-call work (operation model, parameter validation and serialisation, and an
+    endpoint-rules evaluation that its cache cannot spare, the key being part of its input).
+    botocore spends about 0.45 ms of CPU on a URL in a busy server, this 0.05 ms, and a plan
+    for 10,000 small files over S3 holds 10,000 of them.
+
+    Each operation's URLs are made here only once one of them came out exactly as botocore
+    makes it (same parameters, botocore's timestamp): any difference (another addressing
+    style, an endpoint with a path, a botocore that signs otherwise) leaves that operation
+    to botocore. :meth:`url` raises ``LookupError`` when it is not to be used.
+    """
+
+    def __init__(self, session: Any, client: Any) -> None:
+        self.credentials = session.get_credentials()
+        self.region = client.meta.region_name
+        self.endpoint = str(client.meta.endpoint_url).rstrip("/")
+        self.client = client
+        self.agrees: dict[str, bool] = {}  # operation -> its URLs match botocore's
+
+    def url(self, operation: str, params: dict[str, Any]) -> str:
+        """The presigned URL for ``operation`` with ``params``, valid URL_SECONDS.
+
+        Raises:
+            LookupError: this path is off for the operation; ask botocore.
+        """
+        agrees = self.agrees.get(operation)
+        if agrees is None:
+            agrees = self.agrees[operation] = self._agrees(operation, params)
+        if not agrees:
+            raise LookupError(f"{operation} URLs are botocore's to sign")
+        import datetime
+
+        from botocore.auth import SIGV4_TIMESTAMP
+
+        stamp = datetime.datetime.now(datetime.UTC).strftime(SIGV4_TIMESTAMP)
+        try:
+            return self._sign(operation, params, stamp)
+        except Exception as exc:
+            self.agrees[operation] = False
+            raise LookupError(f"signing {operation} failed: {exc}") from exc
+
+    def _agrees(self, operation: str, params: dict[str, Any]) -> bool:
+        """Whether a URL signed here is botocore's own, to the byte."""
+        from urllib.parse import parse_qs, urlsplit
+
+        if self.credentials is None:
+            return False
+        try:
+            theirs = self.client.generate_presigned_url(
+                operation, Params=params, ExpiresIn=URL_SECONDS
+            )
+            (stamp,) = parse_qs(urlsplit(theirs).query)["X-Amz-Date"]
+            return bool(self._sign(operation, params, stamp) == theirs)
+        except Exception:
+            return False
+
+    def _sign(self, operation: str, params: dict[str, Any], stamp: str) -> str:
+        from urllib.parse import quote, urlencode
+
+        from botocore.auth import S3SigV4QueryAuth
+        from botocore.awsrequest import AWSRequest
+
+        method, in_query, in_headers = _LAYOUTS[operation]
+        known = {"Bucket", "Key"} | {p for p, _ in in_query} | {p for p, _ in in_headers}
+        if not set(params) <= known:
+            raise LookupError(f"{operation} with {sorted(set(params) - known)}")
+        url = f"{self.endpoint}/{quote(params['Bucket'])}/{quote(params['Key'], safe='/~')}"
+        query = [(name, str(params[p])) for p, name in in_query]
+        if query:
+            url += "?" + urlencode(query, quote_via=quote, safe="")
+        request = AWSRequest(method, url, headers={h: params[p] for p, h in in_headers})
+
+        class _At(S3SigV4QueryAuth):  # type: ignore[misc]
+            """botocore's add_auth, at the given timestamp instead of now."""
+
+            def add_auth(self, request: Any) -> None:
+                request.context["timestamp"] = stamp
+                self._modify_request_before_signing(request)
+                canonical = self.canonical_request(request)
+                to_sign = self.string_to_sign(request, canonical)
+                self._inject_signature_to_request(request, self.signature(to_sign, request))
+
+        credentials = self.credentials.get_frozen_credentials()
+        _At(credentials, "s3", self.region, expires=URL_SECONDS).add_auth(request)
+        return str(request.url)
+
+
 def _b64(digest: str) -> str:
     """The base64 form of a hex sha256, as S3's checksum headers carry it."""
     import base64
@@ -150,9 +248,11 @@ class S3BlobStore:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self._heads: _Heads | None = None
         self._owns_client = client is None
+        self._presigner: _Presigner | None = None
         if client is None:
             session, client = _client(endpoint_url)
             self._heads = _Heads(session, client)
+            self._presigner = _Presigner(session, client)
         self.client = client
 
     @classmethod
@@ -266,12 +366,16 @@ class S3BlobStore:
         if self._owns_client:
             self.client.close()
 
-    def download_target(self, digest: str) -> Target | None:
-        url = self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": self.key(digest)},
-            ExpiresIn=URL_SECONDS,
+    def _presign(self, operation: str, params: dict[str, Any]) -> str:
+        if self._presigner is not None:
+            with contextlib.suppress(LookupError):
+                return self._presigner.url(operation, params)
+        return str(
+            self.client.generate_presigned_url(operation, Params=params, ExpiresIn=URL_SECONDS)
         )
+
+    def download_target(self, digest: str) -> Target | None:
+        url = self._presign("get_object", {"Bucket": self.bucket, "Key": self.key(digest)})
         return Target(url, "GET")
 
     # -- upload sessions ----------------------------------------------------------------------
@@ -295,9 +399,7 @@ class S3BlobStore:
                 "Key": self.key(session.digest),
                 "ChecksumSHA256": checksum,
             }
-            url = self.client.generate_presigned_url(
-                "put_object", Params=single, ExpiresIn=URL_SECONDS
-            )
+            url = self._presign("put_object", single)
             return Target(url, "PUT", {"x-amz-checksum-sha256": checksum})
         params: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -305,9 +407,7 @@ class S3BlobStore:
             "UploadId": session.backend_id,
             "PartNumber": number,
         }
-        return Target(
-            self.client.generate_presigned_url("upload_part", Params=params, ExpiresIn=URL_SECONDS)
-        )
+        return Target(self._presign("upload_part", params))
 
     def part_writer(self, session: UploadSession, number: int) -> Any:
         raise InvalidInputError(

@@ -376,18 +376,23 @@ class BlobService:
             t = now()
             with self.db.write() as conn:
                 abandoned = [s for s in dead if store.abandon_upload(conn, s.id)]
-                for session in fresh:
-                    store.insert_upload(
-                        conn,
-                        id=session.id,
-                        sha256=session.sha256,
-                        size=session.size,
-                        part_size=session.part_size,
-                        backend_id=session.backend_id,
-                        state="open",
-                        user_id=principal.user_id,
-                        created_at=t,
-                    )
+                store.insert_uploads(
+                    conn,
+                    [
+                        {
+                            "id": session.id,
+                            "sha256": session.sha256,
+                            "size": session.size,
+                            "part_size": session.part_size,
+                            "backend_id": session.backend_id,
+                            "state": "open",
+                            "user_id": principal.user_id,
+                            "created_at": t,
+                            "claimed_at": None,
+                        }
+                        for session in fresh
+                    ],
+                )
         for session in abandoned:
             # Nobody can claim it now: what is left of it in the store goes. A failure here
             # only leaves bytes behind, so it does not fail the call.

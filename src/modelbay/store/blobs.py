@@ -54,8 +54,10 @@ def record_stored(conn: Connection, sizes: dict[str, int], now: float) -> list[s
     return deleting
 
 
-def insert_upload(conn: Connection, **values: Any) -> None:
-    conn.execute(uploads.insert().values(**values))
+def insert_uploads(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert upload sessions (each row with every column), in one executemany."""
+    if rows:
+        conn.execute(uploads.insert(), rows)
 
 
 def states(conn: Connection, digests: Iterable[str], *, lock: bool = False) -> dict[str, str]:
