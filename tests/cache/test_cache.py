@@ -559,6 +559,10 @@ def test_cache_info_and_prune_commands(tmp_path: Path, monkeypatch: pytest.Monke
         "entries": 3,
         "bytes": 1200,
         "max_bytes": 1000,
+        "partial_files": 0,
+        "partial_bytes": 0,
+        "partial_dead_files": 0,
+        "partial_dead_bytes": 0,
     }
     result = cli("info")
     assert result.exit_code == 0, result.output

@@ -21,9 +21,12 @@ def register(app: typer.Typer) -> None:
 
 
 def info(as_json: JsonFlag = False) -> None:
-    """Show where the cache is, how many files it holds, and its size and bound."""
+    """Show where the cache is, how many files it holds, its size and bound, and the partial
+    files of downloads in progress or killed (prune removes the killed ones')."""
     with fail_on_error(), Cache.from_env() as cache:
         found = cache.info()
+        partial = cache.partial()
+    found.update({f"partial_{key}": value for key, value in partial.items()})
     if as_json:
         print_json(found)
         return
@@ -31,6 +34,11 @@ def info(as_json: JsonFlag = False) -> None:
     typer.echo(f"files:   {found['entries']}")
     typer.echo(f"size:    {format_size(found['bytes'])} ({found['bytes']} bytes)")
     typer.echo(f"bound:   {_bound(found['max_bytes'])}")
+    typer.echo(
+        f"partial: {partial['files']} files, {format_size(partial['bytes'])}"
+        f" (left by killed downloads: {partial['dead_files']} files,"
+        f" {format_size(partial['dead_bytes'])})"
+    )
 
 
 def prune(
@@ -49,7 +57,7 @@ def prune(
     Files already downloaded elsewhere keep their bytes: only the cache's copy goes.
     """
     with fail_on_error():
-        bound = parse_size(max_size) if max_size is not None else None
+        bound = parse_size(max_size, name="--max-size") if max_size is not None else None
         with Cache.from_env() as cache:
             result = cache.prune(bound)
             limit = cache.max_bytes if bound is None else bound

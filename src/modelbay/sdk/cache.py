@@ -3,7 +3,8 @@
 Layout under the cache root (``$MODELBAY_CACHE_DIR``, default ``~/.cache/modelbay``)::
 
     blobs/ab/abcdef...   one read-only (0o444) file per sha256, named by it
-    tmp/                 files being filled; renamed into ``blobs/`` when complete
+    tmp/                 files being filled (``.<sha256>.<hex>.part``, locked by their
+                         writer); renamed into ``blobs/`` when complete
     index.db             SQLite (WAL): entries(digest, size, mtime_ns, inode, last_used)
 
 A download asks :meth:`Cache.materialize` for each file first: a cached blob is hard-linked
@@ -35,6 +36,19 @@ free. Filling runs outside the lock: two processes may fetch the same blob at on
 second to finish keeps the first one's entry and drops its own copy. A crash between the
 rename and the commit leaves an unindexed blob, which :meth:`Cache.prune` removes. The
 cache root must be on a local filesystem (SQLite's WAL does not work over NFS).
+
+**Partial files.** A file being filled in ``tmp/`` holds an ``flock`` for as long as its
+writer lives (see sdk/streams.py); one left by a killed download holds none, and
+:meth:`Cache.prune` and :meth:`Cache.enforce` remove it at once. (Files in ``tmp/`` named
+otherwise, by older clients that took no lock, are removed once untouched for
+:data:`STALE_TMP_SECONDS`.) :meth:`Cache.partial` reports both kinds.
+
+**A damaged index.** An ``index.db`` that SQLite cannot read as a database (garbage, a
+truncated copy) is repaired when the cache is opened: under a lock file (``index.lock``) so
+that one process repairs it, the damaged file is renamed ``index.db.corrupt`` (replacing an
+older one; its ``-wal`` and ``-shm`` go), a new empty index is created, and the blobs
+the old one indexed are deleted: without their index, an edit made to one could not be
+seen, so none is handed out again. They are fetched again when needed.
 """
 
 from __future__ import annotations
@@ -56,7 +70,19 @@ from typing import Any
 
 from modelbay.blobs.local import check_digest
 from modelbay.errors import DigestMismatchError, InvalidInputError
+from modelbay.sdk.streams import (
+    is_temp_name,
+    locked_temp,
+    remove_dead_temps,
+    temp_files,
+    temp_name,
+)
 from modelbay.sqlite_files import enable_wal, rows_in
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: a damaged index is not repaired
+    fcntl = None  # type: ignore[assignment]
 
 #: The bound when ``MODELBAY_CACHE_MAX_SIZE`` is not set: 20 GB.
 DEFAULT_MAX_BYTES = 20 * 10**9
@@ -64,7 +90,8 @@ DEFAULT_MAX_BYTES = 20 * 10**9
 BUSY_TIMEOUT = 60.0
 #: Entries evicted per write transaction, so that the lock is never held for long.
 PRUNE_BATCH = 256
-#: A temporary file untouched this long belongs to a process that died; prune removes it.
+#: A temporary file of an older client (which took no lock) untouched this long belongs to a
+#: process that died; prune removes it. Locked temporary files go as soon as they are dead.
 STALE_TMP_SECONDS = 24 * 3600
 READ_ONLY = 0o444
 
@@ -89,7 +116,8 @@ _UNITS = {
     "pib": 2**50,
 }
 _DIGEST_NAME = re.compile(r"[0-9a-f]{64}")
-_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*", re.IGNORECASE)
+# ASCII only: str.isdigit-style matching would take "١٠GB" for 10 GB.
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]*)\s*", re.IGNORECASE | re.ASCII)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -103,28 +131,42 @@ CREATE INDEX IF NOT EXISTS entries_last_used ON entries (last_used);
 """
 
 
-def parse_size(text: str) -> int:
+def parse_size(text: str, *, name: str | None = None) -> int:
     """Parse a size such as ``10GB``, ``1.5 GB``, ``500MiB`` or ``1048576`` into bytes.
 
     ``KB``, ``MB``, ``GB``, ``TB`` and ``PB`` are powers of 1000; ``KiB`` ... ``PiB`` powers
-    of 1024; a plain number is bytes. Units are case-insensitive.
+    of 1024; a plain number is bytes. Units are case-insensitive; digits are ASCII. A size
+    that is not a whole number of bytes (``0.4``, ``1.1KiB``) is refused rather than
+    rounded: rounding ``0.4`` down would empty the cache, and up would keep one byte.
+
+    Args:
+        name: where ``text`` came from (``MODELBAY_CACHE_MAX_SIZE``, ``--max-size``), for
+            the error message.
 
     Raises:
-        InvalidInputError: ``text`` is not a non-negative number with one of those units.
+        InvalidInputError: ``text`` is not a non-negative whole number of bytes, written
+            plainly or with one of those units.
 
     Examples:
         >>> parse_size("10GB"), parse_size("500MiB"), parse_size("42")
         (10000000000, 524288000, 42)
     """
+    what = f"invalid size {str(text)[:40]!r}" + (f" in {name}" if name else "")
     match = _SIZE.fullmatch(text) if isinstance(text, str) else None
     unit = _UNITS.get(match.group(2).lower()) if match else None
     if match is None or unit is None:
         raise InvalidInputError(
-            f"invalid size {str(text)[:40]!r}: give bytes or a number with a unit such as "
-            "10GB, 1.5GB or 500MiB",
-            {"value": str(text)[:80]},
+            f"{what}: give bytes or a number with a unit such as 10GB, 1.5GB or 500MiB",
+            {"value": str(text)[:80], **({"name": name} if name else {})},
         )
-    return int(Decimal(match.group(1)) * unit)
+    size = Decimal(match.group(1)) * unit
+    if size != size.to_integral_value():
+        raise InvalidInputError(
+            f"{what}: that is {size.normalize():f} bytes, not a whole number; give whole "
+            "bytes or a larger unit",
+            {"value": str(text)[:80], **({"name": name} if name else {})},
+        )
+    return int(size)
 
 
 def format_size(size: int) -> str:
@@ -187,11 +229,12 @@ class Cache:
         :data:`DEFAULT_MAX_BYTES`; the directory defaults as in :func:`default_root`.
 
         Raises:
-            InvalidInputError: ``MODELBAY_CACHE_MAX_SIZE`` is not a size.
+            InvalidInputError: ``MODELBAY_CACHE_MAX_SIZE`` is not a size (the message names it).
         """
         env = os.environ if environ is None else environ
         raw = env.get("MODELBAY_CACHE_MAX_SIZE", "").strip()
-        return cls(default_root(env), parse_size(raw) if raw else DEFAULT_MAX_BYTES)
+        bound = parse_size(raw, name="MODELBAY_CACHE_MAX_SIZE") if raw else DEFAULT_MAX_BYTES
+        return cls(default_root(env), bound)
 
     def path(self, digest: str) -> Path:
         """Where the blob ``digest`` lives in the cache (whether or not it is there).
@@ -270,31 +313,58 @@ class Cache:
             InvalidInputError: a digest is not a sha256.
             OSError: a destination cannot be written, or the cache cannot be read.
         """
+        out: list[bool] = []
+        for (digest, size, dest), (entry, path, blob) in zip(
+            items, self._on_disk(items), strict=True
+        ):
+            if entry is None:
+                out.append(False)
+            elif blob is None or not _matches(entry, blob, size):
+                # Lost or edited: the one-at-a-time path evicts it under the write lock.
+                out.append(self.materialize(digest, size, dest, touch=False))
+            else:
+                dest = Path(dest)
+                out.append(_same_file(dest, blob) or self._place(path, blob, dest))
+        return out
+
+    def linked_many(self, items: Sequence[tuple[str, int, Path]]) -> list[bool]:
+        """For each ``(digest, size, dest)``, whether ``dest`` already is the cached blob (a
+        hard link to its intact entry), from one read of the index and a stat or two; writes
+        nothing, reads no file's bytes.
+
+        Raises:
+            InvalidInputError: a digest is not a sha256.
+            OSError: the cache cannot be read.
+        """
+        return [
+            entry is not None
+            and blob is not None
+            and _matches(entry, blob, size)
+            and _same_file(Path(dest), blob)
+            for (_, size, dest), (entry, _, blob) in zip(items, self._on_disk(items), strict=True)
+        ]
+
+    def _on_disk(
+        self, items: Sequence[tuple[str, int, Path]]
+    ) -> list[tuple[_Entry | None, Path, os.stat_result | None]]:
+        """The index entry, blob path and blob stat (None if missing) of each item's digest,
+        with one read of the index and one stat per distinct digest."""
         digests = list(dict.fromkeys(check_digest(d) for d, _, _ in items))
         entries: dict[str, _Entry] = {}
         with self._read() as conn:
             select = "SELECT digest, size, mtime_ns, inode FROM entries WHERE digest IN"
             entries.update((row[0], _Entry(*row)) for row in rows_in(conn, select, digests))
-        stats: dict[str, tuple[Path, os.stat_result | None]] = {}
-        out: list[bool] = []
-        for digest, size, dest in items:
+        stats: dict[str, os.stat_result | None] = {}
+        out: list[tuple[_Entry | None, Path, os.stat_result | None]] = []
+        for digest, _, _ in items:
+            path = self.blobs / digest[:2] / digest
             entry = entries.get(digest)
-            if entry is None:
-                out.append(False)
-                continue
-            if digest not in stats:
-                path = self.blobs / digest[:2] / digest
+            if entry is not None and digest not in stats:
                 try:
-                    stats[digest] = (path, os.stat(path))
+                    stats[digest] = os.stat(path)
                 except FileNotFoundError:
-                    stats[digest] = (path, None)
-            path, blob = stats[digest]
-            if blob is None or not _matches(entry, blob, size):
-                # Lost or edited: the one-at-a-time path evicts it under the write lock.
-                out.append(self.materialize(digest, size, dest, touch=False))
-                continue
-            dest = Path(dest)
-            out.append(_same_file(dest, blob) or self._place(path, blob, dest))
+                    stats[digest] = None
+            out.append((entry, path, stats.get(digest)))
         return out
 
     def touch_many(self, digests: Iterable[str]) -> None:
@@ -330,14 +400,49 @@ class Cache:
             "max_bytes": self.max_bytes,
         }
 
+    def partial(self) -> dict[str, int]:
+        """The files in ``tmp/``: ``{"files", "bytes"}`` of all of them, and ``{"dead_files",
+        "dead_bytes"}`` of those left by killed downloads (which :meth:`prune` removes).
+
+        Raises:
+            OSError: the cache cannot be read.
+        """
+        found = temp_files(self.tmp)
+        dead = [size for _, size, live in found if not live]
+        return {
+            "files": len(found),
+            "bytes": sum(size for _, size, _ in found),
+            "dead_files": len(dead),
+            "dead_bytes": sum(dead),
+        }
+
+    def open(self) -> None:
+        """Make sure the cache can be used now: create its directories, open its index
+        (repairing a damaged one, see the module docstring) and write a file in ``tmp/``.
+
+        A download calls this first, so that a cache that cannot be used is found before
+        any bytes are fetched, not after.
+
+        Raises:
+            OSError: the cache cannot be created, read or written.
+        """
+        with self._read():
+            pass
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            with locked_temp(self.tmp / "probe"):
+                pass
+        except OSError as exc:
+            raise _unusable(self.root, exc) from exc
+
     # -- writing -----------------------------------------------------------------------
 
     def insert(self, digest: str, size: int, fill: Callable[[Path], None]) -> Path:
         """Add the blob ``digest`` by having ``fill`` write it; returns the entry's path.
 
-        ``fill(tmp)`` must create the file ``tmp`` (inside the cache, not yet existing)
-        with the blob's bytes and check that they hash to ``digest``; the cache checks only
-        the size. The entry appears atomically once ``fill`` returns. If the blob is
+        ``fill(tmp)`` must write the blob's bytes to the file ``tmp`` (a new empty file in
+        the cache's ``tmp/``, which the cache holds locked) and check that they hash to
+        ``digest``; the cache checks only the size. The entry appears atomically once ``fill`` returns. If the blob is
         already cached, ``fill`` is not called; if another process inserts it while
         ``fill`` runs, the first entry is kept and this copy dropped. The entry is marked
         used. Does not enforce the bound: call :meth:`enforce` after a batch.
@@ -355,14 +460,13 @@ class Cache:
             self.touch_many([digest])
             return path
         self.tmp.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp / f"{digest}.{uuid.uuid4().hex}"
-        try:
+        with locked_temp(self.tmp / digest) as tmp:
             fill(tmp)
             written = tmp.stat().st_size if tmp.is_file() else None
             if written != size:
                 raise DigestMismatchError(
                     f"blob {digest[:12]}: expected {size} bytes, the download wrote "
-                    f"{'nothing' if written is None else written}",
+                    f"{written or 'nothing'}",
                     {"sha256": digest, "expected_size": size, "size": written},
                 )
             os.chmod(tmp, READ_ONLY)
@@ -380,8 +484,6 @@ class Cache:
                     (digest, st.st_size, st.st_mtime_ns, st.st_ino, _clock(conn)),
                 )
             return path
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def insert_many(self, blobs: Sequence[tuple[str, bytes]]) -> None:
         """Add small blobs whose bytes are in memory, already checked by the caller against
@@ -397,11 +499,12 @@ class Cache:
         self.tmp.mkdir(parents=True, exist_ok=True)
         staged: list[Path] = []
         try:
-            for digest, data in blobs:  # written outside the lock, renamed under it
-                staged.append(self.tmp / f"{digest}.{uuid.uuid4().hex}")
-                with open(staged[-1], "xb") as f:
-                    f.write(data)
-                os.chmod(staged[-1], READ_ONLY)
+            # Written outside the lock, renamed under it. Not locked while they wait (a
+            # bundle holds hundreds; threads fetch many bundles at once): one a prune took
+            # for dead meanwhile is simply written again.
+            for digest, data in blobs:
+                staged.append(self.tmp / temp_name(digest))
+                _write_read_only(staged[-1], data)
             shards: set[Path] = set()
             with self._write() as conn:
                 now = _clock(conn)
@@ -416,7 +519,12 @@ class Cache:
                     if path.parent not in shards:
                         path.parent.mkdir(parents=True, exist_ok=True)
                         shards.add(path.parent)
-                    os.replace(tmp, path)
+                    try:
+                        os.replace(tmp, path)
+                    except FileNotFoundError:
+                        with locked_temp(self.tmp / digest) as again:
+                            _write_read_only(again, data)
+                            os.replace(again, path)
                     st = os.stat(path)
                     conn.execute(
                         "INSERT OR REPLACE INTO entries (digest, size, mtime_ns, inode, last_used)"
@@ -430,11 +538,13 @@ class Cache:
     def enforce(self) -> None:
         """Evict least-recently-used entries if the cache is over ``max_bytes``.
 
-        One read of the index when under the bound (or none when unbounded).
+        Also removes the partial files left in ``tmp/`` by killed downloads. One listing of
+        ``tmp/`` and one read of the index when under the bound (or none when unbounded).
 
         Raises:
             OSError: the cache cannot be read or changed.
         """
+        remove_dead_temps(self.tmp)
         if self.max_bytes is not None and self.info()["bytes"] > self.max_bytes:
             self._evict_to(self.max_bytes)
 
@@ -442,7 +552,8 @@ class Cache:
         """Clean the cache and evict least-recently-used entries until under the bound.
 
         Also evicts entries that were edited or lost, and removes blobs the index does not
-        know (left by a crash) and temporary files untouched for a day.
+        know (left by a crash), partial files left by killed downloads, and older clients'
+        temporary files untouched for :data:`STALE_TMP_SECONDS`.
 
         Args:
             max_bytes: the bound to prune to; None means this cache's ``max_bytes`` (and
@@ -489,25 +600,26 @@ class Cache:
             os.link(src, dest)  # the common case, nothing there yet: it appears whole
             return True
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
         try:
-            try:
-                os.link(src, tmp)
-            except FileNotFoundError:
-                return False
-            except OSError as exc:
-                if exc.errno not in _LINK_FALLBACK_ERRNOS:
-                    raise
-                try:
-                    shutil.copyfile(src, tmp)
-                except FileNotFoundError:
-                    if src.exists():
-                        raise
-                    return False
-            os.replace(tmp, dest)
+            with locked_temp(dest, lambda tmp: os.link(src, tmp)) as tmp:
+                os.replace(tmp, dest)
             return True
-        finally:
-            tmp.unlink(missing_ok=True)
+        except FileNotFoundError:
+            if src.exists():
+                raise
+            return False
+        except OSError as exc:
+            if exc.errno not in _LINK_FALLBACK_ERRNOS:
+                raise
+        try:
+            with locked_temp(dest) as tmp:
+                shutil.copyfile(src, tmp)
+                os.replace(tmp, dest)
+            return True
+        except FileNotFoundError:
+            if src.exists():
+                raise
+            return False
 
     def _sweep(self) -> tuple[int, int]:
         """Evict damaged entries, remove unindexed blobs and stale temporary files."""
@@ -530,10 +642,14 @@ class Cache:
                     if _entry(conn, path.name) is None:
                         gone = _unlink(path)
                         removed, freed = removed + (gone is not None), freed + (gone or 0)
+        dead, dead_bytes = remove_dead_temps(self.tmp)
+        removed, freed = removed + dead, freed + dead_bytes
         cutoff = time.time() - STALE_TMP_SECONDS
         for path in self.tmp.glob("*") if self.tmp.is_dir() else ():
             with contextlib.suppress(OSError):
-                if path.is_file() and path.stat().st_mtime < cutoff:
+                if is_temp_name(path.name) or not path.is_file():
+                    continue  # locked while live: removed above once dead
+                if path.stat().st_mtime < cutoff:
                     gone = _unlink(path)
                     removed, freed = removed + (gone is not None), freed + (gone or 0)
         return removed, freed
@@ -594,22 +710,58 @@ class Cache:
     def _db(self) -> sqlite3.Connection:
         # A connection must not cross fork(): a child opens its own.
         if self._conn is None or self._pid != os.getpid():
-            self.root.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.index_path,
-                timeout=BUSY_TIMEOUT,
-                isolation_level=None,
-                check_same_thread=False,
-            )
             try:
-                enable_wal(conn, timeout=BUSY_TIMEOUT)
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
-            except BaseException:
-                conn.close()
-                raise
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _unusable(self.root, exc) from exc
+            try:
+                conn = self._connect()
+            except sqlite3.OperationalError:
+                raise  # locked, or cannot be opened: nothing to repair
+            except sqlite3.DatabaseError:
+                conn = self._repair()
             self._conn, self._pid = conn, os.getpid()
         return self._conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.index_path,
+            timeout=BUSY_TIMEOUT,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            enable_wal(conn, timeout=BUSY_TIMEOUT)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _repair(self) -> sqlite3.Connection:
+        """Replace an index SQLite cannot read by a new, empty one (see the module docstring)."""
+        if fcntl is None:  # pragma: no cover
+            raise OSError(f"download cache index {self.index_path} is damaged: remove it")
+        with open(self.root / "index.lock", "ab") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            with contextlib.suppress(sqlite3.DatabaseError):
+                return self._connect()  # another process repaired it meanwhile
+            os.replace(self.index_path, self.index_path.with_name("index.db.corrupt"))
+            for suffix in ("-wal", "-shm"):
+                self.index_path.with_name("index.db" + suffix).unlink(missing_ok=True)
+            if self.blobs.is_dir():
+                doomed = self.tmp / f".blobs-{uuid.uuid4().hex[:12]}"
+                self.tmp.mkdir(parents=True, exist_ok=True)
+                os.replace(self.blobs, doomed)
+                shutil.rmtree(doomed, ignore_errors=True)
+            return self._connect()
+
+
+def _write_read_only(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, READ_ONLY)
 
 
 def _check_bound(max_bytes: int | None) -> int | None:
@@ -626,7 +778,17 @@ def _index_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise OSError(f"download cache index {path}: {exc}") from exc
+        raise OSError(
+            f"download cache index {path} (set by MODELBAY_CACHE_DIR) cannot be used: {exc}"
+        ) from exc
+
+
+def _unusable(root: Path, exc: OSError) -> OSError:
+    """An OSError that says which cache failed and how to choose another."""
+    reason = exc.strerror or str(exc)
+    error = OSError(f"download cache {root} (set by MODELBAY_CACHE_DIR) cannot be used: {reason}")
+    error.errno = exc.errno
+    return error
 
 
 def _entry(conn: sqlite3.Connection, digest: str) -> _Entry | None:

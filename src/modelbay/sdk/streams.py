@@ -1,21 +1,49 @@
 """Bytes between files and the wire: files read in ranges, downloads written atomically and
-verified against their sha256 (hashed on a helper thread once they prove large)."""
+verified against their sha256 (hashed on a helper thread once they prove large).
+
+**Temporary files.** A download is written to a temporary file beside its destination and
+renamed over it once verified. The temporary name is :func:`temp_name`: ``.<name>.<12 hex
+digits>.part`` (:data:`TEMP_NAME` matches it), and :func:`locked_temp` holds an exclusive
+``flock`` on the file for as long as its writer lives. A killed writer (SIGKILL, power loss)
+leaves the file behind, but not the lock: :func:`remove_dead_temps` removes temporary files
+whose lock it can take, and never a live writer's.
+
+Taking the lock does not prove the writer dead on its own: a writer creates the file and
+then locks it, and a cleaner may lock it in between. So the cleaner unlinks only while it
+holds the lock, and a writer that gets its lock checks that its file is still the one under
+the name (else it starts again under a new name); a writer renames its file away before it
+lets go of the lock, so a name it held never reaches a cleaner with live bytes behind it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
+import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from modelbay.errors import DigestMismatchError, InvalidInputError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: temporary files are never judged dead
+    fcntl = None  # type: ignore[assignment]
+
 Progress = Callable[[int], None] | None
 CHUNK = 1 << 20
+#: The name of a temporary file for ``<name>``: ``.<name>.<12 lowercase hex digits>.part``.
+TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{12}\.part", re.ASCII | re.DOTALL)
+
+# The temporary files this process holds open and locked (see locked_temp): a download
+# asked to write to one of them writes into it rather than beside it.
+_held: set[str] = set()
+_held_lock = threading.Lock()
 
 
 def read_range(path: Path, offset: int, length: int, progress: Progress = None) -> Iterator[bytes]:
@@ -109,22 +137,199 @@ class StreamHash:
         self._queue = self._thread = None
 
 
+def temp_name(name: str) -> str:
+    """A fresh temporary name for a file that will be renamed to ``name`` (see
+    :data:`TEMP_NAME`)."""
+    return f".{name}.{uuid.uuid4().hex[:12]}.part"
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary name of :func:`temp_name`'s pattern (a file being
+    written, or left by a killed writer: not content to keep or upload)."""
+    return TEMP_NAME.fullmatch(name) is not None
+
+
+@contextlib.contextmanager
+def locked_temp(dest: Path, create: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """A new temporary file beside ``dest`` (named by :func:`temp_name`), locked.
+
+    ``create(path)`` makes the file (a hard link, say); by default it is created empty, for
+    the caller to open and write. The caller renames it into place before leaving the
+    block; whatever is still under its name on leaving is removed. The lock is held until
+    the block ends, so that :func:`remove_dead_temps` leaves the file alone.
+
+    Raises:
+        OSError: the directory cannot be written, or whatever ``create`` raises.
+    """
+    while True:
+        path = dest.with_name(temp_name(dest.name))
+        if create is None:
+            open(path, "xb").close()
+        else:
+            create(path)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            continue  # a cleaner took it before it was locked: start again
+        try:
+            _lock(fd, blocking=True)
+            if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            raise
+        os.close(fd)
+    key = str(path)
+    with _held_lock:
+        _held.add(key)
+    try:
+        yield path
+    finally:
+        with _held_lock:
+            _held.discard(key)
+        try:
+            # Nobody else makes a file under this fresh name: whatever is there is ours.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        finally:
+            os.close(fd)
+
+
+def remove_dead_temps(directory: Path, names: Collection[str] | None = None) -> tuple[int, int]:
+    """Remove the temporary files in ``directory`` whose writer is gone.
+
+    Only files named by :func:`temp_name` count, and of those, with ``names``, only the
+    ones for those names. A file whose lock is held (a live writer, in any process) is kept.
+
+    Returns:
+        ``(files removed, bytes freed)``.
+    """
+    removed = freed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0, 0
+    for entry in entries:
+        match = TEMP_NAME.fullmatch(entry.name)
+        if match is None or (names is not None and match["name"] not in names):
+            continue
+        gone = _remove_if_dead(Path(entry.path))
+        if gone is not None:
+            removed, freed = removed + 1, freed + gone
+    return removed, freed
+
+
+def temp_files(directory: Path) -> list[tuple[Path, int, bool]]:
+    """``(path, size, live)`` of each temporary file in ``directory`` (any name); ``live``
+    says whether its writer holds its lock (files of other naming schemes, whose writers
+    take no lock, count as live)."""
+    out: list[tuple[Path, int, bool]] = []
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return out
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            size = entry.stat(follow_symlinks=False).st_size
+            live = not is_temp_name(entry.name) or _is_locked(Path(entry.path))
+            out.append((Path(entry.path), size, live))
+    return out
+
+
+def _remove_if_dead(path: Path) -> int | None:
+    """Unlink the temporary file ``path`` if no one holds its lock; its size, or None."""
+    if fcntl is None:  # pragma: no cover
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not _lock(fd, blocking=False):
+            return None
+        st = os.fstat(fd)
+        # Still the file under that name (not renamed into place by its writer meanwhile).
+        if os.stat(path, follow_symlinks=False).st_ino != st.st_ino:
+            return None
+        os.unlink(path)
+        return st.st_size
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _is_locked(path: Path) -> bool:
+    if fcntl is None:  # pragma: no cover
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return not _lock(fd, blocking=False)
+    finally:
+        os.close(fd)
+
+
+def _lock(fd: int, *, blocking: bool) -> bool:
+    """Take ``fd``'s exclusive flock; False if ``blocking`` is off and someone holds it."""
+    if fcntl is None:  # pragma: no cover
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holds(path: Path) -> bool:
+    with _held_lock:
+        return str(path) in _held
+
+
 def atomic_verified_write(dest: Path, digest: str, chunks: Any) -> None:
+    """Write ``chunks`` to ``dest``, verified against ``digest``; nothing partial is ever
+    left under ``dest``.
+
+    The bytes go to a locked temporary file beside ``dest`` (see :func:`locked_temp`),
+    renamed over ``dest`` once they hash to ``digest``. When ``dest`` is itself a temporary
+    file this process holds (the download cache fills its own), they go straight into it:
+    its owner renames it into place.
+
+    Raises:
+        DigestMismatchError: the bytes do not hash to ``digest``.
+        OSError: the file cannot be written.
+    """
+    if _holds(dest):
+        with open(dest, "wb") as f:
+            _write_verified(f, digest, chunks, None)
+        return
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")
+    with locked_temp(dest) as tmp:
+        with open(tmp, "wb") as f:
+            _write_verified(f, digest, chunks, dest)
+        os.replace(tmp, dest)
+
+
+def _write_verified(f: IO[bytes], digest: str, chunks: Any, dest: Path | None) -> None:
     h = StreamHash()
     try:
-        with open(tmp, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-                h.update(chunk)
+        for chunk in chunks:
+            f.write(chunk)
+            h.update(chunk)
         actual = h.hexdigest()
-        if actual != digest:
-            raise DigestMismatchError(
-                f"download of {dest.name} is corrupt: expected sha256 {digest[:12]}, got {actual[:12]}",
-                {"expected": digest, "actual": actual, "path": str(dest)},
-            )
-        os.replace(tmp, dest)
     finally:
         h.close()
-        tmp.unlink(missing_ok=True)
+    if actual != digest:
+        what = f"blob {digest[:12]}" if dest is None else dest.name
+        raise DigestMismatchError(
+            f"download of {what} is corrupt: expected sha256 {digest[:12]}, got {actual[:12]}",
+            {"expected": digest, "actual": actual, **({} if dest is None else {"path": str(dest)})},
+        )

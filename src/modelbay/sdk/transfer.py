@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
+import stat
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from modelbay.errors import (
     from_payload,
 )
 from modelbay.sdk.digests import DigestIndex
+from modelbay.sdk.streams import locked_temp, remove_dead_temps
 from modelbay.sdk.transport import Info, LocalTransport, Transport
 
 WORKERS = min(16, (os.cpu_count() or 2) * 4)
@@ -42,31 +45,47 @@ SERVER_PART_STREAMS = 2
 #: Small blobs go up and come down in bundles of at most this many bytes and blobs.
 BUNDLE_BYTES = 4 << 20
 BUNDLE_BLOBS = 500
-#: Transfers smaller than this, or shorter than PROGRESS_DELAY seconds, show no progress bar.
-PROGRESS_MIN_BYTES = 32 << 20
+#: Transfers shorter than this many seconds show no progress bar, whatever their size.
 PROGRESS_DELAY = 0.5
 
 
+class Stopped(Exception):
+    """Raised in a transfer's threads once it is stopped (Ctrl-C, or another file failed);
+    the caller raises the reason instead."""
+
+
 class _Meter:
-    """Counts bytes from many threads and drives a Rich progress bar on a terminal, started
-    only once a transfer has lasted a moment; silent when stderr is not a terminal."""
+    """Counts bytes from many threads and drives a Rich progress bar on stderr when it is a
+    terminal, started only once a transfer has lasted PROGRESS_DELAY seconds.
+
+    It is also how a transfer is stopped: every thread reports each chunk here, so once
+    :attr:`stopped` is set, the next chunk of every file raises :class:`Stopped`.
+    """
 
     def __init__(self, label: str, total: int, enabled: bool) -> None:
         self.label = label
         self.total = total
         self.done = 0
+        self.stopped = threading.Event()
         self._lock = threading.Lock()
-        self._enabled = enabled and total >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+        self._enabled = enabled and sys.stderr.isatty()
         self._start = time.monotonic()
         self._progress: Any = None
         self._task: Any = None
 
+    def check(self) -> None:
+        """Raise :class:`Stopped` if the transfer was stopped."""
+        if self.stopped.is_set():
+            raise Stopped("the transfer was stopped")
+
     def __call__(self, n: int) -> None:
+        self.check()
         with self._lock:
             self.done += n
             if not self._enabled:
                 return
             if self._progress is None and time.monotonic() - self._start >= PROGRESS_DELAY:
+                from rich.console import Console
                 from rich.progress import (
                     BarColumn,
                     DownloadColumn,
@@ -82,6 +101,8 @@ class _Meter:
                     DownloadColumn(),
                     TransferSpeedColumn(),
                     TimeRemainingColumn(),
+                    # stderr: stdout carries the command's result (a directory, JSON).
+                    console=Console(stderr=True),
                     transient=True,
                 )
                 self._progress.start()
@@ -105,6 +126,25 @@ def meter(label: str, total: int, enabled: bool = True) -> Iterator[_Meter]:
         m.close()
 
 
+def removed_after_add(path: Path | str) -> InvalidInputError:
+    """The error for a file of an artifact that was removed after it was added."""
+    return InvalidInputError(
+        f"{path} was removed after it was added to the artifact", {"path": str(path)}
+    )
+
+
+@contextmanager
+def files_still_there(paths: Iterable[Path]) -> Iterator[None]:
+    """Turn a FileNotFoundError about one of ``paths`` into :func:`removed_after_add`'s error
+    (one about any other file, e.g. the server's own in embedded mode, goes on as it is)."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        if exc.filename is None or os.fspath(exc.filename) not in {os.fspath(p) for p in paths}:
+            raise
+        raise removed_after_add(os.fspath(exc.filename)) from exc
+
+
 def hash_files(
     paths: list[Path], transport: Transport | None = None, *, progress: bool = True
 ) -> list[tuple[str, int]]:
@@ -112,7 +152,11 @@ def hash_files(
     whose stat is unchanged since it was last hashed is not read again (see sdk/digests.py).
 
     With a ``transport``, large new files are sent while they are hashed (see
-    :func:`hash_and_send`)."""
+    :func:`hash_and_send`).
+
+    Raises:
+        InvalidInputError: a file is gone (removed after it was added to the artifact).
+    """
     return hash_and_send(paths, transport, progress=progress)[0]
 
 
@@ -131,6 +175,9 @@ def hash_and_send(
     time the file is logged (the session is remembered by the file's stat). Files seen
     before, small files, and object-store servers (which need the digest up front) go the
     usual way: hashed here, then sent by :func:`upload` only if missing.
+
+    Raises:
+        InvalidInputError: a file is gone (removed after it was added to the artifact).
     """
     from modelbay.sdk.digests import default_index
 
@@ -170,7 +217,8 @@ def hash_and_send(
                 done = dict(zip(work, pool.map(one, work), strict=True))
         return [done[first[(st.st_dev, st.st_ino)]] for st in stats]
 
-    return index.digest_many(paths, hash_all), sent
+    with files_still_there(paths):
+        return index.digest_many(paths, hash_all), sent
 
 
 #: Files at least this large, not seen before, are sent while they are hashed (see
@@ -275,15 +323,31 @@ def _send_parts(
     return sent, (errors[0] if errors else None)
 
 
-def _run_all(fn: Callable[[Any], None], items: list[Any]) -> None:
+def _run_all(
+    fn: Callable[[Any], None], items: list[Any], stop: threading.Event | None = None
+) -> None:
+    """``fn`` on every item, a few at a time; the first error (or a KeyboardInterrupt in
+    the calling thread) is raised once the threads are done. On it, items not started are
+    cancelled, and ``stop`` is set so that running ones can stop early (a transfer's
+    :class:`_Meter` stops them at their next chunk)."""
     if not items:
         return
     if len(items) == 1:
         fn(items[0])
         return
-    with ThreadPoolExecutor(min(WORKERS, len(items))) as pool:
-        for _ in pool.map(fn, items):
-            pass
+    pool = ThreadPoolExecutor(min(WORKERS, len(items)))
+    try:
+        futures = [pool.submit(fn, item) for item in items]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:  # the first error, in the items' order
+            if future in done:
+                future.result()
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def bundles(digests: list[str], sizes: dict[str, int]) -> tuple[list[list[str]], list[str]]:
@@ -340,8 +404,16 @@ def upload(
 
     Raises:
         DigestMismatchError: a file changed between hashing and sending.
+        InvalidInputError: a file is gone (removed after it was added to the artifact).
         TransportError: the server or the object store could not be reached.
     """
+    with files_still_there(sources.values()):
+        return _upload(transport, sizes, sources, progress)
+
+
+def _upload(
+    transport: Transport, sizes: dict[str, int], sources: dict[str, Path], progress: bool
+) -> int:
     if isinstance(transport, LocalTransport) and transport.services.backend.kind == "disk":
         missing = transport.call("missing_blobs", digests=list(sizes))
         total = sum(sizes[d] for d in missing)
@@ -437,63 +509,84 @@ def download(
     cache: Any = None,
     progress: bool = True,
 ) -> int:
-    """Place every file of a manifest under ``root``; returns the bytes fetched from the server.
+    """Place every file of a manifest under ``root``; returns the size of the files fetched
+    (a blob fetched once for several names counts at each, as it always has).
 
-    Files already under ``root`` with the right size and digest are kept; files in ``cache``
-    are linked or copied from it; the rest are fetched in parallel (small ones in bundles),
+    Files already under ``root`` with the right size and digest are kept (a file's digest is
+    remembered against its stat in the digest index, sdk/digests.py, so an unchanged file
+    is not read again at every download); files in ``cache`` are linked or copied from it;
+    the rest are fetched in parallel (small ones in bundles), each distinct blob once,
     verified, and put in the cache on the way. Nothing partial is ever left under a file's
-    name.
+    name, and partial files a killed download of these files left beside them are removed
+    (never a live download's: see sdk/streams.py).
+
+    A ``cache`` that cannot be used (see :meth:`Cache.open`) is left out, with a warning.
+    Ctrl-C stops the transfer: files not started are not, the ones being fetched stop at
+    their next chunk (their partial files removed), and the KeyboardInterrupt goes on.
 
     Raises:
         InvalidPathError: a file would land outside ``root``.
-        DigestMismatchError: bytes arrived corrupt (or the stored blob is corrupt).
+        DigestMismatchError: bytes arrived corrupt (or the stored blob is corrupt); the
+            message names the file.
         TransportError: the server or the object store could not be reached.
     """
-    todo = _missing(files, _destinations(root, files), cache)
-    fetched = [f for f, _ in todo if not f.get("ref")]
-    urls: dict[str, Any] = {}
-    if fetched and not isinstance(transport, LocalTransport):
-        urls = transport.call("locations", digests=sorted({f["sha256"] for f in fetched}))
-    # Small blobs the server sends itself come in bundles; the rest one request each.
-    by_digest: dict[str, list[Path]] = {}
-    sizes: dict[str, int] = {}
-    single: list[tuple[Info, Path]] = []
+    cache = _usable(cache)
+    dests = _destinations(root, files)
+    _remove_dead_partials(files, dests)
+    todo = _missing(files, dests, cache)
+    refs = [(f, dest) for f, dest in todo if f.get("ref")]
+    copies: dict[str, list[tuple[Info, Path]]] = {}  # the destinations of each blob
     for f, dest in todo:
-        if f.get("ref") or (urls.get(f["sha256"]) or {}).get("url"):
-            single.append((f, dest))
-            continue
-        by_digest.setdefault(f["sha256"], []).append(dest)
-        sizes[f["sha256"]] = f["size"]
-    groups, alone = bundles(list(by_digest), sizes)
-    for digest in alone:
-        single.extend(({"sha256": digest, "size": sizes[digest]}, d) for d in by_digest[digest])
-    total = sum(f["size"] for f, _ in todo)
+        if not f.get("ref"):
+            copies.setdefault(f["sha256"], []).append((f, dest))
+    urls: dict[str, Any] = {}
+    if copies and not isinstance(transport, LocalTransport):
+        urls = transport.call("locations", digests=sorted(copies))
+    sizes = {digest: int(where[0][0]["size"]) for digest, where in copies.items()}
+    # Small blobs the server sends itself come in bundles; the rest one request each.
+    signed = [d for d in copies if (urls.get(d) or {}).get("url")]
+    groups, alone = bundles([d for d in copies if d not in set(signed)], sizes)
+    total = sum(sizes.values()) + sum(f["size"] for f, _ in refs)
     with meter("downloading", total, progress) as m:
 
-        def fetch(item: tuple[Info, Path]) -> None:
+        def fetch_reference(item: tuple[Info, Path]) -> None:
+            from modelbay.sdk.references import fetch_reference
+
             f, dest = item
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if f.get("ref"):
-                from modelbay.sdk.references import fetch_reference
+            fetch_reference(f, dest, m)
 
-                fetch_reference(f, dest, m)
-                return
-            url = (urls.get(f["sha256"]) or {}).get("url")
-            _place(
-                cache,
-                f["sha256"],
-                f["size"],
-                dest,
-                lambda tmp: transport.download_blob(f["sha256"], tmp, url, m),
-            )
+        def fetch(digest: str) -> None:
+            size, where = sizes[digest], copies[digest]
+            first = where[0][1]
+            first.parent.mkdir(parents=True, exist_ok=True)
+            url = (urls.get(digest) or {}).get("url")
+            try:
+                _place(
+                    cache,
+                    digest,
+                    size,
+                    first,
+                    lambda tmp: transport.download_blob(digest, tmp, url, m),
+                )
+            except DigestMismatchError as exc:
+                raise _corrupt(exc, digest, size, where[0][0]["path"]) from exc
+            for _, dest in where[1:]:  # the same bytes again: placed from the first copy
+                m.check()
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if cache is None or not cache.materialize(digest, size, dest, touch=False):
+                    _copy(first, dest)
 
         def fetch_bundle(group: list[str]) -> None:
-            blobs = list(transport.download_bundle(group))
+            blobs: list[tuple[str, bytes]] = []
+            for digest, data in transport.download_bundle(group):
+                m.check()
+                blobs.append((digest, data))
             if {d for d, _ in blobs} != set(group):
                 raise TransportError("the server sent another set of blobs than asked for")
             for digest, data in blobs:
-                _check_bytes(digest, sizes[digest], data)
-            wanted = [(d, sizes[d], dest) for d in group for dest in by_digest[d]]
+                _check_bytes(digest, sizes[digest], data, copies[digest][0][0]["path"])
+            wanted = [(d, sizes[d], dest) for d in group for _, dest in copies[d]]
             for dest in {dest.parent for _, _, dest in wanted}:
                 dest.mkdir(parents=True, exist_ok=True)
             placed = [False] * len(wanted)
@@ -504,35 +597,112 @@ def download(
             for (digest, _, dest), done in zip(wanted, placed, strict=True):
                 if not done:  # no cache, or evicted by another process meanwhile
                     _write(held[digest], dest)
-            m(sum(size for _, size, _ in wanted))
+            m(sum(sizes[d] for d in group))
 
-        work: list[tuple[str, Any]] = [("bundle", g) for g in groups]
-        work += [("single", item) for item in single]
-        _run_all(lambda w: fetch_bundle(w[1]) if w[0] == "bundle" else fetch(w[1]), work)
+        work: list[tuple[Callable[[Any], None], Any]] = [(fetch_bundle, g) for g in groups]
+        # Large blobs first, so that the long transfers start early.
+        work += [(fetch, d) for d in sorted(alone + signed, key=lambda d: -sizes[d])]
+        work += [(fetch_reference, item) for item in refs]
+        _run_all(lambda w: w[0](w[1]), work, m.stopped)
     if cache is not None:
         # Marked used last, so that what was just downloaded is the last to be evicted.
         cache.touch_many(f["sha256"] for f in files if not f.get("ref"))
         cache.enforce()
-    return int(total)
+    return sum(int(f["size"]) for f, _ in todo)
+
+
+def _usable(cache: Any) -> Any:
+    """``cache`` if it can be used now, else None, with a warning that says why."""
+    if cache is None:
+        return None
+    try:
+        cache.open()
+    except OSError as exc:
+        warnings.warn(
+            f"{exc}; downloading without it (point MODELBAY_CACHE_DIR at a writable "
+            "local directory to use one)",
+            stacklevel=4,
+        )
+        return None
+    return cache
+
+
+def _remove_dead_partials(files: list[Info], dests: list[Path]) -> None:
+    """Remove the partial files a killed download left beside these destinations (see
+    sdk/streams.py). References are left out: their writer (sdk/references.py) takes no
+    lock, so a live one could not be told from a dead one."""
+    names: dict[Path, set[str]] = {}
+    for f, dest in zip(files, dests, strict=True):
+        if not f.get("ref"):
+            names.setdefault(dest.parent, set()).add(dest.name)
+    for parent, wanted in names.items():
+        remove_dead_temps(parent, wanted)
+
+
+def _corrupt(exc: DigestMismatchError, digest: str, size: int, path: str) -> DigestMismatchError:
+    """The error for the file ``path`` whose blob came down corrupt, from the lower-level
+    one (which names a temporary file)."""
+    actual = exc.details.get("actual")
+    got = f"sha256 {actual[:12]}" if actual else f"{exc.details.get('size')} bytes"
+    want = f"sha256 {digest[:12]}" if actual else f"{size} bytes"
+    return DigestMismatchError(
+        f"download of {path} is corrupt: the stored copy of its blob is damaged (expected "
+        f"{want}, got {got}); nothing was written under {path}",
+        {"path": path, "expected": digest, **({"actual": actual} if actual else {})},
+    )
 
 
 def _missing(files: list[Info], dests: list[Path], cache: Any) -> list[tuple[Info, Path]]:
-    """The files to fetch: references, and stored files neither in ``cache`` (those are
-    placed from it now, with one read of its index) nor already at their destination."""
+    """The files to fetch: references, and stored files neither already at their
+    destination nor in ``cache`` (those are placed from it now, with one read of its index).
+
+    A file at its destination is kept if it is the cache's own entry (a hard link to it:
+    its inode says so, without reading it), or if it is a regular file of the right size
+    whose digest matches: remembered against its stat in the digest index when it has not
+    changed since it was last hashed, else hashed (and remembered). Anything else there is
+    replaced.
+    """
     stored = [(f, dest) for f, dest in zip(files, dests, strict=True) if not f.get("ref")]
-    placed = [False] * len(stored)
+    keys = [(f["sha256"], f["size"], dest) for f, dest in stored]
+    done = [False] * len(stored)
     if cache is not None and stored:
-        placed = cache.materialize_many([(f["sha256"], f["size"], d) for f, d in stored])
+        done = cache.linked_many(keys)
+    there = [i for i, (f, d) in enumerate(stored) if not done[i] and _sized(d, f["size"])]
+    if there:
+        for i, found in zip(there, _digests([stored[i][1] for i in there]), strict=True):
+            done[i] = found == stored[i][0]["sha256"]
+    rest = [i for i in range(len(stored)) if not done[i]]
+    if cache is not None and rest:
+        for i, placed in zip(rest, cache.materialize_many([keys[i] for i in rest]), strict=True):
+            done[i] = placed
     todo = [(f, dest) for f, dest in zip(files, dests, strict=True) if f.get("ref")]
-    for (f, dest), done in zip(stored, placed, strict=True):
-        if done or (
-            dest.is_file()
-            and dest.stat().st_size == f["size"]
-            and sha256_file(dest)[0] == f["sha256"]
-        ):
-            continue
-        todo.append((f, dest))
-    return todo
+    return todo + [item for item, ok in zip(stored, done, strict=True) if not ok]
+
+
+def _sized(path: Path, size: int) -> bool:
+    """``path`` is a regular file (not followed if a symlink) of ``size`` bytes."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size
+
+
+def _digests(paths: list[Path]) -> list[str | None]:
+    """The sha256 of each file (None if it cannot be read), from the digest index where its
+    stat is unchanged, else hashed in parallel."""
+    from modelbay.sdk.digests import default_index
+
+    def hash_all(todo: list[Path]) -> list[tuple[str, int]]:
+        if len(todo) <= 1:
+            return [sha256_file(p) for p in todo]
+        with ThreadPoolExecutor(min(WORKERS, len(todo))) as pool:
+            return list(pool.map(sha256_file, todo))
+
+    try:
+        return [digest for digest, _ in default_index().digest_many(paths, hash_all)]
+    except OSError:  # one changed or vanished meanwhile: fetch them all
+        return [None] * len(paths)
 
 
 def _destinations(root: Path, files: list[Info]) -> list[Path]:
@@ -561,25 +731,29 @@ def _destinations(root: Path, files: list[Info]) -> list[Path]:
     return out
 
 
-def _check_bytes(digest: str, size: int, data: bytes) -> None:
+def _check_bytes(digest: str, size: int, data: bytes, path: str) -> None:
     actual = hashlib.sha256(data).hexdigest()
     if actual != digest or len(data) != size:
         raise DigestMismatchError(
-            f"download of blob {digest[:12]} is corrupt: got sha256 {actual[:12]}, "
-            f"{len(data)} bytes",
-            {"expected": digest, "actual": actual, "size": len(data)},
+            f"download of {path} is corrupt: the stored copy of its blob is damaged (expected "
+            f"sha256 {digest[:12]}, {size} bytes; got sha256 {actual[:12]}, {len(data)} bytes)",
+            {"path": path, "expected": digest, "actual": actual, "size": len(data)},
         )
 
 
 def _write(data: bytes, path: Path) -> None:
     """Write verified bytes to ``path``, atomically."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
-    try:
+    with locked_temp(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    """Copy the file ``src`` to ``dest``, atomically."""
+    with locked_temp(dest) as tmp:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
 
 
 def _place(cache: Any, digest: str, size: int, dest: Path, fill: Callable[[Path], None]) -> None:
