@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +66,11 @@ class Artifact:
         self.metadata: dict[str, Any] = names.check_metadata(metadata)
         self.aliases: list[str] = []
         self.tags: list[str] = []
+        # A name is in at most one of _entries and _references: the later add wins.
         self._entries: dict[str, Path] = {}
         self._references: dict[str, Info] = {}
+        # The real directory each entry added by add_dir must still resolve inside at log time.
+        self._dir_roots: dict[str, Path] = {}
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._info: Info | None = None
         self._transport: Transport | None = None
@@ -78,6 +83,15 @@ class Artifact:
             raise ConflictError(
                 f"{self.qualified_name} is logged and immutable; create a new Artifact to change files"
             )
+
+    def _put(self, target: str, path: Path, root: Path | None = None) -> None:
+        """Add a local file as ``target``, replacing whatever had that name (a reference too)."""
+        self._references.pop(target, None)
+        self._entries[target] = path
+        if root is None:
+            self._dir_roots.pop(target, None)
+        else:
+            self._dir_roots[target] = root
 
     def add_file(
         self, local_path: str | os.PathLike[str], name: str | None = None
@@ -92,13 +106,15 @@ class Artifact:
         if not path.is_file():
             raise InvalidPathError(f"{local_path} is not a file", {"path": str(local_path)})
         target = names.check_path(name if name is not None else path.name)
-        self._entries[target] = path
+        self._put(target, path)
         return None
 
     def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None) -> None:
         """Add every file under a directory (under the prefix ``name`` if given).
 
-        Symbolic links are followed only while they stay inside the directory.
+        Symbolic links are followed only while they stay inside the directory: checked now,
+        and again when the artifact is logged, before anything is hashed or sent (a link
+        changed in between to point out is refused then).
 
         Raises:
             InvalidPathError: not a directory, a link pointing out of it, or an unsafe name.
@@ -112,7 +128,8 @@ class Artifact:
         found: dict[str, Path] = {}
         for rel, path in _walk(root, real_root):
             found[names.check_path(prefix + rel)] = path
-        self._entries.update(found)
+        for target, path in found.items():
+            self._put(target, path, real_root)
 
     def add_reference(self, uri: str, name: str | None = None, checksum: bool = True) -> None:
         """Track ``s3://``, ``file://`` or ``http(s)://`` objects by checksum without copying
@@ -127,6 +144,7 @@ class Artifact:
         self._check_draft()
         for entry in entries_for(uri, name, checksum=checksum):
             self._entries.pop(entry["path"], None)
+            self._dir_roots.pop(entry["path"], None)
             self._references[entry["path"]] = entry
 
     def new_file(self, name: str, mode: str = "x", encoding: str | None = None) -> IO[Any]:
@@ -137,21 +155,29 @@ class Artifact:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="modelbay-artifact-")
         path = Path(self._tmpdir.name) / target
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._entries[target] = path
+        self._put(target, path)
         return open(path, mode, encoding=encoding)
 
     # -- logging --------------------------------------------------------------------------------
 
     def _manifest(self, transport: Transport | None = None) -> tuple[list[Info], dict[str, Path]]:
         """The files (sorted by path) and where each digest's bytes are; with a
-        ``transport``, large new files are sent while they are hashed."""
+        ``transport``, large new files are sent while they are hashed.
+
+        Raises:
+            InvalidInputError: no files, or a file removed since it was added.
+            InvalidPathError: a path that is another's folder, or a file added from a
+                directory that no longer resolves inside it (see :meth:`_check_dirs`).
+        """
         if not self._entries and not self._references:
             raise InvalidInputError(
                 f"artifact {self._name!r} has no files; add some before logging"
             )
         from modelbay.sdk.transfer import hash_files
 
-        items = sorted((p, src) for p, src in self._entries.items() if p not in self._references)
+        items = sorted(self._entries.items())
+        _check_no_file_is_a_folder([p for p, _ in items] + list(self._references))
+        self._check_dirs()
         hashed = hash_files([src for _, src in items], transport)
         files: list[Info] = [
             {"path": p, "sha256": d, "size": s}
@@ -163,6 +189,49 @@ class Artifact:
         files.extend(self._references.values())
         return sorted(files, key=lambda f: f["path"]), sources
 
+    def _check_dirs(self) -> None:
+        """Check that every file added by :meth:`add_dir` still resolves inside its directory.
+
+        A link inside may have been re-pointed out (or a directory swapped for such a link)
+        since it was added. Costs one ``lstat`` per file, and one ``realpath`` per distinct
+        directory and per file that is a link. There remains a window between this check
+        and the moment a file is opened to be hashed or sent: a link swapped in exactly then
+        is followed. Closing it would take ``O_NOFOLLOW`` opens of every path component.
+
+        Raises:
+            InvalidPathError: a file now resolves outside its directory, or is no longer a file.
+            InvalidInputError: a file was removed after it was added.
+        """
+        from modelbay.sdk.transfer import removed_after_add
+
+        # Plain strings, and one answer per directory: pathlib would cost more than the stats.
+        inside: dict[tuple[str, str], bool] = {}  # (directory, root) -> resolves inside root
+        for target, root in self._dir_roots.items():
+            path = os.fspath(self._entries[target])
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                raise removed_after_add(path) from None
+            where = str(root)
+            ok: bool | None
+            if stat.S_ISLNK(st.st_mode):
+                real = os.path.realpath(path)
+                ok = _within(real, where)
+            else:
+                parent = os.path.dirname(path)
+                ok = inside.get((parent, where))
+                if ok is None:
+                    ok = inside[parent, where] = _within(os.path.realpath(parent or "."), where)
+                real = path if ok else os.path.realpath(path)
+            if not ok:
+                raise InvalidPathError(
+                    f"{path} now resolves to {real}, outside the directory it was added "
+                    f"from ({root})",
+                    {"path": path},
+                )
+            if not (stat.S_ISREG(st.st_mode) or os.path.isfile(real)):
+                raise InvalidPathError(f"{path} is no longer a file", {"path": path})
+
     def _log(
         self, transport: Transport, project: str, run_id: str | None, aliases: list[str] | None
     ) -> bool:
@@ -171,9 +240,11 @@ class Artifact:
 
         files, sources = self._manifest(transport)
         sizes = {f["sha256"]: f["size"] for f in files if not f.get("ref")}
-        for attempt in range(3):
-            upload(transport, sizes, sources)
+        missing_rounds = 0
+        waits = iter(GC_RETRY_DELAYS)
+        while True:
             try:
+                upload(transport, sizes, sources)
                 info = transport.call(
                     "commit_version",
                     project=project,
@@ -192,8 +263,16 @@ class Artifact:
             except InvalidInputError as exc:
                 # Garbage collection may take a blob between its upload and this commit:
                 # upload what is missing again.
-                if "missing" not in exc.details or attempt == 2:
+                missing_rounds += 1
+                if "missing" not in exc.details or missing_rounds == 3:
                     raise
+            except ConflictError as exc:
+                # A blob of ours is being deleted by garbage collection right now: once its
+                # batch is gone (quickly), it is simply missing, and is sent again.
+                wait = next(waits, None) if _being_collected(exc, sizes) else None
+                if wait is None:
+                    raise
+                time.sleep(wait)
         created = bool(info.pop("created", True))
         self._bind(transport, info)
         if self._tmpdir is not None:
@@ -208,6 +287,7 @@ class Artifact:
         art._type = info["type"]
         art._entries = {}
         art._references = {}
+        art._dir_roots = {}
         art._tmpdir = None
         art._bind(transport, info)
         return art
@@ -437,6 +517,45 @@ class Artifact:
 
     def __repr__(self) -> str:
         return f"<Artifact {self.qualified_name} type={self._type}>"
+
+
+#: Seconds to wait before each new attempt when a blob being sent is being garbage-collected
+#: (about 13 s in all: gc deletes a batch of at most 1000 blobs, then lets go of it).
+GC_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)
+
+
+def _being_collected(exc: ConflictError, sizes: dict[str, int]) -> bool:
+    """Whether ``exc`` says that one of the blobs in ``sizes`` is being garbage-collected.
+
+    services/blobs.py (``_being_collected``, ``BlobService._refuse_if_deleting``) raises a
+    plain ConflictError whose details name the blob's ``sha256``; no other conflict does.
+    """
+    return type(exc) is ConflictError and exc.details.get("sha256") in sizes
+
+
+def _within(real: str, root: str) -> bool:
+    """Whether the resolved path ``real`` is ``root`` or below it."""
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _check_no_file_is_a_folder(paths: list[str]) -> None:
+    """Refuse paths where one is a folder of another (``m`` and ``m/inner``): no download
+    could place both. The server checks the same (services/artifacts.py
+    ``check_no_file_is_a_folder``); this copy keeps the server's modules out of clients.
+
+    Raises:
+        InvalidPathError: a path is both a file and a folder; details name both.
+    """
+    known = set(paths)
+    for path in paths:
+        cut = path.find("/")
+        while cut != -1:
+            if path[:cut] in known:
+                raise InvalidPathError(
+                    f"file path {path[:cut]!r} is a file, but {path!r} makes it a folder too",
+                    {"path": path, "file": path[:cut]},
+                )
+            cut = path.find("/", cut + 1)
 
 
 def _cache_for(transport: Transport) -> Any:
