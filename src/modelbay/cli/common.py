@@ -37,6 +37,26 @@ def fail_on_error() -> Iterator[None]:
     except OSError as exc:  # e.g. a download directory that cannot be written
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except Exception as exc:
+        # The HTTP and S3 clients' errors say what is wrong with the network or the store,
+        # as an OSError does of the disk; any other exception is a bug, shown with its trace.
+        if not isinstance(exc, _client_errors()):
+            raise
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _client_errors() -> tuple[type[BaseException], ...]:
+    """The error bases of httpx and botocore, of those already imported (none is imported
+    here: a client that was never imported raised nothing)."""
+    found: list[type[BaseException]] = []
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        found.append(httpx.HTTPError)
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is not None:
+        found.extend((botocore.BotoCoreError, botocore.ClientError))
+    return tuple(found)
 
 
 def print_json(data: Any) -> None:

@@ -1,29 +1,65 @@
-"""References: files a version tracks by checksum without storing their bytes.
+"""References: files a version tracks without storing their bytes.
 
-* ``file://`` paths are tracked by their sha256 (a directory by each file under it);
-* ``s3://bucket/key`` objects (or every object under a prefix) by their ETag (and version id);
-* ``http(s)://`` URLs by their ETag, or by the sha256 of their body when the server sends none.
+What is recorded at ``add_reference`` (with ``checksum=True``, the default):
 
-Fetching a reference checks the same checksum and refuses bytes that changed since logging.
+* ``file:///abs/path`` (or ``file://localhost/abs/path``): the sha256 and size of the file; a
+  directory adds every regular file under it as ``Artifact.add_dir`` does: links are followed
+  while they stay inside it (one pointing out is refused), FIFOs, sockets, devices and
+  dangling links are skipped (never opened);
+* ``s3://bucket/key``: the object's ETag, size and version id, read from its metadata (a
+  prefix adds every object under it). The key is everything after the bucket, verbatim, as
+  the AWS CLI reads it: ``?``, ``#``, ``%``, spaces and the like are part of it;
+* ``http(s)://`` URLs: their ETag and size, read with a HEAD; or the sha256 and size of their
+  body when the server sends no strong ETag or no length (or encodes the body anyway).
+
+With ``checksum=False`` (as in W&B) an http(s) URL is recorded as it is, without a request,
+and fetched unchecked. ``file://`` and ``s3://`` references are always tracked: both cost
+no more than reading metadata or the file.
+
+Fetching a reference asks for the real bytes (``Accept-Encoding: identity``) and checks
+everything recorded: the size, the sha256, the ETag. Failures are modelbay's errors, each
+naming the URI, with the client's own error as ``__cause__``:
+
+    InvalidInputError        an unsupported or malformed URI, or one naming no file
+    └── DigestMismatchError  the bytes changed since they were logged
+    PermissionDeniedError    refused: HTTP 401 or 403, S3 AccessDenied, file permissions
+    NotFoundError            the file, object, bucket or URL is gone (HTTP 404 or 410)
+    TransportError           unreachable, or any other answer (HTTP 5xx, ...)
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import os
+import stat
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, unquote_to_bytes, urlparse
 
 from modelbay import names
-from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundError, TransportError
+from modelbay.errors import (
+    DigestMismatchError,
+    InvalidInputError,
+    InvalidPathError,
+    ModelbayError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransportError,
+)
 from modelbay.sdk.httpclient import httpx_module
 
 Info = dict[str, Any]
 CHUNK = 1 << 20
 MAX_OBJECTS = 100_000
+#: Ask for the bytes as they are, so that a recorded size is the size of what is fetched.
+IDENTITY = {"Accept-Encoding": "identity"}
+#: How a stored s3:// reference carries the version id of the object it was logged with.
+VERSION_SUFFIX = "?versionId="
 
 
 def _synthetic(uri: str, etag: str) -> str:
@@ -31,218 +67,426 @@ def _synthetic(uri: str, etag: str) -> str:
     return hashlib.sha256(f"ref\0{uri}\0{etag}".encode()).hexdigest()
 
 
+def _untracked(uri: str) -> str:
+    """The digest of a reference recorded without any checksum (``checksum=False``)."""
+    return hashlib.sha256(f"ref\0{uri}\0untracked".encode()).hexdigest()
+
+
+#: The settings an S3 client is made from: a new client when one of them changes.
+S3_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_MAX_ATTEMPTS",
+    "AWS_ENDPOINT_URL_S3",
+    "MODELBAY_S3_ENDPOINT_URL",
+)
+
+
 def _s3() -> Any:
+    """An S3 client for the current environment (one per distinct environment)."""
+    return _s3_client(tuple(os.environ.get(k) for k in S3_ENV))
+
+
+@functools.lru_cache(maxsize=4)
+def _s3_client(env: tuple[str | None, ...]) -> Any:
+    # A session of its own: boto3's default session keeps the first credentials it found
+    # for the life of the process, even once the environment names others.
     import boto3
     from botocore.config import Config
 
-    endpoint = (
-        os.environ.get("MODELBAY_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3") or None
-    )
-    return boto3.client(
+    settings = dict(zip(S3_ENV, env, strict=True))
+    endpoint = settings["MODELBAY_S3_ENDPOINT_URL"] or settings["AWS_ENDPOINT_URL_S3"] or None
+    return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint,
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
 
 
+def _scheme(uri: str) -> str:
+    return uri.partition(":")[0].lower() if ":" in uri else ""
+
+
 def entries_for(uri: str, name: str | None = None, *, checksum: bool = True) -> list[Info]:
     """Manifest entries (path, sha256, size, ref, etag) for a reference URI.
 
     Raises:
-        InvalidInputError: an unsupported scheme, or a reference to nothing.
-        NotFoundError: the object or file does not exist.
+        InvalidInputError: an unsupported or malformed URI, or a reference to nothing.
+        NotFoundError: the file, object, bucket or URL does not exist.
+        PermissionDeniedError: reading it is refused.
+        TransportError: the store or server cannot be reached, or answers an error.
     """
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return _file_entries(Path(unquote(parsed.path)), name)
-    if parsed.scheme == "s3":
-        return _s3_entries(parsed.netloc, parsed.path.lstrip("/"), name)
-    if parsed.scheme in ("http", "https"):
+    scheme = _scheme(uri)
+    if scheme == "file":
+        return _file_entries(uri, name)
+    if scheme == "s3":
+        return _s3_entries(uri, name)
+    if scheme in ("http", "https"):
         return [_http_entry(uri, name, checksum)]
     raise InvalidInputError(f"unsupported reference {uri!r}: use file://, s3:// or http(s)://")
 
 
-def _file_entries(path: Path, name: str | None) -> list[Info]:
+# -- file:// ------------------------------------------------------------------------------------
+
+
+def _file_path(uri: str) -> Path:
+    """The absolute local path a ``file:`` URI names (percent-decoded).
+
+    Raises:
+        InvalidInputError: a host other than ``localhost``, a raw ``?`` or ``#``, or a path
+            that is empty or relative.
+    """
+    parsed = urlparse(uri)
+    if parsed.netloc.lower() not in ("", "localhost"):
+        raise InvalidInputError(
+            f"{uri!r} names host {parsed.netloc!r}: a file:// reference must be local "
+            "(file:///abs/path or file://localhost/abs/path)"
+        )
+    if "?" in uri or "#" in uri:
+        raise InvalidInputError(f"{uri!r}: write '?' and '#' in a file path as %3F and %23")
+    path = os.fsdecode(unquote_to_bytes(parsed.path))
+    if not path.startswith("/") or "\0" in path:
+        raise InvalidInputError(
+            f"{uri!r} does not name an absolute path: write file:///abs/path "
+            "(Path(...).resolve().as_uri())"
+        )
+    return Path(path)
+
+
+def _file_error(uri: str, exc: OSError) -> ModelbayError:
+    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+        return NotFoundError(f"no file at {uri}: {exc}")
+    if isinstance(exc, PermissionError):
+        return PermissionDeniedError(f"cannot read referenced file {uri}: {exc}")
+    if exc.errno in (errno.ELOOP, errno.ENAMETOOLONG):
+        return InvalidInputError(f"{uri} names no file: {exc}")
+    return TransportError(f"cannot read referenced file {uri}: {exc}")
+
+
+def _file_entry(full: Path, target: str) -> Info:
     from modelbay.blobs.local import sha256_file
 
-    if path.is_file():
-        digest, size = sha256_file(path)
-        target = names.check_path(name or path.name)
-        return [
-            {
-                "path": target,
-                "sha256": digest,
-                "size": size,
-                "ref": path.resolve().as_uri(),
-                "etag": None,
-            }
+    digest, size = sha256_file(full)
+    ref = full.resolve().as_uri()
+    return {"path": target, "sha256": digest, "size": size, "ref": ref, "etag": None}
+
+
+def _file_entries(uri: str, name: str | None) -> list[Info]:
+    """A regular file, or every regular file under a directory as ``Artifact.add_dir`` finds
+    them: links are followed while they stay inside the directory (one pointing out of it is
+    refused), and anything else (a FIFO, a socket, a device, a dangling link) is skipped."""
+    from modelbay.sdk.artifact import _walk
+
+    path = _file_path(uri)
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISREG(mode):
+            return [_file_entry(path, names.check_path(name or path.name))]
+        if not stat.S_ISDIR(mode):
+            raise InvalidInputError(f"{uri} is neither a regular file nor a directory")
+        prefix = names.check_path(name).rstrip("/") + "/" if name else ""
+        out = [
+            _file_entry(full, names.check_path(prefix + rel))
+            for rel, full in _walk(path, path.resolve())
         ]
-    if not path.is_dir():
-        raise NotFoundError(f"{path} does not exist")
-    out: list[Info] = []
-    prefix = names.check_path(name).rstrip("/") + "/" if name else ""
-    for dirpath, _, filenames in os.walk(path):
-        for filename in sorted(filenames):
-            full = Path(dirpath) / filename
-            digest, size = sha256_file(full)
-            rel = full.relative_to(path).as_posix()
-            out.append(
-                {
-                    "path": names.check_path(prefix + rel),
-                    "sha256": digest,
-                    "size": size,
-                    "ref": full.resolve().as_uri(),
-                    "etag": None,
-                }
-            )
+    except OSError as exc:
+        raise _file_error(uri, exc) from exc
+    except RuntimeError as exc:  # Path.resolve() on a symbolic link loop (Python < 3.13)
+        raise InvalidPathError(f"{uri}: {exc}") from exc
     if not out:
-        raise InvalidInputError(f"{path} holds no files")
+        raise InvalidInputError(f"{path} holds no regular files")
     return out
 
 
-def _s3_entries(bucket: str, key: str, name: str | None) -> list[Info]:
+def _read_file(uri: str, take: Callable[[bytes], None]) -> None:
+    path = _file_path(uri)
+    try:
+        # Non-blocking, so that a FIFO put in the file's place cannot hang the download.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _file_error(uri, exc) from exc
+    with os.fdopen(fd, "rb", buffering=0) as src:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotFoundError(f"referenced file {uri} is gone: it is no longer a regular file")
+        while True:
+            try:
+                chunk = src.read(CHUNK)
+            except OSError as exc:
+                raise _file_error(uri, exc) from exc
+            if not chunk:
+                return
+            take(chunk)
+
+
+# -- s3:// --------------------------------------------------------------------------------------
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    """(bucket, key) of ``s3://bucket/key``: the key is the rest of the URI, verbatim."""
+    if not uri.lower().startswith("s3://"):
+        raise InvalidInputError(f"{uri!r} is not an s3:// URI: write s3://bucket/key")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise InvalidInputError(f"{uri!r} names no bucket: write s3://bucket/key")
+    return bucket, key
+
+
+def _s3_ref(bucket: str, key: str, version: str | None) -> str:
+    """The stored reference of one object: its URI, then the version id it was logged with.
+
+    Raises:
+        InvalidInputError: an unversioned key that itself contains the version suffix (its
+            reference would read as another key at a version).
+    """
+    if version and version != "null":
+        return f"s3://{bucket}/{key}{VERSION_SUFFIX}{version}"
+    if VERSION_SUFFIX in key:
+        raise InvalidInputError(f"s3://{bucket}/{key}: keys holding {VERSION_SUFFIX!r} are refused")
+    return f"s3://{bucket}/{key}"
+
+
+def _parse_s3_ref(ref: str) -> tuple[str, str, str | None]:
+    """(bucket, key, version id) of a stored reference (see :func:`_s3_ref`)."""
+    bucket, key = _split_s3(ref)
+    head, sep, version = key.rpartition(VERSION_SUFFIX)
+    return (bucket, head, version) if sep and version else (bucket, key, None)
+
+
+def _s3_error(uri: str, exc: Exception) -> ModelbayError:
+    """The modelbay error for a botocore error met while reading ``uri``."""
     from botocore.exceptions import ClientError
 
-    client = _s3()
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code == "NoSuchBucket":
+            return NotFoundError(f"{uri}: bucket {_split_s3(uri)[0]!r} does not exist")
+        if code in ("NoSuchKey", "NoSuchVersion", "NotFound", "404"):
+            return NotFoundError(f"{uri} does not exist ({code})")
+        if code in ("AccessDenied", "Forbidden", "403"):
+            return PermissionDeniedError(f"reading {uri} is refused ({code})")
+    return TransportError(f"cannot read {uri}: {exc}")
+
+
+@contextmanager
+def _s3_errors(uri: str) -> Iterator[None]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
-        head = client.head_object(Bucket=bucket, Key=key) if key and not key.endswith("/") else None
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-            raise
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise _s3_error(uri, exc) from exc
+
+
+def _s3_entries(uri: str, name: str | None) -> list[Info]:
+    from botocore.exceptions import ClientError
+
+    bucket, key = _split_s3(uri)
+    with _s3_errors(uri):
+        client = _s3()
         head = None
+        if key and not key.endswith("/"):
+            try:
+                head = client.head_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in (
+                    "404",
+                    "NoSuchKey",
+                    "NotFound",
+                ):
+                    raise
     if head is not None:
         etag = str(head["ETag"]).strip('"')
-        version = head.get("VersionId")
-        uri = f"s3://{bucket}/{key}" + (
-            f"?versionId={version}" if version and version != "null" else ""
-        )
-        target = names.check_path(name or key.rsplit("/", 1)[-1])
+        ref = _s3_ref(bucket, key, head.get("VersionId"))
         return [
             {
-                "path": target,
-                "sha256": _synthetic(uri, etag),
+                "path": names.check_path(name or key.rsplit("/", 1)[-1]),
+                "sha256": _synthetic(ref, etag),
                 "size": int(head["ContentLength"]),
-                "ref": uri,
+                "ref": ref,
                 "etag": etag,
             }
         ]
     prefix = key if not key or key.endswith("/") else key + "/"
     out: list[Info] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            rel = obj["Key"][len(prefix) :]
-            if not rel:
-                continue
-            etag = str(obj["ETag"]).strip('"')
-            uri = f"s3://{bucket}/{obj['Key']}"
-            path = names.check_path((name.rstrip("/") + "/" if name else "") + rel)
-            out.append(
-                {
-                    "path": path,
-                    "sha256": _synthetic(uri, etag),
-                    "size": int(obj["Size"]),
-                    "ref": uri,
-                    "etag": etag,
-                }
-            )
-            if len(out) > MAX_OBJECTS:
-                raise InvalidInputError(
-                    f"s3://{bucket}/{prefix} holds more than {MAX_OBJECTS} objects"
+    with _s3_errors(uri):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                rel = obj["Key"][len(prefix) :]
+                if not rel:
+                    continue
+                etag = str(obj["ETag"]).strip('"')
+                ref = _s3_ref(bucket, obj["Key"], None)
+                path = names.check_path((name.rstrip("/") + "/" if name else "") + rel)
+                out.append(
+                    {
+                        "path": path,
+                        "sha256": _synthetic(ref, etag),
+                        "size": int(obj["Size"]),
+                        "ref": ref,
+                        "etag": etag,
+                    }
                 )
+                if len(out) > MAX_OBJECTS:
+                    raise InvalidInputError(
+                        f"s3://{bucket}/{prefix} holds more than {MAX_OBJECTS} objects"
+                    )
     if not out:
-        raise NotFoundError(f"no object at s3://{bucket}/{key}")
+        raise NotFoundError(f"no object at {uri}")
     return out
 
 
-def _http_entry(uri: str, name: str | None, checksum: bool) -> Info:
-    httpx = httpx_module()
+def _read_s3(uri: str, take: Callable[[bytes], None]) -> str:
+    """Stream the object to ``take``; returns its ETag."""
+    bucket, key, version = _parse_s3_ref(uri)
+    args: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version:
+        args["VersionId"] = version
+    with _s3_errors(uri):
+        obj = _s3().get_object(**args)
+        for chunk in obj["Body"].iter_chunks(CHUNK):
+            take(chunk)
+    return str(obj["ETag"]).strip('"')
 
-    target = names.check_path(name or unquote(urlparse(uri).path.rsplit("/", 1)[-1]) or "index")
+
+# -- http(s):// ---------------------------------------------------------------------------------
+
+
+def _http_error(uri: str, exc: Exception) -> ModelbayError:
+    """The modelbay error for an httpx error met while reading ``uri``."""
+    httpx = httpx_module()
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        if status in (404, 410):
+            return NotFoundError(f"{uri} answered HTTP {status}")
+        if status in (401, 403):
+            return PermissionDeniedError(f"{uri} answered HTTP {status}")
+        return TransportError(f"{uri} answered HTTP {status}")
+    return TransportError(f"cannot read {uri}: {exc!r}")
+
+
+@contextmanager
+def _http_client(uri: str, timeout: float) -> Iterator[Any]:
+    httpx = httpx_module()
     try:
-        with httpx.Client(follow_redirects=True, timeout=60) as client:
-            head = client.head(uri)
-            etag = head.headers.get("etag") if head.is_success else None
-            if etag and not checksum:
-                size = int(head.headers.get("content-length", "0"))
-                return {
-                    "path": target,
-                    "sha256": _synthetic(uri, etag),
-                    "size": size,
-                    "ref": uri,
-                    "etag": etag,
-                }
-            h = hashlib.sha256()
-            size = 0
-            with client.stream("GET", uri) as resp:
-                if resp.status_code == 404:
-                    raise NotFoundError(f"{uri} answered 404")
-                resp.raise_for_status()
-                for chunk in resp.iter_bytes(CHUNK):
-                    h.update(chunk)
-                    size += len(chunk)
+        with httpx.Client(follow_redirects=True, timeout=timeout, headers=IDENTITY) as client:
+            yield client
     except httpx.HTTPError as exc:
-        raise TransportError(f"cannot read {uri}: {exc}") from exc
+        raise _http_error(uri, exc) from exc
+
+
+def _strong_etag(headers: Any) -> str | None:
+    """The ETag, if it names these exact bytes: strong (not ``W/``) and of an unencoded body."""
+    etag = headers.get("etag")
+    if not etag or etag.startswith("W/"):
+        return None
+    if headers.get("content-encoding", "identity").lower() != "identity":
+        return None
+    return str(etag)
+
+
+def _http_entry(uri: str, name: str | None, checksum: bool) -> Info:
+    target = names.check_path(name or unquote(urlparse(uri).path.rsplit("/", 1)[-1]) or "index")
+    if not checksum:
+        return {"path": target, "sha256": _untracked(uri), "size": 0, "ref": uri, "etag": None}
+    with _http_client(uri, timeout=60) as client:
+        head = client.head(uri)
+        etag = _strong_etag(head.headers) if head.is_success else None
+        length = head.headers.get("content-length", "")
+        if etag and length.isdigit():
+            size = int(length)
+            return {
+                "path": target,
+                "sha256": _synthetic(uri, etag),
+                "size": size,
+                "ref": uri,
+                "etag": etag,
+            }
+        h = hashlib.sha256()
+        size = 0
+        with client.stream("GET", uri) as resp:
+            resp.raise_for_status()
+            for chunk in resp.iter_bytes(CHUNK):
+                h.update(chunk)
+                size += len(chunk)
     return {"path": target, "sha256": h.hexdigest(), "size": size, "ref": uri, "etag": None}
 
 
+def _read_http(uri: str, take: Callable[[bytes], None]) -> str | None:
+    """Stream the body to ``take``; returns its ETag, if any."""
+    with _http_client(uri, timeout=300) as client, client.stream("GET", uri) as resp:
+        resp.raise_for_status()
+        etag: str | None = resp.headers.get("etag")
+        for chunk in resp.iter_bytes(CHUNK):
+            take(chunk)
+    return etag
+
+
+# -- fetching -----------------------------------------------------------------------------------
+
+
 def fetch_reference(entry: Info, dest: Path, progress: Callable[[int], None] | None = None) -> None:
-    """Fetch a referenced file to ``dest`` (atomically), checking it is what was logged.
+    """Fetch a referenced file to ``dest`` (atomically), checking it is what was logged: its
+    size, and its sha256 or its ETag (a reference logged with ``checksum=False`` is not checked).
 
     Raises:
         DigestMismatchError: the referenced bytes changed since they were logged.
-        NotFoundError: the referenced object is gone.
+        NotFoundError: the referenced file, object or URL is gone.
+        PermissionDeniedError: reading it is refused.
+        TransportError: the store or server cannot be reached, or answers an error.
     """
     uri: str = entry["ref"]
-    parsed = urlparse(uri)
+    scheme = _scheme(uri)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")
     h = hashlib.sha256()
-    received_etag: str | None = None
+    size = 0
     try:
         with open(tmp, "wb") as out:
 
             def take(chunk: bytes) -> None:
+                nonlocal size
                 h.update(chunk)
+                size += len(chunk)
                 out.write(chunk)
                 if progress:
                     progress(len(chunk))
 
-            if parsed.scheme == "file":
-                try:
-                    with open(unquote(parsed.path), "rb") as src:
-                        while chunk := src.read(CHUNK):
-                            take(chunk)
-                except FileNotFoundError:
-                    raise NotFoundError(f"referenced file {uri} is gone") from None
-            elif parsed.scheme == "s3":
-                key, _, query = parsed.path.lstrip("/").partition("?")
-                args: dict[str, Any] = {"Bucket": parsed.netloc, "Key": key}
-                if "versionId=" in (parsed.query or query):
-                    args["VersionId"] = (parsed.query or query).split("versionId=")[1]
-                obj = _s3().get_object(**args)
-                received_etag = str(obj["ETag"]).strip('"')
-                for chunk in obj["Body"].iter_chunks(CHUNK):
-                    take(chunk)
+            received_etag: str | None = None
+            if scheme == "file":
+                _read_file(uri, take)
+            elif scheme == "s3":
+                received_etag = _read_s3(uri, take)
             else:
-                httpx = httpx_module()
-
-                with (
-                    httpx.Client(follow_redirects=True, timeout=300) as client,
-                    client.stream("GET", uri) as resp,
-                ):
-                    resp.raise_for_status()
-                    received_etag = resp.headers.get("etag")
-                    for chunk in resp.iter_bytes(CHUNK):
-                        take(chunk)
-        if entry.get("etag"):
-            if received_etag != entry["etag"]:
-                raise DigestMismatchError(
-                    f"{uri} changed since it was logged (ETag {received_etag!r}, not {entry['etag']!r})"
-                )
-        elif h.hexdigest() != entry["sha256"]:
-            raise DigestMismatchError(f"{uri} changed since it was logged: its sha256 differs")
+                received_etag = _read_http(uri, take)
+        _check_received(entry, h.hexdigest(), size, received_etag)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _check_received(entry: Info, digest: str, size: int, etag: str | None) -> None:
+    """Refuse bytes that are not what ``entry`` recorded.
+
+    Raises:
+        DigestMismatchError: another size, sha256 or ETag than recorded.
+    """
+    uri: str = entry["ref"]
+    if _scheme(uri) in ("http", "https") and entry["sha256"] == _untracked(uri):
+        return  # logged with checksum=False, which only http(s) references take
+    if size != entry["size"]:
+        raise DigestMismatchError(
+            f"{uri} changed since it was logged ({size} bytes, not {entry['size']})"
+        )
+    if entry.get("etag"):
+        if etag != entry["etag"]:
+            raise DigestMismatchError(
+                f"{uri} changed since it was logged (ETag {etag!r}, not {entry['etag']!r})"
+            )
+    elif digest != entry["sha256"]:
+        raise DigestMismatchError(f"{uri} changed since it was logged: its sha256 differs")
 
 
 __all__ = ["entries_for", "fetch_reference"]

@@ -1,0 +1,476 @@
+"""References at their edges, against real things: local files (FIFOs, links), an HTTP server
+on loopback started here, and SeaweedFS for S3 (the shared ``seaweed_s3`` fixture).
+
+* S3 keys are taken verbatim (``?``, ``#``, spaces, non-ASCII), as the AWS CLI reads them;
+* every failure is one of modelbay's errors naming the URI, with the client's error as cause;
+* a ``file://`` folder counts regular files only (a FIFO is skipped, never opened);
+* http(s) with ``checksum=True`` is tracked by ETag and size from a HEAD (sha256 of the body
+  when there is no strong ETag), with ``checksum=False`` by nothing; a download checks
+  everything recorded, and asks for unencoded bytes;
+* ``file:`` URIs must name an absolute local path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import typer
+from botocore.exceptions import ClientError
+from support import seaweed
+from support.seaweed import SeaweedS3
+from typer.testing import CliRunner
+
+import modelbay
+from modelbay import Artifact
+from modelbay.cli.common import fail_on_error
+from modelbay.cli.main import app
+from modelbay.errors import (
+    DigestMismatchError,
+    InvalidInputError,
+    InvalidPathError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransportError,
+)
+
+seaweed_s3 = seaweed.seaweed_s3  # the shared fixture: one SeaweedFS per test process
+
+
+def log(artifact: Artifact, uniq: str) -> Artifact:
+    run = modelbay.init(project=f"refs{uniq}")
+    logged = run.log_artifact(artifact)
+    run.finish()
+    return logged
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def in_thread(fn: Callable[[], Any], seconds: float = 20) -> Any:
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it has not returned."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed back to the test
+            box["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        return "hung"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+# -- a real HTTP server on loopback -------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    body: bytes
+    status: int = 200
+    etag: str | None = None
+    #: "accepted": gzip when the client accepts it; "always": gzip whatever it asks.
+    gzip: str | None = None
+
+
+@dataclass
+class Site:
+    """What the server answers (path -> page; others 404) and every request it saw."""
+
+    pages: dict[str, Page] = field(default_factory=dict)
+    requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, A-E
+    port: int = 0
+    httpd: http.server.ThreadingHTTPServer | None = None
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+
+
+def _handler(site: Site) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def answer(self, head: bool) -> None:
+            accept = self.headers.get("Accept-Encoding", "")
+            site.requests.append((self.command, self.path, accept))
+            page = site.pages.get(self.path, Page(b"", status=404))
+            body = page.body
+            self.send_response(page.status)
+            if page.gzip == "always" or (page.gzip == "accepted" and "gzip" in accept):
+                body = gzip.compress(body)
+                self.send_header("Content-Encoding", "gzip")
+            if page.etag:
+                self.send_header("ETag", page.etag)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self.answer(head=False)
+
+        def do_HEAD(self) -> None:
+            self.answer(head=True)
+
+    return Handler
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    s = Site()
+    s.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(s))
+    s.port = s.httpd.server_port
+    threading.Thread(target=s.httpd.serve_forever, daemon=True).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+# -- s3:// keys, verbatim ----------------------------------------------------------------------
+
+
+@dataclass
+class Bucket:
+    name: str
+    client: Any
+
+    def put(self, key: str, body: bytes) -> Any:
+        return self.client.put_object(Bucket=self.name, Key=key, Body=body)
+
+
+@pytest.fixture
+def bucket(mb: Any, seaweed_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+    """A fresh bucket; the SDK reads references from SeaweedFS (``mb`` is set up first)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed_s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed_s3.secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", seaweed_s3.region)
+    monkeypatch.setenv("MODELBAY_S3_ENDPOINT_URL", seaweed_s3.endpoint_url)
+    name = seaweed_s3.create_bucket("refs-" + uuid.uuid4().hex[:10])
+    return Bucket(name, seaweed_s3.client())
+
+
+WEIRD = "we ird/ü k?x=1#h.txt"
+
+
+def test_s3_keys_with_query_and_fragment_characters_are_taken_verbatim(
+    bucket: Bucket, uniq: str, tmp_path: Path
+) -> None:
+    bucket.put("shard/part#1.txt", b"one")
+    bucket.put("shard/part.txt", b"two")
+    bucket.put("shard/q?x=1.txt", b"three")
+    bucket.put(WEIRD, b"weird")
+    bucket.put("pct%20key.txt", b"percent")
+    a = Artifact("s3keys", "dataset")
+    a.add_reference(f"s3://{bucket.name}/shard/")
+    a.add_reference(f"s3://{bucket.name}/{WEIRD}", name="weird.txt")
+    a.add_reference(f"s3://{bucket.name}/pct%20key.txt", name="pct.txt")
+    logged = log(a, uniq)
+    refs = {f.path: f.ref for f in logged.files()}
+    assert refs["part#1.txt"] == f"s3://{bucket.name}/shard/part#1.txt"
+    assert refs["weird.txt"] == f"s3://{bucket.name}/{WEIRD}"
+    out = Path(logged.download(tmp_path / "out"))
+    assert (out / "part#1.txt").read_bytes() == b"one"
+    assert (out / "part.txt").read_bytes() == b"two"
+    assert (out / "q?x=1.txt").read_bytes() == b"three"
+    assert (out / "weird.txt").read_bytes() == b"weird"
+    assert (out / "pct.txt").read_bytes() == b"percent"
+
+
+def test_a_versioned_s3_object_is_fetched_at_the_version_logged(
+    bucket: Bucket, uniq: str, tmp_path: Path
+) -> None:
+    """References stored as ``s3://bucket/key?versionId=...`` (as before) keep their version,
+    also for a key holding ``?`` of its own."""
+    bucket.client.put_bucket_versioning(
+        Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"}
+    )
+    first = bucket.put("model?x.bin", b"first")
+    a = Artifact("s3versioned", "model")
+    a.add_reference(f"s3://{bucket.name}/model?x.bin")
+    logged = log(a, uniq)
+    (f,) = logged.files()
+    assert f.ref == f"s3://{bucket.name}/model?x.bin?versionId={first['VersionId']}"
+    bucket.put("model?x.bin", b"second, longer")
+    out = Path(logged.download(tmp_path / "out"))
+    assert (out / "model?x.bin").read_bytes() == b"first"
+
+
+def test_s3_failures_are_typed_and_name_the_uri(
+    bucket: Bucket, uniq: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(NotFoundError, match="no-such-bucket-") as missing_bucket:
+        Artifact("x", "dataset").add_reference(f"s3://no-such-bucket-{uniq}/x")
+    assert isinstance(missing_bucket.value.__cause__, ClientError)
+    with pytest.raises(NotFoundError, match="nothing/here"):
+        Artifact("x", "dataset").add_reference(f"s3://{bucket.name}/nothing/here")
+
+    bucket.put("gone.bin", b"soon gone")
+    a = Artifact("s3gone", "dataset")
+    a.add_reference(f"s3://{bucket.name}/gone.bin")
+    logged = log(a, uniq)
+    bucket.client.delete_object(Bucket=bucket.name, Key="gone.bin")
+    with pytest.raises(NotFoundError, match=f"s3://{bucket.name}/gone.bin") as gone:
+        logged.download(tmp_path / "out")
+    assert isinstance(gone.value.__cause__, ClientError)
+
+    monkeypatch.setenv("MODELBAY_S3_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(TransportError, match=f"s3://{bucket.name}/x"):
+        Artifact("x", "dataset").add_reference(f"s3://{bucket.name}/x")
+
+
+# -- http(s):// ---------------------------------------------------------------------------------
+
+
+def test_http_is_tracked_by_etag_and_size_from_a_head(
+    mb: Any, site: Site, uniq: str, tmp_path: Path
+) -> None:
+    site.pages["/w.bin"] = Page(b"weights v1", etag='"e1"')
+    a = Artifact("httpetag", "model")
+    a.add_reference(site.url("/w.bin"))
+    assert [m for m, _, _ in site.requests] == ["HEAD"]  # the body is not read to log it
+    logged = log(a, uniq)
+    (f,) = logged.files()
+    assert (f.etag, f.size) == ('"e1"', len(b"weights v1"))
+    assert Path(logged.download(tmp_path / "ok"), "w.bin").read_bytes() == b"weights v1"
+
+    site.pages["/w.bin"] = Page(b"weights v2, another size", etag='"e1"')
+    with pytest.raises(DigestMismatchError, match="bytes"):
+        logged.download(tmp_path / "same-etag")
+    assert not (tmp_path / "same-etag" / "w.bin").exists()
+    site.pages["/w.bin"] = Page(b"weights v1", etag='"e2"')
+    with pytest.raises(DigestMismatchError, match="ETag"):
+        logged.download(tmp_path / "new-etag")
+
+
+@pytest.mark.parametrize("etag", [None, 'W/"weak"'])
+def test_http_without_a_strong_etag_is_tracked_by_sha256(
+    mb: Any, site: Site, uniq: str, tmp_path: Path, etag: str | None
+) -> None:
+    site.pages["/d.csv"] = Page(b"a,b\n1,2\n", etag=etag)
+    a = Artifact("httpsha", "dataset")
+    a.add_reference(site.url("/d.csv"))
+    logged = log(a, uniq)
+    (f,) = logged.files()
+    assert f.etag is None and f.size == 8
+    site.pages["/d.csv"] = Page(b"a,b\n1,3\n", etag=etag)  # same size, same ETag
+    with pytest.raises(DigestMismatchError, match="sha256"):
+        logged.download(tmp_path / "out")
+
+
+def test_http_with_checksum_false_records_the_uri_only(
+    mb: Any, site: Site, uniq: str, tmp_path: Path
+) -> None:
+    a = Artifact("httpnock", "dataset")
+    a.add_reference(site.url("/later.txt"), checksum=False)
+    assert site.requests == []  # W&B's meaning: no request, no integrity tracking
+    logged = log(a, uniq)
+    site.pages["/later.txt"] = Page(b"whatever is there now", etag='"x"')
+    out = Path(logged.download(tmp_path / "out"))
+    assert (out / "later.txt").read_bytes() == b"whatever is there now"
+
+
+@pytest.mark.parametrize("mode", ["accepted", "always"])
+def test_http_sizes_are_of_the_unencoded_bytes(
+    mb: Any, site: Site, uniq: str, tmp_path: Path, mode: str
+) -> None:
+    body = b"compressible " * 200
+    site.pages["/big.txt"] = Page(body, etag='"z"', gzip=mode)
+    a = Artifact("httpgzip", "dataset")
+    a.add_reference(site.url("/big.txt"))
+    logged = log(a, uniq)
+    assert [f.size for f in logged.files()] == [len(body)]
+    assert Path(logged.download(tmp_path / "out"), "big.txt").read_bytes() == body
+    assert {accept for _, _, accept in site.requests} == {"identity"}
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (404, NotFoundError),
+        (410, NotFoundError),
+        (403, PermissionDeniedError),
+        (503, TransportError),
+    ],
+)
+def test_http_failures_are_typed_and_name_the_uri(
+    mb: Any, site: Site, uniq: str, tmp_path: Path, status: int, error: type[Exception]
+) -> None:
+    site.pages["/f.bin"] = Page(b"bytes", etag='"1"')
+    site.pages["/g.bin"] = Page(b"bytes")
+    a = Artifact("httperr", "dataset")
+    a.add_reference(site.url("/f.bin"))
+    a.add_reference(site.url("/g.bin"))
+    logged = log(a, uniq)
+    for path in ("/f.bin", "/g.bin", "/h.bin"):
+        site.pages[path] = Page(b"", status=status)
+    with pytest.raises(error, match=site.url("/")) as raised:
+        logged.download(tmp_path / "out")
+    assert isinstance(raised.value.__cause__, httpx.HTTPStatusError)
+    with pytest.raises(error, match=site.url("/h.bin")):
+        Artifact("x", "dataset").add_reference(site.url("/h.bin"))  # same answer at log time
+
+
+def test_http_server_down_is_a_transport_error(
+    mb: Any, site: Site, uniq: str, tmp_path: Path
+) -> None:
+    site.pages["/f.bin"] = Page(b"bytes", etag='"1"')
+    a = Artifact("httpdown", "dataset")
+    a.add_reference(site.url("/f.bin"))
+    logged = log(a, uniq)
+    site.stop()
+    with pytest.raises(TransportError, match=site.url("/f.bin")) as raised:
+        logged.download(tmp_path / "out")
+    assert isinstance(raised.value.__cause__, httpx.ConnectError)
+
+
+# -- file:// ------------------------------------------------------------------------------------
+
+
+def test_a_file_folder_counts_regular_files_only(mb: Any, uniq: str, tmp_path: Path) -> None:
+    """Like ``add_dir``: FIFOs and dangling links are skipped, links inside are followed."""
+    folder = tmp_path / "shared"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "b.txt").write_text("b")
+    os.mkfifo(folder / "pipe")
+    (folder / "dangling").symlink_to(folder / "nothing")
+    (folder / "alias.txt").symlink_to(folder / "a.txt")
+    a = Artifact("fifo", "dataset")
+    result = in_thread(lambda: a.add_reference(folder.as_uri()))
+    if result == "hung":
+        os.close(os.open(folder / "pipe", os.O_WRONLY | os.O_NONBLOCK))  # let it go
+        pytest.fail("add_reference hung on a FIFO")
+    logged = log(a, uniq)
+    assert sorted(f.path for f in logged.files()) == ["a.txt", "alias.txt", "sub/b.txt"]
+
+
+def test_a_file_folder_with_a_link_out_of_it_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "outside.txt").write_text("secret")
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "out").symlink_to(tmp_path / "outside.txt")
+    with pytest.raises(InvalidPathError, match="outside"):
+        Artifact("x", "dataset").add_reference(folder.as_uri())
+
+
+def test_a_fifo_in_place_of_a_referenced_file_does_not_hang_the_download(
+    mb: Any, uniq: str, tmp_path: Path
+) -> None:
+    ref = tmp_path / "labels.csv"
+    ref.write_text("a,b\n")
+    a = Artifact("fifodl", "dataset")
+    a.add_reference(ref.as_uri())
+    logged = log(a, uniq)
+    ref.unlink()
+    os.mkfifo(ref)
+    result = in_thread(lambda: pytest.raises(NotFoundError, logged.download, tmp_path / "out"))
+    if result == "hung":
+        os.close(os.open(ref, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("download hung on a FIFO")
+    assert "no longer a regular file" in str(result.value)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file://",
+        "file:",
+        "file:shared/labels.csv",
+        "file://shared/labels.csv",
+        "file://evilhost/etc/hostname",
+        "file:///tmp/q?x.txt",
+        "file:///tmp/h#x.txt",
+        "file:///tmp/nul%00byte",
+    ],
+)
+def test_file_uris_must_name_an_absolute_local_path(
+    uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "labels.csv").write_text("a,b\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInputError):
+        Artifact("x", "dataset").add_reference(uri)
+
+
+def test_file_uris_on_localhost_and_percent_encoded_are_read(tmp_path: Path) -> None:
+    target = tmp_path / "sp ace" / "q?ü#.csv"
+    target.parent.mkdir()
+    target.write_text("a,b\n")
+    a = Artifact("x", "dataset")
+    a.add_reference(target.as_uri(), name="encoded.csv")
+    a.add_reference(f"file://localhost{tmp_path}/sp%20ace/q%3F%C3%BC%23.csv", name="local.csv")
+    refs = {e["ref"] for e in a._references.values()}
+    assert refs == {target.as_uri()}
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+
+
+def test_the_cli_prints_one_line_for_a_reference_that_cannot_be_fetched(
+    mb: Any, site: Site, uniq: str, tmp_path: Path
+) -> None:
+    site.pages["/f.bin"] = Page(b"bytes", etag='"1"')
+    a = Artifact("clidown", "dataset")
+    a.add_reference(site.url("/f.bin"))
+    logged = log(a, uniq)
+    site.stop()
+    result = CliRunner().invoke(
+        app, ["download", logged.qualified_name, "--root", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert site.url("/f.bin") in lines[0] and "[transport]" in lines[0]
+
+
+def test_fail_on_error_prints_one_line_for_an_http_client_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(typer.Exit) as exited, fail_on_error():
+        httpx.get(f"http://127.0.0.1:{closed_port()}/", timeout=5)
+    assert exited.value.exit_code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ConnectError"), lines
+
+
+def test_fail_on_error_lets_a_bug_show_its_traceback() -> None:
+    with pytest.raises(KeyError), fail_on_error():
+        {}["missing"]
+
+
+def test_a_symlink_loop_in_a_file_folder_is_an_invalid_path(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    (folder / "loop").symlink_to(folder / "loop")
+    with pytest.raises(InvalidPathError, match="loop"):
+        Artifact("x", "dataset").add_reference(folder.as_uri())
