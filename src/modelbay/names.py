@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,6 +137,26 @@ def check_path(value: object) -> str:
             f"file path {_preview(value)!r} {problem}", {"path": _preview(value)}
         )
     return value
+
+
+def check_no_file_is_a_folder(paths: Sequence[str]) -> None:
+    """Refuse artifact paths where one is a folder of another (``m`` and ``m/inner``): no
+    download could place both. The first such path in ``paths`` is the one named. One set
+    lookup per folder level of each path: 100k paths cost well under a second.
+
+    Raises:
+        InvalidPathError: a path is both a file and a folder; details name both.
+    """
+    known = set(paths)
+    for path in paths:
+        cut = path.find("/")
+        while cut != -1:
+            if path[:cut] in known:
+                raise InvalidPathError(
+                    f"file path {path[:cut]!r} is a file, but {path!r} makes it a folder too",
+                    {"path": path, "file": path[:cut]},
+                )
+            cut = path.find("/", cut + 1)
 
 
 def check_description(value: object) -> str | None:

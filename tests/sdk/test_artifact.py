@@ -88,15 +88,12 @@ def test_the_server_refuses_a_manifest_whose_file_is_also_a_folder(mb: Any, uniq
         check_manifest([{"path": "m", **blob}, ref])
 
 
-def test_the_file_and_folder_check_stays_fast_for_a_large_manifest() -> None:
+def test_the_file_and_folder_check_finds_one_clash_in_a_large_manifest() -> None:
     blob = {"sha256": "0" * 64, "size": 1}
     entries = [{"path": f"d{i % 100}/sub{i % 7}/f{i}.bin", **blob} for i in range(100_000)]
-    start = time.monotonic()
     assert len(check_manifest(entries)) == 100_000
-    with pytest.raises(modelbay.InvalidPathError):
+    with pytest.raises(modelbay.InvalidPathError, match="'d5/sub3'"):
         check_manifest([*entries, {"path": "d5/sub3", **blob}])
-    # Linear: a pairwise comparison of 100k paths would take minutes.
-    assert time.monotonic() - start < 10
 
 
 # -- a later add replaces a reference of the same name --------------------------------------
@@ -172,6 +169,21 @@ def test_a_folder_swapped_for_a_link_out_after_add_dir_is_refused_at_log_time(
 
 
 # -- files removed after they were added ----------------------------------------------------
+
+
+def test_add_dir_skips_a_downloads_temporary_files_and_refuses_a_loop_of_links(
+    mb: Any, tmp_path: Path, uniq: str
+) -> None:
+    folder = tmp_path / "fine-tuned"
+    write(folder / "model.bin", f"weights {uniq}")
+    write(folder / ".model.bin.be469b8dd617.part", "half of a killed download")
+    write(folder / ".notes.part", "the user's own file")
+    a = Artifact("tuned", "model")
+    a.add_dir(folder)
+    assert sorted(a._entries) == [".notes.part", "model.bin"]
+    (folder / "loop").symlink_to(folder / "loop")
+    with pytest.raises(modelbay.InvalidPathError, match="loop of links"):
+        Artifact("looped", "model").add_dir(folder)
 
 
 @pytest.mark.parametrize("how", ["add_file", "add_dir"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -19,6 +20,7 @@ from modelbay.errors import (
     InvalidInputError,
     InvalidPathError,
 )
+from modelbay.sdk.streams import TEMP_NAME
 from modelbay.sdk.transport import Info, Transport
 
 if TYPE_CHECKING:
@@ -176,7 +178,7 @@ class Artifact:
         from modelbay.sdk.transfer import hash_files
 
         items = sorted(self._entries.items())
-        _check_no_file_is_a_folder([p for p, _ in items] + list(self._references))
+        names.check_no_file_is_a_folder([p for p, _ in items] + list(self._references))
         self._check_dirs()
         hashed = hash_files([src for _, src in items], transport)
         files: list[Info] = [
@@ -525,12 +527,11 @@ GC_RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)
 
 
 def _being_collected(exc: ConflictError, sizes: dict[str, int]) -> bool:
-    """Whether ``exc`` says that one of the blobs in ``sizes`` is being garbage-collected.
-
-    services/blobs.py (``_being_collected``, ``BlobService._refuse_if_deleting``) raises a
-    plain ConflictError whose details name the blob's ``sha256``; no other conflict does.
-    """
-    return type(exc) is ConflictError and exc.details.get("sha256") in sizes
+    """Whether ``exc`` says that blobs of this log (``sizes``) are being garbage-collected
+    (services/blobs.py ``_being_collected``)."""
+    details = exc.details
+    named = [details.get("sha256"), *(details.get("deleting") or [])]
+    return details.get("reason") == "being_collected" and any(d in sizes for d in named)
 
 
 def _within(real: str, root: str) -> bool:
@@ -538,24 +539,15 @@ def _within(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _check_no_file_is_a_folder(paths: list[str]) -> None:
-    """Refuse paths where one is a folder of another (``m`` and ``m/inner``): no download
-    could place both. The server checks the same (services/artifacts.py
-    ``check_no_file_is_a_folder``); this copy keeps the server's modules out of clients.
-
-    Raises:
-        InvalidPathError: a path is both a file and a folder; details name both.
-    """
-    known = set(paths)
-    for path in paths:
-        cut = path.find("/")
-        while cut != -1:
-            if path[:cut] in known:
-                raise InvalidPathError(
-                    f"file path {path[:cut]!r} is a file, but {path!r} makes it a folder too",
-                    {"path": path, "file": path[:cut]},
-                )
-            cut = path.find("/", cut + 1)
+def _resolve(path: Path) -> Path:
+    """``path.resolve()``, with a loop of links refused as a bad path (Python raises
+    RuntimeError or OSError for one, depending on its version)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
+            raise
+        raise InvalidPathError(f"{path} is a loop of links", {"path": str(path)}) from None
 
 
 def _cache_for(transport: Transport) -> Any:
@@ -584,12 +576,19 @@ def parse_target(target_path: str) -> tuple[str, str]:
 
 
 def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, Path]]:
-    """(relative posix path, path) of every file below root; links must stay inside."""
+    """(relative posix path, path) of every regular file below root; links must stay inside.
+
+    A download's temporary files (``.<name>.<12 hex digits>.part``, left by one killed or
+    still running in that folder) are not the folder's files, and are skipped.
+
+    Raises:
+        InvalidPathError: a link points outside ``root``, or links form a loop.
+    """
     seen: set[Path] = set()
     stack = [root]
     while stack:
         current = stack.pop()
-        real = current.resolve()
+        real = _resolve(current)
         if real in seen:
             continue
         seen.add(real)
@@ -597,8 +596,10 @@ def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, Path]]:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
             path = Path(entry.path)
+            if TEMP_NAME.fullmatch(entry.name):
+                continue
             if entry.is_symlink():
-                target = path.resolve()
+                target = _resolve(path)
                 if not target.is_relative_to(real_root):
                     raise InvalidPathError(
                         f"{path} is a link to {target}, outside {root}", {"path": str(path)}

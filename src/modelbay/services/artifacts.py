@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from modelbay import names
 from modelbay.blobs.local import check_digest
-from modelbay.errors import ConflictError, InvalidInputError, InvalidPathError, NotFoundError
+from modelbay.errors import ConflictError, InvalidInputError, NotFoundError
 from modelbay.names import LATEST, ArtifactRef, Ref, RegistryRef
 from modelbay.services.blobs import BlobService
 from modelbay.services.core import Info, Located, Principal, describe, locate, now, record
@@ -84,31 +84,8 @@ def check_manifest(entries: object) -> list[dict[str, Any]]:
                 raise InvalidInputError(f"file {path!r} has an invalid etag", {"path": path})
             entry["etag"] = etag
         out.append(entry)
-    check_no_file_is_a_folder([e["path"] for e in out])
+    names.check_no_file_is_a_folder([e["path"] for e in out])
     return out
-
-
-def check_no_file_is_a_folder(paths: Sequence[str]) -> None:
-    """Refuse artifact paths where one is a folder of another (``m`` and ``m/inner``); the
-    first such path in ``paths`` is the one named.
-
-    One set lookup per folder level of each path, so 100k paths cost well under a second.
-    The SDK checks the same before it sends anything (sdk/artifact.py keeps a copy, so that
-    clients need not import the server's modules).
-
-    Raises:
-        InvalidPathError: a path is both a file and a folder; details name both.
-    """
-    known = set(paths)
-    for path in paths:
-        cut = path.find("/")
-        while cut != -1:
-            if path[:cut] in known:
-                raise InvalidPathError(
-                    f"file path {path[:cut]!r} is a file, but {path!r} makes it a folder too",
-                    {"path": path, "file": path[:cut]},
-                )
-            cut = path.find("/", cut + 1)
 
 
 REFERENCE_SCHEMES = ("s3://", "file://", "http://", "https://")

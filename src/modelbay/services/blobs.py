@@ -84,9 +84,11 @@ def _record(conn: Any, sizes: dict[str, int], t: float) -> None:
 
 
 def _being_collected(digests: list[str]) -> ConflictError:
+    """The error for blobs a garbage collection is deleting right now: once it is done (it
+    deletes a batch at a time) they are simply missing, and may be sent again."""
     return ConflictError(
         f"blob {digests[0][:12]} is being garbage-collected; try again",
-        {"sha256": digests[0], "deleting": digests[:100]},
+        {"sha256": digests[0], "deleting": digests[:100], "reason": "being_collected"},
     )
 
 
@@ -268,9 +270,7 @@ class BlobService:
     @staticmethod
     def _refuse_if_deleting(state: str | None, digest: str) -> None:
         if state == store.DELETING:
-            raise ConflictError(
-                f"blob {digest[:12]} is being garbage-collected; try again", {"sha256": digest}
-            )
+            raise _being_collected([digest])
 
     def begin_uploads(self, principal: Principal, files: object) -> Info:
         """Say how to send each missing blob, opening (or resuming) upload sessions.
