@@ -206,6 +206,73 @@ def test_a_file_removed_after_it_was_added_is_an_input_error(
     run.finish()
 
 
+@pytest.mark.parametrize("how", ["add_file", "add_dir"])
+def test_a_folder_replaced_by_a_file_after_add_is_an_input_error(
+    mb: Any, tmp_path: Path, uniq: str, how: str
+) -> None:
+    inner = write(tmp_path / "d" / "sub" / "w.bin", f"w {uniq}")
+    run = modelbay.init(project=f"p{uniq}")
+    a = Artifact("swapped", "model")
+    if how == "add_file":
+        a.add_file(inner)
+    else:
+        a.add_dir(tmp_path / "d")
+    inner.unlink()
+    (tmp_path / "d" / "sub").rmdir()
+    write(tmp_path / "d" / "sub", "now a file")
+    with pytest.raises(modelbay.InvalidInputError, match="removed after it was added"):
+        run.log_artifact(a)
+    run.finish()
+
+
+def test_a_fifo_swapped_in_after_add_file_is_refused_not_waited_on(
+    mb: Any, tmp_path: Path, uniq: str
+) -> None:
+    f = write(tmp_path / "w.bin", f"w {uniq}")
+    run = modelbay.init(project=f"p{uniq}")
+    a = Artifact("fifo", "model")
+    a.add_file(f)
+    f.unlink()
+    os.mkfifo(f)
+    outcome: list[BaseException] = []
+
+    def log() -> None:
+        try:
+            run.log_artifact(a)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    t = threading.Thread(target=log, daemon=True)
+    t.start()
+    t.join(60)
+    if t.is_alive():
+        with open(f, "wb"):  # let the stuck open go, then fail the test
+            pass
+        pytest.fail("logging blocked on a FIFO")
+    assert len(outcome) == 1 and isinstance(outcome[0], modelbay.InvalidInputError)
+    assert "not a regular file" in str(outcome[0])
+    run.finish()
+
+
+def test_paths_added_relative_to_the_working_directory_are_kept_after_a_chdir(
+    mb: Any, tmp_path: Path, uniq: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for where in ("here", "elsewhere"):
+        write(tmp_path / where / "rel" / "a.bin", f"{where} {uniq}")
+        write(tmp_path / where / "one.bin", f"one {where} {uniq}")
+    monkeypatch.chdir(tmp_path / "here")
+    run = modelbay.init(project=f"p{uniq}")
+    a = Artifact("relative", "model")
+    a.add_dir("rel")
+    a.add_file("one.bin")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    logged = run.log_artifact(a)
+    run.finish()
+    out = Path(logged.download(tmp_path / "out"))
+    assert (out / "a.bin").read_text() == f"here {uniq}"
+    assert (out / "one.bin").read_text() == f"one here {uniq}"
+
+
 # -- logging while garbage collection deletes the same blob ---------------------------------
 
 

@@ -372,13 +372,43 @@ def test_a_file_folder_counts_regular_files_only(mb: Any, uniq: str, tmp_path: P
     assert sorted(f.path for f in logged.files()) == ["a.txt", "alias.txt", "sub/b.txt"]
 
 
-def test_a_file_folder_with_a_link_out_of_it_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "outside.txt").write_text("secret")
+def test_a_file_folder_reference_follows_links_wherever_they_point(
+    mb: Any, uniq: str, tmp_path: Path
+) -> None:
+    """A reference sends no bytes: a link out of the folder (a dataset folder linking into
+    another mount) is recorded where it really points, as before."""
+    (tmp_path / "outside.txt").write_text("from another mount")
     folder = tmp_path / "shared"
     folder.mkdir()
     (folder / "out").symlink_to(tmp_path / "outside.txt")
-    with pytest.raises(InvalidPathError, match="outside"):
-        Artifact("x", "dataset").add_reference(folder.as_uri())
+    a = Artifact("linkedout", "dataset")
+    a.add_reference(folder.as_uri())
+    (f,) = log(a, uniq).files()
+    assert (f.path, f.ref) == ("out", (tmp_path / "outside.txt").resolve().as_uri())
+
+
+@pytest.mark.parametrize(
+    ("recorded", "size", "served"),
+    [('W/"n1"', 54, '"n1"'), ('"c1"', 0, '"c1"')],
+    ids=["weak-etag-compressed-size", "chunked-no-size"],
+)
+def test_http_entries_logged_before_sizes_were_checked_still_download(
+    site: Site, tmp_path: Path, recorded: str, size: int, served: str
+) -> None:
+    """What checksum=False recorded before: the ETag and length of a HEAD that accepted gzip
+    (a weak ETag, the compressed length), or no length at all for a chunked answer."""
+    from modelbay.sdk.references import _synthetic, fetch_reference
+
+    body = b"x" * 2600
+    site.pages["/old.bin"] = Page(body, etag=served)
+    uri = site.url("/old.bin")
+    entry = {"path": "old.bin", "sha256": _synthetic(uri, recorded), "size": size}
+    entry.update({"ref": uri, "etag": recorded})
+    fetch_reference(entry, tmp_path / "old.bin")
+    assert (tmp_path / "old.bin").read_bytes() == body
+    site.pages["/old.bin"] = Page(body, etag='"n2"')  # changed since: still refused
+    with pytest.raises(DigestMismatchError, match="ETag"):
+        fetch_reference(entry, tmp_path / "again.bin")
 
 
 def test_a_fifo_in_place_of_a_referenced_file_does_not_hang_the_download(

@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -69,10 +70,21 @@ def _hashing() -> ThreadPoolExecutor:
 
 
 def sha256_file(path: Path | str) -> tuple[str, int]:
-    """Hash a file streaming; returns (hex digest, size)."""
+    """Hash a regular file streaming; returns (hex digest, size).
+
+    Opened without blocking, then checked to be a regular file: a FIFO swapped in for a file
+    would otherwise block the open (or the reads) for good.
+
+    Raises:
+        InvalidInputError: ``path`` is not a regular file.
+    """
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb", buffering=0) as f:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidInputError(f"{path} is not a regular file", {"path": os.fspath(path)})
+    with open(fd, "rb", buffering=0) as f:
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while n := f.readinto(buf):

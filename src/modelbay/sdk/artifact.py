@@ -104,7 +104,7 @@ class Artifact:
             InvalidPathError: ``name`` is unsafe, or the path is not a regular file.
         """
         self._check_draft()
-        path = Path(local_path)
+        path = Path(local_path).absolute()  # a later chdir must not change what is logged
         if not path.is_file():
             raise InvalidPathError(f"{local_path} is not a file", {"path": str(local_path)})
         target = names.check_path(name if name is not None else path.name)
@@ -122,7 +122,7 @@ class Artifact:
             InvalidPathError: not a directory, a link pointing out of it, or an unsafe name.
         """
         self._check_draft()
-        root = Path(local_path)
+        root = Path(local_path).absolute()  # a later chdir must not change what is logged
         if not root.is_dir():
             raise InvalidPathError(f"{local_path} is not a directory", {"path": str(local_path)})
         prefix = names.check_path(name).rstrip("/") + "/" if name else ""
@@ -134,12 +134,21 @@ class Artifact:
             self._put(target, path, real_root)
 
     def add_reference(self, uri: str, name: str | None = None, checksum: bool = True) -> None:
-        """Track ``s3://``, ``file://`` or ``http(s)://`` objects by checksum without copying
-        their bytes (a ``file://`` directory or an ``s3://`` prefix adds every file under it).
+        """Track ``s3://``, ``file://`` or ``http(s)://`` objects without copying their bytes
+        (a ``file://`` directory or an ``s3://`` prefix adds every file under it).
+
+        ``file://`` files are tracked by their sha256 and ``s3://`` objects by their ETag
+        (and version), whatever ``checksum`` says. An ``http(s)://`` URL is tracked, with
+        ``checksum=True``, by the strong ETag and length its server sends for a HEAD, or else
+        by the sha256 of its body; with ``checksum=False`` only the URL is recorded and a
+        download checks nothing. A download refuses bytes that differ from what was recorded.
 
         Raises:
-            InvalidInputError: an unsupported URI.
+            InvalidInputError: an unsupported or malformed URI.
+            InvalidPathError: an unsafe name, or a path that clashes with another's folder.
             NotFoundError: nothing at that URI.
+            PermissionDeniedError: the store or server refused access.
+            TransportError: the store or server could not be reached, or failed.
         """
         from modelbay.sdk.references import entries_for
 
@@ -212,7 +221,7 @@ class Artifact:
             path = os.fspath(self._entries[target])
             try:
                 st = os.lstat(path)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 raise removed_after_add(path) from None
             where = str(root)
             ok: bool | None
@@ -575,14 +584,18 @@ def parse_target(target_path: str) -> tuple[str, str]:
     return ref.registry, ref.collection
 
 
-def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, Path]]:
-    """(relative posix path, path) of every regular file below root; links must stay inside.
+def _walk(root: Path, real_root: Path, *, confine: bool = True) -> Iterator[tuple[str, Path]]:
+    """(relative posix path, path) of every regular file below root; with ``confine``,
+    links must stay inside it (an upload must not send what lies outside; a reference, which
+    sends nothing, may follow them anywhere). FIFOs, sockets, devices and dangling links are
+    skipped.
 
     A download's temporary files (``.<name>.<12 hex digits>.part``, left by one killed or
     still running in that folder) are not the folder's files, and are skipped.
 
     Raises:
-        InvalidPathError: a link points outside ``root``, or links form a loop.
+        InvalidPathError: a link points outside ``root`` (with ``confine``), or links form a
+            loop.
     """
     seen: set[Path] = set()
     stack = [root]
@@ -600,13 +613,19 @@ def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, Path]]:
                 continue
             if entry.is_symlink():
                 target = _resolve(path)
-                if not target.is_relative_to(real_root):
+                if confine and not target.is_relative_to(real_root):
                     raise InvalidPathError(
                         f"{path} is a link to {target}, outside {root}", {"path": str(path)}
                     )
-            if entry.is_dir():
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()
+            except OSError as exc:  # Python 3.13 reports a loop here, not in resolve()
+                if exc.errno != errno.ELOOP:
+                    raise
+                raise InvalidPathError(f"{path} is a loop of links", {"path": str(path)}) from None
+            if is_dir:
                 stack.append(path)
-            elif entry.is_file():
+            elif is_file:
                 yield path.relative_to(root).as_posix(), path
 
 

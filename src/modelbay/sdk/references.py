@@ -45,7 +45,6 @@ from modelbay import names
 from modelbay.errors import (
     DigestMismatchError,
     InvalidInputError,
-    InvalidPathError,
     ModelbayError,
     NotFoundError,
     PermissionDeniedError,
@@ -177,8 +176,9 @@ def _file_entry(full: Path, target: str) -> Info:
 
 def _file_entries(uri: str, name: str | None) -> list[Info]:
     """A regular file, or every regular file under a directory as ``Artifact.add_dir`` finds
-    them: links are followed while they stay inside the directory (one pointing out of it is
-    refused), and anything else (a FIFO, a socket, a device, a dangling link) is skipped."""
+    them, except that links are followed wherever they point (a reference sends no bytes,
+    and records where the file really is); anything else (a FIFO, a socket, a device, a
+    dangling link) is skipped."""
     from modelbay.sdk.artifact import _walk
 
     path = _file_path(uri)
@@ -191,12 +191,10 @@ def _file_entries(uri: str, name: str | None) -> list[Info]:
         prefix = names.check_path(name).rstrip("/") + "/" if name else ""
         out = [
             _file_entry(full, names.check_path(prefix + rel))
-            for rel, full in _walk(path, path.resolve())
+            for rel, full in _walk(path, path.resolve(), confine=False)
         ]
     except OSError as exc:
         raise _file_error(uri, exc) from exc
-    except RuntimeError as exc:  # Path.resolve() on a symbolic link loop (Python < 3.13)
-        raise InvalidPathError(f"{uri}: {exc}") from exc
     if not out:
         raise InvalidInputError(f"{path} holds no regular files")
     return out
@@ -476,17 +474,31 @@ def _check_received(entry: Info, digest: str, size: int, etag: str | None) -> No
     uri: str = entry["ref"]
     if _scheme(uri) in ("http", "https") and entry["sha256"] == _untracked(uri):
         return  # logged with checksum=False, which only http(s) references take
-    if size != entry["size"]:
+    recorded: str | None = entry.get("etag")
+    # http entries logged before sizes were checked (with checksum=False) may hold a weak
+    # ETag and the compressed length, or no length (0): their size cannot be checked, and
+    # the identity GET now sent gets the strong form of their ETag.
+    weak = bool(
+        recorded
+        and _scheme(uri) in ("http", "https")
+        and (recorded.startswith("W/") or entry["size"] == 0)
+    )
+    if size != entry["size"] and not weak:
         raise DigestMismatchError(
             f"{uri} changed since it was logged ({size} bytes, not {entry['size']})"
         )
-    if entry.get("etag"):
-        if etag != entry["etag"]:
+    if recorded:
+        if (etag != recorded) if not weak else (_opaque(etag) != _opaque(recorded)):
             raise DigestMismatchError(
-                f"{uri} changed since it was logged (ETag {etag!r}, not {entry['etag']!r})"
+                f"{uri} changed since it was logged (ETag {etag!r}, not {recorded!r})"
             )
     elif digest != entry["sha256"]:
         raise DigestMismatchError(f"{uri} changed since it was logged: its sha256 differs")
+
+
+def _opaque(etag: str | None) -> str | None:
+    """An ETag without its weakness mark, for a weak comparison (RFC 9110, 8.8.3.2)."""
+    return etag[2:] if etag is not None and etag.startswith("W/") else etag
 
 
 __all__ = ["entries_for", "fetch_reference"]

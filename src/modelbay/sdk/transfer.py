@@ -135,11 +135,12 @@ def removed_after_add(path: Path | str) -> InvalidInputError:
 
 @contextmanager
 def files_still_there(paths: Iterable[Path]) -> Iterator[None]:
-    """Turn a FileNotFoundError about one of ``paths`` into :func:`removed_after_add`'s error
-    (one about any other file, e.g. the server's own in embedded mode, goes on as it is)."""
+    """Turn a FileNotFoundError (or NotADirectoryError: a folder on the way replaced by a
+    file) about one of ``paths`` into :func:`removed_after_add`'s error (one about any other
+    file, e.g. the server's own in embedded mode, goes on as it is)."""
     try:
         yield
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, NotADirectoryError) as exc:
         if exc.filename is None or os.fspath(exc.filename) not in {os.fspath(p) for p in paths}:
             raise
         raise removed_after_add(os.fspath(exc.filename)) from exc
