@@ -19,6 +19,7 @@ import pty
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -500,3 +501,184 @@ def test_an_invalid_bound_names_where_it_came_from(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--max-size" in result.output
     with Cache(tmp_path / "cache", max_bytes=None) as cache:
         assert cache.info()["entries"] == 1  # not emptied
+
+
+# -- 6. tmp/ swept while bundles are staged; a damaged index; which setting to name -------
+
+
+def small_blobs(count: int, tag: str) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(count):
+        data = f"{tag}-{i}".encode()
+        out.append((hashlib.sha256(data).hexdigest(), data))
+    return out
+
+
+def test_insert_many_survives_a_concurrent_sweep_of_dead_temps(tmp_path: Path) -> None:
+    # Every download ends with enforce(), which sweeps tmp/ for dead temporary files, and
+    # so does `cache prune` in another process: a bundle's staged blobs must survive it.
+    from modelbay.sdk.streams import remove_dead_temps
+
+    stop = threading.Event()
+    with Cache(tmp_path / "cache", max_bytes=None) as cache:
+        cache.open()
+
+        def sweep() -> None:
+            while not stop.is_set():
+                remove_dead_temps(cache.tmp)
+
+        sweeper = threading.Thread(target=sweep, daemon=True)
+        sweeper.start()
+        failures: list[BaseException] = []
+        try:
+            for round_ in range(20):
+                try:
+                    cache.insert_many(small_blobs(200, f"round{round_}"))
+                except OSError as exc:
+                    failures.append(exc)
+        finally:
+            stop.set()
+            sweeper.join(WAIT)
+        assert failures == []
+        assert cache.info()["entries"] == 20 * 200
+        assert cache.partial_files()["files"] == 0  # nothing staged is left behind
+
+
+def test_prune_removes_stale_staged_blobs_and_blob_dirs_a_failed_repair_left(
+    tmp_path: Path,
+) -> None:
+    with Cache(tmp_path / "cache", max_bytes=None) as cache:
+        cache.open()
+        digest = "ab" * 32
+        stale = cache.tmp / f".{digest}.0123456789ab.staged"
+        fresh = cache.tmp / f".{digest}.ba9876543210.staged"
+        stale.write_bytes(b"old")
+        fresh.write_bytes(b"new")
+        old = time.time() - 2 * 24 * 3600
+        os.utime(stale, (old, old))
+        doomed = cache.tmp / ".blobs-0123456789ab" / "ab"
+        doomed.mkdir(parents=True)
+        (doomed / digest).write_bytes(b"x")
+        cache.enforce()
+        assert fresh.exists() and stale.exists()  # not dead temporary files
+        cache.prune()
+        assert not stale.exists() and fresh.exists()  # only once untouched long enough
+        assert not (cache.tmp / ".blobs-0123456789ab").exists()
+
+
+def damage_pages(index: Path) -> None:
+    """Overwrite every page but the first (the header and schema) with garbage: SQLite still
+    opens the file, and reports the damage only when a query reads a table."""
+    data = bytearray(index.read_bytes())
+    assert len(data) > 4096 * 3
+    data[4096:] = b"\xa5" * (len(data) - 4096)
+    index.write_bytes(bytes(data))
+
+
+def filled_cache(cache_dir: Path) -> list[tuple[str, bytes]]:
+    blobs = small_blobs(2000, "page")
+    with Cache(cache_dir, max_bytes=None) as cache:
+        cache.insert_many(blobs)  # checkpointed on close: the pages are in index.db
+    return blobs
+
+
+def test_page_damage_is_repaired_when_the_cache_is_opened(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    blobs = filled_cache(cache_dir)
+    damage_pages(cache_dir / "index.db")
+    with Cache(cache_dir, max_bytes=None) as cache:
+        cache.open()  # finds the damage and repairs it, rather than let a query fail later
+        assert cache.lookup(blobs[0][0], len(blobs[0][1])) is None
+        assert cache.info()["entries"] == 0
+    assert (cache_dir / "index.db.corrupt").exists()
+    assert not any((cache_dir / "blobs").glob("*/*"))
+
+
+def test_page_damage_a_query_meets_is_repaired_and_reported_as_oserror(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "cache"
+    blobs = filled_cache(cache_dir)
+    damage_pages(cache_dir / "index.db")
+    digest, data = blobs[0]
+    with Cache(cache_dir, max_bytes=None) as cache:  # open() not called: a query meets it
+        with pytest.raises(OSError, match="was damaged") as caught:
+            cache.lookup(digest, len(data))
+        assert "index.db.corrupt" in str(caught.value)
+        assert cache.lookup(digest, len(data)) is None  # the new index works
+        cache.insert_many([(digest, data)])
+        assert cache.lookup(digest, len(data)) is not None
+    assert (cache_dir / "index.db.corrupt").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/locks").is_file(), reason="needs /proc/locks (Linux)")
+def test_a_repair_that_finds_the_index_locked_keeps_it_and_every_blob(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process sees a damaged index and waits for index.lock; meanwhile another repairs
+    # it and fills it again, and a third holds it locked. The first must not take "database
+    # is locked" for damage: that would set aside a sound index and delete every blob.
+    import fcntl
+
+    from modelbay.sdk import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "BUSY_TIMEOUT", 0.2)  # fail fast on the held lock
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    (cache_dir / "index.db").write_bytes(b"this is not a database " * 100)
+    lock_file = open(cache_dir / "index.lock", "ab")  # noqa: SIM115
+    fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+    victim = Cache(cache_dir, max_bytes=None)
+    outcome: list[BaseException | Path | None] = []
+
+    def look() -> None:
+        try:
+            outcome.append(victim.lookup("cd" * 32, 1))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=look, daemon=True)
+    waiter.start()
+    inode = os.fstat(lock_file.fileno()).st_ino
+    deadline = time.monotonic() + WAIT
+    while not any(
+        "->" in line and f":{inode} " in line
+        for line in Path("/proc/locks").read_text().splitlines()
+    ):
+        assert time.monotonic() < deadline and waiter.is_alive(), outcome
+        time.sleep(0.01)
+    # Another process repaired it meanwhile, and filled it again.
+    (cache_dir / "index.db").unlink()
+    blobs = small_blobs(50, "kept")
+    with Cache(cache_dir, max_bytes=None) as other:
+        other.insert_many(blobs)
+    holder = sqlite3.connect(cache_dir / "index.db", isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("UPDATE entries SET last_used = last_used")
+        fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+        waiter.join(WAIT)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        lock_file.close()
+        victim.close()
+    (result,) = outcome
+    assert isinstance(result, OSError) and "locked" in str(result), result
+    assert not (cache_dir / "index.db.corrupt").exists()
+    with Cache(cache_dir, max_bytes=None) as cache:
+        assert cache.info()["entries"] == 50
+        assert all(cache.lookup(d, len(data)) is not None for d, data in blobs)
+
+
+def test_errors_name_modelbay_cache_dir_only_when_it_chose_the_cache(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    bad = tmp_path / "a-file" / "cache"
+    for cache, named in [
+        (Cache(bad), False),
+        (Cache.from_env({"XDG_CACHE_HOME": str(tmp_path / "a-file")}), False),
+        (Cache.from_env({"MODELBAY_CACHE_DIR": str(bad)}), True),
+    ]:
+        with pytest.raises(OSError) as caught:
+            cache.open()
+        assert str(cache.root) in str(caught.value)
+        assert ("MODELBAY_CACHE_DIR" in str(caught.value)) is named, str(caught.value)

@@ -25,7 +25,7 @@ def info(as_json: JsonFlag = False) -> None:
     files of downloads in progress or killed (prune removes the killed ones')."""
     with fail_on_error(), Cache.from_env() as cache:
         found = cache.info()
-        partial = cache.partial()
+        partial = cache.partial_files()
     found.update({f"partial_{key}": value for key, value in partial.items()})
     if as_json:
         print_json(found)

@@ -4,7 +4,8 @@ Layout under the cache root (``$MODELBAY_CACHE_DIR``, default ``~/.cache/modelba
 
     blobs/ab/abcdef...   one read-only (0o444) file per sha256, named by it
     tmp/                 files being filled (``.<sha256>.<hex>.part``, locked by their
-                         writer); renamed into ``blobs/`` when complete
+                         writer; small blobs of a bundle ``.<sha256>.<hex>.staged``,
+                         unlocked); renamed into ``blobs/`` when complete
     index.db             SQLite (WAL): entries(digest, size, mtime_ns, inode, last_used)
 
 A download asks :meth:`Cache.materialize` for each file first: a cached blob is hard-linked
@@ -40,15 +41,20 @@ cache root must be on a local filesystem (SQLite's WAL does not work over NFS).
 **Partial files.** A file being filled in ``tmp/`` holds an ``flock`` for as long as its
 writer lives (see sdk/streams.py); one left by a killed download holds none, and
 :meth:`Cache.prune` and :meth:`Cache.enforce` remove it at once. (Files in ``tmp/`` named
-otherwise, by older clients that took no lock, are removed once untouched for
-:data:`STALE_TMP_SECONDS`.) :meth:`Cache.partial` reports both kinds.
+otherwise, by older clients that took no lock or by :meth:`Cache.insert_many`, which takes
+none, are removed once untouched for :data:`STALE_TMP_SECONDS`.) :meth:`Cache.partial_files`
+reports both kinds.
 
-**A damaged index.** An ``index.db`` that SQLite cannot read as a database (garbage, a
-truncated copy) is repaired when the cache is opened: under a lock file (``index.lock``) so
-that one process repairs it, the damaged file is renamed ``index.db.corrupt`` (replacing an
-older one; its ``-wal`` and ``-shm`` go), a new empty index is created, and the blobs
-the old one indexed are deleted: without their index, an edit made to one could not be
-seen, so none is handed out again. They are fetched again when needed.
+**A damaged index.** An ``index.db`` that SQLite reports as not a database or as malformed
+(garbage, a truncated copy, a damaged page) is repaired: when the cache is opened (which
+runs ``PRAGMA quick_check(1)``, about 1 ms on a 10,000-entry index), or when a query first
+meets the damage (that call then fails with an OSError saying so; the next one uses the new
+index). Under a lock file (``index.lock``), so that one process repairs it, and only if
+SQLite still reports damage there (a locked index, a full disk or an I/O error is not
+damage, and is raised instead), the damaged file is renamed ``index.db.corrupt`` (replacing
+an older one; its ``-wal`` and ``-shm`` go), a new empty index is created, and the blobs the
+old one indexed are deleted: without their index, an edit made to one could not be seen, so
+none is handed out again. They are fetched again when needed.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -75,7 +82,6 @@ from modelbay.sdk.streams import (
     locked_temp,
     remove_dead_temps,
     temp_files,
-    temp_name,
 )
 from modelbay.sqlite_files import enable_wal, rows_in
 
@@ -94,6 +100,16 @@ PRUNE_BATCH = 256
 #: process that died; prune removes it. Locked temporary files go as soon as they are dead.
 STALE_TMP_SECONDS = 24 * 3600
 READ_ONLY = 0o444
+
+# SQLite's primary result codes for a file that is not, or is no longer, a sound database:
+# only these make the index worth replacing (a locked or full disk does not).
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+# The suffix of a bundle's blob staged in tmp/ (see Cache.insert_many): not ".part", so that
+# the dead-temp sweep, which takes an unlocked ".part" file for a killed writer's, skips it.
+_STAGED = ".staged"
+# What _repair moves blobs/ to before deleting it; one a failed rmtree left is swept later.
+_DOOMED_BLOBS = re.compile(r"\.blobs-[0-9a-f]{12}", re.ASCII)
 
 # Errors of os.link after which a copy still works: another filesystem, one without hard
 # links, or an inode at its link limit.
@@ -206,13 +222,22 @@ class Cache:
         root: the cache directory; created on first use.
         max_bytes: the bound on the entries' total size; None means unbounded, 0 keeps
             nothing once :meth:`enforce` runs.
+        origin: the setting that chose ``root`` (``MODELBAY_CACHE_DIR``), named in error
+            messages so that the user knows what to change; None when the caller chose it.
 
     Raises:
         InvalidInputError: ``max_bytes`` is negative.
     """
 
-    def __init__(self, root: Path, max_bytes: int | None = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        *,
+        origin: str | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.origin = origin
         self.max_bytes = _check_bound(max_bytes)
         self.blobs = self.root / "blobs"
         self.tmp = self.root / "tmp"
@@ -234,7 +259,8 @@ class Cache:
         env = os.environ if environ is None else environ
         raw = env.get("MODELBAY_CACHE_MAX_SIZE", "").strip()
         bound = parse_size(raw, name="MODELBAY_CACHE_MAX_SIZE") if raw else DEFAULT_MAX_BYTES
-        return cls(default_root(env), bound)
+        origin = "MODELBAY_CACHE_DIR" if env.get("MODELBAY_CACHE_DIR") else None
+        return cls(default_root(env), bound, origin=origin)
 
     def path(self, digest: str) -> Path:
         """Where the blob ``digest`` lives in the cache (whether or not it is there).
@@ -400,7 +426,7 @@ class Cache:
             "max_bytes": self.max_bytes,
         }
 
-    def partial(self) -> dict[str, int]:
+    def partial_files(self) -> dict[str, int]:
         """The files in ``tmp/``: ``{"files", "bytes"}`` of all of them, and ``{"dead_files",
         "dead_bytes"}`` of those left by killed downloads (which :meth:`prune` removes).
 
@@ -417,8 +443,9 @@ class Cache:
         }
 
     def open(self) -> None:
-        """Make sure the cache can be used now: create its directories, open its index
-        (repairing a damaged one, see the module docstring) and write a file in ``tmp/``.
+        """Make sure the cache can be used now: create its directories, open its index and
+        check it (``PRAGMA quick_check(1)``; a damaged one is repaired, see the module
+        docstring) and write a file in ``tmp/``.
 
         A download calls this first, so that a cache that cannot be used is found before
         any bytes are fetched, not after.
@@ -426,26 +453,35 @@ class Cache:
         Raises:
             OSError: the cache cannot be created, read or written.
         """
-        with self._read():
-            pass
+        try:
+            with self._read() as conn:
+                _check_index(conn, "quick_check")
+        except _IndexRebuiltError:
+            pass  # damaged, and replaced by a new index: usable now
         try:
             self.tmp.mkdir(parents=True, exist_ok=True)
             with locked_temp(self.tmp / "probe"):
                 pass
         except OSError as exc:
-            raise _unusable(self.root, exc) from exc
+            raise _unusable(self.root, exc, self.origin) from exc
 
     # -- writing -----------------------------------------------------------------------
 
     def insert(self, digest: str, size: int, fill: Callable[[Path], None]) -> Path:
         """Add the blob ``digest`` by having ``fill`` write it; returns the entry's path.
 
-        ``fill(tmp)`` must write the blob's bytes to the file ``tmp`` (a new empty file in
-        the cache's ``tmp/``, which the cache holds locked) and check that they hash to
-        ``digest``; the cache checks only the size. The entry appears atomically once ``fill`` returns. If the blob is
-        already cached, ``fill`` is not called; if another process inserts it while
-        ``fill`` runs, the first entry is kept and this copy dropped. The entry is marked
-        used. Does not enforce the bound: call :meth:`enforce` after a batch.
+        ``fill(tmp)`` is given ``tmp``, a file that already exists, empty, in the cache's
+        ``tmp/``, and that the cache holds locked (``flock``) until the entry is in place.
+        ``fill`` must write the blob's bytes into that file (open it for writing, as
+        ``Path.write_bytes`` or :func:`~modelbay.sdk.streams.atomic_verified_write` do) and
+        check that they hash to ``digest``; the cache checks only the size. It must not
+        replace, rename or remove ``tmp``: a new file under the name holds no lock, and a
+        concurrent sweep of ``tmp/`` may take it for a killed download's and delete it.
+
+        The entry appears atomically once ``fill`` returns. If the blob is already cached,
+        ``fill`` is not called; if another process inserts it while ``fill`` runs, the
+        first entry is kept and this copy dropped. The entry is marked used. Does not
+        enforce the bound: call :meth:`enforce` after a batch.
 
         Raises:
             InvalidInputError: ``digest`` is not a sha256, or ``size`` is negative.
@@ -500,10 +536,12 @@ class Cache:
         staged: list[Path] = []
         try:
             # Written outside the lock, renamed under it. Not locked while they wait (a
-            # bundle holds hundreds; threads fetch many bundles at once): one a prune took
-            # for dead meanwhile is simply written again.
+            # bundle holds hundreds; threads fetch many bundles at once), so not named by
+            # temp_name: the dead-temp sweep that ends every download (enforce) and prune
+            # would take them for a killed writer's at once. The stale sweep removes the
+            # ones a killed process leaves, after STALE_TMP_SECONDS.
             for digest, data in blobs:
-                staged.append(self.tmp / temp_name(digest))
+                staged.append(self.tmp / f".{digest}.{uuid.uuid4().hex[:12]}{_STAGED}")
                 _write_read_only(staged[-1], data)
             shards: set[Path] = set()
             with self._write() as conn:
@@ -647,6 +685,11 @@ class Cache:
         cutoff = time.time() - STALE_TMP_SECONDS
         for path in self.tmp.glob("*") if self.tmp.is_dir() else ():
             with contextlib.suppress(OSError):
+                if _DOOMED_BLOBS.fullmatch(path.name) and path.is_dir():
+                    # Left by a repair whose rmtree failed: nothing in it is indexed.
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed += not path.exists()
+                    continue
                 if is_temp_name(path.name) or not path.is_file():
                     continue  # locked while live: removed above once dead
                 if path.stat().st_mtime < cutoff:
@@ -691,19 +734,22 @@ class Cache:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, _index_errors(self.index_path):
+        with self._lock, self._index_errors():
             yield self._db()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction holding SQLite's lock, across processes."""
-        with self._lock, _index_errors(self.index_path):
+        with self._lock, self._index_errors():
             conn = self._db()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # The error that got here says more than one rolling back (on a damaged
+                # index, say) would.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -713,15 +759,43 @@ class Cache:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise _unusable(self.root, exc) from exc
+                raise _unusable(self.root, exc, self.origin) from exc
             try:
                 conn = self._connect()
-            except sqlite3.OperationalError:
-                raise  # locked, or cannot be opened: nothing to repair
-            except sqlite3.DatabaseError:
+            except sqlite3.DatabaseError as exc:
+                if not _is_damage(exc):
+                    raise  # locked, a full disk, cannot be opened: nothing to repair
                 conn = self._repair()
             self._conn, self._pid = conn, os.getpid()
         return self._conn
+
+    @contextlib.contextmanager
+    def _index_errors(self) -> Iterator[None]:
+        """SQLite's errors as OSError (the index is local disk like the blobs). Damage a
+        query meets (a malformed page shows only when read) is repaired before the error
+        goes on, so that the next call finds a sound index; the caller holds ``_lock``."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if not _is_damage(exc):
+                raise OSError(f"{self._where()} cannot be used: {exc}") from exc
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()  # this process's only connection: _lock is held
+            self._conn = None
+            try:
+                self._conn, self._pid = self._repair(), os.getpid()
+            except sqlite3.Error as again:
+                raise OSError(
+                    f"{self._where()} is damaged ({exc}) and cannot be repaired: {again}"
+                ) from again
+            raise _IndexRebuiltError(
+                f"{self._where()} was damaged ({exc}): it was set aside as index.db.corrupt "
+                "and a new, empty one started; try again"
+            ) from exc
+
+    def _where(self) -> str:
+        origin = f" (set by {self.origin})" if self.origin else ""
+        return f"download cache index {self.index_path}{origin}"
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -742,11 +816,26 @@ class Cache:
     def _repair(self) -> sqlite3.Connection:
         """Replace an index SQLite cannot read by a new, empty one (see the module docstring)."""
         if fcntl is None:  # pragma: no cover
-            raise OSError(f"download cache index {self.index_path} is damaged: remove it")
+            raise OSError(f"{self._where()} is damaged: remove it")
         with open(self.root / "index.lock", "ab") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            with contextlib.suppress(sqlite3.DatabaseError):
-                return self._connect()  # another process repaired it meanwhile
+            # Another process may have repaired it meanwhile: look again, thoroughly (this
+            # runs only once damage was seen). Only damage goes on to the repair: a locked
+            # index, a full disk or an I/O error must not cost the cache every blob.
+            try:
+                conn = self._connect()
+            except sqlite3.DatabaseError as exc:
+                if not _is_damage(exc):
+                    raise
+            else:
+                try:
+                    _check_index(conn, "integrity_check")
+                except sqlite3.DatabaseError as exc:
+                    conn.close()
+                    if not _is_damage(exc):
+                        raise
+                else:
+                    return conn
             os.replace(self.index_path, self.index_path.with_name("index.db.corrupt"))
             for suffix in ("-wal", "-shm"):
                 self.index_path.with_name("index.db" + suffix).unlink(missing_ok=True)
@@ -756,6 +845,75 @@ class Cache:
                 os.replace(self.blobs, doomed)
                 shutil.rmtree(doomed, ignore_errors=True)
             return self._connect()
+
+    def place_many(self, items: Sequence[tuple[str, int, Path]]) -> list[str]:
+        """Put each ``(digest, size, dest)``'s cached blob at ``dest`` unless it is there
+        already, with one read of the index, one stat per blob and one ``lstat`` per
+        ``dest``; marks nothing used. A download calls this once, before fetching.
+
+        Returns, for each item:
+
+        - ``"linked"``: ``dest`` already is the cached blob (a hard link to it); untouched.
+        - ``"placed"``: linked (or copied) to ``dest`` now, replacing what was there.
+        - ``"check"``: ``dest`` is a regular file of the right size that the cache cannot
+          hard-link over (another filesystem) or does not hold: it may already be right,
+          and hashing it costs no more than the copy that would replace it. Untouched;
+          :meth:`materialize_many` places the ones that turn out wrong.
+        - ``"absent"``: not cached, and nothing of the right size at ``dest``; untouched.
+
+        Raises:
+            InvalidInputError: a digest is not a sha256.
+            OSError: a destination cannot be written, or the cache cannot be read.
+        """
+        out: list[str] = []
+        for (digest, size, dest), (entry, path, blob) in zip(
+            items, self._on_disk(items), strict=True
+        ):
+            dest = Path(dest)
+            try:
+                there: os.stat_result | None = os.lstat(dest)
+            except (FileNotFoundError, NotADirectoryError):
+                there = None
+            sized = there is not None and stat.S_ISREG(there.st_mode) and there.st_size == size
+            if entry is not None and (blob is None or not _matches(entry, blob, size)):
+                # Lost or edited: the one-at-a-time path evicts it under the write lock.
+                if sized:
+                    out.append("check")
+                else:
+                    placed = self.materialize(digest, size, dest, touch=False)
+                    out.append("placed" if placed else "absent")
+            elif entry is None or blob is None:
+                out.append("check" if sized else "absent")
+            elif there is not None and (there.st_dev, there.st_ino) == (blob.st_dev, blob.st_ino):
+                out.append("linked")
+            elif sized and there is not None and there.st_dev != blob.st_dev:
+                out.append("check")
+            elif sized:
+                out.append("placed" if self._relink(path, blob, dest) else "check")
+            else:
+                out.append("placed" if self._place(path, blob, dest) else "absent")
+        return out
+
+    def _relink(self, src: Path, blob: os.stat_result, dest: Path) -> bool:
+        """Hard-link ``src`` over the existing file ``dest``, atomically; False (``dest``
+        untouched) if it cannot be linked: a copy is left to :meth:`place_many`'s caller,
+        since ``dest`` may already hold the right bytes (a bind mount of the same
+        filesystem, say, whose st_dev is the same but whose links fail)."""
+        if blob.st_mode & 0o222:  # someone made it writable: protect what we link
+            with contextlib.suppress(PermissionError, FileNotFoundError):
+                os.chmod(src, READ_ONLY)
+        try:
+            with locked_temp(dest, lambda tmp: os.link(src, tmp)) as tmp:
+                os.replace(tmp, dest)
+        except FileNotFoundError:
+            if src.exists():
+                raise
+            return False
+        except OSError as exc:
+            if exc.errno not in _LINK_FALLBACK_ERRNOS:
+                raise
+            return False
+        return True
 
 
 def _write_read_only(path: Path, data: bytes) -> None:
@@ -772,21 +930,34 @@ def _check_bound(max_bytes: int | None) -> int | None:
     return max_bytes
 
 
-@contextlib.contextmanager
-def _index_errors(path: Path) -> Iterator[None]:
-    # The index is local disk like the blobs: its failures surface as OSError too.
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise OSError(
-            f"download cache index {path} (set by MODELBAY_CACHE_DIR) cannot be used: {exc}"
-        ) from exc
+class _IndexRebuiltError(OSError):
+    """A call met a damaged index, which was replaced by a new, empty one."""
 
 
-def _unusable(root: Path, exc: OSError) -> OSError:
+class _DamagedIndexError(sqlite3.DatabaseError):
+    """A check found damage that no statement has run into yet."""
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` says the index file is not, or no longer, a sound database."""
+    if isinstance(exc, _DamagedIndexError):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def _check_index(conn: sqlite3.Connection, pragma: str) -> None:
+    """Run ``PRAGMA quick_check(1)`` or ``integrity_check(1)``; raise if it finds damage."""
+    (result,) = conn.execute(f"PRAGMA {pragma}(1)").fetchone()
+    if result != "ok":
+        raise _DamagedIndexError(f"database disk image is malformed ({pragma}: {result})")
+
+
+def _unusable(root: Path, exc: OSError, origin: str | None = None) -> OSError:
     """An OSError that says which cache failed and how to choose another."""
     reason = exc.strerror or str(exc)
-    error = OSError(f"download cache {root} (set by MODELBAY_CACHE_DIR) cannot be used: {reason}")
+    where = f"download cache {root}" + (f" (set by {origin})" if origin else "")
+    error = OSError(f"{where} cannot be used: {reason}")
     error.errno = exc.errno
     return error
 

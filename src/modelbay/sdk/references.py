@@ -34,7 +34,6 @@ import functools
 import hashlib
 import os
 import stat
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +50,7 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.sdk.httpclient import httpx_module
+from modelbay.sdk.streams import locked_temp, open_new
 
 Info = dict[str, Any]
 CHUNK = 1 << 20
@@ -438,31 +438,30 @@ def fetch_reference(entry: Info, dest: Path, progress: Callable[[int], None] | N
     """
     uri: str = entry["ref"]
     scheme = _scheme(uri)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")
     h = hashlib.sha256()
     size = 0
-    try:
-        with open(tmp, "wb") as out:
+    # Locked while written (see sdk/streams.py), so that a download's sweep of dead partial
+    # files tells it from one a killed download left; removed on leaving unless renamed.
+    with locked_temp(dest) as tmp, open_new(tmp) as out:
 
-            def take(chunk: bytes) -> None:
-                nonlocal size
-                h.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-                if progress:
-                    progress(len(chunk))
+        def take(chunk: bytes) -> None:
+            nonlocal size
+            h.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+            if progress:
+                progress(len(chunk))
 
-            received_etag: str | None = None
-            if scheme == "file":
-                _read_file(uri, take)
-            elif scheme == "s3":
-                received_etag = _read_s3(uri, take)
-            else:
-                received_etag = _read_http(uri, take)
+        received_etag: str | None = None
+        if scheme == "file":
+            _read_file(uri, take)
+        elif scheme == "s3":
+            received_etag = _read_s3(uri, take)
+        else:
+            received_etag = _read_http(uri, take)
+        out.close()
         _check_received(entry, h.hexdigest(), size, received_etag)
         os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _check_received(entry: Info, digest: str, size: int, etag: str | None) -> None:

@@ -34,7 +34,7 @@ from modelbay.errors import (
     from_payload,
 )
 from modelbay.sdk.digests import DigestIndex
-from modelbay.sdk.streams import locked_temp, remove_dead_temps
+from modelbay.sdk.streams import CHUNK, locked_temp, open_new, remove_dead_temps
 from modelbay.sdk.transport import Info, LocalTransport, Transport
 
 WORKERS = min(16, (os.cpu_count() or 2) * 4)
@@ -49,9 +49,10 @@ BUNDLE_BLOBS = 500
 PROGRESS_DELAY = 0.5
 
 
-class Stopped(Exception):
-    """Raised in a transfer's threads once it is stopped (Ctrl-C, or another file failed);
-    the caller raises the reason instead."""
+class _Stopped(Exception):
+    """Raised in a transfer's threads once it is stopped (Ctrl-C, or another file failed).
+    It never leaves this module (:func:`_run_all` raises the reason instead), so it is not
+    part of the modelbay error tree, and nothing catches it but the pool."""
 
 
 class _Meter:
@@ -59,7 +60,7 @@ class _Meter:
     terminal, started only once a transfer has lasted PROGRESS_DELAY seconds.
 
     It is also how a transfer is stopped: every thread reports each chunk here, so once
-    :attr:`stopped` is set, the next chunk of every file raises :class:`Stopped`.
+    :attr:`stopped` is set, the next chunk of every file raises :class:`_Stopped`.
     """
 
     def __init__(self, label: str, total: int, enabled: bool) -> None:
@@ -74,9 +75,9 @@ class _Meter:
         self._task: Any = None
 
     def check(self) -> None:
-        """Raise :class:`Stopped` if the transfer was stopped."""
+        """Raise :class:`_Stopped` if the transfer was stopped."""
         if self.stopped.is_set():
-            raise Stopped("the transfer was stopped")
+            raise _Stopped("the transfer was stopped")
 
     def __call__(self, n: int) -> None:
         self.check()
@@ -521,20 +522,49 @@ def download(
     name, and partial files a killed download of these files left beside them are removed
     (never a live download's: see sdk/streams.py).
 
-    A ``cache`` that cannot be used (see :meth:`Cache.open`) is left out, with a warning.
-    Ctrl-C stops the transfer: files not started are not, the ones being fetched stop at
-    their next chunk (their partial files removed), and the KeyboardInterrupt goes on.
+    A ``cache`` that cannot be used (see :meth:`Cache.open`), or that fails during the
+    download (an OSError of its own: a full disk, a damaged index), is left out with one
+    warning, and the download goes on without it. Ctrl-C stops the transfer: files not
+    started are not, the ones being fetched or verified stop at their next chunk (partial
+    files removed), and the KeyboardInterrupt goes on.
 
     Raises:
         InvalidPathError: a file would land outside ``root``.
-        DigestMismatchError: bytes arrived corrupt (or the stored blob is corrupt); the
-            message names the file.
+        DigestMismatchError: bytes arrived corrupt (the stored blob, or the transfer, is
+            damaged); the message names the file.
         TransportError: the server or the object store could not be reached.
     """
-    cache = _usable(cache)
+    guarded = _usable(cache)
     dests = _destinations(root, files)
     _remove_dead_partials(files, dests)
-    todo = _missing(files, dests, cache)
+    fetched: dict[Path, int] = {}  # by destination: a retry without the cache counts once
+    try:
+        todo = _missing(files, dests, guarded)
+        fetched.update((dest, int(f["size"])) for f, dest in todo)
+        _fetch_all(transport, todo, guarded, progress)
+    except _CacheFailedError as exc:
+        _warn_unusable(exc.error)
+        guarded = None
+        # What the cache placed before it failed is whole (placed by rename) and kept if
+        # right; the rest is fetched again, straight to its destination.
+        todo = _missing(files, dests, None)
+        fetched.update((dest, int(f["size"])) for f, dest in todo)
+        _fetch_all(transport, todo, None, progress)
+    if guarded is not None:
+        try:
+            # Marked used last, so that what was just downloaded is the last to be evicted.
+            guarded.touch_many(f["sha256"] for f in files if not f.get("ref"))
+            guarded.enforce()
+        except _CacheFailedError as exc:
+            _warn_unusable(exc.error)
+    return sum(fetched.values())
+
+
+def _fetch_all(
+    transport: Transport, todo: list[tuple[Info, Path]], cache: Any, progress: bool
+) -> None:
+    """Fetch the files of ``todo`` in parallel: each distinct blob once (small ones in
+    bundles, large ones first), then references."""
     refs = [(f, dest) for f, dest in todo if f.get("ref")]
     copies: dict[str, list[tuple[Info, Path]]] = {}  # the destinations of each blob
     for f, dest in todo:
@@ -546,135 +576,208 @@ def download(
     sizes = {digest: int(where[0][0]["size"]) for digest, where in copies.items()}
     # Small blobs the server sends itself come in bundles; the rest one request each.
     signed = [d for d in copies if (urls.get(d) or {}).get("url")]
-    groups, alone = bundles([d for d in copies if d not in set(signed)], sizes)
+    is_signed = set(signed)
+    groups, alone = bundles([d for d in copies if d not in is_signed], sizes)
     total = sum(sizes.values()) + sum(f["size"] for f, _ in refs)
     with meter("downloading", total, progress) as m:
-
-        def fetch_reference(item: tuple[Info, Path]) -> None:
-            from modelbay.sdk.references import fetch_reference
-
-            f, dest = item
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fetch_reference(f, dest, m)
-
-        def fetch(digest: str) -> None:
-            size, where = sizes[digest], copies[digest]
-            first = where[0][1]
-            first.parent.mkdir(parents=True, exist_ok=True)
-            url = (urls.get(digest) or {}).get("url")
-            try:
-                _place(
-                    cache,
-                    digest,
-                    size,
-                    first,
-                    lambda tmp: transport.download_blob(digest, tmp, url, m),
-                )
-            except DigestMismatchError as exc:
-                raise _corrupt(exc, digest, size, where[0][0]["path"]) from exc
-            for _, dest in where[1:]:  # the same bytes again: placed from the first copy
-                m.check()
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if cache is None or not cache.materialize(digest, size, dest, touch=False):
-                    _copy(first, dest)
-
-        def fetch_bundle(group: list[str]) -> None:
-            blobs: list[tuple[str, bytes]] = []
-            for digest, data in transport.download_bundle(group):
-                m.check()
-                blobs.append((digest, data))
-            if {d for d, _ in blobs} != set(group):
-                raise TransportError("the server sent another set of blobs than asked for")
-            for digest, data in blobs:
-                _check_bytes(digest, sizes[digest], data, copies[digest][0][0]["path"])
-            wanted = [(d, sizes[d], dest) for d in group for _, dest in copies[d]]
-            for dest in {dest.parent for _, _, dest in wanted}:
-                dest.mkdir(parents=True, exist_ok=True)
-            placed = [False] * len(wanted)
-            if cache is not None:
-                cache.insert_many(blobs)
-                placed = cache.materialize_many(wanted)
-            held = dict(blobs)
-            for (digest, _, dest), done in zip(wanted, placed, strict=True):
-                if not done:  # no cache, or evicted by another process meanwhile
-                    _write(held[digest], dest)
-            m(sum(sizes[d] for d in group))
-
-        work: list[tuple[Callable[[Any], None], Any]] = [(fetch_bundle, g) for g in groups]
+        fetcher = _Fetcher(transport, cache, copies, sizes, urls, m)
+        work: list[tuple[Callable[[Any], None], Any]] = [(fetcher.bundle, g) for g in groups]
         # Large blobs first, so that the long transfers start early.
-        work += [(fetch, d) for d in sorted(alone + signed, key=lambda d: -sizes[d])]
-        work += [(fetch_reference, item) for item in refs]
+        work += [(fetcher.blob, d) for d in sorted(alone + signed, key=lambda d: -sizes[d])]
+        work += [(fetcher.reference, item) for item in refs]
         _run_all(lambda w: w[0](w[1]), work, m.stopped)
-    if cache is not None:
-        # Marked used last, so that what was just downloaded is the last to be evicted.
-        cache.touch_many(f["sha256"] for f in files if not f.get("ref"))
-        cache.enforce()
-    return sum(int(f["size"]) for f, _ in todo)
 
 
-def _usable(cache: Any) -> Any:
-    """``cache`` if it can be used now, else None, with a warning that says why."""
+class _Fetcher:
+    """The work items of one download, run on a pool's threads: a blob alone, a bundle of
+    small blobs, a reference. Each places every destination of what it fetched."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        cache: Any,
+        copies: dict[str, list[tuple[Info, Path]]],
+        sizes: dict[str, int],
+        urls: dict[str, Any],
+        m: _Meter,
+    ) -> None:
+        self.transport = transport
+        self.cache = cache
+        self.copies = copies
+        self.sizes = sizes
+        self.urls = urls
+        self.m = m
+
+    def blob(self, digest: str) -> None:
+        size, where = self.sizes[digest], self.copies[digest]
+        first = where[0][1]
+        first.parent.mkdir(parents=True, exist_ok=True)
+        url = (self.urls.get(digest) or {}).get("url")
+        try:
+            _place(
+                self.cache,
+                digest,
+                size,
+                first,
+                lambda tmp: self.transport.download_blob(digest, tmp, url, self.m),
+            )
+        except DigestMismatchError as exc:
+            raise _corrupt(exc, digest, size, where[0][0]["path"]) from exc
+        for _, dest in where[1:]:  # the same bytes again: placed from the first copy
+            self.m.check()
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if self.cache is None or not self.cache.materialize(digest, size, dest, touch=False):
+                _copy(first, dest)
+
+    def bundle(self, group: list[str]) -> None:
+        blobs: list[tuple[str, bytes]] = []
+        for digest, data in self.transport.download_bundle(group):
+            self.m.check()
+            blobs.append((digest, data))
+        if {d for d, _ in blobs} != set(group):
+            raise TransportError("the server sent another set of blobs than asked for")
+        for digest, data in blobs:
+            _check_bytes(digest, self.sizes[digest], data, self.copies[digest][0][0]["path"])
+        wanted = [(d, self.sizes[d], dest) for d in group for _, dest in self.copies[d]]
+        for dest in {dest.parent for _, _, dest in wanted}:
+            dest.mkdir(parents=True, exist_ok=True)
+        placed = [False] * len(wanted)
+        if self.cache is not None:
+            self.cache.insert_many(blobs)
+            placed = self.cache.materialize_many(wanted)
+        held = dict(blobs)
+        for (digest, _, dest), done in zip(wanted, placed, strict=True):
+            if not done:  # no cache, or evicted by another process meanwhile
+                _write(held[digest], dest)
+        self.m(sum(self.sizes[d] for d in group))
+
+    def reference(self, item: tuple[Info, Path]) -> None:
+        from modelbay.sdk.references import fetch_reference
+
+        f, dest = item
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fetch_reference(f, dest, self.m)
+
+
+class _CacheFailedError(ModelbayError):
+    """The download cache failed with an OSError of its own (:attr:`error`) during a
+    download, which then goes on without it. Never leaves this module."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Guarded:
+    """A cache whose methods raise :class:`_CacheFailedError` for an OSError of the cache's
+    own. One that names a file outside the cache (a destination that cannot be written)
+    goes on as it is: downloading without the cache would meet it too."""
+
+    def __init__(self, cache: Any) -> None:
+        self._cache = cache
+        self._root: str = os.path.abspath(cache.root)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._cache, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except OSError as exc:
+                if any(self._outside(f) for f in (exc.filename, exc.filename2)):
+                    raise
+                raise _CacheFailedError(exc) from exc
+
+        return call
+
+    def _outside(self, filename: Any) -> bool:
+        if filename is None or isinstance(filename, int):
+            return False
+        path: str = os.path.abspath(os.fsdecode(filename))
+        return os.path.commonpath([path, self._root]) != self._root
+
+
+def _usable(cache: Any) -> _Guarded | None:
+    """``cache`` if it can be used now (guarded: see :class:`_Guarded`), else None, with a
+    warning that says why."""
     if cache is None:
         return None
     try:
         cache.open()
     except OSError as exc:
-        warnings.warn(
-            f"{exc}; downloading without it (point MODELBAY_CACHE_DIR at a writable "
-            "local directory to use one)",
-            stacklevel=4,
-        )
+        _warn_unusable(exc)
         return None
-    return cache
+    return _Guarded(cache)
+
+
+def _warn_unusable(exc: OSError) -> None:
+    """Warn that the cache is left out, pointing at the caller's line: the first frame
+    outside the modelbay package, however deep in it this runs (Artifact.download, the
+    CLI, or download() called directly)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    level, frame = 1, sys._getframe(0)
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        package
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(
+        f"{exc}; downloading without it (point MODELBAY_CACHE_DIR at a writable "
+        "local directory to use one)",
+        stacklevel=level,
+    )
 
 
 def _remove_dead_partials(files: list[Info], dests: list[Path]) -> None:
-    """Remove the partial files a killed download left beside these destinations (see
-    sdk/streams.py). References are left out: their writer (sdk/references.py) takes no
-    lock, so a live one could not be told from a dead one."""
+    """Remove the partial files a killed download left beside these destinations, the
+    fetched blobs' and the references' alike (both writers lock theirs: see sdk/streams.py)."""
     names: dict[Path, set[str]] = {}
-    for f, dest in zip(files, dests, strict=True):
-        if not f.get("ref"):
-            names.setdefault(dest.parent, set()).add(dest.name)
+    for dest in dests:
+        names.setdefault(dest.parent, set()).add(dest.name)
     for parent, wanted in names.items():
         remove_dead_temps(parent, wanted)
 
 
 def _corrupt(exc: DigestMismatchError, digest: str, size: int, path: str) -> DigestMismatchError:
     """The error for the file ``path`` whose blob came down corrupt, from the lower-level
-    one (which names a temporary file)."""
+    one (which names a temporary file). This end cannot tell whether the server's copy or
+    the transfer is damaged: the message says both."""
     actual = exc.details.get("actual")
     got = f"sha256 {actual[:12]}" if actual else f"{exc.details.get('size')} bytes"
     want = f"sha256 {digest[:12]}" if actual else f"{size} bytes"
     return DigestMismatchError(
-        f"download of {path} is corrupt: the stored copy of its blob is damaged (expected "
-        f"{want}, got {got}); nothing was written under {path}",
+        f"download of {path} arrived corrupt (expected {want}, got {got}): the stored copy "
+        f"of its blob or the transfer is damaged; nothing was written under {path}",
         {"path": path, "expected": digest, **({"actual": actual} if actual else {})},
     )
 
 
 def _missing(files: list[Info], dests: list[Path], cache: Any) -> list[tuple[Info, Path]]:
     """The files to fetch: references, and stored files neither already at their
-    destination nor in ``cache`` (those are placed from it now, with one read of its index).
+    destination nor in ``cache`` (those are placed from it now: one read of its index and
+    one stat per destination, see :meth:`Cache.place_many`).
 
     A file at its destination is kept if it is the cache's own entry (a hard link to it:
-    its inode says so, without reading it), or if it is a regular file of the right size
-    whose digest matches: remembered against its stat in the digest index when it has not
-    changed since it was last hashed, else hashed (and remembered). Anything else there is
-    replaced.
+    its inode says so, without reading it). Any other file there is re-linked from the
+    cache when it holds the blob and can hard-link it (metadata only). Only a regular file
+    of the right size that the cache cannot link over (another filesystem, or not cached)
+    is checked: its digest is remembered against its stat in the digest index when it has
+    not changed since it was last hashed, else it is hashed (and remembered). Anything
+    else there is replaced.
     """
     stored = [(f, dest) for f, dest in zip(files, dests, strict=True) if not f.get("ref")]
     keys = [(f["sha256"], f["size"], dest) for f, dest in stored]
-    done = [False] * len(stored)
     if cache is not None and stored:
-        done = cache.linked_many(keys)
-    there = [i for i, (f, d) in enumerate(stored) if not done[i] and _sized(d, f["size"])]
-    if there:
-        for i, found in zip(there, _digests([stored[i][1] for i in there]), strict=True):
+        status = cache.place_many(keys)
+    else:
+        status = ["check" if _sized(dest, f["size"]) else "absent" for f, dest in stored]
+    done = [s in ("linked", "placed") for s in status]
+    check = [i for i, s in enumerate(status) if s == "check"]
+    if check:
+        for i, found in zip(check, _digests([stored[i][1] for i in check]), strict=True):
             done[i] = found == stored[i][0]["sha256"]
-    rest = [i for i in range(len(stored)) if not done[i]]
-    if cache is not None and rest:
-        for i, placed in zip(rest, cache.materialize_many([keys[i] for i in rest]), strict=True):
+    wrong = [i for i in check if not done[i]]
+    if cache is not None and wrong:
+        for i, placed in zip(wrong, cache.materialize_many([keys[i] for i in wrong]), strict=True):
             done[i] = placed
     todo = [(f, dest) for f, dest in zip(files, dests, strict=True) if f.get("ref")]
     return todo + [item for item, ok in zip(stored, done, strict=True) if not ok]
@@ -691,19 +794,47 @@ def _sized(path: Path, size: int) -> bool:
 
 def _digests(paths: list[Path]) -> list[str | None]:
     """The sha256 of each file (None if it cannot be read), from the digest index where its
-    stat is unchanged, else hashed in parallel."""
+    stat is unchanged, else hashed in parallel. Ctrl-C stops every file being hashed at its
+    next chunk, as it stops fetches."""
     from modelbay.sdk.digests import default_index
 
     def hash_all(todo: list[Path]) -> list[tuple[str, int]]:
-        if len(todo) <= 1:
-            return [sha256_file(p) for p in todo]
-        with ThreadPoolExecutor(min(WORKERS, len(todo))) as pool:
-            return list(pool.map(sha256_file, todo))
+        out: list[tuple[str, int]] = [("", 0)] * len(todo)
+        with meter("verifying", 0, enabled=False) as m:
+
+            def one(i: int) -> None:
+                out[i] = _sha256_file(todo[i], m)
+
+            _run_all(one, list(range(len(todo))), m.stopped)
+        return out
 
     try:
         return [digest for digest, _ in default_index().digest_many(paths, hash_all)]
-    except OSError:  # one changed or vanished meanwhile: fetch them all
+    except (OSError, InvalidInputError):  # one changed or vanished meanwhile: fetch them all
         return [None] * len(paths)
+
+
+def _sha256_file(path: Path, m: _Meter) -> tuple[str, int]:
+    """:func:`~modelbay.blobs.local.sha256_file`, reporting each chunk to ``m`` (so that a
+    stopped transfer stops it); that one takes no callback.
+
+    Raises:
+        InvalidInputError: ``path`` is not a regular file (a FIFO is not waited on).
+    """
+    h = hashlib.sha256()
+    size = 0
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidInputError(f"{path} is not a regular file", {"path": os.fspath(path)})
+    with open(fd, "rb", buffering=0) as f:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            size += n
+            m(n)
+    return h.hexdigest(), size
 
 
 def _destinations(root: Path, files: list[Info]) -> list[Path]:
@@ -745,7 +876,7 @@ def _check_bytes(digest: str, size: int, data: bytes, path: str) -> None:
 def _write(data: bytes, path: Path) -> None:
     """Write verified bytes to ``path``, atomically."""
     with locked_temp(path) as tmp:
-        with open(tmp, "wb") as f:
+        with open_new(tmp) as f:
             f.write(data)
         os.replace(tmp, path)
 

@@ -1,0 +1,153 @@
+"""The download path's use of the cache: one pass over it, fallbacks when it fails, and the
+partial files of references. Against the real server (the ``server`` fixture)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.processes import ServerProcess
+
+from modelbay.sdk import transfer
+from modelbay.sdk.cache import Cache
+from modelbay.sdk.streams import TEMP_NAME
+from modelbay.sdk.transport import HttpTransport
+
+MiB = 1 << 20
+
+
+def stored(transport: HttpTransport, named: dict[str, bytes]) -> list[dict[str, Any]]:
+    """Upload ``{path: bytes}`` to the server; the manifest of those files."""
+    files: list[dict[str, Any]] = []
+    sources: dict[str, Path] = {}
+    src = Path(os.environ["MODELBAY_TEST_SRC"])
+    for path, data in named.items():
+        digest = hashlib.sha256(data).hexdigest()
+        sources[digest] = src / digest
+        sources[digest].write_bytes(data)
+        files.append({"path": path, "sha256": digest, "size": len(data)})
+    sizes = {f["sha256"]: f["size"] for f in files}
+    transfer.upload(transport, sizes, sources, progress=False)
+    return files
+
+
+def partials(directory: Path) -> list[Path]:
+    return [p for p in directory.rglob("*") if p.is_file() and TEMP_NAME.fullmatch(p.name)]
+
+
+def check_placed(root: Path, files: list[dict[str, Any]]) -> None:
+    for f in files:
+        assert hashlib.sha256((root / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+
+
+@pytest.fixture
+def transport(server: ServerProcess) -> Iterator[HttpTransport]:
+    t = HttpTransport(server.url, server.admin_key)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+@pytest.fixture(autouse=True)
+def _source_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "src").mkdir()
+    monkeypatch.setenv("MODELBAY_TEST_SRC", str(tmp_path / "src"))
+
+
+def inode(path: Path) -> int:
+    return path.stat().st_ino
+
+
+def test_a_correct_private_copy_is_relinked_to_the_cache_and_a_wrong_one_replaced(
+    transport: HttpTransport, tmp_path: Path
+) -> None:
+    data = {"a.bin": os.urandom(MiB), "b.txt": b"bee", "c.txt": b"sea"}
+    files = stored(transport, data)
+    with Cache(tmp_path / "cache") as cache:
+        transfer.download(transport, files, tmp_path / "first", cache=cache, progress=False)
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / "a.bin").write_bytes(data["a.bin"])  # right, but not the cache's inode
+        (out / "b.txt").write_bytes(b"BEE")  # the right size, the wrong bytes
+        (out / "c.txt").symlink_to(tmp_path / "first" / "c.txt")
+        fetched = transfer.download(transport, files, out, cache=cache, progress=False)
+        assert fetched == 0  # everything came from the cache
+        for f in files:
+            path = out / f["path"]
+            assert not path.is_symlink()
+            assert inode(path) == inode(cache.path(f["sha256"]))
+    check_placed(out, files)
+
+
+class _FullCache(Cache):
+    """A cache whose disk fills up while a large blob is written into it."""
+
+    def insert(self, digest: str, size: int, fill: Callable[[Path], None]) -> Path:
+        def fill_then_fail(tmp: Path) -> None:
+            fill(tmp)
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        return super().insert(digest, size, fill_then_fail)
+
+
+def test_a_cache_failing_mid_download_is_left_out_with_one_warning_and_no_partials(
+    transport: HttpTransport, tmp_path: Path
+) -> None:
+    named = {f"big{i}.bin": os.urandom(2 * MiB) for i in range(3)}
+    named |= {f"small{i}.txt": f"small {i}".encode() for i in range(20)}
+    files = stored(transport, named)
+    with _FullCache(tmp_path / "cache") as cache, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fetched = transfer.download(transport, files, tmp_path / "out", cache=cache, progress=False)
+    assert [str(w.message) for w in caught if "downloading without it" in str(w.message)]
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    assert "No space left on device" in str(caught[0].message)
+    assert caught[0].filename == __file__  # the caller's line, not one in modelbay
+    assert fetched == sum(len(b) for b in named.values())
+    check_placed(tmp_path / "out", files)
+    assert partials(tmp_path / "out") == [] and partials(tmp_path / "cache") == []
+
+
+def test_a_cache_whose_blobs_cannot_be_read_is_left_out_with_one_warning(
+    transport: HttpTransport, tmp_path: Path
+) -> None:
+    files = stored(transport, {"big.bin": os.urandom(2 * MiB), "small.txt": b"tiny"})
+    with Cache(tmp_path / "cache") as cache:
+        transfer.download(transport, files, tmp_path / "first", cache=cache, progress=False)
+        os.replace(cache.blobs, tmp_path / "moved")
+        cache.blobs.write_bytes(b"not a directory")  # every stat in it fails
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            transfer.download(transport, files, tmp_path / "out", cache=cache, progress=False)
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    assert caught[0].filename == __file__
+    check_placed(tmp_path / "out", files)
+
+
+def test_partial_files_of_a_killed_reference_download_are_removed(
+    transport: HttpTransport, tmp_path: Path
+) -> None:
+    source = tmp_path / "elsewhere.bin"
+    source.write_bytes(b"referenced bytes")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    entry: dict[str, Any] = {
+        "path": "ref.bin",
+        "ref": source.as_uri(),
+        "sha256": digest,
+        "size": source.stat().st_size,
+    }
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = out / ".ref.bin.0123456789ab.part"  # a killed writer's: no one holds its lock
+    dead.write_bytes(b"refer")
+    transfer.download(transport, [entry], out, progress=False)
+    assert not dead.exists()
+    assert (out / "ref.bin").read_bytes() == b"referenced bytes"
+    assert partials(out) == []
