@@ -125,17 +125,11 @@ def backend_id(services: Services, upload_id: str) -> str:
         )
 
 
-def test_a_completion_cut_off_after_assembly_goes_on_from_the_assembled_object(
-    services: Services, me: Principal
-) -> None:
-    data = os.urandom(2 * PART + 1)
-    session = plan(services, me, data)
-    send(session, data)
+def assemble(services: Services, upload_id: str) -> None:
+    """What a completion does first: assemble the parts (the multipart upload is then gone)."""
     backend: Any = services.backend
-    key = f"mb/uploads/{session['id']}"
-    upload = backend_id(services, session["id"])
+    key, upload = f"mb/uploads/{upload_id}", backend_id(services, upload_id)
     listed = backend.client.list_parts(Bucket=backend.bucket, Key=key, UploadId=upload)["Parts"]
-    # What a completion did before it was cut off (or before the store's answer was lost).
     backend.client.complete_multipart_upload(
         Bucket=backend.bucket,
         Key=key,
@@ -144,6 +138,17 @@ def test_a_completion_cut_off_after_assembly_goes_on_from_the_assembled_object(
             "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in listed]
         },
     )
+
+
+def test_a_completion_cut_off_after_assembly_goes_on_from_the_assembled_object(
+    services: Services, me: Principal
+) -> None:
+    data = os.urandom(2 * PART + 1)
+    session = plan(services, me, data)
+    send(session, data)
+    backend: Any = services.backend
+    # What a completion did before it was cut off (or before the store's answer was lost).
+    assemble(services, session["id"])
 
     assert services.blobs.complete(me, session["id"])["stored"] is True
     assert state(services, session["id"]) == "done"
@@ -196,21 +201,6 @@ def test_a_plan_replaces_a_session_whose_multipart_upload_is_gone(
     assert services.blobs.complete(me, second["id"])["stored"] is True
     assert b"".join(services.backend.iter_bytes(hashlib.sha256(data).hexdigest())) == data
     assert staging_keys(services) == []
-
-
-def assemble(services: Services, upload_id: str) -> None:
-    """What a completion does first: assemble the parts (the multipart upload is then gone)."""
-    backend: Any = services.backend
-    key, upload = f"mb/uploads/{upload_id}", backend_id(services, upload_id)
-    listed = backend.client.list_parts(Bucket=backend.bucket, Key=key, UploadId=upload)["Parts"]
-    backend.client.complete_multipart_upload(
-        Bucket=backend.bucket,
-        Key=key,
-        UploadId=upload,
-        MultipartUpload={
-            "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in listed]
-        },
-    )
 
 
 def set_claim(services: Services, upload_id: str, claimed_at: float) -> None:

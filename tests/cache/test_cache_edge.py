@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.downloads import check_placed, partials, stored
 from support.processes import ServerProcess
 from typer.testing import CliRunner
 
@@ -122,31 +123,6 @@ def proxies(server: ServerProcess) -> Iterator[Callable[..., Proxy]]:
         proxy.close()
 
 
-@pytest.fixture
-def transport(server: ServerProcess) -> Iterator[HttpTransport]:
-    t = HttpTransport(server.url, server.admin_key)
-    try:
-        yield t
-    finally:
-        t.close()
-
-
-def stored(transport: HttpTransport, named: dict[str, bytes]) -> list[dict[str, Any]]:
-    """Upload ``{path: bytes}`` to the server; the manifest of those files."""
-    files: list[dict[str, Any]] = []
-    sizes: dict[str, int] = {}
-    sources: dict[str, Path] = {}
-    src = Path(os.environ["MODELBAY_TEST_SRC"])
-    for path, data in named.items():
-        digest = hashlib.sha256(data).hexdigest()
-        source = src / digest
-        source.write_bytes(data)
-        sizes[digest], sources[digest] = len(data), source
-        files.append({"path": path, "sha256": digest, "size": len(data)})
-    transfer.upload(transport, sizes, sources, progress=False)
-    return files
-
-
 @pytest.fixture(autouse=True)
 def _source_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "src").mkdir()
@@ -187,10 +163,6 @@ def wait_for(condition: Callable[[], bool], proc: subprocess.Popen[bytes]) -> No
         time.sleep(0.01)
 
 
-def partials(directory: Path) -> list[Path]:
-    return [p for p in directory.rglob("*") if p.is_file() and TEMP_NAME.fullmatch(p.name)]
-
-
 def filling(directory: Path) -> bool:
     """Whether a partial file with some bytes in it is in ``directory``."""
     for path in partials(directory):
@@ -198,13 +170,6 @@ def filling(directory: Path) -> bool:
             if path.stat().st_size > 0:
                 return True
     return False
-
-
-def check_placed(root: Path, files: list[dict[str, Any]], *, all_there: bool = True) -> None:
-    for f in files:
-        path = root / f["path"]
-        if path.exists() or all_there:
-            assert hashlib.sha256(path.read_bytes()).hexdigest() == f["sha256"], f["path"]
 
 
 # -- 1. Ctrl-C ---------------------------------------------------------------------------

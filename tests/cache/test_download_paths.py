@@ -7,52 +7,18 @@ import errno
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.processes import ServerProcess
+from support.downloads import check_placed, partials, stored
 
 from modelbay.sdk import transfer
 from modelbay.sdk.cache import Cache
-from modelbay.sdk.streams import TEMP_NAME
 from modelbay.sdk.transport import HttpTransport
 
 MiB = 1 << 20
-
-
-def stored(transport: HttpTransport, named: dict[str, bytes]) -> list[dict[str, Any]]:
-    """Upload ``{path: bytes}`` to the server; the manifest of those files."""
-    files: list[dict[str, Any]] = []
-    sources: dict[str, Path] = {}
-    src = Path(os.environ["MODELBAY_TEST_SRC"])
-    for path, data in named.items():
-        digest = hashlib.sha256(data).hexdigest()
-        sources[digest] = src / digest
-        sources[digest].write_bytes(data)
-        files.append({"path": path, "sha256": digest, "size": len(data)})
-    sizes = {f["sha256"]: f["size"] for f in files}
-    transfer.upload(transport, sizes, sources, progress=False)
-    return files
-
-
-def partials(directory: Path) -> list[Path]:
-    return [p for p in directory.rglob("*") if p.is_file() and TEMP_NAME.fullmatch(p.name)]
-
-
-def check_placed(root: Path, files: list[dict[str, Any]]) -> None:
-    for f in files:
-        assert hashlib.sha256((root / f["path"]).read_bytes()).hexdigest() == f["sha256"]
-
-
-@pytest.fixture
-def transport(server: ServerProcess) -> Iterator[HttpTransport]:
-    t = HttpTransport(server.url, server.admin_key)
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 @pytest.fixture(autouse=True)

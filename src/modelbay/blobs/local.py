@@ -28,7 +28,7 @@ import shutil
 import stat
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -69,8 +69,9 @@ def _hashing() -> ThreadPoolExecutor:
         return _executor
 
 
-def sha256_file(path: Path | str) -> tuple[str, int]:
-    """Hash a regular file streaming; returns (hex digest, size).
+def sha256_file(path: Path | str, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """Hash a regular file streaming; returns (hex digest, size). ``progress(n)`` is called
+    after each chunk of ``n`` bytes (it may raise, to stop the hashing).
 
     Opened without blocking, then checked to be a regular file: a FIFO swapped in for a file
     would otherwise block the open (or the reads) for good.
@@ -90,6 +91,8 @@ def sha256_file(path: Path | str) -> tuple[str, int]:
         while n := f.readinto(buf):
             h.update(view[:n])
             size += n
+            if progress is not None:
+                progress(n)
     return h.hexdigest(), size
 
 

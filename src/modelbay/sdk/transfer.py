@@ -34,7 +34,7 @@ from modelbay.errors import (
     from_payload,
 )
 from modelbay.sdk.digests import DigestIndex
-from modelbay.sdk.streams import CHUNK, locked_temp, open_new, remove_dead_temps
+from modelbay.sdk.streams import locked_temp, open_new, remove_dead_temps
 from modelbay.sdk.transport import Info, LocalTransport, Transport
 
 WORKERS = min(16, (os.cpu_count() or 2) * 4)
@@ -803,7 +803,7 @@ def _digests(paths: list[Path]) -> list[str | None]:
         with meter("verifying", 0, enabled=False) as m:
 
             def one(i: int) -> None:
-                out[i] = _sha256_file(todo[i], m)
+                out[i] = sha256_file(todo[i], m)  # m raises once the transfer stops
 
             _run_all(one, list(range(len(todo))), m.stopped)
         return out
@@ -812,29 +812,6 @@ def _digests(paths: list[Path]) -> list[str | None]:
         return [digest for digest, _ in default_index().digest_many(paths, hash_all)]
     except (OSError, InvalidInputError):  # one changed or vanished meanwhile: fetch them all
         return [None] * len(paths)
-
-
-def _sha256_file(path: Path, m: _Meter) -> tuple[str, int]:
-    """:func:`~modelbay.blobs.local.sha256_file`, reporting each chunk to ``m`` (so that a
-    stopped transfer stops it); that one takes no callback.
-
-    Raises:
-        InvalidInputError: ``path`` is not a regular file (a FIFO is not waited on).
-    """
-    h = hashlib.sha256()
-    size = 0
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise InvalidInputError(f"{path} is not a regular file", {"path": os.fspath(path)})
-    with open(fd, "rb", buffering=0) as f:
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-            size += n
-            m(n)
-    return h.hexdigest(), size
 
 
 def _destinations(root: Path, files: list[Info]) -> list[Path]:
