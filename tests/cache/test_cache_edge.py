@@ -583,9 +583,9 @@ def test_a_repair_that_finds_the_index_locked_keeps_it_and_every_blob(
     # is locked" for damage: that would set aside a sound index and delete every blob.
     import fcntl
 
-    from modelbay.sdk import cache as cache_module
+    from modelbay.sdk import cache_index
 
-    monkeypatch.setattr(cache_module, "BUSY_TIMEOUT", 0.2)  # fail fast on the held lock
+    monkeypatch.setattr(cache_index, "BUSY_TIMEOUT", 0.2)  # fail fast on the held lock
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
     (cache_dir / "index.db").write_bytes(b"this is not a database " * 100)

@@ -32,8 +32,8 @@ holding the file open keep reading.
 
 **Several processes.** Every change to ``blobs/`` (a rename into place, an eviction) happens
 while holding SQLite's write lock (``BEGIN IMMEDIATE``, waiting up to
-:data:`BUSY_TIMEOUT` seconds), so the index and the directory agree whenever the lock is
-free. Filling runs outside the lock: two processes may fetch the same blob at once, and the
+:data:`~modelbay.sdk.cache_index.BUSY_TIMEOUT` seconds), so the index and the directory
+agree whenever the lock is free. Filling runs outside the lock: two processes may fetch the same blob at once, and the
 second to finish keeps the first one's entry and drops its own copy. A crash between the
 rename and the commit leaves an unindexed blob, which :meth:`Cache.prune` removes. The
 cache root must be on a local filesystem (SQLite's WAL does not work over NFS).
@@ -66,7 +66,6 @@ import re
 import shutil
 import sqlite3
 import stat
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -77,23 +76,17 @@ from typing import Any
 
 from modelbay.blobs.local import check_digest
 from modelbay.errors import DigestMismatchError, InvalidInputError
+from modelbay.sdk.cache_index import CacheIndex, IndexRebuiltError, check_index, unusable
 from modelbay.sdk.streams import (
     is_temp_name,
     locked_temp,
     remove_dead_temps,
     temp_files,
 )
-from modelbay.sqlite_files import enable_wal, rows_in
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: a damaged index is not repaired
-    fcntl = None  # type: ignore[assignment]
+from modelbay.sqlite_files import rows_in
 
 #: The bound when ``MODELBAY_CACHE_MAX_SIZE`` is not set: 20 GB.
 DEFAULT_MAX_BYTES = 20 * 10**9
-#: Seconds a process waits for another one's write lock on the index.
-BUSY_TIMEOUT = 60.0
 #: Entries evicted per write transaction, so that the lock is never held for long.
 PRUNE_BATCH = 256
 #: A temporary file of an older client (which took no lock) untouched this long belongs to a
@@ -101,10 +94,6 @@ PRUNE_BATCH = 256
 STALE_TMP_SECONDS = 24 * 3600
 READ_ONLY = 0o444
 
-# SQLite's primary result codes for a file that is not, or is no longer, a sound database:
-# only these make the index worth replacing (a locked or full disk does not).
-_SQLITE_CORRUPT = 11
-_SQLITE_NOTADB = 26
 # The suffix of a bundle's blob staged in tmp/ (see Cache.insert_many): not ".part", so that
 # the dead-temp sweep, which takes an unlocked ".part" file for a killed writer's, skips it.
 _STAGED = ".staged"
@@ -134,17 +123,6 @@ _UNITS = {
 _DIGEST_NAME = re.compile(r"[0-9a-f]{64}")
 # ASCII only: str.isdigit-style matching would take "١٠GB" for 10 GB.
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]*)\s*", re.IGNORECASE | re.ASCII)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    digest    TEXT PRIMARY KEY,
-    size      INTEGER NOT NULL,
-    mtime_ns  INTEGER NOT NULL,
-    inode     INTEGER NOT NULL,
-    last_used INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_last_used ON entries (last_used);
-"""
 
 
 def parse_size(text: str, *, name: str | None = None) -> int:
@@ -241,10 +219,8 @@ class Cache:
         self.max_bytes = _check_bound(max_bytes)
         self.blobs = self.root / "blobs"
         self.tmp = self.root / "tmp"
-        self.index_path = self.root / "index.db"
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = 0
+        self._index = CacheIndex(self.root, self.blobs, self.tmp, origin)
+        self.index_path = self._index.index_path
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Cache:
@@ -285,13 +261,13 @@ class Cache:
             OSError: the cache cannot be read.
         """
         path = self.path(digest)
-        with self._read() as conn:
+        with self._index.read() as conn:
             entry = _entry(conn, digest)
         if entry is None:
             return None
         if _intact(entry, path, size):
             return path
-        with self._write() as conn:
+        with self._index.write() as conn:
             # Re-read under the lock: another process may have replaced the entry meanwhile.
             entry = _entry(conn, digest)
             if entry is not None and _intact(entry, path, size):
@@ -353,23 +329,6 @@ class Cache:
                 out.append(_same_file(dest, blob) or self._place(path, blob, dest))
         return out
 
-    def linked_many(self, items: Sequence[tuple[str, int, Path]]) -> list[bool]:
-        """For each ``(digest, size, dest)``, whether ``dest`` already is the cached blob (a
-        hard link to its intact entry), from one read of the index and a stat or two; writes
-        nothing, reads no file's bytes.
-
-        Raises:
-            InvalidInputError: a digest is not a sha256.
-            OSError: the cache cannot be read.
-        """
-        return [
-            entry is not None
-            and blob is not None
-            and _matches(entry, blob, size)
-            and _same_file(Path(dest), blob)
-            for (_, size, dest), (entry, _, blob) in zip(items, self._on_disk(items), strict=True)
-        ]
-
     def _on_disk(
         self, items: Sequence[tuple[str, int, Path]]
     ) -> list[tuple[_Entry | None, Path, os.stat_result | None]]:
@@ -377,7 +336,7 @@ class Cache:
         with one read of the index and one stat per distinct digest."""
         digests = list(dict.fromkeys(check_digest(d) for d, _, _ in items))
         entries: dict[str, _Entry] = {}
-        with self._read() as conn:
+        with self._index.read() as conn:
             select = "SELECT digest, size, mtime_ns, inode FROM entries WHERE digest IN"
             entries.update((row[0], _Entry(*row)) for row in rows_in(conn, select, digests))
         stats: dict[str, os.stat_result | None] = {}
@@ -402,7 +361,7 @@ class Cache:
         unique = list(dict.fromkeys(digests))
         if not unique:
             return
-        with self._write() as conn:
+        with self._index.write() as conn:
             now = _clock(conn)
             conn.executemany(
                 "UPDATE entries SET last_used = ? WHERE digest = ?",
@@ -415,7 +374,7 @@ class Cache:
         Raises:
             OSError: the cache cannot be read.
         """
-        with self._read() as conn:
+        with self._index.read() as conn:
             entries, total = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries"
             ).fetchone()
@@ -454,16 +413,16 @@ class Cache:
             OSError: the cache cannot be created, read or written.
         """
         try:
-            with self._read() as conn:
-                _check_index(conn, "quick_check")
-        except _IndexRebuiltError:
+            with self._index.read() as conn:
+                check_index(conn, "quick_check")
+        except IndexRebuiltError:
             pass  # damaged, and replaced by a new index: usable now
         try:
             self.tmp.mkdir(parents=True, exist_ok=True)
             with locked_temp(self.tmp / "probe"):
                 pass
         except OSError as exc:
-            raise _unusable(self.root, exc, self.origin) from exc
+            raise unusable(self.root, exc, self.origin) from exc
 
     # -- writing -----------------------------------------------------------------------
 
@@ -506,7 +465,7 @@ class Cache:
                     {"sha256": digest, "expected_size": size, "size": written},
                 )
             os.chmod(tmp, READ_ONLY)
-            with self._write() as conn:
+            with self._index.write() as conn:
                 entry = _entry(conn, digest)
                 if entry is not None and _intact(entry, path, size):
                     _set_used(conn, digest)
@@ -544,7 +503,7 @@ class Cache:
                 staged.append(self.tmp / f".{digest}.{uuid.uuid4().hex[:12]}{_STAGED}")
                 _write_read_only(staged[-1], data)
             shards: set[Path] = set()
-            with self._write() as conn:
+            with self._index.write() as conn:
                 now = _clock(conn)
                 for i, ((digest, data), tmp) in enumerate(zip(blobs, staged, strict=True)):
                     path = self.blobs / digest[:2] / digest
@@ -613,10 +572,7 @@ class Cache:
 
     def close(self) -> None:
         """Close this process's connection to the index (reopened on next use)."""
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+        self._index.close()
 
     def __enter__(self) -> Cache:
         return self
@@ -662,13 +618,13 @@ class Cache:
     def _sweep(self) -> tuple[int, int]:
         """Evict damaged entries, remove unindexed blobs and stale temporary files."""
         removed = freed = 0
-        with self._read() as conn:
+        with self._index.read() as conn:
             rows = conn.execute("SELECT digest, size, mtime_ns, inode FROM entries").fetchall()
         damaged = [r[0] for r in rows if not _intact(_Entry(*r), self.path(r[0]), r[1])]
         indexed = {r[0] for r in rows}
         orphans = [p for p in self._blob_files() if p.name not in indexed]
         if damaged or orphans:
-            with self._write() as conn:
+            with self._index.write() as conn:
                 still = [
                     d
                     for d in damaged
@@ -709,7 +665,7 @@ class Cache:
     def _evict_to(self, bound: int) -> tuple[int, int]:
         removed = freed = 0
         while True:
-            with self._write() as conn:
+            with self._index.write() as conn:
                 (total,) = conn.execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()
                 if total <= bound:
                     return removed, freed
@@ -731,120 +687,6 @@ class Cache:
             conn.execute("DELETE FROM entries WHERE digest = ?", (digest,))
             freed += _unlink(self.path(digest)) or 0
         return len(digests), freed
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._index_errors():
-            yield self._db()
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding SQLite's lock, across processes."""
-        with self._lock, self._index_errors():
-            conn = self._db()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                # The error that got here says more than one rolling back (on a damaged
-                # index, say) would.
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _db(self) -> sqlite3.Connection:
-        # A connection must not cross fork(): a child opens its own.
-        if self._conn is None or self._pid != os.getpid():
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise _unusable(self.root, exc, self.origin) from exc
-            try:
-                conn = self._connect()
-            except sqlite3.DatabaseError as exc:
-                if not _is_damage(exc):
-                    raise  # locked, a full disk, cannot be opened: nothing to repair
-                conn = self._repair()
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
-
-    @contextlib.contextmanager
-    def _index_errors(self) -> Iterator[None]:
-        """SQLite's errors as OSError (the index is local disk like the blobs). Damage a
-        query meets (a malformed page shows only when read) is repaired before the error
-        goes on, so that the next call finds a sound index; the caller holds ``_lock``."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            if not _is_damage(exc):
-                raise OSError(f"{self._where()} cannot be used: {exc}") from exc
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()  # this process's only connection: _lock is held
-            self._conn = None
-            try:
-                self._conn, self._pid = self._repair(), os.getpid()
-            except sqlite3.Error as again:
-                raise OSError(
-                    f"{self._where()} is damaged ({exc}) and cannot be repaired: {again}"
-                ) from again
-            raise _IndexRebuiltError(
-                f"{self._where()} was damaged ({exc}): it was set aside as index.db.corrupt "
-                "and a new, empty one started; try again"
-            ) from exc
-
-    def _where(self) -> str:
-        origin = f" (set by {self.origin})" if self.origin else ""
-        return f"download cache index {self.index_path}{origin}"
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.index_path,
-            timeout=BUSY_TIMEOUT,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        try:
-            enable_wal(conn, timeout=BUSY_TIMEOUT)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _repair(self) -> sqlite3.Connection:
-        """Replace an index SQLite cannot read by a new, empty one (see the module docstring)."""
-        if fcntl is None:  # pragma: no cover
-            raise OSError(f"{self._where()} is damaged: remove it")
-        with open(self.root / "index.lock", "ab") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            # Another process may have repaired it meanwhile: look again, thoroughly (this
-            # runs only once damage was seen). Only damage goes on to the repair: a locked
-            # index, a full disk or an I/O error must not cost the cache every blob.
-            try:
-                conn = self._connect()
-            except sqlite3.DatabaseError as exc:
-                if not _is_damage(exc):
-                    raise
-            else:
-                try:
-                    _check_index(conn, "integrity_check")
-                except sqlite3.DatabaseError as exc:
-                    conn.close()
-                    if not _is_damage(exc):
-                        raise
-                else:
-                    return conn
-            os.replace(self.index_path, self.index_path.with_name("index.db.corrupt"))
-            for suffix in ("-wal", "-shm"):
-                self.index_path.with_name("index.db" + suffix).unlink(missing_ok=True)
-            if self.blobs.is_dir():
-                doomed = self.tmp / f".blobs-{uuid.uuid4().hex[:12]}"
-                self.tmp.mkdir(parents=True, exist_ok=True)
-                os.replace(self.blobs, doomed)
-                shutil.rmtree(doomed, ignore_errors=True)
-            return self._connect()
 
     def place_many(self, items: Sequence[tuple[str, int, Path]]) -> list[str]:
         """Put each ``(digest, size, dest)``'s cached blob at ``dest`` unless it is there
@@ -928,38 +770,6 @@ def _check_bound(max_bytes: int | None) -> int | None:
     ):
         raise InvalidInputError(f"invalid cache size bound {max_bytes!r}: bytes, 0 or more")
     return max_bytes
-
-
-class _IndexRebuiltError(OSError):
-    """A call met a damaged index, which was replaced by a new, empty one."""
-
-
-class _DamagedIndexError(sqlite3.DatabaseError):
-    """A check found damage that no statement has run into yet."""
-
-
-def _is_damage(exc: sqlite3.Error) -> bool:
-    """Whether ``exc`` says the index file is not, or no longer, a sound database."""
-    if isinstance(exc, _DamagedIndexError):
-        return True
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(code, int) and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-
-
-def _check_index(conn: sqlite3.Connection, pragma: str) -> None:
-    """Run ``PRAGMA quick_check(1)`` or ``integrity_check(1)``; raise if it finds damage."""
-    (result,) = conn.execute(f"PRAGMA {pragma}(1)").fetchone()
-    if result != "ok":
-        raise _DamagedIndexError(f"database disk image is malformed ({pragma}: {result})")
-
-
-def _unusable(root: Path, exc: OSError, origin: str | None = None) -> OSError:
-    """An OSError that says which cache failed and how to choose another."""
-    reason = exc.strerror or str(exc)
-    where = f"download cache {root}" + (f" (set by {origin})" if origin else "")
-    error = OSError(f"{where} cannot be used: {reason}")
-    error.errno = exc.errno
-    return error
 
 
 def _entry(conn: sqlite3.Connection, digest: str) -> _Entry | None:
