@@ -585,8 +585,12 @@ class Cache:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _place(self, src: Path, blob: os.stat_result, dest: Path) -> bool:
-        """Link (else copy) ``src`` to ``dest`` atomically; False if ``src`` vanished."""
+    def _place(self, src: Path, blob: os.stat_result, dest: Path, *, copy: bool = True) -> bool:
+        """Link (else, with ``copy``, copy) ``src`` to ``dest`` atomically, over whatever is
+        there; False if ``src`` vanished, or if it cannot be linked and not ``copy``: then
+        ``dest`` is left as it is, for :meth:`place_many`'s caller to check, since it may
+        hold the right bytes already (a bind mount of the same filesystem, say, whose st_dev
+        is the same but whose links fail)."""
         if blob.st_mode & 0o222:  # someone made it writable: protect what we link
             with contextlib.suppress(PermissionError, FileNotFoundError):  # not ours, or gone
                 os.chmod(src, READ_ONLY)
@@ -605,6 +609,8 @@ class Cache:
         except OSError as exc:
             if exc.errno not in _LINK_FALLBACK_ERRNOS:
                 raise
+            if not copy:
+                return False
         try:
             with locked_temp(dest) as tmp:
                 shutil.copyfile(src, tmp)
@@ -731,31 +737,10 @@ class Cache:
             elif sized and there is not None and there.st_dev != blob.st_dev:
                 out.append("check")
             elif sized:
-                out.append("placed" if self._relink(path, blob, dest) else "check")
+                out.append("placed" if self._place(path, blob, dest, copy=False) else "check")
             else:
                 out.append("placed" if self._place(path, blob, dest) else "absent")
         return out
-
-    def _relink(self, src: Path, blob: os.stat_result, dest: Path) -> bool:
-        """Hard-link ``src`` over the existing file ``dest``, atomically; False (``dest``
-        untouched) if it cannot be linked: a copy is left to :meth:`place_many`'s caller,
-        since ``dest`` may already hold the right bytes (a bind mount of the same
-        filesystem, say, whose st_dev is the same but whose links fail)."""
-        if blob.st_mode & 0o222:  # someone made it writable: protect what we link
-            with contextlib.suppress(PermissionError, FileNotFoundError):
-                os.chmod(src, READ_ONLY)
-        try:
-            with locked_temp(dest, lambda tmp: os.link(src, tmp)) as tmp:
-                os.replace(tmp, dest)
-        except FileNotFoundError:
-            if src.exists():
-                raise
-            return False
-        except OSError as exc:
-            if exc.errno not in _LINK_FALLBACK_ERRNOS:
-                raise
-            return False
-        return True
 
 
 def _write_read_only(path: Path, data: bytes) -> None:
