@@ -618,6 +618,7 @@ def _report(**kw):
 MODELBAY_PHASES = """
 import modelbay
 import modelbay.sdk.transfer as _transfer
+import modelbay.sdk.downloads as _downloads
 from modelbay.sdk.transport import HttpTransport as _Http
 _T1 = _time.perf_counter()
 _phases = {}
@@ -631,7 +632,7 @@ def _timed(name, fn):
     return wrapper
 _transfer.hash_files = _timed("hash", _transfer.hash_files)
 _transfer.upload = _timed("send", _transfer.upload)
-_transfer.download = _timed("fetch", _transfer.download)
+_downloads.download = _timed("fetch", _downloads.download)
 _orig_call = _Http.call
 def _call(self, op, **kw):
     t = _time.perf_counter()

@@ -22,7 +22,7 @@ from modelbay.blobs.bundle import (
 )
 from modelbay.blobs.local import LocalBlobStore
 from modelbay.errors import DigestMismatchError, InvalidInputError, PayloadTooLargeError
-from modelbay.sdk import transfer
+from modelbay.sdk import downloads, transfer
 from modelbay.sdk.cache import Cache
 
 
@@ -135,7 +135,9 @@ def test_small_files_come_down_in_bundles_into_the_cache(tmp_path: Path, server)
         first = next(iter(sources))
         files.append({"path": "twin.bin", "sha256": first, "size": sizes[first]})
         cache = Cache(tmp_path / "cache")
-        fetched = transfer.download(transport, files, tmp_path / "out", cache=cache, progress=False)
+        fetched = downloads.download(
+            transport, files, tmp_path / "out", cache=cache, progress=False
+        )
         assert fetched == sum(f["size"] for f in files)
         for f in files:
             assert (
@@ -144,7 +146,7 @@ def test_small_files_come_down_in_bundles_into_the_cache(tmp_path: Path, server)
             )
         assert cache.info()["entries"] == 30
         # Warm: everything is linked from the cache, nothing fetched.
-        again = transfer.download(transport, files, tmp_path / "out2", cache=cache, progress=False)
+        again = downloads.download(transport, files, tmp_path / "out2", cache=cache, progress=False)
         assert again == 0
         assert (tmp_path / "out2" / "twin.bin").stat().st_ino == cache.path(first).stat().st_ino
     finally:

@@ -36,7 +36,7 @@ from typer.testing import CliRunner
 
 from modelbay.cli.main import app
 from modelbay.errors import DigestMismatchError, InvalidInputError
-from modelbay.sdk import transfer
+from modelbay.sdk import downloads
 from modelbay.sdk.cache import Cache, parse_size
 from modelbay.sdk.streams import TEMP_NAME, locked_temp
 from modelbay.sdk.transport import HttpTransport
@@ -47,15 +47,15 @@ WAIT = 60.0  # a guard against hangs, not an assertion about speed
 DOWNLOAD = r"""
 import json, sys
 from pathlib import Path
-from modelbay.sdk import transfer
+from modelbay.sdk import downloads
 from modelbay.sdk.cache import Cache
 from modelbay.sdk.transport import HttpTransport
 
 args = json.loads(sys.argv[1])
 transport = HttpTransport(args["url"], args["key"])
 cache = Cache.from_env() if args["cache"] else None
-transfer.download(transport, args["files"], Path(args["root"]), cache=cache,
-                  progress=args["progress"])
+downloads.download(transport, args["files"], Path(args["root"]), cache=cache,
+                   progress=args["progress"])
 print("done", flush=True)
 """
 
@@ -215,7 +215,7 @@ def test_a_download_removes_partial_files_a_killed_one_left_but_not_live_ones(
     )
     with locked_temp(root / "big.bin") as live:
         live.write_bytes(b"a download in progress in another process")
-        transfer.download(transport, files, root, cache=None, progress=False)
+        downloads.download(transport, files, root, cache=None, progress=False)
         assert partials(root) == [live]
     assert partials(root) == []
     check_placed(root, files)
@@ -256,7 +256,7 @@ def test_the_bound_sweeps_dead_partial_files_too(transport: HttpTransport, tmp_p
     cache.open()
     dead = cache.tmp / f".{files[0]['sha256']}.0123456789ab.part"
     dead.write_bytes(b"left by a killed download")
-    transfer.download(transport, files, tmp_path / "out", cache=cache, progress=False)
+    downloads.download(transport, files, tmp_path / "out", cache=cache, progress=False)
     assert not dead.exists()
 
 
@@ -286,7 +286,7 @@ def test_a_cache_that_cannot_be_used_is_skipped_with_one_warning(
         root = tmp_path / f"out-{kind}"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            transfer.download(transport, files, root, cache=Cache.from_env(), progress=False)
+            downloads.download(transport, files, root, cache=Cache.from_env(), progress=False)
         assert len(caught) == 1, (kind, [str(w.message) for w in caught])
         assert "MODELBAY_CACHE_DIR" in str(caught[0].message)
         assert str(directory) in str(caught[0].message)
@@ -297,7 +297,7 @@ def test_a_garbage_index_is_set_aside_and_rebuilt(transport: HttpTransport, tmp_
     files = stored(transport, {"big.bin": os.urandom(2 * MiB)})
     cache_dir = tmp_path / "cache"
     with Cache(cache_dir) as cache:
-        transfer.download(transport, files, tmp_path / "first", cache=cache, progress=False)
+        downloads.download(transport, files, tmp_path / "first", cache=cache, progress=False)
     garbage = b"this is not a database " * 100
     (cache_dir / "index.db").write_bytes(garbage)
     for suffix in ("-wal", "-shm"):
@@ -305,7 +305,7 @@ def test_a_garbage_index_is_set_aside_and_rebuilt(transport: HttpTransport, tmp_
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with Cache(cache_dir) as cache:
-            transfer.download(transport, files, tmp_path / "again", cache=cache, progress=False)
+            downloads.download(transport, files, tmp_path / "again", cache=cache, progress=False)
             assert cache.info()["entries"] == 1  # cached again, in a new index
     assert (cache_dir / "index.db.corrupt").read_bytes() == garbage
     check_placed(tmp_path / "again", files)
@@ -342,7 +342,7 @@ def test_a_corrupt_stored_blob_is_reported_by_the_file_it_belongs_to(
     blob.chmod(0o644)
     blob.write_bytes(os.urandom(size))  # the same size: only the digest tells
     with Cache(tmp_path / "cache") as cache, pytest.raises(DigestMismatchError) as caught:
-        transfer.download(transport, files, tmp_path / "out", cache=cache, progress=False)
+        downloads.download(transport, files, tmp_path / "out", cache=cache, progress=False)
     message = caught.value.message
     assert "models/big.bin" in message and "stored copy" in message
     assert ".part" not in message and digest[:12] in message
@@ -400,7 +400,7 @@ def test_identical_large_files_are_fetched_once(
     through = HttpTransport(counting.url, server.admin_key)
     try:
         cache = Cache(tmp_path / "cache") if with_cache else None
-        transfer.download(through, files, tmp_path / "out", cache=cache, progress=False)
+        downloads.download(through, files, tmp_path / "out", cache=cache, progress=False)
     finally:
         through.close()
     assert counting.sent < 1.5 * len(data)
@@ -429,14 +429,14 @@ def test_correct_files_are_kept_when_the_cache_is_on_another_filesystem(
         }
 
     with Cache(tmp_path / "cache") as cache:
-        transfer.download(transport, files, root, cache=cache, progress=False)
+        downloads.download(transport, files, root, cache=cache, progress=False)
         first = identities()
-        transfer.download(transport, files, root, cache=cache, progress=False)
+        downloads.download(transport, files, root, cache=cache, progress=False)
         assert identities() == first  # nothing rewritten
         # A file edited in place (same size) is put right; the others are still kept.
         with open(root / "small.txt", "r+b") as f:
             f.write(b"SMALL")
-        transfer.download(transport, files, root, cache=cache, progress=False)
+        downloads.download(transport, files, root, cache=cache, progress=False)
         assert identities()["big.bin"] == first["big.bin"]
     check_placed(root, files)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from support.downloads import check_placed, partials, stored
 
-from modelbay.sdk import transfer
+from modelbay.sdk import downloads
 from modelbay.sdk.cache import Cache
 from modelbay.sdk.transport import HttpTransport
 
@@ -37,13 +37,13 @@ def test_a_correct_private_copy_is_relinked_to_the_cache_and_a_wrong_one_replace
     data = {"a.bin": os.urandom(MiB), "b.txt": b"bee", "c.txt": b"sea"}
     files = stored(transport, data)
     with Cache(tmp_path / "cache") as cache:
-        transfer.download(transport, files, tmp_path / "first", cache=cache, progress=False)
+        downloads.download(transport, files, tmp_path / "first", cache=cache, progress=False)
         out = tmp_path / "out"
         out.mkdir()
         (out / "a.bin").write_bytes(data["a.bin"])  # right, but not the cache's inode
         (out / "b.txt").write_bytes(b"BEE")  # the right size, the wrong bytes
         (out / "c.txt").symlink_to(tmp_path / "first" / "c.txt")
-        fetched = transfer.download(transport, files, out, cache=cache, progress=False)
+        fetched = downloads.download(transport, files, out, cache=cache, progress=False)
         assert fetched == 0  # everything came from the cache
         for f in files:
             path = out / f["path"]
@@ -71,7 +71,9 @@ def test_a_cache_failing_mid_download_is_left_out_with_one_warning_and_no_partia
     files = stored(transport, named)
     with _FullCache(tmp_path / "cache") as cache, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fetched = transfer.download(transport, files, tmp_path / "out", cache=cache, progress=False)
+        fetched = downloads.download(
+            transport, files, tmp_path / "out", cache=cache, progress=False
+        )
     assert [str(w.message) for w in caught if "downloading without it" in str(w.message)]
     assert len(caught) == 1, [str(w.message) for w in caught]
     assert "No space left on device" in str(caught[0].message)
@@ -86,12 +88,12 @@ def test_a_cache_whose_blobs_cannot_be_read_is_left_out_with_one_warning(
 ) -> None:
     files = stored(transport, {"big.bin": os.urandom(2 * MiB), "small.txt": b"tiny"})
     with Cache(tmp_path / "cache") as cache:
-        transfer.download(transport, files, tmp_path / "first", cache=cache, progress=False)
+        downloads.download(transport, files, tmp_path / "first", cache=cache, progress=False)
         os.replace(cache.blobs, tmp_path / "moved")
         cache.blobs.write_bytes(b"not a directory")  # every stat in it fails
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            transfer.download(transport, files, tmp_path / "out", cache=cache, progress=False)
+            downloads.download(transport, files, tmp_path / "out", cache=cache, progress=False)
     assert len(caught) == 1, [str(w.message) for w in caught]
     assert caught[0].filename == __file__
     check_placed(tmp_path / "out", files)
@@ -113,7 +115,7 @@ def test_partial_files_of_a_killed_reference_download_are_removed(
     out.mkdir()
     dead = out / ".ref.bin.0123456789ab.part"  # a killed writer's: no one holds its lock
     dead.write_bytes(b"refer")
-    transfer.download(transport, [entry], out, progress=False)
+    downloads.download(transport, [entry], out, progress=False)
     assert not dead.exists()
     assert (out / "ref.bin").read_bytes() == b"referenced bytes"
     assert partials(out) == []

@@ -403,7 +403,7 @@ class Artifact:
         Raises:
             DigestMismatchError: a file arrived corrupt (nothing is left under its name).
         """
-        from modelbay.sdk.transfer import download
+        from modelbay.sdk.downloads import download
         from modelbay.sdk.transport import LocalTransport
 
         transport, _ = self._logged()
