@@ -708,18 +708,18 @@ def test_gc_reaches_garbage_behind_any_number_of_blobs_in_use(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The oldest blobs are often all in use: the collection pages past them."""
-    from modelbay.services import blobs as blob_service
+    from modelbay.services import garbage
 
-    monkeypatch.setattr(blob_service, "GC_PAGE", 4)
+    monkeypatch.setattr(garbage, "GC_PAGE", 4)
     for i in range(9):  # the two oldest pages and one more blob, all in use
         env.commit(f"kept-{i}", f"kept {i}")
     garbage = env.commit("dropped", "no longer wanted")
     env.commit("kept-last", "kept after the garbage")
     env.services.artifacts.delete(env.me, ArtifactRef("proj", "dropped", garbage["version"]))
 
-    dry = env.services.blobs.gc(env.me, grace_seconds=0, dry_run=True)
+    dry = env.services.garbage.collect(env.me, grace_seconds=0, dry_run=True)
     assert (dry["removed"], dry["freed_bytes"]) == (1, len("no longer wanted"))
-    done = env.services.blobs.gc(env.me, grace_seconds=0)
+    done = env.services.garbage.collect(env.me, grace_seconds=0)
     assert (done["removed"], done["freed_bytes"]) == (1, len("no longer wanted"))
     assert done["remaining"]["blobs"] == 10
-    assert env.services.blobs.gc(env.me, grace_seconds=0)["removed"] == 0
+    assert env.services.garbage.collect(env.me, grace_seconds=0)["removed"] == 0

@@ -9,6 +9,7 @@ from modelbay.services.artifacts import ArtifactService
 from modelbay.services.auth import AuthService
 from modelbay.services.blobs import BlobService
 from modelbay.services.core import Principal
+from modelbay.services.garbage import GarbageService
 from modelbay.services.lineage import LineageService
 from modelbay.services.registry import RegistryService, ensure_core_registries
 from modelbay.services.runs import RunService
@@ -24,6 +25,7 @@ class Services:
     db: Database
     backend: BlobBackend
     blobs: BlobService
+    garbage: GarbageService
     auth: AuthService
     runs: RunService
     artifacts: ArtifactService
@@ -45,6 +47,7 @@ class Services:
             db=db,
             backend=backend,
             blobs=blobs,
+            garbage=GarbageService(db, backend),
             auth=AuthService(db),
             runs=RunService(db),
             artifacts=ArtifactService(db, blobs),

@@ -1,10 +1,9 @@
-"""Stored bytes: which digests are missing, upload sessions, downloads, garbage collection.
+"""Stored bytes: which digests are missing, upload sessions, downloads.
 
 A blob counts as stored only once a row says so, and a row is written only after the bytes
-were verified under their digest. Garbage collection marks unreferenced rows ``deleting``
-(after re-reading the references with the rows locked), removes the bytes, then the rows; a
-commit share-locks the rows of the blobs it references, so it either sees a blob live or
-waits and then sees it gone (and the client uploads it again).
+were verified under their digest. A commit share-locks the rows of the blobs it references
+(:meth:`BlobService.require_stored`), which is what lets garbage collection
+(:mod:`modelbay.services.garbage`) remove blobs while uploads and commits run.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from modelbay.errors import (
     InvalidInputError,
     ModelbayError,
     NotFoundError,
-    PermissionDeniedError,
 )
 from modelbay.services.core import Info, Principal, now
 from modelbay.store import blobs as store
@@ -42,10 +40,6 @@ from modelbay.store.database import Database
 log = logging.getLogger("modelbay.blobs")
 
 MAX_FILES_PER_CALL = 100_000
-DEFAULT_GC_GRACE = 24 * 3600.0
-#: Blobs looked at per transaction of a garbage collection.
-GC_PAGE = 1000
-STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
 #: A completion (assembling and hashing a blob) that has held its claim this long is presumed dead.
 CLAIM_SECONDS = 600.0
 
@@ -121,7 +115,7 @@ def _claimed_session(
     """
     if row is None or not _may_use(row, principal):
         raise NotFoundError(f"upload {upload_id} not found")
-    session = _session(row)
+    session = session_of(row)
     if session.sha256 is None:
         if sha256 is None:
             raise InvalidInputError(
@@ -153,7 +147,8 @@ def _failed(upload_id: str, error: ModelbayError) -> Info:
     return {"id": upload_id, "stored": False, "error": error.to_payload()["error"]}
 
 
-def _session(row: dict[str, Any]) -> UploadSession:
+def session_of(row: dict[str, Any]) -> UploadSession:
+    """The upload session a row of the ``uploads`` table describes."""
     return UploadSession(
         row["id"], row["sha256"], int(row["size"]), int(row["part_size"]), row["backend_id"]
     )
@@ -348,7 +343,7 @@ class BlobService:
 
         def session_for(digest: str | None, size: int, row: Any) -> Info:
             if row is not None:
-                session = _session(row)
+                session = session_of(row)
                 done = self.backend.stored_parts(session)
                 if done is not None:
                     return self._describe(session, done)
@@ -436,7 +431,7 @@ class BlobService:
             row = store.get_upload(conn, upload_id)
         if row is None or row["state"] != "open" or not _may_use(row, principal):
             raise NotFoundError(f"upload {upload_id} is not open")
-        return _session(row)
+        return session_of(row)
 
     def part_writer(self, principal: Principal, upload_id: str, number: int) -> Receiver:
         """A receiver for one part of an upload whose parts go to the server (disk backend);
@@ -719,70 +714,6 @@ class BlobService:
                     f"blob {digest[:12]} is stored with {stored[digest]} bytes, not {size}",
                     {"sha256": digest},
                 )
-
-    def gc(
-        self,
-        principal: Principal,
-        *,
-        grace_seconds: float = DEFAULT_GC_GRACE,
-        dry_run: bool = False,
-    ) -> Info:
-        """Remove stored blobs that no live version references and that were stored longer ago
-        than ``grace_seconds``; abort upload sessions older than a week.
-
-        Raises:
-            PermissionDeniedError: the principal is not an admin.
-            InvalidInputError: a negative grace period.
-        """
-        if not principal.is_admin:
-            raise PermissionDeniedError("only admins collect garbage")
-        if grace_seconds < 0:
-            raise InvalidInputError("the grace period cannot be negative")
-        t0 = time.monotonic()
-        removed = freed = 0
-        candidates: list[dict[str, Any]] = []
-        before = now() - grace_seconds
-        position: tuple[float, str] | None = None
-        while True:
-            with self.db.write() as conn:
-                batch, position = store.gc_candidates(conn, before, GC_PAGE, position)
-                if batch and not dry_run:
-                    store.mark(conn, [b["sha256"] for b in batch], store.DELETING)
-            candidates.extend(batch)
-            if batch and not dry_run:
-                for b in batch:
-                    self.backend.delete(b["sha256"])
-                with self.db.write() as conn:
-                    store.delete_rows(conn, [b["sha256"] for b in batch])
-                removed += len(batch)
-                freed += sum(int(b["size"]) for b in batch)
-            if position is None:
-                break
-        aborted = 0
-        if not dry_run:
-            with self.db.write() as conn:
-                # A crash between marking and deleting leaves rows 'deleting': finish them.
-                leftovers = store.deleting(conn)
-            for digest in leftovers:
-                self.backend.delete(digest)
-            with self.db.write() as conn:
-                store.delete_rows(conn, leftovers)
-                stale = store.stale_uploads(conn, now() - STALE_UPLOAD_SECONDS)
-                for row in stale:
-                    store.set_upload_state(conn, row["id"], "aborted")
-            for row in stale:
-                self.backend.abort(_session(row))
-            aborted = len(stale)
-        with self.db.read() as conn:
-            totals = store.totals(conn)
-        return {
-            "dry_run": dry_run,
-            "removed": len(candidates) if dry_run else removed,
-            "freed_bytes": sum(int(b["size"]) for b in candidates) if dry_run else freed,
-            "aborted_uploads": aborted,
-            "remaining": totals,
-            "seconds": round(time.monotonic() - t0, 3),
-        }
 
 
 class _RecordingReceiver:

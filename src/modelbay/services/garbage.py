@@ -1,0 +1,105 @@
+"""Garbage collection: removing stored blobs that no live version references.
+
+A collection pages through the blobs stored before a grace period, oldest first. For each
+page it marks the unreferenced rows ``deleting`` (after re-reading the references with the
+rows locked), removes their bytes, then the rows. A commit share-locks the rows of the
+blobs it references (:meth:`~modelbay.services.blobs.BlobService.require_stored`), so it
+either sees a blob live or waits and then sees it gone, and the client uploads it again.
+A blob uploaded for a commit in flight is younger than the grace period, so it is never
+a candidate.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from modelbay.blobs import BlobBackend
+from modelbay.errors import InvalidInputError, PermissionDeniedError
+from modelbay.services.blobs import session_of
+from modelbay.services.core import Info, Principal, now
+from modelbay.store import blobs as store
+from modelbay.store.database import Database
+
+DEFAULT_GC_GRACE = 24 * 3600.0
+#: Blobs looked at per transaction of a garbage collection.
+GC_PAGE = 1000
+#: Upload sessions older than this are aborted, and their parts removed.
+STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
+
+
+class GarbageService:
+    def __init__(self, db: Database, backend: BlobBackend) -> None:
+        self.db = db
+        self.backend = backend
+
+    def collect(
+        self,
+        principal: Principal,
+        *,
+        grace_seconds: float = DEFAULT_GC_GRACE,
+        dry_run: bool = False,
+    ) -> Info:
+        """Remove stored blobs that no live version references and that were stored longer ago
+        than ``grace_seconds``; abort upload sessions older than a week.
+
+        Raises:
+            PermissionDeniedError: the principal is not an admin.
+            InvalidInputError: a negative grace period.
+        """
+        if not principal.is_admin:
+            raise PermissionDeniedError("only admins collect garbage")
+        if grace_seconds < 0:
+            raise InvalidInputError("the grace period cannot be negative")
+        t0 = time.monotonic()
+        candidates, removed, freed = self._unreferenced(now() - grace_seconds, dry_run)
+        aborted = 0 if dry_run else self._finish_leftovers()
+        with self.db.read() as conn:
+            totals = store.totals(conn)
+        return {
+            "dry_run": dry_run,
+            "removed": len(candidates) if dry_run else removed,
+            "freed_bytes": sum(int(b["size"]) for b in candidates) if dry_run else freed,
+            "aborted_uploads": aborted,
+            "remaining": totals,
+            "seconds": round(time.monotonic() - t0, 3),
+        }
+
+    def _unreferenced(self, before: float, dry_run: bool) -> tuple[list[dict[str, Any]], int, int]:
+        """Page through the blobs stored before ``before``; unless ``dry_run``, remove the
+        unreferenced ones page by page. Returns the candidates, and how many blobs and bytes
+        were removed."""
+        removed = freed = 0
+        candidates: list[dict[str, Any]] = []
+        position: tuple[float, str] | None = None
+        while True:
+            with self.db.write() as conn:
+                batch, position = store.gc_candidates(conn, before, GC_PAGE, position)
+                if batch and not dry_run:
+                    store.mark(conn, [b["sha256"] for b in batch], store.DELETING)
+            candidates.extend(batch)
+            if batch and not dry_run:
+                for b in batch:
+                    self.backend.delete(b["sha256"])
+                with self.db.write() as conn:
+                    store.delete_rows(conn, [b["sha256"] for b in batch])
+                removed += len(batch)
+                freed += sum(int(b["size"]) for b in batch)
+            if position is None:
+                return candidates, removed, freed
+
+    def _finish_leftovers(self) -> int:
+        """Finish the blobs an earlier, crashed collection left ``deleting``; abort stale
+        upload sessions. Returns how many sessions were aborted."""
+        with self.db.write() as conn:
+            leftovers = store.deleting(conn)
+        for digest in leftovers:
+            self.backend.delete(digest)
+        with self.db.write() as conn:
+            store.delete_rows(conn, leftovers)
+            stale = store.stale_uploads(conn, now() - STALE_UPLOAD_SECONDS)
+            for row in stale:
+                store.set_upload_state(conn, row["id"], "aborted")
+        for row in stale:
+            self.backend.abort(session_of(row))
+        return len(stale)
