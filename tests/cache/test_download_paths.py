@@ -119,3 +119,47 @@ def test_partial_files_of_a_killed_reference_download_are_removed(
     assert not dead.exists()
     assert (out / "ref.bin").read_bytes() == b"referenced bytes"
     assert partials(out) == []
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_stored_version_with_a_file_under_a_file_is_refused_before_anything_is_fetched(
+    transport: HttpTransport, tmp_path: Path, use_cache: bool
+) -> None:
+    """Versions committed before the clash was refused at commit can hold both ``m`` and
+    ``m/inner``: no download can place both, and it says so with a typed error."""
+    from modelbay.errors import InvalidPathError
+
+    files = stored(transport, {"a.txt": b"a", "m": b"file m", "m/inner": b"inner"})
+    out = tmp_path / "out"
+    cache = Cache(tmp_path / "cache") if use_cache else None
+    with pytest.raises(InvalidPathError, match="'m'.*'m/inner'") as caught:
+        downloads.download(transport, files, out, cache=cache, progress=False)
+    assert caught.value.details == {"path": "m/inner", "file": "m"}
+    assert not out.exists() or list(out.rglob("*")) == []
+
+
+@pytest.mark.parametrize("local", ["folder", "file"])
+def test_a_local_folder_where_a_file_goes_or_a_file_where_a_folder_goes_is_a_typed_error(
+    transport: HttpTransport, tmp_path: Path, local: str
+) -> None:
+    """What is already under the target is the user's: a folder where the version has a
+    file (or a file where it has a folder) is neither removed nor a raw OSError."""
+    from modelbay.errors import InvalidPathError
+
+    files = stored(transport, {"a.txt": b"a", "w": b"weights", "cfg/x.json": b"{}"})
+    out = tmp_path / "out"
+    out.mkdir()
+    if local == "folder":
+        (out / "w").mkdir()
+        (out / "w" / "mine.txt").write_text("keep me")
+        clash = "w"
+    else:
+        (out / "cfg").write_text("keep me")
+        clash = "cfg/x.json"
+    with pytest.raises(InvalidPathError, match=clash):
+        downloads.download(transport, files, out, cache=Cache(tmp_path / "cache"), progress=False)
+    if local == "folder":
+        assert (out / "w" / "mine.txt").read_text() == "keep me"
+    else:
+        assert (out / "cfg").read_text() == "keep me"
+    assert partials(out) == []

@@ -19,9 +19,11 @@ from modelbay.blobs.local import sha256_file
 from modelbay.errors import (
     DigestMismatchError,
     InvalidInputError,
+    InvalidPathError,
     ModelbayError,
     TransportError,
 )
+from modelbay.names import check_no_file_is_a_folder
 from modelbay.sdk.streams import locked_temp, open_new, remove_dead_temps
 from modelbay.sdk.transfer import Meter, bundles, meter, run_all
 from modelbay.sdk.transport import Info, LocalTransport, Transport
@@ -53,7 +55,9 @@ def download(
     files removed), and the KeyboardInterrupt goes on.
 
     Raises:
-        InvalidPathError: a file would land outside ``root``.
+        InvalidPathError: before anything is fetched: a file would land outside ``root``,
+            a file of the manifest is also a folder of another, or something already under
+            ``root`` is in the way (a folder where a file goes, a file where a folder goes).
         DigestMismatchError: bytes arrived corrupt (the stored blob, or the transfer, is
             damaged); the message names the file.
         TransportError: the server or the object store could not be reached.
@@ -339,18 +343,25 @@ def _digests(paths: list[Path]) -> list[str | None]:
 
 
 def _destinations(root: Path, files: list[Info]) -> list[Path]:
-    """Where each file goes under ``root``.
+    """Where each file goes under ``root``, checked before anything is fetched or written.
 
     Each distinct parent directory is resolved once (symlinks followed); a file's own name
-    is never followed, since files are put in place by renaming over it.
+    is never followed, since files are put in place by renaming over it. What is already
+    under ``root`` is the user's and is never removed to make room: a folder where a file
+    goes, or a file where a folder goes, is an error.
 
     Raises:
-        InvalidPathError: a file would land outside ``root``.
+        InvalidPathError: a file would land outside ``root``; the version has a file under
+            a file (``m`` and ``m/inner``: committed before that was refused); or something
+            already under ``root`` is in the way.
     """
-    from modelbay.errors import InvalidPathError
-
+    try:
+        check_no_file_is_a_folder([f["path"] for f in files])
+    except InvalidPathError as exc:
+        raise InvalidPathError(f"this version cannot be downloaded: {exc}", exc.details) from exc
     real_root = root.resolve()
     inside: dict[Path, bool] = {}
+    folders: dict[Path, Path | None] = {}
     out: list[Path] = []
     for f in files:
         dest = root / f["path"]
@@ -358,10 +369,53 @@ def _destinations(root: Path, files: list[Info]) -> list[Path]:
         ok = inside.get(parent)
         if ok is None:
             ok = inside[parent] = parent.resolve().is_relative_to(real_root)
+            if ok and (blocked := _not_a_folder(parent, root, folders)) is not None:
+                raise _in_the_way(f["path"], blocked, "a file")
         if not ok or dest.name in ("", "..") or dest == root:
             raise InvalidPathError(f"file {f['path']!r} would land outside {root}")
+        if _is_folder(dest):
+            raise _in_the_way(f["path"], dest, "a folder")
         out.append(dest)
     return out
+
+
+def _in_the_way(path: str, there: Path, what: str) -> InvalidPathError:
+    return InvalidPathError(
+        f"cannot download {path!r}: {there} is {what} already; move it away or download elsewhere",
+        {"path": path, "in_the_way": str(there)},
+    )
+
+
+def _not_a_folder(parent: Path, root: Path, seen: dict[Path, Path | None]) -> Path | None:
+    """The first thing at or above ``parent`` (up to ``root``) that exists but is not a
+    folder (symlinks followed), or None. Answers are remembered in ``seen``, by folder."""
+    walked: list[Path] = []
+    found: Path | None = None
+    folder = parent
+    while True:
+        if folder in seen:
+            found = seen[folder]
+            break
+        walked.append(folder)
+        if os.path.isdir(folder):
+            break
+        if os.path.lexists(folder):
+            found = folder
+            break
+        if folder == root or folder == folder.parent:
+            break
+        folder = folder.parent
+    for each in walked:
+        seen[each] = found
+    return found
+
+
+def _is_folder(dest: Path) -> bool:
+    """A folder (not a symlink to one) is at ``dest``."""
+    try:
+        return stat.S_ISDIR(os.lstat(str(dest)).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def _check_bytes(digest: str, size: int, data: bytes, path: str) -> None:
