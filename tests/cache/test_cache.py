@@ -32,9 +32,8 @@ from modelbay.sdk.cache import (
     DEFAULT_MAX_BYTES,
     STALE_TMP_SECONDS,
     Cache,
-    format_size,
-    parse_size,
 )
+from modelbay.sizes import format_size, parse_size
 
 WORKER_TIMEOUT = 120.0
 

@@ -37,9 +37,10 @@ from typer.testing import CliRunner
 from modelbay.cli.main import app
 from modelbay.errors import DigestMismatchError, InvalidInputError
 from modelbay.sdk import downloads
-from modelbay.sdk.cache import Cache, parse_size
+from modelbay.sdk.cache import Cache
 from modelbay.sdk.streams import TEMP_NAME, locked_temp
 from modelbay.sdk.transport import HttpTransport
+from modelbay.sizes import parse_size
 
 MiB = 1 << 20
 WAIT = 60.0  # a guard against hangs, not an assertion about speed

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from modelbay.cli.common import JsonFlag, fail_on_error, print_json
-from modelbay.sdk.cache import Cache, format_size, parse_size
+from modelbay.sdk.cache import Cache
+from modelbay.sizes import format_size, parse_size
 
 
 def register(app: typer.Typer) -> None:

@@ -160,7 +160,9 @@ class LocalTransport(Transport):
         return self.services.blobs.locations(self.principal, digests)
 
     def _op_gc(self, grace_seconds: float, dry_run: bool) -> Info:
-        return self.services.garbage.collect(self.principal, grace_seconds=grace_seconds, dry_run=dry_run)
+        return self.services.garbage.collect(
+            self.principal, grace_seconds=grace_seconds, dry_run=dry_run
+        )
 
     def _op_commit_version(
         self, project: str, name: str, type: str, files: list[Info], **fields: Any
