@@ -56,7 +56,7 @@ class Settings:
             cache_dir=Path(env["MODELBAY_CACHE_DIR"]).expanduser()
             if env.get("MODELBAY_CACHE_DIR")
             else None,
-            upload_part_size=_positive_int(env.get("MODELBAY_UPLOAD_PART_SIZE")),
+            upload_part_size=_part_size(env.get("MODELBAY_UPLOAD_PART_SIZE")),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -67,16 +67,21 @@ class Settings:
         return self.db_url or f"sqlite:///{self.data_dir / 'modelbay.db'}"
 
 
-def _positive_int(text: str | None) -> int | None:
+def _part_size(text: str | None) -> int | None:
+    """``MODELBAY_UPLOAD_PART_SIZE``: bytes or a size such as ``64MiB``, within S3's limits
+    for a part (5 MiB to 5 GiB)."""
     if not text:
         return None
-    if not text.isdigit() or int(text) < (5 << 20):
-        from modelbay.errors import InvalidInputError
+    from modelbay.errors import InvalidInputError
+    from modelbay.sizes import parse_size
 
+    size = parse_size(text, name="MODELBAY_UPLOAD_PART_SIZE")
+    if not (5 << 20) <= size <= (5 << 30):
         raise InvalidInputError(
-            f"invalid part size {text!r}: a whole number of bytes, at least 5 MiB"
+            f"invalid part size {text!r} in MODELBAY_UPLOAD_PART_SIZE: between 5 MiB and 5 GiB",
+            {"value": text[:80], "name": "MODELBAY_UPLOAD_PART_SIZE"},
         )
-    return int(text)
+    return size
 
 
 def _os_user() -> str:

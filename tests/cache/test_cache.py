@@ -121,6 +121,25 @@ def test_from_env_reads_the_directory_and_bound(tmp_path: Path) -> None:
         Cache(tmp_path, max_bytes=-1)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("64MiB", 64 << 20), (str(5 << 20), 5 << 20), ("5GiB", 5 << 30), ("", None)],
+)
+def test_the_upload_part_size_is_read_as_a_size(text: str, expected: int | None) -> None:
+    from modelbay.settings import Settings
+
+    env = {"MODELBAY_DIR": "/nonexistent", "MODELBAY_UPLOAD_PART_SIZE": text}
+    assert Settings.from_env(env).upload_part_size == expected
+
+
+@pytest.mark.parametrize("text", ["4MiB", "6GiB", "lots", "-64MiB", "٦٤MiB", "64.5"])
+def test_an_upload_part_size_outside_s3s_limits_or_garbled_is_refused(text: str) -> None:
+    from modelbay.settings import Settings
+
+    with pytest.raises(InvalidInputError, match="MODELBAY_UPLOAD_PART_SIZE"):
+        Settings.from_env({"MODELBAY_DIR": "/nonexistent", "MODELBAY_UPLOAD_PART_SIZE": text})
+
+
 # -- insert, lookup, materialize -------------------------------------------------------
 
 
