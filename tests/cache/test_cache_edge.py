@@ -20,6 +20,7 @@ import re
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -107,7 +108,10 @@ class Proxy:
     def close(self) -> None:
         self._listener.close()
         for sock in self._sockets:
+            # Reset, not closed: a connection the proxy stopped reading would otherwise stay
+            # open on the server's side, mid-response, and hold up its shutdown.
             with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.close()
 
 
@@ -181,7 +185,9 @@ def test_ctrl_c_stops_a_download_at_the_next_chunk(
 ) -> None:
     files = stored(transport, {f"f{i}.bin": os.urandom(6 * MiB) for i in range(4)})
     total = sum(f["size"] for f in files)
-    slow = proxies(chunk=16 << 10, delay=0.01)
+    # 16 KiB per 50 ms on each connection: the bound below leaves the download about 8 s
+    # between the signal and its stop, a margin no loaded machine should eat.
+    slow = proxies(chunk=16 << 10, delay=0.05)
     root, cache_dir = tmp_path / "out", tmp_path / "cache"
     proc = start_download(slow.url, server.admin_key, files, root, cache_dir)
     wait_for(lambda: slow.sent > MiB, proc)

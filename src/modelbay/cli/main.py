@@ -33,6 +33,11 @@ cache_cli.register(app)
 gc_cli.register(app)
 
 
+#: How long a stopping server lets requests in flight finish: under the 10 s Docker waits
+#: before SIGKILL (Kubernetes waits 30 s), so that the server closes its connections itself.
+SHUTDOWN_SECONDS = 8
+
+
 @app.callback()
 def _root() -> None:
     """modelbay: a model registry. Log, link, promote and use models."""
@@ -55,6 +60,13 @@ def server(
         None, help="Where bytes go: a directory, or s3://bucket/prefix (default DATA_DIR/blobs)."
     ),
     s3_endpoint_url: str | None = typer.Option(None, help="Endpoint of an S3-compatible store."),
+    shutdown_timeout: int = typer.Option(
+        SHUTDOWN_SECONDS,
+        min=0,
+        help="On SIGTERM or Ctrl-C, seconds requests in flight get to finish before their "
+        "connections are closed (a client that stopped reading would otherwise hold the "
+        "server up forever). Cut uploads resume when logged again.",
+    ),
 ) -> None:
     """Serve the REST API (and UI) over the data directory or database."""
     import uvicorn
@@ -106,6 +118,7 @@ def server(
                 access_log=access_log,
                 log_level="warning",
                 http=NoDelayHTTPProtocol,
+                timeout_graceful_shutdown=shutdown_timeout,
             )
             return
         printed = services.auth.bootstrap_admin(admin_key)
@@ -129,6 +142,7 @@ def server(
             access_log=access_log,
             log_level="warning",
             http=NoDelayHTTPProtocol,
+            timeout_graceful_shutdown=shutdown_timeout,
         )
 
 
