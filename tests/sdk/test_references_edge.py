@@ -7,7 +7,10 @@ on loopback started here, and SeaweedFS for S3 (the shared ``seaweed_s3`` fixtur
 * http(s) with ``checksum=True`` is tracked by ETag and size from a HEAD (sha256 of the body
   when there is no strong ETag), with ``checksum=False`` by nothing; a download checks
   everything recorded, and asks for unencoded bytes;
-* ``file:`` URIs must name an absolute local path.
+* ``file:`` URIs must name an absolute local path;
+* a ``file://`` folder or an ``s3://`` prefix holds at most ``max_objects`` files (as in W&B,
+  exactly that many pass), and is walked or listed no further than one more;
+* the S3 client is made anew when a setting it reads once changes (endpoint, files, CA).
 """
 
 from __future__ import annotations
@@ -504,3 +507,204 @@ def test_a_symlink_loop_in_a_file_folder_is_an_invalid_path(tmp_path: Path) -> N
     (folder / "loop").symlink_to(folder / "loop")
     with pytest.raises(InvalidPathError, match="loop"):
         Artifact("x", "dataset").add_reference(folder.as_uri())
+
+
+# -- max_objects --------------------------------------------------------------------------------
+
+
+def a_tree(root: Path, dirs: int, files_each: int) -> Path:
+    for d in range(dirs):
+        (root / f"d{d:02}").mkdir(parents=True)
+        for f in range(files_each):
+            (root / f"d{d:02}" / f"{f}.txt").write_text(f"{d}/{f}")
+    return root
+
+
+def test_a_file_folder_holds_at_most_max_objects_files(mb: Any, uniq: str, tmp_path: Path) -> None:
+    """As in W&B: exactly ``max_objects`` files pass, one more is refused with the bound to
+    raise, and the artifact keeps what it had (a reference the refused one would replace)."""
+    folder = a_tree(tmp_path / "shards", dirs=2, files_each=3)
+    a = Artifact("bounded", "dataset")
+    a.add_reference(folder.as_uri(), max_objects=6)
+    assert len(log(a, uniq).files()) == 6
+
+    kept = tmp_path / "kept.txt"
+    kept.write_text("kept")
+    b = Artifact("refused", "dataset")
+    b.add_file(kept)
+    b.add_reference(kept.as_uri(), name="shards/d00/0.txt")
+    with pytest.raises(InvalidInputError, match="larger max_objects") as refused:
+        b.add_reference(folder.as_uri(), name="shards", max_objects=5)
+    assert "found 6 files" in str(refused.value) and "max_objects=5" in str(refused.value)
+    assert refused.value.details == {"uri": folder.as_uri(), "found": 6, "max_objects": 5}
+    refs = {f.path: f.ref for f in log(b, uniq).files()}
+    assert refs.keys() == {"kept.txt", "shards/d00/0.txt"}
+    assert refs["shards/d00/0.txt"] == kept.resolve().as_uri()
+
+
+def test_a_file_folder_is_walked_no_further_than_the_first_file_too_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What bounds ``add_reference("file:///")``: the folders listed, counted through the real
+    ``os.scandir``, stop where the files do."""
+    folder = a_tree(tmp_path / "tree", dirs=40, files_each=2)
+    listed: list[str] = []
+    scandir = os.scandir
+
+    def counted(path: Any) -> Any:
+        listed.append(os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counted)
+    with pytest.raises(InvalidInputError, match="found 4 files"):
+        Artifact("x", "dataset").add_reference(folder.as_uri(), max_objects=3)
+    assert len(listed) <= 3  # the folder, and the two subfolders holding four files
+    listed.clear()
+    Artifact("x", "dataset").add_reference(folder.as_uri(), max_objects=80)
+    assert len(listed) == 41  # what walking them all takes
+
+
+def test_an_s3_prefix_holds_at_most_max_objects_and_is_listed_no_further(
+    bucket: Bucket, uniq: str
+) -> None:
+    """No request asks for more keys than ``max_objects`` and one (W&B's ``.limit()`` asked for
+    ``max_objects`` and so never saw one too many); a folder marker is not a file."""
+    from modelbay.sdk.references import _s3
+
+    for i in range(7):
+        bucket.put(f"many/{i}.txt", b"x")
+    bucket.put("many/", b"")  # last: SeaweedFS 4 hangs a write below a fresh folder marker
+    asked: list[int] = []
+    listed: list[int] = []
+
+    def before(params: dict[str, Any], **_: Any) -> None:
+        asked.append(params["MaxKeys"])
+
+    def after(parsed: dict[str, Any], **_: Any) -> None:
+        listed.append(len(parsed.get("Contents", [])))
+
+    events = _s3().meta.events
+    events.register("before-parameter-build.s3.ListObjectsV2", before)
+    events.register("after-call.s3.ListObjectsV2", after)
+    try:
+        a = Artifact("s3bounded", "dataset")
+        a.add_reference(f"s3://{bucket.name}/many/", max_objects=7)
+        assert (asked, listed) == ([8], [8])
+        asked.clear()
+        listed.clear()
+        with pytest.raises(InvalidInputError, match="found 4 objects") as refused:
+            a.add_reference(f"s3://{bucket.name}/many", name="again", max_objects=3)
+        assert (asked, listed) == ([4, 1], [4, 1])  # the marker and three; then the fourth
+        assert refused.value.details["uri"] == f"s3://{bucket.name}/many/"
+    finally:
+        events.unregister("before-parameter-build.s3.ListObjectsV2", before)
+        events.unregister("after-call.s3.ListObjectsV2", after)
+    assert sorted(f.path for f in log(a, uniq).files()) == [f"{i}.txt" for i in range(7)]
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, False, 2.0, "3"])
+def test_max_objects_must_be_a_positive_int(tmp_path: Path, bad: Any) -> None:
+    one = tmp_path / "one.txt"
+    one.write_text("1")
+    a = Artifact("x", "dataset")
+    # checksum=False: the http reference is recorded without a request
+    for uri in (one.as_uri(), tmp_path.as_uri(), "https://example.invalid/one.txt"):
+        with pytest.raises(InvalidInputError, match="max_objects must be a positive int"):
+            a.add_reference(uri, checksum=False, max_objects=bad)
+    assert a._references == {}
+    a.add_reference(one.as_uri(), max_objects=1)  # one file, one object or one URL is one
+    a.add_reference("https://example.invalid/two.txt", checksum=False, max_objects=1)
+    assert sorted(a._references) == ["one.txt", "two.txt"]
+
+
+# -- the S3 client's settings ------------------------------------------------------------------
+
+
+def test_s3_references_follow_aws_endpoint_url_when_it_changes(
+    bucket: Bucket, seaweed_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """boto3 reads ``AWS_ENDPOINT_URL`` when a client is made; modelbay's own setting and
+    ``AWS_ENDPOINT_URL_S3`` come first."""
+    bucket.put("e.bin", b"e")
+    uri = f"s3://{bucket.name}/e.bin"
+    closed = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.delenv("MODELBAY_S3_ENDPOINT_URL")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", seaweed_s3.endpoint_url)
+    Artifact("x", "dataset").add_reference(uri)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", closed)
+    with pytest.raises(TransportError, match=uri):
+        Artifact("x", "dataset").add_reference(uri)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", seaweed_s3.endpoint_url)
+    Artifact("x", "dataset").add_reference(uri)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", closed)
+    monkeypatch.setenv("MODELBAY_S3_ENDPOINT_URL", seaweed_s3.endpoint_url)
+    Artifact("x", "dataset").add_reference(uri)
+
+
+@pytest.mark.parametrize("setting", ["AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"])
+def test_s3_references_follow_the_file_their_keys_are_in_when_it_changes(
+    bucket: Bucket,
+    seaweed_s3: SeaweedS3,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+) -> None:
+    bucket.put("k.bin", b"k")
+    uri = f"s3://{bucket.name}/k.bin"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):  # not the user's own
+        monkeypatch.setenv(name, str(tmp_path / "none"))
+
+    def keys(path: Path, secret: str) -> str:
+        path.write_text(
+            f"[default]\naws_access_key_id = {seaweed_s3.access_key}\n"
+            f"aws_secret_access_key = {secret}\n"
+        )
+        return str(path)
+
+    monkeypatch.setenv(setting, keys(tmp_path / "wrong", "not-the-secret"))
+    with pytest.raises(PermissionDeniedError, match=uri):
+        Artifact("x", "dataset").add_reference(uri)
+    monkeypatch.setenv(setting, keys(tmp_path / "right", seaweed_s3.secret_key))
+    Artifact("x", "dataset").add_reference(uri)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "AWS_ENDPOINT_URL",
+        "AWS_CA_BUNDLE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_DEFAULT_PROFILE",
+    ],
+)
+def test_an_s3_client_is_made_anew_when_a_setting_it_reads_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """botocore reads these once, when the client is made (a TLS bundle, for one, cannot be
+    shown against SeaweedFS over plain http)."""
+    from modelbay.sdk.references import _s3
+
+    config = tmp_path / "config"
+    config.write_text("[profile one]\nregion = us-east-1\n[profile two]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    values = {
+        "AWS_ENDPOINT_URL": ["http://127.0.0.1:1", "http://127.0.0.1:2"],
+        "AWS_DEFAULT_PROFILE": ["one", "two"],
+    }.get(setting)
+    if values is None:  # a file
+        for name in ("one", "two"):
+            (tmp_path / name).write_bytes(config.read_bytes())
+        values = [str(tmp_path / "one"), str(tmp_path / "two")]
+    monkeypatch.setenv(setting, values[0])
+    first = _s3()
+    assert _s3() is first
+    monkeypatch.setenv(setting, values[1])
+    assert _s3() is not first

@@ -133,7 +133,13 @@ class Artifact:
         for target, path in found.items():
             self._put(target, path, real_root)
 
-    def add_reference(self, uri: str, name: str | None = None, checksum: bool = True) -> None:
+    def add_reference(
+        self,
+        uri: str,
+        name: str | None = None,
+        checksum: bool = True,
+        max_objects: int | None = None,
+    ) -> None:
         """Track ``s3://``, ``file://`` or ``http(s)://`` objects without copying their bytes
         (a ``file://`` directory or an ``s3://`` prefix adds every file under it).
 
@@ -143,17 +149,30 @@ class Artifact:
         by the sha256 of its body; with ``checksum=False`` only the URL is recorded and a
         download checks nothing. A download refuses bytes that differ from what was recorded.
 
+        Args:
+            uri: ``file:///abs/path``, ``s3://bucket/key`` (or a prefix), ``http(s)://...``.
+            name: the path in the artifact (of the file, or of the folder it all goes into).
+            checksum: False records an ``http(s)://`` URL without reading it.
+            max_objects: the most files a directory or a prefix may hold, 100,000 when None
+                (W&B's default is 10,000,000); one more is refused, and is where the walk
+                or the listing stops. A single file, object or URL counts as one.
+
         Raises:
-            InvalidInputError: an unsupported or malformed URI.
+            InvalidInputError: an unsupported or malformed URI, a ``max_objects`` that is not
+                a positive int, or a directory or prefix holding more files than it allows
+                (nothing is added).
             InvalidPathError: an unsafe name, or a path that clashes with another's folder.
             NotFoundError: nothing at that URI.
             PermissionDeniedError: the store or server refused access.
             TransportError: the store or server could not be reached, or failed.
+
+        Examples:
+            >>> art.add_reference("s3://datasets/imagenet/", max_objects=500_000)
         """
         from modelbay.sdk.references import entries_for
 
         self._check_draft()
-        for entry in entries_for(uri, name, checksum=checksum):
+        for entry in entries_for(uri, name, checksum=checksum, max_objects=max_objects):
             self._entries.pop(entry["path"], None)
             self._dir_roots.pop(entry["path"], None)
             self._references[entry["path"]] = entry

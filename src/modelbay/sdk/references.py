@@ -16,6 +16,16 @@ With ``checksum=False`` (as in W&B) an http(s) URL is recorded as it is, without
 and fetched unchecked. ``file://`` and ``s3://`` references are always tracked: both cost
 no more than reading metadata or the file.
 
+A directory or a prefix is refused once it holds more than ``max_objects`` files (as in W&B,
+exactly ``max_objects`` are accepted): the walk or the listing stops at the first one too
+many, before any file is read, so that ``file:///`` fails at once instead of reading the
+whole disk. W&B's default is 10,000,000; modelbay's is :data:`MAX_OBJECTS`, as a version
+holds at most 1,000,000 files (``services/artifacts.py``) and each file is hashed here.
+
+An ``s3://`` reference is read with the client's usual ``AWS_*`` settings; its endpoint is
+``MODELBAY_S3_ENDPOINT_URL``, else ``AWS_ENDPOINT_URL_S3``, else what botocore finds
+(``AWS_ENDPOINT_URL``, the config file, AWS).
+
 Fetching a reference asks for the real bytes (``Accept-Encoding: identity``) and checks
 everything recorded: the size, the sha256, the ETag. Failures are modelbay's errors, each
 naming the URI, with the client's own error as ``__cause__``:
@@ -32,6 +42,7 @@ from __future__ import annotations
 import errno
 import functools
 import hashlib
+import itertools
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -54,7 +65,10 @@ from modelbay.sdk.streams import locked_temp, open_new
 
 Info = dict[str, Any]
 CHUNK = 1 << 20
+#: The default bound on the files a ``file://`` directory or ``s3://`` prefix may hold.
 MAX_OBJECTS = 100_000
+#: The most keys one ListObjectsV2 request may return.
+LIST_PAGE = 1000
 #: Ask for the bytes as they are, so that a recorded size is the size of what is fetched.
 IDENTITY = {"Accept-Encoding": "identity"}
 #: How a stored s3:// reference carries the version id of the object it was logged with.
@@ -71,15 +85,22 @@ def _untracked(uri: str) -> str:
     return hashlib.sha256(f"ref\0{uri}\0untracked".encode()).hexdigest()
 
 
-#: The settings an S3 client is made from: a new client when one of them changes.
+#: The settings an S3 client is made from: a new client when one of them changes. botocore
+#: reads them once, when the client is made: the credentials, the files they and the
+#: profiles come from, the region, the endpoint and the CA bundle that checks its TLS.
 S3_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
     "AWS_MAX_ATTEMPTS",
+    "AWS_CA_BUNDLE",
+    "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
     "MODELBAY_S3_ENDPOINT_URL",
 )
@@ -98,6 +119,8 @@ def _s3_client(env: tuple[str | None, ...]) -> Any:
     from botocore.config import Config
 
     settings = dict(zip(S3_ENV, env, strict=True))
+    # AWS_ENDPOINT_URL_S3 is read here as Settings reads it for the blob store, so that both
+    # agree; None leaves the rest to botocore: AWS_ENDPOINT_URL, the config file, AWS.
     endpoint = settings["MODELBAY_S3_ENDPOINT_URL"] or settings["AWS_ENDPOINT_URL_S3"] or None
     return boto3.session.Session().client(
         "s3",
@@ -110,23 +133,54 @@ def _scheme(uri: str) -> str:
     return uri.partition(":")[0].lower() if ":" in uri else ""
 
 
-def entries_for(uri: str, name: str | None = None, *, checksum: bool = True) -> list[Info]:
+def entries_for(
+    uri: str, name: str | None = None, *, checksum: bool = True, max_objects: int | None = None
+) -> list[Info]:
     """Manifest entries (path, sha256, size, ref, etag) for a reference URI.
 
+    ``max_objects`` bounds the files of a ``file://`` directory or an ``s3://`` prefix
+    (:data:`MAX_OBJECTS` when None); a single file, object or URL is one.
+
     Raises:
-        InvalidInputError: an unsupported or malformed URI, or a reference to nothing.
+        InvalidInputError: an unsupported or malformed URI, a reference to nothing, a
+            ``max_objects`` that is not a positive int, or more files than it allows.
         NotFoundError: the file, object, bucket or URL does not exist.
         PermissionDeniedError: reading it is refused.
         TransportError: the store or server cannot be reached, or answers an error.
     """
+    bound = _check_max_objects(max_objects)
     scheme = _scheme(uri)
     if scheme == "file":
-        return _file_entries(uri, name)
+        return _file_entries(uri, name, bound)
     if scheme == "s3":
-        return _s3_entries(uri, name)
+        return _s3_entries(uri, name, bound)
     if scheme in ("http", "https"):
         return [_http_entry(uri, name, checksum)]
     raise InvalidInputError(f"unsupported reference {uri!r}: use file://, s3:// or http(s)://")
+
+
+def _check_max_objects(max_objects: object) -> int:
+    """The bound ``max_objects`` sets: :data:`MAX_OBJECTS` for None, else itself.
+
+    Raises:
+        InvalidInputError: not an int (a bool neither), or less than 1.
+    """
+    if max_objects is None:
+        return MAX_OBJECTS
+    if isinstance(max_objects, bool) or not isinstance(max_objects, int) or max_objects < 1:
+        raise InvalidInputError(
+            f"max_objects must be a positive int (or None for {MAX_OBJECTS}), not {max_objects!r}",
+            {"max_objects": repr(max_objects)},
+        )
+    return max_objects
+
+
+def _too_many(uri: str, found: int, max_objects: int, what: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"{uri}: found {found} {what} and stopped, more than max_objects={max_objects} "
+        "allows; pass add_reference a larger max_objects to track them all",
+        {"uri": uri, "found": found, "max_objects": max_objects},
+    )
 
 
 # -- file:// ------------------------------------------------------------------------------------
@@ -174,11 +228,14 @@ def _file_entry(full: Path, target: str) -> Info:
     return {"path": target, "sha256": digest, "size": size, "ref": ref, "etag": None}
 
 
-def _file_entries(uri: str, name: str | None) -> list[Info]:
+def _file_entries(uri: str, name: str | None, max_objects: int) -> list[Info]:
     """A regular file, or every regular file under a directory as ``Artifact.add_dir`` finds
     them, except that links are followed wherever they point (a reference sends no bytes,
     and records where the file really is); anything else (a FIFO, a socket, a device, a
-    dangling link) is skipped."""
+    dangling link) is skipped.
+
+    The walk stops at the file after ``max_objects``: no more folders are listed, and
+    nothing is hashed before the count is known to fit."""
     from modelbay.sdk.artifact import _walk
 
     path = _file_path(uri)
@@ -189,10 +246,11 @@ def _file_entries(uri: str, name: str | None) -> list[Info]:
         if not stat.S_ISDIR(mode):
             raise InvalidInputError(f"{uri} is neither a regular file nor a directory")
         prefix = names.check_path(name).rstrip("/") + "/" if name else ""
-        out = [
-            _file_entry(full, names.check_path(prefix + rel))
-            for rel, full in _walk(path, path.resolve(), confine=False)
-        ]
+        walk = _walk(path, path.resolve(), confine=False)
+        found = list(itertools.islice(walk, max_objects + 1))
+        if len(found) > max_objects:
+            raise _too_many(uri, len(found), max_objects, "files")
+        out = [_file_entry(full, names.check_path(prefix + rel)) for rel, full in found]
     except OSError as exc:
         raise _file_error(uri, exc) from exc
     if not out:
@@ -279,13 +337,13 @@ def _s3_errors(uri: str) -> Iterator[None]:
         raise _s3_error(uri, exc) from exc
 
 
-def _s3_entries(uri: str, name: str | None) -> list[Info]:
+def _s3_entries(uri: str, name: str | None, max_objects: int) -> list[Info]:
+    """One object, or every object under a prefix (at most ``max_objects``)."""
     from botocore.exceptions import ClientError
 
     bucket, key = _split_s3(uri)
     with _s3_errors(uri):
         client = _s3()
-        head = None
         if key and not key.endswith("/"):
             try:
                 head = client.head_object(Bucket=bucket, Key=key)
@@ -296,45 +354,48 @@ def _s3_entries(uri: str, name: str | None) -> list[Info]:
                     "NotFound",
                 ):
                     raise
-    if head is not None:
-        etag = str(head["ETag"]).strip('"')
-        ref = _s3_ref(bucket, key, head.get("VersionId"))
-        return [
-            {
-                "path": names.check_path(name or key.rsplit("/", 1)[-1]),
-                "sha256": _synthetic(ref, etag),
-                "size": int(head["ContentLength"]),
-                "ref": ref,
-                "etag": etag,
-            }
-        ]
-    prefix = key if not key or key.endswith("/") else key + "/"
-    out: list[Info] = []
-    with _s3_errors(uri):
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                rel = obj["Key"][len(prefix) :]
-                if not rel:
-                    continue
-                etag = str(obj["ETag"]).strip('"')
-                ref = _s3_ref(bucket, obj["Key"], None)
-                path = names.check_path((name.rstrip("/") + "/" if name else "") + rel)
-                out.append(
-                    {
-                        "path": path,
-                        "sha256": _synthetic(ref, etag),
-                        "size": int(obj["Size"]),
-                        "ref": ref,
-                        "etag": etag,
-                    }
-                )
-                if len(out) > MAX_OBJECTS:
-                    raise InvalidInputError(
-                        f"s3://{bucket}/{prefix} holds more than {MAX_OBJECTS} objects"
-                    )
+            else:
+                return [_s3_entry(bucket, key, name or key.rsplit("/", 1)[-1], head)]
+        prefix = key if not key or key.endswith("/") else key + "/"
+        out = _s3_listed(client, bucket, prefix, name, max_objects)
+    if len(out) > max_objects:
+        raise _too_many(f"s3://{bucket}/{prefix}", len(out), max_objects, "objects")
     if not out:
         raise NotFoundError(f"no object at {uri}")
     return out
+
+
+def _s3_listed(
+    client: Any, bucket: str, prefix: str, name: str | None, max_objects: int
+) -> list[Info]:
+    """The objects under ``prefix``, listed until there are more than ``max_objects``: no
+    request asks for more keys than that and one."""
+    out: list[Info] = []
+    token: str | None = None
+    while len(out) <= max_objects:
+        args: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        args["MaxKeys"] = min(LIST_PAGE, max_objects + 1 - len(out))
+        if token:
+            args["ContinuationToken"] = token
+        page = client.list_objects_v2(**args)
+        for obj in page.get("Contents", []):
+            rel = obj["Key"][len(prefix) :]
+            if rel:  # not the prefix's own folder marker
+                path = (name.rstrip("/") + "/" if name else "") + rel
+                out.append(_s3_entry(bucket, obj["Key"], path, obj))
+        if not page.get("IsTruncated"):
+            break
+        token = str(page["NextContinuationToken"])
+    return out
+
+
+def _s3_entry(bucket: str, key: str, path: str, obj: Info) -> Info:
+    """The entry of one object, from its HEAD or its listing (which names no version)."""
+    etag = str(obj["ETag"]).strip('"')
+    ref = _s3_ref(bucket, key, obj.get("VersionId"))
+    size = int(obj["ContentLength"] if "ContentLength" in obj else obj["Size"])
+    path = names.check_path(path)
+    return {"path": path, "sha256": _synthetic(ref, etag), "size": size, "ref": ref, "etag": etag}
 
 
 def _read_s3(uri: str, take: Callable[[bytes], None]) -> str:
