@@ -242,6 +242,38 @@ def test_corrupted_stored_blob_is_detected_on_download(plane: Plane, tmp_path: P
     assert not [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]
 
 
+def test_a_small_blob_replaced_by_a_huge_object_is_refused_after_reading_little_of_it(
+    plane: Plane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small blob at a presigned URL is read into memory: never more of it than its size
+    and one byte, whatever the object store sends instead."""
+    if plane.s3 is None or plane.transport != "http":
+        pytest.skip("presigned downloads: an S3 store behind a server")
+    from modelbay.sdk import presigned
+
+    f = make_file(tmp_path / "small.bin", 5000, seed=41)
+    run = modelbay.init(project="dp")
+    a = Artifact("swapped", "model")
+    a.add_file(f)
+    logged = run.log_artifact(a)
+    run.finish()
+    key = f"modelbay/blobs/{sha(f)[:2]}/{sha(f)}"
+    plane.s3.client().put_object(Bucket=plane.bucket, Key=key, Body=b"x" * (32 << 20))
+    received = [0]
+    real_body = presigned.response_body
+
+    def counted_body(resp: object) -> Iterator[bytes]:
+        for chunk in real_body(resp):
+            received[0] += len(chunk)
+            yield chunk
+
+    monkeypatch.setattr(presigned, "response_body", counted_body)
+    with pytest.raises(modelbay.DigestMismatchError, match="small.bin"):
+        logged.download(tmp_path / "out")
+    assert 5000 < received[0] < (4 << 20)  # the read stopped at the first chunk past 5000
+    assert not (tmp_path / "out" / "small.bin").exists()
+
+
 @pytest.mark.parametrize("size", [3000, 2 * PART + 1], ids=["small", "large"])
 def test_a_blob_lost_from_the_store_is_a_clear_error_on_download(
     plane: Plane, tmp_path: Path, size: int

@@ -102,18 +102,28 @@ def _fetch_all(
     if copies and not isinstance(transport, LocalTransport):
         urls = transport.call("locations", digests=sorted(copies))
     sizes = {digest: int(where[0][0]["size"]) for digest, where in copies.items()}
-    # Small blobs the server sends itself come in bundles; the rest one request each.
+    # Small blobs the server sends itself come in bundles. Small blobs at presigned URLs
+    # come one request each, but in groups, placed together (one write to the cache's
+    # index a group, not one a blob). Large blobs come alone.
     signed = [d for d in copies if (urls.get(d) or {}).get("url")]
     is_signed = set(signed)
     groups, alone = bundles([d for d in copies if d not in is_signed], sizes)
+    signed_groups, signed_alone = bundles(signed, sizes, SIGNED_GROUP)
     total = sum(sizes.values()) + sum(f["size"] for f, _ in refs)
     with meter("downloading", total, progress) as m:
         fetcher = _Fetcher(transport, cache, copies, sizes, urls, m)
         work: list[tuple[Callable[[Any], None], Any]] = [(fetcher.bundle, g) for g in groups]
+        work += [(fetcher.signed, g) for g in signed_groups]
         # Large blobs first, so that the long transfers start early.
-        work += [(fetcher.blob, d) for d in sorted(alone + signed, key=lambda d: -sizes[d])]
+        large = sorted(alone + signed_alone, key=lambda d: -sizes[d])
+        work += [(fetcher.blob, d) for d in large]
         work += [(fetcher.reference, item) for item in refs]
         run_all(lambda w: w[0](w[1]), work, m.stopped)
+
+
+#: Small blobs at presigned URLs fetched (one request each) and placed together: few
+#: enough that the groups of a download keep every worker busy to its end.
+SIGNED_GROUP = 64
 
 
 class _Fetcher:
@@ -164,6 +174,19 @@ class _Fetcher:
             blobs.append((digest, data))
         if {d for d, _ in blobs} != set(group):
             raise TransportError("the server sent another set of blobs than asked for")
+        self._place_small(group, blobs)
+
+    def signed(self, group: list[str]) -> None:
+        blobs: list[tuple[str, bytes]] = []
+        for digest in group:
+            self.m.check()
+            url, size = self.urls[digest]["url"], self.sizes[digest]
+            blobs.append((digest, self.transport.presigned.read(url, digest, size)))
+        self._place_small(group, blobs)
+
+    def _place_small(self, group: list[str], blobs: list[tuple[str, bytes]]) -> None:
+        """Check the fetched bytes of ``group``'s blobs, then place every destination of
+        each: through the cache (one insert and one placing for all), else written."""
         for digest, data in blobs:
             _check_bytes(digest, self.sizes[digest], data, self.copies[digest][0][0]["path"])
         wanted = [(d, self.sizes[d], dest) for d in group for _, dest in self.copies[d]]

@@ -4,6 +4,7 @@ modelbay credentials to the object store."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,28 @@ class Presigned:
             NotFoundError: the object store has no such object (the blob is lost).
             DigestMismatchError: the bytes do not hash to ``digest``.
         """
+        with self._fetching(url, digest) as resp:
+            atomic_verified_write(dest, digest, counted(response_body(resp), progress))
+
+    def read(self, url: str, digest: str, size: int) -> bytes:
+        """The bytes of the small blob at ``url``, *unverified*: the caller checks them. No
+        more than ``size`` and one are read, whatever the object store sends.
+
+        Raises:
+            TransportError: the object store could not be reached or refused.
+            NotFoundError: the object store has no such object (the blob is lost).
+        """
+        data = bytearray()
+        with self._fetching(url, digest) as resp:
+            for chunk in response_body(resp):
+                data += chunk
+                if len(data) > size:
+                    break
+        return bytes(data[: size + 1])
+
+    @contextlib.contextmanager
+    def _fetching(self, url: str, digest: str) -> Iterator[Any]:
+        """A successful GET of the blob ``digest`` at ``url``, its body not read yet."""
         httpx = httpx_module()
         try:
             with self._pool().stream("GET", url) as resp:
@@ -76,7 +99,7 @@ class Presigned:
                     raise TransportError(
                         f"the object store refused a download (HTTP {resp.status_code})"
                     )
-                atomic_verified_write(dest, digest, counted(response_body(resp), progress))
+                yield resp
         except httpx.HTTPError as exc:
             raise TransportError(f"download from the object store failed: {exc}") from exc
 

@@ -347,8 +347,11 @@ def run_all(
     pool.shutdown()
 
 
-def bundles(digests: list[str], sizes: dict[str, int]) -> tuple[list[list[str]], list[str]]:
-    """The blobs that travel in bundles (small ones, grouped) and the ones that travel alone."""
+def bundles(
+    digests: list[str], sizes: dict[str, int], most: int = BUNDLE_BLOBS
+) -> tuple[list[list[str]], list[str]]:
+    """The blobs that travel in bundles (small ones, grouped, at most ``most`` a group) and
+    the ones that travel alone."""
     groups: list[list[str]] = []
     alone: list[str] = []
     current: list[str] = []
@@ -358,7 +361,7 @@ def bundles(digests: list[str], sizes: dict[str, int]) -> tuple[list[list[str]],
         if size > MAX_BUNDLED_BLOB:
             alone.append(digest)
             continue
-        if current and (len(current) >= BUNDLE_BLOBS or held + size > BUNDLE_BYTES):
+        if current and (len(current) >= most or held + size > BUNDLE_BYTES):
             groups.append(current)
             current, held = [], 0
         current.append(digest)

@@ -43,6 +43,8 @@ class Transport:
     """What the SDK needs from modelbay; see :class:`LocalTransport` and :class:`HttpTransport`."""
 
     url: str | None = None
+    #: Transfers to the presigned URLs of a server over an object store.
+    presigned: Presigned
     #: Whether large new files may be sent while they are hashed (to a server that writes
     #: blobs itself; see transfer.hash_and_send): off once the server says it needs digests.
     hashes_while_sending = False
