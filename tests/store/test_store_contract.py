@@ -688,6 +688,41 @@ def test_only_the_claim_that_holds_an_upload_settles_it(env: Env) -> None:
         assert store.get_upload(conn, session["id"])["state"] == "done"
 
 
+def test_uploads_claimed_and_settled_together_follow_the_rules_of_one(env: Env) -> None:
+    """One statement claims the uploads that are open or whose claim went stale, and one
+    settles them; a digest given is set, none keeps the row's, a claim not held stays."""
+    from modelbay.store import blobs as store
+
+    begin = env.services.blobs.begin_uploads
+    ids = [begin(env.me, [{"size": 10}])["provisional"][0]["id"] for _ in range(5)]
+    held, stale, fresh_named, fresh_nameless, other = ids
+    t = 5000.5
+    with env.db.write() as conn:
+        assert store.claim_upload(conn, held, t - 10, t - 610)  # another completion's, live
+        assert store.claim_upload(conn, stale, t - 700, t - 1300)  # one presumed dead
+        store.set_upload_state(conn, other, "done", "cd" * 32)
+        claimed = store.claim_uploads(conn, [*ids, "0" * 32], t, t - 600)
+        assert claimed == {stale, fresh_named, fresh_nameless}
+        store.settle_uploads(
+            conn,
+            t,
+            [
+                (stale, "failed", None),
+                (fresh_named, "done", "ab" * 32),
+                (fresh_nameless, "open", None),
+                (held, "done", "ef" * 32),  # not this claim's: left alone
+            ],
+        )
+        rows = {u: store.get_upload(conn, u) for u in ids}
+    assert {u: (r["state"], r["sha256"]) for u, r in rows.items()} == {
+        held: ("completing", None),
+        stale: ("failed", None),
+        fresh_named: ("done", "ab" * 32),
+        fresh_nameless: ("open", None),
+        other: ("done", "cd" * 32),
+    }
+
+
 def test_only_an_open_upload_is_abandoned(env: Env) -> None:
     """A plan abandons a session whose staging is gone only while nobody completes it."""
     from modelbay.store import blobs as store

@@ -8,7 +8,8 @@ the whole against the promised size and digest before it appears under its name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -111,6 +112,11 @@ class BlobBackend(Protocol):
 
     def finish(self, session: UploadSession) -> None: ...
 
+    def finish_many(self, sessions: Sequence[UploadSession]) -> list[BaseException | None]:
+        """:meth:`finish` each session; one outcome per session, in order: None, or the
+        exception its finish raised (each is tried whatever the others' outcomes)."""
+        ...
+
     def abort(self, session: UploadSession) -> None: ...
 
     def download_target(self, digest: str) -> Target | None: ...
@@ -118,6 +124,25 @@ class BlobBackend(Protocol):
     def close(self) -> None:
         """Let go of connections; the store is not used afterwards."""
         ...
+
+
+def finish_each(
+    finish: Callable[[UploadSession], None], sessions: Sequence[UploadSession], workers: int = 8
+) -> list[BaseException | None]:
+    """Run ``finish`` on each session, ``workers`` at a time; each one's outcome, in order:
+    None, or the exception it raised."""
+
+    def one(session: UploadSession) -> BaseException | None:
+        try:
+            finish(session)
+        except BaseException as exc:  # the caller settles every session either way
+            return exc
+        return None
+
+    if not sessions:
+        return []
+    with ThreadPoolExecutor(min(workers, len(sessions))) as pool:
+        return list(pool.map(one, sessions))
 
 
 def open_backend(

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from modelbay.blobs import Target, UploadSession
+from modelbay.blobs import Target, UploadSession, finish_each
 from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundError
 
 CHUNK = 1 << 20
@@ -316,6 +316,9 @@ class LocalBlobStore:
             self._forget(session)
         finally:
             os.close(fd)
+
+    def finish_many(self, sessions: Sequence[UploadSession]) -> list[BaseException | None]:
+        return finish_each(self.finish, sessions)
 
     def abort(self, session: UploadSession) -> None:
         self._forget(session)

@@ -550,12 +550,13 @@ class BlobService:
         (see :meth:`complete`).
 
         The common case, open one-part sessions of blobs not stored yet (each small file over
-        S3), costs one read, one write to claim them all, the stores' checks in parallel, and
-        one write to record them all: 2,000 small files over S3 took 5.4 s to complete one by
-        one, 3.3 s so. Their checks are quick (a HEAD, a rename), so no claim nears its expiry
-        while the others wait. Every other session goes through :meth:`complete`, claimed
-        just before its own check. An unexpected error (not a ModelbayError) is raised once
-        every id has been tried.
+        S3), costs one read, one write to claim them all, the store's checks together (over S3,
+        pipelined HEADs: blobs/head.py), and one write to record and settle them all: 10,000
+        small files over SeaweedFS took 8.4-9.8 s with a statement per claim and per settle
+        and a HEAD request each, 1.5-2.1 s so (medians of 3 runs, busy 2 cores). Their checks
+        are quick (a HEAD, a rename), so no claim nears its expiry while the others wait.
+        Every other session goes through :meth:`complete`, claimed just before its own check.
+        An unexpected error (not a ModelbayError) is raised once every id has been tried.
         """
         if not isinstance(upload_ids, list) or len(upload_ids) > MAX_FILES_PER_CALL:
             raise InvalidInputError(
@@ -594,11 +595,8 @@ class BlobService:
         if batch:
             with self.db.write() as conn:
                 t = now()
-                batch = {
-                    u: s
-                    for u, s in batch.items()
-                    if store.claim_upload(conn, u, t, t - CLAIM_SECONDS)
-                }
+                claimed = store.claim_uploads(conn, batch, t, t - CLAIM_SECONDS)
+            batch = {u: s for u, s in batch.items() if u in claimed}
             results.update(self._finish_batch(batch, t, unexpected))
         rest = [u for u in upload_ids if u not in results and u not in batch]
 
@@ -618,23 +616,15 @@ class BlobService:
     def _finish_batch(
         self, batch: dict[str, UploadSession], claimed_at: float, unexpected: list[BaseException]
     ) -> dict[str, Info]:
-        """Check sessions claimed at ``claimed_at`` in their store (in parallel), then record
+        """Check sessions claimed at ``claimed_at`` in their store (together), then record
         the good ones and settle every claim in one transaction; one result per session, but
         for those whose check failed unexpectedly: their errors go to ``unexpected``."""
         if not batch:
             return {}
-
-        def check(session: UploadSession) -> BaseException | None:
-            try:
-                self.backend.finish(session)
-            except BaseException as exc:  # the claim is settled below either way
-                return exc
-            return None
-
-        with ThreadPoolExecutor(min(8, len(batch))) as pool:
-            errors = dict(zip(batch, pool.map(check, batch.values()), strict=True))
+        errors = dict(zip(batch, self.backend.finish_many(list(batch.values())), strict=True))
         good = {batch[u].digest: batch[u].size for u, e in errors.items() if e is None}
         results: dict[str, Info] = {}
+        outcomes: list[tuple[str, str, str | None]] = []
         with self.db.write() as conn:
             deleting = set(store.record_stored(conn, good, now()) if good else [])
             if deleting:  # nothing was recorded: record the others without them
@@ -660,9 +650,8 @@ class BlobService:
                     results[upload_id] = _failed(upload_id, error)
                 elif error is not None:
                     unexpected.append(error)
-                store.settle_upload(
-                    conn, upload_id, claimed_at, state, session.digest if state == "done" else None
-                )
+                outcomes.append((upload_id, state, session.digest if state == "done" else None))
+            store.settle_uploads(conn, claimed_at, outcomes)
         return results
 
     def _stored_sizes(self, digests: list[str]) -> dict[str, int]:

@@ -141,19 +141,45 @@ def abandon_upload(conn: Connection, upload_id: str) -> bool:
 
 def claim_upload(conn: Connection, upload_id: str, now: float, stale_before: float) -> bool:
     """Take the right to complete an upload; False when another completion holds it."""
-    result = conn.execute(
-        uploads.update()
-        .where(
-            uploads.c.id == upload_id,
-            sa.or_(
-                uploads.c.state == "open",
-                sa.and_(uploads.c.state == "completing", uploads.c.claimed_at < stale_before),
-            ),
+    return upload_id in claim_uploads(conn, [upload_id], now, stale_before)
+
+
+def claim_uploads(
+    conn: Connection, upload_ids: Iterable[str], now: float, stale_before: float
+) -> set[str]:
+    """Take the right to complete each upload that is open, or whose completion's claim is
+    older than ``stale_before`` (presumed dead); the ids claimed (one statement per 900)."""
+    claimed: set[str] = set()
+    for chunk in _chunks(list(upload_ids)):
+        stmt = (
+            uploads.update()
+            .where(
+                uploads.c.id.in_(chunk),
+                sa.or_(
+                    uploads.c.state == "open",
+                    sa.and_(uploads.c.state == "completing", uploads.c.claimed_at < stale_before),
+                ),
+            )
+            .values(state="completing", claimed_at=now)
+            .returning(uploads.c.id)
         )
-        .values(state="completing", claimed_at=now),
-        execution_options={"preserve_rowcount": True},
+        claimed.update(conn.execute(stmt).scalars())
+    return claimed
+
+
+#: Ends a completion's claim; a None ``new_sha256`` keeps the digest the row has.
+_SETTLE = (
+    uploads.update()
+    .where(
+        uploads.c.id == sa.bindparam("upload_id"),
+        uploads.c.state == "completing",
+        uploads.c.claimed_at == sa.bindparam("claimed"),
     )
-    return bool(result.rowcount == 1)
+    .values(
+        state=sa.bindparam("new_state"),
+        sha256=sa.func.coalesce(sa.bindparam("new_sha256", type_=sa.String), uploads.c.sha256),
+    )
+)
 
 
 def settle_upload(
@@ -162,20 +188,28 @@ def settle_upload(
     """End the completion that claimed an upload at ``claimed_at``: set its state (and its
     digest when given). False when that claim is no longer held (it went stale and another
     completion took the upload over, whose outcome stands)."""
-    values: dict[str, Any] = {"state": state}
-    if sha256 is not None:
-        values["sha256"] = sha256
     result = conn.execute(
-        uploads.update()
-        .where(
-            uploads.c.id == upload_id,
-            uploads.c.state == "completing",
-            uploads.c.claimed_at == claimed_at,
-        )
-        .values(**values),
+        _SETTLE,
+        {"upload_id": upload_id, "claimed": claimed_at, "new_state": state, "new_sha256": sha256},
         execution_options={"preserve_rowcount": True},
     )
     return bool(result.rowcount == 1)
+
+
+def settle_uploads(
+    conn: Connection, claimed_at: float, outcomes: list[tuple[str, str, str | None]]
+) -> None:
+    """End the completions that claimed uploads at ``claimed_at``, as :func:`settle_upload`
+    does, given ``(upload id, state, digest or None)`` each, in one executemany; an upload
+    whose claim is no longer held is left as it is."""
+    if outcomes:
+        conn.execute(
+            _SETTLE,
+            [
+                {"upload_id": u, "claimed": claimed_at, "new_state": state, "new_sha256": sha}
+                for u, state, sha in outcomes
+            ],
+        )
 
 
 def stale_uploads(conn: Connection, before: float) -> list[dict[str, Any]]:
