@@ -21,8 +21,11 @@ _UNITS = {
     "tib": 2**40,
     "pib": 2**50,
 }
-# ASCII only: str.isdigit-style matching would take "١٠GB" for 10 GB.
-_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]*)\s*", re.IGNORECASE | re.ASCII)
+# ASCII only: str.isdigit-style matching would take "١٠GB" for 10 GB. Matched once the
+# ends are stripped: two runs of spaces either side of an optional unit made the match try
+# every split of the spaces between them, quadratic in their number.
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]*)", re.IGNORECASE | re.ASCII)
+_SPACES = " \t\n\r\f\v"
 
 
 def parse_size(text: str, *, name: str | None = None) -> int:
@@ -46,7 +49,7 @@ def parse_size(text: str, *, name: str | None = None) -> int:
         (10000000000, 524288000, 42)
     """
     what = f"invalid size {str(text)[:40]!r}" + (f" in {name}" if name else "")
-    match = _SIZE.fullmatch(text) if isinstance(text, str) else None
+    match = _SIZE.fullmatch(text.strip(_SPACES)) if isinstance(text, str) else None
     unit = _UNITS.get(match.group(2).lower()) if match else None
     if match is None or unit is None:
         raise InvalidInputError(

@@ -100,6 +100,23 @@ def test_parse_size_rejects_garbage_with_a_clear_error(text: str) -> None:
     assert caught.value.code == "invalid_input"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["1" + " " * 100_000 + "!", " " * 100_000 + "1 GB" + " " * 100_000],
+    ids=["garbage after spaces", "padded"],
+)
+def test_parse_size_takes_time_linear_in_the_spaces_around_a_unit(text: str) -> None:
+    """Spaces on both sides of an optional unit once made the match quadratic: 100,000 of
+    them took half a minute to refuse. The bound is ~100 times what it takes."""
+    start = time.monotonic()
+    if text.strip().startswith("1 GB"):
+        assert parse_size(text) == 10**9
+    else:
+        with pytest.raises(InvalidInputError, match="invalid size"):
+            parse_size(text)
+    assert time.monotonic() - start < 2.0
+
+
 def test_format_size_uses_the_units_parse_size_reads() -> None:
     assert format_size(999) == "999 B"
     assert format_size(10 * 10**9) == "10.0 GB"

@@ -163,3 +163,30 @@ def test_a_local_folder_where_a_file_goes_or_a_file_where_a_folder_goes_is_a_typ
     else:
         assert (out / "cfg").read_text() == "keep me"
     assert partials(out) == []
+
+
+@pytest.mark.parametrize("kind", ["file", "under a file", "deep under a file", "dangling link"])
+def test_a_root_that_is_or_lies_under_a_file_is_a_typed_error_before_anything_is_fetched(
+    transport: HttpTransport, tmp_path: Path, kind: str
+) -> None:
+    """Not mkdir's NotADirectoryError half-way: the walk up from each folder goes on above a
+    root that does not exist yet, to the first thing that does."""
+    from modelbay.errors import InvalidPathError
+
+    files = stored(transport, {"a.txt": b"a", "sub/b.txt": b"b"})
+    mine = tmp_path / "mine"
+    if kind == "dangling link":
+        mine.symlink_to(tmp_path / "nowhere")
+    else:
+        mine.write_text("keep me")
+    root = {"file": mine, "under a file": mine / "out", "deep under a file": mine / "x" / "y"}
+    cache = tmp_path / "cache"
+    what = "a link to no folder" if kind == "dangling link" else "a file"
+    with pytest.raises(InvalidPathError, match=f"{mine} is {what} already") as caught:
+        downloads.download(
+            transport, files, root.get(kind, mine), cache=Cache(cache), progress=False
+        )
+    assert caught.value.details["in_the_way"] == str(mine)
+    assert mine.is_symlink() or mine.read_text() == "keep me"
+    assert not (tmp_path / "nowhere").exists()
+    assert not (cache / "blobs").exists() or list((cache / "blobs").rglob("*.*")) == []

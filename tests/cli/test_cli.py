@@ -199,6 +199,20 @@ def test_download(mb: Any, model: Model, tmp_path: Path, uniq: str) -> None:
     assert "not found" in fails("download", f"{model.path}:v7")
 
 
+@pytest.mark.parametrize("under", ["", "out/deeper"])
+def test_download_into_a_file_is_one_typed_line_and_touches_nothing(
+    mb: Any, model: Model, tmp_path: Path, under: str
+) -> None:
+    """A ``--root`` that is a file, or lies under one: the download's own error, not mkdir's
+    ``[Errno 17] File exists``, and nothing is created or changed."""
+    mine = tmp_path / "mine"
+    mine.write_text("keep me")
+    root = mine / under if under else mine
+    line = fails("download", f"{model.path}:staging", "--root", str(root))
+    assert "[invalid_path]" in line and f"{mine} is a file already" in line
+    assert mine.read_text() == "keep me"
+
+
 def test_history_of_collection_and_version(mb: Any, model: Model) -> None:
     events = ok_json("history", model.path)
     assert events[-1]["action"] == "collection.created"

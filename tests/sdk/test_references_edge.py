@@ -617,6 +617,59 @@ def test_max_objects_must_be_a_positive_int(tmp_path: Path, bad: Any) -> None:
     assert sorted(a._references) == ["one.txt", "two.txt"]
 
 
+def test_a_bound_beyond_what_islice_takes_is_no_bound(tmp_path: Path) -> None:
+    """W&B takes any int; a huge one is not itertools' ValueError."""
+    a_tree(tmp_path / "t", dirs=1, files_each=2)
+    a = Artifact("x", "dataset")
+    a.add_reference((tmp_path / "t").as_uri(), max_objects=10**30)
+    assert sorted(a._references) == ["d00/0.txt", "d00/1.txt"]
+
+
+def test_a_file_folders_name_may_end_in_a_slash_as_an_s3_prefixs_may(
+    bucket: Bucket, tmp_path: Path
+) -> None:
+    folder = a_tree(tmp_path / "t", dirs=1, files_each=2)
+    bucket.put("p/0.txt", b"0")
+    a = Artifact("x", "dataset")
+    a.add_reference(folder.as_uri(), name="shards/")
+    a.add_reference(f"s3://{bucket.name}/p/", name="objects/")
+    assert sorted(a._references) == ["objects/0.txt", "shards/d00/0.txt", "shards/d00/1.txt"]
+
+
+def test_folder_markers_below_an_s3_prefix_are_not_files_and_not_counted(
+    bucket: Bucket, uniq: str
+) -> None:
+    """The S3 console's "Create folder" leaves an empty object named ``sub/``: as in W&B it
+    is skipped, not refused as a path with an empty segment, and max_objects counts files."""
+    for key in ("m/a.txt", "m/sub/x.txt", "m/sub/y.txt"):
+        bucket.put(key, key.encode())
+    for marker in ("m/sub/", "m/empty/", "m/"):  # last: see the test above
+        bucket.put(marker, b"")
+    expected = ["a.txt", "sub/x.txt", "sub/y.txt"]
+    # Pages of every size: SeaweedFS 4 ends the listing early after a full page whose last
+    # key is a marker with files under it (m/ on a page of 1, m/sub/ on a page of 4).
+    for bound in (3, 4, 5, 1000):
+        a = Artifact("markers", "dataset")
+        a.add_reference(f"s3://{bucket.name}/m/", max_objects=bound)
+        assert sorted(a._references) == expected, bound
+    with pytest.raises(InvalidInputError, match="found 3 objects"):
+        a.add_reference(f"s3://{bucket.name}/m", max_objects=2)
+    a.add_reference(f"s3://{bucket.name}", name="all", max_objects=3)
+    logged = {f.path for f in log(a, uniq).files()}
+    assert logged == {*expected, *(f"all/m/{p}" for p in expected)}
+
+
+def test_keys_a_store_lists_outside_the_prefix_are_not_taken_as_files(bucket: Bucket) -> None:
+    """SeaweedFS folds "//" in keys and lists ``m/a.txt`` for the prefix ``m//``: cutting the
+    prefix's length off such a key made garbage paths (``.txt``, ``ub/x.txt``)."""
+    bucket.put("m/a.txt", b"a")
+    bucket.put("m/sub/x.txt", b"x")
+    a = Artifact("x", "dataset")
+    with pytest.raises(NotFoundError, match="no object at"):
+        a.add_reference(f"s3://{bucket.name}/m//")
+    assert a._references == {}
+
+
 # -- the S3 client's settings ------------------------------------------------------------------
 
 
@@ -703,6 +756,34 @@ def test_an_s3_client_is_made_anew_when_a_setting_it_reads_changes(
         for name in ("one", "two"):
             (tmp_path / name).write_bytes(config.read_bytes())
         values = [str(tmp_path / "one"), str(tmp_path / "two")]
+    monkeypatch.setenv(setting, values[0])
+    first = _s3()
+    assert _s3() is first
+    monkeypatch.setenv(setting, values[1])
+    assert _s3() is not first
+
+
+@pytest.mark.parametrize(
+    ("setting", "values"),
+    [
+        ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", ["false", "true"]),
+        ("AWS_ROLE_ARN", ["arn:aws:iam::1:role/one", "arn:aws:iam::1:role/two"]),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", ["/tokens/one", "/tokens/two"]),
+        ("AWS_RETRY_MODE", ["standard", "adaptive"]),
+        ("AWS_REQUEST_CHECKSUM_CALCULATION", ["when_supported", "when_required"]),
+        ("AWS_SECURITY_TOKEN", ["one", "two"]),
+    ],
+)
+def test_an_s3_client_is_made_anew_for_any_aws_setting(
+    monkeypatch: pytest.MonkeyPatch, setting: str, values: list[str]
+) -> None:
+    """botocore reads dozens of ``AWS_*`` settings once, when a client is made (whether to
+    ignore AWS_ENDPOINT_URL, a role to assume, retries, checksums): not only those listed."""
+    from modelbay.sdk.references import _s3
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # no search for credentials
+        monkeypatch.setenv(name, "unused")
     monkeypatch.setenv(setting, values[0])
     first = _s3()
     assert _s3() is first

@@ -748,9 +748,9 @@ def test_gc_reaches_garbage_behind_any_number_of_blobs_in_use(
     monkeypatch.setattr(garbage, "GC_PAGE", 4)
     for i in range(9):  # the two oldest pages and one more blob, all in use
         env.commit(f"kept-{i}", f"kept {i}")
-    garbage = env.commit("dropped", "no longer wanted")
+    dropped = env.commit("dropped", "no longer wanted")
     env.commit("kept-last", "kept after the garbage")
-    env.services.artifacts.delete(env.me, ArtifactRef("proj", "dropped", garbage["version"]))
+    env.services.artifacts.delete(env.me, ArtifactRef("proj", "dropped", dropped["version"]))
 
     dry = env.services.garbage.collect(env.me, grace_seconds=0, dry_run=True)
     assert (dry["removed"], dry["freed_bytes"]) == (1, len("no longer wanted"))
@@ -758,3 +758,17 @@ def test_gc_reaches_garbage_behind_any_number_of_blobs_in_use(
     assert (done["removed"], done["freed_bytes"]) == (1, len("no longer wanted"))
     assert done["remaining"]["blobs"] == 10
     assert env.services.garbage.collect(env.me, grace_seconds=0)["removed"] == 0
+
+
+@pytest.mark.parametrize("grace", [-1, float("nan"), "24h", None, True])
+def test_gc_refuses_a_grace_period_that_is_not_seconds_and_removes_nothing(
+    env: Env, grace: Any
+) -> None:
+    """As the REST API's body does. Embedded, NaN once passed the check: on PostgreSQL every
+    blob is stored before NaN (NaN sorts above all numbers), so it removed unreferenced blobs
+    of any age, uploads of commits in flight too; on SQLite none. A string: a TypeError."""
+    dropped = env.commit("dropped", "no longer wanted")
+    env.services.artifacts.delete(env.me, ArtifactRef("proj", "dropped", dropped["version"]))
+    with pytest.raises(InvalidInputError, match="grace period must be a number of seconds"):
+        env.services.garbage.collect(env.me, grace_seconds=grace)
+    assert env.services.garbage.collect(env.me, grace_seconds=0)["removed"] == 1

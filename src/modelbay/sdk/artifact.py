@@ -420,6 +420,10 @@ class Artifact:
         fetched in parallel. Other files in ``root`` are left alone. Returns the directory.
 
         Raises:
+            InvalidPathError: before anything is fetched or ``root`` is made: something
+                already there is in the way (``root`` or a folder above it is a file, a
+                folder stands where a file goes, a file where a folder goes), or a file would
+                land outside ``root``.
             DigestMismatchError: a file arrived corrupt (nothing is left under its name).
         """
         from modelbay.sdk.downloads import download
@@ -427,7 +431,6 @@ class Artifact:
 
         transport, _ = self._logged()
         target = Path(root) if root is not None else Path("artifacts") / self.name.replace(":", "-")
-        target.mkdir(parents=True, exist_ok=True)
         files = transport.call("files", ref=self.qualified_name)
         for f in files:
             names.check_path(f["path"])
@@ -436,6 +439,8 @@ class Artifact:
             isinstance(transport, LocalTransport) and transport.services.backend.kind == "disk"
         ):
             cache = _cache_for(transport)
+        # download() makes ``target`` after its checks: a root that is a file, or under one,
+        # is their typed error, not mkdir's OSError.
         download(transport, files, target, cache=cache)
         return str(target)
 

@@ -55,15 +55,17 @@ def download(
     files removed), and the KeyboardInterrupt goes on.
 
     Raises:
-        InvalidPathError: before anything is fetched: a file would land outside ``root``,
-            a file of the manifest is also a folder of another, or something already under
-            ``root`` is in the way (a folder where a file goes, a file where a folder goes).
+        InvalidPathError: before anything is fetched or ``root`` is made: a file would land
+            outside ``root``, a file of the manifest is also a folder of another, or
+            something already there is in the way (``root`` or a folder above it is a file,
+            a folder stands where a file goes, a file where a folder goes).
         DigestMismatchError: bytes arrived corrupt (the stored blob, or the transfer, is
             damaged); the message names the file.
         TransportError: the server or the object store could not be reached.
     """
     guarded = _usable(cache)
     dests = _destinations(root, files)
+    root.mkdir(parents=True, exist_ok=True)
     _remove_dead_partials(files, dests)
     fetched: dict[Path, int] = {}  # by destination: a retry without the cache counts once
     try:
@@ -382,9 +384,15 @@ def _destinations(root: Path, files: list[Info]) -> list[Path]:
         check_no_file_is_a_folder([f["path"] for f in files])
     except InvalidPathError as exc:
         raise InvalidPathError(f"this version cannot be downloaded: {exc}", exc.details) from exc
+    folders: dict[Path, Path | None] = {}
+    if (blocked := _not_a_folder(root, folders)) is not None:
+        raise InvalidPathError(
+            f"cannot download into {root}: {blocked} is {_not_folder_kind(blocked)} already; "
+            "move it away or download elsewhere",
+            {"root": str(root), "in_the_way": str(blocked)},
+        )
     real_root = root.resolve()
     inside: dict[Path, bool] = {}
-    folders: dict[Path, Path | None] = {}
     out: list[Path] = []
     for f in files:
         dest = root / f["path"]
@@ -392,8 +400,8 @@ def _destinations(root: Path, files: list[Info]) -> list[Path]:
         ok = inside.get(parent)
         if ok is None:
             ok = inside[parent] = parent.resolve().is_relative_to(real_root)
-            if ok and (blocked := _not_a_folder(parent, root, folders)) is not None:
-                raise _in_the_way(f["path"], blocked, "a file")
+            if ok and (blocked := _not_a_folder(parent, folders)) is not None:
+                raise _in_the_way(f["path"], blocked, _not_folder_kind(blocked))
         if not ok or dest.name in ("", "..") or dest == root:
             raise InvalidPathError(f"file {f['path']!r} would land outside {root}")
         if _is_folder(dest):
@@ -409,9 +417,15 @@ def _in_the_way(path: str, there: Path, what: str) -> InvalidPathError:
     )
 
 
-def _not_a_folder(parent: Path, root: Path, seen: dict[Path, Path | None]) -> Path | None:
-    """The first thing at or above ``parent`` (up to ``root``) that exists but is not a
-    folder (symlinks followed), or None. Answers are remembered in ``seen``, by folder."""
+def _not_folder_kind(path: Path) -> str:
+    """What :func:`_not_a_folder` found, for a message."""
+    return "a link to no folder" if os.path.islink(path) else "a file"
+
+
+def _not_a_folder(parent: Path, seen: dict[Path, Path | None]) -> Path | None:
+    """The first thing at or above ``parent`` that exists but is not a folder (symlinks
+    followed), or None. The walk goes up while nothing exists (past a download's root not
+    made yet, to a file it would lie under). Answers are remembered in ``seen``, by folder."""
     walked: list[Path] = []
     found: Path | None = None
     folder = parent
@@ -425,7 +439,7 @@ def _not_a_folder(parent: Path, root: Path, seen: dict[Path, Path | None]) -> Pa
         if os.path.lexists(folder):
             found = folder
             break
-        if folder == root or folder == folder.parent:
+        if folder == folder.parent:
             break
         folder = folder.parent
     for each in walked:

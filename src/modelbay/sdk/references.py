@@ -7,7 +7,7 @@ What is recorded at ``add_reference`` (with ``checksum=True``, the default):
   while they stay inside it (one pointing out is refused), FIFOs, sockets, devices and
   dangling links are skipped (never opened);
 * ``s3://bucket/key``: the object's ETag, size and version id, read from its metadata (a
-  prefix adds every object under it). The key is everything after the bucket, verbatim, as
+  prefix adds every object under it but folder markers, empty objects named ``sub/``). The key is everything after the bucket, verbatim, as
   the AWS CLI reads it: ``?``, ``#``, ``%``, spaces and the like are part of it;
 * ``http(s)://`` URLs: their ETag and size, read with a HEAD; or the sha256 and size of their
   body when the server sends no strong ETag or no length (or encodes the body anyway).
@@ -45,6 +45,7 @@ import hashlib
 import itertools
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,43 +86,37 @@ def _untracked(uri: str) -> str:
     return hashlib.sha256(f"ref\0{uri}\0untracked".encode()).hexdigest()
 
 
-#: The settings an S3 client is made from: a new client when one of them changes. botocore
-#: reads them once, when the client is made: the credentials, the files they and the
-#: profiles come from, the region, the endpoint and the CA bundle that checks its TLS.
-S3_ENV = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_MAX_ATTEMPTS",
-    "AWS_CA_BUNDLE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "MODELBAY_S3_ENDPOINT_URL",
-)
+#: The settings an S3 client is made from besides the ``AWS_*`` ones: a new client when one
+#: of them changes.
+S3_ENV = ("MODELBAY_S3_ENDPOINT_URL",)
 
 
 def _s3() -> Any:
-    """An S3 client for the current environment (one per distinct environment)."""
-    return _s3_client(tuple(os.environ.get(k) for k in S3_ENV))
+    """An S3 client for the current environment (one per distinct environment).
+
+    botocore reads its settings once, when a client is made: the credentials and where they
+    come from (keys, profiles, files, a role to assume), the region, the endpoint, the CA
+    bundle, retries, checksums. Every ``AWS_*`` variable is part of the key, so that a
+    change to any of them (dozens, and more with each botocore) gives a new client."""
+    env = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") or k in S3_ENV)
+    )
+    return _s3_client(env)
 
 
 @functools.lru_cache(maxsize=4)
-def _s3_client(env: tuple[str | None, ...]) -> Any:
+def _s3_client(env: tuple[tuple[str, str], ...]) -> Any:
     # A session of its own: boto3's default session keeps the first credentials it found
     # for the life of the process, even once the environment names others.
     import boto3
     from botocore.config import Config
 
-    settings = dict(zip(S3_ENV, env, strict=True))
+    settings = dict(env)
     # AWS_ENDPOINT_URL_S3 is read here as Settings reads it for the blob store, so that both
     # agree; None leaves the rest to botocore: AWS_ENDPOINT_URL, the config file, AWS.
-    endpoint = settings["MODELBAY_S3_ENDPOINT_URL"] or settings["AWS_ENDPOINT_URL_S3"] or None
+    endpoint = (
+        settings.get("MODELBAY_S3_ENDPOINT_URL") or settings.get("AWS_ENDPOINT_URL_S3") or None
+    )
     return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint,
@@ -245,9 +240,12 @@ def _file_entries(uri: str, name: str | None, max_objects: int) -> list[Info]:
             return [_file_entry(path, names.check_path(name or path.name))]
         if not stat.S_ISDIR(mode):
             raise InvalidInputError(f"{uri} is neither a regular file nor a directory")
-        prefix = names.check_path(name).rstrip("/") + "/" if name else ""
+        # "shards/" names the folder "shards", as an s3:// prefix's name does.
+        folder = name.rstrip("/") if isinstance(name, str) else name
+        prefix = names.check_path(folder) + "/" if name else ""
         walk = _walk(path, path.resolve(), confine=False)
-        found = list(itertools.islice(walk, max_objects + 1))
+        # islice takes no more than sys.maxsize; no folder holds that many files anyway.
+        found = list(itertools.islice(walk, min(max_objects, sys.maxsize - 1) + 1))
         if len(found) > max_objects:
             raise _too_many(uri, len(found), max_objects, "files")
         out = [_file_entry(full, names.check_path(prefix + rel)) for rel, full in found]
@@ -372,20 +370,33 @@ def _s3_listed(
     request asks for more keys than that and one."""
     out: list[Info] = []
     token: str | None = None
+    after: str | None = None
     while len(out) <= max_objects:
-        args: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-        args["MaxKeys"] = min(LIST_PAGE, max_objects + 1 - len(out))
+        asked = min(LIST_PAGE, max_objects + 1 - len(out))
+        args: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": asked}
         if token:
             args["ContinuationToken"] = token
+        elif after:
+            args["StartAfter"] = after
         page = client.list_objects_v2(**args)
-        for obj in page.get("Contents", []):
-            rel = obj["Key"][len(prefix) :]
-            if rel:  # not the prefix's own folder marker
-                path = (name.rstrip("/") + "/" if name else "") + rel
-                out.append(_s3_entry(bucket, obj["Key"], path, obj))
-        if not page.get("IsTruncated"):
+        listed = page.get("Contents", [])
+        for obj in listed:
+            key = str(obj["Key"])
+            # Skipped: folder markers (the prefix's own, or one below it, as the S3 console's
+            # "Create folder" makes: empty objects named "sub/"; W&B skips them too), and keys
+            # outside the prefix (SeaweedFS lists "a/x" for the prefix "a//").
+            if not key.startswith(prefix) or (key.endswith("/") and int(obj["Size"]) == 0):
+                continue
+            path = (name.rstrip("/") + "/" if name else "") + key[len(prefix) :]
+            out.append(_s3_entry(bucket, key, path, obj))
+        if page.get("IsTruncated"):
+            token, after = str(page["NextContinuationToken"]), None
+        elif len(listed) == asked and str(listed[-1]["Key"]).endswith("/"):
+            # SeaweedFS (4.x) says a full page that ends on a folder marker is the last one
+            # when the folder's files are all that follow: ask for what comes after it.
+            token, after = None, str(listed[-1]["Key"])
+        else:
             break
-        token = str(page["NextContinuationToken"])
     return out
 
 

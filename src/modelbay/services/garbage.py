@@ -29,6 +29,8 @@ STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
 
 
 class GarbageService:
+    """Removes the bytes no live version references (admins only)."""
+
     def __init__(self, db: Database, backend: BlobBackend) -> None:
         self.db = db
         self.backend = backend
@@ -45,12 +47,21 @@ class GarbageService:
 
         Raises:
             PermissionDeniedError: the principal is not an admin.
-            InvalidInputError: a negative grace period.
+            InvalidInputError: a grace period that is not a number of seconds, 0 or more
+                (NaN neither: SQLite would keep every blob, and PostgreSQL, where NaN sorts
+                above every number, remove unreferenced blobs of any age).
         """
         if not principal.is_admin:
             raise PermissionDeniedError("only admins collect garbage")
-        if grace_seconds < 0:
-            raise InvalidInputError("the grace period cannot be negative")
+        if (
+            isinstance(grace_seconds, bool)
+            or not isinstance(grace_seconds, int | float)
+            or not grace_seconds >= 0
+        ):
+            raise InvalidInputError(
+                f"the grace period must be a number of seconds, 0 or more, not {grace_seconds!r:.40}",
+                {"field": "grace_seconds"},
+            )
         t0 = time.monotonic()
         candidates, removed, freed = self._unreferenced(now() - grace_seconds, dry_run)
         aborted = 0 if dry_run else self._finish_leftovers()
