@@ -314,3 +314,22 @@ def test_a_store_that_does_not_answer_plainly_turns_the_signed_heads_off(
     asked = store.connections
     assert heads.head_many("bucket", ["k2"]) == {}  # not asked again
     assert store.connections == asked
+
+
+def test_a_store_that_answers_one_request_a_connection_is_left_to_botocore(
+    scripted: list[ScriptedStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pipelining to a store (or a proxy) that closes every connection after one answer
+    would open a connection a key: after a few such, the path turns off."""
+    monkeypatch.setattr(head, "DEPTH", 16)
+    monkeypatch.setattr(head, "CONNECTIONS", 1)
+    keys = [f"k{i}" for i in range(200)]
+    store = ScriptedStore({}, close_after=1)
+    scripted.append(store)
+    heads = store.heads()
+
+    found = heads.head_many("bucket", keys)
+
+    assert heads.off
+    assert store.connections == head.SHORT_CONNECTIONS
+    assert found == {k: (len(k), f"sum-of-{k}") for k in keys[: head.SHORT_CONNECTIONS]}

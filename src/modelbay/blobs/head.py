@@ -37,6 +37,9 @@ Answer = tuple[int, str | None] | None
 #: Connections a batch is spread over, and requests in flight on each.
 CONNECTIONS = 4
 DEPTH = 64
+#: Connections of one batch that end early, after which the store is taken not to
+#: pipeline (see SignedHeads._run).
+SHORT_CONNECTIONS = 3
 #: An answer's headers longer than this end the connection (nothing plain is that long).
 MAX_HEADERS = 64 << 10
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -115,6 +118,7 @@ class SignedHeads:
         conn: _Connection | None = None
         done = 0
         gave_nothing = False
+        short = 0  # connections that ended having answered under a quarter of their window
         try:
             while done < len(keys) and not self.off:
                 window = keys[done : done + DEPTH]
@@ -137,12 +141,17 @@ class SignedHeads:
                 if conn.broken:
                     # The store closed the connection (a kept-alive one it had dropped, or
                     # after some answers): the rest go again on a new one, once in a row
-                    # without any answer.
+                    # without any answer. A store that keeps answering only a few requests
+                    # a connection does not take them pipelined: a new connection for every
+                    # few would be slower than botocore's pool, which the rest are left to.
                     conn.close()
                     conn = None
                     if not answers and gave_nothing:
                         self.off = True
                     gave_nothing = not answers
+                    short += len(answers) < len(window) // 4
+                    if short >= SHORT_CONNECTIONS:
+                        self.off = True
         finally:
             if conn is not None:
                 self._checkin(conn)

@@ -62,7 +62,7 @@ def server(
     s3_endpoint_url: str | None = typer.Option(None, help="Endpoint of an S3-compatible store."),
     shutdown_timeout: int = typer.Option(
         SHUTDOWN_SECONDS,
-        min=0,
+        min=1,
         help="On SIGTERM or Ctrl-C, seconds requests in flight get to finish before their "
         "connections are closed (a client that stopped reading would otherwise hold the "
         "server up forever). Cut uploads resume when logged again.",

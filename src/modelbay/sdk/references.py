@@ -7,8 +7,9 @@ What is recorded at ``add_reference`` (with ``checksum=True``, the default):
   while they stay inside it (one pointing out is refused), FIFOs, sockets, devices and
   dangling links are skipped (never opened);
 * ``s3://bucket/key``: the object's ETag, size and version id, read from its metadata (a
-  prefix adds every object under it but folder markers, empty objects named ``sub/``). The key is everything after the bucket, verbatim, as
-  the AWS CLI reads it: ``?``, ``#``, ``%``, spaces and the like are part of it;
+  prefix adds every object under it but folder markers, empty objects named ``sub/``). The
+  key is everything after the bucket, verbatim, as the AWS CLI reads it: ``?``, ``#``,
+  ``%``, spaces and the like are part of it;
 * ``http(s)://`` URLs: their ETag and size, read with a HEAD; or the sha256 and size of their
   body when the server sends no strong ETag or no length (or encodes the body anyway).
 

@@ -59,7 +59,8 @@ class GarbageService:
             or not grace_seconds >= 0
         ):
             raise InvalidInputError(
-                f"the grace period must be a number of seconds, 0 or more, not {grace_seconds!r:.40}",
+                "the grace period must be a number of seconds, 0 or more, not "
+                f"{grace_seconds!r:.40}",
                 {"field": "grace_seconds"},
             )
         t0 = time.monotonic()
