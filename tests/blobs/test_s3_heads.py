@@ -13,17 +13,13 @@ import hashlib
 import os
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from support import seaweed
-from support.seaweed import SeaweedS3
 
 from modelbay.blobs import head
 from modelbay.blobs.head import SignedHeads
@@ -33,22 +29,10 @@ from modelbay.services.core import Principal
 from modelbay.settings import Settings
 from modelbay.store.schema import blobs, uploads
 
-seaweed_s3 = seaweed.seaweed_s3  # the shared fixture: one SeaweedFS per test process
-
 
 @pytest.fixture
-def services(
-    seaweed_s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Services]:
-    s3 = seaweed_s3
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", s3.region)
-    bucket = s3.create_bucket("heads-" + uuid.uuid4().hex[:10])
-    settings = Settings(
-        data_dir=tmp_path / "data", blob_store=f"s3://{bucket}/mb", s3_endpoint_url=s3.endpoint_url
-    )
-    with Services.open(settings) as services:
+def services(s3_settings: Settings) -> Iterator[Services]:
+    with Services.open(s3_settings) as services:
         yield services
 
 

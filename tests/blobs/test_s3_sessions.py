@@ -17,17 +17,13 @@ import contextlib
 import hashlib
 import os
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from support import seaweed
-from support.seaweed import SeaweedS3
 
 from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundError
 from modelbay.services import Services
@@ -37,25 +33,10 @@ from modelbay.store.schema import uploads
 
 PART = 5 << 20
 
-seaweed_s3 = seaweed.seaweed_s3  # the shared fixture: one SeaweedFS per test process
-
 
 @pytest.fixture
-def services(
-    seaweed_s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Services]:
-    s3 = seaweed_s3
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", s3.region)
-    bucket = s3.create_bucket("sess-" + uuid.uuid4().hex[:10])
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        blob_store=f"s3://{bucket}/mb",
-        s3_endpoint_url=s3.endpoint_url,
-        upload_part_size=PART,
-    )
-    with Services.open(settings) as services:
+def services(s3_settings: Settings) -> Iterator[Services]:
+    with Services.open(s3_settings.with_(upload_part_size=PART)) as services:
         yield services
 
 
@@ -321,21 +302,12 @@ def connections_to(port: int) -> int:
     return count
 
 
-def test_closing_the_services_closes_the_stores_connections(
-    seaweed_s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    s3 = seaweed_s3
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", s3.region)
-    bucket = s3.create_bucket("close-" + uuid.uuid4().hex[:10])
-    port = urlparse(s3.endpoint_url).port
+def test_closing_the_services_closes_the_stores_connections(s3_settings: Settings) -> None:
+    assert s3_settings.s3_endpoint_url is not None
+    port = urlparse(s3_settings.s3_endpoint_url).port
     assert port is not None
     before = connections_to(port)
-    settings = Settings(
-        data_dir=tmp_path, blob_store=f"s3://{bucket}/mb", s3_endpoint_url=s3.endpoint_url
-    )
-    with Services.open(settings) as services:
+    with Services.open(s3_settings) as services:
         me = services.auth.local_principal("uploader")
         data = os.urandom(1000)
         session = small(services, me, data)
