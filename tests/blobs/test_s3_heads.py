@@ -13,7 +13,7 @@ import hashlib
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
 
@@ -176,16 +176,10 @@ def test_heads_signed_otherwise_than_botocore_leave_the_checks_to_botocore(
 )
 @pytest.mark.parametrize("token", [None, "a-session/token+=="])
 def test_heads_are_signed_as_botocore_signs_them(
-    monkeypatch: pytest.MonkeyPatch, endpoint: str, token: str | None
+    example_credentials: Callable[[str | None], None], endpoint: str, token: str | None
 ) -> None:
     """No store needed: the headers signed here are botocore's own, at the same time."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
-    if token:
-        monkeypatch.setenv("AWS_SESSION_TOKEN", token)
-    else:
-        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    example_credentials(token)
     heads = S3BlobStore("my-bucket", "p", endpoint_url=endpoint)._heads
     assert heads is not None and not heads.off
     assert heads._check(heads.credentials.get_frozen_credentials())

@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -376,19 +376,13 @@ def test_an_operation_whose_urls_differ_from_botocores_is_left_to_botocore(
 
 @pytest.mark.parametrize("token", [None, "a-session/token+=="])
 def test_urls_signed_here_are_botocores_to_the_byte(
-    monkeypatch: pytest.MonkeyPatch, token: str | None
+    example_credentials: Callable[[str | None], None], token: str | None
 ) -> None:
     """No store needed: the same parameters at the same time give the same URL, odd keys,
     upload ids and a session token included."""
     from modelbay.blobs.s3 import S3BlobStore
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
-    if token:
-        monkeypatch.setenv("AWS_SESSION_TOKEN", token)
-    else:
-        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    example_credentials(token)
     store = S3BlobStore("my-bucket", "pre fix", endpoint_url="http://127.0.0.1:9/")
     signer: Any = store._presigner
     cases = [
