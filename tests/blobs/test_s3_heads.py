@@ -9,6 +9,7 @@ promised, and a batch fails only the uploads whose objects are missing or wrong.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import socket
@@ -209,30 +210,33 @@ class ScriptedStore:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):  # the client closed it: its business
+            self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
         data, served = b"", 0
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(1 << 16)
-                    if not chunk:
-                        return
-                    data += chunk
-                if self.close_after == 0:
+        while True:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(1 << 16)
+                if not chunk:
                     return
-                request, data = data.split(b"\r\n\r\n", 1)
-                key = unquote(request.split(b" ")[1].decode().split("/", 2)[2])
-                status = self.statuses.get(key, 200)
-                served += 1
-                closing = self.close_after is not None and served >= self.close_after
-                lines = [f"HTTP/1.1 {status} Scripted"]
-                lines.append(f"Content-Length: {len(key) if status == 200 else 0}")
-                if status == 200:
-                    lines.append(f"x-amz-checksum-sha256: sum-of-{key}")
-                if closing:
-                    lines.append("Connection: close")
-                conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-                if closing:
-                    return
+                data += chunk
+            if self.close_after == 0:
+                return
+            request, data = data.split(b"\r\n\r\n", 1)
+            key = unquote(request.split(b" ")[1].decode().split("/", 2)[2])
+            status = self.statuses.get(key, 200)
+            served += 1
+            closing = self.close_after is not None and served >= self.close_after
+            lines = [f"HTTP/1.1 {status} Scripted"]
+            lines.append(f"Content-Length: {len(key) if status == 200 else 0}")
+            if status == 200:
+                lines.append(f"x-amz-checksum-sha256: sum-of-{key}")
+            if closing:
+                lines.append("Connection: close")
+            conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            if closing:
+                return
 
     def heads(self) -> SignedHeads:
         import boto3
@@ -311,3 +315,66 @@ def test_a_store_that_answers_one_request_a_connection_is_left_to_botocore(
     assert heads.off
     assert store.connections == head.SHORT_CONNECTIONS
     assert found == {k: (len(k), f"sum-of-{k}") for k in keys[: head.SHORT_CONNECTIONS]}
+
+
+def test_kept_alive_connections_the_store_dropped_while_idle_do_not_turn_heads_off(
+    scripted: list[ScriptedStore],
+) -> None:
+    """A store closes connections left idle a while: after a pause every connection a batch
+    left idle is dead, and the next batch meets them one after another before it opens a
+    live one."""
+    store = ScriptedStore({})
+    scripted.append(store)
+    heads = store.heads()
+    for conn in [heads._checkout() for _ in range(3)]:  # as a batch on 3 connections leaves
+        heads._checkin(conn)
+    for conn in heads._idle:  # as if the store had closed them while they were idle
+        conn.sock.shutdown(socket.SHUT_RDWR)
+
+    assert heads.head("bucket", "k9") == (2, "sum-of-k9")
+    assert not heads.off
+
+
+def test_a_connection_left_midway_by_an_error_is_not_used_again(
+    scripted: list[ScriptedStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its answers not read yet would go to the next keys asked on it."""
+    store = ScriptedStore({})
+    scripted.append(store)
+    heads = store.heads()
+    assert heads.head("bucket", "k1") == (2, "sum-of-k1")
+    (conn,) = heads._idle
+
+    def interrupted(self: Any, requests: bytes, count: int) -> Any:
+        self.sock.sendall(requests)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(head._Connection, "exchange", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        heads.head("bucket", "k2")
+
+    assert heads._idle == [] and conn.sock.fileno() == -1
+
+
+def test_a_failure_of_the_signed_heads_is_said_and_leaves_the_checks_to_botocore(
+    services: Services, me: Principal, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    backend: Any = services.backend
+    heads: SignedHeads = backend._heads
+
+    def broken(bucket: str, keys: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(heads, "_run", broken)
+    datas = [os.urandom(200 + i) for i in range(3)]
+    sessions = services.blobs.begin_uploads(me, [{"sha256": sha(d), "size": len(d)} for d in datas])
+    for session, data in zip(sessions["uploads"], datas, strict=True):
+        (part,) = session["parts"]
+        httpx.put(part["url"], content=data, headers=part["headers"]).raise_for_status()
+
+    with caplog.at_level("WARNING", logger="modelbay.blobs"):
+        results = services.blobs.complete_many(me, [s["id"] for s in sessions["uploads"]])
+
+    assert all(r["stored"] for r in results), results
+    assert "signed HEADs failed" in caplog.text and "a bug" in caplog.text
+    assert heads.off

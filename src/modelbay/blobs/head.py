@@ -15,8 +15,9 @@ sha256, and the caller compares the checksum answered with it.
 
 Only plain answers are taken: 200 with a length, and 404. A key answered otherwise is left
 out, for botocore to ask (it knows redirects, other addressing styles and its own retries).
-After any answer but a 5xx, or a store that cannot be reached or gives no answer at all, this
-path stays off; so it does when signatures made here are not botocore's, checked once.
+After any answer but a 5xx, or a store that cannot be reached or gives no answer at all (on a
+new connection: a kept-alive one may have been closed while idle), this path stays off; so it
+does when signatures made here are not botocore's, checked once.
 """
 
 from __future__ import annotations
@@ -139,22 +140,29 @@ class SignedHeads:
                         self.off = True
                 done += len(answers)
                 if conn.broken:
-                    # The store closed the connection (a kept-alive one it had dropped, or
-                    # after some answers): the rest go again on a new one, once in a row
-                    # without any answer. A store that keeps answering only a few requests
-                    # a connection does not take them pipelined: a new connection for every
-                    # few would be slower than botocore's pool, which the rest are left to.
                     conn.close()
-                    conn = None
+                    idle_dropped, conn = conn.reused and not answers, None
+                    if idle_dropped:
+                        # Closed by the store while idle (as the other idle ones may be):
+                        # it says nothing of how the store takes pipelined requests.
+                        continue
+                    # The store closed the connection after some answers, or a new one
+                    # at once: the rest go again on a new one, once in a row without any
+                    # answer. A store that keeps answering only a few requests a
+                    # connection does not take them pipelined: a new connection for every
+                    # few would be slower than botocore's pool, which the rest are left to.
                     if not answers and gave_nothing:
                         self.off = True
                     gave_nothing = not answers
                     short += len(answers) < len(window) // 4
                     if short >= SHORT_CONNECTIONS:
                         self.off = True
-        finally:
-            if conn is not None:
-                self._checkin(conn)
+        except BaseException:
+            if conn is not None:  # it may hold answers not read: never used again
+                conn.close()
+            raise
+        if conn is not None:
+            self._checkin(conn)
         return found
 
     def _requests(self, bucket: str, keys: Sequence[str]) -> bytes:
@@ -175,11 +183,13 @@ class SignedHeads:
     def _sign(self, path: str, credentials: Any, stamp: str) -> list[tuple[str, str]]:
         """The headers that sign a HEAD of ``path`` (SigV4) at ``stamp``."""
         day = stamp[:8]
-        if self._key is None or self._key[:2] != (credentials.secret_key, day):
+        # Read once: another thread may put another day's key (or the check's) in its place.
+        cached = self._key
+        if cached is None or cached[:2] != (credentials.secret_key, day):
             key = hmac.digest(f"AWS4{credentials.secret_key}".encode(), day.encode(), "sha256")
             for part in (self.region, "s3", "aws4_request"):
                 key = hmac.digest(key, part.encode(), "sha256")
-            self._key = (credentials.secret_key, day, key)
+            cached = self._key = (credentials.secret_key, day, key)
         payload = EMPTY_SHA256  # a HEAD has no body
         headers = [
             ("x-amz-checksum-mode", "ENABLED"),
@@ -197,7 +207,7 @@ class SignedHeads:
         to_sign = "\n".join(
             ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
         )
-        signature = hmac.new(self._key[2], to_sign.encode(), "sha256").hexdigest()
+        signature = hmac.new(cached[2], to_sign.encode(), "sha256").hexdigest()
         credential = f"{credentials.access_key}/{scope}"
         auth = f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={names}, Signature="
         return [*headers, ("Authorization", auth + signature)]
@@ -234,7 +244,9 @@ class SignedHeads:
     def _checkout(self) -> _Connection:
         with self._lock:
             if self._idle:
-                return self._idle.pop()
+                conn = self._idle.pop()
+                conn.reused = True
+                return conn
         sock = socket.create_connection((self.hostname, self.port), timeout=5.0)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -263,6 +275,8 @@ class _Connection:
         self.sock = sock
         self.buffer = b""
         self.broken = False
+        #: Taken from the idle ones: the store may have closed it meanwhile.
+        self.reused = False
 
     def exchange(self, requests: bytes, count: int) -> list[tuple[int, dict[str, str]]]:
         """Send ``count`` HEAD requests at once and read their answers' status and headers

@@ -12,7 +12,6 @@ a candidate.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from modelbay.blobs import BlobBackend
 from modelbay.errors import InvalidInputError, PermissionDeniedError
@@ -64,41 +63,39 @@ class GarbageService:
                 {"field": "grace_seconds"},
             )
         t0 = time.monotonic()
-        candidates, removed, freed = self._unreferenced(now() - grace_seconds, dry_run)
+        removed, freed = self._unreferenced(now() - grace_seconds, dry_run)
         aborted = 0 if dry_run else self._finish_leftovers()
         with self.db.read() as conn:
             totals = store.totals(conn)
         return {
             "dry_run": dry_run,
-            "removed": len(candidates) if dry_run else removed,
-            "freed_bytes": sum(int(b["size"]) for b in candidates) if dry_run else freed,
+            "removed": removed,
+            "freed_bytes": freed,
             "aborted_uploads": aborted,
             "remaining": totals,
             "seconds": round(time.monotonic() - t0, 3),
         }
 
-    def _unreferenced(self, before: float, dry_run: bool) -> tuple[list[dict[str, Any]], int, int]:
+    def _unreferenced(self, before: float, dry_run: bool) -> tuple[int, int]:
         """Page through the blobs stored before ``before``; unless ``dry_run``, remove the
-        unreferenced ones page by page. Returns the candidates, and how many blobs and bytes
-        were removed."""
+        unreferenced ones page by page. Returns how many blobs and bytes were (or, in a dry
+        run, would be) removed."""
         removed = freed = 0
-        candidates: list[dict[str, Any]] = []
         position: tuple[float, str] | None = None
         while True:
             with self.db.write() as conn:
                 batch, position = store.gc_candidates(conn, before, GC_PAGE, position)
                 if batch and not dry_run:
                     store.mark(conn, [b["sha256"] for b in batch], store.DELETING)
-            candidates.extend(batch)
             if batch and not dry_run:
                 for b in batch:
                     self.backend.delete(b["sha256"])
                 with self.db.write() as conn:
                     store.delete_rows(conn, [b["sha256"] for b in batch])
-                removed += len(batch)
-                freed += sum(int(b["size"]) for b in batch)
+            removed += len(batch)
+            freed += sum(int(b["size"]) for b in batch)
             if position is None:
-                return candidates, removed, freed
+                return removed, freed
 
     def _finish_leftovers(self) -> int:
         """Finish the blobs an earlier, crashed collection left ``deleting``; abort stale

@@ -148,9 +148,13 @@ def claim_uploads(
     conn: Connection, upload_ids: Iterable[str], now: float, stale_before: float
 ) -> set[str]:
     """Take the right to complete each upload that is open, or whose completion's claim is
-    older than ``stale_before`` (presumed dead); the ids claimed (one statement per 900)."""
+    older than ``stale_before`` (presumed dead); the ids claimed (one statement per 900).
+
+    The ids go in sorted, so that two claims of overlapping uploads lock their rows in the
+    same order (PostgreSQL holds each statement's locks to the end of the transaction: in
+    the order given, two batches could each wait for the other's)."""
     claimed: set[str] = set()
-    for chunk in _chunks(list(upload_ids)):
+    for chunk in _chunks(sorted(set(upload_ids))):
         stmt = (
             uploads.update()
             .where(
