@@ -374,27 +374,50 @@ def test_an_operation_whose_urls_differ_from_botocores_is_left_to_botocore(
     assert backend._presigner.agrees == {"put_object": False}
 
 
-@pytest.mark.parametrize("token", [None, "a-session/token+=="])
+@pytest.mark.parametrize("token", [None, "a-session/token+==", "to ken%2F~&=ü"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:9/",
+        "http://127.0.0.1",
+        "http://Store.Example:80",
+        "https://store.example:443",
+        "https://s3.example:8443",
+        "http://[::1]:9000",
+    ],
+)
 def test_urls_signed_here_are_botocores_to_the_byte(
-    example_credentials: Callable[[str | None], None], token: str | None
+    example_credentials: Callable[[str | None], None], token: str | None, endpoint: str
 ) -> None:
     """No store needed: the same parameters at the same time give the same URL, odd keys,
-    upload ids and a session token included."""
+    upload ids, session tokens and endpoints included."""
     from modelbay.blobs.s3 import S3BlobStore
 
     example_credentials(token)
-    store = S3BlobStore("my-bucket", "pre fix", endpoint_url="http://127.0.0.1:9/")
+    store = S3BlobStore("my-bucket", "pre fix", endpoint_url=endpoint)
     signer: Any = store._presigner
+    odd = ["a b+c~d/ü?x#y", "%41%2F%%/x//y/", "k;=&,:@$!'()*[]^`{|}\\\"<>", "日本/\u00e9e\u0301 \t"]
     cases = [
         ("get_object", {"Bucket": "my-bucket", "Key": "pre fix/blobs/ab/" + "ab" * 32}),
-        ("get_object", {"Bucket": "my-bucket", "Key": "a b+c~d/ü?x#y"}),
+        *(("get_object", {"Bucket": "my-bucket", "Key": key}) for key in odd),
         (
             "put_object",
             {"Bucket": "my-bucket", "Key": "k/" + "cd" * 32, "ChecksumSHA256": "q+/w=="},
         ),
+        *(
+            ("put_object", {"Bucket": "my-bucket", "Key": key, "ChecksumSHA256": "a="})
+            for key in odd
+        ),
+        *(
+            (
+                "upload_part",
+                {"Bucket": "my-bucket", "Key": "uploads/x", "UploadId": upload, "PartNumber": 10},
+            )
+            for upload in ["u/+= 1", "2~a.b-c_d", "a&b=c%2F%;d#e?f ü"]
+        ),
         (
             "upload_part",
-            {"Bucket": "my-bucket", "Key": "uploads/x", "UploadId": "u/+= 1", "PartNumber": 10},
+            {"Bucket": "my-bucket", "Key": odd[0], "UploadId": "x", "PartNumber": 10000},
         ),
     ]
     for operation, params in cases:
@@ -404,3 +427,23 @@ def test_urls_signed_here_are_botocores_to_the_byte(
         assert (
             signer.url(operation, params).split("X-Amz-Date=")[0] == theirs.split("X-Amz-Date=")[0]
         )
+
+
+def test_the_cached_signing_key_follows_the_secret_and_the_day() -> None:
+    """One signer's key, derived once and kept, signs as a key derived afresh each time."""
+    from modelbay.blobs.sigv4 import S3Signer
+
+    kept = S3Signer("eu-west-3")
+    for secret, stamp in [
+        ("s1", "20260101T000000Z"),
+        ("s1", "20260101T235959Z"),
+        ("s1", "20260102T000000Z"),
+        ("s2", "20260102T000000Z"),
+        ("s1", "20260101T120000Z"),
+    ]:
+        assert kept.signature(secret, stamp, "a\ncanonical") == S3Signer("eu-west-3").signature(
+            secret, stamp, "a\ncanonical"
+        )
+    assert S3Signer("us-east-1").signature("s1", "20260101T000000Z", "x") != kept.signature(
+        "s1", "20260101T000000Z", "x"
+    )

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import hmac
 import socket
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlsplit
+
+from modelbay.blobs.sigv4 import ALGORITHM, S3Signer, signed_host
 
 #: (size, base64 sha256 as the store keeps it, or None), or None for no such object.
 Answer = tuple[int, str | None] | None
@@ -62,8 +63,7 @@ class SignedHeads:
         self.secure = parts.scheme == "https"
         self.hostname = parts.hostname or ""
         self.port = parts.port or (443 if self.secure else 80)
-        # The Host header as botocore signs it: no default port.
-        self.host = parts.netloc.removesuffix(":443" if self.secure else ":80")
+        self.host = signed_host(parts)
         self.base = parts.path
         # Off without credentials, and behind a proxy (botocore goes through it; this would
         # not).
@@ -77,7 +77,7 @@ class SignedHeads:
         )
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
-        self._key: tuple[str, str, bytes] | None = None  # (secret, day, signing key)
+        self.signer = S3Signer(self.region)
         self._agrees: bool | None = None
 
     def head(self, bucket: str, key: str) -> Answer:
@@ -182,14 +182,6 @@ class SignedHeads:
 
     def _sign(self, path: str, credentials: Any, stamp: str) -> list[tuple[str, str]]:
         """The headers that sign a HEAD of ``path`` (SigV4) at ``stamp``."""
-        day = stamp[:8]
-        # Read once: another thread may put another day's key (or the check's) in its place.
-        cached = self._key
-        if cached is None or cached[:2] != (credentials.secret_key, day):
-            key = hmac.digest(f"AWS4{credentials.secret_key}".encode(), day.encode(), "sha256")
-            for part in (self.region, "s3", "aws4_request"):
-                key = hmac.digest(key, part.encode(), "sha256")
-            cached = self._key = (credentials.secret_key, day, key)
         payload = EMPTY_SHA256  # a HEAD has no body
         headers = [
             ("x-amz-checksum-mode", "ENABLED"),
@@ -203,13 +195,10 @@ class SignedHeads:
         canonical = "\n".join(
             ["HEAD", path, "", *(f"{n}:{v}" for n, v in signed), "", names, payload]
         )
-        scope = f"{day}/{self.region}/s3/aws4_request"
-        to_sign = "\n".join(
-            ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-        )
-        signature = hmac.new(cached[2], to_sign.encode(), "sha256").hexdigest()
+        signature = self.signer.signature(credentials.secret_key, stamp, canonical)
+        scope = self.signer.scope(stamp[:8])
         credential = f"{credentials.access_key}/{scope}"
-        auth = f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={names}, Signature="
+        auth = f"{ALGORITHM} Credential={credential}, SignedHeaders={names}, Signature="
         return [*headers, ("Authorization", auth + signature)]
 
     def _check(self, credentials: Any) -> bool:
