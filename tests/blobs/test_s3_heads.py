@@ -50,6 +50,17 @@ def b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+def three_small_uploads_sent(services: Services, me: Principal) -> Any:
+    """Three new small blobs planned and sent to their presigned URLs, not completed; the
+    plan."""
+    datas = [os.urandom(200 + i) for i in range(3)]
+    sessions = services.blobs.begin_uploads(me, [{"sha256": sha(d), "size": len(d)} for d in datas])
+    for session, data in zip(sessions["uploads"], datas, strict=True):
+        (part,) = session["parts"]
+        httpx.put(part["url"], content=data, headers=part["headers"]).raise_for_status()
+    return sessions
+
+
 def botocore_head(backend: Any, key: str) -> tuple[int, str | None] | None:
     from botocore.exceptions import ClientError
 
@@ -160,11 +171,7 @@ def test_heads_signed_otherwise_than_botocore_leave_the_checks_to_botocore(
         ]
 
     monkeypatch.setattr(heads, "_sign", other)
-    datas = [os.urandom(200 + i) for i in range(3)]
-    sessions = services.blobs.begin_uploads(me, [{"sha256": sha(d), "size": len(d)} for d in datas])
-    for session, data in zip(sessions["uploads"], datas, strict=True):
-        (part,) = session["parts"]
-        httpx.put(part["url"], content=data, headers=part["headers"]).raise_for_status()
+    sessions = three_small_uploads_sent(services, me)
 
     results = services.blobs.complete_many(me, [s["id"] for s in sessions["uploads"]])
 
@@ -366,11 +373,7 @@ def test_a_failure_of_the_signed_heads_is_said_and_leaves_the_checks_to_botocore
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(heads, "_run", broken)
-    datas = [os.urandom(200 + i) for i in range(3)]
-    sessions = services.blobs.begin_uploads(me, [{"sha256": sha(d), "size": len(d)} for d in datas])
-    for session, data in zip(sessions["uploads"], datas, strict=True):
-        (part,) = session["parts"]
-        httpx.put(part["url"], content=data, headers=part["headers"]).raise_for_status()
+    sessions = three_small_uploads_sent(services, me)
 
     with caplog.at_level("WARNING", logger="modelbay.blobs"):
         results = services.blobs.complete_many(me, [s["id"] for s in sessions["uploads"]])
