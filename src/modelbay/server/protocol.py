@@ -1,23 +1,45 @@
-"""The HTTP protocol uvicorn runs, with TCP_NODELAY set on every connection.
+"""The HTTP protocol uvicorn runs: TCP_NODELAY on every connection, and files sent by the
+kernel (``sendfile``).
 
 With one worker, asyncio sets TCP_NODELAY on accepted sockets itself; with several,
 uvicorn hands the workers a socket asyncio does not recognise as TCP, Nagle's algorithm
 stays on, and every response whose body follows its headers in a second small write waits
 ~40 ms for a delayed ACK (measured: 0.5 ms becomes 44 ms per call). Setting the option
 here makes both shapes answer alike.
+
+uvicorn implements neither ASGI's ``http.response.pathsend`` extension nor sendfile (and
+uvloop's transports cannot sendfile), so a :class:`~starlette.responses.FileResponse`
+reads every byte into the process and writes it out again: for a cold 1 GiB blob that was
+most of the server's CPU, half of it in the kernel copying the file to user space. This
+protocol offers the extension and serves it with ``os.sendfile`` on a duplicate of the
+connection's socket, in a worker thread, once the headers have left; see :func:`_sendfile`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
+import select
 import socket
 from typing import Any
 
 try:  # httptools parses faster; uvicorn's h11 protocol is the fallback
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
+
+    _PATHSEND = True
 except ImportError:  # pragma: no cover - depends on the installed extras
     from uvicorn.protocols.http.h11_impl import H11Protocol as _Base  # type: ignore[assignment]
+
+    _PATHSEND = False
+
+PATHSEND = "http.response.pathsend"
+#: How long a worker thread waits for room in the socket before it leaves the wait to the
+#: event loop (a client reading slowly, or not at all, holds no thread).
+WAIT_SECONDS = 0.05
+#: The most one sendfile call is asked to send (Linux sends at most ~2 GiB per call).
+SENDFILE_MOST = 1 << 30
 
 
 class NoDelayHTTPProtocol(_Base):
@@ -27,3 +49,141 @@ class NoDelayHTTPProtocol(_Base):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+
+    if _PATHSEND:
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self.scope["extensions"] = {PATHSEND: {}}
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            cycle: Any = self.cycle
+            if cycle is not None and "send" not in vars(cycle):
+                plain = cycle.send
+
+                async def send(message: Any) -> None:
+                    if message["type"] == PATHSEND:
+                        await _pathsend(cycle, plain, message["path"])
+                    else:
+                        await plain(message)
+
+                # The ASGI task looks up ``cycle.send`` when it starts, after this returns.
+                cycle.send = send
+
+
+async def _pathsend(cycle: Any, plain: Any, path: str) -> None:
+    """Send the file at ``path`` as the body whose headers ``cycle`` has sent, then end the
+    response through uvicorn's own path (``plain``), which checks the length and keeps the
+    connection alive or closes it."""
+    if not cycle.response_started or cycle.response_complete:
+        raise RuntimeError(f"'{PATHSEND}' sent before 'http.response.start' or after the body")
+    if cycle.disconnected:
+        return
+    with open(path, "rb") as f:
+        if cycle.chunked_encoding:
+            # No length was promised: uvicorn frames the chunks (Starlette always sets one).
+            while chunk := await asyncio.to_thread(f.read, 1 << 20):
+                await plain({"type": "http.response.body", "body": chunk, "more_body": True})
+            await plain({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        promised = cycle.expected_content_length
+        sent, short = await _sendfile(cycle.transport, f.fileno(), promised)
+    # Each byte counts against the promise as uvicorn counts those it writes itself. A file
+    # shorter than promised (it changed after the headers were sent) fails as uvicorn fails
+    # such a body, and its connection is closed: the client cannot tell where a next
+    # response would begin.
+    cycle.expected_content_length -= sent
+    if short:
+        cycle.transport.close()
+        raise RuntimeError(f"{path} ended after {sent} of the {promised} bytes promised")
+    if sent < promised:  # the client went away, or the server is stopping
+        cycle.disconnected = True
+        cycle.transport.close()
+    elif not cycle.disconnected:
+        await plain({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _sendfile(transport: Any, file_fd: int, count: int) -> tuple[int, bool]:
+    """Send the first ``count`` bytes of ``file_fd`` on ``transport``'s connection; the bytes
+    sent, and whether the file ended first. Ends early, quietly, when the client goes away or
+    the transport closes.
+
+    The kernel copies the file from the page cache to the socket. The calls go to worker
+    threads, as a cold file's reads block on the disk; a client that is not reading waits
+    in the event loop, holding no thread.
+    """
+    loop = asyncio.get_running_loop()
+    # The headers must be on the wire before the file's bytes go after them.
+    while transport.get_write_buffer_size() and not transport.is_closing():
+        await asyncio.sleep(0.001)
+    sock = transport.get_extra_info("socket")
+    if sock is None or transport.is_closing():
+        return 0, False
+    # A duplicate, closed only once no call uses it: the transport closes its own descriptor
+    # when the client goes away or the server stops, and the number may then be reused.
+    fd = os.dup(sock.fileno())
+    call: asyncio.Future[int] | None = None
+    sent = 0
+    try:
+        while sent < count and not transport.is_closing():
+            call = loop.run_in_executor(None, _send_some, fd, file_fd, sent, count - sent)
+            n = await asyncio.shield(call)
+            if n == _FULL:
+                await _writable(loop, fd)
+            elif n == _GONE:
+                break
+            elif n == 0:
+                return sent, True
+            else:
+                sent += n
+    finally:
+        if call is not None and not call.done():  # cancelled: the thread still has ``fd``
+            call.add_done_callback(lambda _: os.close(fd))
+        else:
+            os.close(fd)
+    return sent, False
+
+
+_FULL = -1  # the socket has no room
+_GONE = -2  # the client went away
+
+
+def _send_some(fd: int, file_fd: int, offset: int, count: int) -> int:
+    """sendfile until ``count`` bytes are sent or the socket stays full for WAIT_SECONDS:
+    the bytes sent (0 if the file has no more), or _FULL or _GONE."""
+    sent = 0
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    while sent < count:
+        try:
+            n = os.sendfile(fd, file_fd, offset + sent, min(count - sent, SENDFILE_MOST))
+        except BlockingIOError:
+            if poller.poll(WAIT_SECONDS * 1000):
+                continue
+            return sent or _FULL
+        except (BrokenPipeError, ConnectionResetError):
+            return sent or _GONE
+        except OSError as exc:
+            if exc.errno == errno.ENOTCONN:
+                return sent or _GONE
+            raise
+        if n == 0:
+            break
+        sent += n
+    return sent
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Until ``fd`` has room (or an error to report), or a second has passed."""
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
+    try:
+        await asyncio.wait({ready}, timeout=1.0)
+    finally:
+        loop.remove_writer(fd)
