@@ -15,6 +15,7 @@ on loopback started here, and SeaweedFS for S3 (the shared ``seaweed_s3`` fixtur
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.server
 import os
@@ -667,6 +668,74 @@ def test_keys_a_store_lists_outside_the_prefix_are_not_taken_as_files(bucket: Bu
     a = Artifact("x", "dataset")
     with pytest.raises(NotFoundError, match="no object at"):
         a.add_reference(f"s3://{bucket.name}/m//")
+    assert a._references == {}
+
+
+@contextlib.contextmanager
+def listings_rewritten(rewrite: Callable[[dict[str, Any], dict[str, Any]], None]) -> Iterator[None]:
+    """Every ListObjectsV2 answer passes through ``rewrite(params, parsed)`` (a store that
+    misbehaves), in pages of two keys."""
+    from modelbay.sdk import references
+
+    sent: dict[str, Any] = {}
+
+    def before(params: dict[str, Any], **_: Any) -> None:
+        sent.clear()
+        sent.update(params)
+
+    def after(parsed: dict[str, Any], **_: Any) -> None:
+        rewrite(sent, parsed)
+
+    events = references._s3().meta.events
+    events.register("before-parameter-build.s3.ListObjectsV2", before)
+    events.register("after-call.s3.ListObjectsV2", after)
+    saved, references.LIST_PAGE = references.LIST_PAGE, 2
+    try:
+        yield
+    finally:
+        references.LIST_PAGE = saved
+        events.unregister("before-parameter-build.s3.ListObjectsV2", before)
+        events.unregister("after-call.s3.ListObjectsV2", after)
+
+
+def test_a_listing_that_gives_no_continuation_token_goes_on_after_its_last_key(
+    bucket: Bucket,
+) -> None:
+    """A store may say a page is truncated and give no token (S3 itself does, to a request
+    that gave ``StartAfter``): the listing goes on after the last key, as S3 allows."""
+    for i in range(5):
+        bucket.put(f"nt/{i}.txt", b"x")
+    asked: list[str | None] = []
+
+    def drop_token(params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        asked.append(params.get("StartAfter"))
+        parsed.pop("NextContinuationToken", None)
+
+    a = Artifact("notoken", "dataset")
+    with listings_rewritten(drop_token):
+        a.add_reference(f"s3://{bucket.name}/nt/")
+    assert sorted(a._references) == [f"{i}.txt" for i in range(5)]
+    assert asked == [None, "nt/1.txt", "nt/3.txt"]
+
+
+@pytest.mark.parametrize("how", ["empty page, no token", "token sent back"])
+def test_a_listing_that_cannot_move_on_is_a_transport_error_not_a_loop(
+    bucket: Bucket, how: str
+) -> None:
+    for i in range(5):
+        bucket.put(f"stuck/{i}.txt", b"x")
+
+    def stuck(params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        if how == "empty page, no token":
+            parsed.update(Contents=[], IsTruncated=True)
+            parsed.pop("NextContinuationToken", None)
+        elif "ContinuationToken" in params:
+            parsed["NextContinuationToken"] = params["ContinuationToken"]
+
+    a = Artifact("stuck", "dataset")
+    with listings_rewritten(stuck), pytest.raises(TransportError) as failed:
+        in_thread(lambda: a.add_reference(f"s3://{bucket.name}/stuck/"))
+    assert failed.value.details["uri"] == f"s3://{bucket.name}/stuck/"
     assert a._references == {}
 
 

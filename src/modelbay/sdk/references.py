@@ -391,7 +391,24 @@ def _s3_listed(
             path = (name.rstrip("/") + "/" if name else "") + key[len(prefix) :]
             out.append(_s3_entry(bucket, key, path, obj))
         if page.get("IsTruncated"):
-            token, after = str(page["NextContinuationToken"]), None
+            following = page.get("NextContinuationToken")
+            uri = f"s3://{bucket}/{prefix}"
+            if following == token and following:
+                raise TransportError(
+                    f"the object store's listing of {uri} does not move on: it gave back the "
+                    "continuation token it was sent",
+                    {"uri": uri},
+                )
+            if following:
+                token, after = str(following), None
+            elif listed:  # no token to go on with: S3's other way, after the last key listed
+                token, after = None, str(listed[-1]["Key"])
+            else:
+                raise TransportError(
+                    f"the object store's listing of {uri} says there is more but gives neither "
+                    "a continuation token nor a key to list after",
+                    {"uri": uri},
+                )
         elif len(listed) == asked and str(listed[-1]["Key"]).endswith("/"):
             # SeaweedFS (4.x) says a full page that ends on a folder marker is the last one
             # when the folder's files are all that follow: ask for what comes after it.
