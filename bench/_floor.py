@@ -11,6 +11,12 @@ when hashing), so timing the sender's process from spawn to exit gives the floor
     python bench/_floor.py receive PORT OUT [--hash]    # prints "ready" once listening
     python bench/_floor.py send PORT PATH [--hash]
 
+The same two make the cold *download*'s floor, where only the receiver (the client) hashes
+and nothing is fsynced (a download cache need not be durable; modelbay's is not):
+
+    python bench/_floor.py receive PORT OUT --hash --no-fsync
+    python bench/_floor.py send PORT PATH --receiver-hashes
+
 ``disk`` gives the floor under that one: what the disk alone needs to read the (cold) file
 while it durably writes as many bytes to a new file OUT, both with O_DIRECT so that the page
 cache's costs (copies, reclaim, write-back) do not count: no network, no hashing. Reads and
@@ -97,7 +103,7 @@ class _Ring:
             t.join()
 
 
-def receive(port: int, out: str, hashed: bool) -> None:
+def receive(port: int, out: str, hashed: bool, durable: bool = True) -> None:
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
@@ -128,13 +134,14 @@ def receive(port: int, out: str, hashed: bool) -> None:
         else:
             ring.free.put(i)
     ring.close()
-    os.fsync(fd)
+    if durable:
+        os.fsync(fd)
     os.close(fd)
     conn.sendall(h.hexdigest().encode() if hashed else b"ok")
     conn.close()
 
 
-def send(port: int, path: str, hashed: bool) -> None:
+def send(port: int, path: str, hashed: bool, receiver_hashes: bool = False) -> None:
     sock = socket.create_connection(("127.0.0.1", port))
     h = hashlib.sha256()
     ring = _Ring([sock.sendall, h.update] if hashed else [sock.sendall])
@@ -152,7 +159,10 @@ def send(port: int, path: str, hashed: bool) -> None:
     while chunk := sock.recv(128):
         answer += chunk
     expected = h.hexdigest().encode() if hashed else b"ok"
-    if answer != expected:
+    if receiver_hashes:  # the sender did not hash: any digest will do
+        if len(answer) != 64:
+            sys.exit(f"the receiver answered {answer!r}, not a sha256")
+    elif answer != expected:
         sys.exit(f"the receiver answered {answer!r}, not {expected!r}")
 
 
@@ -284,5 +294,8 @@ if __name__ == "__main__":
     if sys.argv[1] == "disk":
         print(json.dumps(disk(sys.argv[2], sys.argv[3])), flush=True)
     else:
-        role, port, target = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-        {"receive": receive, "send": send}[role](port, target, "--hash" in sys.argv[4:])
+        role, port, target, flags = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+        if role == "receive":
+            receive(port, target, "--hash" in flags, durable="--no-fsync" not in flags)
+        else:
+            send(port, target, "--hash" in flags, receiver_hashes="--receiver-hashes" in flags)

@@ -40,6 +40,8 @@ The baseline also has the cold upload's *floor* (bench/_floor.py): a minimal pro
 moves the file to another process over loopback TCP with raw sockets, where it is written and
 fsynced, without and with sha256 on both sides. It shows what the targets ask of this
 machine: MLflow's time over the floor is the largest speedup any upload could have here.
+The same program gives the cold download's floor: the cold file sent by a process that only
+reads it, hashed and written (not fsynced) by the one that receives it.
 Under it, the *disk floor* (``_floor.py disk``): the cold 1 GiB file read while as many bytes
 are written durably to a new file on the same filesystem, both with O_DIRECT (no page cache),
 no network, no hashing; MLflow's time over it bounds the speedup of any upload that writes
@@ -351,12 +353,17 @@ def baseline(big: BigFile, path: Path, scratch: Path, cold: Cold, reps: int) -> 
 def floor(path: Path, scratch: Path, cold: Cold, reps: int) -> dict[str, Any]:
     """The cold upload's floor on this machine (bench/_floor.py): a minimal program moving the
     file to another process over loopback TCP, written and fsynced there, without and with
-    sha256 on both sides; each figure the median of ``reps`` sender processes, timed from
-    spawn to exit, the page cache dropped before each. Then the disk floor under both
-    (``disk_floor``)."""
+    sha256 on both sides; and the cold download's (only the receiver hashes, no fsync). Each
+    figure the median of ``reps`` sender processes, timed from spawn to exit, the page cache
+    dropped before each. Then the disk floor under them (``disk_floor``)."""
     script = str(Path(__file__).resolve().parent / "_floor.py")
     out: dict[str, Any] = {"reps": reps, "how": "bench/_floor.py: raw sockets, threads, no HTTP"}
-    for key, flags in (("transfer_s", []), ("transfer_hashed_s", ["--hash"])):
+    for key, flags, sender_flags in (
+        ("transfer_s", [], []),
+        ("transfer_hashed_s", ["--hash"], ["--hash"]),
+        # The download's: the receiver (the client) hashes and writes, nothing is fsynced.
+        ("download_s", ["--hash", "--no-fsync"], ["--receiver-hashes"]),
+    ):
         times = []
         for _ in range(reps):
             port = free_port()
@@ -373,7 +380,7 @@ def floor(path: Path, scratch: Path, cold: Cold, reps: int) -> dict[str, Any]:
                 cold()
                 t0 = time.perf_counter()
                 subprocess.run(
-                    [sys.executable, script, "send", str(port), str(path), *flags],
+                    [sys.executable, script, "send", str(port), str(path), *sender_flags],
                     check=True,
                     timeout=OP_CAP_S,
                 )
@@ -1251,6 +1258,15 @@ def targets(out: dict[str, Any], mb_label: str) -> dict[str, Any]:
         "writing as many bytes with O_DIRECT and fsync): the largest speedup over MLflow that "
         "any upload writing durably could have on this machine",
         "disk_floor_s": fl.get("disk_direct_s"),
+    }
+    theirs = every["big_download_cold"]["mlflow_s"]
+    every["big_download_cold"]["floor"] = {
+        "note": "MLflow's time over the download floor's: a program that did nothing but read "
+        "the cold file, send it, and hash and write it at the other end (no fsync)",
+        "speedup_at_floor": round(theirs / fl["download_s"], 2)
+        if theirs and fl.get("download_s")
+        else None,
+        "floor_s": fl.get("download_s"),
     }
     t["cold_transfers_vs_mlflow"] = {
         "limit": COLD_SPEEDUP,
