@@ -4,8 +4,9 @@ real app would not send (a promise the file cannot keep, no length at all).
 
     python tests/server/pathsend_app.py --host H --port P --data-dir D
 
-Routes: ``/health``; ``/file/NAME`` (a FileResponse); ``/short/NAME`` (promises 1,000 bytes
-more than the file has); ``/unsized/NAME`` (no content-length); ``/seen`` (the ASGI message
+Routes: ``/health``; ``/file/NAME`` (a FileResponse); ``/raw/NAME`` (its length and the path,
+whatever the method); ``/short/NAME`` (promises 1,000 bytes more than the file has);
+``/unsized/NAME`` (no content-length); ``/seen`` (the ASGI message
 types the previous file request sent, and the extensions its scope offered).
 """
 
@@ -47,10 +48,10 @@ def make_app(data: Path) -> Any:
 
         if route == "file":
             await FileResponse(file)(scope, receive, recorded)
-        elif route in ("short", "unsized"):
+        elif route in ("raw", "short", "unsized"):
             headers = [(b"content-type", b"application/octet-stream")]
-            if route == "short":
-                size = os.stat(file).st_size + 1000
+            if route != "unsized":
+                size = os.stat(file).st_size + (1000 if route == "short" else 0)
                 headers.append((b"content-length", str(size).encode()))
             await recorded({"type": "http.response.start", "status": 200, "headers": headers})
             await recorded({"type": PATHSEND, "path": str(file)})

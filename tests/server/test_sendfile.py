@@ -189,3 +189,52 @@ def test_blobs_of_a_modelbay_server_arrive_whole_on_one_pipelined_connection(
         assert [body for _, body in answers] == list(blobs.values())
     finally:
         server.stop()
+
+
+def test_a_client_gone_before_the_response_starts_leaves_no_error_in_the_log(
+    standin: tuple[ServerProcess, Path],
+) -> None:
+    # uvicorn drops the http.response.start of a client that went away; the pathsend that
+    # follows must be dropped as quietly, not fail as "sent before 'http.response.start'".
+    server, _ = standin
+    errors = server.log_text().count("Exception in ASGI application")
+    for _ in range(20):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(b"GET /file/odd HTTP/1.1\r\nHost: t\r\n\r\n")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        sock.close()  # a reset, at once
+    time.sleep(0.5)
+    assert httpx.get(f"{server.url}/health").status_code == 200
+    log = server.log_text()
+    assert "sent before 'http.response.start'" not in log
+    assert log.count("Exception in ASGI application") == errors
+
+
+def test_a_pathsend_answering_head_sends_no_body(standin: tuple[ServerProcess, Path]) -> None:
+    server, data = standin
+    head, after = _exchange(server.port, [_get("/raw/odd", method="HEAD"), _get("/file/one")])
+    assert _header(head[0], b"content-length") == str(SIZES["odd"]).encode()
+    assert head[1] == b""
+    assert after[1] == (data / "one").read_bytes()
+
+
+def test_clients_that_stopped_reading_hold_no_worker_thread(
+    standin: tuple[ServerProcess, Path],
+) -> None:
+    """Each waits in the event loop: 400 of them, against the loop's few worker threads (6
+    on 2 cores), and a download still gets through. (Whether it is slowed is not asserted:
+    the machines are shared; a thread's turn never waiting is tested in-process.)"""
+    server, data = standin
+    stalled = []
+    try:
+        for _ in range(400):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", server.port))
+            sock.sendall(b"GET /file/big HTTP/1.1\r\nHost: t\r\n\r\n")
+            stalled.append(sock)
+        with httpx.Client(timeout=60) as client:
+            assert client.get(f"{server.url}/file/odd").content == (data / "odd").read_bytes()
+    finally:
+        for sock in stalled:
+            sock.close()

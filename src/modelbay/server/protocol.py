@@ -21,25 +21,25 @@ import asyncio
 import contextlib
 import errno
 import os
-import select
 import socket
 from typing import Any
 
 try:  # httptools parses faster; uvicorn's h11 protocol is the fallback
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
+    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle as _Cycle
 
     _PATHSEND = True
 except ImportError:  # pragma: no cover - depends on the installed extras
     from uvicorn.protocols.http.h11_impl import H11Protocol as _Base  # type: ignore[assignment]
 
+    _Cycle = object  # type: ignore[assignment,misc]
     _PATHSEND = False
 
 PATHSEND = "http.response.pathsend"
-#: How long a worker thread waits for room in the socket before it leaves the wait to the
-#: event loop (a client reading slowly, or not at all, holds no thread).
-WAIT_SECONDS = 0.05
-#: The most one sendfile call is asked to send (Linux sends at most ~2 GiB per call).
-SENDFILE_MOST = 1 << 30
+#: The most one worker thread's turn sends. A thread never waits for room in the socket
+#: (the event loop does), and a client that reads fast gets its file in turns, so that no
+#: download holds one of the loop's few worker threads for long.
+TURN_MOST = 8 << 20
 
 
 class NoDelayHTTPProtocol(_Base):
@@ -54,41 +54,47 @@ class NoDelayHTTPProtocol(_Base):
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self.scope["extensions"] = {PATHSEND: {}}
+            if self.scheme == "http":  # sendfile would put plain bytes in a TLS stream
+                self.scope["extensions"] = {PATHSEND: {}}
 
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             cycle: Any = self.cycle
-            if cycle is not None and "send" not in vars(cycle):
-                plain = cycle.send
-
-                async def send(message: Any) -> None:
-                    if message["type"] == PATHSEND:
-                        await _pathsend(cycle, plain, message["path"])
-                    else:
-                        await plain(message)
-
+            if type(cycle) is _Cycle:
                 # The ASGI task looks up ``cycle.send`` when it starts, after this returns.
-                cycle.send = send
+                # A class, not a closure on the instance: that would make every request's
+                # cycle (scope, transport) wait for the cycle collector to be freed.
+                cycle.__class__ = _PathsendCycle
+
+
+class _PathsendCycle(_Cycle):
+    async def send(self, message: Any) -> None:
+        if message["type"] == PATHSEND:
+            await _pathsend(self, super().send, message["path"])
+        else:
+            await super().send(message)
 
 
 async def _pathsend(cycle: Any, plain: Any, path: str) -> None:
     """Send the file at ``path`` as the body whose headers ``cycle`` has sent, then end the
     response through uvicorn's own path (``plain``), which checks the length and keeps the
     connection alive or closes it."""
+    if cycle.disconnected:  # uvicorn drops the messages of a client that went away
+        return
     if not cycle.response_started or cycle.response_complete:
         raise RuntimeError(f"'{PATHSEND}' sent before 'http.response.start' or after the body")
-    if cycle.disconnected:
+    if cycle.scope["method"] == "HEAD":  # no body, as uvicorn sends none
+        await plain({"type": "http.response.body", "body": b"", "more_body": False})
         return
-    with open(path, "rb") as f:
-        if cycle.chunked_encoding:
-            # No length was promised: uvicorn frames the chunks (Starlette always sets one).
+    if cycle.chunked_encoding:
+        # No length was promised: uvicorn frames the chunks (Starlette always sets one).
+        with open(path, "rb") as f:
             while chunk := await asyncio.to_thread(f.read, 1 << 20):
                 await plain({"type": "http.response.body", "body": chunk, "more_body": True})
-            await plain({"type": "http.response.body", "body": b"", "more_body": False})
-            return
-        promised = cycle.expected_content_length
-        sent, short = await _sendfile(cycle.transport, f.fileno(), promised)
+        await plain({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    promised = cycle.expected_content_length
+    sent, short = await _sendfile(cycle.transport, os.open(path, os.O_RDONLY), promised)
     # Each byte counts against the promise as uvicorn counts those it writes itself. A file
     # shorter than promised (it changed after the headers were sent) fails as uvicorn fails
     # such a body, and its connection is closed: the client cannot tell where a next
@@ -107,30 +113,41 @@ async def _pathsend(cycle: Any, plain: Any, path: str) -> None:
 async def _sendfile(transport: Any, file_fd: int, count: int) -> tuple[int, bool]:
     """Send the first ``count`` bytes of ``file_fd`` on ``transport``'s connection; the bytes
     sent, and whether the file ended first. Ends early, quietly, when the client goes away or
-    the transport closes.
+    the transport closes. Closes ``file_fd``.
 
     The kernel copies the file from the page cache to the socket. The calls go to worker
     threads, as a cold file's reads block on the disk; a client that is not reading waits
     in the event loop, holding no thread.
     """
     loop = asyncio.get_running_loop()
-    # The headers must be on the wire before the file's bytes go after them.
-    while transport.get_write_buffer_size() and not transport.is_closing():
-        await asyncio.sleep(0.001)
-    sock = transport.get_extra_info("socket")
-    if sock is None or transport.is_closing():
-        return 0, False
-    # A duplicate, closed only once no call uses it: the transport closes its own descriptor
-    # when the client goes away or the server stops, and the number may then be reused.
-    fd = os.dup(sock.fileno())
+    fd: int | None = None
     call: asyncio.Future[int] | None = None
+
+    def close(_: object = None) -> None:
+        os.close(file_fd)
+        if fd is not None:
+            os.close(fd)
+
     sent = 0
     try:
+        # The headers must be on the wire before the file's bytes go after them. (Polled: a
+        # client not reading an earlier pipelined response may keep them long.)
+        delay = 0.001
+        while transport.get_write_buffer_size() and not transport.is_closing():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        sock = transport.get_extra_info("socket")
+        if sock is None or transport.is_closing():
+            return 0, False
+        # A duplicate: the transport closes its own descriptor when the client goes away or
+        # the server stops, and the number may then be reused by another socket or file.
+        fd = os.dup(sock.fileno())
         while sent < count and not transport.is_closing():
             call = loop.run_in_executor(None, _send_some, fd, file_fd, sent, count - sent)
             n = await asyncio.shield(call)
             if n == _FULL:
-                await _writable(loop, fd)
+                while not await _writable(loop, fd) and not transport.is_closing():
+                    pass
             elif n == _GONE:
                 break
             elif n == 0:
@@ -138,10 +155,13 @@ async def _sendfile(transport: Any, file_fd: int, count: int) -> tuple[int, bool
             else:
                 sent += n
     finally:
-        if call is not None and not call.done():  # cancelled: the thread still has ``fd``
-            call.add_done_callback(lambda _: os.close(fd))
+        # Both descriptors are closed once no worker thread uses them, never before: a
+        # cancelled request's thread may still be in sendfile, and a number closed under it
+        # could be reused by another file, whose bytes it would then send.
+        if call is not None and not call.done():
+            call.add_done_callback(close)
         else:
-            os.close(fd)
+            close()
     return sent, False
 
 
@@ -150,17 +170,14 @@ _GONE = -2  # the client went away
 
 
 def _send_some(fd: int, file_fd: int, offset: int, count: int) -> int:
-    """sendfile until ``count`` bytes are sent or the socket stays full for WAIT_SECONDS:
+    """sendfile until ``count`` bytes (at most TURN_MOST) are sent or the socket is full:
     the bytes sent (0 if the file has no more), or _FULL or _GONE."""
     sent = 0
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
+    count = min(count, TURN_MOST)
     while sent < count:
         try:
-            n = os.sendfile(fd, file_fd, offset + sent, min(count - sent, SENDFILE_MOST))
+            n = os.sendfile(fd, file_fd, offset + sent, count - sent)
         except BlockingIOError:
-            if poller.poll(WAIT_SECONDS * 1000):
-                continue
             return sent or _FULL
         except (BrokenPipeError, ConnectionResetError):
             return sent or _GONE
@@ -174,8 +191,9 @@ def _send_some(fd: int, file_fd: int, offset: int, count: int) -> int:
     return sent
 
 
-async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
-    """Until ``fd`` has room (or an error to report), or a second has passed."""
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> bool:
+    """Until ``fd`` has room (or an error to report), or a second has passed: whether it
+    has."""
     ready: asyncio.Future[None] = loop.create_future()
 
     def wake() -> None:
@@ -187,3 +205,4 @@ async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
         await asyncio.wait({ready}, timeout=1.0)
     finally:
         loop.remove_writer(fd)
+    return ready.done()

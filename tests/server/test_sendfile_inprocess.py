@@ -1,0 +1,272 @@
+"""In-process checks of server/protocol.py's sendfile path on a real loopback connection and
+a real uvloop transport, where timing must be controlled exactly (a worker thread caught
+between two sendfile calls)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import uvloop
+
+from modelbay.server import protocol
+
+
+class _Sink(asyncio.Protocol):
+    def __init__(self, made: asyncio.Future[asyncio.Transport]) -> None:
+        self.made = made
+
+    def connection_made(self, transport: Any) -> None:
+        self.made.set_result(transport)
+
+
+async def _connection() -> tuple[Any, socket.socket, Any]:
+    """A server-side uvloop transport and the client's (non-blocking) socket."""
+    loop = asyncio.get_running_loop()
+    made: asyncio.Future[asyncio.Transport] = loop.create_future()
+    server = await loop.create_server(lambda: _Sink(made), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = socket.socket()
+    client.setblocking(False)
+    await loop.sock_connect(client, ("127.0.0.1", port))
+    transport = await made
+    return server, client, transport
+
+
+def _cycle(transport: Any, size: int) -> Any:
+    return SimpleNamespace(
+        response_started=True,
+        response_complete=False,
+        disconnected=False,
+        chunked_encoding=False,
+        expected_content_length=size,
+        transport=transport,
+        scope={"method": "GET"},
+    )
+
+
+def test_a_cancelled_send_never_sends_bytes_of_a_file_opened_afterwards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The download's task is cancelled (uvicorn's graceful-shutdown timeout, an app's own
+    timeout) while its worker thread is between two sendfile calls. The file's descriptor
+    must stay the thread's own: a file opened next by anyone may get the same number."""
+    size = 16 << 20
+    (tmp_path / "mine").write_bytes(b"A" * size)
+    (tmp_path / "secret").write_bytes(b"S" * size)
+    real = os.sendfile
+    calls: list[int] = []
+    between = threading.Event()
+    release = threading.Event()
+
+    def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        calls.append(in_fd)
+        if len(calls) == 2:  # the thread, between its first call and its second
+            between.set()
+            release.wait(10)
+        return real(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", sendfile)
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        server, client, transport = await _connection()
+        cycle = _cycle(transport, size)
+
+        async def plain(message: Any) -> None:
+            pass
+
+        task = asyncio.create_task(protocol._pathsend(cycle, plain, str(tmp_path / "mine")))
+        while not between.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        transport.close()  # what uvicorn's run_asgi does next
+        other = open(tmp_path / "secret", "rb")  # another request opens a file  # noqa: SIM115
+        release.set()
+        received = bytearray()
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(loop.sock_recv(client, 1 << 20), 2)
+                except (TimeoutError, ConnectionError):
+                    break
+                if not chunk:
+                    break
+                received += chunk
+        finally:
+            other.close()
+            client.close()
+            server.close()
+        return bytes(received)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        received = runner.run(main())
+    assert received and b"S" not in received, f"{received.count(b'S')} bytes of another file"
+
+
+def test_a_turn_never_waits_for_room_and_sends_a_bounded_amount(tmp_path: Path) -> None:
+    """A worker thread is the loop's (6 of them on 2 cores): one turn returns at once when
+    the socket is full, and returns after TURN_MOST bytes however fast the client reads."""
+    size = protocol.TURN_MOST * 3
+    (tmp_path / "f").write_bytes(os.urandom(size))
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    with ours, theirs, open(tmp_path / "f", "rb") as f:
+        first = protocol._send_some(ours.fileno(), f.fileno(), 0, size)
+        assert 0 < first < size  # the socket filled up: nobody reads
+        assert protocol._send_some(ours.fileno(), f.fileno(), first, size - first) == protocol._FULL
+
+        received = bytearray()
+
+        def read() -> None:
+            while len(received) < size and (chunk := theirs.recv(1 << 20)):
+                received.extend(chunk)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        sent = first
+        while sent < size:
+            n = protocol._send_some(ours.fileno(), f.fileno(), sent, size - sent)
+            assert n == protocol._FULL or 0 < n <= protocol.TURN_MOST
+            sent += max(n, 0)
+            if n == protocol._FULL:
+                time.sleep(0.001)
+        reader.join(10)
+        assert bytes(received) == (tmp_path / "f").read_bytes()
+
+
+def test_a_finished_request_is_freed_at_once_not_by_the_cycle_collector() -> None:
+    import gc
+    import weakref
+
+    import uvicorn
+
+    from modelbay.server.protocol import NoDelayHTTPProtocol
+
+    class Marker:
+        pass
+
+    refs: list[weakref.ref[Marker]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        scope["marker"] = marker = Marker()  # as long-lived as the request's scope
+        refs.append(weakref.ref(marker))
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def main() -> int:
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            http=NoDelayHTTPProtocol,
+            log_level="warning",
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        for _ in range(20):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            await reader.read()
+            writer.close()
+        await asyncio.sleep(0.2)
+        alive = sum(ref() is not None for ref in refs)
+        server.should_exit = True
+        await task
+        return alive
+
+    gc.disable()
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            assert runner.run(main()) == 0
+    finally:
+        gc.enable()
+
+
+def test_no_pathsend_is_offered_over_tls(tmp_path: Path) -> None:
+    """sendfile writes beneath the TLS layer: over TLS, Starlette must send the file itself."""
+    import subprocess
+
+    import httpx
+    import uvicorn
+    from starlette.responses import FileResponse
+
+    from modelbay.server.protocol import PATHSEND, NoDelayHTTPProtocol
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    body = os.urandom(300_000)
+    (tmp_path / "f").write_bytes(body)
+    offered: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            offered.append(PATHSEND in scope.get("extensions", {}))
+            await FileResponse(tmp_path / "f")(scope, receive, send)
+
+    port = _free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=NoDelayHTTPProtocol,
+        log_level="warning",
+        lifespan="off",
+        ssl_keyfile=str(key),
+        ssl_certfile=str(cert),
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        got = httpx.get(f"https://127.0.0.1:{port}/", verify=False, timeout=10).content
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert offered == [False]
+    assert got == body
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
