@@ -190,3 +190,38 @@ def test_a_root_that_is_or_lies_under_a_file_is_a_typed_error_before_anything_is
     assert mine.is_symlink() or mine.read_text() == "keep me"
     assert not (tmp_path / "nowhere").exists()
     assert not (cache / "blobs").exists() or list((cache / "blobs").rglob("*.*")) == []
+
+
+@pytest.mark.parametrize("with_cache", [True, False])
+@pytest.mark.parametrize("racer", ["a folder where a file goes", "a file where a folder goes"])
+def test_something_put_in_the_way_during_the_download_is_a_typed_error(
+    transport: HttpTransport,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    racer: str,
+    with_cache: bool,
+) -> None:
+    """Another download into the same folder can put things in the way after the checks:
+    the error is the checks' own kind, naming what is in the way, not a raw OSError."""
+    from modelbay.errors import InvalidPathError
+
+    files = stored(transport, {"a.txt": b"a" * 100, "sub/b.txt": b"b"})
+    root = tmp_path / "out"
+    there = root / ("a.txt" if racer.startswith("a folder") else "sub")
+    fetch_all = downloads._fetch_all
+
+    def raced(*args: Any) -> None:
+        if racer.startswith("a folder"):
+            there.mkdir(parents=True)
+        else:
+            there.parent.mkdir(parents=True, exist_ok=True)
+            there.write_text("the other download's")
+        fetch_all(*args)
+
+    monkeypatch.setattr(downloads, "_fetch_all", raced)
+    cache = Cache(tmp_path / "cache") if with_cache else None
+    with pytest.raises(InvalidPathError, match="something else changed it meanwhile") as caught:
+        downloads.download(transport, files, root, cache=cache, progress=False)
+    assert caught.value.details["path"] == str(root)
+    assert str(there) in caught.value.details["in_the_way"]
+    assert partials(root) == []

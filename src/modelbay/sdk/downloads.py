@@ -58,7 +58,8 @@ def download(
         InvalidPathError: before anything is fetched or ``root`` is made: a file would land
             outside ``root``, a file of the manifest is also a folder of another, or
             something already there is in the way (``root`` or a folder above it is a file,
-            a folder stands where a file goes, a file where a folder goes).
+            a folder stands where a file goes, a file where a folder goes). Also when
+            something else puts such a thing in the way during the download.
         DigestMismatchError: bytes arrived corrupt (the stored blob, or the transfer, is
             damaged); the message names the file.
         TransportError: the server or the object store could not be reached.
@@ -69,17 +70,22 @@ def download(
     _remove_dead_partials(files, dests)
     fetched: dict[Path, int] = {}  # by destination: a retry without the cache counts once
     try:
-        todo = _missing(files, dests, guarded)
-        fetched.update((dest, int(f["size"])) for f, dest in todo)
-        _fetch_all(transport, todo, guarded, progress)
-    except _CacheFailedError as exc:
-        _warn_unusable(exc.error)
-        guarded = None
-        # What the cache placed before it failed is whole (placed by rename) and kept if
-        # right; the rest is fetched again, straight to its destination.
-        todo = _missing(files, dests, None)
-        fetched.update((dest, int(f["size"])) for f, dest in todo)
-        _fetch_all(transport, todo, None, progress)
+        try:
+            todo = _missing(files, dests, guarded)
+            fetched.update((dest, int(f["size"])) for f, dest in todo)
+            _fetch_all(transport, todo, guarded, progress)
+        except _CacheFailedError as exc:
+            _warn_unusable(exc.error)
+            guarded = None
+            # What the cache placed before it failed is whole (placed by rename) and kept if
+            # right; the rest is fetched again, straight to its destination.
+            todo = _missing(files, dests, None)
+            fetched.update((dest, int(f["size"])) for f, dest in todo)
+            _fetch_all(transport, todo, None, progress)
+    except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+        # The checks above passed: something else (another download into the same folder)
+        # put a file or a folder in the way since.
+        raise _changed_meanwhile(root, exc) from exc
     if guarded is not None:
         try:
             # Marked used last, so that what was just downloaded is the last to be evicted.
@@ -414,6 +420,17 @@ def _in_the_way(path: str, there: Path, what: str) -> InvalidPathError:
     return InvalidPathError(
         f"cannot download {path!r}: {there} is {what} already; move it away or download elsewhere",
         {"path": path, "in_the_way": str(there)},
+    )
+
+
+def _changed_meanwhile(root: Path, exc: OSError) -> InvalidPathError:
+    # A rename's or a link's error names the source first: the destination is in the way.
+    there = exc.filename2 or exc.filename or root
+    return InvalidPathError(
+        f"cannot finish the download into {root}: something else changed it meanwhile, and "
+        f"{there} is in the way ({exc.strerror or type(exc).__name__}); is another download "
+        "writing there?",
+        {"path": str(root), "in_the_way": str(there)},
     )
 
 
