@@ -2,7 +2,10 @@
 files of ``--data-dir`` through Starlette's FileResponse and through raw ASGI messages a
 real app would not send (a promise the file cannot keep, no length at all).
 
-    python tests/server/pathsend_app.py --host H --port P --data-dir D
+    python tests/server/pathsend_app.py --host H --port P --data-dir D [--sendfile-loopback]
+
+With ``--sendfile-loopback`` its protocol sends files by sendfile to clients on this host too
+(as modelbay's does only to clients on others).
 
 Routes: ``/health``; ``/file/NAME`` (a FileResponse); ``/raw/NAME`` (its length and the path,
 whatever the method); ``/short/NAME`` (promises 1,000 bytes more than the file has);
@@ -22,6 +25,10 @@ import uvicorn
 from starlette.responses import FileResponse
 
 from modelbay.server.protocol import PATHSEND, NoDelayHTTPProtocol
+
+
+class LoopbackSendfile(NoDelayHTTPProtocol):
+    sendfile_loopback = True
 
 
 def make_app(data: Path) -> Any:
@@ -72,12 +79,13 @@ def main() -> None:
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--sendfile-loopback", action="store_true")
     args, _ = parser.parse_known_args()
     uvicorn.run(
         make_app(args.data_dir),
         host=args.host,
         port=args.port,
-        http=NoDelayHTTPProtocol,
+        http=LoopbackSendfile if args.sendfile_loopback else NoDelayHTTPProtocol,
         log_level="warning",
         timeout_graceful_shutdown=2,
     )

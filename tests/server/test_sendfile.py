@@ -20,7 +20,7 @@ from support.downloads import stored
 from support.processes import ServerProcess
 
 from modelbay.sdk.transport import HttpTransport
-from modelbay.server.protocol import PATHSEND
+from modelbay.server.protocol import PATHSEND, _on_this_host
 
 APP = Path(__file__).with_name("pathsend_app.py")
 SIZES = {"empty": 0, "one": 1, "odd": 1_234_567, "big": (24 << 20) + 7}
@@ -31,7 +31,12 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
     data = tmp_path_factory.mktemp("files")
     for name, size in SIZES.items():
         (data / name).write_bytes(os.urandom(size))
-    server = ServerProcess(data, command=[sys.executable, str(APP)], health_path="/health")
+    server = ServerProcess(
+        data,
+        command=[sys.executable, str(APP)],
+        args=["--sendfile-loopback"],  # the tests' client is on this host
+        health_path="/health",
+    )
     try:
         yield server, data
     finally:
@@ -91,6 +96,40 @@ def test_files_of_every_size_arrive_whole_on_one_kept_alive_pipelined_connection
     seen = httpx.get(f"{server.url}/seen").json()
     assert PATHSEND in seen["extensions"]
     assert seen["types"] == ["http.response.start", PATHSEND]  # the kernel sent the last one
+
+
+def test_a_client_on_this_host_is_sent_files_by_the_server_itself(tmp_path: Path) -> None:
+    """Over loopback sendfile saves no copy, only moves it to the client (the protocol's
+    ``sendfile_loopback``): modelbay's protocol offers it to clients on other hosts only."""
+    (tmp_path / "f").write_bytes(os.urandom(SIZES["odd"]))
+    server = ServerProcess(tmp_path, command=[sys.executable, str(APP)], health_path="/health")
+    try:
+        ((head, body),) = _exchange(server.port, [_get("/file/f")])
+        assert body == (tmp_path / "f").read_bytes()
+        seen = httpx.get(f"{server.url}/seen").json()
+        assert PATHSEND not in seen["extensions"]
+        assert seen["types"][0] == "http.response.start" and PATHSEND not in seen["types"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("client", "local"),
+    [
+        (("127.0.0.1", 1), True),
+        (("127.8.9.10", 1), True),
+        (("::1", 1), True),
+        (("::ffff:127.0.0.1", 1), True),
+        (None, True),  # a Unix socket
+        (("10.1.2.3", 1), False),
+        (("192.168.0.7", 1), False),
+        (("2001:db8::1", 1), False),
+        (("::ffff:10.1.2.3", 1), False),
+        (("fe80::1%eth0", 1), False),
+    ],
+)
+def test_which_peers_are_on_this_host(client: tuple[str, int] | None, local: bool) -> None:
+    assert _on_this_host(client) is local
 
 
 def test_ranges_and_head_are_answered_as_before_and_keep_the_connection(

@@ -19,6 +19,12 @@ import uvloop
 from modelbay.server import protocol
 
 
+class LoopbackSendfile(protocol.NoDelayHTTPProtocol):
+    """Sends files by sendfile to this host too: these tests' clients are on it."""
+
+    sendfile_loopback = True
+
+
 class _Sink(asyncio.Protocol):
     def __init__(self, made: asyncio.Future[asyncio.Transport]) -> None:
         self.made = made
@@ -150,8 +156,6 @@ def test_a_finished_request_is_freed_at_once_not_by_the_cycle_collector() -> Non
 
     import uvicorn
 
-    from modelbay.server.protocol import NoDelayHTTPProtocol
-
     class Marker:
         pass
 
@@ -171,7 +175,7 @@ def test_a_finished_request_is_freed_at_once_not_by_the_cycle_collector() -> Non
             app,
             host="127.0.0.1",
             port=0,
-            http=NoDelayHTTPProtocol,
+            http=LoopbackSendfile,
             log_level="warning",
             lifespan="off",
         )
@@ -207,7 +211,7 @@ def test_no_pathsend_is_offered_over_tls(tmp_path: Path) -> None:
     import uvicorn
     from starlette.responses import FileResponse
 
-    from modelbay.server.protocol import PATHSEND, NoDelayHTTPProtocol
+    from modelbay.server.protocol import PATHSEND
 
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
@@ -244,7 +248,7 @@ def test_no_pathsend_is_offered_over_tls(tmp_path: Path) -> None:
         app,
         host="127.0.0.1",
         port=port,
-        http=NoDelayHTTPProtocol,
+        http=LoopbackSendfile,
         log_level="warning",
         lifespan="off",
         ssl_keyfile=str(key),
