@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import uvloop
+from support.processes import free_port
 
 from modelbay.server import protocol
 
@@ -243,7 +244,7 @@ def test_no_pathsend_is_offered_over_tls(tmp_path: Path) -> None:
             offered.append(PATHSEND in scope.get("extensions", {}))
             await FileResponse(tmp_path / "f")(scope, receive, send)
 
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -267,10 +268,3 @@ def test_no_pathsend_is_offered_over_tls(tmp_path: Path) -> None:
         thread.join(10)
     assert offered == [False]
     assert got == body
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
