@@ -14,6 +14,7 @@
     ├── PayloadTooLargeError            too_large       413
     ├── RateLimitedError                rate_limited    429
     ├── ServerError                     internal        500
+    │   └── StorageFullError            storage_full    507
     └── TransportError                  transport       (client side: the server was not reached)
 
 Every error serialises as ``{"error": {"code", "message", "details"}}``; :func:`from_payload`
@@ -23,6 +24,7 @@ service raised.
 
 from __future__ import annotations
 
+import errno
 from typing import Any, ClassVar
 
 
@@ -121,6 +123,39 @@ class ServerError(ModelbayError):
 
     code = "internal"
     status = 500
+
+
+class StorageFullError(ServerError):
+    """The server's storage has no room (its disk or quota is full); nothing was stored.
+    The same call succeeds once space is freed (``modelbay gc``, a larger disk)."""
+
+    code = "storage_full"
+    status = 507
+
+
+_SQLITE_FULL = frozenset({"SQLITE_FULL", "SQLITE_IOERR_SHMSIZE"})
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from, says the storage is full: an
+    ``OSError`` ENOSPC or EDQUOT, SQLite's ``SQLITE_FULL`` (or ``SQLITE_IOERR_SHMSIZE``: a
+    new connection could not make its WAL index, which a full disk does), or PostgreSQL's
+    ``disk_full`` (SQLSTATE 53100)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(e, "sqlite_errorname", None) in _SQLITE_FULL:
+            return True
+        if getattr(e, "sqlstate", None) == "53100":
+            return True
+        stack += [e.__cause__, e.__context__, getattr(e, "orig", None)]
+    return False
 
 
 class TransportError(ModelbayError):

@@ -21,20 +21,28 @@ process; a completion in another process (or after a restart) also hashes the wh
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import hashlib
 import os
 import shutil
 import stat
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from modelbay.blobs import Target, UploadSession, finish_each
-from modelbay.errors import DigestMismatchError, InvalidInputError, NotFoundError
+from modelbay.errors import (
+    DigestMismatchError,
+    InvalidInputError,
+    NotFoundError,
+    StorageFullError,
+)
 
 CHUNK = 1 << 20
 #: The flag left in an upload's markers when a part was sent more than once.
@@ -53,6 +61,73 @@ def check_digest(digest: object) -> str:
     if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= HEX:
         raise InvalidInputError(f"invalid sha256 digest {str(digest)[:80]!r}", {"field": "sha256"})
     return digest
+
+
+def _find_fallocate() -> Callable[[int, int, int, int], int] | None:
+    """libc's ``fallocate`` (Linux only), which, unlike ``os.posix_fallocate``, fails on a
+    filesystem that cannot allocate ahead rather than writing a byte into every block."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - a Linux without a loadable libc
+        return None
+    for name in ("fallocate64", "fallocate"):
+        fn = getattr(libc, name, None)
+        if fn is not None:
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+            fn.restype = ctypes.c_int
+            return cast(Callable[[int, int, int, int], int], fn)
+    return None  # pragma: no cover
+
+
+_fallocate = _find_fallocate()
+
+
+def reserve(fd: int, size: int) -> None:
+    """Make the file ``size`` bytes long with its blocks allocated now, where the filesystem
+    can (``fallocate``): a disk without room for it fails here, before a byte is sent, not
+    part-way through; and writing into blocks allocated ahead costs less (on this project's
+    ext4, 1 GiB written in 1 MiB pieces took 0.10 s of CPU against 0.17 s into a sparse file).
+    Elsewhere the file is made sparse, as ``truncate`` does.
+
+    Raises:
+        StorageFullError: the filesystem has no room for ``size`` bytes.
+    """
+    if size and _fallocate is not None and _fallocate(fd, 0, 0, size) != 0:
+        err = ctypes.get_errno()
+        if err in (errno.ENOSPC, errno.EDQUOT):
+            raise _full(OSError(err, os.strerror(err)), size, fd)
+        # EOPNOTSUPP (or EINVAL) where the filesystem cannot: a sparse file, as before.
+    if os.fstat(fd).st_size < size:
+        os.ftruncate(fd, size)
+
+
+def _full(exc: OSError, size: int | None, where: int | Path) -> StorageFullError:
+    """The typed error for ENOSPC or EDQUOT while storing ``size`` bytes (None: unknown) on
+    the filesystem of ``where`` (a descriptor or a path), saying how much room is left."""
+    free = None
+    with contextlib.suppress(OSError):
+        st = os.statvfs(where)
+        free = st.f_bavail * st.f_frsize
+    said = ([] if size is None else [f"{size:,} bytes needed"]) + (
+        [] if free is None else [f"{free:,} free"]
+    )
+    return StorageFullError(
+        f"the blob store's disk is full ({exc.strerror}{''.join(', ' + s for s in said)})",
+        {"storage": "blobs", "size": size, "free": free},
+    )
+
+
+@contextlib.contextmanager
+def _typed_when_full(size: int | None, where: int | Path) -> Iterator[None]:
+    """Turn ENOSPC and EDQUOT from a write or a flush into :class:`StorageFullError`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _full(exc, size, where) from exc
+        raise
 
 
 _executor: ThreadPoolExecutor | None = None
@@ -153,23 +228,25 @@ class LocalBlobStore:
                 )
         tmps: list[Path] = []
         fds: list[int] = []
+        full = _typed_when_full(sum(len(d) for _, d in blobs), self.tmp)
         try:
-            for digest, data in blobs:
-                tmps.append(self.tmp / f"{digest}.{uuid.uuid4().hex}")
-                fds.append(os.open(tmps[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fds[-1], view) :]
-            if len(fds) > 1:
-                with ThreadPoolExecutor(min(FLUSHERS, len(fds))) as pool:
-                    for _ in pool.map(os.fsync, fds):
-                        pass
-            elif fds:
-                os.fsync(fds[0])
-            for (digest, _), tmp in zip(blobs, tmps, strict=True):
-                target = self.path(digest)
-                target.parent.mkdir(exist_ok=True)
-                os.replace(tmp, target)
+            with full:
+                for digest, data in blobs:
+                    tmps.append(self.tmp / f"{digest}.{uuid.uuid4().hex}")
+                    fds.append(os.open(tmps[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fds[-1], view) :]
+                if len(fds) > 1:
+                    with ThreadPoolExecutor(min(FLUSHERS, len(fds))) as pool:
+                        for _ in pool.map(os.fsync, fds):
+                            pass
+                elif fds:
+                    os.fsync(fds[0])
+                for (digest, _), tmp in zip(blobs, tmps, strict=True):
+                    target = self.path(digest)
+                    target.parent.mkdir(exist_ok=True)
+                    os.replace(tmp, target)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -214,10 +291,19 @@ class LocalBlobStore:
         return self.uploads / f"{session.id}.parts"
 
     def begin(self, session: UploadSession) -> str | None:
+        """Create the session's staging file, its space reserved (see :func:`reserve`).
+
+        Raises:
+            StorageFullError: the disk has no room for the whole blob (nothing is left).
+        """
         staging = self._staging(session)
-        with open(staging, "ab") as f:
-            f.truncate(session.size)
-        self._markers(session).mkdir(exist_ok=True)
+        try:
+            with open(staging, "ab") as f:
+                reserve(f.fileno(), session.size)
+            self._markers(session).mkdir(exist_ok=True)
+        except BaseException:
+            self.abort(session)
+            raise
         return None
 
     def _hasher(self, session: UploadSession, create: bool) -> _InOrderHash | None:
@@ -310,7 +396,8 @@ class LocalBlobStore:
                     {"expected": session.digest, "actual": actual, "size": size},
                 )
             target = self.path(session.digest)
-            target.parent.mkdir(exist_ok=True)
+            with _typed_when_full(None, self.root):
+                target.parent.mkdir(exist_ok=True)
             os.replace(staging, target)
             shutil.rmtree(self._markers(session), ignore_errors=True)
             self._forget(session)
@@ -334,13 +421,15 @@ class BlobWriter:
         self.digest = digest
         self.size = size
         self.tmp = store.tmp / f"{digest}.{uuid.uuid4().hex}"
-        self._file = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit() or __exit__
+        with _typed_when_full(size, store.tmp):
+            self._file = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit() or __exit__
         self._hash = hashlib.sha256()
         self.written = 0
 
     def write(self, chunk: bytes) -> None:
         self._hash.update(chunk)
-        self._file.write(chunk)
+        with _typed_when_full(self.size, self.store.tmp):
+            self._file.write(chunk)
         self.written += len(chunk)
 
     def commit(self) -> int:
@@ -349,8 +438,9 @@ class BlobWriter:
         Raises:
             DigestMismatchError: the bytes hash to something else, or their size differs.
         """
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        with _typed_when_full(self.size, self.store.tmp):
+            self._file.flush()
+            os.fsync(self._file.fileno())
         self._file.close()
         actual = self._hash.hexdigest()
         if actual != self.digest or (self.size is not None and self.written != self.size):
@@ -359,7 +449,8 @@ class BlobWriter:
                 {"expected": self.digest, "actual": actual, "size": self.written},
             )
         target = self.store.path(self.digest)
-        target.parent.mkdir(exist_ok=True)
+        with _typed_when_full(None, self.store.root):
+            target.parent.mkdir(exist_ok=True)
         os.replace(self.tmp, target)
         return self.written
 
@@ -417,10 +508,11 @@ class PartWriter:
         if self.hash is not None:
             self.hash.update(chunk)
         view = memoryview(chunk)
-        while view:
-            n = os.pwrite(self.fd, view, self.offset + self.written)
-            view = view[n:]
-            self.written += n
+        with _typed_when_full(self.length, self.fd):
+            while view:
+                n = os.pwrite(self.fd, view, self.offset + self.written)
+                view = view[n:]
+                self.written += n
 
     def commit(self) -> int:
         """Flush the part and mark it stored.
@@ -432,10 +524,11 @@ class PartWriter:
             raise InvalidInputError(
                 f"part {self.number} has {self.written} bytes, not {self.length}"
             )
-        os.fsync(self.fd)
         marker = self.store._markers(self.session) / str(self.number)
         try:
-            marker.write_text(self.hash.hexdigest() if self.hash is not None else "")
+            with _typed_when_full(self.length, self.fd):
+                os.fsync(self.fd)
+                marker.write_text(self.hash.hexdigest() if self.hash is not None else "")
         except FileNotFoundError:  # completed meanwhile by another client
             raise NotFoundError(f"upload {self.session.id} is not open") from None
         self.store._part_stored(self.session)

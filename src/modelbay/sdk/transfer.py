@@ -405,6 +405,8 @@ def upload(
     Raises:
         DigestMismatchError: a file changed between hashing and sending.
         InvalidInputError: a file is gone (removed after it was added to the artifact).
+        StorageFullError: the server's disk store has no room for the bytes (a large blob is
+            refused before it is sent: its room is reserved when its session begins).
         TransportError: the server or the object store could not be reached.
     """
     with files_still_there(sources.values()):

@@ -20,7 +20,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from modelbay.errors import InvalidInputError, ModelbayError, NotFoundError, ServerError
+from modelbay.errors import (
+    InvalidInputError,
+    ModelbayError,
+    NotFoundError,
+    ServerError,
+    StorageFullError,
+    is_storage_full,
+)
 from modelbay.services import Services
 from modelbay.settings import Settings
 
@@ -83,6 +90,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
+        if is_storage_full(exc):  # the metadata database's disk, most likely
+            log.error("storage full: %s", exc)
+            return error_response(
+                StorageFullError("the server's storage is full; see the server log")
+            )
         log.exception("unexpected error", exc_info=exc)
         return error_response(ServerError("internal server error; see the server log"))
 

@@ -8,6 +8,7 @@ were verified under their digest. A commit share-locks the rows of the blobs it 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -358,36 +359,25 @@ class BlobService:
             fresh.append(session)
             return self._describe(session, {})
 
-        for digest, size in wanted.items():
-            if digest in present:
-                continue
-            if digest not in existing and self.backend.kind == "disk" and size <= part_size:
-                uploads.append(_whole(digest, size))
-            else:
-                uploads.append(session_for(digest, size, existing.get(digest)))
-        provisional = [session_for(None, size, resumable.get(u)) for u, size in asked]
         abandoned: list[UploadSession] = []
-        if fresh:
-            t = now()
-            with self.db.write() as conn:
-                abandoned = [s for s in dead if store.abandon_upload(conn, s.id)]
-                store.insert_uploads(
-                    conn,
-                    [
-                        {
-                            "id": session.id,
-                            "sha256": session.sha256,
-                            "size": session.size,
-                            "part_size": session.part_size,
-                            "backend_id": session.backend_id,
-                            "state": "open",
-                            "user_id": principal.user_id,
-                            "created_at": t,
-                            "claimed_at": None,
-                        }
-                        for session in fresh
-                    ],
-                )
+        try:
+            for digest, size in wanted.items():
+                if digest in present:
+                    continue
+                if digest not in existing and self.backend.kind == "disk" and size <= part_size:
+                    uploads.append(_whole(digest, size))
+                else:
+                    uploads.append(session_for(digest, size, existing.get(digest)))
+            provisional = [session_for(None, size, resumable.get(u)) for u, size in asked]
+            if fresh:
+                self._record(principal, fresh, dead, abandoned)
+        except BaseException:
+            # One store had no room (or the database failed): the sessions begun for this
+            # call are recorded nowhere, so what they hold in the store goes now.
+            for session in fresh:
+                with contextlib.suppress(Exception):
+                    self.backend.abort(session)
+            raise
         for session in abandoned:
             # Nobody can claim it now: what is left of it in the store goes. A failure here
             # only leaves bytes behind, so it does not fail the call.
@@ -400,6 +390,36 @@ class BlobService:
             "uploads": uploads,
             "provisional": provisional,
         }
+
+    def _record(
+        self,
+        principal: Principal,
+        fresh: list[UploadSession],
+        dead: list[UploadSession],
+        abandoned: list[UploadSession],
+    ) -> None:
+        """Record the sessions begun, and mark the dead ones they replace abandoned (those
+        this call took are appended to ``abandoned``), in one transaction."""
+        t = now()
+        with self.db.write() as conn:
+            abandoned += [s for s in dead if store.abandon_upload(conn, s.id)]
+            store.insert_uploads(
+                conn,
+                [
+                    {
+                        "id": session.id,
+                        "sha256": session.sha256,
+                        "size": session.size,
+                        "part_size": session.part_size,
+                        "backend_id": session.backend_id,
+                        "state": "open",
+                        "user_id": principal.user_id,
+                        "created_at": t,
+                        "claimed_at": None,
+                    }
+                    for session in fresh
+                ],
+            )
 
     def _describe(self, session: UploadSession, done: dict[int, int]) -> Info:
         parts = []

@@ -23,7 +23,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from modelbay.errors import InvalidInputError
+from modelbay.errors import InvalidInputError, StorageFullError, is_storage_full
 from modelbay.sqlite_files import enable_wal
 
 #: Set while a write transaction on SQLite must not wait for the database lock: it runs on
@@ -70,8 +70,12 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction: committed when the block ends, rolled back on an exception."""
-        with self.engine.connect() as conn:
+        """A write transaction: committed when the block ends, rolled back on an exception.
+
+        Raises:
+            StorageFullError: the database's disk (or quota) is full; nothing was written.
+        """
+        with _typed_when_full(), self.engine.connect() as conn:
             mode = "IMMEDIATE"
             if _NO_WAIT.get() and self.is_sqlite:
                 # Only the first write of a call may refuse to wait: after it has committed,
@@ -95,8 +99,13 @@ class Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction with one consistent snapshot."""
-        with self.engine.connect() as conn, conn.begin():
+        """A read-only transaction with one consistent snapshot.
+
+        Raises:
+            StorageFullError: the database's disk is full (SQLite cannot open a connection
+                when it cannot make its WAL index).
+        """
+        with _typed_when_full(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def migrate(self) -> None:
@@ -169,6 +178,19 @@ class Database:
             self._checkpointer.stop()
             self._checkpointer = None
         self.engine.dispose()
+
+
+@contextlib.contextmanager
+def _typed_when_full() -> Iterator[None]:
+    """Turn the database's "disk full" errors into :class:`StorageFullError`."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if is_storage_full(exc):
+            raise StorageFullError(
+                "the metadata database's disk is full; nothing was written", {"storage": "database"}
+            ) from exc
+        raise
 
 
 class _Checkpointer:

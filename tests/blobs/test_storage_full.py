@@ -1,0 +1,211 @@
+"""A blob store whose disk is full, on a real small filesystem (a tmpfs mounted for the test,
+so root only): an upload fails with :class:`StorageFullError` (507 ``storage_full`` over
+HTTP) and leaves nothing behind; a large one fails before its bytes are sent, because its
+space is reserved when its session begins; and the store works again once there is room.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from support.processes import ServerProcess
+
+import modelbay
+from modelbay.errors import StorageFullError
+from modelbay.sdk.transport import reset_transports
+
+MIB = 1 << 20
+DISK = 24 * MIB
+PART = 5 * MIB
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 24 MiB tmpfs mounted at a new directory, unmounted afterwards."""
+    where = tmp_path / "small-disk"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK}", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (root only): {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill ``disk`` with one file until only about ``leave`` bytes are free."""
+    filler = disk / "filler"
+    st = os.statvfs(disk)
+    with open(filler, "wb") as f:
+        f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+    return filler
+
+
+def random_file(path: Path, size: int) -> Path:
+    with open(path, "wb") as f:
+        for _ in range(size // MIB):
+            f.write(os.urandom(MIB))
+        f.write(os.urandom(size % MIB))
+    return path
+
+
+def leftovers(blobs: Path) -> list[str]:
+    """Files left under the store's staging folders (uploads/ and tmp/)."""
+    return sorted(
+        str(p.relative_to(blobs))
+        for sub in ("uploads", "tmp")
+        if (blobs / sub).exists()
+        for p in (blobs / sub).rglob("*")
+    )
+
+
+@pytest.fixture(params=["embedded", "http"])
+def endpoint(
+    request: pytest.FixtureRequest,
+    small_disk: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[str, Path]]:
+    """The SDK over a blob store on the small disk (its database elsewhere), embedded or
+    through a server; yields (kind, the blob store's folder)."""
+    blobs = small_disk / "blobs"
+    for name in list(os.environ):
+        if name.startswith("MODELBAY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MODELBAY_DIR", str(tmp_path / "home"))
+    monkeypatch.setenv("MODELBAY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    srv = None
+    if request.param == "http":
+        srv = ServerProcess(
+            tmp_path / "server",
+            extra_env={"MODELBAY_BLOB_STORE": str(blobs), "MODELBAY_UPLOAD_PART_SIZE": str(PART)},
+        )
+        monkeypatch.setenv("MODELBAY_URL", srv.url)
+        monkeypatch.setenv("MODELBAY_API_KEY", srv.admin_key)
+    else:
+        monkeypatch.setenv("MODELBAY_BLOB_STORE", str(blobs))
+        monkeypatch.setenv("MODELBAY_UPLOAD_PART_SIZE", str(PART))
+    reset_transports()
+    modelbay.run = None
+    try:
+        yield request.param, blobs
+    finally:
+        if modelbay.run is not None:
+            modelbay.run.finish()
+        reset_transports()
+        if srv is not None:
+            srv.stop()
+
+
+def log(path: Path, name: str) -> modelbay.Artifact:
+    run = modelbay.init(project="full-" + uuid.uuid4().hex[:6])
+    try:
+        art = modelbay.Artifact(name, "model")
+        art.add_file(str(path))
+        run.log_artifact(art)
+        return art
+    finally:
+        run.finish()
+
+
+def test_a_blob_larger_than_the_room_left_is_refused_before_it_is_sent(
+    endpoint: tuple[str, Path], tmp_path: Path
+) -> None:
+    _, blobs = endpoint
+    big = random_file(tmp_path / "big.bin", 40 * MIB)  # sent while hashed: a provisional session
+    with pytest.raises(StorageFullError) as caught:
+        log(big, "big")
+    assert "full" in caught.value.message
+    assert caught.value.details["storage"] == "blobs"
+    assert caught.value.details["size"] == 40 * MIB
+    assert caught.value.details["free"] < 40 * MIB
+    assert leftovers(blobs) == []  # the reserved staging file went with the refusal
+
+    # There is room for a smaller one: the store was left as it was.
+    small = random_file(tmp_path / "small.bin", 12 * MIB)
+    art = log(small, "small")
+    assert art.version == "v0"
+    assert leftovers(blobs) == []
+
+
+def test_a_known_digest_is_refused_before_its_bytes_too(small_disk: Path, tmp_path: Path) -> None:
+    """A session for a digest the client names up front (a file hashed first) reserves its
+    space as well; several in one call are begun together or not at all."""
+    blobs = small_disk / "blobs"
+    srv = ServerProcess(
+        tmp_path / "server",
+        extra_env={"MODELBAY_BLOB_STORE": str(blobs), "MODELBAY_UPLOAD_PART_SIZE": str(PART)},
+    )
+    try:
+        with httpx.Client(
+            base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {srv.admin_key}"}
+        ) as client:
+            files = [
+                {"sha256": f"{i:x}" * 64, "size": 10 * MIB} for i in range(1, 4)
+            ]  # 30 MiB in all: the first two fit, the third does not
+            resp = client.post("/blobs/uploads", json={"files": files})
+            assert resp.status_code == 507, resp.text
+            error = resp.json()["error"]
+            assert error["code"] == "storage_full"
+            assert error["details"]["size"] == 10 * MIB
+            assert leftovers(blobs) == []  # the two begun first went too
+
+            resp = client.post("/blobs/uploads", json={"files": files[:1]})
+            assert resp.status_code == 200, resp.text
+            assert len(resp.json()["uploads"]) == 1
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("size", [200_000, 3 * MIB], ids=["bundled", "whole"])
+def test_a_full_disk_fails_small_uploads_with_the_typed_error(
+    endpoint: tuple[str, Path], small_disk: Path, tmp_path: Path, size: int
+) -> None:
+    """Small files go without a session (in a bundle, or whole): the disk fills while they are
+    written, and the upload fails with the same error, leaving no temporary file."""
+    _, blobs = endpoint
+    log(random_file(tmp_path / "first.bin", 1000), "first")  # the store's folders exist
+    filler = fill(small_disk, 64 * 1024)
+    with pytest.raises(StorageFullError):
+        log(random_file(tmp_path / "f.bin", size), "f")
+    assert leftovers(blobs) == []
+
+    filler.unlink()
+    assert log(tmp_path / "f.bin", "f").version == "v0"
+
+
+def test_a_full_database_disk_is_the_same_typed_error(small_disk: Path, tmp_path: Path) -> None:
+    """The server's SQLite database on the full disk: a write answers 507 ``storage_full``
+    (not a bare 500) and changes nothing; once there is room again, the same call succeeds."""
+    srv = ServerProcess(small_disk / "data")
+    try:
+        with httpx.Client(
+            base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {srv.admin_key}"}
+        ) as client:
+            filler = fill(small_disk, 0)
+            body = {"config": {"blob": "x" * 200_000}}
+            resp = client.post("/projects/p/runs", json=body)
+            assert resp.status_code == 507, resp.text
+            assert resp.json()["error"]["code"] == "storage_full"
+            assert resp.json()["error"]["details"] == {"storage": "database"}
+            assert client.get("/health").status_code == 200
+
+            filler.unlink()
+            resp = client.post("/projects/p/runs", json=body)
+            assert resp.status_code == 201, resp.text
+            runs = client.get("/projects/p/runs").json()
+            assert len(runs["runs"]) == 1  # the refused write left nothing
+    finally:
+        srv.stop()
