@@ -28,6 +28,8 @@ start-up baseline (interpreter + import + one call to the server):
 The cold upload of A is repeated with other new files of its size (``--upload-reps``, 3 by
 default; not for the S3 block) and its figure is the median: one run on this kind of shared
 machine can be off by a third either way. The first run's own figures are kept beside it.
+The cold download of A is repeated the same way (``--download-reps``, 3 by default), each
+time into a new folder with a new, empty client cache.
 
 The server's memory (RSS of its process group, sampled every 20 ms from /proc) is recorded
 during every operation; the 1 GiB upload's peak minus the RSS before it is a target. A
@@ -153,6 +155,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=3,
         help="cold uploads of workload A per system, each of new bytes (the median counts)",
+    )
+    p.add_argument(
+        "--download-reps",
+        type=int,
+        default=3,
+        help="cold downloads of workload A per system, each into an empty folder and cache "
+        "(the median counts)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = p.parse_args(argv)
@@ -876,6 +885,27 @@ def measure_system(
         # The secondary S3 block is not repeated (its upload is long and no target uses it).
         if (
             workload == "big"
+            and "download_cold" in res
+            and "raw_s" in res["download_cold"]
+            and not label.endswith("_s3")
+        ):
+            repeat_cold_download(
+                label,
+                res,
+                wl,
+                env,
+                work,
+                cold,
+                args,
+                download_code,
+                handle,
+                fresh_cache,
+                startup_code,
+                server,
+                startup,
+            )
+        if (
+            workload == "big"
             and "upload_cold" in res
             and not res.get("skipped")
             and not label.endswith("_s3")
@@ -935,9 +965,24 @@ def repeat_cold_upload(
         growth.append(rss.result().get("growth_mb"))
         runs.append(r)
         log(f"  {label} big upload_cold rep{i}: raw {r.get('raw_s')} s")
+    med = median_of(runs)
+    if med is None:
+        return
+    res["upload_cold"] = med
+    log(f"  {label} big upload_cold: median of {len(runs)} raw {med['raw_s']} s")
+    known = [g for g in growth if g is not None]
+    if known:
+        memory["big_upload_cold"] = {**memory.get("big_upload_cold", {}), "growth_mb": max(known)}
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first run's result with ``raw_s`` and ``net_s`` the medians of all ``runs`` (all
+    raw times under ``raw_all_s``, the first run's own figures under ``first``); None when
+    there is one run, or one without a time."""
+    first = runs[0]
     raws = [r.get("raw_s") for r in runs]
     if len(runs) == 1 or any(v is None for v in raws):
-        return
+        return None
     med = dict(first)
     med["first"] = {k: first.get(k) for k in ("raw_s", "net_s", "client_cpu_s", "server_cpu_s")}
     med["raw_all_s"] = raws
@@ -945,11 +990,52 @@ def repeat_cold_upload(
     nets = [r.get("net_s") for r in runs]
     if all(v is not None for v in nets):
         med["net_s"] = round(statistics.median(nets), 3)
-    res["upload_cold"] = med
-    log(f"  {label} big upload_cold: median of {len(raws)} raw {med['raw_s']} s ({raws})")
-    known = [g for g in growth if g is not None]
-    if known:
-        memory["big_upload_cold"] = {**memory.get("big_upload_cold", {}), "growth_mb": max(known)}
+    wrong = [r["incomplete"] for r in runs if r.get("incomplete")]
+    if wrong:
+        med["incomplete"] = wrong[0]
+    return med
+
+
+def repeat_cold_download(
+    label: str,
+    res: dict[str, Any],
+    wl: Workloads,
+    env: dict[str, str],
+    work: Path,
+    cold: Cold,
+    args: argparse.Namespace,
+    download_code: Callable[[str, Any, Path], str],
+    handle: Any,
+    fresh_cache: Callable[[str], dict[str, str]] | None,
+    startup_code: str,
+    server: Server,
+    startup: dict[str, Any],
+) -> None:
+    """More cold downloads of A, each into a new folder with a new, empty client cache, the
+    page cache dropped before each; ``download_cold`` becomes the median of all. One cold
+    download here varies by half either way (the first read of pages the disk just filled
+    is slow or fast from one run to the next), for MLflow as for modelbay."""
+    runs = [res["download_cold"]]
+    for i in range(1, args.download_reps):
+        dest = work / f"dl-big-download_cold-rep{i}"
+        op_env = {**env, **(fresh_cache(f"big-dlrep{i}") if fresh_cache else {})}
+        cold()
+        run_client(startup_code, env, work, 120, f"{label} prewarm")
+        log(f"{label}: big download_cold, repetition {i}")
+        r = run_client(
+            download_code("big", handle, dest), op_env, work, args.cap, f"{label} dl{i}", server
+        )
+        net(r, startup)
+        check_download(r, dest, wl, "big")
+        shutil.rmtree(dest, ignore_errors=True)
+        if fresh_cache:
+            shutil.rmtree(op_env["MODELBAY_CACHE_DIR"], ignore_errors=True)
+        runs.append(r)
+        log(f"  {label} big download_cold rep{i}: raw {r.get('raw_s')} s")
+    med = median_of(runs)
+    if med is not None:
+        res["download_cold"] = med
+        log(f"  {label} big download_cold: median of {len(runs)} raw {med['raw_s']} s")
 
 
 def modelbay_side(
