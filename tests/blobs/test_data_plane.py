@@ -504,6 +504,42 @@ def test_gc_removes_only_unreferenced_blobs(plane: Plane, tmp_path: Path) -> Non
     again.finish()
 
 
+def test_gc_aborts_uploads_abandoned_longer_ago_than_asked(plane: Plane, tmp_path: Path) -> None:
+    """A killed upload's session holds the room its parts take (on a disk store, its whole
+    reserved size) until gc aborts it: a week after it began by default, sooner if asked. A
+    dry run only counts it; logging the file afterwards sends it whole in a new session."""
+    size = 3 * PART
+    f = make_file(tmp_path / "abandoned.bin", size, seed=21)
+    digest = sha(f)
+    transport = connect()
+    (session,) = transport.call("begin_uploads", files=[{"sha256": digest, "size": size}])[
+        "uploads"
+    ]
+    transport.upload_part(session["id"], session["parts"][0], f)  # then the client dies
+    api = Api()
+    assert api.gc(grace_seconds=0)["aborted_uploads"] == 0  # begun just now, not a week ago
+    preview = api.gc(grace_seconds=0, dry_run=True, abandon_uploads_after=0)
+    assert preview["aborted_uploads"] == 1 and preview["aborted_upload_bytes"] == size
+    (still,) = transport.call("begin_uploads", files=[{"sha256": digest, "size": size}])["uploads"]
+    assert still["id"] == session["id"] and still["parts"][0]["done"]  # untouched by the preview
+
+    result = api.gc(grace_seconds=0, abandon_uploads_after=0)
+    assert result["aborted_uploads"] == 1 and result["aborted_upload_bytes"] == size
+    if plane.s3 is not None:
+        listed = plane.s3.client().list_multipart_uploads(Bucket=plane.bucket)
+        assert not [u for u in listed.get("Uploads", []) if session["id"] in u["Key"]]
+    else:
+        assert not (plane.data_dir / "blobs" / "uploads" / session["id"]).exists()
+    assert api.gc(grace_seconds=0, abandon_uploads_after=0)["aborted_uploads"] == 0
+    assert sent_bytes([f]) == size  # a new session: the aborted one's part is gone
+
+
+@pytest.mark.parametrize("after", [-1, float("nan"), "7d", None])
+def test_gc_refuses_an_abandon_age_that_is_not_seconds(plane: Plane, after: object) -> None:
+    with pytest.raises(modelbay.InvalidInputError, match="abandon"):
+        Api().gc(abandon_uploads_after=after)  # type: ignore[arg-type]
+
+
 def test_progress_is_quiet_when_not_on_a_terminal(
     plane: Plane, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

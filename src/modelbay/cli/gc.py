@@ -39,11 +39,22 @@ def gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only say what would be removed.")
     ] = False,
+    abandon_uploads_after: Annotated[
+        str,
+        typer.Option(
+            help="Abort upload sessions begun longer ago than this, freeing the room they "
+            "hold (a disk store reserves a large upload's whole size when it begins)."
+        ),
+    ] = "7d",
     as_json: JsonFlag = False,
 ) -> None:
-    """Remove stored blobs that no live version references (admins only)."""
+    """Remove stored blobs that no live version references, and abandoned uploads (admins only)."""
     with fail_on_error():
-        result = api().gc(grace_seconds=parse_duration(grace), dry_run=dry_run)
+        result = api().gc(
+            grace_seconds=parse_duration(grace),
+            dry_run=dry_run,
+            abandon_uploads_after=parse_duration(abandon_uploads_after),
+        )
     if as_json:
         print_json(result)
         return
@@ -52,7 +63,8 @@ def gc(
         f"{verb} {result['removed']} blob(s), {result['freed_bytes']} bytes; "
         f"{result['remaining']['blobs']} blob(s), {result['remaining']['bytes']} bytes remain"
         + (
-            f"; aborted {result['aborted_uploads']} stale upload(s)"
+            f"; {'would abort' if dry_run else 'aborted'} {result['aborted_uploads']} stale "
+            f"upload(s) of {result['aborted_upload_bytes']} bytes"
             if result["aborted_uploads"]
             else ""
         )

@@ -285,9 +285,22 @@ class Api:
     def history(self, ref: str, limit: int = 100) -> list[Info]:
         return list(self._transport.call("events", ref=ref, limit=limit))
 
-    def gc(self, grace_seconds: float = 24 * 3600.0, dry_run: bool = False) -> Info:
-        """Remove stored bytes no live version references (admins only); see ``modelbay gc``."""
-        return dict(self._transport.call("gc", grace_seconds=grace_seconds, dry_run=dry_run))
+    def gc(
+        self,
+        grace_seconds: float = 24 * 3600.0,
+        dry_run: bool = False,
+        abandon_uploads_after: float = 7 * 24 * 3600.0,
+    ) -> Info:
+        """Remove stored bytes no live version references, and abort upload sessions begun
+        longer ago than ``abandon_uploads_after`` seconds (admins only); see ``modelbay gc``."""
+        return dict(
+            self._transport.call(
+                "gc",
+                grace_seconds=grace_seconds,
+                dry_run=dry_run,
+                abandon_uploads_after=abandon_uploads_after,
+            )
+        )
 
     def whoami(self) -> Info:
         return dict(self._transport.call("whoami"))

@@ -161,9 +161,12 @@ class LocalTransport(Transport):
     def _op_locations(self, digests: list[str]) -> dict[str, Info]:
         return self.services.blobs.locations(self.principal, digests)
 
-    def _op_gc(self, grace_seconds: float, dry_run: bool) -> Info:
+    def _op_gc(self, grace_seconds: float, dry_run: bool, abandon_uploads_after: float) -> Info:
         return self.services.garbage.collect(
-            self.principal, grace_seconds=grace_seconds, dry_run=dry_run
+            self.principal,
+            grace_seconds=grace_seconds,
+            dry_run=dry_run,
+            abandon_uploads_after=abandon_uploads_after,
         )
 
     def _op_commit_version(
@@ -464,8 +467,15 @@ class HttpTransport(Transport):
     def _op_locations(self, digests: list[str]) -> tuple[str, str, None, Info]:
         return "POST", "/blobs/locations", None, {"digests": digests}
 
-    def _op_gc(self, grace_seconds: float, dry_run: bool) -> tuple[str, str, None, Info]:
-        return "POST", "/admin/gc", None, {"grace_seconds": grace_seconds, "dry_run": dry_run}
+    def _op_gc(
+        self, grace_seconds: float, dry_run: bool, abandon_uploads_after: float
+    ) -> tuple[str, str, None, Info]:
+        body = {
+            "grace_seconds": grace_seconds,
+            "dry_run": dry_run,
+            "abandon_uploads_after": abandon_uploads_after,
+        }
+        return "POST", "/admin/gc", None, body
 
     def _op_commit_version(
         self, project: str, name: str, type: str, files: list[Info], **fields: Any

@@ -23,7 +23,9 @@ from modelbay.store.database import Database
 DEFAULT_GC_GRACE = 24 * 3600.0
 #: Blobs looked at per transaction of a garbage collection.
 GC_PAGE = 1000
-#: Upload sessions older than this are aborted, and their parts removed.
+#: Upload sessions begun longer ago than this are aborted, and their parts removed (the
+#: default; see ``GarbageService.collect``). A disk store reserves a session's whole size when
+#: it begins, so a session killed and never resumed holds that room until then.
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
 
 
@@ -40,31 +42,34 @@ class GarbageService:
         *,
         grace_seconds: float = DEFAULT_GC_GRACE,
         dry_run: bool = False,
+        abandon_uploads_after: float = STALE_UPLOAD_SECONDS,
     ) -> Info:
         """Remove stored blobs that no live version references and that were stored longer ago
-        than ``grace_seconds``; abort upload sessions older than a week.
+        than ``grace_seconds``; abort the upload sessions begun longer ago than
+        ``abandon_uploads_after`` seconds (a week by default), which frees the room their
+        parts hold (on a disk store, their whole reserved size). A session aborted while a
+        client still sends to it fails that client's parts, and its next attempt begins anew.
 
         Raises:
             PermissionDeniedError: the principal is not an admin.
-            InvalidInputError: a grace period that is not a number of seconds, 0 or more
-                (NaN neither: SQLite would keep every blob, and PostgreSQL, where NaN sorts
-                above every number, remove unreferenced blobs of any age).
+            InvalidInputError: a period that is not a number of seconds, 0 or more (NaN
+                neither: SQLite would keep every blob, and PostgreSQL, where NaN sorts above
+                every number, remove unreferenced blobs of any age).
         """
         if not principal.is_admin:
             raise PermissionDeniedError("only admins collect garbage")
-        if (
-            isinstance(grace_seconds, bool)
-            or not isinstance(grace_seconds, int | float)
-            or not grace_seconds >= 0
+        for field, what, value in (
+            ("grace_seconds", "the grace period", grace_seconds),
+            ("abandon_uploads_after", "the age of abandoned uploads", abandon_uploads_after),
         ):
-            raise InvalidInputError(
-                "the grace period must be a number of seconds, 0 or more, not "
-                f"{grace_seconds!r:.40}",
-                {"field": "grace_seconds"},
-            )
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise InvalidInputError(
+                    f"{what} must be a number of seconds, 0 or more, not {value!r:.40}",
+                    {"field": field},
+                )
         t0 = time.monotonic()
         removed, freed = self._unreferenced(now() - grace_seconds, dry_run)
-        aborted = 0 if dry_run else self._finish_leftovers()
+        aborted, aborted_bytes = self._finish_leftovers(now() - abandon_uploads_after, dry_run)
         with self.db.read() as conn:
             totals = store.totals(conn)
         return {
@@ -72,6 +77,7 @@ class GarbageService:
             "removed": removed,
             "freed_bytes": freed,
             "aborted_uploads": aborted,
+            "aborted_upload_bytes": aborted_bytes,
             "remaining": totals,
             "seconds": round(time.monotonic() - t0, 3),
         }
@@ -97,18 +103,23 @@ class GarbageService:
             if position is None:
                 return removed, freed
 
-    def _finish_leftovers(self) -> int:
-        """Finish the blobs an earlier, crashed collection left ``deleting``; abort stale
-        upload sessions. Returns how many sessions were aborted."""
+    def _finish_leftovers(self, begun_before: float, dry_run: bool) -> tuple[int, int]:
+        """Finish the blobs an earlier, crashed collection left ``deleting``; abort the upload
+        sessions begun before ``begun_before``. Returns how many sessions were (or, in a dry
+        run, would be) aborted, and their sizes' sum."""
+        if dry_run:
+            with self.db.read() as conn:
+                stale = store.stale_uploads(conn, begun_before)
+            return len(stale), sum(int(r["size"]) for r in stale)
         with self.db.write() as conn:
             leftovers = store.deleting(conn)
         for digest in leftovers:
             self.backend.delete(digest)
         with self.db.write() as conn:
             store.delete_rows(conn, leftovers)
-            stale = store.stale_uploads(conn, now() - STALE_UPLOAD_SECONDS)
+            stale = store.stale_uploads(conn, begun_before)
             for row in stale:
                 store.set_upload_state(conn, row["id"], "aborted")
         for row in stale:
             self.backend.abort(session_of(row))
-        return len(stale)
+        return len(stale), sum(int(r["size"]) for r in stale)

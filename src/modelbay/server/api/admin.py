@@ -15,5 +15,10 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 @router.post("/gc")
 def gc(body: GcRequest, svc: Svc, who: Who) -> Response:
     return json_response(
-        svc.garbage.collect(who, grace_seconds=body.grace_seconds, dry_run=body.dry_run)
+        svc.garbage.collect(
+            who,
+            grace_seconds=body.grace_seconds,
+            dry_run=body.dry_run,
+            abandon_uploads_after=body.abandon_uploads_after,
+        )
     )
