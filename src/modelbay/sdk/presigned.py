@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.errors import NotFoundError, TransportError
+from modelbay.sdk.httpclient import client as http_client
 from modelbay.sdk.httpclient import httpx_module
 from modelbay.sdk.streams import Progress, atomic_verified_write, counted, read_range
 
@@ -28,7 +29,7 @@ class Presigned:
         with self._lock:
             if self._client is None:
                 httpx = httpx_module()
-                self._client = httpx.Client(
+                self._client = http_client(
                     timeout=httpx.Timeout(300.0, connect=10.0),
                     limits=httpx.Limits(max_connections=32),
                 )

@@ -62,6 +62,7 @@ from modelbay.errors import (
     PermissionDeniedError,
     TransportError,
 )
+from modelbay.sdk.httpclient import client as http_client
 from modelbay.sdk.httpclient import httpx_module
 from modelbay.sdk.streams import locked_temp, open_new
 
@@ -460,7 +461,7 @@ def _http_error(uri: str, exc: Exception) -> ModelbayError:
 def _http_client(uri: str, timeout: float) -> Iterator[Any]:
     httpx = httpx_module()
     try:
-        with httpx.Client(follow_redirects=True, timeout=timeout, headers=IDENTITY) as client:
+        with http_client(follow_redirects=True, timeout=timeout, headers=IDENTITY) as client:
             yield client
     except httpx.HTTPError as exc:
         raise _http_error(uri, exc) from exc

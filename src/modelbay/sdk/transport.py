@@ -21,6 +21,7 @@ from modelbay.errors import (
     from_payload,
 )
 from modelbay.names import ArtifactRef, RegistryRef, parse_ref
+from modelbay.sdk.httpclient import client as http_client
 from modelbay.sdk.httpclient import httpx_module
 from modelbay.sdk.presigned import Presigned, response_body
 from modelbay.sdk.streams import (
@@ -334,7 +335,7 @@ class HttpTransport(Transport):
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._httpx = httpx
-        self.client = httpx.Client(
+        self.client = http_client(
             base_url=self.url + "/api/v1",
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=10.0),
