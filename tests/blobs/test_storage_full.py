@@ -6,6 +6,7 @@ space is reserved when its session begins; and the store works again once there 
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import uuid
@@ -209,3 +210,42 @@ def test_a_full_database_disk_is_the_same_typed_error(small_disk: Path, tmp_path
             assert len(runs["runs"]) == 1  # the refused write left nothing
     finally:
         srv.stop()
+
+
+# The cache, on the same full disk, is left out with a warning; the download then fails in
+# the destination's folder, as it does without a cache.
+@pytest.mark.filterwarnings("ignore:.*downloading without it:UserWarning")
+def test_a_download_larger_than_the_room_left_fails_before_it_is_fetched(
+    endpoint: tuple[str, Path], small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's side: a blob's room is reserved in the cache (or beside its destination)
+    before its bytes are asked for, so a disk without room fails at once with ENOSPC, and
+    nothing partial is left in the cache or under the destination."""
+    big = random_file(tmp_path / "down.bin", 12 * MIB)
+    art = log(big, "down")
+    client_disk = tmp_path / "client-disk"
+    client_disk.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={8 * MIB}", "tmpfs", str(client_disk)], check=True
+    )
+    try:
+        monkeypatch.setenv("MODELBAY_CACHE_DIR", str(client_disk / "cache"))
+        reset_transports()
+        fetched: list[int] = []
+        from modelbay.sdk import streams
+
+        real = streams._write_verified
+        monkeypatch.setattr(
+            streams,
+            "_write_verified",
+            lambda f, digest, chunks, dest: (fetched.append(1), real(f, digest, chunks, dest)),
+        )
+        with pytest.raises(OSError) as caught:
+            modelbay.Api().artifact(art.qualified_name).download(client_disk / "out")
+        assert caught.value.errno == errno.ENOSPC
+        assert fetched == []  # refused before the body was read
+        left = [p for p in client_disk.rglob("*") if p.is_file() and p.stat().st_size >= MIB]
+        assert left == [], left  # (the cache's small index may stay)
+    finally:
+        reset_transports()
+        subprocess.run(["umount", "-l", str(client_disk)], check=False)

@@ -165,7 +165,7 @@ class _Fetcher:
                 digest,
                 size,
                 first,
-                lambda tmp: self.transport.download_blob(digest, tmp, url, self.m),
+                lambda tmp: self.transport.download_blob(digest, tmp, url, self.m, size),
             )
         except DigestMismatchError as exc:
             raise _corrupt(exc, digest, size, where[0][0]["path"]) from exc

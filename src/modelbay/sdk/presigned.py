@@ -57,8 +57,11 @@ class Presigned:
                 f"the object store refused a part (HTTP {resp.status_code}): {resp.text[:200]}"
             )
 
-    def get(self, url: str, digest: str, dest: Path, progress: Progress) -> None:
-        """Write the blob at ``url`` to ``dest``, atomically, verified against ``digest``.
+    def get(
+        self, url: str, digest: str, dest: Path, progress: Progress, size: int | None = None
+    ) -> None:
+        """Write the blob at ``url`` to ``dest``, atomically, verified against ``digest`` (the
+        room for ``size`` bytes reserved first).
 
         Raises:
             TransportError: the object store could not be reached or refused.
@@ -66,7 +69,7 @@ class Presigned:
             DigestMismatchError: the bytes do not hash to ``digest``.
         """
         with self._fetching(url, digest) as resp:
-            atomic_verified_write(dest, digest, counted(response_body(resp), progress))
+            atomic_verified_write(dest, digest, counted(response_body(resp), progress), size)
 
     def read(self, url: str, digest: str, size: int) -> bytes:
         """The bytes of the small blob at ``url``, *unverified*: the caller checks them. No

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from modelbay.errors import DigestMismatchError, InvalidInputError
+from modelbay.preallocate import reserve
 
 try:
     import fcntl
@@ -294,9 +295,10 @@ def _holds(path: Path) -> bool:
         return str(path) in _held
 
 
-def atomic_verified_write(dest: Path, digest: str, chunks: Any) -> None:
+def atomic_verified_write(dest: Path, digest: str, chunks: Any, size: int | None = None) -> None:
     """Write ``chunks`` to ``dest``, verified against ``digest``; nothing partial is ever
-    left under ``dest``.
+    left under ``dest``. The room for ``size`` bytes, when given and at least
+    :data:`RESERVE_FROM`, is reserved before the first chunk (see modelbay/preallocate.py).
 
     The bytes go to a locked temporary file beside ``dest`` (see :func:`locked_temp`),
     renamed over ``dest`` once they hash to ``digest``. When ``dest`` is itself a temporary
@@ -305,17 +307,29 @@ def atomic_verified_write(dest: Path, digest: str, chunks: Any) -> None:
 
     Raises:
         DigestMismatchError: the bytes do not hash to ``digest``.
-        OSError: the file cannot be written.
+        OSError: the file cannot be written (ENOSPC before any chunk is taken, when the disk
+            has no room for ``size`` bytes).
     """
     if _holds(dest):
         with open_new(dest) as f:
+            _reserve(f, size)
             _write_verified(f, digest, chunks, None)
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
     with locked_temp(dest) as tmp:
         with open_new(tmp) as f:
+            _reserve(f, size)
             _write_verified(f, digest, chunks, dest)
         os.replace(tmp, dest)
+
+
+#: Downloads at least this large have their room reserved before they are written.
+RESERVE_FROM = 1 << 20
+
+
+def _reserve(f: IO[bytes], size: int | None) -> None:
+    if size is not None and size >= RESERVE_FROM:
+        reserve(f.fileno(), size)
 
 
 def open_new(path: Path) -> IO[bytes]:

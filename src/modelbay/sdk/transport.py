@@ -69,12 +69,19 @@ class Transport:
         raise NotImplementedError
 
     def download_blob(
-        self, digest: str, dest: Path, url: str | None = None, progress: Progress = None
+        self,
+        digest: str,
+        dest: Path,
+        url: str | None = None,
+        progress: Progress = None,
+        size: int | None = None,
     ) -> None:
-        """Write the blob to ``dest`` (atomically, verified), from ``url`` when given.
+        """Write the blob to ``dest`` (atomically, verified), from ``url`` when given; the
+        room for ``size`` bytes (the manifest's) is reserved first.
 
         Raises:
             DigestMismatchError: the bytes received do not hash to ``digest``.
+            OSError: ENOSPC, the disk has no room for ``size`` bytes (nothing was fetched).
         """
         raise NotImplementedError
 
@@ -304,13 +311,18 @@ class LocalTransport(Transport):
         return self.services.blobs.read_many(self.principal, digests)
 
     def download_blob(
-        self, digest: str, dest: Path, url: str | None = None, progress: Progress = None
+        self,
+        digest: str,
+        dest: Path,
+        url: str | None = None,
+        progress: Progress = None,
+        size: int | None = None,
     ) -> None:
         if url:
-            self.presigned.get(url, digest, dest, progress)
+            self.presigned.get(url, digest, dest, progress, size)
             return
         atomic_verified_write(
-            dest, digest, counted(self.services.backend.iter_bytes(digest), progress)
+            dest, digest, counted(self.services.backend.iter_bytes(digest), progress), size
         )
 
     def close(self) -> None:
@@ -688,17 +700,22 @@ class HttpTransport(Transport):
             raise TransportError(f"download from {self.url} failed: {exc}") from exc
 
     def download_blob(
-        self, digest: str, dest: Path, url: str | None = None, progress: Progress = None
+        self,
+        digest: str,
+        dest: Path,
+        url: str | None = None,
+        progress: Progress = None,
+        size: int | None = None,
     ) -> None:
         if url:
-            self.presigned.get(url, digest, dest, progress)
+            self.presigned.get(url, digest, dest, progress, size)
             return
         try:
             with self.client.stream("GET", f"/blobs/{digest}") as resp:
                 if not resp.is_success:
                     resp.read()
                     self._result(resp)
-                atomic_verified_write(dest, digest, counted(response_body(resp), progress))
+                atomic_verified_write(dest, digest, counted(response_body(resp), progress), size)
         except self._httpx.HTTPError as exc:
             raise TransportError(f"download from {self.url} failed: {exc}") from exc
 
