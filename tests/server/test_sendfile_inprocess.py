@@ -5,16 +5,22 @@ between two sendfile calls)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 import uvloop
+from starlette.responses import FileResponse
 from support.processes import free_port
 
 from modelbay.server import protocol
@@ -24,6 +30,31 @@ class LoopbackSendfile(protocol.NoDelayHTTPProtocol):
     """Sends files by sendfile to this host too: these tests' clients are on it."""
 
     sendfile_loopback = True
+
+
+@contextlib.contextmanager
+def _serving(app: Any) -> Iterator[int]:
+    """``app`` served by uvicorn with :class:`LoopbackSendfile` in a thread; yields the port."""
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=LoopbackSendfile,
+        log_level="critical",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 class _Sink(asyncio.Protocol):
@@ -208,10 +239,6 @@ def test_no_pathsend_is_offered_over_tls(tmp_path: Path) -> None:
     """sendfile writes beneath the TLS layer: over TLS, Starlette must send the file itself."""
     import subprocess
 
-    import httpx
-    import uvicorn
-    from starlette.responses import FileResponse
-
     from modelbay.server.protocol import PATHSEND
 
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
@@ -268,3 +295,58 @@ def test_no_pathsend_is_offered_over_tls(tmp_path: Path) -> None:
         thread.join(10)
     assert offered == [False]
     assert got == body
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_file_sendfile_refuses_is_sent_by_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """Some filesystems (FUSE, some network ones) cannot sendfile: EINVAL at the first call.
+    The body then goes as uvicorn sends any, read by the server, whole and right, and the
+    connection stays usable. (The refusal is injected: no such filesystem is mounted here.)"""
+    body = os.urandom(3_000_000)
+    (tmp_path / "f").write_bytes(body)
+    refused: list[int] = []
+
+    def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        refused.append(offset)
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+    monkeypatch.setattr(os, "sendfile", sendfile)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await FileResponse(tmp_path / "f")(scope, receive, send)
+
+    with _serving(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        for _ in range(2):  # the second on the same connection
+            resp = client.request(method, "/")
+            assert resp.status_code == 200
+            assert resp.headers["content-length"] == str(len(body))
+            assert resp.content == (body if method == "GET" else b"")
+    assert refused == ([0, 0] if method == "GET" else [])
+
+
+def test_a_sendfile_failing_part_way_closes_the_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EINVAL after bytes went is not a refusal of the file: the response cannot be finished
+    by reading (the client has a part of it), so it fails and the connection is closed; the
+    client sees a cut body, never a wrong one."""
+    body = os.urandom(20_000_000)
+    (tmp_path / "f").write_bytes(body)
+    real = os.sendfile
+
+    def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        if offset >= 1_000_000:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real(out_fd, in_fd, offset, min(count, 1_000_000 - offset))
+
+    monkeypatch.setattr(os, "sendfile", sendfile)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await FileResponse(tmp_path / "f")(scope, receive, send)
+
+    with _serving(app) as port, pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=10)

@@ -24,7 +24,7 @@ import errno
 import ipaddress
 import os
 import socket
-from typing import Any
+from typing import Any, Literal
 
 try:  # httptools parses faster; uvicorn's h11 protocol is the fallback
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
@@ -42,6 +42,8 @@ PATHSEND = "http.response.pathsend"
 #: (the event loop does), and a client that reads fast gets its file in turns, so that no
 #: download holds one of the loop's few worker threads for long.
 TURN_MOST = 8 << 20
+#: How a sendfile of a body ended (see _sendfile).
+Ended = Literal["sent", "short", "refused"]
 
 
 class NoDelayHTTPProtocol(_Base):
@@ -124,7 +126,13 @@ async def _pathsend(cycle: Any, plain: Any, path: str) -> None:
         await plain({"type": "http.response.body", "body": b"", "more_body": False})
         return
     promised = cycle.expected_content_length
-    sent, short = await _sendfile(cycle.transport, os.open(path, os.O_RDONLY), promised)
+    sent, ended = await _sendfile(cycle.transport, os.open(path, os.O_RDONLY), promised)
+    if ended == "refused":
+        # The file's filesystem cannot sendfile (some FUSE and network filesystems): the
+        # body goes as uvicorn sends any, read here.
+        await _read_and_send(plain, path, promised)
+        return
+    short = ended == "short"
     # Each byte counts against the promise as uvicorn counts those it writes itself. A file
     # shorter than promised (it changed after the headers were sent) fails as uvicorn fails
     # such a body, and its connection is closed: the client cannot tell where a next
@@ -140,10 +148,12 @@ async def _pathsend(cycle: Any, plain: Any, path: str) -> None:
         await plain({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _sendfile(transport: Any, file_fd: int, count: int) -> tuple[int, bool]:
+async def _sendfile(transport: Any, file_fd: int, count: int) -> tuple[int, Ended]:
     """Send the first ``count`` bytes of ``file_fd`` on ``transport``'s connection; the bytes
-    sent, and whether the file ended first. Ends early, quietly, when the client goes away or
-    the transport closes. Closes ``file_fd``.
+    sent, and how it ended: ``"short"`` if the file ended first, ``"refused"`` if sendfile
+    refused the file before any byte went (nothing was sent: the caller sends it otherwise),
+    else ``"sent"``. Ends early, quietly, when the client goes away or the transport closes.
+    Closes ``file_fd``.
 
     The kernel copies the file from the page cache to the socket. The calls go to worker
     threads, as a cold file's reads block on the disk; a client that is not reading waits
@@ -168,7 +178,7 @@ async def _sendfile(transport: Any, file_fd: int, count: int) -> tuple[int, bool
             delay = min(delay * 2, 0.1)
         sock = transport.get_extra_info("socket")
         if sock is None or transport.is_closing():
-            return 0, False
+            return 0, "sent"
         # A duplicate: the transport closes its own descriptor when the client goes away or
         # the server stops, and the number may then be reused by another socket or file.
         fd = os.dup(sock.fileno())
@@ -180,8 +190,10 @@ async def _sendfile(transport: Any, file_fd: int, count: int) -> tuple[int, bool
                     pass
             elif n == _GONE:
                 break
+            elif n == _REFUSED:
+                return 0, "refused"
             elif n == 0:
-                return sent, True
+                return sent, "short"
             else:
                 sent += n
     finally:
@@ -192,11 +204,26 @@ async def _sendfile(transport: Any, file_fd: int, count: int) -> tuple[int, bool
             call.add_done_callback(close)
         else:
             close()
-    return sent, False
+    return sent, "sent"
 
 
 _FULL = -1  # the socket has no room
 _GONE = -2  # the client went away
+_REFUSED = -3  # sendfile refused the file, before any byte of it went
+#: errnos of a sendfile refused for what the file or socket is, not for what happened.
+_CANNOT = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
+
+
+async def _read_and_send(plain: Any, path: str, count: int) -> None:
+    """Send the first ``count`` bytes of the file at ``path`` as uvicorn sends a body."""
+    with open(path, "rb") as f:
+        while count > 0:
+            chunk = await asyncio.to_thread(f.read, min(count, 1 << 20))
+            if not chunk:
+                break  # shorter than promised: uvicorn fails the response as for any body
+            count -= len(chunk)
+            await plain({"type": "http.response.body", "body": chunk, "more_body": True})
+    await plain({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _send_some(fd: int, file_fd: int, offset: int, count: int) -> int:
@@ -214,6 +241,8 @@ def _send_some(fd: int, file_fd: int, offset: int, count: int) -> int:
         except OSError as exc:
             if exc.errno == errno.ENOTCONN:
                 return sent or _GONE
+            if exc.errno in _CANNOT and offset + sent == 0:
+                return _REFUSED
             raise
         if n == 0:
             break
