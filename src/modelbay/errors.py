@@ -24,7 +24,6 @@ service raised.
 
 from __future__ import annotations
 
-import errno
 from typing import Any, ClassVar
 
 
@@ -131,31 +130,6 @@ class StorageFullError(ServerError):
 
     code = "storage_full"
     status = 507
-
-
-_SQLITE_FULL = frozenset({"SQLITE_FULL", "SQLITE_IOERR_SHMSIZE"})
-
-
-def is_storage_full(exc: BaseException) -> bool:
-    """Whether ``exc``, or an error it was raised from, says the storage is full: an
-    ``OSError`` ENOSPC or EDQUOT, SQLite's ``SQLITE_FULL`` (or ``SQLITE_IOERR_SHMSIZE``: a
-    new connection could not make its WAL index, which a full disk does), or PostgreSQL's
-    ``disk_full`` (SQLSTATE 53100)."""
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if getattr(e, "sqlite_errorname", None) in _SQLITE_FULL:
-            return True
-        if getattr(e, "sqlstate", None) == "53100":
-            return True
-        stack += [e.__cause__, e.__context__, getattr(e, "orig", None)]
-    return False
 
 
 class TransportError(ModelbayError):

@@ -275,6 +275,38 @@ def test_a_small_blob_replaced_by_a_huge_object_is_refused_after_reading_little_
     assert not (tmp_path / "out" / "small.bin").exists()
 
 
+@pytest.mark.parametrize("plane", ["disk-http", "disk-embedded"], indirect=True)
+def test_a_blob_shorter_than_its_manifest_says_is_refused_not_padded(
+    plane: Plane, tmp_path: Path
+) -> None:
+    """The client reserves a blob's room from the manifest's size before fetching it. The
+    stored bytes hash right but are fewer than the manifest says (a manifest edited in the
+    database): the download fails, and no file padded to the promised size is left."""
+    import sqlite3
+
+    f = make_file(tmp_path / "model.bin", 3 << 20, seed=31)
+    run = modelbay.init(project=f"short{uuid.uuid4().hex[:6]}")
+    a = Artifact("short", "model")
+    a.add_file(f)
+    logged = run.log_artifact(a)
+    run.finish()
+    with sqlite3.connect(plane.data_dir / "modelbay.db") as db:
+        changed = db.execute(
+            "UPDATE files SET size = size + 1048576 WHERE sha256 = ?", (sha(f),)
+        ).rowcount
+    assert changed == 1
+    with pytest.raises(modelbay.DigestMismatchError, match="bytes"):
+        logged.download(tmp_path / "out")
+    left = (
+        [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+        if (tmp_path / "out").exists()
+        else []
+    )
+    assert left == []
+    cached = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.stat().st_size > 1000]
+    assert [p.stat().st_size for p in cached if p.name == sha(f)] == []
+
+
 @pytest.mark.parametrize("size", [3000, 2 * PART + 1], ids=["small", "large"])
 def test_a_blob_lost_from_the_store_is_a_clear_error_on_download(
     plane: Plane, tmp_path: Path, size: int
@@ -534,7 +566,49 @@ def test_gc_aborts_uploads_abandoned_longer_ago_than_asked(plane: Plane, tmp_pat
     assert sent_bytes([f]) == size  # a new session: the aborted one's part is gone
 
 
-@pytest.mark.parametrize("after", [-1, float("nan"), "7d", None])
+@pytest.mark.parametrize("plane", ["disk-http", "disk-embedded"], indirect=True)
+def test_gc_aborts_by_idleness_and_sweeps_staging_no_session_owns(
+    plane: Plane, tmp_path: Path
+) -> None:
+    """A session begun two days ago that still takes parts is not abandoned after a day; idle
+    as long, it is. A staging file the database knows nothing of (a server stopped between
+    making it and recording its session) goes once untouched as long, and at least an hour;
+    a younger one stays."""
+    import sqlite3
+
+    size = 2 * PART
+    f = make_file(tmp_path / "slow.bin", size, seed=41)
+    transport = connect()
+    (session,) = transport.call("begin_uploads", files=[{"sha256": sha(f), "size": size}])[
+        "uploads"
+    ]
+    transport.upload_part(session["id"], session["parts"][0], f)
+    two_days_ago = time.time() - 2 * 86400
+    with sqlite3.connect(plane.data_dir / "modelbay.db") as db:
+        db.execute("UPDATE uploads SET created_at = ? WHERE id = ?", (two_days_ago, session["id"]))
+    uploads = plane.data_dir / "blobs" / "uploads"
+    orphan, young = uploads / ("0" * 32), uploads / ("1" * 32)
+    for stray in (orphan, young):
+        stray.write_bytes(b"x" * 100_000)
+        (uploads / f"{stray.name}.parts").mkdir()
+    for path in (orphan, uploads / f"{orphan.name}.parts"):
+        os.utime(path, (time.time() - 2 * 3600,) * 2)
+    api = Api()
+
+    assert api.gc(grace_seconds=0, abandon_uploads_after=86400)["aborted_uploads"] == 0
+    assert (uploads / session["id"]).exists()  # sent to a moment ago
+    assert orphan.exists()  # two hours old, but the age asked for is a day
+
+    os.utime(uploads / session["id"], (two_days_ago,) * 2)  # idle since it began
+    assert api.gc(grace_seconds=0, abandon_uploads_after=86400)["aborted_uploads"] == 1
+    assert not (uploads / session["id"]).exists()
+
+    assert api.gc(grace_seconds=0, abandon_uploads_after=60)["aborted_uploads"] == 0
+    assert not orphan.exists() and not (uploads / f"{orphan.name}.parts").exists()
+    assert young.exists() and (uploads / f"{young.name}.parts").exists()  # under an hour old
+
+
+@pytest.mark.parametrize("after", [-1, float("nan"), "7d"])
 def test_gc_refuses_an_abandon_age_that_is_not_seconds(plane: Plane, after: object) -> None:
     with pytest.raises(modelbay.InvalidInputError, match="abandon"):
         Api().gc(abandon_uploads_after=after)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ import uvicorn
 import uvloop
 from starlette.responses import FileResponse
 from support.processes import free_port
+from support.tls import self_signed
 
 from modelbay.server import protocol
 
@@ -33,8 +34,9 @@ class LoopbackSendfile(protocol.NoDelayHTTPProtocol):
 
 
 @contextlib.contextmanager
-def _serving(app: Any) -> Iterator[int]:
-    """``app`` served by uvicorn with :class:`LoopbackSendfile` in a thread; yields the port."""
+def _serving(app: Any, **options: Any) -> Iterator[int]:
+    """``app`` served by uvicorn with :class:`LoopbackSendfile` (and ``options``) in a thread;
+    yields the port."""
     port = free_port()
     config = uvicorn.Config(
         app,
@@ -43,6 +45,7 @@ def _serving(app: Any) -> Iterator[int]:
         http=LoopbackSendfile,
         log_level="critical",
         lifespan="off",
+        **options,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run)
@@ -237,62 +240,18 @@ def test_a_finished_request_is_freed_at_once_not_by_the_cycle_collector() -> Non
 
 def test_no_pathsend_is_offered_over_tls(tmp_path: Path) -> None:
     """sendfile writes beneath the TLS layer: over TLS, Starlette must send the file itself."""
-    import subprocess
-
-    from modelbay.server.protocol import PATHSEND
-
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    key, cert = self_signed(tmp_path)
     body = os.urandom(300_000)
     (tmp_path / "f").write_bytes(body)
     offered: list[bool] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            offered.append(PATHSEND in scope.get("extensions", {}))
+            offered.append(protocol.PATHSEND in scope.get("extensions", {}))
             await FileResponse(tmp_path / "f")(scope, receive, send)
 
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http=LoopbackSendfile,
-        log_level="warning",
-        lifespan="off",
-        ssl_keyfile=str(key),
-        ssl_certfile=str(cert),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
+    with _serving(app, ssl_keyfile=str(key), ssl_certfile=str(cert)) as port:
         got = httpx.get(f"https://127.0.0.1:{port}/", verify=False, timeout=10).content
-    finally:
-        server.should_exit = True
-        thread.join(10)
     assert offered == [False]
     assert got == body
 

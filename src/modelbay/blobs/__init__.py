@@ -8,7 +8,7 @@ the whole against the promised size and digest before it appears under its name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -118,6 +118,17 @@ class BlobBackend(Protocol):
         ...
 
     def abort(self, session: UploadSession) -> None: ...
+
+    def touched_at(self, session: UploadSession) -> float | None:
+        """When the session last took bytes (epoch seconds), where the store can tell at
+        little cost; None where it cannot."""
+        ...
+
+    def sweep_staging(self, before: float, live: Collection[str]) -> tuple[int, int]:
+        """Remove what sessions not in ``live`` left in the store, untouched since
+        ``before`` (a session whose database row was never written, or whose abort failed);
+        returns how many and their bytes."""
+        ...
 
     def download_target(self, digest: str) -> Target | None: ...
 

@@ -28,7 +28,7 @@ import shutil
 import stat
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -40,7 +40,7 @@ from modelbay.errors import (
     NotFoundError,
     StorageFullError,
 )
-from modelbay.preallocate import NO_ROOM, reserve
+from modelbay.preallocation import NO_ROOM, reserve
 
 CHUNK = 1 << 20
 #: The flag left in an upload's markers when a part was sent more than once.
@@ -162,6 +162,7 @@ class LocalBlobStore:
 
         Raises:
             DigestMismatchError: the bytes hash to something else, or their size differs.
+            StorageFullError: the disk has no room for them (nothing is left).
         """
         with self.writer(digest, size) as w:
             for chunk in chunks:
@@ -176,6 +177,7 @@ class LocalBlobStore:
 
         Raises:
             DigestMismatchError: a blob's bytes hash to something else (nothing is stored).
+            StorageFullError: the disk has no room for them (nothing is stored).
         """
         for digest, data in blobs:
             actual = hashlib.sha256(data).hexdigest()
@@ -186,9 +188,8 @@ class LocalBlobStore:
                 )
         tmps: list[Path] = []
         fds: list[int] = []
-        full = _typed_when_full(sum(len(d) for _, d in blobs), self.tmp)
         try:
-            with full:
+            with _typed_when_full(sum(len(d) for _, d in blobs), self.tmp):
                 for digest, data in blobs:
                     tmps.append(self.tmp / f"{digest}.{uuid.uuid4().hex}")
                     fds.append(os.open(tmps[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
@@ -249,16 +250,17 @@ class LocalBlobStore:
         return self.uploads / f"{session.id}.parts"
 
     def begin(self, session: UploadSession) -> str | None:
-        """Create the session's staging file, its room reserved (see modelbay/preallocate.py).
+        """Create the session's staging file, its room reserved (see modelbay/preallocation.py).
 
         Raises:
             StorageFullError: the disk has no room for the whole blob (nothing is left).
         """
         staging = self._staging(session)
         try:
-            with open(staging, "ab") as f, _typed_when_full(session.size, f.fileno()):
-                reserve(f.fileno(), session.size)
-            self._markers(session).mkdir(exist_ok=True)
+            with _typed_when_full(session.size, self.uploads):
+                with open(staging, "ab") as f:
+                    reserve(f.fileno(), session.size)
+                self._markers(session).mkdir(exist_ok=True)
         except BaseException:
             self.abort(session)
             raise
@@ -329,6 +331,7 @@ class LocalBlobStore:
             InvalidInputError: parts are missing.
             NotFoundError: the session's staging file is gone (aborted or finished).
             DigestMismatchError: the assembled bytes hash to something else.
+            StorageFullError: no room for the blob's folder (its bytes stay staged).
         """
         stored = self.stored_parts(session)
         if stored is None:
@@ -370,6 +373,38 @@ class LocalBlobStore:
         self._staging(session).unlink(missing_ok=True)
         shutil.rmtree(self._markers(session), ignore_errors=True)
 
+    def touched_at(self, session: UploadSession) -> float | None:
+        """The staging file's mtime: every part written moves it."""
+        try:
+            return self._staging(session).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def sweep_staging(self, before: float, live: Collection[str]) -> tuple[int, int]:
+        """Staging files (and their markers) of sessions not in ``live``, untouched since
+        ``before``: a session begun here whose database row was never written (the server
+        stopped in between), or whose abort failed. Each holds its blob's whole size."""
+        removed = freed = 0
+        with os.scandir(self.uploads) as entries:
+            for entry in entries:
+                upload_id = entry.name.removesuffix(".parts")
+                if upload_id in live:
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if st.st_mtime >= before:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                    removed += 1
+                    freed += st.st_blocks * 512
+        return removed, freed
+
 
 class BlobWriter:
     """Receives a blob's bytes into a temporary file; ``commit`` verifies and renames it."""
@@ -381,6 +416,13 @@ class BlobWriter:
         self.tmp = store.tmp / f"{digest}.{uuid.uuid4().hex}"
         with _typed_when_full(size, store.tmp):
             self._file = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit() or __exit__
+            try:
+                if size:  # its room, up front (see modelbay/preallocation.py)
+                    reserve(self._file.fileno(), size)
+            except BaseException:
+                self._file.close()
+                self.tmp.unlink(missing_ok=True)
+                raise
         self._hash = hashlib.sha256()
         self.written = 0
 
@@ -446,19 +488,32 @@ class PartWriter:
         if current != os.fstat(self.fd).st_ino:
             os.close(self.fd)
             raise NotFoundError(f"upload {session.id} is not open")
-        markers = store._markers(session)
         try:
-            os.close(os.open(markers / f"{number}.claim", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            # Sent before: its bytes may change after they were hashed in order.
-            with contextlib.suppress(FileNotFoundError):
-                (markers / REWRITTEN).touch()
-        except FileNotFoundError:
+            with _typed_when_full(self.length, store.uploads):
+                self._claim(store._markers(session))
+        except BaseException:
             os.close(self.fd)
-            raise NotFoundError(f"upload {session.id} is not open") from None
+            raise
         # A one-part upload is hashed on the way in, so that finish() need not read it again.
         self.hash = hashlib.sha256() if session.parts == 1 else None
         self.written = 0
+
+    def _claim(self, markers: Path) -> None:
+        """Mark the part as being sent; flag the session if it was sent before (its bytes
+        may then change after they were hashed in order).
+
+        Raises:
+            NotFoundError: the session's markers are gone (completed or aborted).
+        """
+        try:
+            os.close(
+                os.open(markers / f"{self.number}.claim", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            )
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                (markers / REWRITTEN).touch()
+        except FileNotFoundError:
+            raise NotFoundError(f"upload {self.session.id} is not open") from None
 
     def write(self, chunk: bytes) -> None:
         if self.written + len(chunk) > self.length:

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlparse, urlsplit
 
@@ -583,6 +583,14 @@ class S3BlobStore:
                 return None
             raise
         return int(head["ContentLength"]), head.get("ChecksumSHA256")
+
+    def touched_at(self, session: UploadSession) -> float | None:
+        return None  # ListParts per session would tell, at a request each: age is enough
+
+    def sweep_staging(self, before: float, live: Collection[str]) -> tuple[int, int]:
+        """Nothing: a multipart upload nobody completes is for the bucket's lifecycle rule
+        (``AbortIncompleteMultipartUpload``) to end; this store reserves no room ahead."""
+        return 0, 0
 
     def abort(self, session: UploadSession) -> None:
         from botocore.exceptions import ClientError

@@ -40,12 +40,14 @@ def gc(
         bool, typer.Option("--dry-run", help="Only say what would be removed.")
     ] = False,
     abandon_uploads_after: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Abort upload sessions begun longer ago than this, freeing the room they "
-            "hold (a disk store reserves a large upload's whole size when it begins)."
+            help="Abort upload sessions begun, and last sent to, longer ago than this, freeing "
+            "the room they hold (a disk store reserves a large upload's whole size when it "
+            "begins). [default: 7d]",
+            show_default=False,
         ),
-    ] = "7d",
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Remove stored blobs that no live version references, and abandoned uploads (admins only)."""
@@ -53,7 +55,9 @@ def gc(
         result = api().gc(
             grace_seconds=parse_duration(grace),
             dry_run=dry_run,
-            abandon_uploads_after=parse_duration(abandon_uploads_after),
+            abandon_uploads_after=(
+                None if abandon_uploads_after is None else parse_duration(abandon_uploads_after)
+            ),
         )
     if as_json:
         print_json(result)

@@ -289,10 +289,11 @@ class Api:
         self,
         grace_seconds: float = 24 * 3600.0,
         dry_run: bool = False,
-        abandon_uploads_after: float = 7 * 24 * 3600.0,
+        abandon_uploads_after: float | None = None,
     ) -> Info:
-        """Remove stored bytes no live version references, and abort upload sessions begun
-        longer ago than ``abandon_uploads_after`` seconds (admins only); see ``modelbay gc``."""
+        """Remove stored bytes no live version references, and abort upload sessions begun and
+        idle for ``abandon_uploads_after`` seconds (None: the server's default, a week)
+        (admins only); see ``modelbay gc``."""
         return dict(
             self._transport.call(
                 "gc",

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from modelbay.errors import DigestMismatchError, InvalidInputError
-from modelbay.preallocate import reserve
+from modelbay.preallocation import reserve
 
 try:
     import fcntl
@@ -38,6 +38,8 @@ except ImportError:  # pragma: no cover - not POSIX: temporary files are never j
 
 Progress = Callable[[int], None] | None
 CHUNK = 1 << 20
+#: Downloads at least this large have their room reserved before they are written.
+RESERVE_FROM = 1 << 20
 #: The name of a temporary file for ``<name>``: ``.<name>.<12 lowercase hex digits>.part``.
 TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{12}\.part", re.ASCII | re.DOTALL)
 
@@ -298,7 +300,7 @@ def _holds(path: Path) -> bool:
 def atomic_verified_write(dest: Path, digest: str, chunks: Any, size: int | None = None) -> None:
     """Write ``chunks`` to ``dest``, verified against ``digest``; nothing partial is ever
     left under ``dest``. The room for ``size`` bytes, when given and at least
-    :data:`RESERVE_FROM`, is reserved before the first chunk (see modelbay/preallocate.py).
+    :data:`RESERVE_FROM`, is reserved before the first chunk (see modelbay/preallocation.py).
 
     The bytes go to a locked temporary file beside ``dest`` (see :func:`locked_temp`),
     renamed over ``dest`` once they hash to ``digest``. When ``dest`` is itself a temporary
@@ -306,25 +308,22 @@ def atomic_verified_write(dest: Path, digest: str, chunks: Any, size: int | None
     its owner renames it into place.
 
     Raises:
-        DigestMismatchError: the bytes do not hash to ``digest``.
+        DigestMismatchError: the bytes do not hash to ``digest``, or (``size`` given) are
+            not ``size`` bytes.
         OSError: the file cannot be written (ENOSPC before any chunk is taken, when the disk
             has no room for ``size`` bytes).
     """
     if _holds(dest):
         with open_new(dest) as f:
             _reserve(f, size)
-            _write_verified(f, digest, chunks, None)
+            _write_verified(f, digest, chunks, None, size)
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
     with locked_temp(dest) as tmp:
         with open_new(tmp) as f:
             _reserve(f, size)
-            _write_verified(f, digest, chunks, dest)
+            _write_verified(f, digest, chunks, dest, size)
         os.replace(tmp, dest)
-
-
-#: Downloads at least this large have their room reserved before they are written.
-RESERVE_FROM = 1 << 20
 
 
 def _reserve(f: IO[bytes], size: int | None) -> None:
@@ -343,15 +342,32 @@ def open_new(path: Path) -> IO[bytes]:
     return open(path, "r+b")
 
 
-def _write_verified(f: IO[bytes], digest: str, chunks: Any, dest: Path | None) -> None:
+def _write_verified(
+    f: IO[bytes], digest: str, chunks: Any, dest: Path | None, size: int | None = None
+) -> None:
     h = StreamHash()
+    written = 0
     try:
         for chunk in chunks:
             f.write(chunk)
             h.update(chunk)
+            written += len(chunk)
         actual = h.hexdigest()
     finally:
         h.close()
+    # The file ends where the bytes did, whatever room was reserved for it: a blob that came
+    # shorter than its manifest says is not left padded with zeros to that length.
+    f.truncate(written)
+    if size is not None and written != size:
+        what = f"blob {digest[:12]}" if dest is None else dest.name
+        raise DigestMismatchError(
+            f"download of {what} is corrupt: expected {size} bytes, got {written}",
+            {
+                "expected_size": size,
+                "size": written,
+                **({} if dest is None else {"path": str(dest)}),
+            },
+        )
     if actual != digest:
         what = f"blob {digest[:12]}" if dest is None else dest.name
         raise DigestMismatchError(

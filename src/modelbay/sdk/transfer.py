@@ -26,6 +26,7 @@ from modelbay.errors import (
     InvalidInputError,
     ModelbayError,
     NotFoundError,
+    StorageFullError,
     TransportError,
     from_payload,
 )
@@ -249,6 +250,11 @@ def _send_while_hashing(
         # An object store (which needs digests up front), or a server from before
         # provisional sessions: hash first, then send what it lacks.
         transport.hashes_while_sending = False
+        return sha256_file(path), 0
+    except StorageFullError:
+        # No room to receive the file whole: it may be stored already (the same bytes under
+        # another name), which only its hash can tell. Hashed first, it is then sent only if
+        # missing, and refused then if it is.
         return sha256_file(path), 0
     if session["id"] != resume:
         index.remember_upload(server, path, st, session["id"])

@@ -169,7 +169,9 @@ class LocalTransport(Transport):
     def _op_locations(self, digests: list[str]) -> dict[str, Info]:
         return self.services.blobs.locations(self.principal, digests)
 
-    def _op_gc(self, grace_seconds: float, dry_run: bool, abandon_uploads_after: float) -> Info:
+    def _op_gc(
+        self, grace_seconds: float, dry_run: bool, abandon_uploads_after: float | None
+    ) -> Info:
         return self.services.garbage.collect(
             self.principal,
             grace_seconds=grace_seconds,
@@ -481,13 +483,11 @@ class HttpTransport(Transport):
         return "POST", "/blobs/locations", None, {"digests": digests}
 
     def _op_gc(
-        self, grace_seconds: float, dry_run: bool, abandon_uploads_after: float
+        self, grace_seconds: float, dry_run: bool, abandon_uploads_after: float | None
     ) -> tuple[str, str, None, Info]:
-        body = {
-            "grace_seconds": grace_seconds,
-            "dry_run": dry_run,
-            "abandon_uploads_after": abandon_uploads_after,
-        }
+        body: Info = {"grace_seconds": grace_seconds, "dry_run": dry_run}
+        if abandon_uploads_after is not None:  # only then: a server before it refuses the field
+            body["abandon_uploads_after"] = abandon_uploads_after
         return "POST", "/admin/gc", None, body
 
     def _op_commit_version(

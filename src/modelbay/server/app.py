@@ -26,8 +26,8 @@ from modelbay.errors import (
     NotFoundError,
     ServerError,
     StorageFullError,
-    is_storage_full,
 )
+from modelbay.preallocation import NO_ROOM
 from modelbay.services import Services
 from modelbay.settings import Settings
 
@@ -90,7 +90,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
-        if is_storage_full(exc):  # the metadata database's disk, most likely
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM:  # a disk the store did not type
             log.error("storage full: %s", exc)
             return error_response(
                 StorageFullError("the server's storage is full; see the server log")

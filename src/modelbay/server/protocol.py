@@ -43,7 +43,7 @@ PATHSEND = "http.response.pathsend"
 #: download holds one of the loop's few worker threads for long.
 TURN_MOST = 8 << 20
 #: How a sendfile of a body ended (see _sendfile).
-Ended = Literal["sent", "short", "refused"]
+Ended = Literal["sent", "stopped", "short", "refused"]
 
 
 class NoDelayHTTPProtocol(_Base):
@@ -126,12 +126,16 @@ async def _pathsend(cycle: Any, plain: Any, path: str) -> None:
         await plain({"type": "http.response.body", "body": b"", "more_body": False})
         return
     promised = cycle.expected_content_length
-    sent, ended = await _sendfile(cycle.transport, os.open(path, os.O_RDONLY), promised)
-    if ended == "refused":
-        # The file's filesystem cannot sendfile (some FUSE and network filesystems): the
-        # body goes as uvicorn sends any, read here.
-        await _read_and_send(plain, path, promised)
-        return
+    file_fd = os.open(path, os.O_RDONLY)
+    try:
+        sent, ended = await _sendfile(cycle.transport, os.dup(file_fd), promised)
+        if ended == "refused":
+            # The file's filesystem cannot sendfile (some FUSE and network filesystems): the
+            # body goes as uvicorn sends any, read here from the file already open.
+            await _read_and_send(cycle, plain, file_fd, promised)
+            return
+    finally:
+        os.close(file_fd)
     short = ended == "short"
     # Each byte counts against the promise as uvicorn counts those it writes itself. A file
     # shorter than promised (it changed after the headers were sent) fails as uvicorn fails
@@ -152,8 +156,8 @@ async def _sendfile(transport: Any, file_fd: int, count: int) -> tuple[int, Ende
     """Send the first ``count`` bytes of ``file_fd`` on ``transport``'s connection; the bytes
     sent, and how it ended: ``"short"`` if the file ended first, ``"refused"`` if sendfile
     refused the file before any byte went (nothing was sent: the caller sends it otherwise),
-    else ``"sent"``. Ends early, quietly, when the client goes away or the transport closes.
-    Closes ``file_fd``.
+    ``"stopped"`` if the transport closed before anything was sent, else ``"sent"`` (all of
+    it, or what went before the client left). Closes ``file_fd``.
 
     The kernel copies the file from the page cache to the socket. The calls go to worker
     threads, as a cold file's reads block on the disk; a client that is not reading waits
@@ -178,7 +182,7 @@ async def _sendfile(transport: Any, file_fd: int, count: int) -> tuple[int, Ende
             delay = min(delay * 2, 0.1)
         sock = transport.get_extra_info("socket")
         if sock is None or transport.is_closing():
-            return 0, "sent"
+            return 0, "stopped"
         # A duplicate: the transport closes its own descriptor when the client goes away or
         # the server stops, and the number may then be reused by another socket or file.
         fd = os.dup(sock.fileno())
@@ -214,21 +218,23 @@ _REFUSED = -3  # sendfile refused the file, before any byte of it went
 _CANNOT = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
 
 
-async def _read_and_send(plain: Any, path: str, count: int) -> None:
-    """Send the first ``count`` bytes of the file at ``path`` as uvicorn sends a body."""
-    with open(path, "rb") as f:
-        while count > 0:
-            chunk = await asyncio.to_thread(f.read, min(count, 1 << 20))
-            if not chunk:
-                break  # shorter than promised: uvicorn fails the response as for any body
-            count -= len(chunk)
-            await plain({"type": "http.response.body", "body": chunk, "more_body": True})
+async def _read_and_send(cycle: Any, plain: Any, file_fd: int, count: int) -> None:
+    """Send the first ``count`` bytes of ``file_fd`` as uvicorn sends a body, until the
+    client goes away."""
+    offset = 0
+    while offset < count and not cycle.disconnected:
+        chunk = await asyncio.to_thread(os.pread, file_fd, min(count - offset, 1 << 20), offset)
+        if not chunk:
+            break  # shorter than promised: uvicorn fails the response as for any body
+        offset += len(chunk)
+        await plain({"type": "http.response.body", "body": chunk, "more_body": True})
     await plain({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _send_some(fd: int, file_fd: int, offset: int, count: int) -> int:
     """sendfile until ``count`` bytes (at most TURN_MOST) are sent or the socket is full:
-    the bytes sent (0 if the file has no more), or _FULL or _GONE."""
+    the bytes sent (0 if the file has no more), or _FULL, _GONE, or _REFUSED (sendfile
+    cannot send this file: refused at its first byte)."""
     sent = 0
     count = min(count, TURN_MOST)
     while sent < count:

@@ -8,7 +8,6 @@ were verified under their digest. A commit share-locks the rows of the blobs it 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import time
@@ -291,6 +290,8 @@ class BlobService:
                 asked of a store that needs the digest first (details ``reason`` is
                 ``digest_required``).
             ConflictError: a blob is being garbage-collected; try again shortly.
+            StorageFullError: the store has no room for a session's whole blob (a disk store
+                reserves it when the session begins); no session of the call is left.
         """
         if not isinstance(files, list) or len(files) > MAX_FILES_PER_CALL:
             raise InvalidInputError(
@@ -370,13 +371,15 @@ class BlobService:
                     uploads.append(session_for(digest, size, existing.get(digest)))
             provisional = [session_for(None, size, resumable.get(u)) for u, size in asked]
             if fresh:
-                self._record(principal, fresh, dead, abandoned)
+                abandoned = self._insert_sessions(principal, fresh, dead)
         except BaseException:
             # One store had no room (or the database failed): the sessions begun for this
             # call are recorded nowhere, so what they hold in the store goes now.
             for session in fresh:
-                with contextlib.suppress(Exception):
+                try:
                     self.backend.abort(session)
+                except Exception:  # gc sweeps what is left (see GarbageService.collect)
+                    log.warning("could not clean up upload %s", session.id, exc_info=True)
             raise
         for session in abandoned:
             # Nobody can claim it now: what is left of it in the store goes. A failure here
@@ -391,18 +394,15 @@ class BlobService:
             "provisional": provisional,
         }
 
-    def _record(
-        self,
-        principal: Principal,
-        fresh: list[UploadSession],
-        dead: list[UploadSession],
-        abandoned: list[UploadSession],
-    ) -> None:
-        """Record the sessions begun, and mark the dead ones they replace abandoned (those
-        this call took are appended to ``abandoned``), in one transaction."""
+    def _insert_sessions(
+        self, principal: Principal, fresh: list[UploadSession], dead: list[UploadSession]
+    ) -> list[UploadSession]:
+        """Record the sessions begun, and mark the dead ones they replace abandoned, in one
+        transaction; returns the dead ones this call abandoned (their leftovers are its to
+        remove)."""
         t = now()
         with self.db.write() as conn:
-            abandoned += [s for s in dead if store.abandon_upload(conn, s.id)]
+            abandoned = [s for s in dead if store.abandon_upload(conn, s.id)]
             store.insert_uploads(
                 conn,
                 [
@@ -420,6 +420,7 @@ class BlobService:
                     for session in fresh
                 ],
             )
+        return abandoned
 
     def _describe(self, session: UploadSession, done: dict[int, int]) -> Info:
         parts = []

@@ -12,6 +12,9 @@ a candidate.
 from __future__ import annotations
 
 import time
+from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from modelbay.blobs import BlobBackend
 from modelbay.errors import InvalidInputError, PermissionDeniedError
@@ -23,10 +26,13 @@ from modelbay.store.database import Database
 DEFAULT_GC_GRACE = 24 * 3600.0
 #: Blobs looked at per transaction of a garbage collection.
 GC_PAGE = 1000
-#: Upload sessions begun longer ago than this are aborted, and their parts removed (the
-#: default; see ``GarbageService.collect``). A disk store reserves a session's whole size when
-#: it begins, so a session killed and never resumed holds that room until then.
+#: Upload sessions begun longer ago than this, and idle as long, are aborted and their parts
+#: removed (the default; see ``GarbageService.collect``). A disk store reserves a session's
+#: whole size when it begins, so a session killed and never resumed holds that room until then.
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
+#: What a store holds for no session the database knows is removed after at least this long
+#: (a session's row is written just after its staging file is made).
+ORPHAN_MIN_AGE = 3600.0
 
 
 class GarbageService:
@@ -42,13 +48,14 @@ class GarbageService:
         *,
         grace_seconds: float = DEFAULT_GC_GRACE,
         dry_run: bool = False,
-        abandon_uploads_after: float = STALE_UPLOAD_SECONDS,
+        abandon_uploads_after: float | None = None,
     ) -> Info:
         """Remove stored blobs that no live version references and that were stored longer ago
-        than ``grace_seconds``; abort the upload sessions begun longer ago than
-        ``abandon_uploads_after`` seconds (a week by default), which frees the room their
-        parts hold (on a disk store, their whole reserved size). A session aborted while a
-        client still sends to it fails that client's parts, and its next attempt begins anew.
+        than ``grace_seconds``; abort the open upload sessions begun, and last sent to, longer
+        ago than ``abandon_uploads_after`` seconds (None: a week), which frees the room they
+        hold (on a disk store, their whole reserved size). Sessions being completed are left a
+        week whatever is asked. A disk store's staging files that no session in the database
+        owns (a server stopped between the two) go after the same time, and at least an hour.
 
         Raises:
             PermissionDeniedError: the principal is not an admin.
@@ -58,6 +65,8 @@ class GarbageService:
         """
         if not principal.is_admin:
             raise PermissionDeniedError("only admins collect garbage")
+        if abandon_uploads_after is None:
+            abandon_uploads_after = STALE_UPLOAD_SECONDS
         for field, what, value in (
             ("grace_seconds", "the grace period", grace_seconds),
             ("abandon_uploads_after", "the age of abandoned uploads", abandon_uploads_after),
@@ -69,7 +78,7 @@ class GarbageService:
                 )
         t0 = time.monotonic()
         removed, freed = self._unreferenced(now() - grace_seconds, dry_run)
-        aborted, aborted_bytes = self._finish_leftovers(now() - abandon_uploads_after, dry_run)
+        aborted, aborted_bytes = self._finish_leftovers(abandon_uploads_after, dry_run)
         with self.db.read() as conn:
             totals = store.totals(conn)
         return {
@@ -103,13 +112,29 @@ class GarbageService:
             if position is None:
                 return removed, freed
 
-    def _finish_leftovers(self, begun_before: float, dry_run: bool) -> tuple[int, int]:
-        """Finish the blobs an earlier, crashed collection left ``deleting``; abort the upload
-        sessions begun before ``begun_before``. Returns how many sessions were (or, in a dry
-        run, would be) aborted, and their sizes' sum."""
+    def _finish_leftovers(self, idle: float, dry_run: bool) -> tuple[int, int]:
+        """Finish the blobs an earlier, crashed collection left ``deleting``; abort the open
+        upload sessions begun and idle for ``idle`` seconds (completing ones after a week),
+        and sweep the store's orphaned staging. Returns how many sessions were (or, in a dry
+        run, would be) aborted, and their declared sizes' sum (what they may hold)."""
+        t = now()
+
+        def candidates(conn: Connection) -> list[dict[str, Any]]:
+            return store.stale_uploads(conn, t - idle, ("open",)) + store.stale_uploads(
+                conn, t - STALE_UPLOAD_SECONDS, ("completing",)
+            )
+
+        with self.db.read() as conn:
+            found = candidates(conn)
+        # A session still taking parts is not abandoned, however long ago it began.
+        idle_ids = {
+            row["id"]
+            for row in found
+            if row["state"] != "open"
+            or (self.backend.touched_at(session_of(row)) or 0.0) < t - idle
+        }
         if dry_run:
-            with self.db.read() as conn:
-                stale = store.stale_uploads(conn, begun_before)
+            stale = [row for row in found if row["id"] in idle_ids]
             return len(stale), sum(int(r["size"]) for r in stale)
         with self.db.write() as conn:
             leftovers = store.deleting(conn)
@@ -117,9 +142,13 @@ class GarbageService:
             self.backend.delete(digest)
         with self.db.write() as conn:
             store.delete_rows(conn, leftovers)
-            stale = store.stale_uploads(conn, begun_before)
+            # Read again under the lock: a session completed meanwhile is not aborted.
+            stale = [row for row in candidates(conn) if row["id"] in idle_ids]
             for row in stale:
                 store.set_upload_state(conn, row["id"], "aborted")
         for row in stale:
             self.backend.abort(session_of(row))
+        with self.db.read() as conn:
+            live = store.live_upload_ids(conn)
+        self.backend.sweep_staging(t - max(idle, ORPHAN_MIN_AGE), live)
         return len(stale), sum(int(r["size"]) for r in stale)

@@ -216,11 +216,18 @@ def settle_uploads(
         )
 
 
-def stale_uploads(conn: Connection, before: float) -> list[dict[str, Any]]:
-    stmt = sa.select(uploads).where(
-        uploads.c.state.in_(("open", "completing")), uploads.c.created_at < before
-    )
+def stale_uploads(
+    conn: Connection, before: float, states: tuple[str, ...] = ("open", "completing")
+) -> list[dict[str, Any]]:
+    """The sessions in ``states`` created before ``before``."""
+    stmt = sa.select(uploads).where(uploads.c.state.in_(states), uploads.c.created_at < before)
     return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def live_upload_ids(conn: Connection) -> set[str]:
+    """The ids of the sessions still open or completing."""
+    stmt = sa.select(uploads.c.id).where(uploads.c.state.in_(("open", "completing")))
+    return {r[0] for r in conn.execute(stmt)}
 
 
 def gc_candidates(

@@ -23,7 +23,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from modelbay.errors import InvalidInputError, StorageFullError, is_storage_full
+from modelbay.errors import InvalidInputError, StorageFullError
+from modelbay.preallocation import NO_ROOM
 from modelbay.sqlite_files import enable_wal
 
 #: Set while a write transaction on SQLite must not wait for the database lock: it runs on
@@ -75,7 +76,7 @@ class Database:
         Raises:
             StorageFullError: the database's disk (or quota) is full; nothing was written.
         """
-        with _typed_when_full(), self.engine.connect() as conn:
+        with _full_is_typed(), self.engine.connect() as conn:
             mode = "IMMEDIATE"
             if _NO_WAIT.get() and self.is_sqlite:
                 # Only the first write of a call may refuse to wait: after it has committed,
@@ -105,7 +106,7 @@ class Database:
             StorageFullError: the database's disk is full (SQLite cannot open a connection
                 when it cannot make its WAL index).
         """
-        with _typed_when_full(), self.engine.connect() as conn, conn.begin():
+        with _full_is_typed(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def migrate(self) -> None:
@@ -180,17 +181,39 @@ class Database:
         self.engine.dispose()
 
 
+#: SQLite's errors of a full disk: SQLITE_FULL, and SQLITE_IOERR_SHMSIZE (a new connection
+#: could not make its WAL index, which is what a full disk does to it).
+_SQLITE_FULL = frozenset({"SQLITE_FULL", "SQLITE_IOERR_SHMSIZE"})
+_PG_DISK_FULL = "53100"
+
+
 @contextlib.contextmanager
-def _typed_when_full() -> Iterator[None]:
+def _full_is_typed() -> Iterator[None]:
     """Turn the database's "disk full" errors into :class:`StorageFullError`."""
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        if is_storage_full(exc):
+        if _disk_full(exc.orig):
             raise StorageFullError(
                 "the metadata database's disk is full; nothing was written", {"storage": "database"}
             ) from exc
         raise
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """Whether a driver's error says the disk is full: SQLite's codes, PostgreSQL's
+    ``disk_full`` (SQLSTATE 53100), or an OSError ENOSPC or EDQUOT behind either."""
+    for _ in range(8):  # a chain, never a cycle, is followed
+        if exc is None:
+            break
+        if getattr(exc, "sqlite_errorname", None) in _SQLITE_FULL:
+            return True
+        if getattr(exc, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class _Checkpointer:

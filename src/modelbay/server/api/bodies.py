@@ -66,7 +66,7 @@ class BlobEntry(Body):
 class GcRequest(Body):
     grace_seconds: float = Field(default=24 * 3600.0, ge=0)
     dry_run: bool = False
-    abandon_uploads_after: float = Field(default=7 * 24 * 3600.0, ge=0)
+    abandon_uploads_after: float | None = Field(default=None, ge=0)  # None: the server's week
 
 
 class UploadIds(Body):

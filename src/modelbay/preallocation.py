@@ -18,6 +18,8 @@ from typing import cast
 
 #: Errors that say the disk (or the user's quota) has no room.
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: Errors of a filesystem that cannot allocate ahead.
+CANNOT = frozenset({errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
 
 
 def _find_fallocate() -> Callable[[int, int, int, int], int] | None:
@@ -46,14 +48,31 @@ def reserve(fd: int, size: int) -> None:
     the filesystem can; elsewhere (no fallocate: macOS, some network filesystems) the file is
     made sparse, as ``truncate`` does, and a full disk shows only when it is written.
 
+    A disk that shows too little room is refused before anything is allocated. Should the
+    allocation fail all the same (ext4 keeps the blocks a failed fallocate got, and other
+    writers on the disk would meanwhile find it full), the file is cut back to its length.
+
     Raises:
         OSError: ENOSPC or EDQUOT, the filesystem has no room for ``size`` bytes (the file
-            is left as it was).
+            is left as it was); or what else fallocate or ftruncate report (EIO, EPERM...).
     """
-    if size and _fallocate is not None and _fallocate(fd, 0, 0, size) != 0:
-        err = ctypes.get_errno()
-        if err in NO_ROOM:
+    before = os.fstat(fd).st_size
+    if size <= before:
+        return
+    if _fallocate is not None:
+        vfs = os.fstatvfs(fd)
+        free = (vfs.f_bfree if os.geteuid() == 0 else vfs.f_bavail) * vfs.f_frsize
+        if free < size - before:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        while _fallocate(fd, 0, 0, size) != 0:
+            err = ctypes.get_errno()
+            if err == errno.EINTR:
+                continue
+            if err in NO_ROOM:
+                os.ftruncate(fd, before)
+                raise OSError(err, os.strerror(err))
+            if err in CANNOT:
+                break  # this filesystem cannot allocate ahead: a sparse file
             raise OSError(err, os.strerror(err))
-        # EOPNOTSUPP (or EINVAL) where the filesystem cannot allocate ahead: a sparse file.
     if os.fstat(fd).st_size < size:
         os.ftruncate(fd, size)
