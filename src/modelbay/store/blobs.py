@@ -216,9 +216,7 @@ def settle_uploads(
         )
 
 
-def stale_uploads(
-    conn: Connection, before: float, states: tuple[str, ...] = ("open", "completing")
-) -> list[dict[str, Any]]:
+def stale_uploads(conn: Connection, before: float, states: tuple[str, ...]) -> list[dict[str, Any]]:
     """The sessions in ``states`` created before ``before``."""
     stmt = sa.select(uploads).where(uploads.c.state.in_(states), uploads.c.created_at < before)
     return [dict(r) for r in conn.execute(stmt).mappings()]
