@@ -863,8 +863,7 @@ def measure_system(
             if op in COLD_OPS:
                 # Cold data, warm code: drop the page cache, then start one untimed client,
                 # which reads the interpreter and libraries back (but none of the data).
-                cold()
-                run_client(startup_code, env, work, 120, f"{label} prewarm")
+                cold_data_warm_code(cold, startup_code, env, work, label)
             log(f"{label}: {workload} {op}")
             with RssSampler(pgid) as rss:
                 r = run_client(code, op_env, work, args.cap, f"{label} {workload} {op}", server)
@@ -933,6 +932,14 @@ def measure_system(
     return out
 
 
+def cold_data_warm_code(
+    cold: Cold, startup_code: str, env: dict[str, str], work: Path, label: str
+) -> None:
+    """Drop the page cache, then start one untimed client: the data is cold, the code warm."""
+    cold()
+    run_client(startup_code, env, work, 120, f"{label} prewarm")
+
+
 def repeat_cold_upload(
     label: str,
     res: dict[str, Any],
@@ -954,8 +961,7 @@ def repeat_cold_upload(
     runs = [first]
     growth = [memory.get("big_upload_cold", {}).get("growth_mb")]
     for i, path in enumerate(wl.big_reps, 1):
-        cold()
-        run_client(startup_code, env, work, 120, f"{label} prewarm")
+        cold_data_warm_code(cold, startup_code, env, work, label)
         log(f"{label}: big upload_cold, repetition {i}")
         with RssSampler(server.proc.pid) as rss:
             r = run_client(
@@ -1019,8 +1025,7 @@ def repeat_cold_download(
     for i in range(1, args.download_reps):
         dest = work / f"dl-big-download_cold-rep{i}"
         op_env = {**env, **(fresh_cache(f"big-dlrep{i}") if fresh_cache else {})}
-        cold()
-        run_client(startup_code, env, work, 120, f"{label} prewarm")
+        cold_data_warm_code(cold, startup_code, env, work, label)
         log(f"{label}: big download_cold, repetition {i}")
         r = run_client(
             download_code("big", handle, dest), op_env, work, args.cap, f"{label} dl{i}", server
