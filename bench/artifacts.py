@@ -697,7 +697,7 @@ MODELBAY_STARTUP = (
 import modelbay
 from modelbay.sdk.transport import connect
 _T1 = _time.perf_counter()
-connect().call("whoami")
+connect().call(ops.WHOAMI, rq.NoArgs())
 _T2 = _time.perf_counter()
 _report(import_s=_T1 - _T0, call_s=_T2 - _T1, total_s=_T2 - _T0)
 """

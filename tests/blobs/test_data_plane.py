@@ -24,6 +24,8 @@ from support.seaweed import SeaweedS3, find_weed
 
 import modelbay
 from modelbay import Api, Artifact
+from modelbay.contract import operations as ops
+from modelbay.contract import requests as rq
 from modelbay.sdk import transfer
 from modelbay.sdk.digests import default_index
 from modelbay.sdk.transport import connect, reset_transports
@@ -399,12 +401,12 @@ def test_killed_upload_leaves_nothing_and_resumes_with_missing_parts(
         """The parts of the session sending the file: on S3, one found by its digest; on the
         disk store, the provisional one the client remembers (it sends while it hashes)."""
         if plane.store == "s3":
-            plan = transport.call("begin_uploads", files=[{"sha256": digest, "size": size}])
+            plan = transport.call(ops.BEGIN_UPLOADS, rq.UploadFiles(files=[{"sha256": digest, "size": size}])).model_dump()
             return plan["uploads"][0]["parts"] if plan["uploads"] else []
         upload_id = default_index().provisional_upload(transport.identity, f, f.stat())
         if upload_id is None:
             return []
-        plan = transport.call("begin_uploads", files=[{"size": size, "id": upload_id}])
+        plan = transport.call(ops.BEGIN_UPLOADS, rq.UploadFiles(files=[{"size": size, "id": upload_id}])).model_dump()
         assert plan["provisional"][0]["id"] == upload_id
         return plan["provisional"][0]["parts"]
 
@@ -544,7 +546,7 @@ def test_gc_aborts_uploads_abandoned_longer_ago_than_asked(plane: Plane, tmp_pat
     f = make_file(tmp_path / "abandoned.bin", size, seed=21)
     digest = sha(f)
     transport = connect()
-    (session,) = transport.call("begin_uploads", files=[{"sha256": digest, "size": size}])[
+    (session,) = transport.call(ops.BEGIN_UPLOADS, rq.UploadFiles(files=[{"sha256": digest, "size": size}])).model_dump()[
         "uploads"
     ]
     transport.upload_part(session["id"], session["parts"][0], f)  # then the client dies
@@ -552,7 +554,7 @@ def test_gc_aborts_uploads_abandoned_longer_ago_than_asked(plane: Plane, tmp_pat
     assert api.gc(grace_seconds=0)["aborted_uploads"] == 0  # begun just now, not a week ago
     preview = api.gc(grace_seconds=0, dry_run=True, abandon_uploads_after=0)
     assert preview["aborted_uploads"] == 1 and preview["aborted_upload_bytes"] == size
-    (still,) = transport.call("begin_uploads", files=[{"sha256": digest, "size": size}])["uploads"]
+    (still,) = transport.call(ops.BEGIN_UPLOADS, rq.UploadFiles(files=[{"sha256": digest, "size": size}])).model_dump()["uploads"]
     assert still["id"] == session["id"] and still["parts"][0]["done"]  # untouched by the preview
 
     result = api.gc(grace_seconds=0, abandon_uploads_after=0)
@@ -579,7 +581,7 @@ def test_gc_aborts_by_idleness_and_sweeps_staging_no_session_owns(
     size = 2 * PART
     f = make_file(tmp_path / "slow.bin", size, seed=41)
     transport = connect()
-    (session,) = transport.call("begin_uploads", files=[{"sha256": sha(f), "size": size}])[
+    (session,) = transport.call(ops.BEGIN_UPLOADS, rq.UploadFiles(files=[{"sha256": sha(f), "size": size}])).model_dump()[
         "uploads"
     ]
     transport.upload_part(session["id"], session["parts"][0], f)

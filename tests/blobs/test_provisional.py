@@ -19,6 +19,8 @@ import pytest
 from support.processes import ServerProcess
 
 import modelbay
+from modelbay.contract import operations as ops
+from modelbay.contract import requests as rq
 from modelbay.sdk import transfer, transport
 from modelbay.sdk.digests import default_index
 from modelbay.sdk.transport import HttpTransport
@@ -313,7 +315,7 @@ def test_parts_lost_on_the_way_are_sent_again(
     hashed, _ = transfer.hash_and_send([f], sdk, progress=False)
     digest = hashlib.sha256(f.read_bytes()).hexdigest()
     assert failed and hashed == [(digest, 4 * PART)]
-    assert sdk.call("missing_blobs", digests=[digest]) == []
+    assert sdk.call(ops.MISSING_BLOBS, rq.Digests(digests=[digest])).missing == []
 
 
 def test_a_server_that_needs_digests_first_gets_them_first(
@@ -349,7 +351,7 @@ def test_a_file_changed_while_sent_is_refused(
     with pytest.raises(modelbay.DigestMismatchError):
         transfer.hash_and_send([f], sdk, progress=False)
     digest = hashlib.sha256(f.read_bytes()).hexdigest()
-    assert sdk.call("missing_blobs", digests=[digest]) == [digest]
+    assert sdk.call(ops.MISSING_BLOBS, rq.Digests(digests=[digest])).missing == [digest]
     assert default_index().provisional_upload(sdk.identity, f, f.stat()) is None
 
 

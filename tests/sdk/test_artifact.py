@@ -17,6 +17,8 @@ import pytest
 import modelbay
 from modelbay import Api, Artifact
 from modelbay.blobs.local import LocalBlobStore
+from modelbay.contract import operations as ops
+from modelbay.contract import requests as rq
 from modelbay.sdk import artifact as artifact_module
 from modelbay.sdk.transport import connect
 from modelbay.services.artifacts import check_manifest
@@ -34,7 +36,7 @@ def sha(path: Path) -> str:
 
 def stored(*paths: Path) -> list[bool]:
     """Whether the server holds the bytes of each file."""
-    missing = set(connect().call("missing_blobs", digests=[sha(p) for p in paths]))
+    missing = set(connect().call(ops.MISSING_BLOBS, rq.Digests(digests=[sha(p) for p in paths])).missing)
     return [sha(p) not in missing for p in paths]
 
 
@@ -76,11 +78,13 @@ def test_the_server_refuses_a_manifest_whose_file_is_also_a_folder(mb: Any, uniq
     files = [{"path": "x"}, {"path": "m/inner/deep"}, {"path": "m/inner"}]
     with pytest.raises(modelbay.InvalidPathError, match="'m/inner'.*'m/inner/deep'") as caught:
         connect().call(
-            "commit_version",
-            project=f"p{uniq}",
-            name="clash",
-            type="model",
-            files=[{**f, **blob} for f in files],
+            ops.COMMIT_VERSION,
+            rq.VersionCommit(
+                project=f"p{uniq}",
+                name="clash",
+                type="model",
+                files=[rq.FileEntry(**f, **blob) for f in files],
+            ),
         )
     assert caught.value.details == {"path": "m/inner/deep", "file": "m/inner"}
     ref = {"path": "m/inner", "sha256": "0" * 64, "size": 1, "ref": "file:///tmp/x"}

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from modelbay.cli.common import fail_on_error
+from modelbay.contract.operations import WHOAMI
+from modelbay.contract.requests import NoArgs
 
 
 def register(app: typer.Typer) -> None:
@@ -53,12 +55,12 @@ def login(
             raise InvalidInputError("the API key is empty")
         transport = HttpTransport(url, key)
         try:
-            who = transport.call("whoami")
+            who = transport.call(WHOAMI, NoArgs())
         finally:
             transport.close()
         path = save_key(settings.data_dir, url, key)
-    admin = " (admin)" if who.get("is_admin") else ""
-    typer.echo(f"logged in to {url} as {who['user']}{admin}; key saved in {path}")
+    admin = " (admin)" if who.is_admin else ""
+    typer.echo(f"logged in to {url} as {who.user}{admin}; key saved in {path}")
     if os.environ.get("MODELBAY_API_KEY", key) != key:
         typer.echo(
             "note: MODELBAY_API_KEY is set and takes precedence over the saved key", err=True

@@ -6,6 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelbay import names
+from modelbay.contract import entities as e
+from modelbay.contract import operations as ops
+from modelbay.contract import requests as rq
 from modelbay.sdk.artifact import Artifact
 from modelbay.sdk.transport import Info, Transport, connect
 from modelbay.settings import Settings
@@ -14,18 +17,18 @@ from modelbay.settings import Settings
 class PublicRun:
     """A stored run, read through the API (``Api().run("project/id")``)."""
 
-    def __init__(self, transport: Transport, info: Info) -> None:
+    def __init__(self, transport: Transport, info: e.Run) -> None:
         self._transport = transport
         self._info = info
 
-    id = property(lambda self: self._info["id"])
-    name = property(lambda self: self._info["name"])
-    project = property(lambda self: self._info["project"])
-    state = property(lambda self: self._info["state"])
-    config = property(lambda self: dict(self._info["config"]))
-    summary = property(lambda self: dict(self._info["summary"]))
-    tags = property(lambda self: list(self._info["tags"]))
-    user = property(lambda self: self._info.get("user"))
+    id = property(lambda self: self._info.id)
+    name = property(lambda self: self._info.name)
+    project = property(lambda self: self._info.project)
+    state = property(lambda self: self._info.state)
+    config = property(lambda self: dict(self._info.config or {}))
+    summary = property(lambda self: dict(self._info.summary or {}))
+    tags = property(lambda self: list(self._info.tags or []))
+    user = property(lambda self: self._info.user)
 
     @property
     def path(self) -> str:
@@ -41,13 +44,14 @@ class PublicRun:
         Raises:
             InvalidInputError: bad keys, ``max_points`` or ``x_axis``.
         """
-        opts: dict[str, Any] = {"max_points": max_points} if max_points is not None else {}
-        if x_axis != "step":
-            opts["x_axis"] = x_axis
-        result = self._transport.call(
-            "history", project=self.project, run_id=self.id, keys=keys, **opts
+        request = rq.HistoryQuery(
+            project=self.project,
+            run_id=self.id,
+            keys=keys,
+            max_points=max_points,
+            x_axis=x_axis,  # type: ignore[arg-type]  # checked by the model
         )
-        return dict(result["history"])
+        return dict(self._transport.call(ops.HISTORY, request).history)
 
     def logged_artifacts(self) -> list[Artifact]:
         return self._artifacts("logged")
@@ -56,10 +60,13 @@ class PublicRun:
         return self._artifacts("used")
 
     def _artifacts(self, direction: str) -> list[Artifact]:
-        infos = self._transport.call(
-            "run_artifacts", project=self.project, run_id=self.id, direction=direction
+        request = rq.RunArtifactsQuery(
+            project=self.project,
+            run_id=self.id,
+            direction=direction,  # type: ignore[arg-type]  # checked by the model
         )
-        return [Artifact._from_info(self._transport, i) for i in infos]
+        versions = self._transport.call(ops.RUN_ARTIFACTS, request).versions
+        return [Artifact._from_version(self._transport, v) for v in versions]
 
     def __repr__(self) -> str:
         return f"<PublicRun {self.path} {self.state}>"
@@ -68,23 +75,25 @@ class PublicRun:
 class Registry:
     """A registry (``model``, ``dataset`` or custom) and its collections."""
 
-    def __init__(self, transport: Transport, info: Info) -> None:
+    def __init__(self, transport: Transport, info: e.Registry) -> None:
         self._transport = transport
         self._info = info
 
-    name = property(lambda self: self._info["name"])
-    description = property(lambda self: self._info["description"])
-    info = property(lambda self: dict(self._info), doc="The raw description the server returned.")
-    artifact_types = property(lambda self: self._info["artifact_types"])
+    name = property(lambda self: self._info.name)
+    description = property(lambda self: self._info.description)
+    info = property(
+        lambda self: self._info.model_dump(), doc="The description the server returned."
+    )
+    artifact_types = property(lambda self: self._info.artifact_types)
 
     def collections(self, query: str | None = None) -> list[Collection]:
-        infos = self._transport.call("collections", registry=self.name, query=query)
-        return [Collection(self._transport, i) for i in infos]
+        request = rq.CollectionsQuery(registry=self.name, query=query)
+        found = self._transport.call(ops.COLLECTIONS, request).collections
+        return [Collection(self._transport, c) for c in found]
 
     def collection(self, name: str) -> Collection:
-        return Collection(
-            self._transport, self._transport.call("collection", registry=self.name, collection=name)
-        )
+        request = rq.CollectionPath(registry=self.name, collection=name)
+        return Collection(self._transport, self._transport.call(ops.COLLECTION_GET, request))
 
     def __repr__(self) -> str:
         return f"<Registry {self.name}>"
@@ -93,63 +102,57 @@ class Registry:
 class Collection:
     """A registered model (or dataset): a named set of linked versions with aliases."""
 
-    def __init__(self, transport: Transport, info: Info) -> None:
+    def __init__(self, transport: Transport, info: e.Collection) -> None:
         self._transport = transport
         self._info = info
 
-    registry = property(lambda self: self._info["registry"])
-    name = property(lambda self: self._info["name"])
-    type = property(lambda self: self._info["type"])
-    description = property(lambda self: self._info["description"])
-    tags = property(lambda self: list(self._info["tags"]))
-    info = property(lambda self: dict(self._info), doc="The raw description the server returned.")
+    registry = property(lambda self: self._info.registry)
+    name = property(lambda self: self._info.name)
+    type = property(lambda self: self._info.type)
+    description = property(lambda self: self._info.description)
+    tags = property(lambda self: list(self._info.tags))
+    info = property(
+        lambda self: self._info.model_dump(), doc="The description the server returned."
+    )
 
     @property
     def aliases(self) -> dict[str, str]:
         """``{alias: "vN"}`` of this collection."""
-        if "aliases" not in self._info:
-            self._info = self._transport.call(
-                "collection", registry=self.registry, collection=self.name
-            )
-        return dict(self._info["aliases"])
+        if self._info.aliases is None:
+            request = rq.CollectionPath(registry=self.registry, collection=self.name)
+            self._info = self._transport.call(ops.COLLECTION_GET, request)
+        return dict(self._info.aliases or {})
 
     def versions(self, page_size: int = 1000) -> Iterator[Artifact]:
         """Every version, newest first, fetched a page at a time."""
         token: str | None = None
         while True:
-            page = self._transport.call(
-                "collection_versions",
-                registry=self.registry,
-                collection=self.name,
-                limit=page_size,
-                page_token=token,
+            request = rq.VersionsPage(
+                registry=self.registry, collection=self.name, limit=page_size, page_token=token
             )
-            for info in page["versions"]:
-                yield Artifact._from_info(self._transport, info)
-            token = page["next_page_token"]
+            page = self._transport.call(ops.COLLECTION_VERSIONS, request)
+            for version in page.versions:
+                yield Artifact._from_version(self._transport, version)
+            token = page.next_page_token
             if not token:
                 return
 
     def version(self, selector: str = names.LATEST) -> Artifact:
-        info = self._transport.call(
-            "resolve", ref=f"{self.registry}-registry/{self.name}:{selector}"
-        )
-        return Artifact._from_info(self._transport, info)
+        ref = names.RegistryRef(self.registry, self.name, selector)
+        version = self._transport.call(ops.RESOLVE, rq.RefQuery(ref=str(ref)))
+        return Artifact._from_version(self._transport, version)
 
     def set_alias(self, alias: str, version: str) -> Artifact:
-        info = self._transport.call(
-            "set_collection_alias",
-            registry=self.registry,
-            collection=self.name,
-            alias=alias,
-            version=version,
+        request = rq.CollectionAliasSet(
+            registry=self.registry, collection=self.name, alias=alias, version=version
         )
-        return Artifact._from_info(self._transport, info)
+        return Artifact._from_version(
+            self._transport, self._transport.call(ops.SET_COLLECTION_ALIAS, request)
+        )
 
     def remove_alias(self, alias: str) -> None:
-        self._transport.call(
-            "remove_collection_alias", registry=self.registry, collection=self.name, alias=alias
-        )
+        request = rq.CollectionAliasPath(registry=self.registry, collection=self.name, alias=alias)
+        self._transport.call(ops.REMOVE_COLLECTION_ALIAS, request)
 
     def update(self, description: Any = ..., tags: Any = ...) -> None:
         fields: dict[str, Any] = {}
@@ -157,17 +160,14 @@ class Collection:
             fields["description"] = description
         if tags is not ...:
             fields["tags"] = tags
-        self._info = self._transport.call(
-            "update_collection", registry=self.registry, collection=self.name, **fields
-        )
+        request = rq.CollectionUpdate(registry=self.registry, collection=self.name, **fields)
+        self._info = self._transport.call(ops.UPDATE_COLLECTION, request)
 
     def history(self, limit: int = 100) -> list[Info]:
         """Audit events of the collection, newest first."""
-        return list(
-            self._transport.call(
-                "events", registry=self.registry, collection=self.name, limit=limit
-            )
-        )
+        request = rq.CollectionHistory(registry=self.registry, collection=self.name, limit=limit)
+        events = self._transport.call(ops.COLLECTION_HISTORY, request).events
+        return [event.model_dump() for event in events]
 
     def __repr__(self) -> str:
         return f"<Collection {self.registry}-registry/{self.name}>"
@@ -189,10 +189,10 @@ class Api:
         """
         from modelbay.errors import InvalidInputError
 
-        info = self._transport.call("resolve", ref=str(names.parse_ref(name)))
-        if type is not None and info["type"] != type:
-            raise InvalidInputError(f"{name} has type {info['type']!r}, not {type!r}")
-        return Artifact._from_info(self._transport, info)
+        version = self._transport.call(ops.RESOLVE, rq.RefQuery(ref=str(names.parse_ref(name))))
+        if type is not None and version.type != type:
+            raise InvalidInputError(f"{name} has type {version.type!r}, not {type!r}")
+        return Artifact._from_version(self._transport, version)
 
     def artifact_exists(self, name: str) -> bool:
         from modelbay.errors import NotFoundError
@@ -209,23 +209,29 @@ class Api:
         """Versions of ``project/name`` (newest first); without a name, the artifacts of a project
         as dicts (name, type, version_count)."""
         if name is None:
-            return list(self._transport.call("list_artifacts", project=project, type=type))
-        infos = self._transport.call("artifact_versions", project=project, name=name)
-        return [Artifact._from_info(self._transport, i) for i in infos]
+            request = rq.ArtifactsQuery(project=project, type=type)
+            return list(self._transport.call(ops.LIST_ARTIFACTS, request).artifacts)
+        found = self._transport.call(
+            ops.ARTIFACT_VERSIONS, rq.ArtifactPath(project=project, name=name)
+        )
+        return [Artifact._from_version(self._transport, v) for v in found.versions]
 
     def registries(self) -> list[Registry]:
-        return [Registry(self._transport, i) for i in self._transport.call("registries")]
+        found = self._transport.call(ops.REGISTRIES, rq.NoArgs()).registries
+        return [Registry(self._transport, r) for r in found]
 
     def registry(self, name: str) -> Registry:
-        return Registry(self._transport, self._transport.call("registry", name=name))
+        return Registry(
+            self._transport, self._transport.call(ops.REGISTRY, rq.RegistryPath(registry=name))
+        )
 
     def create_registry(
         self, name: str, description: str | None = None, artifact_types: list[str] | None = None
     ) -> Registry:
-        info = self._transport.call(
-            "create_registry", name=name, description=description, artifact_types=artifact_types
+        request = rq.RegistryCreate(
+            name=name, description=description, artifact_types=artifact_types
         )
-        return Registry(self._transport, info)
+        return Registry(self._transport, self._transport.call(ops.CREATE_REGISTRY, request))
 
     def collection(self, path: str) -> Collection:
         """``model-registry/MNIST`` -> the collection."""
@@ -235,19 +241,16 @@ class Api:
         return self.registry(registry).collection(collection)
 
     def runs(self, project: str) -> list[PublicRun]:
-        return [
-            PublicRun(self._transport, i)
-            for i in self._transport.call("list_runs", project=project)
-        ]
+        found = self._transport.call(ops.LIST_RUNS, rq.ProjectPath(project=project)).runs
+        return [PublicRun(self._transport, run) for run in found]
 
     def run(self, path: str) -> PublicRun:
         """A run by ``project/run_id``."""
         project, _, run_id = path.rpartition("/")
         if "/" in project:  # entity/project/id
             project = project.rpartition("/")[2]
-        return PublicRun(
-            self._transport, self._transport.call("get_run", project=project, run_id=run_id)
-        )
+        request = rq.RunPath(project=project, run_id=run_id)
+        return PublicRun(self._transport, self._transport.call(ops.GET_RUN, request))
 
     def histories(
         self,
@@ -263,10 +266,13 @@ class Api:
             NotFoundError: a run does not exist.
             InvalidInputError: bad paths, keys, ``max_points`` or ``x_axis``.
         """
-        result = self._transport.call(
-            "histories", runs=list(runs), keys=keys, max_points=max_points, x_axis=x_axis
+        request = rq.HistoriesQuery(
+            runs=list(runs),
+            keys=keys,
+            max_points=max_points,
+            x_axis=x_axis,  # type: ignore[arg-type]  # checked by the model
         )
-        return dict(result["runs"])
+        return dict(self._transport.call(ops.HISTORIES, request).runs)
 
     def summaries(self, runs: list[str]) -> list[Info]:
         """Many runs in one request, in the order given (the compare table): each run's
@@ -276,14 +282,17 @@ class Api:
             NotFoundError: a run does not exist.
             InvalidInputError: bad paths.
         """
-        return list(self._transport.call("summaries", runs=list(runs)))
+        found = self._transport.call(ops.SUMMARIES, rq.SummariesQuery(runs=list(runs))).runs
+        return [run.model_dump() for run in found]
 
     def lineage(self, ref: str | None = None, run: str | None = None, depth: int = 2) -> Info:
         """The lineage graph around a version or a run: ``{"root", "nodes", "edges"}``."""
-        return dict(self._transport.call("lineage", ref=ref, run=run, depth=depth))
+        request = rq.LineageQuery(ref=ref, run=run, depth=depth)
+        return self._transport.call(ops.LINEAGE, request).model_dump()
 
     def history(self, ref: str, limit: int = 100) -> list[Info]:
-        return list(self._transport.call("events", ref=ref, limit=limit))
+        events = self._transport.call(ops.EVENTS, rq.HistoryOfRef(ref=ref, limit=limit)).events
+        return [event.model_dump() for event in events]
 
     def gc(
         self,
@@ -294,14 +303,12 @@ class Api:
         """Remove stored bytes no live version references, and abort upload sessions begun and
         idle for ``abandon_uploads_after`` seconds (None: the server's default, a week)
         (admins only); see ``modelbay gc``."""
-        return dict(
-            self._transport.call(
-                "gc",
-                grace_seconds=grace_seconds,
-                dry_run=dry_run,
-                abandon_uploads_after=abandon_uploads_after,
-            )
+        request = rq.GcRequest(
+            grace_seconds=grace_seconds,
+            dry_run=dry_run,
+            abandon_uploads_after=abandon_uploads_after,
         )
+        return self._transport.call(ops.GC, request).model_dump()
 
     def whoami(self) -> Info:
-        return dict(self._transport.call("whoami"))
+        return self._transport.call(ops.WHOAMI, rq.NoArgs()).model_dump()

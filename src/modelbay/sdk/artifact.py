@@ -14,6 +14,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from modelbay import names
 from modelbay.blobs.local import sha256_file
+from modelbay.contract import entities as e
+from modelbay.contract import operations as ops
+from modelbay.contract import requests as rq
 from modelbay.errors import (
     ConflictError,
     DigestMismatchError,
@@ -275,12 +278,11 @@ class Artifact:
         while True:
             try:
                 upload(transport, sizes, sources)
-                info = transport.call(
-                    "commit_version",
+                request = rq.VersionCommit(
                     project=project,
                     name=self._name,
                     type=self._type,
-                    files=files,
+                    files=[rq.FileEntry(**f) for f in files],
                     description=self.description,
                     metadata=self.metadata,
                     aliases=sorted(
@@ -289,6 +291,7 @@ class Artifact:
                     tags=self.tags,
                     run_id=run_id,
                 )
+                version = transport.call(ops.COMMIT_VERSION, request)
                 break
             except InvalidInputError as exc:
                 # Garbage collection may take a blob between its upload and this commit:
@@ -303,28 +306,30 @@ class Artifact:
                 if wait is None:
                     raise
                 time.sleep(wait)
-        created = bool(info.pop("created", True))
-        self._bind(transport, info)
+        created = version.created is not False
+        self._bind(transport, version)
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
             self._tmpdir = None
         return created
 
     @classmethod
-    def _from_info(cls, transport: Transport, info: Info) -> Artifact:
+    def _from_version(cls, transport: Transport, version: e.Version) -> Artifact:
         art = cls.__new__(cls)
-        art._name = info["name"]
-        art._type = info["type"]
+        art._name = version.name
+        art._type = version.type
         art._entries = {}
         art._references = {}
         art._dir_roots = {}
         art._tmpdir = None
-        art._bind(transport, info)
+        art._bind(transport, version)
         return art
 
-    def _bind(self, transport: Transport, info: Info) -> None:
+    def _bind(self, transport: Transport, version: e.Version) -> None:
         self._transport = transport
-        self._info = info
+        self._version = version
+        #: The version as JSON: what ``info`` returns (W&B code reads it as a dict).
+        info = self._info = version.model_dump(exclude={"created"})
         self.description = info["description"]
         self.metadata = dict(info["metadata"])
         self.aliases = list(info["aliases"])
@@ -410,7 +415,15 @@ class Artifact:
 
     def files(self) -> list[ArtifactFile]:
         transport, _ = self._logged()
-        return [ArtifactFile(**f) for f in transport.call("files", ref=self.qualified_name)]
+        return [ArtifactFile(**f.model_dump()) for f in self._files(transport)]
+
+    def _files(self, transport: Transport) -> list[e.FileEntry]:
+        ref = names.parse_ref(self.qualified_name)
+        if isinstance(ref, names.RegistryRef):
+            op: ops.Operation[Any, e.Files] = ops.COLLECTION_VERSION_FILES
+        else:
+            op = ops.ARTIFACT_VERSION_FILES
+        return transport.call(op, rq.version_path(ref)).files
 
     def download(self, root: str | os.PathLike[str] | None = None) -> str:
         """Fetch every file into ``root`` (default ``./artifacts/<name>-<version>``), verified.
@@ -427,17 +440,14 @@ class Artifact:
             DigestMismatchError: a file arrived corrupt (nothing is left under its name).
         """
         from modelbay.sdk.downloads import download
-        from modelbay.sdk.transport import LocalTransport
 
         transport, _ = self._logged()
         target = Path(root) if root is not None else Path("artifacts") / self.name.replace(":", "-")
-        files = transport.call("files", ref=self.qualified_name)
+        files = [f.model_dump() for f in self._files(transport)]
         for f in files:
             names.check_path(f["path"])
         cache = None
-        if not (
-            isinstance(transport, LocalTransport) and transport.services.backend.kind == "disk"
-        ):
+        if not transport.writes_local_disk:
             cache = _cache_for(transport)
         # download() makes ``target`` after its checks: a root that is a file, or under one,
         # is their typed error, not mkdir's OSError.
@@ -489,10 +499,28 @@ class Artifact:
             "aliases": list(self.aliases),
             "tags": list(self.tags),
         }
-        changed = {k: v for k, v in current.items() if v != self._saved.get(k)}
+        changed: dict[str, Any] = {k: v for k, v in current.items() if v != self._saved.get(k)}
         if not changed:
             return
-        self._bind(transport, transport.call("update_version", ref=self.qualified_name, **changed))
+        ref = names.parse_ref(self.qualified_name)
+        if isinstance(ref, names.RegistryRef):
+            version = transport.call(
+                ops.UPDATE_COLLECTION_VERSION,
+                rq.CollectionVersionUpdate(
+                    registry=ref.registry,
+                    collection=ref.collection,
+                    selector=ref.selector,
+                    **changed,
+                ),
+            )
+        else:
+            version = transport.call(
+                ops.UPDATE_ARTIFACT_VERSION,
+                rq.ArtifactVersionUpdate(
+                    project=ref.project, name=ref.name, selector=ref.selector, **changed
+                ),
+            )
+        self._bind(transport, version)
 
     def link(self, target_path: str, aliases: list[str] | None = None) -> Artifact:
         """Link this version into a registry collection, e.g. ``"model-registry/MNIST"``.
@@ -501,25 +529,35 @@ class Artifact:
         """
         transport, _ = self._logged()
         registry, collection = parse_target(target_path)
-        info = transport.call(
-            "link",
-            ref=self.source_qualified_name,
+        request = rq.Link(
             registry=registry,
             collection=collection,
+            artifact=self.source_qualified_name,
             aliases=aliases,
         )
-        info.pop("created", None)
-        return Artifact._from_info(transport, info)
+        return Artifact._from_version(transport, transport.call(ops.LINK, request))
 
     def unlink(self) -> None:
         """Remove this registry version from its collection (the source version stays)."""
         transport, _ = self._logged()
-        transport.call("unlink", ref=self.qualified_name)
+        ref = names.parse_ref(self.qualified_name)
+        if not isinstance(ref, names.RegistryRef):
+            raise InvalidInputError(
+                f"{ref} is not a registry version: unlink takes 'registry-registry/name:vN'"
+            )
+        path = rq.CollectionVersionPath(
+            registry=ref.registry, collection=ref.collection, selector=ref.selector
+        )
+        transport.call(ops.UNLINK, path)
 
     def delete(self) -> None:
         """Delete this artifact version (refused while it is linked into a registry)."""
         transport, _ = self._logged()
-        transport.call("delete_version", ref=self.qualified_name)
+        ref = names.parse_ref(self.qualified_name)
+        if isinstance(ref, names.RegistryRef):
+            raise ConflictError(f"{ref} is a registry version: unlink it instead of deleting")
+        path = rq.ArtifactVersionPath(project=ref.project, name=ref.name, selector=ref.selector)
+        transport.call(ops.DELETE_ARTIFACT_VERSION, path)
 
     def used_by(self) -> list[PublicRun]:
         """Runs that used this version."""
@@ -534,7 +572,7 @@ class Artifact:
         from modelbay.sdk.api import PublicRun
 
         transport, info = self._logged()
-        graph = transport.call("lineage", ref=info["ref"], depth=1)
+        graph = transport.call(ops.LINEAGE, rq.LineageQuery(ref=info["ref"], depth=1)).model_dump()
         node = f"artifact:{info['ref']}"
         if kind == "used":
             wanted = [e["to"] for e in graph["edges"] if e["from"] == node and e["kind"] == "used"]
@@ -543,12 +581,15 @@ class Artifact:
                 e["from"] for e in graph["edges"] if e["to"] == node and e["kind"] == "logged"
             ]
         by_node = {n["node"]: n for n in graph["nodes"]}
-        return [PublicRun(transport, by_node[w]) for w in wanted if w in by_node]
+        return [
+            PublicRun(transport, e.Run.model_validate(by_node[w])) for w in wanted if w in by_node
+        ]
 
     def history(self, limit: int = 100) -> list[Info]:
         """Audit events of this version, newest first."""
         transport, _ = self._logged()
-        return list(transport.call("events", ref=self.qualified_name, limit=limit))
+        request = rq.HistoryOfRef(ref=self.qualified_name, limit=limit)
+        return [event.model_dump() for event in transport.call(ops.EVENTS, request).events]
 
     def __repr__(self) -> str:
         return f"<Artifact {self.qualified_name} type={self._type}>"

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.blobs.local import sha256_file
+from modelbay.contract import operations as ops
+from modelbay.contract import requests as rq
 from modelbay.errors import (
     DigestMismatchError,
     InvalidInputError,
@@ -26,7 +28,7 @@ from modelbay.errors import (
 from modelbay.names import check_no_file_is_a_folder
 from modelbay.sdk.streams import locked_temp, open_new, remove_dead_temps
 from modelbay.sdk.transfer import Meter, bundles, meter, run_all
-from modelbay.sdk.transport import Info, LocalTransport, Transport
+from modelbay.sdk.transport import Info, Transport
 
 
 def download(
@@ -107,8 +109,9 @@ def _fetch_all(
         if not f.get("ref"):
             copies.setdefault(f["sha256"], []).append((f, dest))
     urls: dict[str, Any] = {}
-    if copies and not isinstance(transport, LocalTransport):
-        urls = transport.call("locations", digests=sorted(copies))
+    if copies and not transport.embedded:
+        found = transport.call(ops.LOCATIONS, rq.Digests(digests=sorted(copies))).locations
+        urls = {digest: where.model_dump() for digest, where in found.items()}
     sizes = {digest: int(where[0][0]["size"]) for digest, where in copies.items()}
     # Small blobs the server sends itself come in bundles. Small blobs at presigned URLs
     # come one request each, but in groups, placed together (one write to the cache's

@@ -20,6 +20,8 @@ from types import TracebackType
 from typing import Any
 
 from modelbay import names
+from modelbay.contract import operations as ops
+from modelbay.contract import requests as rq
 from modelbay.errors import (
     AlreadyExistsError,
     InvalidInputError,
@@ -453,10 +455,11 @@ class Run:
         )
         parsed = names.parse_ref(ref, default_project=self.project)
         transport = self._online("use_artifact")
-        info = transport.call("use", ref=str(parsed), project=self.project, run_id=self.id)
-        if type is not None and info["type"] != type:
-            raise InvalidInputError(f"{ref} has type {info['type']!r}, not {type!r}")
-        return Artifact._from_info(transport, info)
+        request = rq.Use(ref=str(parsed), project=self.project, run_id=self.id)
+        version = transport.call(ops.USE, request)
+        if type is not None and version.type != type:
+            raise InvalidInputError(f"{ref} has type {version.type!r}, not {type!r}")
+        return Artifact._from_version(transport, version)
 
     def log_model(
         self,
@@ -517,12 +520,13 @@ class Run:
 
     def _artifacts(self, direction: str) -> list[Artifact]:
         transport = self._online(f"{direction}_artifacts")
-        return [
-            Artifact._from_info(transport, i)
-            for i in transport.call(
-                "run_artifacts", project=self.project, run_id=self.id, direction=direction
-            )
-        ]
+        request = rq.RunArtifactsQuery(
+            project=self.project,
+            run_id=self.id,
+            direction=direction,  # type: ignore[arg-type]  # checked by the model
+        )
+        versions = transport.call(ops.RUN_ARTIFACTS, request).versions
+        return [Artifact._from_version(transport, v) for v in versions]
 
     def __repr__(self) -> str:
         return f"<Run {self.path} name={self.name}>"
@@ -673,14 +677,14 @@ def _init_online(
             # steps of the new process follow them.
             sync_run(transport, journal, mark_crashed=False)
         try:
-            info = transport.call(
-                "create_run",
+            request = rq.RunCreate(
                 project=project,
                 id=run_id,
-                resume=resume,
+                resume=resume,  # type: ignore[arg-type]  # checked by the model
                 system=system_facts(),
                 **fields,
             )
+            info = transport.call(ops.CREATE_RUN, request).model_dump()
         except TransportError as exc:
             raise TransportError(
                 f"{exc.message}; to log without a server use init(mode='offline') and "

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelbay.contract import operations as ops
+from modelbay.contract import requests as rq
 from modelbay.errors import (
     AuthenticationError,
     ConflictError,
@@ -435,18 +437,17 @@ class Uploader:
             elif first.kind == "update":
                 fields = {k: v for k, v in first.payload.items() if k in ("config", "summary")}
                 if fields:
-                    self.transport.call(
-                        "update_run", project=self.project, run_id=self.run_id, **fields
-                    )
+                    request = rq.RunUpdate(project=self.project, run_id=self.run_id, **fields)
+                    self.transport.call(ops.UPDATE_RUN, request)
             elif first.kind == "finish":
                 payload = first.payload
-                self.transport.call(
-                    "update_run",
+                request = rq.RunUpdate(
                     project=self.project,
                     run_id=self.run_id,
                     state=payload.get("state", "finished"),
                     exit_code=payload.get("exit_code"),
                 )
+                self.transport.call(ops.UPDATE_RUN, request)
             elif first.kind == "bad":
                 self._skip(f"an unreadable line at byte {first.start} of {self.journal.path}")
         except RETRYABLE:
@@ -460,13 +461,14 @@ class Uploader:
         body = _raw_body(group) if group and isinstance(self.transport, HttpTransport) else None
         if body is not None:
             # The journal lines are request bodies already: join them, encode nothing twice.
-            self.transport.call(
-                "log_history_raw", project=self.project, run_id=self.run_id, body=body
-            )
+            self.transport.log_history_raw(self.project, self.run_id, body)
         else:
-            self.transport.call(
-                "log_history", project=self.project, run_id=self.run_id, points=points
+            # The points are checked by the service, one by one, as it stores them: a model
+            # of each here would cost more than storing it.
+            request = rq.HistoryPost.model_construct(
+                project=self.project, run_id=self.run_id, points=points
             )
+            self.transport.call(ops.LOG_HISTORY, request)
 
     def _skip(self, what: str) -> None:
         if len(self.skipped) < 20:
@@ -717,13 +719,13 @@ def sync_run(
     project, run_id = str(run.get("project")), str(run.get("id"))
     created = False
     try:
-        info = transport.call("get_run", project=project, run_id=run_id)
+        info = transport.call(ops.GET_RUN, rq.RunPath(project=project, run_id=run_id))
     except NotFoundError:
         fields = {
             k: run.get(k)
             for k in ("name", "config", "tags", "notes", "job_type", "system", "started_at")
         }
-        info = transport.call("create_run", project=project, id=run_id, **fields)
+        info = transport.call(ops.CREATE_RUN, rq.RunCreate(project=project, id=run_id, **fields))
         created = True
     uploader = Uploader(journal, transport, project, run_id)
     start = uploader.sent
@@ -733,12 +735,13 @@ def sync_run(
         raise TransportError(f"could not send all of {journal.path}")
     last_start = max((pos for pos, kind in kinds if kind == "run"), default=0)
     finished = any(kind == "finish" for pos, kind in kinds if pos > last_start)
-    state = info.get("state")
+    state: str | None = info.state
     if mark_crashed and not finished and state == "running":
-        info = transport.call("update_run", project=project, run_id=run_id, state="crashed")
+        request = rq.RunUpdate(project=project, run_id=run_id, state="crashed")
+        info = transport.call(ops.UPDATE_RUN, request)
         state = "crashed"
     elif records or created:
-        state = transport.call("get_run", project=project, run_id=run_id).get("state")
+        state = transport.call(ops.GET_RUN, rq.RunPath(project=project, run_id=run_id)).state
     return {
         "run": f"{project}/{run_id}",
         "values": uploader.values_sent,

@@ -21,6 +21,8 @@ from typing import Any
 
 from modelbay.blobs.bundle import MAX_BUNDLED_BLOB
 from modelbay.blobs.local import sha256_file
+from modelbay.contract import operations as ops
+from modelbay.contract import requests as rq
 from modelbay.errors import (
     DigestMismatchError,
     InvalidInputError,
@@ -31,7 +33,7 @@ from modelbay.errors import (
     from_payload,
 )
 from modelbay.sdk.digests import DigestIndex
-from modelbay.sdk.transport import Info, LocalTransport, Transport
+from modelbay.sdk.transport import Info, Transport
 
 WORKERS = min(16, (os.cpu_count() or 2) * 4)
 #: Parts sent to the server itself (not to an object store) go at most this many at a time:
@@ -245,7 +247,7 @@ def _send_while_hashing(
     resume = index.provisional_upload(server, path, st)
     entry: Info = {"size": st.st_size} if resume is None else {"size": st.st_size, "id": resume}
     try:
-        session = transport.call("begin_uploads", files=[entry])["provisional"][0]
+        session = _plan(transport, [entry])["provisional"][0]
     except InvalidInputError:
         # An object store (which needs digests up front), or a server from before
         # provisional sessions: hash first, then send what it lacks.
@@ -263,7 +265,7 @@ def _send_while_hashing(
     def hash_then_ask() -> tuple[str, int]:
         digest, size = sha256_file(path)
         with contextlib.suppress(TransportError):  # then sending just goes on
-            if not transport.call("missing_blobs", digests=[digest]):
+            if not transport.call(ops.MISSING_BLOBS, rq.Digests(digests=[digest])).missing:
                 stored_already.set()  # stop sending: the server has these bytes
         return digest, size
 
@@ -277,7 +279,7 @@ def _send_while_hashing(
         if not isinstance(error, TransportError):
             break
         # Parts lost on the way: ask which are stored, send the rest.
-        again = transport.call("begin_uploads", files=[{"size": size, "id": session["id"]}])
+        again = _plan(transport, [{"size": size, "id": session["id"]}])
         if again["provisional"][0]["id"] != session["id"]:
             error = NotFoundError(f"upload {session['id']} is not open")
             break
@@ -287,9 +289,7 @@ def _send_while_hashing(
     if isinstance(error, TransportError):
         raise error
     if error is None:
-        result = transport.call(
-            "complete_uploads", ids=[session["id"]], sha256={session["id"]: digest}
-        )[0]
+        result = _complete(transport, [session["id"]], {session["id"]: digest})[0]
         if result.get("error"):
             failure = from_payload({"error": result["error"]}, 400)
             if isinstance(failure, DigestMismatchError):
@@ -422,8 +422,8 @@ def upload(
 def _upload(
     transport: Transport, sizes: dict[str, int], sources: dict[str, Path], progress: bool
 ) -> int:
-    if isinstance(transport, LocalTransport) and transport.services.backend.kind == "disk":
-        missing = transport.call("missing_blobs", digests=list(sizes))
+    if transport.writes_local_disk:
+        missing = transport.call(ops.MISSING_BLOBS, rq.Digests(digests=list(sizes))).missing
         total = sum(sizes[d] for d in missing)
         groups, alone = bundles(missing, sizes)
         items = [("bundle", g) for g in groups] + [("whole", d) for d in alone]
@@ -448,13 +448,26 @@ def _upload(
 ATTEMPTS = 3
 
 
+def _plan(transport: Transport, files: list[Info]) -> Info:
+    """How to send these blobs (see BlobService.begin_uploads), as JSON."""
+    request = rq.UploadFiles(files=[rq.BlobEntry(**f) for f in files])
+    return transport.call(ops.BEGIN_UPLOADS, request).model_dump()
+
+
+def _complete(
+    transport: Transport, ids: list[str], sha256: dict[str, str] | None = None
+) -> list[Info]:
+    """Complete upload sessions; each result as JSON (with ``error`` where it failed)."""
+    request = rq.UploadIds(ids=ids) if sha256 is None else rq.UploadIds(ids=ids, sha256=sha256)
+    results = transport.call(ops.COMPLETE_UPLOADS, request).results
+    return [r.model_dump(exclude_none=True) for r in results]
+
+
 def _upload_round(
     transport: Transport, sizes: dict[str, int], sources: dict[str, Path], progress: bool
 ) -> tuple[int, dict[str, ModelbayError]]:
     """One plan-send-complete round; returns the bytes sent and the errors by digest."""
-    plan = transport.call(
-        "begin_uploads", files=[{"sha256": d, "size": s} for d, s in sizes.items()]
-    )
+    plan = _plan(transport, [{"sha256": d, "size": s} for d, s in sizes.items()])
     whole: list[str] = []
     parts: list[tuple[str, Info, str]] = []
     sessions: dict[str, str] = {}
@@ -500,7 +513,7 @@ def _upload_round(
                 raise
     failed: dict[str, ModelbayError] = {}
     if sessions:
-        for r in transport.call("complete_uploads", ids=list(sessions)):
+        for r in _complete(transport, list(sessions)):
             if r.get("error"):
                 error = from_payload({"error": r["error"]}, 400)
                 if isinstance(error, DigestMismatchError):

@@ -151,6 +151,10 @@ class AuthService:
             self._cache[digest] = (time.monotonic() + CACHE_SECONDS, principal)
         return principal
 
+    def whoami(self, principal: Principal) -> Info:
+        """Who the caller is."""
+        return {"user": principal.name, "is_admin": principal.is_admin}
+
     def local_principal(self, name: str) -> Principal:
         """The embedded user: whoever runs the process, with full rights over their own data."""
         name = names.check_name(name, "user")

@@ -1,4 +1,5 @@
-"""/blobs: which digests the server lacks, upload sessions, and the bytes themselves.
+"""/blobs: the bytes themselves (the operations on upload sessions are declared in
+contract/operations.py).
 
 Bytes sent to the server are written as they arrive (no buffering of a whole body) and
 verified before they count; with an S3 store, clients send and fetch bytes with presigned
@@ -17,23 +18,13 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from modelbay.blobs.bundle import MAX_BUNDLE_BLOBS, MAX_BUNDLE_BYTES, Unbundler, frame_header
 from modelbay.blobs.local import LocalBlobStore, check_digest
+from modelbay.contract.requests import Digests
 from modelbay.errors import InvalidInputError, NotFoundError
-from modelbay.server.api.bodies import Digests, UploadClaim, UploadFiles, UploadIds
-from modelbay.server.api.deps import Svc, Who, principal_of, services_of
+from modelbay.server.api.deps import Svc, Who, caller, principal_of, services_of
+from modelbay.server.api.routes import parse_json
 from modelbay.server.app import json_response
 
 router = APIRouter(prefix="/blobs", tags=["blobs"])
-
-
-@router.post("/missing")
-def missing(body: Digests, svc: Svc, who: Who) -> Response:
-    return json_response({"missing": svc.blobs.missing(who, body.digests)})
-
-
-@router.post("/uploads")
-def begin_uploads(body: UploadFiles, svc: Svc, who: Who) -> Response:
-    files = [f.model_dump(exclude_none=True) for f in body.files]
-    return json_response(svc.blobs.begin_uploads(who, files))
 
 
 @router.put("/uploads/{upload_id}/parts/{number}")
@@ -47,23 +38,6 @@ async def upload_part(upload_id: str, number: int, request: Request) -> Response
             writer.write(chunk)
         size = await run_in_threadpool(writer.commit)
     return json_response({"id": upload_id, "number": number, "size": size})
-
-
-@router.post("/uploads/complete")
-def complete_uploads(body: UploadIds, svc: Svc, who: Who) -> Response:
-    return json_response({"results": svc.blobs.complete_many(who, body.ids, body.sha256)})
-
-
-@router.post("/uploads/{upload_id}/complete")
-def complete_upload(
-    upload_id: str, svc: Svc, who: Who, body: UploadClaim | None = None
-) -> Response:
-    return json_response(svc.blobs.complete(who, upload_id, body.sha256 if body else None))
-
-
-@router.post("/locations")
-def locations(body: Digests, svc: Svc, who: Who) -> Response:
-    return json_response({"locations": svc.blobs.locations(who, body.digests)})
 
 
 @router.put("/bundle")
@@ -84,9 +58,12 @@ async def upload_bundle(request: Request) -> Response:
 
 
 @router.post("/bundle/fetch")
-def fetch_bundle(body: Digests, svc: Svc, who: Who) -> Response:
+async def fetch_bundle(request: Request) -> Response:
     """Stored small blobs as one bundle, in the order asked (the client verifies each)."""
-    blobs = svc.blobs.read_many(who, body.digests)
+    svc, who = caller(request)
+    body = Digests.parse(parse_json(await request.body()))
+    assert isinstance(body, Digests)
+    blobs = await run_in_threadpool(svc.blobs.read_many, who, body.digests)
 
     def frames() -> Iterator[bytes]:
         # About 1 MiB per chunk: each chunk of a sync iterator costs a thread hop.

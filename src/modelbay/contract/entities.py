@@ -1,0 +1,282 @@
+"""What operations return: the typed entities the SDK, the CLI and the server share.
+
+Clients read them tolerantly (a field a newer server adds is kept, not refused); the
+server's OpenAPI spec gives each response its schema from these classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+JSON = dict[str, Any]
+
+
+class Entity(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Empty(Entity):
+    """No content: the operation answers 204."""
+
+
+class Whoami(Entity):
+    user: str
+    is_admin: bool
+
+
+class UserCreated(Entity):
+    user: str
+    is_admin: bool
+    #: The new user's first API key, shown this once.
+    key: str
+
+
+class RunRef(Entity):
+    project: str
+    id: str
+
+
+class LinkPart(Entity):
+    """Where a registry version sits: its collection, number and the collection's aliases."""
+
+    id: int
+    registry: str
+    collection: str
+    version: str
+    index: int
+    ref: str
+    aliases: list[str]
+    linked_at: float
+    linked_by: str | None
+
+
+class Version(Entity):
+    """An artifact version; reached through a registry, it also has its ``link``."""
+
+    id: int
+    project: str
+    name: str
+    type: str
+    version: str
+    index: int
+    ref: str
+    digest: str
+    size: int
+    file_count: int
+    description: str | None
+    metadata: JSON
+    aliases: list[str]
+    tags: list[str]
+    created_at: float
+    created_by: str | None
+    run: RunRef | None
+    deleted: bool
+    link: LinkPart | None = None
+    #: Set by commit and link: False when it returned what existed already.
+    created: bool | None = None
+
+
+class FileEntry(Entity):
+    path: str
+    sha256: str
+    size: int
+    ref: str | None = None
+    etag: str | None = None
+
+
+class Files(Entity):
+    files: list[FileEntry]
+
+
+class Run(Entity):
+    id: str
+    project: str
+    name: str | None
+    state: str
+    config: JSON | None
+    summary: JSON | None
+    tags: list[str] | None
+    notes: str | None
+    job_type: str | None
+    system: JSON | None
+    user: str | None
+    created_at: float
+    updated_at: float | None
+    finished_at: float | None
+    exit_code: int | None
+    path: str
+
+
+class Runs(Entity):
+    runs: list[Run]
+
+
+class RunSummary(Entity):
+    """A run as the compare table shows it: its info plus its metric keys and last step."""
+
+    id: str
+    project: str
+    name: str | None
+    state: str
+    config: JSON | None
+    summary: JSON | None
+    path: str
+    keys: list[str] = []
+    last_step: int | None = None
+
+
+class Summaries(Entity):
+    runs: list[RunSummary]
+
+
+class History(Entity):
+    """One run's points: ``{key: [[step, value, time], ...]}`` (values may be NaN)."""
+
+    run: str
+    history: dict[str, list[list[Any]]]
+
+
+class Histories(Entity):
+    runs: dict[str, dict[str, list[list[Any]]]]
+
+
+class Stored(Entity):
+    stored: int
+
+
+class Artifact(Entity):
+    project: str
+    name: str
+    type: str
+    version_count: int | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+
+
+class Artifacts(Entity):
+    artifacts: list[JSON]
+
+
+class Versions(Entity):
+    versions: list[Version]
+
+
+class VersionPage(Entity):
+    versions: list[Version]
+    next_page_token: str | None = None
+
+
+class Registry(Entity):
+    name: str
+    description: str | None
+    artifact_types: list[str] | None
+    visibility: str
+    created_at: float
+    collection_count: int | None = None
+
+
+class Registries(Entity):
+    registries: list[Registry]
+
+
+class Collection(Entity):
+    registry: str
+    name: str
+    type: str
+    description: str | None
+    tags: list[str]
+    version_count: int | None = None
+    created_at: float
+    updated_at: float | None
+    ref: str
+    #: alias -> "vN", on a single collection's read.
+    aliases: dict[str, str] | None = None
+
+
+class Collections(Entity):
+    collections: list[Collection]
+
+
+class Event(Entity):
+    id: int
+    time: float
+    actor: str
+    action: str
+    subject: str
+    before: JSON | None
+    after: JSON | None
+
+
+class Events(Entity):
+    events: list[Event]
+
+
+class Lineage(Entity):
+    root: str | None
+    nodes: list[JSON]
+    edges: list[JSON]
+
+
+class Missing(Entity):
+    missing: list[str]
+
+
+class UploadPart(Entity):
+    number: int
+    offset: int
+    size: int
+    done: bool = False
+    url: str | None = None
+    method: str | None = None
+    headers: dict[str, str] | None = None
+
+
+class UploadSession(Entity):
+    id: str | None
+    sha256: str | None
+    size: int
+    part_size: int | None = None
+    parts: list[UploadPart] = []
+
+
+class UploadPlan(Entity):
+    """How to send each missing blob (see BlobService.begin_uploads)."""
+
+    present: list[str]
+    uploads: list[UploadSession]
+    provisional: list[UploadSession] = []
+
+
+class UploadResult(Entity):
+    """A completed session's blob, or ``error`` (the error shape's body) where it failed."""
+
+    id: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    stored: bool | None = None
+    error: JSON | None = None
+
+
+class UploadResults(Entity):
+    results: list[UploadResult]
+
+
+class Location(Entity):
+    url: str | None
+    size: int
+
+
+class Locations(Entity):
+    locations: dict[str, Location]
+
+
+class GcResult(Entity):
+    dry_run: bool
+    removed: int
+    freed_bytes: int
+    aborted_uploads: int
+    aborted_upload_bytes: int
+    remaining: JSON
+    seconds: float

@@ -1,0 +1,418 @@
+"""What operations take: one model per request, holding its path, query and body fields.
+
+The edge's rules live here (field types from :mod:`modelbay.contract.fields`), so a request
+that reaches a service is well formed; the services still own every rule about the state.
+Unknown fields are refused, so that a typo is an error, not a no-op.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelbay.contract.fields import Int64, JsonObject, Text
+from modelbay.errors import InvalidInputError
+from modelbay.names import ArtifactRef, Ref, RegistryRef, parse_ref
+
+MAX_LIST = 100_000
+#: A run id, file path or digest is never longer than this.
+SHORT = 1024
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Fields that only say which calls are partial updates: the service is given just the
+    #: fields the client sent, so that an absent field is "unchanged", not "null".
+    partial: ClassVar[frozenset[str]] = frozenset()
+    #: Fields whose service parameter has another name (``version`` -> ``selector``).
+    renames: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise invalid_request(exc) from None
+
+    @classmethod
+    def parse(cls, data: object) -> Request:
+        """``data`` (JSON-shaped) as this request.
+
+        Raises:
+            InvalidInputError: it breaks a rule of the model; ``details.problems`` says where.
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise invalid_request(exc) from None
+
+    def service_args(self) -> dict[str, Any]:
+        """The keyword arguments of the service method this request calls."""
+        return {
+            self.renames.get(name, name): getattr(self, name)
+            for name in type(self).model_fields
+            if name not in self.partial or name in self.model_fields_set
+        }
+
+
+class NoArgs(Request):
+    pass
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+class ProjectPath(Request):
+    project: Text
+
+
+class RunPath(Request):
+    project: Text
+    run_id: Text = Field(max_length=SHORT)
+
+
+class RunCreate(Request):
+    project: Text
+    id: Text | None = Field(default=None, max_length=SHORT)
+    name: Text | None = None
+    config: JsonObject | None = None
+    tags: list[Text] | None = None
+    notes: Text | None = None
+    job_type: Text | None = None
+    resume: Literal["allow", "must", "never"] | None = None
+    system: JsonObject | None = None
+    started_at: float | None = None
+    renames = {"id": "run_id"}
+
+
+class RunUpdate(Request):
+    partial = frozenset({"config", "summary", "state", "exit_code", "tags", "notes"})
+    project: Text
+    run_id: Text = Field(max_length=SHORT)
+    config: JsonObject | None = None
+    summary: JsonObject | None = None
+    state: Text | None = None
+    exit_code: Int64 | None = None
+    tags: list[Text] | None = None
+    notes: Text | None = None
+
+
+class HistoryQuery(Request):
+    project: Text
+    run_id: Text = Field(max_length=SHORT)
+    keys: list[Text] | None = Field(default=None, max_length=10_000)
+    max_points: Int64 | None = None
+    x_axis: Literal["step", "time"] = "step"
+
+
+class RunArtifactsQuery(Request):
+    project: Text
+    run_id: Text = Field(max_length=SHORT)
+    direction: Literal["logged", "used"] = "logged"
+
+
+class HistoriesQuery(Request):
+    runs: list[Text] = Field(max_length=1000)
+    keys: list[Text] | None = Field(default=None, max_length=10_000)
+    max_points: Int64 | None = None
+    x_axis: Literal["step", "time"] = "step"
+
+
+class SummariesQuery(Request):
+    runs: list[Text] = Field(max_length=1000)
+
+
+class HistoryPost(Request):
+    """``{"points": [{"step", "time", "values"}]}``: parsed by the route itself, for speed."""
+
+    project: Text
+    run_id: Text = Field(max_length=SHORT)
+    points: list[JsonObject] = Field(max_length=MAX_LIST)
+
+
+# -- references --------------------------------------------------------------------------------
+
+
+class RefQuery(Request):
+    """Any reference form: ``project/name:alias``, ``registry-registry/name:vN``, ``models:/``."""
+
+    ref: Text = Field(max_length=SHORT)
+
+    def service_args(self) -> dict[str, Any]:
+        return {"ref": parse_ref(self.ref)}
+
+
+class Use(Request):
+    ref: Text = Field(max_length=SHORT)
+    project: Text | None = None
+    run_id: Text | None = Field(default=None, max_length=SHORT)
+
+    def service_args(self) -> dict[str, Any]:
+        return {"ref": parse_ref(self.ref), "project": self.project, "run_id": self.run_id}
+
+
+class LineageQuery(Request):
+    ref: Text | None = Field(default=None, max_length=SHORT)
+    run: Text | None = Field(default=None, max_length=SHORT)
+    depth: int = Field(default=2, ge=0, le=20)
+
+    def service_args(self) -> dict[str, Any]:
+        return {
+            "ref": parse_ref(self.ref) if self.ref else None,
+            "run": self.run,
+            "depth": self.depth,
+        }
+
+
+class HistoryOfRef(Request):
+    ref: Text = Field(max_length=SHORT)
+    limit: int = Field(default=100, ge=1, le=10_000)
+    before: Int64 | None = None
+
+    def service_args(self) -> dict[str, Any]:
+        return {"ref": parse_ref(self.ref), "limit": self.limit, "before": self.before}
+
+
+# -- artifacts -------------------------------------------------------------------------------
+
+
+class ArtifactsQuery(Request):
+    project: Text
+    type: Text | None = None
+
+    renames = {"type": "type_"}
+
+
+class ArtifactPath(Request):
+    project: Text
+    name: Text
+
+
+class FileEntry(Request):
+    path: Text = Field(max_length=4096)
+    sha256: Text = Field(max_length=64)
+    size: Int64 = Field(ge=0)
+    ref: Text | None = Field(default=None, max_length=4096)
+    etag: Text | None = Field(default=None, max_length=SHORT)
+
+
+class VersionCommit(Request):
+    project: Text
+    name: Text
+    type: Text
+    files: list[FileEntry] = Field(max_length=MAX_LIST)
+    description: Text | None = None
+    metadata: JsonObject | None = None
+    aliases: list[Text] | None = None
+    tags: list[Text] | None = None
+    run_id: Text | None = Field(default=None, max_length=SHORT)
+
+    renames = {"type": "type_"}
+
+    def service_args(self) -> dict[str, Any]:
+        args = super().service_args()
+        args["files"] = [f.model_dump() for f in self.files]
+        return args
+
+
+class ArtifactVersionPath(Request):
+    project: Text
+    name: Text
+    selector: Text
+
+    def to_ref(self) -> ArtifactRef:
+        return ArtifactRef(self.project, self.name, self.selector)
+
+    def service_args(self) -> dict[str, Any]:
+        return {"ref": self.to_ref()}
+
+
+class ArtifactVersionUpdate(ArtifactVersionPath):
+    partial = frozenset({"description", "metadata", "aliases", "tags"})
+    description: Text | None = None
+    metadata: JsonObject | None = None
+    aliases: list[Text] | None = None
+    tags: list[Text] | None = None
+
+    def service_args(self) -> dict[str, Any]:
+        return {"ref": self.to_ref(), **_given(self, self.partial)}
+
+
+class ArtifactAliasSet(Request):
+    project: Text
+    name: Text
+    alias: Text
+    version: Text
+    renames = {"version": "selector"}
+
+
+class ArtifactAliasPath(Request):
+    project: Text
+    name: Text
+    alias: Text
+
+
+# -- registries --------------------------------------------------------------------------------
+
+
+class RegistryPath(Request):
+    registry: Text
+
+    def service_args(self) -> dict[str, Any]:
+        return {"name": self.registry}
+
+
+class RegistryCreate(Request):
+    name: Text
+    description: Text | None = None
+    artifact_types: list[Text] | None = None
+
+
+class CollectionsQuery(Request):
+    registry: Text
+    query: Text | None = None
+
+
+class CollectionPath(Request):
+    registry: Text
+    collection: Text
+
+
+class CollectionUpdate(CollectionPath):
+    partial = frozenset({"description", "tags"})
+    description: Text | None = None
+    tags: list[Text] | None = None
+
+
+class CollectionHistory(CollectionPath):
+    limit: int = Field(default=100, ge=1, le=10_000)
+    before: Int64 | None = None
+
+
+class Link(CollectionPath):
+    artifact: Text = Field(max_length=SHORT)
+    aliases: list[Text] | None = None
+
+    def service_args(self) -> dict[str, Any]:
+        return {
+            "source": parse_ref(self.artifact),
+            "registry": self.registry,
+            "collection": self.collection,
+            "aliases": self.aliases,
+        }
+
+
+class VersionsPage(CollectionPath):
+    limit: int = Field(default=1000, ge=1, le=10_000)
+    page_token: Text | None = Field(default=None, max_length=SHORT)
+
+
+class CollectionVersionPath(CollectionPath):
+    selector: Text
+
+    def to_ref(self) -> RegistryRef:
+        return RegistryRef(self.registry, self.collection, self.selector)
+
+    def service_args(self) -> dict[str, Any]:
+        return {"ref": self.to_ref()}
+
+
+class CollectionVersionUpdate(CollectionVersionPath):
+    partial = frozenset({"description", "metadata", "aliases", "tags"})
+    description: Text | None = None
+    metadata: JsonObject | None = None
+    aliases: list[Text] | None = None
+    tags: list[Text] | None = None
+
+    def service_args(self) -> dict[str, Any]:
+        return {"ref": self.to_ref(), **_given(self, self.partial)}
+
+
+class CollectionVersionHistory(CollectionVersionPath):
+    limit: int = Field(default=100, ge=1, le=10_000)
+    before: Int64 | None = None
+
+    def service_args(self) -> dict[str, Any]:
+        return {"ref": self.to_ref(), "limit": self.limit, "before": self.before}
+
+
+class CollectionAliasSet(CollectionPath):
+    alias: Text
+    version: Text
+    renames = {"version": "selector"}
+
+
+class CollectionAliasPath(CollectionPath):
+    alias: Text
+
+
+# -- blobs ---------------------------------------------------------------------------------------
+
+
+class Digests(Request):
+    digests: list[Text] = Field(max_length=MAX_LIST)
+
+
+class BlobEntry(Request):
+    sha256: Text | None = Field(default=None, max_length=64)  # None: a provisional session
+    size: Int64
+    id: Text | None = Field(default=None, max_length=SHORT)  # the provisional session to resume
+
+
+class UploadFiles(Request):
+    files: list[BlobEntry] = Field(max_length=MAX_LIST)
+
+    def service_args(self) -> dict[str, Any]:
+        return {"files": [f.model_dump(exclude_none=True) for f in self.files]}
+
+
+class UploadIds(Request):
+    ids: list[Text] = Field(max_length=MAX_LIST)
+    #: Provisional sessions' digests, by id.
+    sha256: dict[str, Text] | None = Field(default=None, max_length=MAX_LIST)
+    renames = {"ids": "upload_ids"}
+
+
+class UploadClaim(Request):
+    upload_id: Text = Field(max_length=SHORT)
+    sha256: Text | None = Field(default=None, max_length=64)  # a provisional session's digest
+
+
+# -- users and administration -----------------------------------------------------------------
+
+
+class UserCreate(Request):
+    name: Text
+    is_admin: bool = False
+
+
+class GcRequest(Request):
+    grace_seconds: float = Field(default=24 * 3600.0, ge=0, allow_inf_nan=False)
+    dry_run: bool = False
+    #: None: the server's default (a week).
+    abandon_uploads_after: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+def invalid_request(exc: ValidationError) -> InvalidInputError:
+    """A request model's refusal as the error every client knows."""
+    problems = [
+        {"loc": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", ""))}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    first = problems[0] if problems else {"loc": [], "message": "invalid request"}
+    where = ".".join(first["loc"]) or "request"
+    return InvalidInputError(f"invalid request: {where}: {first['message']}", {"problems": problems})
+
+
+def _given(request: Request, fields: frozenset[str]) -> dict[str, Any]:
+    return {k: getattr(request, k) for k in fields if k in request.model_fields_set}
+
+
+def version_path(ref: Ref) -> ArtifactVersionPath | CollectionVersionPath:
+    """The path model that addresses ``ref``'s version."""
+    if isinstance(ref, RegistryRef):
+        return CollectionVersionPath(
+            registry=ref.registry, collection=ref.collection, selector=ref.selector
+        )
+    return ArtifactVersionPath(project=ref.project, name=ref.name, selector=ref.selector)
