@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelbay.contract.fields import Int64, JsonObject, Text
+from modelbay.contract.fields import FilePath, Int64, JsonObject, Text
 from modelbay.errors import InvalidInputError
 from modelbay.names import ArtifactRef, Ref, RegistryRef, parse_ref
 
@@ -190,7 +190,7 @@ class ArtifactPath(Request):
 
 
 class FileEntry(Request):
-    path: Text = Field(max_length=4096)
+    path: FilePath
     sha256: Text = Field(max_length=64)
     size: Int64 = Field(ge=0)
     ref: Text | None = Field(default=None, max_length=4096)

@@ -8,6 +8,7 @@ status. Routes are plain Starlette routes: no per-request dependency resolution.
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -76,7 +77,9 @@ def endpoint(op: Operation[Any, Any]) -> Endpoint:
             result, created = await run_in_threadpool(invoke, svc, op, who, request)
         if status == 204:
             return Response(status_code=204)
-        return write_response(result, 201 if created else status)
+        if op.creates:
+            return write_response(result, 201 if created else 200)
+        return write_response(result, status)
 
     handle.__name__ = op.name
     handle.__doc__ = op.summary
@@ -84,14 +87,18 @@ def endpoint(op: Operation[Any, Any]) -> Endpoint:
 
 
 def parse_json(body: bytes) -> Any:
-    """A request body's JSON (orjson refuses nesting deeper than 1,024 levels).
+    """A request body's JSON; NaN and the infinities (in metric values) are read too.
 
     Raises:
-        InvalidInputError: it is not JSON.
+        InvalidInputError: it is not JSON, or is nested too deep to read.
     """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInputError("malformed JSON body") from None
 
 
