@@ -237,8 +237,7 @@ def alias_remove(
 
 
 def _info(obj: Registry | Collection) -> dict[str, Any]:
-    # Registry and Collection have no public ``info`` yet (Artifact has); read the same dict.
-    return dict(obj._info)
+    return dict(obj.info)
 
 
 def _registry_name(name: str) -> str:

@@ -77,14 +77,14 @@ class Artifact:
         # The real directory each entry added by add_dir must still resolve inside at log time.
         self._dir_roots: dict[str, Path] = {}
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
-        self._info: Info | None = None
+        self._version: e.Version | None = None
         self._transport: Transport | None = None
         self._saved: dict[str, Any] = {}
 
     # -- building a draft ---------------------------------------------------------------------
 
     def _check_draft(self) -> None:
-        if self._info is not None:
+        if self._version is not None:
             raise ConflictError(
                 f"{self.qualified_name} is logged and immutable; create a new Artifact to change files"
             )
@@ -328,12 +328,10 @@ class Artifact:
     def _bind(self, transport: Transport, version: e.Version) -> None:
         self._transport = transport
         self._version = version
-        #: The version as JSON: what ``info`` returns (W&B code reads it as a dict).
-        info = self._info = version.model_dump(exclude={"created"})
-        self.description = info["description"]
-        self.metadata = dict(info["metadata"])
-        self.aliases = list(info["aliases"])
-        self.tags = list(info["tags"])
+        self.description = version.description
+        self.metadata = dict(version.metadata)
+        self.aliases = list(version.aliases)
+        self.tags = list(version.tags)
         self._saved = {
             "description": self.description,
             "metadata": dict(self.metadata),
@@ -341,26 +339,24 @@ class Artifact:
             "tags": list(self.tags),
         }
 
-    def _logged(self) -> tuple[Transport, Info]:
-        if self._info is None or self._transport is None:
+    def _logged(self) -> tuple[Transport, e.Version]:
+        if self._version is None or self._transport is None:
             raise ConflictError(
                 f"artifact {self._name!r} is not logged yet: log it with run.log_artifact()"
             )
-        return self._transport, self._info
+        return self._transport, self._version
 
     # -- a logged version -----------------------------------------------------------------------
 
     @property
     def name(self) -> str:
         """``name:vN`` once logged (as W&B shows it), else the bare name."""
-        if self._info is None:
+        version = self._version
+        if version is None:
             return self._name
-        link = self._info.get("link")
-        return (
-            f"{link['collection']}:{link['version']}"
-            if link
-            else f"{self._name}:{self._info['version']}"
-        )
+        if version.link is not None:
+            return f"{version.link.collection}:{version.link.version}"
+        return f"{self._name}:{version.version}"
 
     @property
     def type(self) -> str:
@@ -368,50 +364,50 @@ class Artifact:
 
     @property
     def version(self) -> str:
-        info = self._logged()[1]
-        link = info.get("link")
-        return str(link["version"] if link else info["version"])
+        version = self._logged()[1]
+        return version.link.version if version.link else version.version
 
     @property
     def qualified_name(self) -> str:
         """The reference of this version: ``project/name:vN`` or ``registry-registry/collection:vN``."""
-        if self._info is None:
+        version = self._version
+        if version is None:
             return self._name
-        link = self._info.get("link")
-        return str(link["ref"] if link else self._info["ref"])
+        return version.link.ref if version.link else version.ref
 
     @property
     def source_qualified_name(self) -> str:
-        return str(self._logged()[1]["ref"])
+        return self._logged()[1].ref
 
     @property
     def is_link(self) -> bool:
-        return self._info is not None and "link" in self._info
+        return self._version is not None and self._version.link is not None
 
     @property
     def project(self) -> str:
-        return str(self._logged()[1]["project"])
+        return self._logged()[1].project
 
     @property
     def digest(self) -> str:
-        return str(self._logged()[1]["digest"])
+        return self._logged()[1].digest
 
     @property
     def size(self) -> int:
-        return int(self._logged()[1]["size"])
+        return self._logged()[1].size
 
     @property
     def id(self) -> int:
-        return int(self._logged()[1]["id"])
+        return self._logged()[1].id
 
     @property
     def created_at(self) -> float:
-        return float(self._logged()[1]["created_at"])
+        return self._logged()[1].created_at
 
     @property
     def info(self) -> Info:
-        """The raw description the server returned."""
-        return dict(self._logged()[1])
+        """The description the server returned, as JSON (``link`` only on a registry version)."""
+        version = self._logged()[1]
+        return version.model_dump(exclude={"created", "link"} if version.link is None else {"created"})
 
     def files(self) -> list[ArtifactFile]:
         transport, _ = self._logged()
@@ -571,9 +567,9 @@ class Artifact:
     def _neighbours(self, kind: str) -> list[PublicRun]:
         from modelbay.sdk.api import PublicRun
 
-        transport, info = self._logged()
-        graph = transport.call(ops.LINEAGE, rq.LineageQuery(ref=info["ref"], depth=1)).model_dump()
-        node = f"artifact:{info['ref']}"
+        transport, version = self._logged()
+        graph = transport.call(ops.LINEAGE, rq.LineageQuery(ref=version.ref, depth=1)).model_dump()
+        node = f"artifact:{version.ref}"
         if kind == "used":
             wanted = [e["to"] for e in graph["edges"] if e["from"] == node and e["kind"] == "used"]
         else:

@@ -508,7 +508,7 @@ class Run:
     ) -> Artifact:
         """Link a logged artifact version into a registry collection (``model-registry/NAME``)."""
         parse_target(target_path)
-        if not artifact.is_link and artifact._info is None:
+        if not artifact.is_link and artifact._version is None:
             self.log_artifact(artifact)
         return artifact.link(target_path, aliases=aliases)
 
