@@ -71,10 +71,15 @@ def check_alias(value: object, *, by_hand: bool = True) -> str:
         InvalidNameError: a malformed alias, or a reserved one set by hand.
     """
     alias = check_name(value, "alias")
-    if by_hand and (alias == LATEST or VERSION_RE.match(alias)):
+    if by_hand and alias == LATEST:
         raise InvalidNameError(
-            f"alias {alias!r} is reserved: 'latest' follows the newest version and 'vN' "
-            "names version N",
+            f"alias {LATEST!r} is reserved: it follows the newest version, and is not set or "
+            "removed by hand",
+            {"field": "alias", "value": alias},
+        )
+    if by_hand and VERSION_RE.match(alias):
+        raise InvalidNameError(
+            f"alias {alias!r} is reserved: 'vN' names version N",
             {"field": "alias", "value": alias},
         )
     return alias
@@ -99,11 +104,38 @@ def check_tags(values: object) -> list[str]:
 
 
 def check_aliases(values: object) -> list[str]:
+    """The aliases to put on a version being logged or linked, sorted, without ``latest``.
+
+    ``latest`` is accepted, as W&B accepts it (scripts pass ``aliases=["latest", ...]``),
+    and left to its rule: it follows the newest version.
+
+    Raises:
+        InvalidInputError: not a list of strings.
+        InvalidNameError: a malformed alias, or ``vN``.
+    """
     if values is None:
         return []
     if isinstance(values, str) or not isinstance(values, list | tuple | set | frozenset):
         raise InvalidInputError("aliases must be a list of strings", {"field": "aliases"})
-    return sorted({check_alias(v) for v in values})
+    return sorted({check_alias(v) for v in values if v != LATEST})
+
+
+def check_alias_edit(values: object, held: Sequence[str]) -> list[str]:
+    """The aliases a version is to hold after an edit of its whole set (``Artifact.save``),
+    sorted, without ``latest``; ``held`` are the aliases the editor read.
+
+    ``latest`` may stay in the set where it was, but an edit may not add it to a version or
+    take it away: like ``modelbay alias add|remove``, it is not set or removed by hand.
+
+    Raises:
+        InvalidInputError: not a list of strings.
+        InvalidNameError: a malformed alias, ``vN``, or ``latest`` added or removed.
+    """
+    wanted = check_aliases(values)
+    listed = isinstance(values, list | tuple | set | frozenset) and LATEST in values
+    if listed != (LATEST in held):
+        check_alias(LATEST)  # raises: reserved
+    return wanted
 
 
 def check_path(value: object) -> str:

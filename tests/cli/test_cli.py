@@ -7,17 +7,18 @@ has one, and its table or line for people.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
-import modelbay
 from modelbay import Api
 from modelbay.cli.main import app
 from modelbay.settings import credentials_file, stored_key
+
+if TYPE_CHECKING:
+    from cli.conftest import Model
 
 runner = CliRunner()
 
@@ -44,27 +45,6 @@ def fails(*args: str, input: str | None = None) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
-
-
-@dataclass
-class Model:
-    project: str
-    name: str  # the collection's name, M<uniq>
-    path: str  # model-registry/M<uniq>
-    artifact: str  # p<uniq>/net
-    run: str  # p<uniq>/<run id>
-
-
-@pytest.fixture
-def model(mb: Any, uniq: str, tmp_path: Path) -> Model:
-    """Collection M<uniq> with v0..v2 linked from artifact p<uniq>/net v0..v2; ``staging`` on v1."""
-    run = modelbay.init(project=f"p{uniq}")
-    weights = tmp_path / "model.bin"
-    for i in range(3):
-        weights.write_text(f"weights {i} {uniq}")
-        run.link_model(weights, f"M{uniq}", name="net", aliases=["staging"] if i == 1 else None)
-    run.finish()
-    return Model(f"p{uniq}", f"M{uniq}", f"model-registry/M{uniq}", f"p{uniq}/net", run.path)
 
 
 def aliases_of(path: str) -> dict[str, str]:
@@ -183,7 +163,10 @@ def test_link_prints_the_registry_version(mb: Any, model: Model, uniq: str) -> N
     assert ok("link", f"{model.artifact}:v0", target).strip() == f"{target}:v0"
     assert ok("link", f"{model.path}:v0", target).strip() == f"{target}:v0"
     assert "registry collection" in fails("link", f"{model.artifact}:v0", model.artifact)
-    assert "reserved" in fails("link", f"{model.artifact}:v1", target, "--alias", "latest")
+    assert "reserved" in fails("link", f"{model.artifact}:v1", target, "--alias", "v7")
+    # 'latest' is accepted, as W&B accepts it, and follows the newest link.
+    assert ok("link", f"{model.artifact}:v1", target, "-a", "latest").strip() == f"{target}:v2"
+    assert aliases_of(target)["latest"] == "v2"
     assert "not found" in fails("link", f"{model.artifact}:v9", target)
 
 

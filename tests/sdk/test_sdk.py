@@ -376,7 +376,7 @@ def test_bad_input_changes_nothing(mb, tmp_path, uniq):
     a = Artifact("m", "model")
     a.add_file(write(tmp_path / "m.bin", "x"))
     with pytest.raises(modelbay.InvalidNameError):
-        run.log_artifact(a, aliases=["latest"])
+        run.log_artifact(a, aliases=["latest", "v3"])  # 'latest' is accepted; 'v3' is not
     with pytest.raises(modelbay.InvalidNameError):
         run.log_artifact(a, aliases=["v3"])
     assert Api().artifacts(f"p{uniq}") == []

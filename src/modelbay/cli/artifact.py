@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelbay.cli.common import api, fail_on_error
+from modelbay.cli.common import JsonFlag, api, fail_on_error, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -22,11 +22,18 @@ def download(
     root: Annotated[
         Path | None,
         typer.Option(
-            "--root", help="Directory to write into (default ./artifacts/<name>-<version>)."
+            "--root",
+            metavar="DIR",
+            help="Directory to write into (default ./artifacts/<name>-<version>).",
         ),
     ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Download the files of a version (verified) and print the directory."""
-    with fail_on_error():
-        directory = api().artifact(ref).download(root)
-    typer.echo(directory)
+    with fail_on_error(as_json):
+        version = api().artifact(ref)
+        directory = version.download(root)
+    if as_json:
+        print_json({"ref": version.qualified_name, "directory": directory})
+    else:
+        typer.echo(directory)

@@ -6,15 +6,14 @@ from typing import Annotated
 
 import typer
 
-from modelbay.cli.common import JsonFlag, fail_on_error, print_json
+from modelbay.cli.common import JsonFlag, fail_on_error, group, print_json
 from modelbay.sdk.cache import Cache
 from modelbay.sizes import format_size, parse_size
 
 
 def register(app: typer.Typer) -> None:
-    cache = typer.Typer(
-        help="The local download cache ($MODELBAY_CACHE_DIR, bounded by $MODELBAY_CACHE_MAX_SIZE).",
-        no_args_is_help=True,
+    cache = group(
+        "The local download cache ($MODELBAY_CACHE_DIR, bounded by $MODELBAY_CACHE_MAX_SIZE)."
     )
     cache.command("info")(info)
     cache.command("prune")(prune)
@@ -24,7 +23,7 @@ def register(app: typer.Typer) -> None:
 def info(as_json: JsonFlag = False) -> None:
     """Show where the cache is, how many files it holds, its size and bound, and the partial
     files of downloads in progress or killed (prune removes the killed ones')."""
-    with fail_on_error(), Cache.from_env() as cache:
+    with fail_on_error(as_json), Cache.from_env() as cache:
         found = cache.info()
         partial = cache.partial_files()
     found.update({f"partial_{key}": value for key, value in partial.items()})
@@ -47,6 +46,7 @@ def prune(
         str | None,
         typer.Option(
             "--max-size",
+            metavar="SIZE",
             help="Evict least-recently-used files until the cache is at most this big "
             "(10GB, 500MiB, bytes; 0 empties it). Default: the configured bound.",
         ),
@@ -57,7 +57,7 @@ def prune(
 
     Files already downloaded elsewhere keep their bytes: only the cache's copy goes.
     """
-    with fail_on_error():
+    with fail_on_error(as_json):
         bound = parse_size(max_size, name="--max-size") if max_size is not None else None
         with Cache.from_env() as cache:
             result = cache.prune(bound)

@@ -33,7 +33,8 @@ def gc(
     grace: Annotated[
         str,
         typer.Option(
-            help="Keep blobs stored more recently than this (uploads of commits in flight)."
+            metavar="DURATION",
+            help="Keep blobs stored more recently than this (uploads of commits in flight).",
         ),
     ] = "24h",
     dry_run: Annotated[
@@ -42,6 +43,7 @@ def gc(
     abandon_uploads_after: Annotated[
         str | None,
         typer.Option(
+            metavar="DURATION",
             help="Abort upload sessions begun, and last sent to, longer ago than this, freeing "
             "the room they hold (a disk store reserves a large upload's whole size when it "
             "begins). [default: 7d]",
@@ -51,7 +53,7 @@ def gc(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove stored blobs that no live version references, and abandoned uploads (admins only)."""
-    with fail_on_error():
+    with fail_on_error(as_json):
         result = api().gc(
             grace_seconds=parse_duration(grace),
             dry_run=dry_run,

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from modelbay import names
-from modelbay.cli.common import JsonFlag, api, fail_on_error, fmt_time, print_json, print_table
+from modelbay.cli.common import (
+    JsonFlag,
+    api,
+    collection_path,
+    fail_on_error,
+    fmt_time,
+    has_selector,
+    parse,
+    print_json,
+    print_table,
+)
 
 MAX_VALUE_CHARS = 60
 
@@ -27,16 +37,15 @@ def history(
         ),
     ],
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, max=1000, help="At most this many.")
+        int, typer.Option("--limit", "-n", metavar="N", min=1, max=1000, help="At most this many.")
     ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """Show the audit events of a collection or a version, newest first."""
-    with fail_on_error():
-        ref = names.parse_ref(target)
-        if isinstance(ref, names.RegistryRef) and not _has_selector(target):
-            path = f"{ref.registry}{names.REGISTRY_SUFFIX}/{ref.collection}"
-            events = api().collection(path).history(limit=limit)
+    with fail_on_error(as_json):
+        ref = parse(target)
+        if isinstance(ref, names.RegistryRef) and not has_selector(target):
+            events = api().collection(collection_path(target)).history(limit=limit)
         else:
             events = api().history(str(ref), limit=limit)
     if as_json:
@@ -55,14 +64,6 @@ def history(
             for e in events
         ),
     )
-
-
-def _has_selector(text: str) -> bool:
-    """Whether a reference names a version rather than a whole collection."""
-    if text.startswith("models:/"):
-        rest = text[len("models:/") :]
-        return "@" in rest or "/" in rest
-    return ":" in text
 
 
 def _change(before: Any, after: Any) -> str:

@@ -23,11 +23,13 @@ def lineage(
         ),
     ],
     run: Annotated[bool, typer.Option("--run", help="REF is a run, not a version.")] = False,
-    depth: Annotated[int, typer.Option("--depth", "-d", min=0, max=10, help="Steps to walk.")] = 2,
+    depth: Annotated[
+        int, typer.Option("--depth", "-d", metavar="N", min=0, max=10, help="Steps to walk.")
+    ] = 2,
     as_json: JsonFlag = False,
 ) -> None:
     """Show the lineage graph around a version or a run: its nodes and edges."""
-    with fail_on_error():
+    with fail_on_error(as_json):
         graph = api().lineage(ref=None if run else ref, run=ref if run else None, depth=depth)
     if as_json:
         print_json(graph)

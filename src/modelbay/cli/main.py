@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # Click's plain help: readable at 80 columns (see common.group)
 )
 auth_cli.register(app)
 registry_cli.register(app)
@@ -38,31 +42,55 @@ gc_cli.register(app)
 SHUTDOWN_SECONDS = 8
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from modelbay import __version__
+
+        typer.echo(f"modelbay {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """modelbay: a model registry. Log, link, promote and use models."""
 
 
 @app.command()
 def server(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8765, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", metavar="ADDRESS", help="Address to listen on."),
+    port: int = typer.Option(8765, metavar="PORT", help="Port to listen on."),
     data_dir: Path | None = typer.Option(
-        None, help="Data directory (default $MODELBAY_DIR or ~/.modelbay)."
+        None, metavar="DIR", help="Data directory (default $MODELBAY_DIR or ~/.modelbay)."
     ),
     db: str | None = typer.Option(
-        None, help="Database URL, e.g. postgresql://user@host/db (default SQLite)."
+        None,
+        metavar="URL",
+        help="Database URL, e.g. postgresql://user@host/db (default SQLite).",
     ),
-    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
-    access_log: bool = typer.Option(False, help="Log every request."),
-    demo: bool = typer.Option(False, help="Log a demo project into the store first (once)."),
+    workers: int = typer.Option(1, min=1, max=64, metavar="N", help="Worker processes."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
+    demo: bool = typer.Option(
+        False, "--demo", help="Log a demo project into the store first (once)."
+    ),
     blob_store: str | None = typer.Option(
-        None, help="Where bytes go: a directory, or s3://bucket/prefix (default DATA_DIR/blobs)."
+        None,
+        metavar="DIR_OR_URL",
+        help="Where bytes go: a directory, or s3://bucket/prefix (default DATA_DIR/blobs).",
     ),
-    s3_endpoint_url: str | None = typer.Option(None, help="Endpoint of an S3-compatible store."),
+    s3_endpoint_url: str | None = typer.Option(
+        None, metavar="URL", help="Endpoint of an S3-compatible store."
+    ),
     shutdown_timeout: int = typer.Option(
         SHUTDOWN_SECONDS,
         min=1,
+        metavar="SECONDS",
         help="On SIGTERM or Ctrl-C, seconds requests in flight get to finish before their "
         "connections are closed (a client that stopped reading would otherwise hold the "
         "server up forever). Cut uploads resume when logged again.",
@@ -88,6 +116,8 @@ def server(
             settings = settings.with_(s3_endpoint_url=s3_endpoint_url)
         settings = settings.with_(url=None, api_key=None)
         admin_key = os.environ.get("MODELBAY_ADMIN_KEY") or None
+        sock = _listen(host, port)
+        port = sock.getsockname()[1]
         if demo:
             from modelbay.demo import seed
 
@@ -99,6 +129,19 @@ def server(
         typer.echo(
             f"modelbay: data in {settings.data_dir}, database {_safe_url(settings.database_url)}"
         )
+
+        def config(target: Any, **more: Any) -> uvicorn.Config:
+            return uvicorn.Config(
+                target,
+                host=host,
+                port=port,
+                access_log=access_log,
+                log_level="warning",
+                http=NoDelayHTTPProtocol,
+                timeout_graceful_shutdown=shutdown_timeout,
+                **more,
+            )
+
         if workers == 1:
             app_ = create_app(settings, services, admin_key)
             typer.echo(f"modelbay: serving on http://{host}:{port}")
@@ -111,15 +154,11 @@ def server(
                     f"15 minutes): http://{host}:{port}{login_link(app_)}"
                 )
             prepare_to_serve(app_)
-            uvicorn.run(
-                app_,
-                host=host,
-                port=port,
-                access_log=access_log,
-                log_level="warning",
-                http=NoDelayHTTPProtocol,
-                timeout_graceful_shutdown=shutdown_timeout,
-            )
+            one = uvicorn.Server(config(app_))
+            with contextlib.suppress(KeyboardInterrupt):
+                one.run(sockets=[sock])
+            if not one.started:
+                raise typer.Exit(3)
             return
         printed = services.auth.bootstrap_admin(admin_key)
         if printed:
@@ -133,17 +172,28 @@ def server(
         if settings.s3_endpoint_url:
             os.environ["MODELBAY_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
         typer.echo(f"modelbay: serving on http://{host}:{port} with {workers} workers")
-        uvicorn.run(
-            "modelbay.server.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            access_log=access_log,
-            log_level="warning",
-            http=NoDelayHTTPProtocol,
-            timeout_graceful_shutdown=shutdown_timeout,
-        )
+        from uvicorn.supervisors import Multiprocess
+
+        workers_config = config("modelbay.server.app:app_from_env", factory=True, workers=workers)
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(workers_config, sockets=[sock]).run()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything is created or printed: with the port
+    taken, the command fails with one line, not after printing an admin key and a sign-in
+    link that lead to whatever holds the port. Bound as uvicorn binds (SO_REUSEADDR)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _safe_url(url: str) -> str:
@@ -153,4 +203,4 @@ def _safe_url(url: str) -> str:
 
 
 def main() -> None:
-    app()
+    app(prog_name="modelbay")  # also under ``python -m modelbay``

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from dataclasses import replace
+from typing import Annotated, Any
 
 import typer
 
@@ -10,19 +11,25 @@ from modelbay import names
 from modelbay.cli.common import (
     JsonFlag,
     api,
+    collection_path,
     fail_on_error,
     fmt_list,
     fmt_size,
     fmt_time,
+    group,
+    has_selector,
+    parse,
     print_json,
     print_table,
+    registry_name,
+    whole,
 )
 
-if TYPE_CHECKING:
-    from modelbay.sdk.api import Collection, Registry
-
 RegistryOption = Annotated[
-    str, typer.Option("--registry", "-r", help="Registry of the collection (model, dataset, ...).")
+    str,
+    typer.Option(
+        "--registry", "-r", metavar="NAME", help="Registry of the collection (model, dataset, ...)."
+    ),
 ]
 
 
@@ -31,16 +38,12 @@ def register(app: typer.Typer) -> None:
     app.command("versions")(versions)
     app.command("link")(link)
 
-    models = typer.Typer(
-        help="Registered models: the collections of a registry.", no_args_is_help=True
-    )
+    models = group("Registered models: the collections of a registry.")
     models.command("list")(models_list)
     models.command("show")(models_show)
     app.add_typer(models, name="models")
 
-    alias = typer.Typer(
-        help="Move aliases such as 'staging' and 'production'.", no_args_is_help=True
-    )
+    alias = group("Move aliases such as 'staging' and 'production'.")
     alias.command("add")(alias_add)
     alias.command("remove")(alias_remove)
     app.add_typer(alias, name="alias")
@@ -48,8 +51,8 @@ def register(app: typer.Typer) -> None:
 
 def registries(as_json: JsonFlag = False) -> None:
     """List the registries."""
-    with fail_on_error():
-        found = [_info(r) for r in api().registries()]
+    with fail_on_error(as_json):
+        found = [r.info for r in api().registries()]
     if as_json:
         print_json(found)
         return
@@ -70,15 +73,13 @@ def registries(as_json: JsonFlag = False) -> None:
 def models_list(
     registry: RegistryOption = "model",
     query: Annotated[
-        str | None, typer.Option("--query", "-q", help="Only names matching this.")
+        str | None, typer.Option("--query", "-q", metavar="TEXT", help="Only names matching this.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List the collections of a registry."""
-    with fail_on_error():
-        found = [
-            _info(c) for c in api().registry(_registry_name(registry)).collections(query=query)
-        ]
+    with fail_on_error(as_json):
+        found = [c.info for c in api().registry(registry_name(registry)).collections(query=query)]
     if as_json:
         print_json(found)
         return
@@ -105,9 +106,9 @@ def models_show(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a collection: its model card, tags, aliases and versions (newest first)."""
-    with fail_on_error():
-        collection = _collection(name, registry)
-        info = _info(collection)
+    with fail_on_error(as_json):
+        collection = api().collection(collection_path(name, registry))
+        info = collection.info
         info["aliases"] = collection.aliases
         found = [v.info for v in collection.versions()]
     if as_json:
@@ -130,17 +131,20 @@ def versions(
     target: Annotated[
         str,
         typer.Argument(
-            help="A collection (model-registry/MNIST) or an artifact (project/name).",
-            metavar="REF_OR_COLLECTION",
+            help="A collection (model-registry/MNIST) or an artifact (project/name); with "
+            ":ALIAS or :vN, only that version.",
+            metavar="REF",
         ),
     ],
     as_json: JsonFlag = False,
 ) -> None:
     """List the versions of a collection or of an artifact, newest first."""
-    with fail_on_error():
-        ref = names.parse_ref(target)
-        if isinstance(ref, names.RegistryRef):
-            found = [v.info for v in api().collection(_collection_path(ref)).versions()]
+    with fail_on_error(as_json):
+        ref = parse(target)
+        if has_selector(target):
+            found = [api().artifact(target).info]
+        elif isinstance(ref, names.RegistryRef):
+            found = [v.info for v in api().collection(collection_path(target)).versions()]
         else:
             found = [v.info for v in api().artifacts(ref.project, ref.name)]
     if as_json:
@@ -170,21 +174,32 @@ def link(
         str, typer.Argument(help="Artifact version, e.g. project/model:v3.", metavar="SOURCE_REF")
     ],
     target: Annotated[
-        str, typer.Argument(help="Collection to link into, e.g. model-registry/MNIST.")
+        str,
+        typer.Argument(
+            help="Collection to link into: model-registry/MNIST, or a bare name (in --registry)."
+        ),
     ],
     alias: Annotated[
         list[str] | None,
-        typer.Option("--alias", "-a", help="Alias to put on the new version (repeatable)."),
+        typer.Option(
+            "--alias", "-a", metavar="ALIAS", help="Alias to put on the new version (repeatable)."
+        ),
     ] = None,
+    registry: RegistryOption = "model",
+    as_json: JsonFlag = False,
 ) -> None:
     """Link an artifact version into a registry collection and print the registry version.
 
     The collection is created on first use; linking the same version again returns its
-    existing link.
+    existing link. The newest link holds 'latest'.
     """
-    with fail_on_error():
-        linked = api().artifact(source).link(target, aliases=alias or None)
-    typer.echo(linked.qualified_name)
+    with fail_on_error(as_json):
+        path = collection_path(target, registry)
+        linked = api().artifact(source).link(path, aliases=alias or None)
+    if as_json:
+        print_json(linked.info)
+    else:
+        typer.echo(linked.qualified_name)
 
 
 def alias_add(
@@ -192,19 +207,21 @@ def alias_add(
         str, typer.Argument(help="model-registry/MNIST:v3 or project/name:v1.", metavar="REF")
     ],
     alias: Annotated[str, typer.Argument(help="The alias, e.g. production.")],
+    as_json: JsonFlag = False,
 ) -> None:
-    """Point ALIAS at the version REF names, moving it from the version that held it."""
-    with fail_on_error():
-        parsed = names.parse_ref(ref)
-        if isinstance(parsed, names.RegistryRef):
-            version = api().collection(_collection_path(parsed)).set_alias(alias, parsed.selector)
-        else:
-            names.check_alias(alias)  # save() below drops 'latest' silently; refuse it here
-            version = api().artifact(str(parsed))
-            if alias not in version.aliases:
-                version.aliases.append(alias)
-                version.save()
-    typer.echo(f"{alias} -> {version.qualified_name}")
+    """Point ALIAS at the version REF names, moving it from the version that held it.
+
+    'latest' follows the newest version and 'vN' names version N: neither is set by hand.
+    """
+    with fail_on_error(as_json):
+        version = api().artifact(str(parse(ref)))
+        if alias not in version.aliases:
+            version.aliases.append(alias)
+            version.save()
+    if as_json:
+        print_json(version.info)
+    else:
+        typer.echo(f"{alias} -> {version.qualified_name}")
 
 
 def alias_remove(
@@ -215,46 +232,22 @@ def alias_remove(
         ),
     ],
     alias: Annotated[str, typer.Argument(help="The alias to remove.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Remove ALIAS from a collection or an artifact."""
-    with fail_on_error():
-        parsed = names.parse_ref(target)
+    with fail_on_error(as_json):
+        holder = whole(target)
         names.check_alias(alias)
-        if isinstance(parsed, names.RegistryRef):
-            collection = api().collection(_collection_path(parsed))
-            held_by = collection.aliases.get(alias)
-            collection.remove_alias(alias)
-            where = f"{_collection_path(parsed)}:{held_by}"
-        else:
-            version = api().artifact(f"{parsed.project}/{parsed.name}:{alias}")
-            version.aliases.remove(alias)
-            version.save()
-            where = version.qualified_name
-    typer.echo(f"removed {alias} from {where}")
+        held_by = api().artifact(str(replace(holder, selector=alias)))
+        held_by.aliases.remove(alias)
+        held_by.save()
+    if as_json:
+        print_json({"removed": alias, "from": held_by.qualified_name})
+    else:
+        typer.echo(f"removed {alias} from {held_by.qualified_name}")
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _info(obj: Registry | Collection) -> dict[str, Any]:
-    return dict(obj.info)
-
-
-def _registry_name(name: str) -> str:
-    """Accept ``model`` and also ``model-registry`` / ``wandb-registry-model``."""
-    return name.removeprefix(names.WANDB_REGISTRY_PREFIX).removesuffix(names.REGISTRY_SUFFIX)
-
-
-def _collection_path(ref: names.RegistryRef) -> str:
-    return f"{ref.registry}{names.REGISTRY_SUFFIX}/{ref.collection}"
-
-
-def _collection(name: str, registry: str) -> Collection:
-    """A collection by bare name (in ``registry``) or by path (``model-registry/MNIST``)."""
-    if "/" not in name:
-        return api().registry(_registry_name(registry)).collection(name)
-    ref = names.parse_ref(name)
-    return api().collection(_collection_path(ref) if isinstance(ref, names.RegistryRef) else name)
 
 
 def _print_registry_versions(found: list[dict[str, Any]]) -> None:

@@ -35,7 +35,7 @@ def sync(
     from modelbay.sdk.transport import connect
     from modelbay.settings import Settings
 
-    with fail_on_error():
+    with fail_on_error(as_json):
         settings = Settings.from_env()
         roots = list(paths) if paths else [settings.data_dir / "runs"]
         run_dirs = find_run_dirs(roots)

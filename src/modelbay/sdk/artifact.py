@@ -487,8 +487,14 @@ class Artifact:
             )
 
     def save(self) -> None:
-        """Persist edits of ``description``, ``metadata``, ``aliases`` and ``tags``."""
+        """Persist edits of ``description``, ``metadata``, ``aliases`` and ``tags``.
+
+        Raises:
+            InvalidNameError: a bad alias or tag, or ``latest`` added or removed by hand (it
+                follows the newest version).
+        """
         transport, _ = self._logged()
+        names.check_alias_edit(self.aliases, self._saved["aliases"])
         current = {
             "description": self.description,
             "metadata": self.metadata,

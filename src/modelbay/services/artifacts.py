@@ -349,7 +349,7 @@ class ArtifactService:
         )
         new_metadata = names.check_metadata(metadata) if metadata is not UNSET else UNSET
         alias_list = (
-            set(names.check_aliases([a for a in (aliases or []) if a != LATEST]))
+            set(names.check_aliases(aliases))
             if aliases is not UNSET
             else None
         )

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from modelbay.errors import NotFoundError
-from modelbay.names import ArtifactRef, Ref, RegistryRef, version_index
+from modelbay.names import REGISTRY_SUFFIX, ArtifactRef, Ref, RegistryRef, version_index
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import events as event_store
 from modelbay.store import registry as registry_store
@@ -96,6 +96,15 @@ def locate(conn: Connection, ref: Ref) -> Located:
     return _locate_slowly(conn, ref)
 
 
+def _no_version(ref: Ref, holder: str) -> NotFoundError:
+    """Not found, saying which: no version ``vN``, or an alias that is not set."""
+    if version_index(ref.selector) is not None:
+        message = f"{ref} not found: no version {ref.selector!r}"
+    else:
+        message = f"{ref} not found: alias {ref.selector!r} is not set in {holder}"
+    return NotFoundError(message, {"ref": str(ref)})
+
+
 def _locate_slowly(conn: Connection, ref: Ref) -> Located:
     """The step-by-step look-up, which says precisely what is missing."""
     if isinstance(ref, ArtifactRef):
@@ -111,7 +120,7 @@ def _locate_slowly(conn: Connection, ref: Ref) -> Located:
         else:
             version_id = artifact_store.version_id_by_alias(conn, artifact["id"], ref.selector)
         if version_id is None:
-            raise NotFoundError(f"{ref} not found: no version {ref.selector!r}", {"ref": str(ref)})
+            raise _no_version(ref, f"{ref.project}/{ref.name}")
         return Located(version_id, artifact["id"], project_id)
     registry = registry_store.get_registry(conn, ref.registry)
     if registry is None:
@@ -127,7 +136,7 @@ def _locate_slowly(conn: Connection, ref: Ref) -> Located:
     else:
         link_id = registry_store.link_id_by_alias(conn, collection["id"], ref.selector)
     if link_id is None:
-        raise NotFoundError(f"{ref} not found: no version {ref.selector!r}", {"ref": str(ref)})
+        raise _no_version(ref, f"{ref.registry}{REGISTRY_SUFFIX}/{ref.collection}")
     row = registry_store.link_row(conn, link_id)
     assert row is not None
     return Located(
