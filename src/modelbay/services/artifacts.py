@@ -348,11 +348,7 @@ class ArtifactService:
             names.check_description(description) if description is not UNSET else UNSET
         )
         new_metadata = names.check_metadata(metadata) if metadata is not UNSET else UNSET
-        alias_list = (
-            set(names.check_aliases(aliases))
-            if aliases is not UNSET
-            else None
-        )
+        alias_list = set(names.check_aliases(aliases)) if aliases is not UNSET else None
         tag_list = set(names.check_tags(tags)) if tags is not UNSET else None
         with self.db.write() as conn:
             where = locate(conn, ref)
