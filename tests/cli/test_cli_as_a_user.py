@@ -253,3 +253,5 @@ def test_help_is_readable_at_80_columns(command: list[str]) -> None:
         assert not set(line) & set("│╭╰─"), line
         assert len(line) <= 80, line
         assert not line.strip() or len(line) - len(line.lstrip(" ")) <= 40, line
+        # A command's summary in its group's list is whole, not cut short with '...'.
+        assert line.startswith("Usage:") or not line.endswith("..."), line

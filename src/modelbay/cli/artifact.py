@@ -29,7 +29,7 @@ def download(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Download the files of a version (verified) and print the directory."""
+    """Download a version's files (verified); print the directory."""
     with fail_on_error(as_json):
         version = api().artifact(ref)
         directory = version.download(root)

@@ -13,7 +13,8 @@ from modelbay.sizes import format_size, parse_size
 
 def register(app: typer.Typer) -> None:
     cache = group(
-        "The local download cache ($MODELBAY_CACHE_DIR, bounded by $MODELBAY_CACHE_MAX_SIZE)."
+        "The local download cache. It lives in $MODELBAY_CACHE_DIR, bounded by "
+        "$MODELBAY_CACHE_MAX_SIZE."
     )
     cache.command("info")(info)
     cache.command("prune")(prune)
@@ -21,8 +22,11 @@ def register(app: typer.Typer) -> None:
 
 
 def info(as_json: JsonFlag = False) -> None:
-    """Show where the cache is, how many files it holds, its size and bound, and the partial
-    files of downloads in progress or killed (prune removes the killed ones')."""
+    """Show where the cache is, its files, its size and its bound.
+
+    Also the partial files of downloads in progress or killed (prune removes the killed
+    ones').
+    """
     with fail_on_error(as_json), Cache.from_env() as cache:
         found = cache.info()
         partial = cache.partial_files()
@@ -53,9 +57,9 @@ def prune(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Evict least-recently-used files down to a size, and clean up damaged or stray files.
+    """Evict least-recently-used files down to a size.
 
-    Files already downloaded elsewhere keep their bytes: only the cache's copy goes.
+    Damaged or stray files are removed too. Files already downloaded elsewhere keep their bytes: only the cache's copy goes.
     """
     with fail_on_error(as_json):
         bound = parse_size(max_size, name="--max-size") if max_size is not None else None

@@ -52,7 +52,10 @@ def gc(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Remove stored blobs that no live version references, and abandoned uploads (admins only)."""
+    """Remove blobs no live version references (admins only).
+
+    Also aborts upload sessions abandoned for longer than --abandon-uploads-after.
+    """
     with fail_on_error(as_json):
         result = api().gc(
             grace_seconds=parse_duration(grace),

@@ -41,7 +41,7 @@ def history(
     ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show the audit events of a collection or a version, newest first."""
+    """Show who changed a collection or a version, newest first."""
     with fail_on_error(as_json):
         ref = parse(target)
         if isinstance(ref, names.RegistryRef) and not has_selector(target):

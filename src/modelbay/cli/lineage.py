@@ -28,7 +28,10 @@ def lineage(
     ] = 2,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show the lineage graph around a version or a run: its nodes and edges."""
+    """Show the runs and versions around a version or a run.
+
+    The lineage graph: its nodes and the edges between them (logged, used).
+    """
     with fail_on_error(as_json):
         graph = api().lineage(ref=None if run else ref, run=ref if run else None, depth=depth)
     if as_json:

@@ -96,7 +96,10 @@ def server(
         "server up forever). Cut uploads resume when logged again.",
     ),
 ) -> None:
-    """Serve the REST API (and UI) over the data directory or database."""
+    """Serve the REST API and the web UI.
+
+    They serve the data directory, or the database and blob store given.
+    """
     import uvicorn
 
     from modelbay.server.app import create_app, prepare_to_serve

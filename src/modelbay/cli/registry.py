@@ -105,7 +105,7 @@ def models_show(
     registry: RegistryOption = "model",
     as_json: JsonFlag = False,
 ) -> None:
-    """Show a collection: its model card, tags, aliases and versions (newest first)."""
+    """Show a collection: model card, tags, aliases, versions."""
     with fail_on_error(as_json):
         collection = api().collection(collection_path(name, registry))
         info = collection.info
@@ -138,7 +138,7 @@ def versions(
     ],
     as_json: JsonFlag = False,
 ) -> None:
-    """List the versions of a collection or of an artifact, newest first."""
+    """List the versions of a collection or artifact, newest first."""
     with fail_on_error(as_json):
         ref = parse(target)
         if has_selector(target):
@@ -188,9 +188,9 @@ def link(
     registry: RegistryOption = "model",
     as_json: JsonFlag = False,
 ) -> None:
-    """Link an artifact version into a registry collection and print the registry version.
+    """Link an artifact version into a registry collection.
 
-    The collection is created on first use; linking the same version again returns its
+    Prints the registry version. The collection is created on first use; linking the same version again returns its
     existing link. The newest link holds 'latest'.
     """
     with fail_on_error(as_json):
@@ -209,8 +209,9 @@ def alias_add(
     alias: Annotated[str, typer.Argument(help="The alias, e.g. production.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Point ALIAS at the version REF names, moving it from the version that held it.
+    """Point ALIAS at the version REF names.
 
+    The alias moves from the version that held it.
     'latest' follows the newest version and 'vN' names version N: neither is set by hand.
     """
     with fail_on_error(as_json):

@@ -27,8 +27,9 @@ def sync(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Send the records of local run journals the server has not confirmed yet.
+    """Send what local run journals hold and the server lacks.
 
+    These are the records the server has not confirmed yet.
     Safe to repeat: a run already sent is left alone, and a resent point replaces itself.
     A run whose process died before it finished is marked crashed.
     """
