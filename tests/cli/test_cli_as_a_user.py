@@ -154,6 +154,9 @@ def test_login_with_a_wrong_key_is_not_told_to_log_in(only_url: None, server: An
     assert "modelbay login" not in line
     # Other commands still point to login.
     assert "modelbay login" in fails("registries")
+    assert fails_json("login", server.url, "--key", "not-a-key")["code"] == "unauthenticated"
+    who = ok_json("login", server.url, "--key", server.admin_key)
+    assert (who["url"], who["user"], who["is_admin"]) == (server.url, "admin", True)
 
 
 def test_server_on_a_taken_port_fails_with_one_line(tmp_path: Path) -> None:
