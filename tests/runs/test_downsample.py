@@ -1,4 +1,5 @@
-"""Server-side downsampling: at most N points, every extreme kept."""
+"""Server-side downsampling: at most N points, every extreme kept; bucket envelopes for
+bands."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import random
 
 import pytest
 
-from modelbay.services.runs import downsample
+from modelbay.services.runs import downsample, envelope
 
 
 def series(n: int, seed: int = 1) -> list[tuple[int, float | None, float]]:
@@ -65,3 +66,37 @@ def test_short_series_and_flat_series():
     flat = [(i, 1.0, 0.0) for i in range(1000)]
     out = downsample(flat, 10, "time")  # all at one time: one bucket
     assert 1 <= len(out) <= 2
+
+
+def test_envelope_is_one_row_per_bucket_with_mean_and_extremes():
+    points = [(i, float(i % 10), 100.0 + i) for i in range(1000)]
+    points[437] = (437, 500.0, 537.0)  # a spike the mean smooths over
+    rows = envelope(points, 100)
+    assert len(rows) == 100
+    step, mean, at, low, high = rows[43]  # steps 430..439
+    assert (step, at) == (434.5, 534.5)
+    assert (low, high) == (0.0, 500.0)
+    assert mean == pytest.approx((45 - 7 + 500) / 10)
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)
+    assert all(r[3] <= r[1] <= r[4] for r in rows)
+
+
+def test_envelope_leaves_nan_and_infinity_out_of_its_numbers():
+    points = [(i, 1.0, float(i)) for i in range(20)]
+    points[3] = (3, None, 3.0)
+    points[4] = (4, math.inf, 4.0)
+    points[10] = (10, None, 10.0)
+    points[11] = (11, None, 11.0)
+    rows = envelope(points, 10)
+    assert rows[1] == (2.5, 1.0, 2.5, 1.0, 1.0)  # steps 2..3: the NaN is left out
+    assert rows[2] == (4.5, 1.0, 4.5, 1.0, 1.0)  # steps 4..5: so is infinity
+    assert rows[5] == (10.5, None, 10.5, None, None)  # nothing finite: a gap
+    assert envelope([], 10) == []
+
+
+def test_envelope_by_time_divides_the_clock():
+    points = [(i, float(i), 0.0 if i < 90 else float(i)) for i in range(100)]
+    rows = envelope(points, 10, "time")
+    assert len(rows) == 2  # the crowded instant, and the ten seconds after it
+    assert rows[0][0] == pytest.approx(44.5) and rows[0][4] == 89.0
+    assert rows[1][3:] == (90.0, 99.0)

@@ -361,11 +361,15 @@ class RunService:
         *,
         max_points: int | None = None,
         x_axis: str = "step",
+        bands: bool = False,
     ) -> Info:
         """The points of many runs at once: ``{"runs": {"p/id": {key: [[step, value, time]]}}}``.
 
         ``runs`` are ``"project/run_id"`` paths (at most :data:`MAX_RUNS`); ``keys`` None
-        means every key. Downsampling as in :meth:`history`.
+        means every key. Downsampling as in :meth:`history`; with ``bands``, a series longer
+        than ``max_points`` comes back instead as one row per bucket,
+        ``[step, mean, time, low, high]`` (see :func:`envelope`), for a chart's line and its
+        min–max band.
 
         Raises:
             InvalidInputError: a malformed path, too many runs or keys, bad ``max_points``
@@ -395,6 +399,9 @@ class RunService:
                 for key in key_list if key_list else list(store.last_steps(conn, row["id"])):
                     points = store.series(conn, row["id"], key)
                     if not points:
+                        continue
+                    if max_points is not None and bands and len(points) > max_points:
+                        series[key] = [list(row) for row in envelope(points, max_points, x_axis)]
                         continue
                     if max_points is not None:
                         points = downsample(points, max_points, x_axis)
@@ -567,14 +574,7 @@ def downsample(
     xi = 2 if x_axis == "time" else 0
     has_nan = any(p[1] is None for p in points)
     nb = max(1, max_points // (3 if has_nan else 2))
-    lo: float
-    hi: float
-    if xi == 0:
-        lo, hi = points[0][0], points[-1][0]
-    else:
-        xs = [p[2] for p in points]
-        lo, hi = min(xs), max(xs)
-    scale = nb / (hi - lo) if hi > lo else 0.0
+    lo, scale = _bucket_scale(points, nb, xi)
     last = nb - 1
     lows: list[Any] = [None] * nb
     highs: list[Any] = [None] * nb
@@ -611,3 +611,71 @@ def downsample(
     out.extend(mixed[: max(0, max_points - len(out))])
     out.sort(key=(lambda p: (p[2], p[0])) if xi else (lambda p: p[0]))
     return out
+
+
+def _bucket_scale(
+    points: list[tuple[int, float | None, float]], nb: int, xi: int
+) -> tuple[float, float]:
+    """``(lo, scale)`` that put a point in bucket ``int((p[xi] - lo) * scale)`` (at most
+    ``nb - 1``): the x range (``xi`` 0 for steps, ordered; 2 for times) cut in ``nb`` equal
+    parts. The loops compute each bucket inline: a call per point would slow them."""
+    if xi == 0:
+        lo, hi = float(points[0][0]), float(points[-1][0])
+    else:
+        xs = [p[2] for p in points]
+        lo, hi = min(xs), max(xs)
+    return lo, (nb / (hi - lo) if hi > lo else 0.0)
+
+
+def envelope(
+    points: list[tuple[int, float | None, float]], buckets: int, x_axis: str = "step"
+) -> list[tuple[float, float | None, float, float | None, float | None]]:
+    """A series (``(step, value, time)`` ordered by step) cut into ``buckets`` equal parts
+    of its x range, as one ``(step, mean, time, low, high)`` row per non-empty part.
+
+    ``step`` and ``time`` are the means of the part's points; ``mean``, ``low`` and
+    ``high`` are over its finite values only (None when it has none: a gap on a chart), so
+    a chart draws the mean as its line and ``low``–``high`` as a band that holds every
+    spike the line smooths over.
+    """
+    if not points:
+        return []
+    n = max(1, buckets)
+    count = [0] * n
+    steps = [0.0] * n
+    times = [0.0] * n
+    finite = [0] * n
+    sums = [0.0] * n
+    lows: list[float | None] = [None] * n
+    highs: list[float | None] = [None] * n
+    xi = 2 if x_axis == "time" else 0
+    lo, scale = _bucket_scale(points, n, xi)
+    last = n - 1
+    for p in points:
+        step, value, at = p
+        b = int((p[xi] - lo) * scale)  # type: ignore[operator]
+        if b > last:
+            b = last
+        count[b] += 1
+        steps[b] += step
+        times[b] += at
+        if value is None or not math.isfinite(value):
+            continue
+        finite[b] += 1
+        sums[b] += value
+        low, high = lows[b], highs[b]
+        if low is None or value < low:
+            lows[b] = value
+        if high is None or value > high:
+            highs[b] = value
+    return [
+        (
+            steps[b] / count[b],
+            sums[b] / finite[b] if finite[b] else None,
+            times[b] / count[b],
+            lows[b],
+            highs[b],
+        )
+        for b in range(n)
+        if count[b]
+    ]
