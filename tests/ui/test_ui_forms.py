@@ -264,8 +264,16 @@ def test_chart_data_is_thinned_on_the_server(run_sdk, signed_in):
     path = out.stdout.strip().splitlines()[-1]
     data = signed_in.get("/-/data/runs", params={"run": path, "max_points": 200}).json()
     series = data["runs"][path]["history"]["loss"]
-    assert 10 < len(series["x"]) <= 200
-    assert max(series["y"]) == 100.0  # the spike survives thinning
+    assert len(series["x"]) == len(series["t"]) == len(series["y"]) == 200  # one per bucket
+    assert series["x"][0] == 12.0  # the mean step of the first 25
+    assert max(series["y"]) < 10.0  # the line is each bucket's mean
+    assert max(series["hi"]) == 100.0  # the spike survives thinning, in the band
+    assert all(
+        lo <= y <= hi for lo, y, hi in zip(series["lo"], series["y"], series["hi"], strict=True)
+    )
+    whole = signed_in.get("/-/data/runs", params={"run": path, "max_points": 5000}).json()
+    series = whole["runs"][path]["history"]["loss"]
+    assert len(series["x"]) == 5000 and "lo" not in series and max(series["y"]) == 100.0
     assert data["runs"][path]["state"] == "finished"
     bad = signed_in.get("/-/data/runs", params={"run": path, "max_points": 1})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_input"

@@ -1,6 +1,18 @@
-/* Metric charts (one per metric, one trace per version or run), a parallel-coordinates chart
+/* Metric charts (one per metric, one line per version or run), a parallel-coordinates chart
    of config against a chosen metric, and live updates: while a run is still running, the page
-   polls /-/data/runs every few seconds and redraws. */
+   polls /-/data/runs every few seconds and redraws.
+
+   The user's metrics come first; system/* metrics sit in a collapsed <details> and are drawn
+   when it is opened. Controls: smoothing (an exponential moving average, debiased as in
+   TensorBoard; the raw line stays drawn faintly), the x axis (step, wall time, time since the
+   run started), log scales. Where the server thinned a series it sends each bucket's mean with
+   its lowest and highest value, drawn as a band.
+
+   Every string from user data (metric and config keys, run names) goes through esc() before
+   Plotly sees it as a title, axis title, trace name (legend and hover) or parcoords label:
+   Plotly renders those as a subset of HTML (links included), and only entities show a "<" as
+   text. Parcoords tick text is the exception: Plotly writes it as plain text. The DOM built
+   here is given text with textContent, never markup. */
 (function () {
   "use strict";
   var source = document.getElementById("chart-data");
@@ -9,14 +21,164 @@
   var page = JSON.parse(source.textContent);
   var entries = page.entries.filter(function (e) { return e.run; });
   var POLL_MS = 3000;
+  var STORE = "modelbay.charts";
+  var systemBox = document.getElementById("system-charts");
+  var systemHolder = document.getElementById("charts-system");
   var charts = {};
   var font = { family: getComputedStyle(document.body).fontFamily, size: 12, color: "#1c2230" };
   var config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
   var palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"];
+  var settings = { smoothing: 0, x: "step", logY: false, logX: false };
+  var lastData = null;
 
-  function layout(title) {
+  /** Text for Plotly's pseudo-HTML: shown as typed, never as markup. */
+  function esc(value) {
+    return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  function color(e, i) { return e.color || palette[i % palette.length]; }
+
+  function isSystem(key) { return key.indexOf("system/") === 0; }
+
+  // -- controls ---------------------------------------------------------------------------
+  var controls = {
+    smoothing: document.getElementById("chart-smoothing"),
+    smoothingValue: document.getElementById("chart-smoothing-value"),
+    x: document.getElementById("chart-x"),
+    logY: document.getElementById("chart-log-y"),
+    logX: document.getElementById("chart-log-x")
+  };
+
+  function loadSettings() {
+    try {
+      var saved = JSON.parse(window.localStorage.getItem(STORE) || "{}");
+      if (typeof saved.smoothing === "number" && saved.smoothing >= 0 && saved.smoothing < 1) settings.smoothing = saved.smoothing;
+      if (["step", "wall", "relative"].indexOf(saved.x) >= 0) settings.x = saved.x;
+      settings.logY = saved.logY === true;
+      settings.logX = saved.logX === true;
+    } catch (err) { /* no storage (private mode): defaults */ }
+  }
+
+  function saveSettings() {
+    try { window.localStorage.setItem(STORE, JSON.stringify(settings)); } catch (err) { /* ignore */ }
+  }
+
+  function showSettings() {
+    if (!controls.smoothing) return;
+    controls.smoothing.value = String(settings.smoothing);
+    controls.smoothingValue.textContent = settings.smoothing.toFixed(2);
+    controls.x.value = settings.x;
+    controls.logY.checked = settings.logY;
+    controls.logX.checked = settings.logX;
+    controls.logX.disabled = settings.x === "wall";  // a log scale of dates means nothing
+  }
+
+  function wireControls() {
+    if (!controls.smoothing) return;
+    controls.smoothing.addEventListener("input", function () {
+      settings.smoothing = Math.min(0.99, Math.max(0, parseFloat(controls.smoothing.value) || 0));
+      changed();
+    });
+    controls.x.addEventListener("change", function () { settings.x = controls.x.value; changed(); });
+    controls.logY.addEventListener("change", function () { settings.logY = controls.logY.checked; changed(); });
+    controls.logX.addEventListener("change", function () { settings.logX = controls.logX.checked; changed(); });
+  }
+
+  function changed() {
+    saveSettings();
+    showSettings();
+    if (lastData) render(lastData);
+  }
+
+  // -- series -----------------------------------------------------------------------------
+  /** Exponential moving average, debiased so that the first points are not pulled to 0;
+      a gap (null) stays a gap and does not move the average. */
+  function smooth(ys, weight) {
+    if (!weight) return ys;
+    var last = 0, debias = 0;
+    return ys.map(function (y) {
+      if (y === null || !isFinite(y)) return null;
+      last = last * weight + (1 - weight) * y;
+      debias = debias * weight + (1 - weight);
+      return last / debias;
+    });
+  }
+
+  /** Seconds per unit of the relative-time axis: the largest span decides. */
+  function relativeUnit(data) {
+    var span = 0;
+    entries.forEach(function (e) {
+      var run = data.runs[e.run];
+      if (!run) return;
+      Object.keys(run.history).forEach(function (k) {
+        var t = run.history[k].t;
+        if (t.length) span = Math.max(span, t[t.length - 1] - run.started);
+      });
+    });
+    if (span >= 2 * 3600) return { size: 3600, name: "hours" };
+    if (span >= 2 * 60) return { size: 60, name: "minutes" };
+    return { size: 1, name: "seconds" };
+  }
+
+  function xValues(series, run, unit) {
+    if (settings.x === "wall") return series.t.map(function (t) { return t * 1000; });
+    if (settings.x === "relative") return series.t.map(function (t) { return (t - run.started) / unit.size; });
+    return series.x;
+  }
+
+  function traces(data, key, unit) {
+    var out = [];
+    var lines = [];
+    entries.forEach(function (e, i) {
+      var run = data.runs[e.run];
+      var series = run && run.history[key];
+      var c = color(e, i);
+      var xs = series ? xValues(series, run, unit) : [];
+      var ys = series ? series.y : [];
+      var group = "g" + i;
+      if (series && series.lo) {
+        // The band: the buckets' highs left to right, then their lows back, as one shape.
+        var upper = [], lower = [], bx = [];
+        for (var j = 0; j < xs.length; j++) {
+          if (series.lo[j] !== null && series.hi[j] !== null) {
+            bx.push(xs[j]); upper.push(series.hi[j]); lower.push(series.lo[j]);
+          }
+        }
+        out.push({
+          type: "scatter", mode: "lines", fill: "toself", name: esc(e.label), legendgroup: group,
+          x: bx.concat(bx.slice().reverse()), y: upper.concat(lower.reverse()),
+          line: { width: 0, color: c }, fillcolor: c, opacity: 0.18,
+          hoverinfo: "skip", showlegend: false, meta: "band"
+        });
+      }
+      var smoothed = smooth(ys, settings.smoothing);
+      if (smoothed !== ys) {
+        out.push({
+          type: "scatter", mode: "lines", name: esc(e.label), legendgroup: group, x: xs, y: ys,
+          line: { color: c, width: 1 }, opacity: 0.3, hoverinfo: "skip", showlegend: false,
+          connectgaps: false, meta: "raw"
+        });
+      }
+      lines.push({
+        type: "scatter",
+        mode: xs.length === 1 ? "markers" : "lines",
+        name: esc(e.label),
+        legendgroup: group,
+        x: xs,
+        y: smoothed,
+        line: { color: c, width: 2 },
+        marker: { color: c },
+        connectgaps: false,
+        meta: "line"
+      });
+    });
+    return out.concat(lines);  // lines last: drawn on top, first in the hover
+  }
+
+  function layout(key, unit) {
+    var xTitle = { step: "step", wall: "time", relative: "time since start (" + unit.name + ")" }[settings.x];
     return {
-      title: { text: title, font: { size: 13 }, x: 0.02, xanchor: "left" },
+      title: { text: esc(key), font: { size: 13 }, x: 0.02, xanchor: "left" },
       font: font,
       height: 280,
       margin: { l: 52, r: 16, t: 38, b: 38 },
@@ -25,9 +187,55 @@
       hovermode: "x unified",
       showlegend: entries.length > 1,
       legend: { orientation: "h", x: 1, y: 1.0, yanchor: "bottom", xanchor: "right", font: { size: 11 } },
-      xaxis: { title: { text: "step", font: { size: 11 } }, gridcolor: "#eef0f3", zeroline: false },
-      yaxis: { gridcolor: "#eef0f3", zeroline: false }
+      // A new uirevision resets zoom when the axes change, and keeps it across live redraws.
+      uirevision: [settings.x, settings.logX, settings.logY].join(),
+      xaxis: {
+        title: { text: xTitle, font: { size: 11 } },
+        type: settings.x === "wall" ? "date" : settings.logX ? "log" : "linear",
+        gridcolor: "#eef0f3",
+        zeroline: false
+      },
+      yaxis: { type: settings.logY ? "log" : "linear", gridcolor: "#eef0f3", zeroline: false }
     };
+  }
+
+  function chartDiv(key, parent) {
+    var div = charts[key];
+    if (!div) {
+      div = document.createElement("div");
+      div.className = "chart";
+      div.setAttribute("data-metric", key);
+      parent.appendChild(div);
+      charts[key] = div;
+    }
+    return div;
+  }
+
+  function render(data) {
+    var keys = {};
+    entries.forEach(function (e) {
+      var run = data.runs[e.run];
+      if (run) Object.keys(run.history).forEach(function (k) { keys[k] = true; });
+    });
+    var names = Object.keys(keys).filter(function (k) { return k.charAt(0) !== "_"; }).sort();
+    var user = names.filter(function (k) { return !isSystem(k); });
+    var system = names.filter(isSystem);
+    var empty = document.getElementById("charts-empty");
+    if (empty) empty.hidden = user.length > 0 || system.length > 0;
+    var unit = relativeUnit(data);
+    user.forEach(function (key) {
+      window.Plotly.react(chartDiv(key, holder), traces(data, key, unit), layout(key, unit), config);
+    });
+    if (systemBox && systemHolder) {
+      systemBox.hidden = system.length === 0;
+      document.getElementById("system-count").textContent = "(" + system.length + ")";
+      // Drawn only while open: a chart drawn in a closed <details> has no width to fill.
+      if (systemBox.open) {
+        system.forEach(function (key) {
+          window.Plotly.react(chartDiv(key, systemHolder), traces(data, key, unit), layout(key, unit), config);
+        });
+      }
+    }
   }
 
   function setStatus(running) {
@@ -38,39 +246,8 @@
   }
 
   function draw(data) {
-    var keys = {};
-    entries.forEach(function (e) {
-      var run = data.runs[e.run];
-      if (run) Object.keys(run.history).forEach(function (k) { keys[k] = true; });
-    });
-    var names = Object.keys(keys).filter(function (k) { return k.charAt(0) !== "_"; }).sort();
-    var empty = document.getElementById("charts-empty");
-    if (empty) empty.hidden = names.length > 0;
-    names.forEach(function (key) {
-      var div = charts[key];
-      if (!div) {
-        div = document.createElement("div");
-        div.className = "chart";
-        div.setAttribute("data-metric", key);
-        holder.appendChild(div);
-        charts[key] = div;
-      }
-      var traces = entries.map(function (e, i) {
-        var run = data.runs[e.run];
-        var series = run && run.history[key];
-        return {
-          type: "scatter",
-          mode: series && series.x.length === 1 ? "markers" : "lines",
-          name: e.label,
-          x: series ? series.x : [],
-          y: series ? series.y : [],
-          line: { color: e.color || palette[i % palette.length], width: 2 },
-          marker: { color: e.color || palette[i % palette.length] },
-          connectgaps: false
-        };
-      });
-      window.Plotly.react(div, traces, layout(key), config);
-    });
+    lastData = data;
+    render(data);
     var running = entries.some(function (e) {
       return data.runs[e.run] && data.runs[e.run].state === "running";
     });
@@ -93,7 +270,7 @@
     if (!entries.length) return;
     var query = entries.map(function (e) { return "run=" + encodeURIComponent(e.run); }).join("&");
     var started = Date.now();
-    fetch("/-/data/runs?" + query + "&max_points=1500", { credentials: "same-origin" })
+    fetch("/-/data/runs?" + query + "&max_points=1000", { credentials: "same-origin" })
       .then(function (resp) {
         lastFetchMs = Date.now() - started;
         if (!resp.ok) throw new Error("HTTP " + resp.status);
@@ -106,6 +283,60 @@
   // -- parallel coordinates: config values against one metric ---------------------------------
   function number(v) { return typeof v === "number" && isFinite(v) ? v : null; }
 
+  /** A long key cut to fit above its axis (the axes stand about 110 px apart). */
+  function short(text) { return text.length > 24 ? text.slice(0, 23) + "\u2026" : text; }
+
+  function missing(v) { return v === undefined || v === null; }
+
+  /** About five round tick values from lo to hi. */
+  function niceTicks(lo, hi) {
+    if (hi <= lo) return [lo];
+    var raw = (hi - lo) / 4;
+    var mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    var step = [1, 2, 2.5, 5, 10].map(function (m) { return m * mag; }).filter(function (s) { return s >= raw; })[0];
+    var ticks = [];
+    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(+t.toPrecision(12));
+    return ticks;
+  }
+
+  /** One axis. Its label is pseudo-HTML to Plotly, its tick text plain text (escaping it
+      would show "&lt;"). A value that is missing (a run without this key) sits on a slot of its own
+      at the bottom, labelled "missing", so that its line stays on the axis. */
+  function dimension(label, values) {
+    var absent = values.some(missing);
+    var present = values.filter(function (v) { return !missing(v); });
+    var numeric = present.length > 0 && present.every(function (v) { return number(v) !== null; });
+    if (numeric) {
+      var lo = Math.min.apply(null, present), hi = Math.max.apply(null, present);
+      if (!absent) return { label: esc(short(label)), values: values };
+      var gap = hi > lo ? (hi - lo) / 4 : Math.abs(lo) / 4 || 1;
+      var slot = lo - gap;
+      var ticks = niceTicks(lo, hi);
+      return {
+        label: esc(short(label)),
+        values: values.map(function (v) { return missing(v) ? slot : v; }),
+        range: [slot, hi],
+        tickvals: [slot].concat(ticks),
+        ticktext: ["missing"].concat(ticks.map(String))
+      };
+    }
+    var labels = [];
+    present.forEach(function (v) {
+      var s = typeof v === "string" ? v : JSON.stringify(v);
+      if (labels.indexOf(s) < 0) labels.push(s);
+    });
+    var offset = absent ? 1 : 0;
+    return {
+      label: esc(short(label)),
+      values: values.map(function (v) {
+        return missing(v) ? 0 : offset + labels.indexOf(typeof v === "string" ? v : JSON.stringify(v));
+      }),
+      range: [0, Math.max(1, labels.length - 1 + offset)],
+      tickvals: (absent ? [0] : []).concat(labels.map(function (_, i) { return i + offset; })),
+      ticktext: (absent ? ["missing"] : []).concat(labels)  // plain text to Plotly: no esc()
+    };
+  }
+
   function parcoords(metric) {
     var pc = page.parcoords;
     var target = document.getElementById("parcoords");
@@ -117,22 +348,27 @@
     });
     var keys = (varying.length ? varying : pc.config_keys).slice(0, 12);
     var dims = keys.map(function (k) {
-      var values = pc.rows.map(function (r) { return r.config[k]; });
-      if (values.every(function (v) { return number(v) !== null; })) return { label: k, values: values };
-      var labels = [];
-      values.forEach(function (v) { var s = String(v); if (labels.indexOf(s) < 0) labels.push(s); });
-      return {
-        label: k,
-        values: values.map(function (v) { return labels.indexOf(String(v)); }),
-        tickvals: labels.map(function (_, i) { return i; }),
-        ticktext: labels
-      };
+      return dimension(k, pc.rows.map(function (r) { return r.config[k]; }));
     });
     var scores = pc.rows.map(function (r) { return number(r.summary[metric]); });
-    dims.push({ label: metric, values: scores });
+    var scoreDim = dimension(metric, scores);
+    dims.push(scoreDim);
+    // Lines are coloured by the metric; a run without it is grey, not the colour of the lowest.
+    var cmin = scoreDim.range ? scoreDim.range[0] : Math.min.apply(null, scoreDim.values);
+    var cmax = Math.max.apply(null, scoreDim.values);
+    var viridis = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"];
+    var scale = viridis.map(function (c, i) { return [i / (viridis.length - 1), c]; });
+    if (scores.some(function (s) { return s === null; }) && cmax > cmin) {
+      var cut = (scoreDim.values.filter(function (v, i) { return scores[i] !== null; })
+        .reduce(function (a, b) { return Math.min(a, b); }) - cmin) / (cmax - cmin) / 2;
+      scale = [[0, "#b8bec9"], [cut, "#b8bec9"]].concat(viridis.map(function (c, i) {
+        return [cut + 1e-6 + (1 - cut - 1e-6) * i / (viridis.length - 1), c];
+      }));
+    }
+    target.style.minWidth = Math.max(320, 110 * dims.length) + "px";
     window.Plotly.react(target, [{
       type: "parcoords",
-      line: { color: scores.map(function (s) { return s === null ? 0 : s; }), colorscale: "Viridis", showscale: true },
+      line: { color: scoreDim.values, colorscale: scale, cmin: cmin, cmax: cmax, showscale: false },
       labelfont: { size: 12 },
       tickfont: { size: 11 },
       dimensions: dims
@@ -151,5 +387,9 @@
     parcoords(picker.value);
   }
 
+  if (systemBox) systemBox.addEventListener("toggle", function () { if (lastData) render(lastData); });
+  loadSettings();
+  showSettings();
+  wireControls();
   poll();
 })();
