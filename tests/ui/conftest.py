@@ -5,18 +5,31 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from support.browser import sync_api
 from support.processes import ServerProcess
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+TIMEOUT_MS = 30_000
 
 
 def csrf_of(html: str) -> str:
@@ -114,3 +127,52 @@ def csrf() -> Callable[[str], str]:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium, one for the whole session."""
+    api = sync_api()
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    with api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def open_tab(browser: Any, ui_server: ServerProcess) -> Iterator[Callable[..., Any]]:
+    """Opens a browser tab of a given width, signed in through the login form; the test
+    fails on any script error in its pages."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_(width: int = 1360, height: int = 900) -> Any:
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, base_url=ui_server.url
+        )
+        contexts.append(context)
+        context.set_default_timeout(TIMEOUT_MS)
+        tab = context.new_page()
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.goto("/login")
+        tab.fill("#key", ui_server.admin_key)
+        tab.click("button:has-text('Sign in')")
+        tab.wait_for_url(ui_server.url + "/")
+        return tab
+
+    try:
+        yield open_
+    finally:
+        for context in contexts:
+            context.close()
+    assert errors == [], f"script errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(open_tab: Callable[..., Any]) -> Any:
+    """A desktop-sized tab, signed in."""
+    return open_tab()

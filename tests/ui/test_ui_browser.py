@@ -5,26 +5,9 @@ lineage to the dataset. Screenshots of each page go to test-artifacts/ui/."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import pytest
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-TIMEOUT_MS = 30_000
+from support.browser import expect, shot
 
 WORKFLOW = """
 import math, pathlib, modelbay
@@ -47,46 +30,6 @@ for i, (lr, ceiling) in enumerate([(0.1, 0.90), (0.03, 0.97), (0.01, 0.93)]):
     run.link_model(path, name, name=name.lower() + "-cnn")
     run.finish()
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser, ui_server) -> Iterator[Any]:
-    """A browser tab signed in through the login form; fails the test on a script error."""
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=ui_server.url)
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.goto("/login")
-    tab.fill("#key", ui_server.admin_key)
-    tab.click("button:has-text('Sign in')")
-    tab.wait_for_url(ui_server.url + "/")
-    try:
-        yield tab
-    finally:
-        context.close()
-    assert errors == [], f"script errors on the page: {errors}"
-
-
-def shot(tab: Any, folder: Path, name: str) -> None:
-    tab.wait_for_load_state("networkidle")
-    tab.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-
-def expect(locator: Any) -> Any:
-    return sync_api.expect(locator)
 
 
 def test_workflow_log_compare_promote_audit_lineage(
