@@ -284,19 +284,24 @@
   function number(v) { return typeof v === "number" && isFinite(v) ? v : null; }
 
   /** A long key cut to fit above its axis (the axes stand about 110 px apart). */
-  function short(text) { return text.length > 24 ? text.slice(0, 23) + "\u2026" : text; }
+  function short(text, most) {
+    most = most || 24;
+    return text.length > most ? text.slice(0, most - 1) + "\u2026" : text;
+  }
 
   function missing(v) { return v === undefined || v === null; }
 
-  /** About five round tick values from lo to hi. */
+  /** lo, hi, and round values between them (about five ticks in all). */
   function niceTicks(lo, hi) {
     if (hi <= lo) return [lo];
     var raw = (hi - lo) / 4;
     var mag = Math.pow(10, Math.floor(Math.log10(raw)));
     var step = [1, 2, 2.5, 5, 10].map(function (m) { return m * mag; }).filter(function (s) { return s >= raw; })[0];
-    var ticks = [];
-    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(+t.toPrecision(12));
-    return ticks;
+    var ticks = [lo];
+    for (var t = Math.ceil(lo / step) * step; t < hi; t += step) {
+      if (t - lo > step / 3 && hi - t > step / 3) ticks.push(+t.toPrecision(12));
+    }
+    return ticks.concat([hi]);
   }
 
   /** One axis. Its label is pseudo-HTML to Plotly, its tick text plain text (escaping it
@@ -317,7 +322,7 @@
         values: values.map(function (v) { return missing(v) ? slot : v; }),
         range: [slot, hi],
         tickvals: [slot].concat(ticks),
-        ticktext: ["missing"].concat(ticks.map(String))
+        ticktext: ["missing"].concat(ticks.map(function (t) { return String(+t.toPrecision(4)); }))
       };
     }
     var labels = [];
@@ -333,7 +338,7 @@
       }),
       range: [0, Math.max(1, labels.length - 1 + offset)],
       tickvals: (absent ? [0] : []).concat(labels.map(function (_, i) { return i + offset; })),
-      ticktext: (absent ? ["missing"] : []).concat(labels)  // plain text to Plotly: no esc()
+      ticktext: (absent ? ["missing"] : []).concat(labels.map(function (l) { return short(l, 16); }))  // plain text: no esc()
     };
   }
 
@@ -372,7 +377,7 @@
       labelfont: { size: 12 },
       tickfont: { size: 11 },
       dimensions: dims
-    }], { font: font, height: 320, margin: { l: 70, r: 70, t: 50, b: 24 }, paper_bgcolor: "rgba(0,0,0,0)" }, config);
+    }], { font: font, height: 320, margin: { l: 100, r: 70, t: 50, b: 24 }, paper_bgcolor: "rgba(0,0,0,0)" }, config);
   }
 
   var picker = document.getElementById("pc-metric");
