@@ -207,3 +207,5 @@ def test_pages_fit_a_phone_screen(open_tab, seeded, artifacts_dir):
         shot(tab, artifacts_dir, f"22-phone-{label}")
     tab.click("button:has-text('Sign out')")
     tab.wait_for_url("**/login**")
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(tab.locator(".brand-name")).to_be_visible()  # signed out, there is room for it
