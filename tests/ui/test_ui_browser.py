@@ -155,18 +155,15 @@ def test_run_charts_update_live_while_the_run_logs(page, start_sdk, artifacts_di
         page.goto(f"/projects/{project}/runs/{run_id}")
         expect(page.locator("#live-status")).to_have_class("live on")
         expect(page.locator("[data-live-state]")).to_have_text("running")
-        page.wait_for_function(
-            "document.querySelector('#charts .chart[data-metric=loss]')?.data?.[0]?.x?.length > 0"
+        line = (  # the loss line's x values (a thinned series also has a band trace)
+            "document.querySelector('#charts .chart[data-metric=loss]')"
+            "?.data?.find(t => t.meta === 'line')?.x"
         )
-        first = page.evaluate(
-            "(() => { const x = document.querySelector('#charts .chart[data-metric=loss]').data[0].x;"
-            " return x[x.length - 1]; })()"
-        )
+        page.wait_for_function(f"{line}?.length > 0")
+        first = page.evaluate(f"(() => {{ const x = {line}; return x[x.length - 1]; }})()")
         # No reload: the page polls and redraws with the steps logged since.
         page.wait_for_function(
-            "last => { const x = document.querySelector('#charts .chart[data-metric=loss]').data[0].x;"
-            " return x[x.length - 1] > last; }",
-            arg=first,
+            f"last => {{ const x = {line}; return x[x.length - 1] > last; }}", arg=first
         )
         shot(page, artifacts_dir, "10-run-live")
     finally:
