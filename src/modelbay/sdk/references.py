@@ -218,7 +218,7 @@ def _file_error(uri: str, exc: OSError) -> ModelbayError:
 
 
 def _file_entry(full: Path, target: str) -> Info:
-    from modelbay.blobs.local import sha256_file
+    from modelbay.blobs.digest import sha256_file
 
     digest, size = sha256_file(full)
     ref = full.resolve().as_uri()

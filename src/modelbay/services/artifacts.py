@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from modelbay import names
-from modelbay.blobs.local import check_digest
+from modelbay.blobs.digest import check_digest
 from modelbay.errors import ConflictError, InvalidInputError, NotFoundError
 from modelbay.names import LATEST, ArtifactRef, Ref, RegistryRef
 from modelbay.services.blobs import BlobService

@@ -25,7 +25,7 @@ from modelbay.blobs import (
     part_size_for,
 )
 from modelbay.blobs.bundle import MAX_BUNDLE_BLOBS, MAX_BUNDLED_BLOB
-from modelbay.blobs.local import check_digest
+from modelbay.blobs.digest import check_digest
 from modelbay.errors import (
     ConflictError,
     DigestMismatchError,
