@@ -467,7 +467,7 @@ class ArtifactService:
                     f"{info['ref']} is linked into {len(linked)} collection(s); unlink it first",
                     {
                         "links": [
-                            f"{x['registry']}-registry/{x['collection']}:v{x['version']}"
+                            names.registry_ref(x["registry"], x["collection"], f"v{x['version']}")
                             for x in linked
                         ]
                     },
