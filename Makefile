@@ -2,15 +2,20 @@
 PYTHON ?= python
 PYTEST_ARGS ?= -n 2 -q
 
-.PHONY: check lint typecheck test install-test
+.PHONY: check lint typecheck imports test install-test
 
-check: lint typecheck test
+# The gate .ci/run runs: lint, types, the import contract (pyproject.toml), then the tests.
+check: lint typecheck imports test
 
 lint:
 	$(PYTHON) -m ruff check src tests bench
 
 typecheck:
 	$(PYTHON) -m mypy src
+
+# lint-imports, run by $(PYTHON) (import-linter has no `python -m`).
+imports:
+	$(PYTHON) -c 'from importlinter.cli import lint_imports_command as run; run()'
 
 test:
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from modelbay.errors import NotFoundError
+from modelbay.names import registry_ref
 from modelbay.settings import Settings
 
 PROJECT = "models_quickstart"
@@ -29,7 +30,7 @@ def seed(settings: Settings) -> bool:
 
     api = Api(settings)
     try:
-        api.collection(f"model-registry/{COLLECTION}")
+        api.collection(registry_ref("model", COLLECTION))
         return False
     except NotFoundError:
         pass
@@ -71,7 +72,7 @@ def seed(settings: Settings) -> bool:
                 aliases=["candidate"] if n == 2 else None,
             )
             run.finish()
-        collection = api.collection(f"model-registry/{COLLECTION}")
+        collection = api.collection(registry_ref("model", COLLECTION))
         collection.update(description=MODEL_CARD, tags=["vision", "demo"])
         collection.set_alias("staging", "v2")
         collection.set_alias("production", "v1")

@@ -15,7 +15,8 @@
     ├── RateLimitedError                rate_limited    429
     ├── ServerError                     internal        500
     │   └── StorageFullError            storage_full    507
-    └── TransportError                  transport       (client side: the server was not reached)
+    ├── TransportError                  transport       (client side: the server was not reached)
+    └── MissingExtraError               missing_extra   (a part used without its pip extra)
 
 Every error serialises as ``{"error": {"code", "message", "details"}}``; :func:`from_payload`
 turns that shape back into the same class, so that the SDK over HTTP raises what the
@@ -137,6 +138,14 @@ class TransportError(ModelbayError):
 
     code = "transport"
     status = 503
+
+
+class MissingExtraError(ModelbayError):
+    """A part of modelbay was used without the extra that installs it (the server, the
+    PostgreSQL driver, the S3 client); the message names the ``pip install`` to run."""
+
+    code = "missing_extra"
+    status = 500
 
 
 def _all_subclasses(cls: type[ModelbayError]) -> list[type[ModelbayError]]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import secrets
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -246,6 +248,59 @@ def version_index(selector: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+_ADJECTIVES = [
+    "bright",
+    "calm",
+    "eager",
+    "fancy",
+    "gentle",
+    "happy",
+    "jolly",
+    "lively",
+    "misty",
+    "noble",
+    "proud",
+    "quiet",
+    "rapid",
+    "silver",
+    "swift",
+    "vivid",
+]
+_NOUNS = [
+    "river",
+    "forest",
+    "meadow",
+    "comet",
+    "galaxy",
+    "harbor",
+    "island",
+    "lantern",
+    "mountain",
+    "ocean",
+    "planet",
+    "sunrise",
+    "thunder",
+    "valley",
+]
+
+
+def new_run_id() -> str:
+    """A new run id: 8 random characters of ``[a-z0-9]``."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def new_run_name(run_id: str) -> str:
+    """A readable default name, e.g. ``swift-river-3kq9``."""
+    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{run_id[:4]}"
+
+
+def registry_ref(registry: str, collection: str, selector: str | None = None) -> str:
+    """How a registry collection is named, ``model-registry/MNIST``; with ``selector`` one of
+    its versions, ``model-registry/MNIST:v3`` or ``model-registry/MNIST:production``."""
+    ref = f"{registry}{REGISTRY_SUFFIX}/{collection}"
+    return ref if selector is None else f"{ref}:{selector}"
+
+
 @dataclass(frozen=True)
 class ArtifactRef:
     project: str
@@ -263,7 +318,7 @@ class RegistryRef:
     selector: str = LATEST
 
     def __str__(self) -> str:
-        return f"{self.registry}{REGISTRY_SUFFIX}/{self.collection}:{self.selector}"
+        return registry_ref(self.registry, self.collection, self.selector)
 
 
 Ref = ArtifactRef | RegistryRef

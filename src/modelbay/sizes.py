@@ -66,11 +66,15 @@ def parse_size(text: str, *, name: str | None = None) -> int:
     return int(size)
 
 
-def format_size(size: int) -> str:
-    """``size`` bytes in the decimal units :func:`parse_size` reads (``1.5 GB``)."""
+def format_size(size: int | None) -> str:
+    """``size`` bytes in the decimal units :func:`parse_size` reads (``1.5 GB``); None (a
+    size not known) is empty. The one way sizes are shown, in the CLI as in the web UI."""
+    if size is None:
+        return ""
     value = float(size)
     for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
+        # Compared once rounded as shown: 999,999 bytes is "1.0 MB", not "1000.0 KB".
+        if round(value, 1) < 1000 or unit == "TB":
             return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     raise AssertionError("unreachable")  # pragma: no cover

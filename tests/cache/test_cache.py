@@ -120,6 +120,8 @@ def test_parse_size_takes_time_linear_in_the_spaces_around_a_unit(text: str) -> 
 def test_format_size_uses_the_units_parse_size_reads() -> None:
     assert format_size(999) == "999 B"
     assert format_size(10 * 10**9) == "10.0 GB"
+    assert format_size(999_999) == "1.0 MB"  # rounded as shown, not "1000.0 KB"
+    assert format_size(None) == ""
     assert parse_size(format_size(1_500_000_000).replace(" ", "")) == 1_500_000_000
 
 

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from modelbay.blobs.local import sha256_file
+from modelbay.blobs.digest import sha256_file
 from modelbay.sdk.digests import RACY_SECONDS, DigestIndex
 
 

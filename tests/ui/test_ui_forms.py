@@ -4,6 +4,7 @@ versions, and the JSON the charts poll."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -248,6 +249,16 @@ def test_file_downloads_one_by_one_and_as_a_zip(signed_in, model):
         assert z.namelist() == ["model-1.bin"]
         assert z.read("model-1.bin") == f"weights {model} 1".encode()
     assert signed_in.get(f"{base}/files/nope.bin").status_code == 404
+
+
+def test_a_file_whose_bytes_the_disk_store_lost_is_a_404(run_sdk, signed_in, ui_server):
+    name = f"lost-{uuid.uuid4().hex[:6]}"
+    run_sdk(SEED.format(name=name, count=1, project="ui-lost"))
+    digest = hashlib.sha256(f"weights {name} 0".encode()).hexdigest()
+    (ui_server.data_dir / "blobs" / digest[:2] / digest).unlink()
+    resp = signed_in.get(f"/registries/model/{name}/v0/files/model-0.bin")
+    assert resp.status_code == 404
+    assert "lost" in resp.text
 
 
 def test_chart_data_is_thinned_on_the_server(run_sdk, signed_in):

@@ -165,6 +165,9 @@ def open_backend(
     from modelbay.blobs.local import LocalBlobStore
 
     if spec and spec.startswith("s3://"):
+        from modelbay.extras import require
+
+        require("s3", f"the blob store {spec}")
         from modelbay.blobs.s3 import S3BlobStore
 
         return S3BlobStore.from_url(spec, endpoint_url=s3_endpoint_url)

@@ -25,15 +25,16 @@ import fcntl
 import hashlib
 import os
 import shutil
-import stat
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from modelbay.blobs import Target, UploadSession, finish_each
+from modelbay.blobs.digest import check_digest as check_digest  # also the blob routes'
+from modelbay.blobs.digest import sha256_file
 from modelbay.errors import (
     DigestMismatchError,
     InvalidInputError,
@@ -47,18 +48,6 @@ CHUNK = 1 << 20
 REWRITTEN = "rewritten"
 #: Threads that flush a batch of small blobs: concurrent fsyncs share the journal's commits.
 FLUSHERS = 16
-HEX = frozenset("0123456789abcdef")
-
-
-def check_digest(digest: object) -> str:
-    """Return ``digest`` if it is a lowercase hex sha256.
-
-    Raises:
-        InvalidInputError: otherwise.
-    """
-    if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= HEX:
-        raise InvalidInputError(f"invalid sha256 digest {str(digest)[:80]!r}", {"field": "sha256"})
-    return digest
 
 
 def _full(exc: OSError, size: int | None, where: int | Path) -> StorageFullError:
@@ -100,33 +89,6 @@ def _hashing() -> ThreadPoolExecutor:
         if _executor is None:
             _executor = ThreadPoolExecutor(2, thread_name_prefix="modelbay-hash")
         return _executor
-
-
-def sha256_file(path: Path | str, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
-    """Hash a regular file streaming; returns (hex digest, size). ``progress(n)`` is called
-    after each chunk of ``n`` bytes (it may raise, to stop the hashing).
-
-    Opened without blocking, then checked to be a regular file: a FIFO swapped in for a file
-    would otherwise block the open (or the reads) for good.
-
-    Raises:
-        InvalidInputError: ``path`` is not a regular file.
-    """
-    h = hashlib.sha256()
-    size = 0
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise InvalidInputError(f"{path} is not a regular file", {"path": os.fspath(path)})
-    with open(fd, "rb", buffering=0) as f:
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-            size += n
-            if progress is not None:
-                progress(n)
-    return h.hexdigest(), size
 
 
 class LocalBlobStore:

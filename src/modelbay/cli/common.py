@@ -137,7 +137,8 @@ def parse(text: str) -> names.Ref:
     if "/" not in text and not text.startswith("models:/"):
         name = text.partition(":")[0]
         raise InvalidReferenceError(
-            f"reference {text!r} names no registry or project: write 'model-registry/{name}' "
+            f"reference {text!r} names no registry or project: write "
+            f"'{names.registry_ref('model', name)}' "
             f"for a registered model, or 'project/{name}' for an artifact",
             {"ref": text},
         )
@@ -153,7 +154,7 @@ def whole(text: str) -> names.Ref:
     ref = parse(text)
     if has_selector(text):
         if isinstance(ref, names.RegistryRef):
-            what, path = "collection", f"{ref.registry}{names.REGISTRY_SUFFIX}/{ref.collection}"
+            what, path = "collection", names.registry_ref(ref.registry, ref.collection)
         else:
             what, path = "artifact", f"{ref.project}/{ref.name}"
         raise InvalidReferenceError(
@@ -171,14 +172,14 @@ def collection_path(text: str, registry: str = "model") -> str:
         InvalidReferenceError: a version rather than a collection, or an artifact.
     """
     bare = "/" not in text and not text.startswith("models:/")
-    ref = whole(f"{registry_name(registry)}{names.REGISTRY_SUFFIX}/{text}" if bare else text)
+    ref = whole(names.registry_ref(registry_name(registry), text) if bare else text)
     if not isinstance(ref, names.RegistryRef):
         raise InvalidReferenceError(
             f"{text!r} is an artifact, not a registry collection: write "
-            f"'{registry_name(registry)}{names.REGISTRY_SUFFIX}/{ref.name}'",
+            f"'{names.registry_ref(registry_name(registry), ref.name)}'",
             {"ref": text},
         )
-    return f"{ref.registry}{names.REGISTRY_SUFFIX}/{ref.collection}"
+    return names.registry_ref(ref.registry, ref.collection)
 
 
 def console() -> Console:
@@ -211,19 +212,6 @@ def fmt_time(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def fmt_size(size: int | None) -> str:
-    if size is None:
-        return ""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1024
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-    return f"{value / 1024:.1f} TB"
 
 
 def fmt_list(values: Iterable[object]) -> str:

@@ -100,6 +100,10 @@ def server(
 
     They serve the data directory, or the database and blob store given.
     """
+    from modelbay.extras import require
+
+    with fail_on_error():
+        require("server", "'modelbay server'")
     import uvicorn
 
     from modelbay.server.app import create_app, prepare_to_serve

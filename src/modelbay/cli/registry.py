@@ -14,7 +14,6 @@ from modelbay.cli.common import (
     collection_path,
     fail_on_error,
     fmt_list,
-    fmt_size,
     fmt_time,
     group,
     has_selector,
@@ -24,6 +23,7 @@ from modelbay.cli.common import (
     registry_name,
     whole,
 )
+from modelbay.sizes import format_size
 
 RegistryOption = Annotated[
     str,
@@ -159,7 +159,7 @@ def versions(
                     v["version"],
                     fmt_list(v["aliases"]),
                     v["digest"][:12],
-                    fmt_size(v["size"]),
+                    format_size(v["size"]),
                     v["file_count"],
                     fmt_time(v["created_at"]),
                     f"{v['run']['project']}/{v['run']['id']}" if v.get("run") else "",
@@ -259,7 +259,7 @@ def _print_registry_versions(found: list[dict[str, Any]]) -> None:
                 v["link"]["version"],
                 fmt_list(v["aliases"]),
                 v["ref"],
-                fmt_size(v["size"]),
+                format_size(v["size"]),
                 fmt_time(v["link"]["linked_at"]),
             ]
             for v in found

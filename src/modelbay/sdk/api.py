@@ -170,7 +170,7 @@ class Collection:
         return [event.model_dump() for event in events]
 
     def __repr__(self) -> str:
-        return f"<Collection {self.registry}-registry/{self.name}>"
+        return f"<Collection {names.registry_ref(self.registry, self.name)}>"
 
 
 class Api:

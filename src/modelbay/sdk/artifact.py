@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from modelbay import names
-from modelbay.blobs.local import sha256_file
+from modelbay.blobs.digest import sha256_file
 from modelbay.contract import entities as e
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq

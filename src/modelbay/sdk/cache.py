@@ -73,7 +73,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelbay.blobs.local import check_digest
+from modelbay.blobs.digest import check_digest
 from modelbay.errors import DigestMismatchError, InvalidInputError
 from modelbay.sdk.cache_index import CacheIndex, IndexRebuiltError, check_index, unusable
 from modelbay.sdk.streams import (

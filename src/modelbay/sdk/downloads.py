@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelbay.blobs.local import sha256_file
+from modelbay.blobs.digest import sha256_file
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import (

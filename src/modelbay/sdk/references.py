@@ -62,6 +62,7 @@ from modelbay.errors import (
     PermissionDeniedError,
     TransportError,
 )
+from modelbay.extras import require
 from modelbay.sdk.httpclient import client as http_client
 from modelbay.sdk.httpclient import httpx_module
 from modelbay.sdk.streams import locked_temp, open_new
@@ -218,7 +219,7 @@ def _file_error(uri: str, exc: OSError) -> ModelbayError:
 
 
 def _file_entry(full: Path, target: str) -> Info:
-    from modelbay.blobs.local import sha256_file
+    from modelbay.blobs.digest import sha256_file
 
     digest, size = sha256_file(full)
     ref = full.resolve().as_uri()
@@ -329,6 +330,7 @@ def _s3_error(uri: str, exc: Exception) -> ModelbayError:
 
 @contextmanager
 def _s3_errors(uri: str) -> Iterator[None]:
+    require("s3", f"the reference {uri}")
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -339,6 +341,7 @@ def _s3_errors(uri: str) -> Iterator[None]:
 
 def _s3_entries(uri: str, name: str | None, max_objects: int) -> list[Info]:
     """One object, or every object under a prefix (at most ``max_objects``)."""
+    require("s3", f"the reference {uri}")
     from botocore.exceptions import ClientError
 
     bucket, key = _split_s3(uri)

@@ -499,7 +499,7 @@ class Run:
         target = (
             registered_model_name
             if "/" in registered_model_name
-            else f"model-registry/{registered_model_name}"
+            else names.registry_ref("model", registered_model_name)
         )
         return self.link_artifact(artifact, target, aliases=aliases)
 
@@ -591,9 +591,7 @@ def init(
     if isinstance(current, Run) and not current._finished:
         current.finish()
     if mode == "disabled":
-        from modelbay.services.runs import new_run_id
-
-        run_id = id or new_run_id()
+        run_id = id or names.new_run_id()
         info = {"id": run_id, "project": project, "name": fields["name"] or run_id, **fields}
         run = Run(info, transport=None, journal=None, run_settings=run_settings, mode=mode)
     elif mode == "offline":
@@ -623,9 +621,7 @@ def _init_offline(
     base: Path,
     run_settings: RunSettings,
 ) -> Run:
-    from modelbay.services.runs import new_run_id, new_run_name
-
-    run_id = run_id or new_run_id()
+    run_id = run_id or names.new_run_id()
     journal = Journal(base / "runs" / project / run_id)
     try:
         last_step: int | None = None
@@ -650,7 +646,7 @@ def _init_offline(
                     config = {**record.payload.get("config", {}), **config}
         elif resume == "must":
             raise NotFoundError(f"offline run {project}/{run_id} not found in {journal.dir}")
-        fields = {**fields, "name": name or new_run_name(run_id), "config": config}
+        fields = {**fields, "name": name or names.new_run_name(run_id), "config": config}
         journal.append([_line("run", _run_record(project, run_id, fields, True))])
         journal.sync()
     except BaseException:

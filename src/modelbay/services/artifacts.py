@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from modelbay import names
-from modelbay.blobs.local import check_digest
+from modelbay.blobs.digest import check_digest
 from modelbay.errors import ConflictError, InvalidInputError, NotFoundError
 from modelbay.names import LATEST, ArtifactRef, Ref, RegistryRef
 from modelbay.services.blobs import BlobService
@@ -467,7 +467,7 @@ class ArtifactService:
                     f"{info['ref']} is linked into {len(linked)} collection(s); unlink it first",
                     {
                         "links": [
-                            f"{x['registry']}-registry/{x['collection']}:v{x['version']}"
+                            names.registry_ref(x["registry"], x["collection"], f"v{x['version']}")
                             for x in linked
                         ]
                     },

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from modelbay.blobs import (
@@ -25,7 +26,8 @@ from modelbay.blobs import (
     part_size_for,
 )
 from modelbay.blobs.bundle import MAX_BUNDLE_BLOBS, MAX_BUNDLED_BLOB
-from modelbay.blobs.local import check_digest
+from modelbay.blobs.digest import check_digest
+from modelbay.blobs.local import LocalBlobStore
 from modelbay.errors import (
     ConflictError,
     DigestMismatchError,
@@ -481,6 +483,22 @@ class BlobService:
         if not self.is_stored(digest):
             raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest})
         return self.backend.iter_bytes(digest)
+
+    def local_path(self, principal: Principal, digest: str) -> Path | None:
+        """The file holding a stored blob when the backend keeps blobs as files on this host
+        (the disk store), for a response sent with ``sendfile``; None for an object store.
+
+        Raises:
+            NotFoundError: the blob is not stored, or its file is lost.
+        """
+        if not self.is_stored(digest):
+            raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest})
+        if not isinstance(self.backend, LocalBlobStore):
+            return None
+        path = self.backend.path(digest)
+        if not path.is_file():
+            raise self.lost(digest)
+        return path
 
     def is_stored(self, digest: str) -> bool:
         with self.db.read() as conn:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from modelbay.errors import NotFoundError
-from modelbay.names import REGISTRY_SUFFIX, ArtifactRef, Ref, RegistryRef, version_index
+from modelbay.names import ArtifactRef, Ref, RegistryRef, registry_ref, version_index
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import events as event_store
 from modelbay.store import registry as registry_store
@@ -136,7 +136,7 @@ def _locate_slowly(conn: Connection, ref: Ref) -> Located:
     else:
         link_id = registry_store.link_id_by_alias(conn, collection["id"], ref.selector)
     if link_id is None:
-        raise _no_version(ref, f"{ref.registry}{REGISTRY_SUFFIX}/{ref.collection}")
+        raise _no_version(ref, registry_ref(ref.registry, ref.collection))
     row = registry_store.link_row(conn, link_id)
     assert row is not None
     return Located(
@@ -192,7 +192,7 @@ def link_info(
         "collection": collection,
         "version": f"v{index}",
         "index": index,
-        "ref": f"{registry}-registry/{collection}:v{index}",
+        "ref": registry_ref(registry, collection, f"v{index}"),
         "aliases": aliases,
         "linked_at": row["linked_at"],
         "linked_by": row["linked_by"],

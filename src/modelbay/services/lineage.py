@@ -97,7 +97,7 @@ class LineageService:
                 info["kind"] = "artifact"
                 info["node"] = f"artifact:{info['ref']}"
                 info["links"] = [
-                    f"{x['registry']}-registry/{x['collection']}:v{x['version']}"
+                    names.registry_ref(x["registry"], x["collection"], f"v{x['version']}")
                     for x in links
                     if x["artifact_version_id"] == vid
                 ]

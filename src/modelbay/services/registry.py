@@ -70,7 +70,8 @@ def _scope(where: Located) -> dict[str, Any]:
 
 
 def _link_subject(where: Located, index: int) -> str:
-    return f"{where.registry}-registry/{where.collection}:v{index}"
+    assert where.registry is not None and where.collection is not None  # located by a link
+    return names.registry_ref(where.registry, where.collection, f"v{index}")
 
 
 def set_link_alias(
@@ -241,7 +242,7 @@ class RegistryService:
         reg = self._registry(conn, registry)
         row = store.get_collection(conn, reg["id"], names.check_name(collection, "collection"))
         if row is None:
-            raise NotFoundError(f"collection {registry}-registry/{collection} not found")
+            raise NotFoundError(f"collection {names.registry_ref(registry, collection)} not found")
         return reg, row
 
     @staticmethod
@@ -255,7 +256,7 @@ class RegistryService:
             "version_count": row.get("version_count"),
             "created_at": row["created_at"],
             "updated_at": row["updated_at"],
-            "ref": f"{registry}-registry/{row['name']}",
+            "ref": names.registry_ref(registry, row["name"]),
         }
 
     def update_collection(
@@ -272,7 +273,7 @@ class RegistryService:
         new_tags = set(names.check_tags(tags)) if tags is not ... else None
         with self.db.write() as conn:
             reg, row = self._collection(conn, registry, collection)
-            subject = f"{reg['name']}-registry/{row['name']}"
+            subject = names.registry_ref(reg["name"], row["name"])
             scope = {"registry_id": reg["id"], "collection_id": row["id"]}
             if new_description is not ... and new_description != row["description"]:
                 store.update_collection(
@@ -343,8 +344,8 @@ class RegistryService:
             assert coll is not None
             if coll["type"] != version["type"]:
                 raise ConflictError(
-                    f"collection {registry}-registry/{collection} holds {coll['type']!r} artifacts, "
-                    f"not {version['type']!r}",
+                    f"collection {names.registry_ref(registry, collection)} holds "
+                    f"{coll['type']!r} artifacts, not {version['type']!r}",
                     {"type": coll["type"]},
                 )
             where = Located(
@@ -362,7 +363,7 @@ class RegistryService:
                     conn,
                     principal,
                     "collection.created",
-                    f"{registry}-registry/{collection}",
+                    names.registry_ref(registry, collection),
                     registry_id=reg["id"],
                     collection_id=coll["id"],
                     after={"type": coll["type"]},

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import secrets
-import string
 from typing import Any
 
 from modelbay import names
@@ -29,49 +27,6 @@ MAX_STEP = 2**62
 X_AXES = ("step", "time")
 #: How far in the future a run's given start time may lie (clock skew between machines).
 CLOCK_SKEW = 300.0
-_ADJECTIVES = [
-    "bright",
-    "calm",
-    "eager",
-    "fancy",
-    "gentle",
-    "happy",
-    "jolly",
-    "lively",
-    "misty",
-    "noble",
-    "proud",
-    "quiet",
-    "rapid",
-    "silver",
-    "swift",
-    "vivid",
-]
-_NOUNS = [
-    "river",
-    "forest",
-    "meadow",
-    "comet",
-    "galaxy",
-    "harbor",
-    "island",
-    "lantern",
-    "mountain",
-    "ocean",
-    "planet",
-    "sunrise",
-    "thunder",
-    "valley",
-]
-
-
-def new_run_id() -> str:
-    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
-
-
-def new_run_name(run_id: str) -> str:
-    """A readable default name, e.g. ``swift-river-3kq9``."""
-    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{run_id[:4]}"
 
 
 def _json_safe(value: Any, field: str) -> Any:
@@ -186,12 +141,12 @@ class RunService:
             else:
                 if resume == "must":
                     raise NotFoundError(f"run {project}/{run_id} not found, and resume='must'")
-                run_id = run_id or new_run_id()
+                run_id = run_id or names.new_run_id()
                 run_pk = store.insert_run(
                     conn,
                     project_id=project_id,
                     run_id=run_id,
-                    name=name or new_run_name(run_id),
+                    name=name or names.new_run_name(run_id),
                     state="running",
                     config=_json_safe(config or {}, "config"),
                     summary={},

@@ -172,7 +172,9 @@ class ViewService:
             reg = registry_store.get_registry(conn, registry)
             coll = registry_store.get_collection(conn, reg["id"], collection) if reg else None
             if reg is None or coll is None:
-                raise NotFoundError(f"collection {registry}-registry/{collection} not found")
+                raise NotFoundError(
+                    f"collection {names.registry_ref(registry, collection)} not found"
+                )
             rows = store.collection_links(
                 conn,
                 coll["id"],

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from modelbay.errors import InvalidInputError, StorageFullError
+from modelbay.extras import require
 from modelbay.preallocation import NO_ROOM
 from modelbay.sqlite_files import enable_wal
 
@@ -268,6 +269,8 @@ def _create_engine(url: str, sqlite_options: dict[str, int]) -> Engine:
         raise InvalidInputError(
             f"unsupported database {parsed.drivername!r}: use sqlite or postgresql"
         )
+    if parsed.drivername == "postgresql+psycopg":
+        require("postgres", "a PostgreSQL database")
     return sa.create_engine(
         parsed,
         pool_size=10,

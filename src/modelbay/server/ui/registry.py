@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelbay.errors import InvalidInputError, ModelbayError
-from modelbay.names import RegistryRef, check_name
+from modelbay.names import RegistryRef, check_name, registry_ref
 from modelbay.server.ui.web import Posted, Svc, UIRoute, Who, redirect, render, session_of
 from modelbay.services import Principal, Services
 
@@ -135,7 +135,7 @@ def collection_page(
         request,
         "collection.html",
         {
-            "title": f"{registry}-registry/{collection}",
+            "title": registry_ref(registry, collection),
             "coll": info,
             "table": table,
             "alias_rows": alias_rows,
@@ -164,7 +164,7 @@ def collection_action(
     request: Request, registry: str, collection: str, form: Posted, svc: Svc, who: Who
 ) -> Response:
     action = form.get("action")
-    base = f"{registry}-registry/{collection}"
+    base = registry_ref(registry, collection)
 
     def do() -> tuple[str, str | None]:
         if action == "description":

@@ -13,7 +13,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from modelbay.blobs.local import LocalBlobStore
 from modelbay.errors import InvalidInputError, NotFoundError
 from modelbay.names import ArtifactRef, Ref, RegistryRef, check_name, check_project, parse_ref
 from modelbay.server.ui.lineage import layout
@@ -232,9 +231,10 @@ def file_response(svc: Services, who: Principal, ref: Ref, path: str) -> Respons
     _stored(svc, entry)
     headers = {"X-Content-Type-Options": "nosniff", "X-Modelbay-Sha256": entry["sha256"]}
     name = PurePosixPath(path).name
-    if isinstance(svc.backend, LocalBlobStore):
+    local = svc.blobs.local_path(who, entry["sha256"])
+    if local is not None:
         return FileResponse(
-            svc.backend.path(entry["sha256"]),
+            local,
             media_type="application/octet-stream",
             filename=name,
             headers=headers,

@@ -31,6 +31,7 @@ from modelbay.server.ui.markdown import render_markdown
 from modelbay.server.ui.session import LoginLinks, Session, SessionCodec
 from modelbay.services import Principal, Services
 from modelbay.services.auth import SignInThrottle
+from modelbay.sizes import format_size
 
 log = logging.getLogger("modelbay.server.ui")
 HERE = Path(__file__).parent
@@ -311,7 +312,7 @@ def make_templates() -> jinja2.Environment:
         markdown=render_markdown,
         ago=ago,
         when=when,
-        size=human_size,
+        size=format_size,
         num=number,
         duration=duration,
         pretty=lambda v: json.dumps(v, indent=2, sort_keys=True, default=str),
@@ -398,17 +399,6 @@ def duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60}m {s % 60:02d}s"
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def number(value: Any) -> str:
