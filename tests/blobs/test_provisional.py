@@ -325,10 +325,10 @@ def test_a_server_that_needs_digests_first_gets_them_first(
     f = random_file(tmp_path / "plain.bin", 3 * PART)
     real = HttpTransport.call
 
-    def old_server(self, op, **kwargs):  # type: ignore[no-untyped-def]
-        if op == "begin_uploads" and any("sha256" not in e for e in kwargs["files"]):
+    def old_server(self, op, request):  # type: ignore[no-untyped-def]
+        if op is ops.BEGIN_UPLOADS and any(e.sha256 is None for e in request.files):
             raise modelbay.InvalidInputError("files.0.sha256: Field required")
-        return real(self, op, **kwargs)
+        return real(self, op, request)
 
     monkeypatch.setattr(HttpTransport, "call", old_server)
     hashed, sent = transfer.hash_and_send([f], sdk, progress=False)

@@ -15,7 +15,7 @@ from modelbay.services.registry import RegistryService, ensure_core_registries
 from modelbay.services.runs import RunService
 from modelbay.services.views import ViewService
 from modelbay.settings import Settings
-from modelbay.store.database import Database
+from modelbay.store.database import Database, WouldWait
 
 
 @dataclass
@@ -67,4 +67,4 @@ class Services:
         self.close()
 
 
-__all__ = ["Principal", "Services"]
+__all__ = ["Principal", "Services", "WouldWait"]

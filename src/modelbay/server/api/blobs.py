@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from modelbay.blobs.bundle import MAX_BUNDLE_BLOBS, MAX_BUNDLE_BYTES, Unbundler, frame_header
-from modelbay.blobs.local import LocalBlobStore, check_digest
+from modelbay.blobs.digest import check_digest
 from modelbay.contract.requests import Digests
-from modelbay.errors import InvalidInputError, NotFoundError
+from modelbay.errors import InvalidInputError
 from modelbay.server.api.deps import Svc, Who, caller, principal_of, services_of
 from modelbay.server.api.routes import parse_json
 from modelbay.server.app import json_response
@@ -102,17 +102,11 @@ async def upload(digest: str, request: Request) -> Response:
 @router.get("/{digest}")
 def download(digest: str, svc: Svc, who: Who) -> Response:
     check_digest(digest)
-    if not svc.blobs.is_stored(digest):
-        raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest})
-    backend = svc.backend
-    if isinstance(backend, LocalBlobStore):
-        path = backend.path(digest)
-        if not path.is_file():
-            raise svc.blobs.lost(digest)
+    path = svc.blobs.local_path(who, digest)
+    if path is not None:
         return _BlobFile(path, media_type="application/octet-stream")
-    target = backend.download_target(digest)
-    assert target is not None
-    return RedirectResponse(target.url, status_code=307)
+    url = svc.blobs.locations(who, [digest])[digest]["url"]
+    return RedirectResponse(url, status_code=307)
 
 
 class _BlobFile(FileResponse):

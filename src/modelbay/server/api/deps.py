@@ -10,8 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from modelbay.errors import InvalidInputError
 from modelbay.names import Ref, parse_ref
-from modelbay.services import Principal, Services
-from modelbay.store.database import WouldWait
+from modelbay.services import Principal, Services, WouldWait
 
 
 # Both are async so that FastAPI runs them on the event loop, not in a worker thread each:
