@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,20 +26,3 @@ def s3_settings(seaweed_s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.Monke
     return Settings(
         data_dir=tmp_path / "data", blob_store=f"s3://{bucket}/mb", s3_endpoint_url=s3.endpoint_url
     )
-
-
-@pytest.fixture
-def example_credentials(monkeypatch: pytest.MonkeyPatch) -> Callable[[str | None], None]:
-    """Sets AWS's documented example credentials (and region) in the environment, with
-    ``token`` as the session token, or none: for signing checks that need no store."""
-
-    def use(token: str | None) -> None:
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
-        if token:
-            monkeypatch.setenv("AWS_SESSION_TOKEN", token)
-        else:
-            monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-
-    return use

@@ -11,26 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
-from urllib.parse import quote, urlparse, urlsplit
+from urllib.parse import urlparse
 
 from modelbay.blobs import Target, UploadSession, finish_each
-from modelbay.blobs.head import Answer, SignedHeads
-from modelbay.blobs.sigv4 import ALGORITHM, S3Signer, signed_host
 from modelbay.errors import ConflictError, DigestMismatchError, InvalidInputError, NotFoundError
-
-log = logging.getLogger("modelbay.blobs")
 
 CHUNK = 1 << 20
 URL_SECONDS = 3600
 COPY_OBJECT_LIMIT = 5 * (1 << 30)
 
 
-def _client(endpoint_url: str | None) -> tuple[Any, Any]:
-    """A boto3 session and the S3 client made from it."""
+def _client(endpoint_url: str | None) -> Any:
+    """An S3 client made from a boto3 session of its own."""
     import boto3
     from botocore.config import Config
 
@@ -45,128 +40,7 @@ def _client(endpoint_url: str | None) -> tuple[Any, Any]:
     # A session of its own: the default one keeps the credentials it found first for the
     # life of the process, so a store opened later with other settings would sign with them.
     session = boto3.session.Session()
-    return session, session.client("s3", endpoint_url=endpoint_url, config=config)
-
-
-#: How each presigned operation lays out its URL: the HTTP method, the Params that go in the
-#: query string (in botocore's order, under their wire names), and the ones that go in
-#: headers signed into the URL.
-_LAYOUTS: dict[str, tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]] = {
-    "get_object": ("GET", (), ()),
-    "put_object": ("PUT", (), (("ChecksumSHA256", "x-amz-checksum-sha256"),)),
-    "upload_part": ("PUT", (("UploadId", "uploadId"), ("PartNumber", "partNumber")), ()),
-}
-
-
-class _Presigner:
-    """Presigned URLs signed here (SigV4 query signing, with the signing key derived once a
-    day; see blobs/sigv4.py), without the client's per-call work (operation model, parameter
-    validation and serialisation, and an endpoint-rules evaluation that its cache cannot
-    spare, the key being part of its input) nor botocore's signer's (a request object, and
-    canonicalisation that parses again the URL it was given). botocore spends about 0.3-0.45 ms
-    of CPU on a URL, this about 0.02 ms, and a plan for 10,000 small files over S3 holds
-    10,000 of them.
-
-    Each operation's URLs are made here only once one of them came out exactly as botocore
-    makes it (same parameters, botocore's timestamp): any difference (another addressing
-    style, an endpoint with a path, a botocore that signs otherwise) leaves that operation
-    to botocore. :meth:`url` raises ``LookupError`` when it is not to be used.
-    """
-
-    def __init__(self, session: Any, client: Any) -> None:
-        self.credentials = session.get_credentials()
-        self.region = client.meta.region_name
-        self.endpoint = str(client.meta.endpoint_url).rstrip("/")
-        self.client = client
-        self.agrees: dict[str, bool] = {}  # operation -> its URLs match botocore's
-        self.signer = S3Signer(str(self.region))
-        parts = urlsplit(self.endpoint)
-        self.origin, self.base = f"{parts.scheme}://{parts.netloc}", parts.path
-        self.host = signed_host(parts)
-
-    def url(self, operation: str, params: dict[str, Any]) -> str:
-        """The presigned URL for ``operation`` with ``params``, valid URL_SECONDS.
-
-        Raises:
-            LookupError: this path is off for the operation; ask botocore.
-        """
-        agrees = self.agrees.get(operation)
-        if agrees is None:
-            agrees = self.agrees[operation] = self._agrees(operation, params)
-        if not agrees:
-            raise LookupError(f"{operation} URLs are botocore's to sign")
-        import datetime
-
-        from botocore.auth import SIGV4_TIMESTAMP
-
-        stamp = datetime.datetime.now(datetime.UTC).strftime(SIGV4_TIMESTAMP)
-        try:
-            return self._sign(operation, params, stamp)
-        except Exception as exc:
-            self.agrees[operation] = False
-            raise LookupError(f"signing {operation} failed: {exc}") from exc
-
-    def _agrees(self, operation: str, params: dict[str, Any]) -> bool:
-        """Whether a URL signed here is botocore's own, to the byte."""
-        from urllib.parse import parse_qs, urlsplit
-
-        if self.credentials is None:
-            return False
-        try:
-            theirs = self.client.generate_presigned_url(
-                operation, Params=params, ExpiresIn=URL_SECONDS
-            )
-            (stamp,) = parse_qs(urlsplit(theirs).query)["X-Amz-Date"]
-            return bool(self._sign(operation, params, stamp) == theirs)
-        except Exception:
-            return False
-
-    def _sign(self, operation: str, params: dict[str, Any], stamp: str) -> str:
-        """The URL for ``operation`` with ``params``, signed at ``stamp``, laid out as
-        botocore's S3SigV4QueryAuth lays it out: the operation's query parameters in
-        ``_LAYOUTS`` order, then the X-Amz ones, then the signature."""
-        method, in_query, in_headers = _LAYOUTS[operation]
-        known = {"Bucket", "Key"} | {p for p, _ in in_query} | {p for p, _ in in_headers}
-        if not set(params) <= known:
-            raise LookupError(f"{operation} with {sorted(set(params) - known)}")
-        credentials = self.credentials.get_frozen_credentials()
-        path = f"{self.base}/{quote(params['Bucket'])}/{quote(params['Key'], safe='/~')}"
-        # A header's canonical value has its runs of white space made one space.
-        headers = sorted(
-            [("host", self.host), *((h, " ".join(str(params[p]).split())) for p, h in in_headers)]
-        )
-        names = ";".join(name for name, _ in headers)
-        scope = self.signer.scope(stamp[:8])
-        query = [(name, _encode(str(params[p]))) for p, name in in_query]
-        query += [
-            ("X-Amz-Algorithm", ALGORITHM),
-            ("X-Amz-Credential", _encode(f"{credentials.access_key}/{scope}")),
-            ("X-Amz-Date", _encode(stamp)),
-            ("X-Amz-Expires", str(URL_SECONDS)),
-            ("X-Amz-SignedHeaders", _encode(names)),
-        ]
-        if credentials.token is not None:
-            query.append(("X-Amz-Security-Token", _encode(credentials.token)))
-        canonical = "\n".join(
-            [
-                method,
-                path,
-                "&".join(f"{k}={v}" for k, v in sorted(query)),
-                *(f"{name}:{value}" for name, value in headers),
-                "",
-                names,
-                "UNSIGNED-PAYLOAD",
-            ]
-        )
-        signature = self.signer.signature(credentials.secret_key, stamp, canonical)
-        query_string = "&".join(f"{k}={v}" for k, v in query)
-        return f"{self.origin}{path}?{query_string}&X-Amz-Signature={signature}"
-
-
-def _encode(value: str) -> str:
-    """``value`` percent-encoded as SigV4 (and botocore's ``percent_encode``) encodes a query
-    parameter: all but letters, digits and ``-_.~``."""
-    return quote(value, safe="-_.~")
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
 
 
 def _b64(digest: str) -> str:
@@ -208,14 +82,8 @@ class S3BlobStore:
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self._heads: SignedHeads | None = None
         self._owns_client = client is None
-        self._presigner: _Presigner | None = None
-        if client is None:
-            session, client = _client(endpoint_url)
-            self._heads = SignedHeads(session, client)
-            self._presigner = _Presigner(session, client)
-        self.client = client
+        self.client = client if client is not None else _client(endpoint_url)
 
     @classmethod
     def from_url(cls, url: str, *, endpoint_url: str | None = None) -> S3BlobStore:
@@ -321,17 +189,11 @@ class S3BlobStore:
         self.client.delete_object(Bucket=self.bucket, Key=self.key(digest))
 
     def close(self) -> None:
-        """Close the connection pools (the signed HEADs', and botocore's when the client is
-        the store's own)."""
-        if self._heads is not None:
-            self._heads.close()
+        """Close botocore's connection pool when the client is the store's own."""
         if self._owns_client:
             self.client.close()
 
     def _presign(self, operation: str, params: dict[str, Any]) -> str:
-        if self._presigner is not None:
-            with contextlib.suppress(LookupError):
-                return self._presigner.url(operation, params)
         return str(
             self.client.generate_presigned_url(operation, Params=params, ExpiresIn=URL_SECONDS)
         )
@@ -502,39 +364,10 @@ class S3BlobStore:
                 self.client.delete_object(Bucket=self.bucket, Key=staging)
 
     def finish_many(self, sessions: Sequence[UploadSession]) -> list[BaseException | None]:
-        """:meth:`finish` each session; the one-part ones are checked with HEADs sent together
-        (see blobs/head.py), and those their answers settle are done at once."""
-        heads: dict[str, Answer] = {}
-        if self._heads is not None:
-            keys = [self.key(s.digest) for s in sessions if s.backend_id is None]
-            try:
-                heads = self._heads.head_many(self.bucket, keys)
-            except Exception:
-                # A bug (head_many leaves out what it cannot answer): said, and the path
-                # turned off, so that each session is checked alone and fails alone.
-                log.warning("signed HEADs failed; checking with botocore", exc_info=True)
-                self._heads.off = True
-        outcomes: dict[int, BaseException | None] = {}
-        unread: set[str] = set()  # sessions whose objects are to be read back
-        for i, session in enumerate(sessions):
-            key = self.key(session.digest)
-            if session.backend_id is None and key in heads:
-                try:
-                    if self._settled_by(session, heads[key]):
-                        outcomes[i] = None
-                    else:
-                        unread.add(session.id)
-                except InvalidInputError as exc:
-                    outcomes[i] = exc
+        """:meth:`finish` each session, several at a time."""
+        return finish_each(self.finish, sessions)
 
-        def finish(session: UploadSession) -> None:
-            (self._read_back if session.id in unread else self.finish)(session)
-
-        rest = [i for i in range(len(sessions)) if i not in outcomes]
-        outcomes.update(zip(rest, finish_each(finish, [sessions[i] for i in rest]), strict=True))
-        return [outcomes[i] for i in range(len(sessions))]
-
-    def _settled_by(self, session: UploadSession, head: Answer) -> bool:
+    def _settled_by(self, session: UploadSession, head: tuple[int, str | None] | None) -> bool:
         """Whether what a HEAD of a one-part upload's object answered settles its check: True
         when the store keeps the promised size and sha256, False when it keeps no checksum
         and the bytes are to be read back (:meth:`_read_back`). One-part uploads go straight
@@ -569,11 +402,8 @@ class S3BlobStore:
                 {"expected": session.digest, "actual": h.hexdigest()},
             )
 
-    def _head_checksum(self, key: str) -> Answer:
+    def _head_checksum(self, key: str) -> tuple[int, str | None] | None:
         """(size, base64 sha256 as the store keeps it, or None) of an object; None if absent."""
-        if self._heads is not None:
-            with contextlib.suppress(LookupError):
-                return self._heads.head(self.bucket, key)
         from botocore.exceptions import ClientError
 
         try:

@@ -107,7 +107,6 @@ def server(
     import uvicorn
 
     from modelbay.server.app import create_app, prepare_to_serve
-    from modelbay.server.protocol import NoDelayHTTPProtocol
     from modelbay.services import Services
     from modelbay.settings import Settings
 
@@ -144,7 +143,6 @@ def server(
                 port=port,
                 access_log=access_log,
                 log_level="warning",
-                http=NoDelayHTTPProtocol,
                 timeout_graceful_shutdown=shutdown_timeout,
                 **more,
             )

@@ -14,12 +14,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from modelbay.sqlite_files import enable_wal
+from filelock import FileLock
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: a damaged index is not repaired
-    fcntl = None  # type: ignore[assignment]
+from modelbay.sqlite_files import enable_wal
 
 #: Seconds a process waits for another one's write lock on the index.
 BUSY_TIMEOUT = 60.0
@@ -143,10 +140,7 @@ class CacheIndex:
 
     def _repair(self) -> sqlite3.Connection:
         """Replace an index SQLite cannot read by a new, empty one (see the module docstring)."""
-        if fcntl is None:  # pragma: no cover
-            raise OSError(f"{self.where()} is damaged: remove it")
-        with open(self.root / "index.lock", "ab") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        with FileLock(self.root / "index.lock"):
             # Another process may have repaired it meanwhile: look again, thoroughly (this
             # runs only once damage was seen). Only damage goes on to the repair: a locked
             # index, a full disk or an I/O error must not cost the cache every blob.

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.errors import NotFoundError, TransportError
-from modelbay.sdk.httpclient import client as http_client
-from modelbay.sdk.httpclient import httpx_module
 from modelbay.sdk.streams import Progress, atomic_verified_write, counted, read_range
 
 Info = dict[str, Any]
@@ -28,8 +26,9 @@ class Presigned:
     def _pool(self) -> Any:
         with self._lock:
             if self._client is None:
-                httpx = httpx_module()
-                self._client = http_client(
+                import httpx
+
+                self._client = httpx.Client(
                     timeout=httpx.Timeout(300.0, connect=10.0),
                     limits=httpx.Limits(max_connections=32),
                 )
@@ -41,7 +40,8 @@ class Presigned:
         Raises:
             TransportError: the object store could not be reached or refused the part.
         """
-        httpx = httpx_module()
+        import httpx
+
         headers = {**part.get("headers", {}), "Content-Length": str(part["size"])}
         try:
             resp = self._pool().request(
@@ -90,7 +90,8 @@ class Presigned:
     @contextlib.contextmanager
     def _fetching(self, url: str, digest: str) -> Iterator[Any]:
         """A successful GET of the blob ``digest`` at ``url``, its body not read yet."""
-        httpx = httpx_module()
+        import httpx
+
         try:
             with self._pool().stream("GET", url) as resp:
                 if resp.status_code == 404:  # the server listed it as stored

@@ -63,8 +63,6 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.extras import require
-from modelbay.sdk.httpclient import client as http_client
-from modelbay.sdk.httpclient import httpx_module
 from modelbay.sdk.streams import locked_temp, open_new
 
 Info = dict[str, Any]
@@ -449,7 +447,8 @@ def _read_s3(uri: str, take: Callable[[bytes], None]) -> str:
 
 def _http_error(uri: str, exc: Exception) -> ModelbayError:
     """The modelbay error for an httpx error met while reading ``uri``."""
-    httpx = httpx_module()
+    import httpx
+
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
         if status in (404, 410):
@@ -462,9 +461,10 @@ def _http_error(uri: str, exc: Exception) -> ModelbayError:
 
 @contextmanager
 def _http_client(uri: str, timeout: float) -> Iterator[Any]:
-    httpx = httpx_module()
+    import httpx
+
     try:
-        with http_client(follow_redirects=True, timeout=timeout, headers=IDENTITY) as client:
+        with httpx.Client(follow_redirects=True, timeout=timeout, headers=IDENTITY) as client:
             yield client
     except httpx.HTTPError as exc:
         raise _http_error(uri, exc) from exc

@@ -1,12 +1,12 @@
 """What a run records about the machine: facts at ``init`` (host, Python, platform, git,
 command line) and, optionally, periodic ``system/*`` metrics (CPU, memory, disk, GPU).
 
-Metrics come from ``psutil`` when it is installed, else from Linux's ``/proc``; GPUs from
-``nvidia-smi`` when it is on the PATH. Whatever cannot be read is left out, never an error.
+Metrics come from ``psutil``; GPUs from ``nvidia-smi`` when it is on the PATH. Whatever cannot be read is left out, never an error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -67,81 +66,30 @@ class SystemSampler:
     the previous sample."""
 
     def __init__(self) -> None:
-        try:
-            import psutil
-        except ImportError:
-            psutil = None
-        self._psutil: Any = psutil
-        self._process: Any = psutil.Process() if psutil is not None else None
+        import psutil
+
+        self._psutil = psutil
+        self._process = psutil.Process()
         self._gpu = shutil.which("nvidia-smi") is not None
-        self._last_cpu = self._cpu_times()
-        self._last_proc = (time.monotonic(), _process_cpu_seconds())
-        if self._process is not None:
-            self._process.cpu_percent(None)
-            psutil.cpu_percent(None)
+        self._process.cpu_percent(None)
+        psutil.cpu_percent(None)
 
     def sample(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        if self._psutil is not None:
-            self._sample_psutil(out)
-        else:
-            self._sample_proc(out)
-        now = time.monotonic()
-        cpu = _process_cpu_seconds()
-        last_t, last_cpu = self._last_proc
-        if now > last_t and "system/proc_cpu_percent" not in out:
-            out["system/proc_cpu_percent"] = round(100.0 * (cpu - last_cpu) / (now - last_t), 2)
-        self._last_proc = (now, cpu)
-        try:
-            usage = shutil.disk_usage(os.getcwd())
-            out["system/disk_percent"] = round(100.0 * usage.used / usage.total, 2)
-        except OSError:
-            pass
+        ps, proc = self._psutil, self._process
+        mem = ps.virtual_memory()
+        out = {
+            "system/cpu_percent": float(ps.cpu_percent(None)),
+            "system/memory_percent": float(mem.percent),
+            "system/memory_available_mb": round(mem.available / 2**20, 1),
+            "system/proc_rss_mb": round(proc.memory_info().rss / 2**20, 1),
+            "system/proc_cpu_percent": float(proc.cpu_percent(None)),
+            "system/proc_threads": float(proc.num_threads()),
+        }
+        with contextlib.suppress(OSError):
+            out["system/disk_percent"] = float(ps.disk_usage(os.getcwd()).percent)
         if self._gpu:
             self._sample_gpus(out)
         return out
-
-    def _sample_psutil(self, out: dict[str, float]) -> None:
-        ps = self._psutil
-        out["system/cpu_percent"] = float(ps.cpu_percent(None))
-        mem = ps.virtual_memory()
-        out["system/memory_percent"] = float(mem.percent)
-        out["system/memory_available_mb"] = round(mem.available / 2**20, 1)
-        proc = self._process
-        out["system/proc_rss_mb"] = round(proc.memory_info().rss / 2**20, 1)
-        out["system/proc_cpu_percent"] = float(proc.cpu_percent(None))
-        out["system/proc_threads"] = float(proc.num_threads())
-
-    def _cpu_times(self) -> tuple[int, int] | None:
-        """(busy, total) jiffies of all CPUs from /proc/stat."""
-        try:
-            with open("/proc/stat") as f:
-                fields = [int(x) for x in f.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-        total = sum(fields[:8])
-        return total - idle, total
-
-    def _sample_proc(self, out: dict[str, float]) -> None:
-        cpu = self._cpu_times()
-        if cpu is not None and self._last_cpu is not None:
-            busy = cpu[0] - self._last_cpu[0]
-            total = cpu[1] - self._last_cpu[1]
-            if total > 0:
-                out["system/cpu_percent"] = round(100.0 * busy / total, 2)
-        self._last_cpu = cpu
-        meminfo = _read_kv("/proc/meminfo")
-        total_kb = meminfo.get("MemTotal")
-        available_kb = meminfo.get("MemAvailable")
-        if total_kb and available_kb is not None:
-            out["system/memory_percent"] = round(100.0 * (1 - available_kb / total_kb), 2)
-            out["system/memory_available_mb"] = round(available_kb / 1024, 1)
-        status = _read_kv("/proc/self/status")
-        if "VmRSS" in status:
-            out["system/proc_rss_mb"] = round(status["VmRSS"] / 1024, 1)
-        if "Threads" in status:
-            out["system/proc_threads"] = float(status["Threads"])
 
     def _sample_gpus(self, out: dict[str, float]) -> None:
         fields = ("utilization.gpu", "memory.used", "memory.total", "temperature.gpu", "power.draw")
@@ -186,25 +134,6 @@ def _number(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
-
-
-def _read_kv(path: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                name, _, rest = line.partition(":")
-                parts = rest.split()
-                if parts and parts[0].isdigit():
-                    out[name] = int(parts[0])
-    except OSError:
-        pass
-    return out
-
-
-def _process_cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system
 
 
 class SystemMonitor:

@@ -10,7 +10,6 @@ from sqlalchemy.engine import Connection
 
 from modelbay.store.common import (
     P,
-    Prepared,
     dict_rows,
     fetch_dict,
     fetch_rows,
@@ -69,11 +68,11 @@ _VERSION_BY_INDEX = sa.select(artifact_versions.c.id).where(
 _VERSION_BY_ALIAS = sa.select(artifact_aliases.c.version_id).where(
     artifact_aliases.c.artifact_id == P("aid"), artifact_aliases.c.alias == P("alias")
 )
-_VERSION_ROW = Prepared(
+_VERSION_ROW = (
     sa.select(*VERSION_COLUMNS).select_from(VERSION_FROM).where(artifact_versions.c.id == P("vid"))
 )
 _FIND_FROM = VERSION_FROM
-_FIND_BY_INDEX = Prepared(
+_FIND_BY_INDEX = (
     sa.select(*VERSION_COLUMNS)
     .select_from(_FIND_FROM)
     .where(
@@ -83,7 +82,7 @@ _FIND_BY_INDEX = Prepared(
         artifact_versions.c.deleted_at.is_(None),
     )
 )
-_FIND_BY_ALIAS = Prepared(
+_FIND_BY_ALIAS = (
     sa.select(*VERSION_COLUMNS)
     .select_from(
         # Joined on the alias table's primary key (artifact, alias) too, not just the version.
@@ -104,7 +103,7 @@ _ALIASES_OF = (
     .where(artifact_aliases.c.version_id.in_(P("ids", expanding=True)))
     .order_by(artifact_aliases.c.alias)
 )
-_ALIASES_OF_ONE = Prepared(
+_ALIASES_OF_ONE = (
     sa.select(artifact_aliases.c.alias)
     .where(artifact_aliases.c.version_id == P("vid"))
     .order_by(artifact_aliases.c.alias)

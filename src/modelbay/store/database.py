@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import fcntl
 import json
 import logging
 import sqlite3
@@ -21,6 +20,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from filelock import FileLock
 from sqlalchemy.engine import Connection, Engine
 
 from modelbay.errors import InvalidInputError, StorageFullError
@@ -143,12 +143,8 @@ class Database:
             if lock_path is None or db_path == ":memory:":
                 yield
                 return
-            with open(lock_path, "a") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+            with FileLock(lock_path):
+                yield
         else:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT pg_advisory_lock(7061766)")

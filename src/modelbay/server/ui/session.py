@@ -1,18 +1,16 @@
 """Web sessions: a signed cookie holding the user and a CSRF token, and one-time login links.
 
-The cookie is ``base64(json).base64(hmac-sha256)``, signed with a secret that every worker of
-a deployment shares: ``MODELBAY_SECRET_KEY`` when set (needed when replicas run on several
+The cookie is the session's JSON signed by itsdangerous (HMAC-SHA256), with a secret that
+every worker of a deployment shares: ``MODELBAY_SECRET_KEY`` when set (needed when replicas run on several
 machines), else a random key created once in the data directory. It is HttpOnly and
 SameSite=Lax; every form carries the session's CSRF token, compared in constant time.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import threading
@@ -20,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from itsdangerous import BadData, URLSafeSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -28,7 +27,7 @@ LOGGED_IN_SECONDS = 7 * 24 * 3600
 ANONYMOUS_SECONDS = 24 * 3600
 LOGIN_LINK_SECONDS = 15 * 60
 SECRET_FILE = "session-secret"
-_SIGNING_CONTEXT = b"modelbay-session\0"
+_SALT = "modelbay-session"
 
 
 def load_secret(data_dir: Path, configured: str | None = None) -> bytes:
@@ -53,14 +52,6 @@ def load_secret(data_dir: Path, configured: str | None = None) -> bytes:
     finally:
         os.unlink(tmp)
     return bytes.fromhex(path.read_text().strip())
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class Session:
@@ -127,25 +118,20 @@ class SessionCodec:
     """Reads and writes the session cookie with one secret."""
 
     def __init__(self, secret: bytes) -> None:
-        self.secret = secret
-
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self.secret, _SIGNING_CONTEXT + payload.encode(), "sha256").digest())
+        self._serializer = URLSafeSerializer(
+            secret, salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256}
+        )
 
     def encode(self, session: Session) -> str:
-        payload = _b64(json.dumps(session.data, separators=(",", ":")).encode())
-        return f"{payload}.{self._sign(payload)}"
+        return str(self._serializer.dumps(session.data))
 
     def decode(self, value: str | None) -> Session:
         """The session a cookie holds; a missing, forged or expired cookie gives an empty one."""
-        if not value or len(value) > 8192 or "." not in value:
-            return Session()
-        payload, _, signature = value.partition(".")
-        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
+        if not value or len(value) > 8192:
             return Session()
         try:
-            data = json.loads(_unb64(payload))
-        except ValueError:
+            data = self._serializer.loads(value)
+        except BadData:
             return Session()
         if not isinstance(data, dict) or not isinstance(data.get("exp"), int | float):
             return Session()

@@ -1,9 +1,11 @@
-"""Prepared statements (compiled once per dialect, run on the driver's cursor) behave like
-``Connection.execute``: same values back, same typed conversions, same exception classes.
-And the look-ups a resolve runs use the alias tables' primary keys, whatever the size of
-the collection (checked on SQLite's query plan)."""
+"""The store's helpers for prebuilt statements give back what ``Connection.execute`` gives:
+same values, same typed conversions, row counts and SQLAlchemy's exception classes. And the
+look-ups a resolve runs use the alias tables' primary keys, whatever the size of the
+collection (checked on SQLite's query plan)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +14,6 @@ from modelbay.store import artifacts as artifact_store
 from modelbay.store import registry as registry_store
 from modelbay.store.common import (
     P,
-    Prepared,
     fetch_dict,
     fetch_dicts,
     fetch_row,
@@ -31,14 +32,14 @@ things = sa.Table(
     sa.Column("weight", sa.Float, nullable=False),
     sa.Column("flag", sa.Boolean, nullable=False),
 )
-INSERT = Prepared(
+INSERT = (
     things.insert()
     .values(name=P("name"), doc=P("doc"), weight=P("weight"), flag=P("flag"))
     .returning(things.c.id)
 )
-BY_NAME = Prepared(sa.select(things).where(things.c.name == P("name")))
-FIRST_TWO = Prepared(sa.select(things.c.name).order_by(things.c.id).limit(2))
-RENAME = Prepared(things.update().where(things.c.name == P("old")).values(name=P("new")))
+BY_NAME = sa.select(things).where(things.c.name == P("name"))
+FIRST_TWO = sa.select(things.c.name).order_by(things.c.id).limit(2)
+RENAME = things.update().where(things.c.name == P("old")).values(name=P("new"))
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_values_and_types_come_back_as_execute_gives_them(db: Database) -> None:
         fetch_value(conn, INSERT, {"name": "c", "doc": [], "weight": 3.0, "flag": False})
     with db.read() as conn:
         fast = fetch_dict(conn, BY_NAME, {"name": "a"})
-        slow = dict(conn.execute(BY_NAME.statement, {"name": "a"}).mappings().one())
+        slow = dict(conn.execute(BY_NAME, {"name": "a"}).mappings().one())
         assert fast == slow == {"id": new_id, "name": "a", "doc": doc, "weight": 0.5, "flag": True}
         assert type(fast["flag"]) is bool
         assert fetch_dict(conn, BY_NAME, {"name": "nobody"}) is None
@@ -76,15 +77,9 @@ def test_rowcount_and_errors_are_sqlalchemys(db: Database) -> None:
         assert conn.execute(sa.select(sa.func.count()).select_from(things)).scalar() == 1
 
 
-def test_a_statement_whose_sql_depends_on_its_parameters_is_refused(db: Database) -> None:
-    expanding = Prepared(sa.select(things).where(things.c.id.in_(P("ids", expanding=True))))
-    with db.read() as conn, pytest.raises(ValueError, match="not a fixed statement"):
-        fetch_dicts(conn, expanding, {"ids": [1, 2]})
-
-
-def _plan(db: Database, prepared: Prepared, params: tuple[object, ...]) -> list[str]:
+def _plan(db: Database, stmt: sa.Select[Any], params: tuple[object, ...]) -> list[str]:
     with db.read() as conn:
-        sql = prepared.compiled(conn).sql
+        sql = str(stmt.compile(dialect=conn.dialect))
         raw = conn.connection.dbapi_connection
         assert raw is not None
         return [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()]
