@@ -78,7 +78,7 @@ def _report(
 ) -> None:
     if as_json:
         report_json(code, message + hint, details)
-    elif code == "os_error" or code == TransportError.code:
+    elif code == "os_error":
         typer.echo(f"error: {message}", err=True)
     else:
         typer.echo(f"error: {message} [{code}]{hint}", err=True)
