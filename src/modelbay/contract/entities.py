@@ -280,3 +280,30 @@ class GcResult(Entity):
     aborted_upload_bytes: int
     remaining: JSON
     seconds: float
+
+
+# -- the hand-written byte routes (server/api/blobs.py, users.py) ----------------------------
+
+
+class BlobStored(Entity):
+    """A whole blob sent: ``stored`` is False (and the status 200) when it was there already."""
+
+    sha256: str
+    stored: bool
+    size: int | None = None
+
+
+class PartStored(Entity):
+    id: str
+    number: int
+    size: int
+
+
+class BundleStored(Entity):
+    #: Blobs in the bundle, and how many of them were new.
+    blobs: int
+    stored: int
+
+
+class Health(Entity):
+    status: str

@@ -18,16 +18,21 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from modelbay.blobs.bundle import MAX_BUNDLE_BLOBS, MAX_BUNDLE_BYTES, Unbundler, frame_header
 from modelbay.blobs.digest import check_digest
+from modelbay.contract import entities as e
 from modelbay.contract.requests import Digests
 from modelbay.errors import InvalidInputError
 from modelbay.server.api.deps import Svc, Who, caller, principal_of, services_of
 from modelbay.server.api.routes import parse_json
+from modelbay.server.api.spec import BYTES, hand_written
 from modelbay.server.app import json_response
 
 router = APIRouter(prefix="/blobs", tags=["blobs"])
 
 
-@router.put("/uploads/{upload_id}/parts/{number}")
+@router.put(
+    "/uploads/{upload_id}/parts/{number}",
+    **hand_written({200: e.PartStored}, (404, 409, 507), body=BYTES),
+)
 async def upload_part(upload_id: str, number: int, request: Request) -> Response:
     who = principal_of(request)
     svc = services_of(request)
@@ -40,7 +45,7 @@ async def upload_part(upload_id: str, number: int, request: Request) -> Response
     return json_response({"id": upload_id, "number": number, "size": size})
 
 
-@router.put("/bundle")
+@router.put("/bundle", **hand_written({200: e.BundleStored}, (409, 507), body=BYTES))
 async def upload_bundle(request: Request) -> Response:
     """Many small blobs in one body (see blobs/bundle.py); each is verified before any counts."""
     who = principal_of(request)
@@ -57,7 +62,14 @@ async def upload_bundle(request: Request) -> Response:
     return json_response({"blobs": len(blobs), "stored": stored})
 
 
-@router.post("/bundle/fetch")
+@router.post(
+    "/bundle/fetch",
+    **hand_written(
+        {200: "The blobs, framed (see blobs/bundle.py)"},
+        (404,),
+        body={"application/json": {"schema": Digests.model_json_schema()}},
+    ),
+)
 async def fetch_bundle(request: Request) -> Response:
     """Stored small blobs as one bundle, in the order asked (the client verifies each)."""
     svc, who = caller(request)
@@ -80,7 +92,11 @@ async def fetch_bundle(request: Request) -> Response:
     return StreamingResponse(frames(), media_type="application/octet-stream")
 
 
-@router.put("/{digest}", status_code=201)
+@router.put(
+    "/{digest}",
+    status_code=201,
+    **hand_written({201: e.BlobStored, 200: e.BlobStored}, (409, 507), body=BYTES),
+)
 async def upload(digest: str, request: Request) -> Response:
     """A whole blob in one request (small files); verified before it counts."""
     who = principal_of(request)
@@ -99,7 +115,12 @@ async def upload(digest: str, request: Request) -> Response:
     return json_response({"sha256": digest, "size": written, "stored": True}, 201)
 
 
-@router.get("/{digest}")
+@router.get(
+    "/{digest}",
+    **hand_written(
+        {200: "The blob's bytes", 307: "Fetch the bytes from the Location (an S3 store)"}, (404,)
+    ),
+)
 def download(digest: str, svc: Svc, who: Who) -> Response:
     check_digest(digest)
     path = svc.blobs.local_path(who, digest)

@@ -2,8 +2,8 @@
 
 Every declared operation gets its parameters, its request body and its success response
 from its models, each error status it may answer with the one error shape, and the bearer
-scheme; the hand-written byte routes come from FastAPI's own generator, with the same
-error responses added.
+scheme. The hand-written byte routes come from FastAPI's own generator; each states its
+bodies and statuses with :func:`hand_written`, and gets the bearer scheme unless public.
 """
 
 from __future__ import annotations
@@ -14,12 +14,19 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
+from starlette.responses import Response
 
 from modelbay.contract import entities
+from modelbay.contract.entities import Entity
 from modelbay.contract.operations import COMMON_ERRORS, OPERATIONS, Access, Operation
 from modelbay.server.api.routes import list_fields
 
 REF = "#/components/schemas/{model}"
+DESCRIPTION = (
+    'Every error answers with one shape, `{"error": {"code", "message", "details"}}`. '
+    "A request whose target (path and query) passes about 64 KiB is refused by the HTTP "
+    "server before it reaches the API: 400 with a plain-text body, and the connection closed."
+)
 STATUS_TEXT = {
     400: "Invalid input (code invalid_input, invalid_name, invalid_path, ...)",
     401: "No key, or a key that is unknown, revoked or expired",
@@ -45,6 +52,46 @@ ERROR_SCHEMA: dict[str, Any] = {
         }
     },
 }
+
+
+BYTES: dict[str, Any] = {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+}
+
+
+def hand_written(
+    success: dict[int, type[Entity] | str],
+    errors: tuple[int, ...] = (),
+    *,
+    body: dict[str, Any] | None = None,
+    public: bool = False,
+) -> dict[str, Any]:
+    """The route arguments that document a hand-written route as truly as a declared one.
+
+    ``success`` maps each success status to its entity, or to a description of a body of
+    bytes (or of a redirect, for 3xx); ``errors`` are its statuses besides
+    :data:`COMMON_ERRORS`; ``body`` is its request body's content, by media type.
+    """
+    responses: dict[int | str, Any] = {}
+    for status, answer in success.items():
+        if isinstance(answer, str):
+            content = {} if 300 <= status < 400 else {"content": BYTES}
+            responses[status] = {"description": answer, **content}
+        else:
+            responses[status] = {
+                "description": answer.__doc__ or "Success",
+                "content": _json(answer),
+            }
+    responses.update(_error_responses(() if public else (*COMMON_ERRORS, *errors)))
+    extra: dict[str, Any] = {"security": []} if public else {}
+    if body is not None:
+        extra["requestBody"] = {"required": True, "content": body}
+    # Response: no default JSON body of its own, only the responses stated here.
+    return {"responses": responses, "openapi_extra": extra, "response_class": Response}
+
+
+def _json(model: type[Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}
 
 
 def _error_responses(statuses: tuple[int, ...]) -> dict[str, Any]:
@@ -102,7 +149,7 @@ def _operation(op: Operation[Any, Any], schemas: dict[str, Any]) -> dict[str, An
     if success == 204:
         responses["204"] = {"description": "Done"}
     else:
-        content = {"application/json": {"schema": {"$ref": REF.format(model=op.response.__name__)}}}
+        content = _json(op.response)
         responses[str(success)] = {"description": "Success", "content": content}
         if op.creates:
             responses["200"] = {"description": "It existed already", "content": content}
@@ -118,7 +165,7 @@ def _operation(op: Operation[Any, Any], schemas: dict[str, Any]) -> dict[str, An
 
 def openapi(app: FastAPI, prefix: str) -> dict[str, Any]:
     """The whole document: declared operations, then the hand-written routes."""
-    hand_written = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    generated = get_openapi(title=app.title, version=app.version, routes=app.routes)
     models: list[tuple[type[Any], Any]] = []
     for op in OPERATIONS.values():
         models.append((op.request, "validation"))
@@ -134,14 +181,17 @@ def openapi(app: FastAPI, prefix: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS.values():
         paths.setdefault(prefix + op.path, {})[op.method.lower()] = _operation(op, schemas)
-    for path, methods in hand_written.get("paths", {}).items():
+    for path, methods in generated.get("paths", {}).items():
         for method, document in methods.items():
             if method in paths.get(path, {}):
                 continue
-            document.setdefault("responses", {}).update(_error_responses((400, 401, 404, 413)))
+            # Validation errors answer 400 with the error shape, never FastAPI's 422.
+            document.get("responses", {}).pop("422", None)
+            document.setdefault("security", [{"bearer": []}])
             paths.setdefault(path, {})[method] = document
-    for name, schema in hand_written.get("components", {}).get("schemas", {}).items():
-        schemas.setdefault(name, schema)
+    for name, schema in generated.get("components", {}).get("schemas", {}).items():
+        if name not in ("HTTPValidationError", "ValidationError"):
+            schemas.setdefault(name, schema)
     # Only the request schemas' properties were used, inline: drop their wrappers.
     for name in [n for n in schemas if n.endswith("-input")]:
         del schemas[name]
@@ -150,7 +200,7 @@ def openapi(app: FastAPI, prefix: str) -> dict[str, Any]:
             schemas.setdefault(model.__name__, model.model_json_schema(ref_template=REF))
     return {
         "openapi": "3.1.0",
-        "info": {"title": app.title, "version": app.version},
+        "info": {"title": app.title, "version": app.version, "description": DESCRIPTION},
         "paths": paths,
         "components": {
             "schemas": schemas,
