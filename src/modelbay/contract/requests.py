@@ -7,13 +7,46 @@ Unknown fields are refused, so that a typo is an error, not a no-op.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelbay.contract.fields import FilePath, Int64, JsonObject, Text
 from modelbay.errors import InvalidInputError
-from modelbay.names import ArtifactRef, Ref, RegistryRef, parse_ref
+from modelbay.names import (
+    MAX_TAG_CHARS,
+    NAME_RE,
+    TAG_RE,
+    ArtifactRef,
+    Ref,
+    RegistryRef,
+    parse_ref,
+)
+
+# The name rules, stated for the spec (a client or a fuzzer learns them there). The services
+# check them, and answer invalid_name; the request models do not, so the error is the same
+# from every transport.
+#: A project, run, artifact, type, alias, version, registry, collection or user name.
+Name = Annotated[
+    Text,
+    Field(
+        json_schema_extra={"pattern": NAME_RE.pattern},
+        description="1-128 of A-Z a-z 0-9 . _ - (not only dots)",
+    ),
+]
+#: A project name: also not ending in ``-registry`` nor starting with ``wandb-registry-``.
+Project = Annotated[
+    Text,
+    Field(
+        json_schema_extra={"pattern": NAME_RE.pattern},
+        description="a name, not ending in -registry nor starting with wandb-registry-",
+    ),
+]
+#: A tag: words of letters, digits, ``-`` and ``_`` separated by single spaces.
+Tag = Annotated[
+    Text,
+    Field(json_schema_extra={"pattern": TAG_RE.pattern, "maxLength": MAX_TAG_CHARS}),
+]
 
 MAX_LIST = 100_000
 #: A run id, file path or digest is never longer than this.
@@ -64,20 +97,20 @@ class NoArgs(Request):
 
 
 class ProjectPath(Request):
-    project: Text
+    project: Project
 
 
 class RunPath(Request):
-    project: Text
-    run_id: Text = Field(max_length=SHORT)
+    project: Project
+    run_id: Name = Field(max_length=SHORT)
 
 
 class RunCreate(Request):
-    project: Text
-    id: Text | None = Field(default=None, max_length=SHORT)
-    name: Text | None = None
+    project: Project
+    id: Name | None = Field(default=None, max_length=SHORT)
+    name: Name | None = None
     config: JsonObject | None = None
-    tags: list[Text] | None = None
+    tags: list[Tag] | None = None
     notes: Text | None = None
     job_type: Text | None = None
     resume: Literal["allow", "must", "never"] | None = None
@@ -88,27 +121,27 @@ class RunCreate(Request):
 
 class RunUpdate(Request):
     partial = frozenset({"config", "summary", "state", "exit_code", "tags", "notes"})
-    project: Text
-    run_id: Text = Field(max_length=SHORT)
+    project: Project
+    run_id: Name = Field(max_length=SHORT)
     config: JsonObject | None = None
     summary: JsonObject | None = None
     state: Text | None = None
     exit_code: Int64 | None = None
-    tags: list[Text] | None = None
+    tags: list[Tag] | None = None
     notes: Text | None = None
 
 
 class HistoryQuery(Request):
-    project: Text
-    run_id: Text = Field(max_length=SHORT)
+    project: Project
+    run_id: Name = Field(max_length=SHORT)
     keys: list[Text] | None = Field(default=None, max_length=10_000)
     max_points: Int64 | None = None
     x_axis: Literal["step", "time"] = "step"
 
 
 class RunArtifactsQuery(Request):
-    project: Text
-    run_id: Text = Field(max_length=SHORT)
+    project: Project
+    run_id: Name = Field(max_length=SHORT)
     direction: Literal["logged", "used"] = "logged"
 
 
@@ -126,8 +159,8 @@ class SummariesQuery(Request):
 class HistoryPost(Request):
     """``{"points": [{"step", "time", "values"}]}``: parsed by the route itself, for speed."""
 
-    project: Text
-    run_id: Text = Field(max_length=SHORT)
+    project: Project
+    run_id: Name = Field(max_length=SHORT)
     points: list[JsonObject] = Field(max_length=MAX_LIST)
 
 
@@ -145,8 +178,8 @@ class RefQuery(Request):
 
 class Use(Request):
     ref: Text = Field(max_length=SHORT)
-    project: Text | None = None
-    run_id: Text | None = Field(default=None, max_length=SHORT)
+    project: Project | None = None
+    run_id: Name | None = Field(default=None, max_length=SHORT)
 
     def service_args(self) -> dict[str, Any]:
         return {"ref": parse_ref(self.ref), "project": self.project, "run_id": self.run_id}
@@ -178,15 +211,15 @@ class HistoryOfRef(Request):
 
 
 class ArtifactsQuery(Request):
-    project: Text
+    project: Project
     type: Text | None = None
 
     renames = {"type": "type_"}
 
 
 class ArtifactPath(Request):
-    project: Text
-    name: Text
+    project: Project
+    name: Name
 
 
 class FileEntry(Request):
@@ -198,15 +231,15 @@ class FileEntry(Request):
 
 
 class VersionCommit(Request):
-    project: Text
-    name: Text
-    type: Text
+    project: Project
+    name: Name
+    type: Name
     files: list[FileEntry] = Field(max_length=MAX_LIST)
     description: Text | None = None
     metadata: JsonObject | None = None
-    aliases: list[Text] | None = None
-    tags: list[Text] | None = None
-    run_id: Text | None = Field(default=None, max_length=SHORT)
+    aliases: list[Name] | None = None
+    tags: list[Tag] | None = None
+    run_id: Name | None = Field(default=None, max_length=SHORT)
 
     renames = {"type": "type_"}
 
@@ -217,9 +250,9 @@ class VersionCommit(Request):
 
 
 class ArtifactVersionPath(Request):
-    project: Text
-    name: Text
-    selector: Text
+    project: Project
+    name: Name
+    selector: Name
 
     def to_ref(self) -> ArtifactRef:
         return ArtifactRef(self.project, self.name, self.selector)
@@ -232,57 +265,57 @@ class ArtifactVersionUpdate(ArtifactVersionPath):
     partial = frozenset({"description", "metadata", "aliases", "tags"})
     description: Text | None = None
     metadata: JsonObject | None = None
-    aliases: list[Text] | None = None
-    tags: list[Text] | None = None
+    aliases: list[Name] | None = None
+    tags: list[Tag] | None = None
 
     def service_args(self) -> dict[str, Any]:
         return {"ref": self.to_ref(), **_given(self, self.partial)}
 
 
 class ArtifactAliasSet(Request):
-    project: Text
-    name: Text
-    alias: Text
-    version: Text
+    project: Project
+    name: Name
+    alias: Name
+    version: Name
     renames = {"version": "selector"}
 
 
 class ArtifactAliasPath(Request):
-    project: Text
-    name: Text
-    alias: Text
+    project: Project
+    name: Name
+    alias: Name
 
 
 # -- registries --------------------------------------------------------------------------------
 
 
 class RegistryPath(Request):
-    registry: Text
+    registry: Name
 
     def service_args(self) -> dict[str, Any]:
         return {"name": self.registry}
 
 
 class RegistryCreate(Request):
-    name: Text
+    name: Name
     description: Text | None = None
     artifact_types: list[Text] | None = None
 
 
 class CollectionsQuery(Request):
-    registry: Text
+    registry: Name
     query: Text | None = None
 
 
 class CollectionPath(Request):
-    registry: Text
-    collection: Text
+    registry: Name
+    collection: Name
 
 
 class CollectionUpdate(CollectionPath):
     partial = frozenset({"description", "tags"})
     description: Text | None = None
-    tags: list[Text] | None = None
+    tags: list[Tag] | None = None
 
 
 class CollectionHistory(CollectionPath):
@@ -292,7 +325,7 @@ class CollectionHistory(CollectionPath):
 
 class Link(CollectionPath):
     artifact: Text = Field(max_length=SHORT)
-    aliases: list[Text] | None = None
+    aliases: list[Name] | None = None
 
     def service_args(self) -> dict[str, Any]:
         return {
@@ -309,7 +342,7 @@ class VersionsPage(CollectionPath):
 
 
 class CollectionVersionPath(CollectionPath):
-    selector: Text
+    selector: Name
 
     def to_ref(self) -> RegistryRef:
         return RegistryRef(self.registry, self.collection, self.selector)
@@ -322,8 +355,8 @@ class CollectionVersionUpdate(CollectionVersionPath):
     partial = frozenset({"description", "metadata", "aliases", "tags"})
     description: Text | None = None
     metadata: JsonObject | None = None
-    aliases: list[Text] | None = None
-    tags: list[Text] | None = None
+    aliases: list[Name] | None = None
+    tags: list[Tag] | None = None
 
     def service_args(self) -> dict[str, Any]:
         return {"ref": self.to_ref(), **_given(self, self.partial)}
@@ -338,13 +371,13 @@ class CollectionVersionHistory(CollectionVersionPath):
 
 
 class CollectionAliasSet(CollectionPath):
-    alias: Text
-    version: Text
+    alias: Name
+    version: Name
     renames = {"version": "selector"}
 
 
 class CollectionAliasPath(CollectionPath):
-    alias: Text
+    alias: Name
 
 
 # -- blobs ---------------------------------------------------------------------------------------
@@ -383,7 +416,7 @@ class UploadClaim(Request):
 
 
 class UserCreate(Request):
-    name: Text
+    name: Name
     is_admin: bool = False
 
 
@@ -402,7 +435,9 @@ def invalid_request(exc: ValidationError) -> InvalidInputError:
     ]
     first = problems[0] if problems else {"loc": [], "message": "invalid request"}
     where = ".".join(first["loc"]) or "request"
-    return InvalidInputError(f"invalid request: {where}: {first['message']}", {"problems": problems})
+    return InvalidInputError(
+        f"invalid request: {where}: {first['message']}", {"problems": problems}
+    )
 
 
 def _given(request: Request, fields: frozenset[str]) -> dict[str, Any]:
