@@ -126,7 +126,8 @@ class RunUpdate(Request):
     config: JsonObject | None = None
     summary: JsonObject | None = None
     state: Text | None = None
-    exit_code: Int64 | None = None
+    #: A process's exit status: a 32-bit integer, as the runs table keeps it.
+    exit_code: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
     tags: list[Tag] | None = None
     notes: Text | None = None
 
