@@ -107,24 +107,19 @@ class Run(Entity):
     finished_at: float | None
     exit_code: int | None
     path: str
+    #: The highest step logged (None before the first point); on one run's read, not in
+    #: a project's listing.
+    last_step: int | None = None
 
 
 class Runs(Entity):
     runs: list[Run]
 
 
-class RunSummary(Entity):
+class RunSummary(Run):
     """A run as the compare table shows it: its info plus its metric keys and last step."""
 
-    id: str
-    project: str
-    name: str | None
-    state: str
-    config: JSON | None
-    summary: JSON | None
-    path: str
     keys: list[str] = []
-    last_step: int | None = None
 
 
 class Summaries(Entity):
