@@ -6,9 +6,9 @@ server's OpenAPI spec gives each response its schema from these classes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 JSON = dict[str, Any]
 
@@ -145,13 +145,15 @@ class Artifact(Entity):
     project: str
     name: str
     type: str
-    version_count: int | None = None
-    created_at: float | None = None
-    updated_at: float | None = None
+    #: Live versions (deleted ones not counted).
+    version_count: int
+    created_at: float
+    #: When its newest live version was made; None when it has none.
+    updated_at: float | None
 
 
 class Artifacts(Entity):
-    artifacts: list[JSON]
+    artifacts: list[Artifact]
 
 
 class Versions(Entity):
@@ -208,10 +210,28 @@ class Events(Entity):
     events: list[Event]
 
 
+class VersionNode(Version):
+    """A version in a lineage graph, with the registry versions it is linked as."""
+
+    kind: Literal["artifact"]
+    #: ``artifact:<ref>``, what edges name it by.
+    node: str
+    links: list[str]
+
+
+class RunNode(Run):
+    kind: Literal["run"]
+    #: ``run:<project>/<id>``, what edges name it by.
+    node: str
+
+
 class Lineage(Entity):
+    """Nodes and edges around a version or a run; each edge is ``{"from", "to", "kind"}``
+    (``logged`` or ``used``), from producer to consumer."""
+
     root: str | None
-    nodes: list[JSON]
-    edges: list[JSON]
+    nodes: list[Annotated[VersionNode | RunNode, Field(discriminator="kind")]]
+    edges: list[dict[str, str]]
 
 
 class Missing(Entity):

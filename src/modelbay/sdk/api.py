@@ -210,7 +210,8 @@ class Api:
         as dicts (name, type, version_count)."""
         if name is None:
             request = rq.ArtifactsQuery(project=project, type=type)
-            return list(self._transport.call(ops.LIST_ARTIFACTS, request).artifacts)
+            listed = self._transport.call(ops.LIST_ARTIFACTS, request).artifacts
+            return [a.model_dump() for a in listed]
         found = self._transport.call(
             ops.ARTIFACT_VERSIONS, rq.ArtifactPath(project=project, name=name)
         )
