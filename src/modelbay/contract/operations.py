@@ -34,8 +34,9 @@ class Access(enum.Enum):
 #: ``write`` inline on SQLite when that cannot wait on a lock (see server/api/deps.py).
 Runner = Literal["thread", "read", "write"]
 
-#: The error statuses any operation with a key may answer.
-COMMON_ERRORS = (400, 401, 413, 429)
+#: The error statuses any operation with a key may answer (507: the database's disk is full,
+#: which a read meets too when SQLite cannot open a connection).
+COMMON_ERRORS = (400, 401, 413, 429, 507)
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ LIST_ARTIFACTS = Operation(
 )
 COMMIT_VERSION = Operation(
     "commit_version", "POST", ARTIFACT + "/versions", r.VersionCommit, e.Version,
-    service="artifacts.commit_version", access=USER, errors=(403, 404, 409, 507), creates=True,
+    service="artifacts.commit_version", access=USER, errors=(403, 404, 409), creates=True,
     run="write", tag="artifacts",
     summary="Commit a version from stored files (200 and the existing version when unchanged).",
 )
@@ -320,7 +321,7 @@ MISSING_BLOBS = Operation(
 )
 BEGIN_UPLOADS = Operation(
     "begin_uploads", "POST", "/blobs/uploads", r.UploadFiles, e.UploadPlan,
-    service="blobs.begin_uploads", access=USER, errors=(409, 507), tag="blobs",
+    service="blobs.begin_uploads", access=USER, errors=(409,), tag="blobs",
     summary="Say how to send each missing blob (upload sessions).",
 )
 COMPLETE_UPLOADS = Operation(
@@ -353,7 +354,7 @@ CREATE_USER = Operation(
 )
 GC = Operation(
     "gc", "POST", "/admin/gc", r.GcRequest, e.GcResult, service="garbage.collect", access=ADMIN,
-    errors=(403, 507), tag="admin",
+    errors=(403,), tag="admin",
     summary="Delete stored bytes no version refers to, and abandoned upload sessions.",
 )
 

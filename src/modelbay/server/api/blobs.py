@@ -31,7 +31,7 @@ router = APIRouter(prefix="/blobs", tags=["blobs"])
 
 @router.put(
     "/uploads/{upload_id}/parts/{number}",
-    **hand_written({200: e.PartStored}, (404, 409, 507), body=BYTES),
+    **hand_written({200: e.PartStored}, (404, 409), body=BYTES),
 )
 async def upload_part(upload_id: str, number: int, request: Request) -> Response:
     who = principal_of(request)
@@ -45,7 +45,7 @@ async def upload_part(upload_id: str, number: int, request: Request) -> Response
     return json_response({"id": upload_id, "number": number, "size": size})
 
 
-@router.put("/bundle", **hand_written({200: e.BundleStored}, (409, 507), body=BYTES))
+@router.put("/bundle", **hand_written({200: e.BundleStored}, (409,), body=BYTES))
 async def upload_bundle(request: Request) -> Response:
     """Many small blobs in one body (see blobs/bundle.py); each is verified before any counts."""
     who = principal_of(request)
@@ -95,7 +95,7 @@ async def fetch_bundle(request: Request) -> Response:
 @router.put(
     "/{digest}",
     status_code=201,
-    **hand_written({201: e.BlobStored, 200: e.BlobStored}, (409, 507), body=BYTES),
+    **hand_written({201: e.BlobStored, 200: e.BlobStored}, (409,), body=BYTES),
 )
 async def upload(digest: str, request: Request) -> Response:
     """A whole blob in one request (small files); verified before it counts."""
