@@ -18,6 +18,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from modelbay.blobs.bundle import MAX_BUNDLE_BLOBS, MAX_BUNDLE_BYTES, Unbundler, frame_header
 from modelbay.blobs.digest import check_digest
+from modelbay.contract.fields import Int64
 from modelbay.contract.requests import Digests
 from modelbay.errors import InvalidInputError
 from modelbay.server.api.deps import Svc, Who, caller, principal_of, services_of
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/blobs", tags=["blobs"])
 
 
 @router.put("/uploads/{upload_id}/parts/{number}")
-async def upload_part(upload_id: str, number: int, request: Request) -> Response:
+async def upload_part(upload_id: str, number: Int64, request: Request) -> Response:
     who = principal_of(request)
     svc = services_of(request)
     _refuse_forms(request)
