@@ -152,8 +152,10 @@ def app_from_env() -> FastAPI:
 
 def prepare_to_serve(app: FastAPI) -> None:
     """What a serving process does once its app is built: background WAL checkpoints (the
-    requests then never pay for one), and the cycle collector tuned."""
+    requests then never pay for one), room kept on a SQLite database's disk for deleting
+    and collecting garbage when it is full, and the cycle collector tuned."""
     app.state.services.db.start_checkpointer()
+    app.state.services.db.keep_room()
     tune_gc()
 
 

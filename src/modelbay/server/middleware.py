@@ -2,8 +2,8 @@
 
 From the outside in:
 
-- :class:`UnexpectedErrors` turns an error no handler took into the one error shape (500,
-  or 507 for a full disk) and *sends* it, so that the kept-alive connection stays usable
+- :class:`UnexpectedErrors` turns an error no handler took into the one error shape (a
+  typed error's status; else 500, or 507 for a full disk) and *sends* it, so that the kept-alive connection stays usable
   (Starlette's ServerErrorMiddleware re-raises after its response, and uvicorn then closes
   the connection: the client's next call failed with "connection reset"). A client that
   goes away mid-request is one line at info level.
@@ -29,7 +29,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelbay import jsontext
 from modelbay.errors import (
-    AuthenticationError,
     ModelbayError,
     PayloadTooLargeError,
     ServerError,
@@ -117,7 +116,8 @@ class UnexpectedErrors:
         except Exception as exc:
             if started:
                 raise
-            await error_response(unexpected_error(exc))(scope, receive, send)
+            error = exc if isinstance(exc, ModelbayError) else unexpected_error(exc)
+            await error_response(error)(scope, receive, send)
 
 
 class ApiKeyGate:
@@ -133,7 +133,7 @@ class ApiKeyGate:
         if scope["type"] == "http" and path.startswith(API_PREFIX) and path not in PUBLIC_PATHS:
             try:
                 scope[PRINCIPAL_KEY] = await self._principal(scope)
-            except AuthenticationError as exc:
+            except ModelbayError as exc:  # no key, a wrong one; or a full database disk
                 await error_response(exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
