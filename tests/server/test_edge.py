@@ -8,8 +8,11 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -148,6 +151,46 @@ def test_bad_characters_are_refused_and_nothing_is_stored(
         f"/compare?run={project}/good&v={project}/model:v0",
     ):
         assert ui.get(page).status_code == 200, page
+
+
+def test_surrogates_an_embedded_client_stored_do_not_break_the_pages(
+    edge_server: ServerProcess, api: httpx.Client, ui: httpx.Client, tmp_path: Path
+) -> None:
+    """An embedded client writes to the store without the server's edge: the repro of the
+    issue (a file name from ``os.fsdecode``) in config, summary and metadata is stored,
+    and every page showing it still renders, the surrogate escaped."""
+    project = "edge-" + uuid.uuid4().hex[:8]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+    env.update(MODELBAY_DIR=str(edge_server.data_dir), MODELBAY_CACHE_DIR=str(tmp_path))
+    if edge_server.db_url:
+        env["MODELBAY_DB"] = edge_server.db_url
+    script = f"""
+import os, modelbay
+bad = os.fsdecode(b"data_\\xff.csv")
+run = modelbay.init(project={project!r}, id="fs", config={{"f": bad, bad: 1}})
+run.summary["s"] = bad
+run.log({{"acc": 1.0}})
+art = modelbay.Artifact("m", "model", metadata={{"k": bad}})
+open("f.bin", "wb").write(b"x")
+art.add_file("f.bin")
+run.log_artifact(art)
+run.finish()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    run = api.get(f"/projects/{project}/runs/fs")
+    assert run.status_code == 200 and run.json()["config"]["f"] == "data_\udcff.csv"
+    for page in (
+        f"/projects/{project}",
+        f"/projects/{project}/runs/fs",
+        f"/projects/{project}/artifacts/m/v0",
+        f"/compare?run={project}/fs&v={project}/m:v0",
+    ):
+        resp = ui.get(page)
+        assert resp.status_code == 200, page
+    assert "data_\\udcff.csv" in ui.get(f"/projects/{project}/runs/fs").text
 
 
 def test_unicode_that_is_fine_is_kept(api: httpx.Client) -> None:
