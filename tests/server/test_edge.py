@@ -255,6 +255,13 @@ def test_history_points_are_bounded_before_they_are_stored(api: httpx.Client) ->
     big = b'{"points":[' + b" " * (40 << 20) + b"]}"
     resp = api.post(url, content=big, headers={"Content-Type": "application/json"})
     assert_error(resp, 413, "too_large")
+    # The most one call takes, in either form, with "train:loss"-like keys, is stored.
+    points = [{"step": i, "time": 1.0, "values": {"a:b": 1.5}} for i in range(100_000)]
+    resp = send(api, "POST", url, {"points": points})
+    assert resp.status_code == 200 and resp.json() == {"stored": 100_000}, resp.text
+    points = [[i, 1.0, {"{x}": 1, "y:z": 2}] for i in range(50_000)]
+    resp = send(api, "POST", url, {"points": points})
+    assert resp.status_code == 200 and resp.json() == {"stored": 100_000}, resp.text
     # NaN and the infinities still go as the SDK writes them.
     body = b'{"points":[{"step":1,"values":{"a":NaN,"b":Infinity,"c":1.5}}]}'
     resp = api.post(url, content=body, headers={"Content-Type": "application/json"})

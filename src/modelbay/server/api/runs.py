@@ -31,6 +31,7 @@ async def log_history(project: str, run_id: str, request: Request, svc: Svc, who
         )
 
     def store() -> int:
+        check_history_size(body)
         # The shape is checked here and by the service, so no depth check is needed.
         data = jsontext.loads(body, max_depth=None)
         if not isinstance(data, dict) or set(data) != {"points"}:
@@ -41,6 +42,21 @@ async def log_history(project: str, run_id: str, request: Request, svc: Svc, who
         return svc.runs.log(who, project, run_id, points)
 
     return json_response({"stored": await run_in_threadpool(store)})
+
+
+def check_history_size(body: bytes) -> None:
+    """Refuse, before parsing it, a history body that holds more points or values than one
+    call takes: parsed, a body of small points takes over ten times its size in memory.
+
+    Every point holds a ``{`` (its values) and every value a ``:``, so counting those bytes
+    bounds both. A point written as an object holds two braces and three more colons, and
+    a key may hold either, so the bounds leave room for that.
+
+    Raises:
+        InvalidInputError: more than ``3 * MAX_POINTS`` braces or ``6 * MAX_POINTS`` colons.
+    """
+    if body.count(b"{") > 3 * MAX_POINTS or body.count(b":") > 6 * MAX_POINTS:
+        raise InvalidInputError(f"at most {MAX_POINTS} points and values per call")
 
 
 def split_list(text: str | None) -> list[str] | None:
