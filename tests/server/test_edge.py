@@ -153,28 +153,31 @@ def test_bad_characters_are_refused_and_nothing_is_stored(
         assert ui.get(page).status_code == 200, page
 
 
-def test_surrogates_an_embedded_client_stored_do_not_break_the_pages(
+def test_surrogates_stored_before_the_edge_do_not_break_the_pages(
     edge_server: ServerProcess, api: httpx.Client, ui: httpx.Client, tmp_path: Path
 ) -> None:
-    """An embedded client writes to the store without the server's edge: the repro of the
-    issue (a file name from ``os.fsdecode``) in config, summary and metadata is stored,
-    and every page showing it still renders, the surrogate escaped."""
+    """Data stored before the edge refused lone surrogates (the issue's repro: a file name
+    from ``os.fsdecode`` in config, summary and metadata), written here through the
+    services as the store held it: every page showing it renders, the surrogate escaped."""
     project = "edge-" + uuid.uuid4().hex[:8]
+    assert commit(api, project, "m").status_code == 201
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
     env.update(MODELBAY_DIR=str(edge_server.data_dir), MODELBAY_CACHE_DIR=str(tmp_path))
     if edge_server.db_url:
         env["MODELBAY_DB"] = edge_server.db_url
     script = f"""
-import os, modelbay
+import os
+from modelbay.names import parse_ref
+from modelbay.services import Services
+from modelbay.settings import Settings
+
 bad = os.fsdecode(b"data_\\xff.csv")
-run = modelbay.init(project={project!r}, id="fs", config={{"f": bad, bad: 1}})
-run.summary["s"] = bad
-run.log({{"acc": 1.0}})
-art = modelbay.Artifact("m", "model", metadata={{"k": bad}})
-open("f.bin", "wb").write(b"x")
-art.add_file("f.bin")
-run.log_artifact(art)
-run.finish()
+svc = Services.open(Settings.from_env())
+who = svc.auth.local_principal("admin")
+svc.runs.create(who, {project!r}, run_id="fs", config={{"f": bad, bad: 1}})
+svc.runs.update(who, {project!r}, "fs", summary={{"s": bad}})
+svc.artifacts.update(who, parse_ref({project!r} + "/m:v0"), metadata={{"k": bad}})
+svc.close()
 """
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True
@@ -317,9 +320,10 @@ def test_the_access_log_has_a_line_per_request(
     edge_server: ServerProcess, api: httpx.Client
 ) -> None:
     marker = uuid.uuid4().hex
-    assert api.get("/whoami", params={"m": marker}).status_code == 200
+    assert api.get("/whoami").status_code == 200
+    assert api.get(f"/projects/{marker}/runs").status_code == 404
     line = wait_for_line(edge_server, marker)
-    assert f'"GET /api/v1/whoami?m={marker} HTTP/1.1" 200' in line
+    assert f'"GET /api/v1/projects/{marker}/runs HTTP/1.1" 404' in line
 
 
 def test_a_client_leaving_mid_upload_is_one_line(edge_server: ServerProcess) -> None:
