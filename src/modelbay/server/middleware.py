@@ -3,10 +3,10 @@
 From the outside in:
 
 - :class:`UnexpectedErrors` turns an error no handler took into the one error shape (a
-  typed error's status; else 500, or 507 for a full disk) and *sends* it, so that the kept-alive connection stays usable
-  (Starlette's ServerErrorMiddleware re-raises after its response, and uvicorn then closes
-  the connection: the client's next call failed with "connection reset"). A client that
-  goes away mid-request is one line at info level.
+  typed error's status; else 500, or 507 for a full disk) and *sends* it, so that the
+  kept-alive connection stays usable (Starlette's ServerErrorMiddleware re-raises after
+  its response, and uvicorn then closes the connection: the client's next call failed
+  with "connection reset"). A client that goes away mid-request is one line at info level.
 - :class:`ApiKeyGate` checks the API key of every ``/api/v1`` request from its headers,
   before any byte of the body is read: a malformed body without a valid key is a 401.
 - :class:`BodyLimits` refuses a body larger than its route allows: at once when the
@@ -68,7 +68,8 @@ class BodyLimit:
 
 
 #: The routes whose bodies are bounded otherwise than by :data:`MAX_BODY_BYTES`. Blob bytes
-#: are bounded by the blob service as they arrive (a session's size, a bundle's limit).
+#: stream to the store as they arrive, never held whole, and are bounded where the blob
+#: service knows their size (a session's part, a bundle).
 BODY_LIMITS: tuple[BodyLimit, ...] = (
     BodyLimit("PUT", API_PREFIX + "/blobs/.+", None),
     BodyLimit("POST", API_PREFIX + "/projects/[^/]+/artifacts/[^/]+/versions", MAX_MANIFEST_BYTES),
