@@ -27,7 +27,6 @@ from support.postgres import PostgresCluster
 from support.processes import ServerProcess, free_port
 
 from modelbay.server.app import create_app
-from modelbay.server.protocol import NoDelayHTTPProtocol
 from modelbay.settings import Settings
 
 SURROGATE = "x\ud800"
@@ -365,7 +364,7 @@ def wait_for_line(server: ServerProcess, needle: str, start: int = 0, timeout: f
 
 @contextlib.contextmanager
 def serving_a_failing_route(tmp_path: Path, db_url: str) -> Iterator[tuple[int, str]]:
-    """The real app and protocol under uvicorn in a thread, plus one route that fails with
+    """The real app under uvicorn in a thread, plus one route that fails with
     an error no handler knows (there is no input that fails so on purpose). Yields the port
     and the admin key."""
     key = "k" + uuid.uuid4().hex
@@ -381,9 +380,7 @@ def serving_a_failing_route(tmp_path: Path, db_url: str) -> Iterator[tuple[int, 
         raise KeyError("a bug in a worker thread")
 
     port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=NoDelayHTTPProtocol, log_level="critical"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()))
     thread.start()
