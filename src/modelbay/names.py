@@ -145,7 +145,8 @@ def check_path(value: object) -> str:
 
     Raises:
         InvalidPathError: empty, absolute, with ``..``, ``.`` or empty segments, backslashes,
-            NUL or other control characters, a drive letter, or longer than 1024 characters.
+            NUL or other control characters, a lone surrogate, a drive letter, or longer
+            than 1024 characters.
     """
     if not isinstance(value, str) or not value:
         raise InvalidPathError("a file path must be a non-empty string", {"path": _preview(value)})
@@ -156,6 +157,8 @@ def check_path(value: object) -> str:
         problem = "contains a control character"
     elif "\\" in value:
         problem = "contains a backslash"
+    elif not value.isascii() and _has_surrogate(value):
+        problem = "holds a lone surrogate (not valid unicode)"
     elif value.startswith("/"):
         problem = "is absolute"
     elif re.match(r"^[A-Za-z]:", value):
@@ -171,6 +174,14 @@ def check_path(value: object) -> str:
             f"file path {_preview(value)!r} {problem}", {"path": _preview(value)}
         )
     return value
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def check_no_file_is_a_folder(paths: Sequence[str]) -> None:

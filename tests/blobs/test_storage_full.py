@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -295,3 +297,56 @@ def test_bytes_stored_already_are_logged_on_a_disk_without_room_for_them(
     art = log(copy, "again")
     assert art.version == "v0"
     assert [f.sha256 for f in art.files()] == [hashlib.sha256(first.read_bytes()).hexdigest()]
+
+
+def test_deleting_versions_and_gc_work_on_a_full_disk(small_disk: Path, tmp_path: Path) -> None:
+    """Database and bytes on one disk, full, and the server restarted (its write-ahead log
+    starts empty): deleting every version and ``modelbay gc`` still work, with the room the
+    server keeps for them, and free the disk; other writes meanwhile fail with 507."""
+    srv = ServerProcess(small_disk / "data")
+    try:
+        with httpx.Client(
+            base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {srv.admin_key}"}
+        ) as client:
+            for i in range(4):
+                data = os.urandom(2 * MIB)
+                digest = hashlib.sha256(data).hexdigest()
+                assert client.put(f"/blobs/{digest}", content=data).status_code == 201
+                files = [{"path": "m.bin", "sha256": digest, "size": len(data)}]
+                resp = client.post(
+                    f"/projects/p/artifacts/m{i}/versions", json={"type": "model", "files": files}
+                )
+                assert resp.status_code == 201, resp.text
+        srv.restart()
+        filler = fill(small_disk, 0)
+        with httpx.Client(
+            base_url=srv.url + "/api/v1", headers={"Authorization": f"Bearer {srv.admin_key}"}
+        ) as client:
+            resp = client.post("/projects/p/runs", json={"config": {"x": "y" * 100_000}})
+            assert resp.status_code == 507, resp.text
+            for i in range(4):
+                resp = client.delete(f"/projects/p/artifacts/m{i}/versions/v0")
+                assert resp.status_code == 204, resp.text
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+            env.update(
+                MODELBAY_URL=srv.url,
+                MODELBAY_API_KEY=srv.admin_key,
+                MODELBAY_DIR=str(tmp_path / "client"),
+            )
+            done = subprocess.run(
+                [sys.executable, "-m", "modelbay", "gc", "--grace", "0s", "--json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            result = json.loads(done.stdout)
+            assert result["removed"] == 4 and result["freed_bytes"] == 8 * MIB
+            vfs = os.statvfs(small_disk)
+            assert vfs.f_bfree * vfs.f_frsize > 6 * MIB  # the bytes, less the log's growth
+            resp = client.post("/projects/p/runs", json={"config": {"x": "y" * 100_000}})
+            assert resp.status_code == 201, resp.text
+        filler.unlink()
+    finally:
+        srv.stop()

@@ -106,7 +106,7 @@ def server(
         require("server", "'modelbay server'")
     import uvicorn
 
-    from modelbay.server.app import create_app, prepare_to_serve
+    from modelbay.server.app import create_app, log_config, prepare_to_serve
     from modelbay.services import Services
     from modelbay.settings import Settings
 
@@ -142,7 +142,8 @@ def server(
                 host=host,
                 port=port,
                 access_log=access_log,
-                log_level="warning",
+                log_config=log_config(access_log),
+                log_level=None,
                 timeout_graceful_shutdown=shutdown_timeout,
                 **more,
             )

@@ -7,27 +7,27 @@ become responses in exactly one place (:func:`install_error_handlers`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
-import json
 import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from modelbay.errors import (
-    InvalidInputError,
-    ModelbayError,
-    NotFoundError,
-    ServerError,
-    StorageFullError,
+from modelbay import jsontext
+from modelbay.errors import InvalidInputError, ModelbayError, NotFoundError
+from modelbay.server.middleware import (
+    ApiKeyGate,
+    BodyLimits,
+    BodyTooLarge,
+    UnexpectedErrors,
+    error_response,
 )
-from modelbay.preallocation import NO_ROOM
 from modelbay.services import Services
 from modelbay.settings import Settings
 
@@ -37,29 +37,24 @@ log = logging.getLogger("modelbay.server")
 def json_response(data: Any, status: int = 200) -> Response:
     """Serialise once, compactly, in one body (no chunked pieces on a kept-alive socket).
 
-    orjson writes a 1,000-version page in a tenth of the standard library's time. It turns
-    NaN and the infinities into null: data that may hold them (metric values) goes through
-    :func:`nonfinite_json_response` instead.
+    NaN and the infinities become null: data that may hold them (metric values) goes
+    through :func:`nonfinite_json_response` instead.
     """
-    try:
-        body = orjson.dumps(data)
-    except TypeError:  # a key that is not a string, an integer too big for 64 bits
-        body = json.dumps(data, separators=(",", ":")).encode()
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(jsontext.dumps(data), status_code=status, media_type="application/json")
 
 
 def nonfinite_json_response(data: Any, status: int = 200) -> Response:
     """JSON with NaN and the infinities written as ``NaN``/``Infinity``, as Python reads them."""
     return Response(
-        json.dumps(data, separators=(",", ":")), status_code=status, media_type="application/json"
+        jsontext.dumps(data, nonfinite=True), status_code=status, media_type="application/json"
     )
 
 
-def error_response(exc: ModelbayError) -> Response:
-    return json_response(exc.to_payload(), exc.status)
-
-
 def install_error_handlers(app: FastAPI) -> None:
+    """Errors become responses here: typed errors and the framework's by these handlers,
+    anything else (and a key refused before the route) by the middleware of
+    :mod:`modelbay.server.middleware`, which keeps the connection."""
+
     @app.exception_handler(ModelbayError)
     async def _modelbay(_: Request, exc: ModelbayError) -> Response:
         return error_response(exc)
@@ -79,24 +74,40 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc, BodyTooLarge):
+            return error_response(exc.error)
         if exc.status_code == 404:
             return error_response(NotFoundError("no such endpoint"))
         if exc.status_code == 405:
             err = InvalidInputError("method not allowed on this endpoint")
             return json_response(err.to_payload(), 405)
+        if exc.status_code == 400:  # FastAPI could not parse the body (e.g. nested too deep)
+            return error_response(InvalidInputError(str(exc.detail)))
         return json_response(
             {"error": {"code": "http", "message": str(exc.detail), "details": {}}}, exc.status_code
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> Response:
-        if isinstance(exc, OSError) and exc.errno in NO_ROOM:  # a disk the store did not type
-            log.error("storage full: %s", exc)
-            return error_response(
-                StorageFullError("the server's storage is full; see the server log")
-            )
-        log.exception("unexpected error", exc_info=exc)
-        return error_response(ServerError("internal server error; see the server log"))
+
+def install_middleware(app: FastAPI) -> None:
+    """The plain ASGI middleware every request passes (see :mod:`modelbay.server.middleware`);
+    the last added runs first."""
+    app.add_middleware(BodyLimits)
+    app.add_middleware(ApiKeyGate)
+    app.add_middleware(UnexpectedErrors)
+
+
+def log_config(access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging setup for ``modelbay server``: its own messages from warnings up,
+    modelbay's from info up, and one line per request with ``access_log``. (uvicorn's
+    ``log_level`` sets the access logger's level too, which silenced the access log.)"""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["uvicorn"]["level"] = "WARNING"
+    config["loggers"]["uvicorn.error"]["level"] = "WARNING"
+    config["loggers"]["uvicorn.access"]["level"] = "INFO" if access_log else "WARNING"
+    config["loggers"]["modelbay"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def create_app(
@@ -123,6 +134,7 @@ def create_app(
     app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)
+    install_middleware(app)
     install_api(app)
     from modelbay.server import ui
 
@@ -140,8 +152,10 @@ def app_from_env() -> FastAPI:
 
 def prepare_to_serve(app: FastAPI) -> None:
     """What a serving process does once its app is built: background WAL checkpoints (the
-    requests then never pay for one), and the cycle collector tuned."""
+    requests then never pay for one), room kept on a SQLite database's disk for deleting
+    and collecting garbage when it is full, and the cycle collector tuned."""
     app.state.services.db.start_checkpointer()
+    app.state.services.db.keep_room()
     tune_gc()
 
 

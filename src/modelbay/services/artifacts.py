@@ -458,7 +458,7 @@ class ArtifactService:
         """
         if isinstance(ref, RegistryRef):
             raise ConflictError(f"{ref} is a registry version: unlink it instead of deleting")
-        with self.db.write() as conn:
+        with self.db.write(frees_room=True) as conn:
             where = locate(conn, ref)
             info = describe(conn, where)
             linked = registry_store.links_of_versions(conn, [where.version_id])

@@ -128,6 +128,12 @@ class AuthService:
             store.insert_key(conn, admin["id"], hash_key(key), key[:8], "first start", t)
             return key
 
+    def cached(self, key: str) -> Principal | None:
+        """The principal of ``key`` if it was authenticated lately, else None (then ask
+        :meth:`authenticate`, which reads the database): for a caller on an event loop."""
+        hit = self._cache.get(hash_key(key))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     def authenticate(self, key: str | None) -> Principal:
         """The principal a key belongs to.
 

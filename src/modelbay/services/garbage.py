@@ -79,6 +79,8 @@ class GarbageService:
         t0 = time.monotonic()
         removed, freed = self._unreferenced(now() - grace_seconds, dry_run)
         aborted, aborted_bytes = self._finish_leftovers(abandon_uploads_after, dry_run)
+        if not dry_run:
+            self.db.regain_room()
         with self.db.read() as conn:
             totals = store.totals(conn)
         return {
@@ -98,14 +100,14 @@ class GarbageService:
         removed = freed = 0
         position: tuple[float, str] | None = None
         while True:
-            with self.db.write() as conn:
+            with self.db.write(frees_room=True) as conn:
                 batch, position = store.gc_candidates(conn, before, GC_PAGE, position)
                 if batch and not dry_run:
                     store.mark(conn, [b["sha256"] for b in batch], store.DELETING)
             if batch and not dry_run:
                 for b in batch:
                     self.backend.delete(b["sha256"])
-                with self.db.write() as conn:
+                with self.db.write(frees_room=True) as conn:
                     store.delete_rows(conn, [b["sha256"] for b in batch])
             removed += len(batch)
             freed += sum(int(b["size"]) for b in batch)
@@ -136,11 +138,11 @@ class GarbageService:
         if dry_run:
             stale = [row for row in found if row["id"] in idle_ids]
             return len(stale), sum(int(r["size"]) for r in stale)
-        with self.db.write() as conn:
+        with self.db.write(frees_room=True) as conn:
             leftovers = store.deleting(conn)
         for digest in leftovers:
             self.backend.delete(digest)
-        with self.db.write() as conn:
+        with self.db.write(frees_room=True) as conn:
             store.delete_rows(conn, leftovers)
             # Read again under the lock: a session completed meanwhile is not aborted.
             stale = [row for row in candidates(conn) if row["id"] in idle_ids]

@@ -423,7 +423,7 @@ class RegistryService:
             raise InvalidInputError(
                 f"{ref} is not a registry version: unlink takes 'registry-registry/name:vN'"
             )
-        with self.db.write() as conn:
+        with self.db.write(frees_room=True) as conn:
             where = locate(conn, ref)
             assert where.link_id is not None and where.collection_id is not None
             row = store.link_row(conn, where.link_id)

@@ -27,6 +27,7 @@ from modelbay.errors import InvalidInputError, StorageFullError
 from modelbay.extras import require
 from modelbay.preallocation import NO_ROOM
 from modelbay.sqlite_files import enable_wal
+from modelbay.store.ballast import Ballast
 
 #: Set while a write transaction on SQLite must not wait for the database lock: it runs on
 #: the server's event loop, where waiting would stall every other request.
@@ -63,6 +64,7 @@ class Database:
         self.engine = _create_engine(url, self.sqlite_options)
         self.dialect = self.engine.dialect.name
         self._checkpointer: _Checkpointer | None = None
+        self._ballast: Ballast | None = None
         if migrate:
             self.migrate()
 
@@ -71,12 +73,17 @@ class Database:
         return self.dialect == "sqlite"
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, frees_room: bool = False) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back on an exception.
+
+        ``frees_room``: the call deletes, so that room can be freed; on a full disk it may
+        use the room kept for that (see :meth:`keep_room`).
 
         Raises:
             StorageFullError: the database's disk (or quota) is full; nothing was written.
         """
+        if frees_room and self._ballast is not None:
+            self._ballast.give_up_if_full()
         with _full_is_typed(), self.engine.connect() as conn:
             mode = "IMMEDIATE"
             if _NO_WAIT.get() and self.is_sqlite:
@@ -171,6 +178,19 @@ class Database:
         self.engine.dispose()  # pooled connections reopen with the new threshold
         self._checkpointer = _Checkpointer(path, interval)
 
+    def keep_room(self) -> None:
+        """SQLite: keep room on the database's disk for the writes that free room (deleting
+        versions, collecting garbage), in a ballast file beside it (see store/ballast.py).
+        For a long-running process (the server): it is taken when there is room for it."""
+        path = self.engine.url.database
+        if self.is_sqlite and path and path != ":memory:" and self._ballast is None:
+            self._ballast = Ballast(Path(f"{path}-ballast"))
+
+    def regain_room(self) -> None:
+        """Take the ballast again if it was given up and the disk has room for it now."""
+        if self._ballast is not None:
+            self._ballast.take()
+
     def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
@@ -228,6 +248,11 @@ class _Checkpointer:
         conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
         warned = False
         try:
+            # At once, not after the first interval: this connection then holds the WAL and
+            # its index open for as long as the server runs, so that a disk that fills up
+            # meanwhile cannot keep the server's next connection from making them.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             while not self._stop.wait(self.interval):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 from modelbay.blobs.bundle import MAX_BUNDLE_BLOBS, MAX_BUNDLE_BYTES, Unbundler, frame_header
 from modelbay.blobs.digest import check_digest
 from modelbay.contract import entities as e
+from modelbay.contract.fields import Int64
 from modelbay.contract.requests import Digests
 from modelbay.errors import InvalidInputError
 from modelbay.server.api.deps import Svc, Who, caller, principal_of, services_of
@@ -33,7 +34,7 @@ router = APIRouter(prefix="/blobs", tags=["blobs"])
     "/uploads/{upload_id}/parts/{number}",
     **hand_written({200: e.PartStored}, (404, 409), body=BYTES),
 )
-async def upload_part(upload_id: str, number: int, request: Request) -> Response:
+async def upload_part(upload_id: str, number: Int64, request: Request) -> Response:
     who = principal_of(request)
     svc = services_of(request)
     _refuse_forms(request)

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from modelbay.errors import InvalidInputError
 from modelbay.names import Ref, parse_ref
+from modelbay.server.middleware import PRINCIPAL_KEY, bearer_token
 from modelbay.services import Principal, Services, WouldWait
 
 
@@ -28,10 +29,11 @@ async def principal(request: Request) -> Principal:
 
 
 def principal_of(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    token = key.strip() if scheme.lower() == "bearer" else None
-    return services_of(request).auth.authenticate(token or None)
+    """The principal the key gate found (see server/middleware.py), or the key's now."""
+    found = request.scope.get(PRINCIPAL_KEY)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    return services_of(request).auth.authenticate(bearer_token(request.scope))
 
 
 def caller(request: Request) -> tuple[Services, Principal]:

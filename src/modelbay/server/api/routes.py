@@ -8,17 +8,16 @@ status. Routes are plain Starlette routes: no per-request dependency resolution.
 
 from __future__ import annotations
 
-import json
 import types
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
+from modelbay import jsontext
 from modelbay.contract.operations import OPERATIONS, Operation
 from modelbay.contract.requests import Request
 from modelbay.errors import InvalidInputError
@@ -90,16 +89,9 @@ def parse_json(body: bytes) -> Any:
     """A request body's JSON; NaN and the infinities (in metric values) are read too.
 
     Raises:
-        InvalidInputError: it is not JSON, or is nested too deep to read.
+        InvalidInputError: it is not JSON, or is nested deeper than jsontext.MAX_DEPTH.
     """
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidInputError("malformed JSON body") from None
+    return jsontext.loads(body)
 
 
 def declared() -> list[Operation[Any, Any]]:

@@ -207,7 +207,10 @@ def render(
         **context,
     }
     html = ui_state(request).templates.get_template(template).render(ctx)
-    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    # A lone surrogate stored before the edge refused them (or by an embedded client, which
+    # skips the edge) is shown escaped, "\udcff", instead of failing the page for everyone.
+    body = html.encode("utf-8", "backslashreplace")
+    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
 
 
 def error_page(request: Request, exc: ModelbayError) -> HTMLResponse:
