@@ -381,3 +381,12 @@ def test_bad_input_changes_nothing(mb, tmp_path, uniq):
         run.log_artifact(a, aliases=["v3"])
     assert Api().artifacts(f"p{uniq}") == []
     run.finish()
+
+
+def test_a_config_value_from_undecodable_bytes_is_kept_printable(mb, uniq):
+    """A file name that is not UTF-8 (``os.fsdecode``) holds lone surrogates, which no
+    server stores: the run keeps them as ``\\xNN`` text instead of failing the script."""
+    run = modelbay.init(project=f"fs{uniq}", config={"f": os.fsdecode(b"data_\xff.csv")})
+    run.config["g"] = "x\ud800"
+    run.finish()
+    assert Api().run(run.path).config == {"f": "data_\\xff.csv", "g": "x\\ud800"}

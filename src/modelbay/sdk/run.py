@@ -30,7 +30,7 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.sdk.artifact import Artifact, parse_target
-from modelbay.sdk.run_config import Config, RunSettings, Summary
+from modelbay.sdk.run_config import Config, RunSettings, Summary, printable
 from modelbay.sdk.spool import Journal, Point, Sender, Uploader, sync_run
 from modelbay.sdk.system import SystemMonitor, system_facts
 from modelbay.sdk.transport import Info, Transport, connect
@@ -304,11 +304,11 @@ class Run:
         update: Info = {}
         if self.config.dirty:
             self.config.dirty = False
-            update["config"] = dict(self.config)
+            update["config"] = printable(dict(self.config))
         if self.summary.dirty or self._summary_changed:
             self.summary.dirty = False
             self._summary_changed = False
-            update["summary"] = dict(self.summary)
+            update["summary"] = printable(dict(self.summary))
         return update or None
 
     def _warn_once(self, key: str, message: str) -> None:
@@ -712,7 +712,7 @@ def _flatten_config(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not isinstance(config, Mapping):
         # argparse.Namespace and similar objects carry their values in __dict__.
         config = vars(config)
-    return dict(config)
+    return printable(dict(config))  # type: ignore[no-any-return]
 
 
 def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:

@@ -109,3 +109,32 @@ class Config(_Tracked):
 
 class Summary(_Tracked):
     """``run.summary``: the last logged value of each key unless set by hand; persisted."""
+
+
+def printable(value: Any) -> Any:
+    """``value`` with every string (keys too) that holds a lone surrogate made printable.
+
+    A file name read with ``os.fsdecode`` from bytes that are not UTF-8 holds such
+    characters; no server can store them, and a training script should not fail on a
+    config value. ``data_\\xff.csv`` is kept as the text ``data_\\xff.csv``.
+    """
+    if isinstance(value, str):
+        return _printable_text(value)
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(v) for v in value]
+    return value
+
+
+def _printable_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:  # the bytes os.fsdecode escaped, shown as \\xNN
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # any other lone surrogate, shown as \\udNNN
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
