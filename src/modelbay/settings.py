@@ -23,6 +23,9 @@ class Settings:
         s3_endpoint_url: the S3 endpoint of a non-AWS store (SeaweedFS, MinIO...).
         cache_dir: the client's download cache.
         upload_part_size: bytes per part of a large upload (a server setting; default 64 MiB).
+        run_timeout: seconds after its last heartbeat that a ``running`` run counts as
+            crashed (``MODELBAY_RUN_TIMEOUT``; default :data:`RUN_TIMEOUT`). Clients beat
+            every 30 seconds, or a quarter of the timeout they are given if that is less.
     """
 
     data_dir: Path
@@ -34,6 +37,7 @@ class Settings:
     s3_endpoint_url: str | None = None
     cache_dir: Path | None = None
     upload_part_size: int | None = None
+    run_timeout: float = 300.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +61,7 @@ class Settings:
             if env.get("MODELBAY_CACHE_DIR")
             else None,
             upload_part_size=_part_size(env.get("MODELBAY_UPLOAD_PART_SIZE")),
+            run_timeout=run_timeout(env.get("MODELBAY_RUN_TIMEOUT")),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -82,6 +87,37 @@ def _part_size(text: str | None) -> int | None:
             {"value": text[:80], "name": "MODELBAY_UPLOAD_PART_SIZE"},
         )
     return size
+
+
+#: Seconds of silence after which a running run is crashed: five minutes, a W&B-like
+#: margin of ten missed heartbeats, so that a slow network or a busy server is not a crash.
+RUN_TIMEOUT = 300.0
+#: The most seconds between two heartbeats of a live run.
+HEARTBEAT_INTERVAL = 30.0
+
+
+def run_timeout(text: str | None) -> float:
+    """``MODELBAY_RUN_TIMEOUT``: seconds, at least 1 (default :data:`RUN_TIMEOUT`)."""
+    if not text:
+        return RUN_TIMEOUT
+    from modelbay.errors import InvalidInputError
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 1 <= value <= 86400 * 365:
+        raise InvalidInputError(
+            f"invalid MODELBAY_RUN_TIMEOUT {text[:40]!r}: seconds, at least 1",
+            {"value": text[:80], "name": "MODELBAY_RUN_TIMEOUT"},
+        )
+    return value
+
+
+def heartbeat_interval(timeout: float) -> float:
+    """How often a client beats for a server that waits ``timeout`` seconds: every
+    :data:`HEARTBEAT_INTERVAL` seconds, or a quarter of the timeout if that is less."""
+    return min(HEARTBEAT_INTERVAL, timeout / 4)
 
 
 def _os_user() -> str:

@@ -156,6 +156,7 @@ class Run:
                 self._collect_update,
                 run_settings.flush_interval,
                 self.path,
+                heartbeat=run_settings.heartbeat_interval,
             )
             if run_settings.system_interval > 0:
                 self._monitor = SystemMonitor(self._log_system, run_settings.system_interval)

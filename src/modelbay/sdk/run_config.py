@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from modelbay.errors import InvalidInputError
+from modelbay.settings import HEARTBEAT_INTERVAL, heartbeat_interval, run_timeout
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,16 @@ class RunSettings:
             (``MODELBAY_SYSTEM_INTERVAL``).
         keep_journal: keep a fully sent online run's journal after ``finish()``
             (``MODELBAY_KEEP_JOURNAL=1``); offline journals are always kept.
+        heartbeat_interval: the most seconds between two sends of a live run, so that the
+            server does not take a quiet run for a crashed one: 30, or a quarter of
+            ``MODELBAY_RUN_TIMEOUT`` if that is less.
     """
 
     flush_interval: float = 1.0
     exit_timeout: float = 30.0
     system_interval: float = 15.0
     keep_journal: bool = False
+    heartbeat_interval: float = HEARTBEAT_INTERVAL
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -37,6 +42,8 @@ class RunSettings:
                 continue
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise InvalidInputError(f"{f.name} must be a number of seconds >= 0")
+        if self.heartbeat_interval <= 0:
+            raise InvalidInputError("heartbeat_interval must be more than 0 seconds")
         if not 0.01 <= self.flush_interval <= 600:
             raise InvalidInputError("flush_interval must be between 0.01 and 600 seconds")
 
@@ -58,6 +65,9 @@ class RunSettings:
                     raise InvalidInputError(f"{var} must be a number, not {text!r}") from None
         keep = env.get("MODELBAY_KEEP_JOURNAL", "").lower()
         values["keep_journal"] = keep in ("1", "true", "yes")
+        values["heartbeat_interval"] = heartbeat_interval(
+            run_timeout(env.get("MODELBAY_RUN_TIMEOUT"))
+        )
         return cls(**values)
 
 

@@ -345,6 +345,15 @@ class Uploader:
         self.values_sent = 0
         self.skipped: list[str] = []
         self._lock = threading.Lock()
+        #: When the server last confirmed anything (monotonic seconds): every send is a
+        #: heartbeat, so a quiet run only needs :meth:`beat` when nothing else went out.
+        self.contact = time.monotonic()
+
+    def beat(self) -> None:
+        """Tell the server the run is alive: an empty batch of points, which stores
+        nothing and moves the run's heartbeat."""
+        self._call_points([])
+        self.contact = time.monotonic()
 
     def remember(self, records: list[Record]) -> None:
         """Keep just-journaled records in memory too, so that sending them needs no read."""
@@ -420,6 +429,7 @@ class Uploader:
         with self._lock:
             self.sent = offset
             self.values_sent += values
+            self.contact = time.monotonic()
         self.journal.set_sent(offset)
 
     def _send(self, group: list[Record]) -> None:
@@ -493,6 +503,7 @@ class Sender:
         collect: Callable[[], Info | None],
         interval: float,
         label: str,
+        heartbeat: float | None = None,
     ) -> None:
         self.journal = journal
         self.uploader = uploader
@@ -500,6 +511,8 @@ class Sender:
         self.collect = collect
         self.interval = interval
         self.label = label
+        #: Seconds of quiet after which the send thread beats (None: never, offline).
+        self.heartbeat = heartbeat
         self.wake = threading.Event()
         self._send_wake = threading.Event()
         self._journal_lock = threading.Lock()
@@ -613,7 +626,20 @@ class Sender:
 
     def _send(self, stopping: bool) -> None:
         uploader = self.uploader
-        if uploader is None or not uploader.pending:
+        if uploader is None:
+            return
+        if not uploader.pending:
+            if (
+                self.heartbeat is not None
+                and not stopping
+                and time.monotonic() - uploader.contact >= self.heartbeat
+            ):
+                try:
+                    uploader.beat()
+                except RETRYABLE as exc:
+                    self._report_failure(exc)
+                except ModelbayError as exc:  # e.g. the run was deleted: nothing to keep alive
+                    self._error = exc.message
             return
         try:
             uploader.pump(lambda: self._abandon)

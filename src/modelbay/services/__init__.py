@@ -49,7 +49,7 @@ class Services:
             blobs=blobs,
             garbage=GarbageService(db, backend),
             auth=AuthService(db),
-            runs=RunService(db),
+            runs=RunService(db, run_timeout=settings.run_timeout),
             artifacts=ArtifactService(db, blobs),
             registry=RegistryService(db),
             lineage=LineageService(db),

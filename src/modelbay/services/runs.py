@@ -8,6 +8,7 @@ from typing import Any
 from modelbay import names
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from modelbay.services.core import Info, Principal, now, record, version_info
+from modelbay.settings import RUN_TIMEOUT
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import runs as store
 from modelbay.store import tags as tag_store
@@ -63,9 +64,42 @@ def run_info(row: dict[str, Any]) -> Info:
     }
 
 
+def crash_silent_runs(db: Database, timeout: float) -> int:
+    """Mark ``crashed`` every running run not heard from for ``timeout`` seconds, each with a
+    ``run.crashed`` event; returns how many. Called by every service that reads run states,
+    before it reads, so that all readers (embedded or over HTTP, any replica) agree without a
+    background job; a read finds nothing to do with one index probe and writes nothing.
+    """
+    t = now()
+    cutoff = t - timeout
+    with db.read() as conn:
+        if not store.any_silent(conn, cutoff):
+            return 0
+    with db.write() as conn:
+        crashed = store.crash_silent(conn, cutoff, t)
+        for row in store.runs_by_pk(conn, crashed):
+            record(
+                conn,
+                Principal(row["user_id"], row["user"]),
+                "run.crashed",
+                f"{row['project']}/{row['run_id']}",
+                project_id=row["project_id"],
+                run_pk=row["id"],
+                before={"state": "running"},
+                after={"state": "crashed", "heartbeat_at": row["heartbeat_at"]},
+            )
+    return len(crashed)
+
+
 class RunService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, run_timeout: float = RUN_TIMEOUT) -> None:
         self.db = db
+        #: Seconds without a heartbeat after which a running run is crashed.
+        self.run_timeout = run_timeout
+
+    def crash_silent(self) -> int:
+        """See :func:`crash_silent_runs`."""
+        return crash_silent_runs(self.db, self.run_timeout)
 
     def create(
         self,
@@ -122,6 +156,7 @@ class RunService:
                     )
                 changes: dict[str, Any] = {
                     "state": "running",
+                    "heartbeat_at": t,
                     "updated_at": t,
                     "finished_at": None,
                     "exit_code": None,
@@ -157,6 +192,7 @@ class RunService:
                     user_id=principal.user_id,
                     created_at=float(started_at) if started_at is not None else t,
                     updated_at=t,
+                    heartbeat_at=t,
                 )
                 record(
                     conn,
@@ -190,6 +226,7 @@ class RunService:
             NotFoundError: no such run.
             InvalidNameError: a malformed project or run id.
         """
+        self.crash_silent()
         with self.db.read() as conn:
             row = self._run(conn, project, run_id)
             info = run_info(row)
@@ -197,6 +234,7 @@ class RunService:
             return info
 
     def list_runs(self, principal: Principal, project: str) -> list[Info]:
+        self.crash_silent()
         with self.db.read() as conn:
             pid = artifact_store.project_id(conn, names.check_project(project))
             if pid is None:
@@ -232,7 +270,7 @@ class RunService:
         t = now()
         with self.db.write() as conn:
             row = self._run(conn, project, run_id)
-            changes: dict[str, Any] = {"updated_at": t}
+            changes: dict[str, Any] = {"updated_at": t, "heartbeat_at": t}
             if config is not None:
                 changes["config"] = _json_safe(config, "config")
             if summary is not None:
@@ -262,7 +300,8 @@ class RunService:
             return run_info(updated)
 
     def log(self, principal: Principal, project: str, run_id: str, points: object) -> int:
-        """Record metric points; returns how many values were stored.
+        """Record metric points; returns how many values were stored. Every call, even
+        with no points (a quiet run's heartbeat), moves the run's heartbeat.
 
         A point is ``{"step", "time", "values": {key: number}}`` or the compact
         ``[step, time, {key: number}]``. Values are numbers or bools; NaN is kept (stored as
@@ -278,9 +317,9 @@ class RunService:
         with self.db.read() as conn:
             run_pk = self._run(conn, project, run_id)["id"]
         rows = _metric_rows(points, run_pk)
-        if rows:
-            with self.db.write() as conn:
-                store.upsert_points(conn, rows)
+        with self.db.write() as conn:
+            store.upsert_points(conn, rows)
+            store.beat(conn, run_pk, now())
         return len(rows)
 
     def history(
@@ -373,6 +412,7 @@ class RunService:
             NotFoundError: any of the runs does not exist (details name them all).
         """
         paths = _run_paths(runs)
+        self.crash_silent()
         with self.db.read() as conn:
             found = self._runs(conn, paths)
             out = []

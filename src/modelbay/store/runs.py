@@ -63,6 +63,34 @@ def update_run(conn: Connection, run_pk: int, **values: Any) -> None:
     conn.execute(runs.update().where(runs.c.id == run_pk).values(**values))
 
 
+def beat(conn: Connection, run_pk: int, now: float) -> None:
+    """Note that the run's process was heard from at ``now``."""
+    conn.execute(runs.update().where(runs.c.id == run_pk).values(heartbeat_at=now))
+
+
+def _silent(cutoff: float) -> sa.ColumnElement[bool]:
+    return sa.and_(runs.c.state == "running", runs.c.heartbeat_at < cutoff)
+
+
+def any_silent(conn: Connection, cutoff: float) -> bool:
+    """Whether a running run was last heard from before ``cutoff`` (one probe of the
+    (state, heartbeat_at) index)."""
+    return conn.execute(sa.select(runs.c.id).where(_silent(cutoff)).limit(1)).first() is not None
+
+
+def crash_silent(conn: Connection, cutoff: float, now: float) -> list[int]:
+    """Mark every running run last heard from before ``cutoff`` ``crashed``, finished at its
+    last heartbeat, in one statement; returns their ids. Of two transactions that race, only
+    the first gets a run back, so that each crash is reported once."""
+    stmt = (
+        runs.update()
+        .where(_silent(cutoff))
+        .values(state="crashed", finished_at=runs.c.heartbeat_at, updated_at=now)
+        .returning(runs.c.id)
+    )
+    return [int(r) for (r,) in conn.execute(stmt)]
+
+
 def insert_metrics(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Write points given as dicts; see :func:`upsert_points`."""
     upsert_points(conn, [(r["run_pk"], r["key"], r["step"], r["value"], r["time"]) for r in rows])
@@ -143,6 +171,48 @@ def max_step(conn: Connection, run_pk: int) -> int | None:
     """The highest step any key of the run reached, None before the first point."""
     steps = last_steps(conn, run_pk)
     return max(steps.values()) if steps else None
+
+
+_METRICS_AT = sa.text(
+    """
+    WITH RECURSIVE s(step) AS (
+        SELECT MAX(step) FROM metrics WHERE run_pk = :run_pk AND time <= :at
+    ),
+    k(key) AS (
+        SELECT MIN(key) FROM metrics WHERE run_pk = :run_pk
+        UNION ALL
+        SELECT (SELECT MIN(m.key) FROM metrics m WHERE m.run_pk = :run_pk AND m.key > k.key)
+        FROM k WHERE k.key IS NOT NULL
+    )
+    SELECT k.key, s.step, (
+        SELECT m.value FROM metrics m
+        WHERE m.run_pk = :run_pk AND m.key = k.key AND m.step <= s.step
+        ORDER BY m.step DESC LIMIT 1
+    ), (
+        SELECT MAX(m.step) FROM metrics m
+        WHERE m.run_pk = :run_pk AND m.key = k.key AND m.step <= s.step
+    )
+    FROM k, s WHERE k.key IS NOT NULL AND s.step IS NOT NULL
+    """
+)
+
+
+def metrics_at(
+    conn: Connection, run_pk: int, at: float
+) -> tuple[int | None, dict[str, float | None]]:
+    """The run's last step logged by time ``at``, and each key's latest value at or before
+    that step (NaN is None): ``(step, {key: value})``, ``(None, {})`` before any point.
+
+    One statement: a range scan of the run's points for the step, then per key (a skip scan
+    of the primary key, as :func:`last_steps`) one probe for its value at that step.
+    """
+    step: int | None = None
+    values: dict[str, float | None] = {}
+    for key, s, value, key_step in conn.execute(_METRICS_AT, {"run_pk": run_pk, "at": at}):
+        step = int(s)
+        if key_step is not None:  # a key first logged after the step has no value yet
+            values[str(key)] = None if value is None else float(value)
+    return step, values
 
 
 def runs_by_path(conn: Connection, paths: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -80,7 +80,11 @@ runs = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float),
     sa.Column("exit_code", sa.Integer),
+    # When the run's process last sent anything; a running run silent for longer than the
+    # run timeout is crashed (found through the index below without a scan).
+    sa.Column("heartbeat_at", sa.Float),
     sa.UniqueConstraint("project_id", "run_id"),
+    sa.Index(None, "state", "heartbeat_at"),
 )
 
 metrics = sa.Table(
