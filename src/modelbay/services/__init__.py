@@ -53,7 +53,7 @@ class Services:
             artifacts=ArtifactService(db, blobs),
             registry=RegistryService(db),
             lineage=LineageService(db),
-            views=ViewService(db),
+            views=ViewService(db, blobs, run_timeout=settings.run_timeout),
         )
 
     def close(self) -> None:

@@ -114,6 +114,7 @@ def collection_page(
         page = 1
     before_text = params.get("before", "")
     before = int(before_text) if before_text.isdigit() else None
+    metrics = "final" if params.get("metrics") == "final" else "step"
     info = svc.registry.get_collection(who, registry, collection)
     table = svc.views.collection_versions(
         who,
@@ -124,6 +125,7 @@ def collection_page(
         descending=descending,
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
+        metrics=metrics,
     )
     history = svc.registry.history(
         who, registry=registry, collection=collection, limit=HISTORY_SIZE + 1, before=before
@@ -141,6 +143,7 @@ def collection_page(
             "alias_rows": alias_rows,
             "sort": sort_text,
             "order": "desc" if descending else "asc",
+            "metrics": metrics,
             "page": page,
             "pages": max(1, math.ceil(table["total"] / PAGE_SIZE)),
             "history": history,

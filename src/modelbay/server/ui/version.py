@@ -16,6 +16,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from modelbay.errors import InvalidInputError, NotFoundError
 from modelbay.names import ArtifactRef, Ref, RegistryRef, check_name, check_project, parse_ref
 from modelbay.server.ui.lineage import layout
+from modelbay.server.ui.project import flat
 from modelbay.server.ui.registry import act, required
 from modelbay.server.ui.web import Posted, Svc, UIRoute, Who, ref_url, render
 from modelbay.services import Principal, Services
@@ -70,6 +71,12 @@ def link_targets(svc: Services, who: Principal, type_: str) -> list[dict[str, An
     return out
 
 
+def metric_rows(evidence: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(key, value at the logged step, final value)`` for every key of either."""
+    at, final = evidence["at_step"], evidence["summary"]
+    return [(k, at.get(k), final.get(k)) for k in sorted(at.keys() | final.keys())]
+
+
 def version_page(
     request: Request,
     svc: Services,
@@ -86,7 +93,7 @@ def version_page(
     root = next((n for n in graph["nodes"] if n["node"] == graph["root"]), None)
     history = svc.registry.history(who, ref, limit=HISTORY_SIZE)
     link = info.get("link")
-    run = svc.runs.get(who, info["run"]["project"], info["run"]["id"]) if info["run"] else None
+    evidence = svc.views.version_evidence(who, ref)
     title = f"{link['ref']}" if link else info["ref"]
     return render(
         request,
@@ -103,7 +110,10 @@ def version_page(
                 {"ref": text, "url": link_url(text)} for text in (root or {}).get("links", [])
             ],
             "history": history,
-            "run": run,
+            "run": evidence["run"],
+            "evidence": evidence,
+            "metric_rows": metric_rows(evidence),
+            "config": flat(evidence["run"]["config"]) if evidence["run"] else [],
             "usage": usage(info),
             "targets": [] if link else link_targets(svc, who, info["type"]),
             "errors": errors or {},
@@ -249,6 +259,35 @@ def file_response(svc: Services, who: Principal, ref: Ref, path: str) -> Respons
             "Content-Length": str(entry["size"]),
         },
     )
+
+
+def image_response(svc: Services, who: Principal, ref: Ref, path: str) -> Response:
+    """A small raster image of a version, for an ``<img>`` on its page: served with its own
+    type, never sniffed, and forbidden to run anything should a browser open it directly."""
+    media_type, data = svc.views.preview_image(who, ref, path)
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
+@router.get("/registries/{registry}/{collection}/{selector}/images/{path:path}")
+def registry_image(
+    registry: str, collection: str, selector: str, path: str, svc: Svc, who: Who
+) -> Response:
+    return image_response(svc, who, registry_ref(registry, collection, selector), path)
+
+
+@router.get("/projects/{project}/artifacts/{name}/{selector}/images/{path:path}")
+def artifact_image(
+    project: str, name: str, selector: str, path: str, svc: Svc, who: Who
+) -> Response:
+    return image_response(svc, who, artifact_ref(project, name, selector), path)
 
 
 class _Sink:
