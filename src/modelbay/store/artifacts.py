@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from modelbay.store.common import (
     P,
+    Prepared,
     dict_rows,
     fetch_dict,
     fetch_rows,
@@ -68,11 +69,11 @@ _VERSION_BY_INDEX = sa.select(artifact_versions.c.id).where(
 _VERSION_BY_ALIAS = sa.select(artifact_aliases.c.version_id).where(
     artifact_aliases.c.artifact_id == P("aid"), artifact_aliases.c.alias == P("alias")
 )
-_VERSION_ROW = (
+_VERSION_ROW = Prepared(
     sa.select(*VERSION_COLUMNS).select_from(VERSION_FROM).where(artifact_versions.c.id == P("vid"))
 )
 _FIND_FROM = VERSION_FROM
-_FIND_BY_INDEX = (
+_FIND_BY_INDEX = Prepared(
     sa.select(*VERSION_COLUMNS)
     .select_from(_FIND_FROM)
     .where(
@@ -82,7 +83,7 @@ _FIND_BY_INDEX = (
         artifact_versions.c.deleted_at.is_(None),
     )
 )
-_FIND_BY_ALIAS = (
+_FIND_BY_ALIAS = Prepared(
     sa.select(*VERSION_COLUMNS)
     .select_from(
         # Joined on the alias table's primary key (artifact, alias) too, not just the version.
@@ -103,7 +104,7 @@ _ALIASES_OF = (
     .where(artifact_aliases.c.version_id.in_(P("ids", expanding=True)))
     .order_by(artifact_aliases.c.alias)
 )
-_ALIASES_OF_ONE = (
+_ALIASES_OF_ONE = Prepared(
     sa.select(artifact_aliases.c.alias)
     .where(artifact_aliases.c.version_id == P("vid"))
     .order_by(artifact_aliases.c.alias)

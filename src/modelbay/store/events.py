@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import P, run
+from modelbay.store.common import P, Prepared, run
 from modelbay.store.schema import events
 
 SCOPES = (
@@ -23,7 +23,7 @@ SCOPES = (
 
 _COLUMNS = tuple(c.name for c in events.c if c.name != "id")
 # Every column bound, so that one prebuilt statement serves every event.
-_INSERT = events.insert().values({c: P(c) for c in _COLUMNS})
+_INSERT = Prepared(events.insert().values({c: P(c) for c in _COLUMNS}))
 
 
 def insert_event(conn: Connection, **values: Any) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from modelbay.store.artifacts import VERSION_COLUMNS, VERSION_FROM
 from modelbay.store.common import (
     P,
+    Prepared,
     dict_rows,
     fetch_dict,
     fetch_dicts,
@@ -49,38 +50,42 @@ LINK_FROM = links.join(VERSION_FROM, artifact_versions.c.id == links.c.artifact_
 )
 
 
-_REGISTRY = sa.select(registries).where(registries.c.name == P("name"))
+_REGISTRY = Prepared(sa.select(registries).where(registries.c.name == P("name")))
 _COLLECTION_SELECT = sa.select(collections).where(
     collections.c.registry_id == P("registry_id"), collections.c.name == P("name")
 )
-_COLLECTION = _COLLECTION_SELECT
-_COLLECTION_LOCKED = _COLLECTION_SELECT.with_for_update()
+_COLLECTION = Prepared(_COLLECTION_SELECT)
+_COLLECTION_LOCKED = Prepared(_COLLECTION_SELECT.with_for_update())
 _COLLECTION_ID = sa.select(collections.c.id).where(
     collections.c.registry_id == P("registry_id"), collections.c.name == P("name")
 )
-_TAKE_NUMBER = (
+_TAKE_NUMBER = Prepared(
     collections.update()
     .where(collections.c.id == P("cid"))
     .values(next_version=collections.c.next_version + 1, updated_at=P("now"))
     .returning(collections.c.next_version)
 )
-_LINK_OF_VERSION = sa.select(links.c.id).where(
-    links.c.collection_id == P("cid"), links.c.artifact_version_id == P("vid")
+_LINK_OF_VERSION = Prepared(
+    sa.select(links.c.id).where(
+        links.c.collection_id == P("cid"), links.c.artifact_version_id == P("vid")
+    )
 )
 LINK_INSERT_COLUMNS = ("collection_id", "version", "artifact_version_id", "user_id", "created_at")
-_INSERT_LINK = links.insert().values({c: P(c) for c in LINK_INSERT_COLUMNS}).returning(links.c.id)
+_INSERT_LINK = Prepared(
+    links.insert().values({c: P(c) for c in LINK_INSERT_COLUMNS}).returning(links.c.id)
+)
 _LINK_BY_INDEX = sa.select(links.c.id).where(
     links.c.collection_id == P("cid"), links.c.version == P("index")
 )
 _LINK_BY_ALIAS = sa.select(collection_aliases.c.link_id).where(
     collection_aliases.c.collection_id == P("cid"), collection_aliases.c.alias == P("alias")
 )
-_LINK_ROW = sa.select(*LINK_COLUMNS).select_from(LINK_FROM).where(links.c.id == P("lid"))
+_LINK_ROW = Prepared(sa.select(*LINK_COLUMNS).select_from(LINK_FROM).where(links.c.id == P("lid")))
 _FIND_FROM = LINK_FROM.join(collections, collections.c.id == links.c.collection_id).join(
     registries, registries.c.id == collections.c.registry_id
 )
 _FIND_COLUMNS = (*LINK_COLUMNS, collections.c.registry_id)
-_FIND_BY_INDEX = (
+_FIND_BY_INDEX = Prepared(
     sa.select(*_FIND_COLUMNS)
     .select_from(_FIND_FROM)
     .where(
@@ -89,7 +94,7 @@ _FIND_BY_INDEX = (
         links.c.version == P("index"),
     )
 )
-_FIND_BY_ALIAS = (
+_FIND_BY_ALIAS = Prepared(
     sa.select(*_FIND_COLUMNS)
     .select_from(
         # Joined on the alias table's primary key (collection, alias) as well: on the link id
@@ -106,7 +111,7 @@ _FIND_BY_ALIAS = (
         collection_aliases.c.alias == P("alias"),
     )
 )
-_ALIAS_HOLDER = (
+_ALIAS_HOLDER = Prepared(
     sa.select(links.c.id, links.c.version)
     .select_from(collection_aliases.join(links, links.c.id == collection_aliases.c.link_id))
     .where(collection_aliases.c.collection_id == P("cid"), collection_aliases.c.alias == P("alias"))
@@ -118,20 +123,20 @@ _LINKS_PAGE_SELECT = (
     .order_by(links.c.version.desc())
     .limit(P("limit"))
 )
-_LINKS_PAGE = _LINKS_PAGE_SELECT
-_LINKS_PAGE_BELOW = _LINKS_PAGE_SELECT.where(links.c.version < P("below"))
+_LINKS_PAGE = Prepared(_LINKS_PAGE_SELECT)
+_LINKS_PAGE_BELOW = Prepared(_LINKS_PAGE_SELECT.where(links.c.version < P("below")))
 _ALIASES_OF_LINKS = (
     sa.select(collection_aliases.c.link_id, collection_aliases.c.alias)
     .where(collection_aliases.c.link_id.in_(P("ids", expanding=True)))
     .order_by(collection_aliases.c.alias)
 )
-_ALIASES_OF_LINK = (
+_ALIASES_OF_LINK = Prepared(
     sa.select(collection_aliases.c.alias)
     .where(collection_aliases.c.link_id == P("lid"))
     .order_by(collection_aliases.c.alias)
 )
 _UPSERT_ALIAS = {
-    dialect: (
+    dialect: Prepared(
         dialect.insert(collection_aliases)
         .values(collection_id=P("cid"), alias=P("alias"), link_id=P("lid"))
         .on_conflict_do_update(

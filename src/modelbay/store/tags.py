@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import P, fetch_rows, insert_ignore
+from modelbay.store.common import P, Prepared, fetch_rows, insert_ignore
 from modelbay.store.schema import tags
 
 COLLECTION = "collection"
@@ -21,7 +21,7 @@ _TAGS_OF = (
 )
 
 
-_TAGS_OF_ONE = (
+_TAGS_OF_ONE = Prepared(
     sa.select(tags.c.tag)
     .where(tags.c.kind == P("kind"), tags.c.target_id == P("id"))
     .order_by(tags.c.tag)
