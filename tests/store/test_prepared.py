@@ -10,16 +10,9 @@ import sqlalchemy as sa
 
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import registry as registry_store
-from modelbay.store.common import (
-    P,
-    Prepared,
-    fetch_dict,
-    fetch_dicts,
-    fetch_row,
-    fetch_value,
-    run,
-)
+from modelbay.store.common import P
 from modelbay.store.database import Database
+from modelbay.store.prepared import Prepared, fetch_dict, fetch_dicts, fetch_row, fetch_value, run
 
 meta = sa.MetaData()
 things = sa.Table(

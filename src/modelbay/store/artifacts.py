@@ -10,16 +10,14 @@ from sqlalchemy.engine import Connection
 
 from modelbay.store.common import (
     P,
-    Prepared,
     dict_rows,
-    fetch_dict,
-    fetch_rows,
     for_update,
     insert_ignore,
     inserted_id,
     one_value,
     upsert,
 )
+from modelbay.store.prepared import Prepared, fetch_dict, fetch_rows
 from modelbay.store.schema import (
     artifact_aliases,
     artifact_versions,

@@ -7,7 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import P, Prepared, run
+from modelbay.store.common import P
+from modelbay.store.prepared import Prepared, run
 from modelbay.store.schema import events
 
 SCOPES = (

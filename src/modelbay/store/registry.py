@@ -10,19 +10,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from modelbay.store.artifacts import VERSION_COLUMNS, VERSION_FROM
-from modelbay.store.common import (
-    P,
+from modelbay.store.common import P, dict_rows, insert_ignore, inserted_id, locking, one_value
+from modelbay.store.prepared import (
     Prepared,
-    dict_rows,
     fetch_dict,
     fetch_dicts,
     fetch_row,
     fetch_rows,
     fetch_value,
-    insert_ignore,
-    inserted_id,
-    locking,
-    one_value,
     run,
 )
 from modelbay.store.schema import (

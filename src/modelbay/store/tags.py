@@ -7,7 +7,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import P, Prepared, fetch_rows, insert_ignore
+from modelbay.store.common import P, insert_ignore
+from modelbay.store.prepared import Prepared, fetch_rows
 from modelbay.store.schema import tags
 
 COLLECTION = "collection"
