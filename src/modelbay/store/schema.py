@@ -59,6 +59,10 @@ projects = sa.Table(
     _id(),
     sa.Column("name", sa.String(128), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # organization: every user reads it; restricted: its members only.
+    sa.Column("visibility", sa.String(16), nullable=False, server_default="organization"),
+    # Whoever created the project is its admin.
+    _fk("created_by", "users.id", nullable=True),
 )
 
 runs = sa.Table(
@@ -162,6 +166,8 @@ registries = sa.Table(
     sa.Column("artifact_types", sa.JSON),
     sa.Column("visibility", sa.String(16), nullable=False, default="organization"),
     sa.Column("created_at", sa.Float, nullable=False),
+    # How many registry admins must approve a promotion request before the alias moves.
+    sa.Column("required_approvals", sa.Integer, nullable=False, server_default="1"),
 )
 
 collections = sa.Table(
@@ -274,4 +280,89 @@ uploads = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("claimed_at", sa.Float),
     sa.Index(None, "sha256", "state"),
+)
+
+# -- access: teams, memberships, protected aliases, promotion requests ---------------------
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    _fk("team_id", "teams.id", ondelete="CASCADE"),
+    _fk("user_id", "users.id", ondelete="CASCADE"),
+    sa.PrimaryKeyConstraint("team_id", "user_id"),
+    sa.Index(None, "user_id"),
+)
+
+# A user or a team holding a role (admin, member, viewer, restricted_viewer) in one registry
+# or one project: exactly one of registry_id/project_id and one of user_id/team_id is set.
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    _id(),
+    _fk("registry_id", "registries.id", nullable=True, ondelete="CASCADE"),
+    _fk("project_id", "projects.id", nullable=True, ondelete="CASCADE"),
+    _fk("user_id", "users.id", nullable=True, ondelete="CASCADE"),
+    _fk("team_id", "teams.id", nullable=True, ondelete="CASCADE"),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("registry_id", "user_id"),
+    sa.UniqueConstraint("registry_id", "team_id"),
+    sa.UniqueConstraint("project_id", "user_id"),
+    sa.UniqueConstraint("project_id", "team_id"),
+    sa.Index(None, "user_id"),
+    sa.Index(None, "team_id"),
+    sa.CheckConstraint(
+        "(registry_id IS NULL) <> (project_id IS NULL) AND (user_id IS NULL) <> (team_id IS NULL)",
+        name="one_target_one_member",
+    ),
+)
+
+# Alias names or globs (``prod-*``) of a registry that only its admins may add, move or remove.
+protected_aliases = sa.Table(
+    "protected_aliases",
+    metadata,
+    _fk("registry_id", "registries.id", ondelete="CASCADE"),
+    sa.Column("pattern", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("registry_id", "pattern"),
+)
+
+# A member's request that a protected alias point at a registry version. ``holder_link_id``
+# is the link that held the alias when the request was made: if it moved since, the request
+# is stale. ``link_id`` has no foreign key: an unlinked version leaves its requests stale.
+promotion_requests = sa.Table(
+    "promotion_requests",
+    metadata,
+    _id(),
+    _fk("registry_id", "registries.id", ondelete="CASCADE"),
+    _fk("collection_id", "collections.id", ondelete="CASCADE"),
+    sa.Column("link_id", Id, nullable=False),
+    sa.Column("link_index", sa.Integer, nullable=False),
+    sa.Column("alias", sa.String(128), nullable=False),
+    sa.Column("holder_link_id", Id),
+    sa.Column("reason", sa.Text, nullable=False),
+    _fk("user_id", "users.id"),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("decided_at", sa.Float),
+    sa.Index(None, "registry_id", "state", "id"),
+)
+
+promotion_reviews = sa.Table(
+    "promotion_reviews",
+    metadata,
+    _fk("request_id", "promotion_requests.id", ondelete="CASCADE"),
+    _fk("user_id", "users.id"),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("request_id", "user_id"),
 )
