@@ -488,7 +488,7 @@ def test_a_link_that_fails_midway_leaves_no_collection_and_no_event(env: Env) ->
     before = env.snapshot()
     # A principal whose user row does not exist: the link row's foreign key fails after
     # the collection was made (and its event written) in the same transaction.
-    ghost = Principal(user_id=987654321, name="ghost")
+    ghost = Principal(user_id=987654321, name="ghost", is_admin=True)
     with pytest.raises(sa.exc.IntegrityError):
         env.services.registry.link(ghost, art_ref("v0"), "model", "coll")
     assert env.snapshot() == before

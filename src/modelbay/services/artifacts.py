@@ -11,10 +11,13 @@ from sqlalchemy.engine import Connection
 
 from modelbay import names
 from modelbay.blobs.digest import check_digest
+from modelbay.contract.operations import Role
 from modelbay.errors import ConflictError, InvalidInputError, NotFoundError
 from modelbay.names import LATEST, ArtifactRef, Ref, RegistryRef
+from modelbay.services import access
 from modelbay.services.blobs import BlobService
 from modelbay.services.core import Info, Located, Principal, describe, locate, now, record
+from modelbay.store import access as access_store
 from modelbay.store import artifacts as store
 from modelbay.store import registry as registry_store
 from modelbay.store import runs as run_store
@@ -156,7 +159,8 @@ class ArtifactService:
             InvalidInputError: bad names, paths or metadata, or files not stored (or stored
                 with another size).
             ConflictError: the artifact exists with another type.
-            NotFoundError: ``run_id`` names no run.
+            NotFoundError: ``run_id`` names no run, or the project is not readable.
+            PermissionDeniedError: the project exists and the principal is not its member.
         """
         project = names.check_project(project)
         name = names.check_name(name, "artifact")
@@ -170,9 +174,12 @@ class ArtifactService:
         stored_sizes = {e["sha256"]: e["size"] for e in entries if e["ref"] is None}
         t = now()
         with self.db.write() as conn:
+            existed = access.may_write_project(conn, principal, project) is not None
             self.blobs.require_stored(conn, stored_sizes)
             run_pk = check_run_ref(conn, project, run_id)
             project_id = store.ensure_project(conn, project, t)
+            if not existed:
+                access_store.claim_project(conn, project_id, principal.user_id)
             artifact = store.ensure_artifact(conn, project_id, name, type_, t)
             if artifact["type"] != type_:
                 raise ConflictError(
@@ -281,13 +288,21 @@ class ArtifactService:
         """Describe the version a reference names.
 
         Raises:
-            NotFoundError: nothing by that reference.
+            NotFoundError: nothing by that reference (or nothing the principal may read).
         """
         with self.db.read() as conn:
+            access.require_ref(conn, principal, ref)
             return describe(conn, locate(conn, ref))
 
     def files(self, principal: Principal, ref: Ref) -> list[dict[str, Any]]:
+        """A version's files (what downloading needs: restricted viewers may not).
+
+        Raises:
+            NotFoundError: nothing by that reference the principal may read.
+            PermissionDeniedError: the principal is a restricted viewer.
+        """
         with self.db.read() as conn:
+            access.require_ref(conn, principal, ref, Role.VIEWER)
             return store.files_of(conn, locate(conn, ref).version_id)
 
     def list_artifacts(
@@ -295,9 +310,7 @@ class ArtifactService:
     ) -> list[Info]:
         project = names.check_project(project)
         with self.db.read() as conn:
-            pid = store.project_id(conn, project)
-            if pid is None:
-                raise NotFoundError(f"project {project!r} not found")
+            pid = access.require_project(conn, principal, project)["id"]
             return [
                 {
                     "project": project,
@@ -315,7 +328,7 @@ class ArtifactService:
 
         ref = ArtifactRef(names.check_project(project), names.check_name(name, "artifact"))
         with self.db.read() as conn:
-            pid = store.project_id(conn, ref.project)
+            pid = access.require_project(conn, principal, ref.project)["id"]
             artifact = store.get_artifact(conn, pid, ref.name) if pid is not None else None
             if artifact is None:
                 raise NotFoundError(f"artifact {ref.project}/{ref.name} not found")
@@ -343,6 +356,8 @@ class ArtifactService:
         Raises:
             InvalidInputError, InvalidNameError: bad values (nothing is changed).
             NotFoundError: nothing by that reference.
+            PermissionDeniedError: not a member of the project (or, through a registry
+                reference, of the registry); a protected alias and not a registry admin.
         """
         new_description = (
             names.check_description(description) if description is not UNSET else UNSET
@@ -351,9 +366,15 @@ class ArtifactService:
         alias_list = set(names.check_aliases(aliases)) if aliases is not UNSET else None
         tag_list = set(names.check_tags(tags)) if tags is not UNSET else None
         with self.db.write() as conn:
+            access.require_ref(conn, principal, ref, Role.MEMBER)
             where = locate(conn, ref)
             info = describe(conn, where)
             subject = info["link"]["ref"] if "link" in info else info["ref"]
+            if alias_list is not None and isinstance(ref, RegistryRef):
+                registry = registry_store.get_registry(conn, ref.registry)
+                assert registry is not None
+                for alias in alias_list.symmetric_difference(set(info["aliases"]) - {LATEST}):
+                    access.require_alias_change(conn, principal, registry, alias, ref=subject)
             changes: dict[str, Any] = {}
             before: dict[str, Any] = {}
             if new_description is not UNSET and new_description != info["description"]:
@@ -427,6 +448,7 @@ class ArtifactService:
             names.check_name(selector, "version"),
         )
         with self.db.write() as conn:
+            access.require_project(conn, principal, ref.project, Role.MEMBER)
             where = locate(conn, ref)
             info = describe(conn, where)
             self._move_alias(conn, principal, where, alias, info["ref"])
@@ -436,6 +458,7 @@ class ArtifactService:
         alias = names.check_alias(alias)
         ref = ArtifactRef(names.check_project(project), names.check_name(name, "artifact"), alias)
         with self.db.write() as conn:
+            access.require_project(conn, principal, ref.project, Role.MEMBER)
             where = locate(conn, ref)
             info = describe(conn, where)
             store.remove_alias(conn, where.artifact_id, alias)
@@ -459,6 +482,7 @@ class ArtifactService:
         if isinstance(ref, RegistryRef):
             raise ConflictError(f"{ref} is a registry version: unlink it instead of deleting")
         with self.db.write(frees_room=True) as conn:
+            access.require_ref(conn, principal, ref, Role.MEMBER)
             where = locate(conn, ref)
             info = describe(conn, where)
             linked = registry_store.links_of_versions(conn, [where.version_id])
@@ -499,6 +523,9 @@ class ArtifactService:
             NotFoundError: no such version or run.
         """
         with self.db.write() as conn:
+            access.require_ref(conn, principal, ref)
+            if run_id is not None and project is not None:
+                access.require_project(conn, principal, project, Role.MEMBER)
             where = locate(conn, ref)
             run_pk = check_run_ref(conn, project, run_id)
             if run_pk is not None:

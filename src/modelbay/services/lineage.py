@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from modelbay import names
 from modelbay.errors import InvalidInputError, NotFoundError
 from modelbay.names import Ref
+from modelbay.services import access
 from modelbay.services.core import Info, Principal, locate, version_info
 from modelbay.services.runs import run_info
+from modelbay.store import access as access_store
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import registry as registry_store
 from modelbay.store import runs as run_store
@@ -48,19 +52,18 @@ class LineageService:
         with self.db.read() as conn:
             run_frontier: set[int] = set()
             version_frontier: set[int] = set()
+            # Only what the principal may read is walked through and shown.
+            readable = _Readable(conn, principal)
             if ref is not None:
+                access.require_ref(conn, principal, ref)
                 start_version = locate(conn, ref).version_id
                 version_frontier.add(start_version)
                 start = ("version", start_version)
             else:
                 assert run is not None
                 project, _, run_id = run.partition("/")
-                pid = artifact_store.project_id(conn, names.check_project(project))
-                row = (
-                    run_store.get_run(conn, pid, names.check_name(run_id, "run id"))
-                    if pid
-                    else None
-                )
+                pid = access.require_project(conn, principal, project)["id"]
+                row = run_store.get_run(conn, pid, names.check_name(run_id, "run id"))
                 if row is None:
                     raise NotFoundError(f"run {run} not found")
                 run_frontier.add(row["id"])
@@ -77,6 +80,7 @@ class LineageService:
                     v = artifact_store.version_by_id(conn, vid)
                     if v and v["run_pk"] is not None:
                         found.append((v["run_pk"], vid, "logged"))
+                found = [e for e in found if readable.run(e[0]) and readable.version(e[1])]
                 edges.update(found)
                 run_frontier = {r for r, _, _ in found} - seen_runs
                 version_frontier = {v for _, v, _ in found} - seen_versions
@@ -89,7 +93,11 @@ class LineageService:
             nodes: list[Info] = []
             version_rows = {vid: artifact_store.version_by_id(conn, vid) for vid in seen_versions}
             aliases = artifact_store.aliases_of(conn, seen_versions)
-            links = registry_store.links_of_versions(conn, seen_versions)
+            links = [
+                x
+                for x in registry_store.links_of_versions(conn, seen_versions)
+                if readable.registry(x["registry"])
+            ]
             for vid, vrow in version_rows.items():
                 if vrow is None:
                     continue
@@ -123,3 +131,44 @@ class LineageService:
                 else:
                     out_edges.append({"from": v, "to": r, "kind": "used"})
             return {"root": node_of.get(start), "nodes": nodes, "edges": out_edges}
+
+
+class _Readable:
+    """Whether the principal may read a run, version or registry, each project and registry
+    looked up once per graph."""
+
+    def __init__(self, conn: Connection, principal: Principal) -> None:
+        self.conn = conn
+        self.principal = principal
+        self.projects: dict[str, bool] = {}
+        self.registries: dict[str, bool] = {}
+
+    def _project(self, name: str) -> bool:
+        if name not in self.projects:
+            row = access_store.project_row(self.conn, name)
+            self.projects[name] = (
+                row is not None and access.project_role(self.conn, self.principal, row) is not None
+            )
+        return self.projects[name]
+
+    def run(self, run_pk: int) -> bool:
+        if self.principal.is_admin:
+            return True
+        row = run_store.run_by_pk(self.conn, run_pk)
+        return row is not None and self._project(row["project"])
+
+    def version(self, version_id: int) -> bool:
+        if self.principal.is_admin:
+            return True
+        row = artifact_store.version_by_id(self.conn, version_id)
+        return row is not None and self._project(row["project"])
+
+    def registry(self, name: str) -> bool:
+        if self.principal.is_admin:
+            return True
+        if name not in self.registries:
+            row = registry_store.get_registry(self.conn, name)
+            self.registries[name] = (
+                row is not None and access.registry_role(self.conn, self.principal, row) is not None
+            )
+        return self.registries[name]

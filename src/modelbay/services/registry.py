@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from modelbay import names
+from modelbay.contract.operations import Role
 from modelbay.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -17,6 +18,7 @@ from modelbay.errors import (
     PermissionDeniedError,
 )
 from modelbay.names import LATEST, Ref, RegistryRef
+from modelbay.services import access
 from modelbay.services.core import (
     Info,
     Located,
@@ -27,6 +29,7 @@ from modelbay.services.core import (
     now,
     record,
 )
+from modelbay.store import access as access_store
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import events as event_store
 from modelbay.store import registry as store
@@ -84,6 +87,8 @@ def set_link_alias(
     if holder is not None and holder[0] == where.link_id:
         return
     store.upsert_alias(conn, where.collection_id, alias, where.link_id)
+    if alias != LATEST:
+        access_store.stale_requests_for_alias(conn, where.collection_id, alias, now())
     if index is None:
         index = (
             int(where.row["link_index"])
@@ -113,6 +118,7 @@ def unset_link_alias(conn: Connection, principal: Principal, where: Located, ali
     row = store.link_row(conn, where.link_id)
     assert row is not None
     store.remove_alias(conn, where.collection_id, alias)
+    access_store.stale_requests_for_alias(conn, where.collection_id, alias, now())
     record(
         conn,
         principal,
@@ -142,12 +148,25 @@ class RegistryService:
     # -- registries -------------------------------------------------------------------------
 
     def list_registries(self, principal: Principal) -> list[Info]:
+        """The registries the principal may read (filtered in the query)."""
+        readable = (
+            None if principal.is_admin else access_store.readable_registries(principal.user_id)
+        )
         with self.db.read() as conn:
-            return [self._registry_info(r) for r in store.list_registries(conn)]
+            return [self._registry_info(r) for r in store.list_registries(conn, readable)]
 
     def get_registry(self, principal: Principal, name: str) -> Info:
+        """One registry, with its protected aliases.
+
+        Raises:
+            NotFoundError: no such registry, or one the principal may not read.
+        """
         with self.db.read() as conn:
-            return self._registry_info(self._registry(conn, name))
+            row = access.require_registry(conn, principal, name)
+            info = self._registry_info(row)
+            info["protected_aliases"] = access_store.protected_patterns(conn, row["id"])
+            info["role"] = (access.registry_role(conn, principal, row) or Role.VIEWER).label
+            return info
 
     def create_registry(
         self,
@@ -155,8 +174,10 @@ class RegistryService:
         name: str,
         description: str | None = None,
         artifact_types: list[str] | None = None,
+        visibility: str = "organization",
     ) -> Info:
-        """Create a custom registry.
+        """Create a custom registry, ``organization``-visible (every user at least a viewer)
+        or ``restricted`` (its members only).
 
         Raises:
             PermissionDeniedError: the principal is not an admin.
@@ -169,6 +190,7 @@ class RegistryService:
             if not isinstance(artifact_types, list) or not artifact_types:
                 raise InvalidInputError("artifact_types must be a non-empty list of type names")
             artifact_types = [check_type_pattern(t) for t in artifact_types]
+        visibility = access.check_visibility(visibility)
         if not principal.is_admin:
             raise PermissionDeniedError("only admins create registries")
         with self.db.write() as conn:
@@ -179,7 +201,7 @@ class RegistryService:
                 name=name,
                 description=description,
                 artifact_types=artifact_types,
-                visibility="organization",
+                visibility=visibility,
                 created_at=now(),
             )
             record(
@@ -188,7 +210,7 @@ class RegistryService:
                 "registry.created",
                 f"{name}-registry",
                 registry_id=registry_id,
-                after={"artifact_types": artifact_types},
+                after={"artifact_types": artifact_types, "visibility": visibility},
             )
             return self._registry_info(self._registry(conn, name))
 
@@ -208,6 +230,7 @@ class RegistryService:
             "visibility": row["visibility"],
             "created_at": row["created_at"],
             "collection_count": row.get("collection_count"),
+            "required_approvals": row.get("required_approvals", 1),
         }
 
     # -- collections ------------------------------------------------------------------------
@@ -216,14 +239,14 @@ class RegistryService:
         self, principal: Principal, registry: str, query: str | None = None
     ) -> list[Info]:
         with self.db.read() as conn:
-            reg = self._registry(conn, registry)
+            reg = access.require_registry(conn, principal, registry)
             rows = store.list_collections(conn, reg["id"], query or None)
             tags = tag_store.tags_of(conn, tag_store.COLLECTION, [r["id"] for r in rows])
             return [self._collection_info(reg["name"], r, tags[r["id"]]) for r in rows]
 
     def get_collection(self, principal: Principal, registry: str, collection: str) -> Info:
         with self.db.read() as conn:
-            reg, row = self._collection(conn, registry, collection)
+            reg, row = self._collection(conn, principal, registry, collection)
             row["version_count"] = store.link_count(conn, row["id"])
             tags = tag_store.tags_of(conn, tag_store.COLLECTION, [row["id"]])[row["id"]]
             info = self._collection_info(reg["name"], row, tags)
@@ -237,9 +260,16 @@ class RegistryService:
             return info
 
     def _collection(
-        self, conn: Connection, registry: str, collection: str
+        self,
+        conn: Connection,
+        principal: Principal,
+        registry: str,
+        collection: str,
+        needed: Role = Role.RESTRICTED_VIEWER,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        reg = self._registry(conn, registry)
+        """The registry and collection rows, when the principal holds ``needed`` in the
+        registry (an unreadable registry is not found, whatever the collection)."""
+        reg = access.require_registry(conn, principal, registry, needed)
         row = store.get_collection(conn, reg["id"], names.check_name(collection, "collection"))
         if row is None:
             raise NotFoundError(f"collection {names.registry_ref(registry, collection)} not found")
@@ -268,11 +298,16 @@ class RegistryService:
         description: Any = ...,
         tags: Any = ...,
     ) -> Info:
-        """Edit a collection's description (its model card) and tags (the whole set)."""
+        """Edit a collection's description (its model card) and tags (the whole set).
+
+        Raises:
+            NotFoundError: no such (readable) registry or collection.
+            PermissionDeniedError: the principal is not a member of the registry.
+        """
         new_description = names.check_description(description) if description is not ... else ...
         new_tags = set(names.check_tags(tags)) if tags is not ... else None
         with self.db.write() as conn:
-            reg, row = self._collection(conn, registry, collection)
+            reg, row = self._collection(conn, principal, registry, collection, Role.MEMBER)
             subject = names.registry_ref(reg["name"], row["name"])
             scope = {"registry_id": reg["id"], "collection_id": row["id"]}
             if new_description is not ... and new_description != row["description"]:
@@ -315,7 +350,9 @@ class RegistryService:
 
         Raises:
             InvalidNameError: bad names or a reserved alias.
-            NotFoundError: the source version or the registry does not exist.
+            NotFoundError: the source version or the registry does not exist (or the
+                principal may not read it).
+            PermissionDeniedError: not a member of the registry, or a protected alias.
             ConflictError: the registry does not accept the artifact's type, or the collection
                 holds another type.
         """
@@ -324,7 +361,12 @@ class RegistryService:
         alias_list = names.check_aliases(aliases)
         t = now()
         with self.db.write() as conn:
-            reg = self._registry(conn, registry)
+            reg = access.require_registry(conn, principal, registry, Role.MEMBER)
+            access.require_ref(conn, principal, source, Role.VIEWER)
+            for alias in alias_list:
+                access.require_alias_change(
+                    conn, principal, reg, alias, ref=names.registry_ref(registry, collection, "vN")
+                )
             source_at = locate(conn, source)
             version = source_at.row or artifact_store.version_by_id(conn, source_at.version_id)
             assert version is not None
@@ -417,19 +459,29 @@ class RegistryService:
 
         Raises:
             InvalidReferenceError: ``ref`` is not a registry version.
-            NotFoundError: no such version.
+            NotFoundError: no such (readable) version.
+            PermissionDeniedError: not a member of the registry, or the version holds a
+                protected alias and the principal is not the registry's admin.
         """
         if not isinstance(ref, RegistryRef):
             raise InvalidInputError(
                 f"{ref} is not a registry version: unlink takes 'registry-registry/name:vN'"
             )
         with self.db.write(frees_room=True) as conn:
+            reg = access.require_registry(conn, principal, ref.registry, Role.MEMBER)
             where = locate(conn, ref)
             assert where.link_id is not None and where.collection_id is not None
             row = store.link_row(conn, where.link_id)
             assert row is not None
             aliases = store.aliases_of_links(conn, [where.link_id])[where.link_id]
+            for alias in aliases:
+                access.require_alias_change(conn, principal, reg, alias, ref=str(ref))
             store.delete_link(conn, where.link_id)
+            t = now()
+            access_store.stale_requests_for_link(conn, where.collection_id, where.link_id, t)
+            for alias in aliases:
+                if alias != LATEST:
+                    access_store.stale_requests_for_alias(conn, where.collection_id, alias, t)
             record(
                 conn,
                 principal,
@@ -461,7 +513,8 @@ class RegistryService:
 
         Raises:
             InvalidNameError: a malformed alias, or ``latest`` / ``vN``.
-            NotFoundError: no such collection or version.
+            NotFoundError: no such (readable) collection or version.
+            PermissionDeniedError: not a member, or a protected alias and not an admin.
         """
         alias = names.check_alias(alias)
         ref = RegistryRef(
@@ -470,6 +523,8 @@ class RegistryService:
             names.check_name(selector, "version"),
         )
         with self.db.write() as conn:
+            reg = access.require_registry(conn, principal, ref.registry, Role.MEMBER)
+            access.require_alias_change(conn, principal, reg, alias, ref=str(ref))
             where = locate(conn, ref)
             set_link_alias(conn, principal, where, alias)
             return describe(conn, where)
@@ -481,6 +536,7 @@ class RegistryService:
 
         Raises:
             NotFoundError: the alias is not set.
+            PermissionDeniedError: not a member, or a protected alias and not an admin.
         """
         alias = names.check_alias(alias)
         ref = RegistryRef(
@@ -489,6 +545,8 @@ class RegistryService:
             alias,
         )
         with self.db.write() as conn:
+            reg = access.require_registry(conn, principal, ref.registry, Role.MEMBER)
+            access.require_alias_change(conn, principal, reg, alias, ref=str(ref))
             unset_link_alias(conn, principal, locate(conn, ref), alias)
 
     def list_versions(
@@ -512,7 +570,7 @@ class RegistryService:
                 raise InvalidInputError(f"invalid page token {page_token[:40]!r}")
             below = int(page_token)
         with self.db.read() as conn:
-            reg, coll = self._collection(conn, registry, collection)
+            reg, coll = self._collection(conn, principal, registry, collection)
             rows = store.list_links(conn, coll["id"], limit=limit + 1, below=below)
             more = len(rows) > limit
             rows = rows[:limit]
@@ -550,6 +608,7 @@ class RegistryService:
             raise InvalidInputError("limit must be between 1 and 1000")
         with self.db.read() as conn:
             if ref is not None:
+                access.require_ref(conn, principal, ref)
                 where = locate(conn, ref)
                 if where.link_id is not None:
                     rows = event_store.list_events(
@@ -564,7 +623,7 @@ class RegistryService:
                     raise InvalidInputError(
                         "history needs a reference or a registry and a collection"
                     )
-                _, coll = self._collection(conn, registry, collection)
+                _, coll = self._collection(conn, principal, registry, collection)
                 rows = event_store.list_events(
                     conn, limit=limit, before_id=before, collection_id=coll["id"]
                 )

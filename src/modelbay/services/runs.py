@@ -6,9 +6,12 @@ import math
 from typing import Any
 
 from modelbay import names
+from modelbay.contract.operations import Role
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from modelbay.services import access
 from modelbay.services.core import Info, Principal, now, record, version_info
 from modelbay.settings import RUN_TIMEOUT
+from modelbay.store import access as access_store
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import runs as store
 from modelbay.store import tags as tag_store
@@ -147,7 +150,10 @@ class RunService:
         ):
             raise InvalidInputError("started_at must be a past time in seconds since the epoch")
         with self.db.write() as conn:
+            existed = access.may_write_project(conn, principal, project) is not None
             project_id = artifact_store.ensure_project(conn, project, t)
+            if not existed:
+                access_store.claim_project(conn, project_id, principal.user_id)
             existing = store.get_run(conn, project_id, run_id) if run_id else None
             if existing is not None:
                 if resume not in ("allow", "must"):
@@ -208,13 +214,18 @@ class RunService:
             info["last_step"] = store.max_step(conn, row["id"])
             return info
 
-    def _run(self, conn: Any, project: str, run_id: str) -> dict[str, Any]:
-        pid = artifact_store.project_id(conn, names.check_project(project))
-        row = (
-            store.get_run(conn, pid, names.check_name(run_id, "run id"))
-            if pid is not None
-            else None
-        )
+    def _run(
+        self,
+        conn: Any,
+        principal: Principal,
+        project: str,
+        run_id: str,
+        needed: Role = Role.RESTRICTED_VIEWER,
+    ) -> dict[str, Any]:
+        """The run's row, when the principal holds ``needed`` in its project (an unreadable
+        project is not found)."""
+        pid = access.require_project(conn, principal, project, needed)["id"]
+        row = store.get_run(conn, pid, names.check_name(run_id, "run id"))
         if row is None:
             raise NotFoundError(f"run {project}/{run_id} not found")
         return row
@@ -228,7 +239,7 @@ class RunService:
         """
         self.crash_silent()
         with self.db.read() as conn:
-            row = self._run(conn, project, run_id)
+            row = self._run(conn, principal, project, run_id)
             info = run_info(row)
             info["last_step"] = store.max_step(conn, row["id"])
             return info
@@ -236,9 +247,7 @@ class RunService:
     def list_runs(self, principal: Principal, project: str) -> list[Info]:
         self.crash_silent()
         with self.db.read() as conn:
-            pid = artifact_store.project_id(conn, names.check_project(project))
-            if pid is None:
-                raise NotFoundError(f"project {project!r} not found")
+            pid = access.require_project(conn, principal, project)["id"]
             return [run_info(r) for r in store.list_runs(conn, pid)]
 
     def update(
@@ -269,7 +278,7 @@ class RunService:
         notes = names.check_description(notes)
         t = now()
         with self.db.write() as conn:
-            row = self._run(conn, project, run_id)
+            row = self._run(conn, principal, project, run_id, Role.MEMBER)
             changes: dict[str, Any] = {"updated_at": t, "heartbeat_at": t}
             if config is not None:
                 changes["config"] = _json_safe(config, "config")
@@ -315,7 +324,7 @@ class RunService:
             NotFoundError: no such run.
         """
         with self.db.read() as conn:
-            run_pk = self._run(conn, project, run_id)["id"]
+            run_pk = self._run(conn, principal, project, run_id, Role.MEMBER)["id"]
         rows = _metric_rows(points, run_pk)
         with self.db.write() as conn:
             store.upsert_points(conn, rows)
@@ -386,7 +395,7 @@ class RunService:
         nan = float("nan")
         out: dict[str, dict[str, list[list[Any]]]] = {}
         with self.db.read() as conn:
-            found = self._runs(conn, paths)
+            found = self._runs(conn, principal, paths)
             for project, run_id in paths:
                 row = found[(project, run_id)]
                 series: dict[str, list[list[Any]]] = {}
@@ -414,7 +423,7 @@ class RunService:
         paths = _run_paths(runs)
         self.crash_silent()
         with self.db.read() as conn:
-            found = self._runs(conn, paths)
+            found = self._runs(conn, principal, paths)
             out = []
             for path in paths:
                 row = found[path]
@@ -426,9 +435,16 @@ class RunService:
             return out
 
     def _runs(
-        self, conn: Any, paths: list[tuple[str, str]]
+        self, conn: Any, principal: Principal, paths: list[tuple[str, str]]
     ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The rows of the runs at ``paths``; a run in a project the principal may not read
+        is missing, as if it did not exist."""
         found = {(r["project"], r["run_id"]): r for r in store.runs_by_path(conn, paths)}
+        if not principal.is_admin:
+            readable = access_store.readable_project_ids(
+                conn, principal.user_id, sorted({p for p, _ in paths})
+            )
+            found = {k: v for k, v in found.items() if k[0] in readable}
         missing = [f"{p}/{r}" for p, r in paths if (p, r) not in found]
         if missing:
             raise NotFoundError(
@@ -445,8 +461,13 @@ class RunService:
         if direction not in ("logged", "used"):
             raise InvalidInputError("direction must be 'logged' or 'used'")
         with self.db.read() as conn:
-            row = self._run(conn, project, run_id)
+            row = self._run(conn, principal, project, run_id)
             rows = store.versions_of_run(conn, row["id"], direction)
+            if not principal.is_admin:
+                readable = access_store.readable_project_ids(
+                    conn, principal.user_id, sorted({r["project"] for r in rows})
+                )
+                rows = [r for r in rows if r["project"] in readable]
             aliases = artifact_store.aliases_of(conn, [r["id"] for r in rows])
             tags = tag_store.tags_of(conn, tag_store.VERSION, [r["id"] for r in rows])
             return [

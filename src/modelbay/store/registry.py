@@ -171,7 +171,10 @@ def get_registry(conn: Connection, name: str) -> dict[str, Any] | None:
     return fetch_dict(conn, _REGISTRY, {"name": name})
 
 
-def list_registries(conn: Connection) -> list[dict[str, Any]]:
+def list_registries(
+    conn: Connection, readable: sa.ColumnElement[bool] | None = None
+) -> list[dict[str, Any]]:
+    """Registries with their collection counts; only those ``readable`` selects, if given."""
     counts = (
         sa.select(collections.c.registry_id, sa.func.count().label("collection_count"))
         .group_by(collections.c.registry_id)
@@ -184,6 +187,8 @@ def list_registries(conn: Connection) -> list[dict[str, Any]]:
         .outerjoin(counts, counts.c.registry_id == registries.c.id)
         .order_by(registries.c.id)
     )
+    if readable is not None:
+        stmt = stmt.where(readable)
     return dict_rows(conn.execute(stmt))
 
 
@@ -399,5 +404,18 @@ def link_count(conn: Connection, collection_id: int) -> int:
             sa.select(sa.func.count())
             .select_from(links)
             .where(links.c.collection_id == collection_id)
+        ).scalar_one()
+    )
+
+
+def registry_by_id(conn: Connection, registry_id: int) -> dict[str, Any] | None:
+    rows = dict_rows(conn.execute(sa.select(registries).where(registries.c.id == registry_id)))
+    return rows[0] if rows else None
+
+
+def collection_name(conn: Connection, collection_id: int) -> str:
+    return str(
+        conn.execute(
+            sa.select(collections.c.name).where(collections.c.id == collection_id)
         ).scalar_one()
     )

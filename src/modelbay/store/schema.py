@@ -354,6 +354,7 @@ promotion_requests = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("decided_at", sa.Float),
     sa.Index(None, "registry_id", "state", "id"),
+    sa.Index(None, "collection_id", "alias", "state"),
 )
 
 promotion_reviews = sa.Table(

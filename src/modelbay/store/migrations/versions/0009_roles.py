@@ -139,6 +139,11 @@ def upgrade() -> None:
         "promotion_requests",
         ["registry_id", "state", "id"],
     )
+    op.create_index(
+        "ix_promotion_requests_collection_id_alias_state",
+        "promotion_requests",
+        ["collection_id", "alias", "state"],
+    )
     op.create_table(
         "promotion_reviews",
         sa.Column("request_id", Id, nullable=False),
@@ -162,6 +167,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("promotion_reviews")
     op.drop_index("ix_promotion_requests_registry_id_state_id", table_name="promotion_requests")
+    op.drop_index(
+        "ix_promotion_requests_collection_id_alias_state", table_name="promotion_requests"
+    )
     op.drop_table("promotion_requests")
     op.drop_table("protected_aliases")
     op.drop_index("ix_memberships_team_id", table_name="memberships")
