@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelbay.blobs import BlobBackend, open_backend
+from modelbay.services.access import AccessService
 from modelbay.services.artifacts import ArtifactService
 from modelbay.services.auth import AuthService
 from modelbay.services.blobs import BlobService
 from modelbay.services.core import Principal
 from modelbay.services.garbage import GarbageService
 from modelbay.services.lineage import LineageService
+from modelbay.services.promotions import PromotionService
 from modelbay.services.registry import RegistryService, ensure_core_registries
 from modelbay.services.runs import RunService
 from modelbay.services.views import ViewService
@@ -32,6 +34,8 @@ class Services:
     registry: RegistryService
     lineage: LineageService
     views: ViewService
+    access: AccessService
+    promotions: PromotionService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -54,6 +58,8 @@ class Services:
             registry=RegistryService(db),
             lineage=LineageService(db),
             views=ViewService(db, blobs, run_timeout=settings.run_timeout),
+            access=AccessService(db),
+            promotions=PromotionService(db),
         )
 
     def close(self) -> None:
