@@ -172,6 +172,10 @@ class Registry(Entity):
     visibility: str
     created_at: float
     collection_count: int | None = None
+    required_approvals: int = 1
+    #: Given for one registry: its protected aliases and the caller's role in it.
+    protected_aliases: list[str] | None = None
+    role: str | None = None
 
 
 class Registries(Entity):
@@ -322,3 +326,73 @@ class BundleStored(Entity):
 
 class Health(Entity):
     status: str
+
+
+# -- access ------------------------------------------------------------------------------
+
+
+class Member(Entity):
+    """A user or team holding a role in a registry or project."""
+
+    kind: str
+    name: str
+    role: str
+    created_at: float
+
+
+class Members(Entity):
+    members: list[Member]
+
+
+class Team(Entity):
+    name: str
+    members: list[str]
+    created_at: float
+
+
+class Teams(Entity):
+    teams: list[Team]
+
+
+class ProtectedAliases(Entity):
+    #: Alias names and globs (``prod-*``) only the registry's admins may add, move or remove.
+    protected_aliases: list[str]
+
+
+class Project(Entity):
+    name: str
+    visibility: str
+    created_at: float
+    created_by: str | None
+    #: The caller's role in it.
+    role: str | None
+
+
+class Review(Entity):
+    user: str
+    decision: str
+    comment: str | None
+    created_at: float
+
+
+class Promotion(Entity):
+    """A request that a protected alias point at a registry version."""
+
+    id: int
+    registry: str
+    collection: str
+    version: str
+    ref: str
+    alias: str
+    reason: str
+    requester: str
+    #: pending, approved, rejected, stale (the alias moved meanwhile) or cancelled.
+    state: str
+    created_at: float
+    decided_at: float | None
+    required_approvals: int
+    reviews: list[Review]
+
+
+class Promotions(Entity):
+    requests: list[Promotion]

@@ -301,6 +301,7 @@ class RegistryCreate(Request):
     name: Name
     description: Text | None = None
     artifact_types: list[Text] | None = None
+    visibility: Literal["organization", "restricted"] = "organization"
 
 
 class CollectionsQuery(Request):
@@ -379,6 +380,95 @@ class CollectionAliasSet(CollectionPath):
 
 class CollectionAliasPath(CollectionPath):
     alias: Name
+
+
+# -- access: members, teams, protected aliases, promotion requests ----------------------------
+
+Role = Literal["admin", "member", "viewer", "restricted_viewer"]
+
+
+class RegistryName(Request):
+    registry: Text
+
+
+class RegistryUpdate(Request):
+    partial = frozenset({"description", "visibility", "artifact_types", "required_approvals"})
+    registry: Text
+    description: Text | None = None
+    visibility: Literal["organization", "restricted"] | None = None
+    artifact_types: list[Text] | None = None
+    required_approvals: int | None = Field(default=None, ge=1, le=100)
+
+
+class ProjectUpdate(Request):
+    project: Text
+    visibility: Literal["organization", "restricted"]
+
+
+class RegistryMemberAdd(Request):
+    registry: Text
+    user: Text | None = None
+    team: Text | None = None
+    role: Role
+
+
+class RegistryMember(Request):
+    """A member named in the query string: ``?user=NAME`` or ``?team=NAME``."""
+
+    registry: Text
+    user: Text | None = None
+    team: Text | None = None
+
+
+class ProjectMemberAdd(Request):
+    project: Text
+    user: Text | None = None
+    team: Text | None = None
+    role: Role
+
+
+class ProjectMember(Request):
+    project: Text
+    user: Text | None = None
+    team: Text | None = None
+
+
+class TeamCreate(Request):
+    name: Text
+
+
+class TeamMember(Request):
+    team: Text
+    user: Text
+
+
+class ProtectedAlias(Request):
+    registry: Text
+    pattern: Text
+
+
+class PromotionCreate(CollectionVersionPath):
+    alias: Text
+    reason: Text = Field(max_length=4000)
+
+    def service_args(self) -> dict[str, Any]:
+        return {"ref": self.to_ref(), "alias": self.alias, "reason": self.reason}
+
+
+class PromotionsQuery(Request):
+    registry: Text
+    state: Literal["pending", "approved", "rejected", "stale", "cancelled"] | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+    before: Int64 | None = None
+
+
+class PromotionPath(Request):
+    request_id: Int64
+
+
+class PromotionReview(Request):
+    request_id: Int64
+    comment: Text | None = Field(default=None, max_length=4000)
 
 
 # -- blobs ---------------------------------------------------------------------------------------
