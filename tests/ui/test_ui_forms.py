@@ -189,6 +189,9 @@ def test_changes_are_audited_as_the_signed_in_user(ui_server, model, csrf):
         headers={"Authorization": f"Bearer {ui_server.admin_key}"},
     )
     key = api.post("/users", json={"name": name}).json()["key"]
+    # Moving an alias needs the member role in the registry (issue #15).
+    member = {"user": name, "role": "member"}
+    api.post("/registries/model/members", json=member).raise_for_status()
     with httpx.Client(base_url=ui_server.url) as client:
         login = client.get("/login")
         client.post("/login", data={"csrf_token": csrf(login.text), "key": key})

@@ -14,12 +14,15 @@ import math
 from typing import Any
 
 from modelbay import names
-from modelbay.errors import InvalidInputError, NotFoundError
+from modelbay.contract.operations import Role
+from modelbay.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from modelbay.names import Ref
+from modelbay.services import access
 from modelbay.services.blobs import BlobService
 from modelbay.services.core import Info, Principal, link_info, locate
 from modelbay.services.runs import crash_silent_runs, run_info
 from modelbay.settings import RUN_TIMEOUT
+from modelbay.store import access as access_store
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import registry as registry_store
 from modelbay.store import runs as run_store
@@ -160,9 +163,11 @@ class ViewService:
     # -- projects and runs ------------------------------------------------------------------
 
     def list_projects(self, principal: Principal) -> list[Info]:
-        """Every project with its run and artifact counts."""
+        """The projects the principal may read (filtered in the query), with their run and
+        artifact counts."""
+        readable = None if principal.is_admin else access_store.readable_projects(principal.user_id)
         with self.db.read() as conn:
-            return store.list_projects(conn)
+            return store.list_projects(conn, readable)
 
     def project_runs(
         self,
@@ -186,9 +191,7 @@ class ViewService:
         limit, offset = _check_page(limit, offset)
         crash_silent_runs(self.db, self.run_timeout)
         with self.db.read() as conn:
-            pid = artifact_store.project_id(conn, project)
-            if pid is None:
-                raise NotFoundError(f"project {project!r} not found")
+            pid = access.require_project(conn, principal, project)["id"]
             rows = store.project_runs(
                 conn,
                 pid,
@@ -242,9 +245,9 @@ class ViewService:
         sort, metric = _sort(sort, VERSION_SORTS, metric)
         limit, offset = _check_page(limit, offset)
         with self.db.read() as conn:
-            reg = registry_store.get_registry(conn, registry)
-            coll = registry_store.get_collection(conn, reg["id"], collection) if reg else None
-            if reg is None or coll is None:
+            reg = access.require_registry(conn, principal, registry)
+            coll = registry_store.get_collection(conn, reg["id"], collection)
+            if coll is None:
                 raise NotFoundError(
                     f"collection {names.registry_ref(registry, collection)} not found"
                 )
@@ -299,6 +302,7 @@ class ViewService:
         """
         crash_silent_runs(self.db, self.run_timeout)
         with self.db.read() as conn:
+            access.require_ref(conn, principal, ref)
             located = locate(conn, ref)
             version = artifact_store.version_by_id(conn, located.version_id)
             if version is None:
@@ -317,7 +321,19 @@ class ViewService:
                 if direction == "used"
             ]
             used = run_store.runs_by_pk(conn, used_pks)
-            files = artifact_store.files_of(conn, located.version_id)
+            if not principal.is_admin:  # only runs of projects the principal may read
+                projects = {r["project"] for r in used} | ({run_row["project"]} if run_row else set())
+                readable = access_store.readable_project_ids(
+                    conn, principal.user_id, sorted(projects)
+                )
+                used = [r for r in used if r["project"] in readable]
+                if run_row is not None and run_row["project"] not in readable:
+                    run_row, step, at_step = None, None, {}
+            try:  # previews show file contents: a restricted viewer gets none
+                access.require_ref(conn, principal, ref, Role.VIEWER)
+                files = artifact_store.files_of(conn, located.version_id)
+            except PermissionDeniedError:
+                files = []
         run = run_info(run_row) if run_row else None
         summary = {
             k: v for k, v in (run["summary"] if run else {}).items() if not k.startswith("_")

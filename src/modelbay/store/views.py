@@ -126,8 +126,11 @@ def run_count(conn: Connection, project_id: int) -> int:
     )
 
 
-def list_projects(conn: Connection) -> list[dict[str, Any]]:
-    """Every project with its number of runs and artifacts and when a run last changed."""
+def list_projects(
+    conn: Connection, readable: sa.ColumnElement[bool] | None = None
+) -> list[dict[str, Any]]:
+    """Every project (or those ``readable`` selects) with its number of runs and artifacts
+    and when a run last changed."""
     run_counts = (
         sa.select(
             runs.c.project_id,
@@ -154,6 +157,8 @@ def list_projects(conn: Connection) -> list[dict[str, Any]]:
         .outerjoin(artifact_counts, artifact_counts.c.project_id == projects.c.id)
         .order_by(projects.c.name)
     )
+    if readable is not None:
+        stmt = stmt.where(readable)
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 

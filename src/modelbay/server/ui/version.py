@@ -13,7 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from modelbay.errors import InvalidInputError, NotFoundError
+from modelbay.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from modelbay.names import ArtifactRef, Ref, RegistryRef, check_name, check_project, parse_ref
 from modelbay.server.ui.lineage import layout
 from modelbay.server.ui.project import flat
@@ -88,7 +88,10 @@ def version_page(
     status: int = 200,
 ) -> Response:
     info = svc.artifacts.get(who, ref)
-    files = svc.artifacts.files(who, ref)
+    try:
+        files = svc.artifacts.files(who, ref)
+    except PermissionDeniedError:  # a restricted viewer sees the version, not its files
+        files = []
     graph = svc.lineage.graph(who, ref=ref, depth=2)
     root = next((n for n in graph["nodes"] if n["node"] == graph["root"]), None)
     history = svc.registry.history(who, ref, limit=HISTORY_SIZE)
