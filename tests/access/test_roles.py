@@ -310,3 +310,20 @@ def test_a_request_in_an_unreadable_registry_is_not_found(world: World) -> None:
         svc.promotions.get(outsider, request["id"])
     with pytest.raises(NotFoundError):
         svc.promotions.approve(outsider, request["id"])
+
+
+def test_the_project_list_and_pages_hold_only_readable_projects(world: World) -> None:
+    svc, admin = world.services, world.admin
+    for project in ("alpha", "beta", "gamma"):
+        svc.runs.create(admin, project, run_id="r")
+    svc.access.update_project(admin, "beta", "restricted")
+    gus = world.user("gus")
+    assert [p["name"] for p in svc.views.list_projects(gus)] == ["alpha", "gamma"]
+    assert [p["name"] for p in svc.views.list_projects(admin)] == ["alpha", "beta", "gamma"]
+    with pytest.raises(NotFoundError, match="project 'beta' not found"):
+        svc.views.project_runs(gus, "beta")
+    assert svc.views.project_runs(gus, "alpha")["total"] == 1
+    svc.access.create_team(admin, "readers")
+    svc.access.add_team_member(admin, "readers", "gus")
+    svc.access.add_member(admin, project="beta", team="readers", role="viewer")
+    assert [p["name"] for p in svc.views.list_projects(gus)] == ["alpha", "beta", "gamma"]
