@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import P, Prepared, dict_rows, fetch_rows, inserted_id
+from modelbay.store.common import P, dict_rows, fetch_rows, inserted_id
 from modelbay.store.schema import (
     memberships,
     projects,
@@ -40,15 +40,11 @@ def _member_of(user: Any) -> sa.ColumnElement[bool]:
     )
 
 
-_REGISTRY_ROLES = Prepared(
-    sa.select(memberships.c.role).where(
-        memberships.c.registry_id == P("target"), _member_of(P("uid"))
-    )
+_REGISTRY_ROLES = sa.select(memberships.c.role).where(
+    memberships.c.registry_id == P("target"), _member_of(P("uid"))
 )
-_PROJECT_ROLES = Prepared(
-    sa.select(memberships.c.role).where(
-        memberships.c.project_id == P("target"), _member_of(P("uid"))
-    )
+_PROJECT_ROLES = sa.select(memberships.c.role).where(
+    memberships.c.project_id == P("target"), _member_of(P("uid"))
 )
 
 
@@ -277,7 +273,7 @@ def list_memberships(
 
 # -- protected aliases -----------------------------------------------------------------------
 
-_PATTERNS = Prepared(
+_PATTERNS = (
     sa.select(protected_aliases.c.pattern)
     .where(protected_aliases.c.registry_id == P("rid"))
     .order_by(protected_aliases.c.pattern)
