@@ -14,7 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import P, dict_rows, fetch_rows, inserted_id
+from modelbay.store.common import P, dict_rows, inserted_id
+from modelbay.store.prepared import Prepared, fetch_rows
 from modelbay.store.schema import (
     memberships,
     projects,
@@ -40,11 +41,15 @@ def _member_of(user: Any) -> sa.ColumnElement[bool]:
     )
 
 
-_REGISTRY_ROLES = sa.select(memberships.c.role).where(
-    memberships.c.registry_id == P("target"), _member_of(P("uid"))
+_REGISTRY_ROLES = Prepared(
+    sa.select(memberships.c.role).where(
+        memberships.c.registry_id == P("target"), _member_of(P("uid"))
+    )
 )
-_PROJECT_ROLES = sa.select(memberships.c.role).where(
-    memberships.c.project_id == P("target"), _member_of(P("uid"))
+_PROJECT_ROLES = Prepared(
+    sa.select(memberships.c.role).where(
+        memberships.c.project_id == P("target"), _member_of(P("uid"))
+    )
 )
 
 
@@ -273,7 +278,7 @@ def list_memberships(
 
 # -- protected aliases -----------------------------------------------------------------------
 
-_PATTERNS = (
+_PATTERNS = Prepared(
     sa.select(protected_aliases.c.pattern)
     .where(protected_aliases.c.registry_id == P("rid"))
     .order_by(protected_aliases.c.pattern)
