@@ -117,6 +117,15 @@ def _operation(op: Operation[Any, Any], schemas: dict[str, Any]) -> dict[str, An
         "summary": op.summary,
         "tags": [op.tag],
     }
+    if op.access is Access.ADMIN:
+        document["description"] = "Organization admins only."
+    elif op.role is not None:
+        document["description"] = (
+            f"Needs the {op.role.label.replace('_', ' ')} role (or higher) in the registry or"
+            " project it names; without any role there the answer is 404."
+        )
+    if op.role is not None:
+        document["x-modelbay-role"] = op.role.label
     if op.has_body:
         body = {
             "type": "object",
