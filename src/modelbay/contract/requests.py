@@ -262,13 +262,17 @@ class ArtifactVersionPath(Request):
         return {"ref": self.to_ref()}
 
 
-class ArtifactVersionUpdate(ArtifactVersionPath):
+class VersionEdits(Request):
+    """What an edit of a version may change; only the fields sent are changed."""
+
     partial = frozenset({"description", "metadata", "aliases", "tags"})
     description: Text | None = None
     metadata: JsonObject | None = None
     aliases: list[Name] | None = None
     tags: list[Tag] | None = None
 
+
+class ArtifactVersionUpdate(ArtifactVersionPath, VersionEdits):
     def service_args(self) -> dict[str, Any]:
         return {"ref": self.to_ref(), **_given(self, self.partial)}
 
@@ -353,13 +357,7 @@ class CollectionVersionPath(CollectionPath):
         return {"ref": self.to_ref()}
 
 
-class CollectionVersionUpdate(CollectionVersionPath):
-    partial = frozenset({"description", "metadata", "aliases", "tags"})
-    description: Text | None = None
-    metadata: JsonObject | None = None
-    aliases: list[Name] | None = None
-    tags: list[Tag] | None = None
-
+class CollectionVersionUpdate(CollectionVersionPath, VersionEdits):
     def service_args(self) -> dict[str, Any]:
         return {"ref": self.to_ref(), **_given(self, self.partial)}
 
