@@ -695,6 +695,8 @@ MODELBAY_STARTUP = (
     PRELUDE
     + """
 import modelbay
+from modelbay.contract import operations as ops
+from modelbay.contract import requests as rq
 from modelbay.sdk.transport import connect
 _T1 = _time.perf_counter()
 connect().call(ops.WHOAMI, rq.NoArgs())
