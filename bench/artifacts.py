@@ -650,12 +650,12 @@ _transfer.hash_files = _timed("hash", _transfer.hash_files)
 _transfer.upload = _timed("send", _transfer.upload)
 _downloads.download = _timed("fetch", _downloads.download)
 _orig_call = _Http.call
-def _call(self, op, **kw):
+def _call(self, op, request):
     t = _time.perf_counter()
     try:
-        return _orig_call(self, op, **kw)
+        return _orig_call(self, op, request)
     finally:
-        _phases["call:" + op] = _phases.get("call:" + op, 0.0) + _time.perf_counter() - t
+        _phases["call:" + op.name] = _phases.get("call:" + op.name, 0.0) + _time.perf_counter() - t
 _Http.call = _call
 """
 
