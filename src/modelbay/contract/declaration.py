@@ -61,6 +61,9 @@ Runner = Literal["thread", "read", "write"]
 #: which a read meets too when SQLite cannot open a connection).
 COMMON_ERRORS = (400, 401, 413, 429, 507)
 
+#: The most bytes a request body may hold, unless its operation declares otherwise.
+MAX_BODY_BYTES = 32 << 20
+
 
 @dataclass(frozen=True)
 class Operation(Generic[Req, Resp]):
@@ -94,6 +97,8 @@ class Operation(Generic[Req, Resp]):
     #: The route is written by hand in server/api (it streams a body); declared for the spec.
     custom: bool = False
     tag: str = "general"
+    #: The most bytes its request body may hold; the server answers 413 beyond it.
+    max_body: int = MAX_BODY_BYTES
     path_params: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:

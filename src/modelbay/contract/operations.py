@@ -17,13 +17,19 @@ from modelbay.contract import entities as e
 from modelbay.contract import requests as r
 from modelbay.contract.declaration import (
     COMMON_ERRORS,
+    MAX_BODY_BYTES,
     Access,
     Operation,
     Role,
     Runner,
 )
 
-__all__ = ["COMMON_ERRORS", "OPERATIONS", "Access", "Operation", "Role", "Runner"]
+__all__ = ["COMMON_ERRORS", "MAX_BODY_BYTES", "OPERATIONS", "Access", "Operation", "Role", "Runner"]
+
+#: A version's manifest: up to a million files in one commit.
+MAX_MANIFEST_BYTES = 256 << 20
+#: A run's history batch (the SDK sends at most 50,000 values a request).
+MAX_HISTORY_BYTES = 32 << 20
 
 RUN = "/projects/{project}/runs/{run_id}"
 ARTIFACT = "/projects/{project}/artifacts/{name}"
@@ -57,7 +63,7 @@ UPDATE_RUN = Operation(
 LOG_HISTORY = Operation(
     "log_history", "POST", RUN + "/history", r.HistoryPost, e.Stored, service="runs.log",
     access=USER, errors=(403, 404), wraps="stored", custom=True, tag="runs", role=Role.MEMBER,
-    summary="Append metric points to a run's history.",
+    max_body=MAX_HISTORY_BYTES, summary="Append metric points to a run's history.",
 )
 HISTORY = Operation(
     "history", "GET", RUN + "/history", r.HistoryQuery, e.History, service="runs.history",
@@ -128,7 +134,7 @@ LIST_ARTIFACTS = Operation(
 COMMIT_VERSION = Operation(
     "commit_version", "POST", ARTIFACT + "/versions", r.VersionCommit, e.Version,
     service="artifacts.commit_version", access=USER, errors=(403, 404, 409), creates=True,
-    run="write", tag="artifacts", role=Role.MEMBER,
+    run="write", tag="artifacts", role=Role.MEMBER, max_body=MAX_MANIFEST_BYTES,
     summary="Commit a version from stored files (200 and the existing version when unchanged).",
 )
 ARTIFACT_VERSIONS = Operation(
