@@ -64,6 +64,7 @@ LOG_HISTORY = Operation(
     "log_history", "POST", RUN + "/history", r.HistoryPost, e.Stored, service="runs.log",
     access=USER, errors=(403, 404), wraps="stored", custom=True, tag="runs", role=Role.MEMBER,
     max_body=MAX_HISTORY_BYTES, summary="Append metric points to a run's history.",
+    idempotent=True,
 )
 HISTORY = Operation(
     "history", "GET", RUN + "/history", r.HistoryQuery, e.History, service="runs.history",
@@ -80,6 +81,7 @@ HISTORIES = Operation(
     "histories", "POST", "/runs/history", r.HistoriesQuery, e.Histories, service="runs.histories",
     access=USER, errors=(404,), nonfinite=True, tag="metrics", role=Role.RESTRICTED_VIEWER,
     summary="Metric histories of many runs at once.",
+    idempotent=True,
 )
 HISTORIES_GET = Operation(
     "histories_get", "GET", "/runs/history", r.HistoriesQuery, e.Histories,
@@ -92,6 +94,7 @@ SUMMARIES = Operation(
     service="runs.summaries", access=USER, errors=(404,), wraps="runs", tag="metrics",
     role=Role.RESTRICTED_VIEWER,
     summary="Summaries of many runs at once, for the compare table.",
+    idempotent=True,
 )
 SUMMARIES_GET = Operation(
     "summaries_get", "GET", "/runs/summaries", r.SummariesQuery, e.Summaries,
@@ -111,6 +114,7 @@ USE = Operation(
     "use", "POST", "/use", r.Use, e.Version, service="artifacts.use", access=USER, errors=(404,),
     tag="references", role=Role.RESTRICTED_VIEWER,
     summary="Record that a run used a version, and return it.",
+    idempotent=True,
 )
 LINEAGE = Operation(
     "lineage", "GET", "/lineage", r.LineageQuery, e.Lineage, service="lineage.graph", access=USER,
@@ -136,6 +140,7 @@ COMMIT_VERSION = Operation(
     service="artifacts.commit_version", access=USER, errors=(403, 404, 409), creates=True,
     run="write", tag="artifacts", role=Role.MEMBER, max_body=MAX_MANIFEST_BYTES,
     summary="Commit a version from stored files (200 and the existing version when unchanged).",
+    idempotent=True,
 )
 ARTIFACT_VERSIONS = Operation(
     "artifact_versions", "GET", ARTIFACT + "/versions", r.ArtifactPath, e.Versions,
@@ -228,6 +233,7 @@ LINK = Operation(
     access=USER, errors=(403, 404, 409), creates=True, run="write", tag="registries",
     role=Role.MEMBER,
     summary="Link an artifact version into a collection (200 and the existing link when linked).",
+    idempotent=True,
 )
 COLLECTION_VERSIONS = Operation(
     "collection_versions", "GET", COLLECTION + "/versions", r.VersionsPage, e.VersionPage,
@@ -417,11 +423,13 @@ MISSING_BLOBS = Operation(
     "missing_blobs", "POST", "/blobs/missing", r.Digests, e.Missing, service="blobs.missing",
     access=USER, wraps="missing", tag="blobs",
     summary="Which of these digests the server does not hold.",
+    idempotent=True,
 )
 BEGIN_UPLOADS = Operation(
     "begin_uploads", "POST", "/blobs/uploads", r.UploadFiles, e.UploadPlan,
     service="blobs.begin_uploads", access=USER, errors=(409,), tag="blobs",
     summary="Say how to send each missing blob (upload sessions).",
+    idempotent=True,
 )
 COMPLETE_UPLOADS = Operation(
     "complete_uploads", "POST", "/blobs/uploads/complete", r.UploadIds, e.UploadResults,
@@ -437,6 +445,7 @@ LOCATIONS = Operation(
     "locations", "POST", "/blobs/locations", r.Digests, e.Locations, service="blobs.locations",
     access=USER, errors=(404,), wraps="locations", tag="blobs",
     summary="Where to fetch each stored blob from.",
+    idempotent=True,
 )
 
 # -- users and administration ------------------------------------------------------------
