@@ -44,7 +44,7 @@ def _database(db: str | None) -> Database:
 
 @db_app.command("status")
 def status(db: DbOption = None, as_json: JsonFlag = False) -> None:
-    """Show the schema's revision and the one this modelbay needs; exit 1 when they differ."""
+    """Show the schema's revision and the one needed (exit 1 if they differ)."""
     from modelbay.store.database import HEAD_REVISION
 
     with fail_on_error(as_json):
@@ -64,7 +64,7 @@ def status(db: DbOption = None, as_json: JsonFlag = False) -> None:
 
 @db_app.command("upgrade")
 def upgrade(db: DbOption = None, as_json: JsonFlag = False) -> None:
-    """Bring the schema up to this modelbay's (once, before starting its servers)."""
+    """Bring the schema up to date (once, before the servers start)."""
     from modelbay.store.database import HEAD_REVISION
 
     with fail_on_error(as_json):
