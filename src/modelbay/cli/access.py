@@ -195,7 +195,10 @@ def member_add(
     role: Annotated[str, typer.Option("--role", metavar="ROLE", help=ROLE_HELP)],
     as_json: JsonFlag = False,
 ) -> None:
-    """Give a user or team a role in a registry, or change it (its admins)."""
+    """Give a user or team a role in a registry.
+
+    For the registry's admins; a member who holds a role already gets the new one.
+    """
     from modelbay.contract import operations as ops
     from modelbay.contract import requests as rq
     from modelbay.sdk.registry_admin import check_role
