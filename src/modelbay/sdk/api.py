@@ -223,7 +223,7 @@ class Api(AccessCalls):
         found = self._transport.call(ops.REGISTRIES, rq.NoArgs()).registries
         return [Registry(self._transport, r) for r in found]
 
-    def registry(self, name: str) -> Registry:
+    def registry(self, name: str, organization: str | None = None) -> Registry:
         return Registry(
             self._transport, self._transport.call(ops.REGISTRY, rq.RegistryPath(registry=name))
         )

@@ -92,9 +92,10 @@ class Team:
         """
         if admin:
             raise InvalidInputError("modelbay teams have no team admins; roles are per registry")
-        if username_or_email in self._info.members:
+        name = user_name(username_or_email)
+        if name in self._info.members:
             return False
-        request = rq.TeamMember(team=self.name, user=username_or_email)
+        request = rq.TeamMember(team=self.name, user=name)
         self._info = self._transport.call(ops.ADD_TEAM_MEMBER, request)
         return True
 
@@ -139,6 +140,12 @@ class TeamMember:
 
 
 Member = Union[User, Team, UserMember, TeamMember, str]  # noqa: UP007  # a runtime alias
+
+
+def user_name(username_or_email: str) -> str:
+    """The modelbay user a W&B user name or email names: modelbay users have names only, so
+    an email stands for the user named by its local part (``ann@example.com`` -> ``ann``)."""
+    return username_or_email.partition("@")[0] if "@" in username_or_email else username_or_email
 
 
 def find_user(transport: Transport, name: str) -> User | None:
@@ -307,7 +314,23 @@ class AccessCalls:
         name = username_or_email if username_or_email is not None else username
         if not name:
             raise TypeError("user() needs a user name")
-        return find_user(self._transport, name)
+        return find_user(self._transport, user_name(name))
+
+    def create_user(self, email: str, admin: bool | None = False) -> User:
+        """Create a user (organization admins only), named by the email's local part
+        (``ann@example.com`` -> ``ann``). As W&B's, it returns the user, not a key: the
+        first key the server makes for them is not shown here.
+
+        Raises:
+            PermissionDeniedError: not an organization admin.
+            AlreadyExistsError: a user of that name exists.
+            InvalidNameError: the name is not a valid user name.
+        """
+        request = rq.UserCreate(name=user_name(email), is_admin=bool(admin))
+        created = self._transport.call(ops.CREATE_USER, request)
+        found = find_user(self._transport, created.user)
+        assert found is not None
+        return found
 
     def team(self, team: str | None = None, *, name: str | None = None) -> Team:
         """The team of that name (W&B's docs also write ``name=``).
