@@ -278,3 +278,42 @@ def test_the_promotion_flow_in_chromium(browser, ui_server, setup, artifacts_dir
         member.context.close()
         admin.context.close()
     assert member_errors == [] and admin_errors == []
+
+
+def test_two_approvals_and_a_stale_request(signed_in, setup, csrf, ui_server):
+    """A registry that needs two approvals moves the alias at the second; a request whose
+    alias moved meanwhile is refused as stale, and the page says so."""
+    api, registry = setup.admin_api, setup.registry
+    api.patch(f"/registries/{registry}", json={"required_approvals": 2}).raise_for_status()
+    second = f"adm{uuid.uuid4().hex[:6]}"
+    second_key = api.post("/users", json={"name": second}).json()["key"]
+    member = {"user": second, "role": "admin"}
+    api.post(f"/registries/{registry}/members", json=member).raise_for_status()
+    with login(ui_server.url, setup.member_key, csrf) as asker:
+        for version in ("v1", "v2"):
+            url = f"/registries/{registry}/M/{version}"
+            reason = f"{version} please"
+            asked = post(asker, url, csrf, action="promote", alias="production", reason=reason)
+            assert asked.status_code == 303
+    pending = api.get(f"/registries/{registry}/promotions", params={"state": "pending"})
+    by_version = {p["version"]: p["id"] for p in pending.json()["requests"]}
+
+    def review(client: httpx.Client, request_id: int) -> httpx.Response:
+        page = client.get("/requests")
+        data = {"csrf_token": csrf(page.text), "request": str(request_id), "action": "approve"}
+        return client.post("/requests", data=data)
+
+    first = review(signed_in, by_version["v1"])
+    assert first.status_code == 303
+    assert "needs more approvals" in signed_in.get("/requests").text
+    production = api.get(f"/registries/{registry}/collections/M").json()["aliases"]
+    assert production["production"] == "v0"
+    with login(ui_server.url, second_key, csrf) as other:
+        assert review(other, by_version["v1"]).status_code == 303
+    production = api.get(f"/registries/{registry}/collections/M").json()["aliases"]
+    assert production["production"] == "v1"
+    # The v2 request was made when production was on v0: it is stale now.
+    stale = review(signed_in, by_version["v2"])
+    assert stale.status_code == 409 and "is stale" in stale.text
+    states = api.get(f"/registries/{registry}/promotions").json()["requests"]
+    assert {p["version"]: p["state"] for p in states} == {"v1": "approved", "v2": "stale"}
