@@ -235,6 +235,7 @@ def test_the_promotion_flow_in_chromium(browser, ui_server, setup, artifacts_dir
         member.fill("#aliases input[name=alias]", "production")
         member.click("#aliases button:has-text('Add alias')")
         expect(member.locator('[data-error="add_alias"]')).to_contain_text("protected")
+        expect(member.locator("#promote-alias")).to_have_value("production")  # kept for asking
         no_sideways_scroll(member)
         shot(member, artifacts_dir, f"roles-refused-{width}")
         # ... so they request it.
