@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from modelbay.cli import access as access_cli
 from modelbay.cli import artifact as artifact_cli
 from modelbay.cli import auth as auth_cli
 from modelbay.cli import cache as cache_cli
@@ -19,8 +20,10 @@ from modelbay.cli import db as db_cli
 from modelbay.cli import gc as gc_cli
 from modelbay.cli import history as history_cli
 from modelbay.cli import lineage as lineage_cli
+from modelbay.cli import promotion as promotion_cli
 from modelbay.cli import registry as registry_cli
 from modelbay.cli import sync as sync_cli
+from modelbay.cli import team as team_cli
 from modelbay.cli.common import fail_on_error
 
 app = typer.Typer(
@@ -32,6 +35,9 @@ app = typer.Typer(
 )
 auth_cli.register(app)
 registry_cli.register(app)
+access_cli.register(app)
+promotion_cli.register(app)
+team_cli.register(app)
 artifact_cli.register(app)
 history_cli.register(app)
 lineage_cli.register(app)

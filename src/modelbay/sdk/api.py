@@ -10,6 +10,7 @@ from modelbay.contract import entities as e
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.sdk.artifact import Artifact
+from modelbay.sdk.registry_admin import AccessCalls, RegistryAccess
 from modelbay.sdk.transport import Info, Transport, connect
 from modelbay.settings import Settings
 
@@ -72,8 +73,8 @@ class PublicRun:
         return f"<PublicRun {self.path} {self.state}>"
 
 
-class Registry:
-    """A registry (``model``, ``dataset`` or custom) and its collections."""
+class Registry(RegistryAccess):
+    """A registry (``model``, ``dataset`` or custom), its collections and members."""
 
     def __init__(self, transport: Transport, info: e.Registry) -> None:
         self._transport = transport
@@ -85,6 +86,7 @@ class Registry:
         lambda self: self._info.model_dump(), doc="The description the server returned."
     )
     artifact_types = property(lambda self: self._info.artifact_types)
+    visibility = property(lambda self: self._info.visibility)
 
     def collections(self, query: str | None = None) -> list[Collection]:
         request = rq.CollectionsQuery(registry=self.name, query=query)
@@ -173,7 +175,7 @@ class Collection:
         return f"<Collection {names.registry_ref(self.registry, self.name)}>"
 
 
-class Api:
+class Api(AccessCalls):
     """Query and manage modelbay without a run (embedded, or ``MODELBAY_URL``)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -221,18 +223,10 @@ class Api:
         found = self._transport.call(ops.REGISTRIES, rq.NoArgs()).registries
         return [Registry(self._transport, r) for r in found]
 
-    def registry(self, name: str) -> Registry:
+    def registry(self, name: str, organization: str | None = None) -> Registry:
         return Registry(
             self._transport, self._transport.call(ops.REGISTRY, rq.RegistryPath(registry=name))
         )
-
-    def create_registry(
-        self, name: str, description: str | None = None, artifact_types: list[str] | None = None
-    ) -> Registry:
-        request = rq.RegistryCreate(
-            name=name, description=description, artifact_types=artifact_types
-        )
-        return Registry(self._transport, self._transport.call(ops.CREATE_REGISTRY, request))
 
     def collection(self, path: str) -> Collection:
         """``model-registry/MNIST`` -> the collection."""
