@@ -44,7 +44,9 @@ def _database(db: str | None) -> Database:
 
 @db_app.command("status")
 def status(db: DbOption = None, as_json: JsonFlag = False) -> None:
-    """Show the schema's revision and the one needed (exit 1 if they differ)."""
+    """Show the schema's revision and the one needed.
+
+    Exits 1 when they differ."""
     from modelbay.store.database import HEAD_REVISION
 
     with fail_on_error(as_json):
@@ -64,7 +66,7 @@ def status(db: DbOption = None, as_json: JsonFlag = False) -> None:
 
 @db_app.command("upgrade")
 def upgrade(db: DbOption = None, as_json: JsonFlag = False) -> None:
-    """Bring the schema up to date (once, before the servers start)."""
+    """Bring the schema up to date, once per release."""
     from modelbay.store.database import HEAD_REVISION
 
     with fail_on_error(as_json):
