@@ -20,7 +20,7 @@ import httpx
 from support.nginx import require_nginx
 from support.postgres import PostgresCluster
 from support.replicas import replicas
-from support.seaweed import SeaweedS3, seaweed_s3  # noqa: F401 - the fixture
+from support.seaweed import SeaweedS3
 
 CLIENT = Path(__file__).with_name("load_client.py")
 MODELS_PER_CLIENT = 20
@@ -42,7 +42,9 @@ def _start(kind: str, args: list[str], env: dict[str, str], out: Path) -> subpro
 
 
 def test_three_replicas_lose_nothing_when_one_is_killed(
-    pg_cluster: PostgresCluster, seaweed_s3: SeaweedS3, tmp_path: Path  # noqa: F811
+    pg_cluster: PostgresCluster,
+    seaweed_s3: SeaweedS3,
+    tmp_path: Path,
 ) -> None:
     require_nginx()
     with replicas(pg_cluster, seaweed_s3, tmp_path, n=3) as r:
@@ -107,9 +109,7 @@ def test_three_replicas_lose_nothing_when_one_is_killed(
             ),
         )
         from_survivors = [
-            e
-            for e in log
-            if e["status"].startswith("5") and victim_addr not in e["upstream"]
+            e for e in log if e["status"].startswith("5") and victim_addr not in e["upstream"]
         ]
         assert from_survivors == []
         # Whatever failed was in flight on the victim, and the client tried it again.
