@@ -17,8 +17,6 @@ from support.processes import ServerProcess
 from support.replicas import replicas
 from support.seaweed import SeaweedS3
 
-CLIENT = Path(__file__).with_name("load_client.py")
-
 
 def _versions(client: httpx.Client) -> list[dict[str, object]]:
     resp = client.get("/registries/model/collections/scale/versions", params={"limit": 10_000})
@@ -33,15 +31,7 @@ def test_a_backup_under_load_restores_every_version_committed_before_it(
     bindir = require_pg_bin()
     s3 = seaweed_s3.client()
     with replicas(pg_cluster, seaweed_s3, tmp_path, n=2) as r:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
-        env.update(r.client_env(), MODELBAY_SILENT="1")
-        load = subprocess.Popen(
-            [sys.executable, str(CLIENT), "models", "40", "0", str(tmp_path / "load.json")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        load = r.load("models", 40, 0, tmp_path / "load.json")
         admin = httpx.Client(
             base_url=r.url + "/api/v1", headers={"Authorization": f"Bearer {r.admin_key}"}
         )

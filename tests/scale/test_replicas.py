@@ -11,8 +11,6 @@ replica that stayed up.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,23 +20,8 @@ from support.postgres import PostgresCluster
 from support.replicas import replicas
 from support.seaweed import SeaweedS3
 
-CLIENT = Path(__file__).with_name("load_client.py")
 MODELS_PER_CLIENT = 20
 STEPS = 3000
-
-
-def _start(kind: str, args: list[str], env: dict[str, str], out: Path) -> subprocess.Popen[str]:
-    import os
-
-    full = {**{k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}, **env}
-    full["MODELBAY_SILENT"] = "1"
-    return subprocess.Popen(
-        [sys.executable, str(CLIENT), kind, *args, str(out)],
-        env=full,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def test_three_replicas_lose_nothing_when_one_is_killed(
@@ -48,13 +31,12 @@ def test_three_replicas_lose_nothing_when_one_is_killed(
 ) -> None:
     require_nginx()
     with replicas(pg_cluster, seaweed_s3, tmp_path, n=3) as r:
-        env = r.client_env()
         outs = [tmp_path / f"client-{i}.json" for i in range(4)]
         clients = [
-            _start("models", [str(MODELS_PER_CLIENT), "100"], env, outs[0]),
-            _start("models", [str(MODELS_PER_CLIENT), "0"], env, outs[1]),
-            _start("models", [str(MODELS_PER_CLIENT), "0"], env, outs[2]),
-            _start("metrics", [str(STEPS)], env, outs[3]),
+            r.load("models", MODELS_PER_CLIENT, 100, outs[0]),
+            r.load("models", MODELS_PER_CLIENT, 0, outs[1]),
+            r.load("models", MODELS_PER_CLIENT, 0, outs[2]),
+            r.load("metrics", STEPS, outs[3]),
         ]
         victim = r.servers[1]
         victim_addr = f"127.0.0.1:{victim.port}"
