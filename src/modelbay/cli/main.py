@@ -108,6 +108,12 @@ def server(
         "that is not theirs).",
         show_default=False,
     ),
+    allow_private_destinations: bool = typer.Option(
+        False,
+        "--allow-private-destinations",
+        help="Let automations send to loopback and private network addresses (refused "
+        "by default: a webhook URL must not reach into the server's own network).",
+    ),
     shutdown_timeout: int = typer.Option(
         SHUTDOWN_SECONDS,
         min=1,
@@ -144,9 +150,14 @@ def server(
         if migrate is not None:
             settings = settings.with_(migrate=migrate)
         settings = settings.with_(url=None, api_key=None)
+        if allow_private_destinations:
+            settings = settings.with_(allow_private_destinations=True)
         admin_key = os.environ.get("MODELBAY_ADMIN_KEY") or None
         sock = _listen(host, port)
         port = sock.getsockname()[1]
+        if settings.public_url is None:
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            settings = settings.with_(public_url=f"http://{shown}:{port}")
         if demo:
             from modelbay.demo import seed
 
@@ -201,6 +212,10 @@ def server(
         if settings.s3_endpoint_url:
             os.environ["MODELBAY_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
         os.environ["MODELBAY_MIGRATE"] = "0"  # done above, once: workers only check
+        if settings.allow_private_destinations:
+            os.environ["MODELBAY_ALLOW_PRIVATE_DESTINATIONS"] = "1"
+        if settings.public_url:
+            os.environ["MODELBAY_PUBLIC_URL"] = settings.public_url
         typer.echo(f"modelbay: serving on http://{host}:{port} with {workers} workers")
         # The workers' counters, gathered by whichever worker a scrape of /metrics reaches.
         metrics_dir = tempfile.mkdtemp(prefix="modelbay-metrics-")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from modelbay.contract import automations
 from modelbay.contract import entities as e
 from modelbay.contract import people
 from modelbay.contract import requests as r
@@ -468,7 +469,7 @@ GC = Operation(
 )
 
 #: The modules that declare the operations of one area each.
-AREAS: tuple[ModuleType, ...] = (people,)
+AREAS: tuple[ModuleType, ...] = (people, automations)
 
 
 def _collect() -> dict[str, Operation[Any, Any]]:

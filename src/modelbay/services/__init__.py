@@ -8,6 +8,7 @@ from modelbay.blobs import BlobBackend, open_backend
 from modelbay.services.access import AccessService
 from modelbay.services.artifacts import ArtifactService
 from modelbay.services.auth import AuthService
+from modelbay.services.automations import AutomationService
 from modelbay.services.blobs import BlobService
 from modelbay.services.core import Principal
 from modelbay.services.garbage import GarbageService
@@ -38,6 +39,7 @@ class Services:
     access: AccessService
     promotions: PromotionService
     health: HealthService
+    automations: AutomationService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -64,6 +66,7 @@ class Services:
             access=AccessService(db),
             promotions=PromotionService(db),
             health=HealthService(db, backend),
+            automations=AutomationService(db, settings),
         )
 
     def close(self) -> None:
