@@ -15,6 +15,7 @@ import typer
 from modelbay.cli import access as access_cli
 from modelbay.cli import artifact as artifact_cli
 from modelbay.cli import auth as auth_cli
+from modelbay.cli import automation as automation_cli
 from modelbay.cli import cache as cache_cli
 from modelbay.cli import db as db_cli
 from modelbay.cli import gc as gc_cli
@@ -45,6 +46,7 @@ sync_cli.register(app)
 cache_cli.register(app)
 gc_cli.register(app)
 db_cli.register(app)
+automation_cli.register(app)
 
 
 #: How long a stopping server lets requests in flight finish: under the 10 s Docker waits

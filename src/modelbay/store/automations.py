@@ -36,31 +36,31 @@ OUTBOX_FLAG = "modelbay_outbox"
 WRITTEN = threading.Event()
 
 _a = automations.c
-# The automations an event may trigger: its type, enabled, and a scope that holds it. One
-# probe of (event_type, scope_kind, scope_id) per scope kind; the project of an artifact
-# event found without it comes from the artifact row.
-_CANDIDATES = Prepared(
-    sa.select(
-        _a.id,
-        _a.alias_regex,
-        _a.tag_regex,
-        _a.action_kind,
-        _a.action_config,
-    ).where(
+_CANDIDATE_COLUMNS = (_a.id, _a.alias_regex, _a.tag_regex, _a.action_kind, _a.action_config)
+
+
+def _probe(kind: str, scope_id: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    return sa.select(*_CANDIDATE_COLUMNS).where(
         _a.event_type == P("action"),
+        _a.scope_kind == kind,
+        _a.scope_id == scope_id,
         _a.enabled.is_(True),
-        sa.or_(
-            sa.and_(_a.scope_kind == "registry", _a.scope_id == P("registry_id")),
-            sa.and_(_a.scope_kind == "collection", _a.scope_id == P("collection_id")),
-            sa.and_(
-                _a.scope_kind == "project",
-                _a.scope_id
-                == sa.func.coalesce(
-                    P("project_id", type_=sa.BigInteger),
-                    sa.select(artifacts.c.project_id)
-                    .where(artifacts.c.id == P("artifact_id", type_=sa.BigInteger))
-                    .scalar_subquery(),
-                ),
+    )
+
+
+# One probe of the (event_type, scope_kind, scope_id) index per kind of scope; an artifact
+# event's project, when the event does not name it, comes from the artifact row.
+_CANDIDATES = Prepared(
+    sa.union_all(
+        _probe("registry", P("registry_id", type_=sa.BigInteger)),
+        _probe("collection", P("collection_id", type_=sa.BigInteger)),
+        _probe(
+            "project",
+            sa.func.coalesce(
+                P("project_id", type_=sa.BigInteger),
+                sa.select(artifacts.c.project_id)
+                .where(artifacts.c.id == P("artifact_id", type_=sa.BigInteger))
+                .scalar_subquery(),
             ),
         ),
     )
