@@ -73,6 +73,30 @@ class AutomationService:
 
     # -- scopes and permissions ---------------------------------------------------------------
 
+    @staticmethod
+    def scope_kind(text: str) -> tuple[str, str]:
+        """(kind, name) of a scope reference: ``registry:NAME``, ``collection:REGISTRY/NAME``,
+        ``project:NAME``; ``NAME-registry[/COLLECTION]`` and a bare project name too.
+
+        Raises:
+            InvalidInputError: another kind.
+        """
+        kind, sep, rest = text.partition(":")
+        if not sep:
+            head, slash, coll = text.partition("/")
+            if head.endswith("-registry"):
+                kind = "collection" if slash else "registry"
+                rest = f"{head[: -len('-registry')]}{slash}{coll}"
+            else:
+                kind, rest = "project", text
+        if kind not in ("registry", "collection", "project"):
+            raise _bad(
+                f"invalid scope {text[:80]!r}: use registry:NAME, collection:REGISTRY/NAME or "
+                "project:NAME",
+                scope=text[:300],
+            )
+        return kind, rest
+
     def _resolve_scope(
         self, conn: Connection, principal: Principal, text: str, needed: Role
     ) -> Scope:
@@ -82,14 +106,7 @@ class AutomationService:
             InvalidInputError: not a scope reference.
             NotFoundError, PermissionDeniedError: as ``access.require_registry``/``project``.
         """
-        kind, sep, rest = text.partition(":")
-        if not sep:
-            head, slash, coll = text.partition("/")
-            if head.endswith("-registry"):
-                kind, rest = ("collection" if slash else "registry"), text
-                rest = f"{head[: -len('-registry')]}{slash}{coll}"
-            else:
-                kind, rest = "project", text
+        kind, rest = self.scope_kind(text)
         if kind == "registry":
             row = access.require_registry(conn, principal, rest, needed)
             return Scope("registry", row["id"], f"registry:{row['name']}")
@@ -218,14 +235,14 @@ class AutomationService:
         return url
 
     @staticmethod
-    def _check_scope_event(scope: Scope, action: str) -> None:
-        if action in _REGISTRY_ONLY and scope.kind == "project":
+    def _check_scope_event(kind: str, action: str) -> None:
+        if action in _REGISTRY_ONLY and kind == "project":
             raise _bad(
                 f"{EVENT_NAMES[action]} happens in registries: scope it to a registry "
                 "or a collection",
                 field="scope",
             )
-        if action in _PROJECT_ONLY and scope.kind != "project":
+        if action in _PROJECT_ONLY and kind != "project":
             raise _bad(
                 f"{EVENT_NAMES[action]} happens in projects: scope it to a project", field="scope"
             )
@@ -324,11 +341,11 @@ class AutomationService:
         event_type = ACTIONS[event]
         args["action"] = action
         t = now()
+        self._check_scope_event(self.scope_kind(scope)[0], event_type)
+        filters = self._filters(event_type, args)
+        config, secrets = self._action(args)
         with self.db.write() as conn:
             where = self._resolve_scope(conn, principal, scope, Role.MEMBER)
-            self._check_scope_event(where, event_type)
-            filters = self._filters(event_type, args)
-            config, secrets = self._action(args)
             if store.automation_by_name(conn, name) is not None:
                 raise AlreadyExistsError(
                     f"automation {name!r} already exists", {"automation": name}
