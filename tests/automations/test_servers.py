@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from conftest import Env
 from support.processes import ServerProcess
 from support.receiver import Receiver

@@ -350,3 +350,33 @@ def test_a_job_delivery_waits_for_an_agent_of_its_queue(env: Env, receiver: Rece
         claimed = store.claim(conn, now=t, lease_until=t + 60, worker="agent-1", limit=10,
                               queue="deploy")  # fmt: skip
     assert [(d["action_kind"], d["queue"]) for d in claimed] == [("job", "deploy")]
+
+
+def test_a_run_metric_threshold_fires_when_it_becomes_true(env: Env, receiver: Receiver) -> None:
+    import modelbay
+
+    run = modelbay.init(project="proj", id="r1")
+    env.services.automations.create(
+        env.me, "good", "project:proj", "run-metric", "webhook", url=receiver.url,
+        metric="acc", metric_window=2, metric_agg="avg", metric_op=">=", metric_value=0.9,
+    )  # fmt: skip
+    env.services.automations.create(
+        env.me, "done", "project:proj", "run-finished", "webhook", url=receiver.url + "/done"
+    )
+    log = env.services.runs.log
+    log(env.me, "proj", "r1", [[0, 1.0, {"acc": 0.5}], [1, 2.0, {"acc": 0.8}]])
+    log(env.me, "proj", "r1", [[2, 3.0, {"acc": 0.95}]])  # avg(0.8, 0.95) = 0.875
+    log(env.me, "proj", "r1", [[3, 4.0, {"acc": 0.97}], [4, 5.0, {"loss": 1.0}]])  # 0.96
+    log(env.me, "proj", "r1", [[5, 6.0, {"acc": 0.99}]])  # still met: no new event
+    run.finish()
+    env.dispatch()
+    got = receiver.wait_for(2)
+    assert sorted(r.path for r in got) == ["/", "/done"]
+    metric = next(r for r in got if r.path == "/").json()
+    assert metric["type"] == "run.metric"
+    after = metric["data"]["event"]["after"]
+    assert after["metric"] == "acc" and after["value"] == pytest.approx(0.96)
+    assert after["threshold"] == "avg(acc, 2) >= 0.9"
+    assert metric["data"]["run"]["id"] == "r1" and metric["data"]["project"] == "proj"
+    done = next(r for r in got if r.path == "/done").json()
+    assert done["type"] == "run.finished" and done["data"]["run"]["state"] == "finished"

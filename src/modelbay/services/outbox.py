@@ -9,8 +9,11 @@ dispatcher sends them after commit (``modelbay.automations``).
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import secrets
+import statistics
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -18,10 +21,11 @@ from sqlalchemy.engine import Connection
 from modelbay.store import automations as store
 from modelbay.store import events as event_store
 
-#: ``events.action`` values an automation may react to (``run.metric`` is matched apart,
-#: when metrics are logged).
+#: ``events.action`` values an automation may react to (``run.metric`` is written by
+#: :func:`check_metrics` when logged metrics meet a threshold).
 TRIGGERS = frozenset(
     {
+        "run.metric",
         "version.linked",
         "version.unlinked",
         "alias.added",
@@ -54,7 +58,10 @@ def _value(fields: dict[str, Any], key: str) -> str | None:
 
 
 def passes(automation: dict[str, Any], fields: dict[str, Any]) -> bool:
-    """Whether an event passes an automation's alias and tag filters (whole-string match)."""
+    """Whether an event passes an automation's alias and tag filters (whole-string match);
+    a ``run.metric`` event is for the one automation whose threshold it met."""
+    if fields.get("action") == "run.metric":
+        return bool((fields.get("after") or {}).get("automation") == automation["id"])
     for column, key in (("alias_regex", "alias"), ("tag_regex", "tag")):
         pattern = automation.get(column)
         if pattern:
@@ -107,3 +114,72 @@ def record_event(conn: Connection, values: dict[str, Any]) -> None:
         return
     event_id = event_store.insert_event_returning_id(conn, **values)
     store.insert_deliveries(conn, [delivery_row(a, event_id, values["time"]) for a in matched])
+
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_AGGREGATE: dict[str, Callable[[list[float]], float]] = {"avg": statistics.fmean, "min": min, "max": max}
+
+
+def _met(automation: dict[str, Any], values: list[float]) -> float | None:
+    """The aggregate of ``values`` when it meets the automation's threshold, else None."""
+    if len(values) < (automation["metric_window"] or 1):
+        return None
+    value = float(_AGGREGATE[automation["metric_agg"] or "avg"](values))
+    compare = _COMPARE[automation["metric_op"]]
+    return value if compare(value, automation["metric_value"]) else None
+
+
+def check_metrics(
+    conn: Connection, actor: str, run: dict[str, Any], rows: list[tuple[Any, ...]], t: float
+) -> None:
+    """After metric points ``(run_pk, key, step, value, time)`` are stored: a ``run.metric``
+    event for each run-metric automation of the run's project whose threshold the points
+    made true (the aggregate of the metric's last ``window`` values meets it now and did not
+    before them). One index probe when the project has none."""
+    found = store.candidates(
+        conn, "run.metric", registry_id=None, collection_id=None,
+        project_id=run["project_id"], artifact_id=None,
+    )  # fmt: skip
+    if not found:
+        return
+    first_step: dict[str, int] = {}
+    for _, key, step, _, _ in rows:
+        if key not in first_step or step < first_step[key]:
+            first_step[key] = step
+    for automation in found:
+        key, window = automation["metric"], automation["metric_window"] or 1
+        if key not in first_step:
+            continue
+        value = _met(automation, store.last_values(conn, run["id"], key, window))
+        if value is None:
+            continue
+        before = store.last_values(conn, run["id"], key, window, below_step=first_step[key])
+        if _met(automation, before) is not None:
+            continue  # already met: the event fired when it became true
+        threshold = f"{automation['metric_agg']}({key}, {window}) {automation['metric_op']} "
+        record_event(
+            conn,
+            {
+                "time": t,
+                "actor": actor,
+                "action": "run.metric",
+                "subject": f"{run['project']}/{run['run_id']}",
+                "project_id": run["project_id"],
+                "run_pk": run["id"],
+                "after": {
+                    "automation": automation["id"],
+                    "metric": key,
+                    "window": window,
+                    "agg": automation["metric_agg"],
+                    "value": value,
+                    "threshold": threshold + repr(automation["metric_value"]),
+                },
+            },
+        )

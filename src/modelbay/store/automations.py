@@ -36,7 +36,18 @@ OUTBOX_FLAG = "modelbay_outbox"
 WRITTEN = threading.Event()
 
 _a = automations.c
-_CANDIDATE_COLUMNS = (_a.id, _a.alias_regex, _a.tag_regex, _a.action_kind, _a.action_config)
+_CANDIDATE_COLUMNS = (
+    _a.id,
+    _a.alias_regex,
+    _a.tag_regex,
+    _a.action_kind,
+    _a.action_config,
+    _a.metric,
+    _a.metric_window,
+    _a.metric_agg,
+    _a.metric_op,
+    _a.metric_value,
+)
 
 
 def _probe(kind: str, scope_id: sa.ColumnElement[Any]) -> sa.Select[Any]:
@@ -350,3 +361,17 @@ def collection_row(conn: Connection, collection_id: int) -> dict[str, Any] | Non
         .first()
     )
     return dict(row) if row else None
+
+
+def last_values(
+    conn: Connection, run_pk: int, key: str, limit: int, below_step: int | None = None
+) -> list[float]:
+    """The last ``limit`` non-NaN values of a run's metric (before ``below_step``, if given)."""
+    from modelbay.store.schema import metrics
+
+    m = metrics.c
+    stmt = sa.select(m.value).where(m.run_pk == run_pk, m.key == key, m.value.is_not(None))
+    if below_step is not None:
+        stmt = stmt.where(m.step < below_step)
+    stmt = stmt.order_by(m.step.desc()).limit(limit)
+    return [float(v) for (v,) in conn.execute(stmt).all()]
