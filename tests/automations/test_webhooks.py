@@ -380,3 +380,21 @@ def test_a_run_metric_threshold_fires_when_it_becomes_true(env: Env, receiver: R
     assert metric["data"]["run"]["id"] == "r1" and metric["data"]["project"] == "proj"
     done = next(r for r in got if r.path == "/done").json()
     assert done["type"] == "run.finished" and done["data"]["run"]["state"] == "finished"
+
+
+def test_the_concurrency_limit_holds_deliveries_back(env: Env, receiver: Receiver) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelbay.automations.dispatcher import run_once
+
+    env.services.automations.create(
+        env.me, "one", "registry:model", "version-linked", "webhook", url=receiver.url,
+        concurrency=1,
+    )  # fmt: skip
+    for _ in range(3):
+        env.link()
+    receiver.delay = 0.2
+    with ThreadPoolExecutor(4) as pool:
+        rounds = [run_once(env.services.db, env.settings, pool=pool) for _ in range(3)]
+    assert rounds == [1, 1, 1] and receiver.max_in_flight == 1
+    assert [d["state"] for d in deliveries(env, "one")] == ["succeeded"] * 3

@@ -39,6 +39,11 @@ class Receiver:
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = port
+        #: Seconds each answer waits (a slow destination), and the most requests seen in
+        #: flight at once.
+        self.delay = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.start()
 
     @property
@@ -62,6 +67,13 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                with receiver._lock:
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                with receiver._lock:
+                    receiver.in_flight -= 1
                 status, headers, answer = receiver._answer()
                 with receiver._lock:
                     receiver.requests.append(

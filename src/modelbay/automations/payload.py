@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from modelbay.services.core import Located, describe
 from modelbay.store import artifacts as artifact_store
+from modelbay.store import automations as automation_store
 from modelbay.store import registry as registry_store
 from modelbay.store import runs as run_store
 
@@ -67,8 +68,18 @@ def _version(conn: Connection, event: dict[str, Any]) -> dict[str, Any] | None:
     version_id, artifact_id = event.get("version_id"), event.get("artifact_id")
     if version_id is None or artifact_id is None:
         return None
-    if event.get("link_id") is not None and registry_store.link_row(conn, event["link_id"]):
-        registry = registry_store.registry_by_id(conn, event["registry_id"])
+    collection = (
+        automation_store.collection_row(conn, event["collection_id"])
+        if event.get("collection_id") is not None
+        else None
+    )
+    registry = (
+        registry_store.registry_by_id(conn, event["registry_id"])
+        if event.get("registry_id") is not None
+        else None
+    )
+    link = registry_store.link_row(conn, event["link_id"]) if event.get("link_id") else None
+    if link is not None and collection is not None and registry is not None:
         where = Located(
             version_id,
             artifact_id,
@@ -76,8 +87,8 @@ def _version(conn: Connection, event: dict[str, Any]) -> dict[str, Any] | None:
             event["link_id"],
             event["collection_id"],
             event["registry_id"],
-            registry["name"] if registry else None,
-            registry_store.collection_name(conn, event["collection_id"]),
+            registry["name"],
+            collection["name"],
         )
     else:  # an artifact version, or a link since removed: its source version
         if artifact_store.version_by_id(conn, version_id) is None:
@@ -94,11 +105,12 @@ def build(conn: Connection, event: dict[str, Any], automation: str) -> dict[str,
         if event.get("registry_id") is not None
         else None
     )
-    collection = (
-        registry_store.collection_name(conn, event["collection_id"])
+    found = (
+        automation_store.collection_row(conn, event["collection_id"])
         if event.get("collection_id") is not None
         else None
     )
+    collection = found["name"] if found else None
     run = run_store.run_by_pk(conn, event["run_pk"]) if event.get("run_pk") is not None else None
     project = (version or {}).get("project") or (run or {}).get("project")
     data = {
