@@ -51,11 +51,12 @@ def test_create_test_disable_and_read_history(
     where: str, env: Env, receiver: Receiver, tmp_path: Path
 ) -> None:
     template = tmp_path / "t.json"
-    template.write_text('{"event_type": "${event_type}", "who": "${event_author}"}')
+    template.write_text('{"event_type": "${event_type}", "who": "${event_author}", "k": "${KEY}"}')
     created = cli(
         "automation", "create", "gh", "--scope", "model-registry", "--on", "alias-added",
         "--alias", "prod.*", "--webhook", receiver.url + "/gh", "--secret", SECRET,
-        "--header", "X-Kind=ci", "--template", str(template), "--json",
+        "--header", "X-Kind=ci", "--template", str(template), "--secret-var", "KEY=s3cr3t",
+        "--json",
     )  # fmt: skip
     assert created["scope"] == "registry:model" and created["signed"] is True
     assert SECRET not in json.dumps(created)
@@ -66,7 +67,9 @@ def test_create_test_disable_and_read_history(
     assert Webhook(SECRET).verify(got.body, got.headers) == {
         "event_type": "ADD_ARTIFACT_ALIAS",
         "who": "admin" if where == "http" else "tester",
+        "k": "s3cr3t",
     }
+    assert created["secret_names"] == ["KEY"] and "s3cr3t" not in json.dumps(created)
     assert got.headers["X-Kind"] == "ci"
     shown = cli("automation", "show", "gh", "--json")
     assert shown["template"] == template.read_text() and shown["headers"] == {"X-Kind": "ci"}

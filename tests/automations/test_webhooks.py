@@ -398,3 +398,25 @@ def test_the_concurrency_limit_holds_deliveries_back(env: Env, receiver: Receive
         rounds = [run_once(env.services.db, env.settings, pool=pool) for _ in range(3)]
     assert rounds == [1, 1, 1] and receiver.max_in_flight == 1
     assert [d["state"] for d in deliveries(env, "one")] == ["succeeded"] * 3
+
+
+def test_a_delivery_whose_sender_died_is_sent_again_when_its_lease_expires(
+    env: Env, receiver: Receiver
+) -> None:
+    env.services.automations.create(
+        env.me, "lease", "registry:model", "version-linked", "webhook", url=receiver.url
+    )
+    env.link()
+    with env.services.db.write() as conn:  # a sender claims it, then dies
+        t = time.time()
+        (held,) = store.claim(conn, now=t, lease_until=t + 0.3, worker="dead", limit=10)
+    assert env.dispatch() == 0  # leased: nobody else sends it
+    time.sleep(0.4)
+    assert env.dispatch() == 1
+    (got,) = receiver.wait_for(1)
+    assert got.headers["webhook-id"] == held["message_id"]
+    with env.services.db.write() as conn:  # the dead sender's late outcome is ignored
+        assert not store.settle(
+            conn, held["id"], worker="dead", state="dead", attempts=9, next_attempt_at=t, now=t
+        )
+    assert deliveries(env, "lease")[0]["state"] == "succeeded"

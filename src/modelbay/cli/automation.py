@@ -25,12 +25,12 @@ def _call(op: Any, request: Any) -> Any:
     return connect().call(op, request)
 
 
-def _headers(values: list[str]) -> dict[str, str]:
+def _headers(values: list[str], option: str = "--header") -> dict[str, str]:
     found: dict[str, str] = {}
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key:
-            raise InvalidInputError(f"invalid --header {value[:80]!r}: write NAME=VALUE")
+            raise InvalidInputError(f"invalid {option} {value[:80]!r}: write NAME=VALUE")
         found[key.strip()] = text
     return found
 
@@ -96,6 +96,15 @@ def create(
     header: Annotated[
         list[str] | None, typer.Option("--header", metavar="K=V", help="Repeatable.")
     ] = None,
+    secret_var: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret-var",
+            metavar="NAME=VALUE",
+            help="A write-only secret for ${NAME} in the template and headers (repeatable; "
+            "ACCESS_TOKEN is also sent as a bearer token).",
+        ),
+    ] = None,
     slack: Annotated[str | None, typer.Option("--slack", metavar="URL")] = None,
     job: Annotated[str | None, typer.Option("--job", metavar="QUEUE")] = None,
     template: Annotated[
@@ -139,6 +148,7 @@ def create(
                 headers=_headers(header or []) or None,
                 template=_template(template),
                 signing_secret=secret,
+                secrets=_headers(secret_var or [], "--secret-var") or None,
             )
         )
         info = _call(ops.CREATE_AUTOMATION, request).model_dump()
