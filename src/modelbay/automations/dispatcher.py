@@ -252,4 +252,5 @@ class Dispatcher:
     def stop(self) -> None:
         self._stop.set()
         store.WRITTEN.set()
-        self._thread.join(timeout=30)
+        # A round in flight may wait on a slow destination; leases outlive an abandoned one.
+        self._thread.join(timeout=5)

@@ -228,8 +228,18 @@ def claim(
 
 
 def any_due(conn: Connection, now: float, queue: str | None = None) -> bool:
-    """Whether some delivery is due (read-only, so that an idle dispatcher takes no lock)."""
-    stmt = sa.select(_d.id).where(_d.state == PENDING, _d.next_attempt_at <= now)
+    """Whether :func:`claim` would find a delivery (read-only, so that an idle dispatcher
+    takes no write lock): due, not leased, of an enabled automation."""
+    stmt = (
+        sa.select(_d.id)
+        .select_from(deliveries.join(automations, _a.id == _d.automation_id))
+        .where(
+            _d.state == PENDING,
+            _d.next_attempt_at <= now,
+            sa.or_(_d.lease_until.is_(None), _d.lease_until < now),
+            _a.enabled.is_(True),
+        )
+    )
     if queue is None:
         stmt = stmt.where(_d.action_kind.in_(HTTP_KINDS))
     else:
