@@ -12,7 +12,7 @@ from modelbay.cli.common import JsonFlag, fail_on_error, fmt_time, group, print_
 from modelbay.contract import automations as ops
 from modelbay.errors import InvalidInputError
 
-automation_app = group("Automations: webhooks, Slack messages and jobs when a model moves.")
+automation_app = group("Webhooks, Slack messages and jobs when a model moves.")
 
 
 def register(app: typer.Typer) -> None:
@@ -112,8 +112,9 @@ def create(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create an automation: when EVENT happens in the scope, call a webhook, post to Slack
-    or queue a job."""
+    """Create an automation (a webhook, Slack or a job on an event).
+
+    When EVENT happens in the scope, call a webhook, post to Slack or queue a job."""
     with fail_on_error(as_json):
         chosen = [k for k, v in (("webhook", webhook), ("slack", slack), ("job", job)) if v]
         if len(chosen) != 1:
@@ -164,7 +165,7 @@ def list_(
     scope: Annotated[str | None, typer.Option("--scope", metavar="REF")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The automations you may manage (of one scope with --scope)."""
+    """The automations you may manage."""
     with fail_on_error(as_json):
         found = _call(ops.LIST_AUTOMATIONS, ops.AutomationsQuery(scope=scope)).automations
     infos = [a.model_dump() for a in found]
@@ -188,7 +189,7 @@ def list_(
 
 @automation_app.command("show")
 def show(name: str, as_json: JsonFlag = False) -> None:
-    """One automation (its secrets' names, never their values)."""
+    """One automation (secrets by name only)."""
     with fail_on_error(as_json):
         info = _call(ops.GET_AUTOMATION, ops.AutomationPath(name=name)).model_dump()
     if as_json:
@@ -208,7 +209,7 @@ def _print_delivery(info: dict[str, Any]) -> None:
 
 @automation_app.command("test")
 def test(name: str, as_json: JsonFlag = False) -> None:
-    """Send a sample event now and show what the destination answered."""
+    """Send a sample event now; show the answer."""
     with fail_on_error(as_json):
         info = _call(ops.TEST_AUTOMATION, ops.AutomationPath(name=name)).model_dump()
     if as_json:
@@ -231,13 +232,13 @@ def _set_enabled(name: str, enabled: bool, as_json: bool) -> None:
 
 @automation_app.command("enable")
 def enable(name: str, as_json: JsonFlag = False) -> None:
-    """Enable an automation (also one disabled after failing deliveries)."""
+    """Enable an automation (again)."""
     _set_enabled(name, True, as_json)
 
 
 @automation_app.command("disable")
 def disable(name: str, as_json: JsonFlag = False) -> None:
-    """Disable an automation: events no longer trigger it."""
+    """Disable an automation."""
     _set_enabled(name, False, as_json)
 
 
@@ -261,7 +262,7 @@ def deliveries(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 50,
     as_json: JsonFlag = False,
 ) -> None:
-    """An automation's deliveries, newest first, with every attempt."""
+    """An automation's deliveries and attempts."""
     with fail_on_error(as_json):
         request = ops.DeliveriesQuery(name=name, limit=limit)
         found = _call(ops.DELIVERIES, request).deliveries
@@ -290,7 +291,7 @@ def deliveries(
 
 @automation_app.command("replay")
 def replay(delivery: int, as_json: JsonFlag = False) -> None:
-    """Send a delivery again (same webhook-id), its retry schedule restarted."""
+    """Send a delivery again (same webhook-id)."""
     with fail_on_error(as_json):
         info = _call(ops.REPLAY_DELIVERY, ops.DeliveryPath(delivery_id=delivery)).model_dump()
     if as_json:
