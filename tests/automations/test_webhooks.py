@@ -420,3 +420,25 @@ def test_a_delivery_whose_sender_died_is_sent_again_when_its_lease_expires(
             conn, held["id"], worker="dead", state="dead", attempts=9, next_attempt_at=t, now=t
         )
     assert deliveries(env, "lease")[0]["state"] == "succeeded"
+
+
+def test_project_scopes_see_their_artifacts_not_the_registry(env: Env, receiver: Receiver) -> None:
+    env.link()  # makes project proj
+    env.services.automations.create(
+        env.me, "made", "project:proj", "artifact-created", "webhook", url=receiver.url + "/made"
+    )
+    env.services.automations.create(
+        env.me, "moved", "project:proj", "alias-added", "webhook", url=receiver.url + "/moved",
+        alias_regex="latest",
+    )  # fmt: skip
+    env.link()  # a new version of proj/net (latest moves) linked (the registry's latest too)
+    env.dispatch()
+    got = receiver.wait_for(2)
+    assert sorted(r.path for r in receiver.requests) == ["/made", "/moved"]
+    made = next(r for r in got if r.path == "/made").json()
+    assert made["type"] == "artifact_version.created"
+    assert made["data"]["version"]["ref"] == "proj/net:v1" and made["data"]["registry"] is None
+    moved = next(r for r in got if r.path == "/moved").json()
+    assert (
+        moved["data"]["version"]["ref"] == "proj/net:v1" and "link" not in moved["data"]["version"]
+    )
