@@ -13,9 +13,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from modelbay.contract import automations
+from modelbay.contract import automations, people
 from modelbay.contract import entities as e
-from modelbay.contract import people
 from modelbay.contract import requests as r
 from modelbay.contract.declaration import (
     COMMON_ERRORS,
