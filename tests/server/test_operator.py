@@ -5,6 +5,7 @@ servers on PostgreSQL and SQLite."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ from modelbay.store.database import HEAD_REVISION
 
 def modelbay(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(data_dir), "MODELBAY_DIR": str(data_dir)}
+    if "PYTHONPATH" in os.environ:  # a worktree's code, when the tests run from one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run(
         [sys.executable, "-m", "modelbay", *args], capture_output=True, text=True, env=env
     )
