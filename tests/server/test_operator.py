@@ -115,7 +115,8 @@ def test_metrics_count_every_request_for_admins_only(tmp_path: Path, workers: in
         assert _samples(resp.text, "modelbay_request_duration_seconds_count")[
             '{operation="registries"}'
         ] == calls
-        assert _samples(resp.text, "modelbay_uploads_in_flight") == {"": 0.0}
+        for gauge in ("uploads_in_flight", "deliveries_pending", "deliveries_failed", "jobs_queued"):
+            assert _samples(resp.text, f"modelbay_{gauge}") == {"": 0.0}
 
 
 def test_json_logs_hold_one_object_per_line(tmp_path: Path) -> None:

@@ -385,3 +385,13 @@ def last_values(
         stmt = stmt.where(m.step < below_step)
     stmt = stmt.order_by(m.step.desc()).limit(limit)
     return [float(v) for (v,) in conn.execute(stmt).all()]
+
+
+def delivery_counts(conn: Connection) -> dict[tuple[str, str], int]:
+    """How many deliveries are in each (action kind, state) that is not success."""
+    query = (
+        sa.select(_d.action_kind, _d.state, sa.func.count())
+        .where(_d.state != "succeeded")
+        .group_by(_d.action_kind, _d.state)
+    )
+    return {(kind, state): int(n) for kind, state, n in conn.execute(query)}
