@@ -7,7 +7,8 @@ Each configuration runs on a fresh PostgreSQL database and SeaweedFS bucket, beh
 small models, moving ``staging`` with each link, and log metrics, all through nginx. The
 figures: links per second and metric values per second (work done over the wall time of
 the clients doing it). With three replicas, one is SIGKILLed once a third of the expected
-requests went through; then also: calls that failed as a client saw them (each retried by
+requests went through. An automation sends a webhook for every link to a local receiver.
+Also reported: deliveries lost and repeated, calls that failed as a client saw them (each retried by
 the client), versions lost, duplicated or misnumbered, and 5xx answers from the replicas
 that stayed up.
 
@@ -41,9 +42,19 @@ def run_config(
     n: int, args: argparse.Namespace, cluster: Any, s3: Any, tmp: Path
 ) -> dict[str, Any]:
     import httpx
+    from support.receiver import Receiver
     from support.replicas import replicas
 
-    with replicas(cluster, s3, tmp / f"n{n}", n=n) as r:
+    from modelbay.automations.dispatcher import LEASE_SECONDS
+
+    allow = {"MODELBAY_ALLOW_PRIVATE_DESTINATIONS": "1"}
+    with Receiver() as receiver, replicas(cluster, s3, tmp / f"n{n}", n, allow) as r:
+        admin = httpx.Client(
+            base_url=r.url + "/api/v1", headers={"Authorization": f"Bearer {r.admin_key}"}
+        )
+        hook = {"name": "linked", "scope": "registry:model", "event": "version-linked"}
+        hook |= {"action": "webhook", "url": receiver.url + "/hook"}
+        admin.post("/automations", json=hook).raise_for_status()
         models = [tmp / f"n{n}-models-{i}.json" for i in range(args.model_clients)]
         metrics = [tmp / f"n{n}-metrics-{i}.json" for i in range(args.metric_clients)]
         started = time.perf_counter()
@@ -71,9 +82,6 @@ def run_config(
         model_wall = max(ended[p.pid] for p in procs[: len(models)]) - started
         metric_wall = max(ended[p.pid] for p in procs[len(models) :]) - started
         results = [json.loads(out.read_text()) for out in models]
-        admin = httpx.Client(
-            base_url=r.url + "/api/v1", headers={"Authorization": f"Bearer {r.admin_key}"}
-        )
         versions = admin.get(
             "/registries/model/collections/scale/versions", params={"limit": 10_000}
         ).json()["versions"]
@@ -86,6 +94,11 @@ def run_config(
             run = json.loads(out.read_text())["run"]
             history = admin.get(f"/projects/scale/runs/{run}/history").json()["history"]
             stored += sum(len(points) for points in history.values())
+        try:
+            received = receiver.wait_for(linked, timeout=LEASE_SECONDS + 30)
+        except AssertionError:  # counted below as lost
+            received = list(receiver.requests)
+        delivered = {req.headers["webhook-id"] for req in received}
         return {
             "replicas": n,
             "links_per_s": round(linked / model_wall, 1),
@@ -97,6 +110,8 @@ def run_config(
             "versions_duplicated": len(versions) - len(set(v["id"] for v in versions)),
             "versions_misnumbered": int(indexes != list(range(len(versions)))),
             "metric_values_lost": args.metric_clients * args.steps * 10 - stored,
+            "deliveries_lost": linked - len(delivered),
+            "deliveries_repeated": len(received) - len(delivered),
             "5xx_from_survivors": sum(
                 1
                 for e in access
