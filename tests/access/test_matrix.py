@@ -239,6 +239,7 @@ def args_of(name: str) -> Args | None:
             "points": [{"step": 1, "time": 2.0, "values": {"loss": 0.5}}],
         },
         "history": run,
+        "run_media": run,
         "run_artifacts": run,
         "histories": runs,
         "histories_get": runs,

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from modelbay import names
+from modelbay.blobs.digest import sha256_file
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import (
@@ -30,6 +31,7 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.sdk.artifact import Artifact, parse_target
+from modelbay.sdk.media import ARTIFACT_SCHEME, Histogram, Image, Media, Table, media_key
 from modelbay.sdk.run_config import Config, RunSettings, Summary, printable
 from modelbay.sdk.spool import Journal, Point, Sender, Uploader, sync_run
 from modelbay.sdk.system import SystemMonitor, system_facts
@@ -273,6 +275,12 @@ class Run:
                 f"{MAX_KEY_CHARS} printable characters",
             )
             return
+        if isinstance(value, Media):
+            ref = self._log_media(name, value)
+            if ref is not None:
+                self._known.add(name)
+                pending[name] = ref
+            return
         number = _number(value)
         if number is None:
             self._warn_once(
@@ -283,6 +291,39 @@ class Run:
             return
         self._known.add(name)
         pending[name] = number
+
+    def _log_media(self, key: str, value: Media) -> dict[str, Any] | None:
+        """Store a Table or Image as a version of the run's artifact ``run-<id>-<key>``
+        (types ``run_table`` and ``run_media``, as W&B names the first) and return the
+        reference the history keeps at this step; a Histogram is kept inline."""
+        if isinstance(value, Histogram):
+            return value.to_json()
+        if self.disabled:
+            return None
+        safe = media_key(key)
+        kind = "run_table" if isinstance(value, Table) else "run_media"
+        artifact = Artifact(f"run-{self.id}-{safe}", kind)
+        artifact.add(value, safe)
+        stored = next(p for p in artifact._entries if p.startswith(safe + "."))
+        digest, size = sha256_file(artifact._entries[stored])
+        ref: dict[str, Any] = value.to_json() if isinstance(value, Image) else {
+            "_type": "table-file",
+            "ncols": len(value.columns) if isinstance(value, Table) else 0,
+            "nrows": len(value.data) if isinstance(value, Table) else 0,
+            "log_mode": "IMMUTABLE",
+        }
+        if isinstance(value, Table):
+            ref.update(path=stored, sha256=digest, size=size)
+        qualified = self._store_artifact(artifact)
+        ref["artifact_path"] = f"{ARTIFACT_SCHEME}{qualified}/{ref['path']}"
+        return ref
+
+    def _store_artifact(self, artifact: Artifact) -> str:
+        """Log a run's own artifact now (online) or into the journal (offline); returns its
+        ``project/name:vN`` (offline: ``project/name:<digest>``, resolved by sync)."""
+        transport = self._online("logging a Table or Image")
+        artifact._log(transport, self.project, self.id, None)
+        return artifact.qualified_name
 
     def _commit(self) -> None:
         pending = self._pending

@@ -279,7 +279,7 @@ def _clean_points(points: list[Any]) -> list[Any]:
                     float(v)
                 except OverflowError:
                     continue
-            elif not isinstance(v, bool):
+            elif not isinstance(v, bool) and not (isinstance(v, dict) and "_type" in v):
                 continue
             kept[k] = v
         if kept:
