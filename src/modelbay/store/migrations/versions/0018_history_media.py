@@ -1,14 +1,14 @@
 """history_media: history values that are W&B media references (tables, images, histograms)
 
 Revision ID: 0018
-Revises: 0009
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
