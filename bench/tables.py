@@ -139,11 +139,14 @@ def first_page(root: Path) -> dict[str, Any] | None:
     env["MODELBAY_ADMIN_KEY"] = key
     server = Server("modelbay", cmd, f"http://127.0.0.1:{port}/api/v1/health", cwd, env)
     params = {"ref": "pages/big:v0", "path": "preds.table.json", "limit": 50}
-    with running(server), httpx.Client(
-        base_url=f"http://127.0.0.1:{port}/api/v1",
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=120,
-    ) as client:
+    with (
+        running(server),
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{port}/api/v1",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=120,
+        ) as client,
+    ):
         t0 = time.perf_counter()
         first = client.get("/tables", params=params)
         cold = time.perf_counter() - t0

@@ -160,7 +160,9 @@ def test_a_history_object_of_unknown_type_is_refused(mb: Any, uniq: str) -> None
     run = modelbay.init(project=f"r{uniq}", run_settings=QUIET)
     run.finish()
     request = rq.HistoryPost.model_construct(
-        project=run.project, run_id=run.id, points=[[0, 1.0, {"x": {"_type": "html"}}]]
+        project=run.project,
+        run_id=run.id,
+        points=[{"step": 0, "time": 1.0, "values": {"x": {"_type": "html"}}}],
     )
     with pytest.raises(modelbay.InvalidInputError, match="_type"):
         connect().call(ops.LOG_HISTORY, request)

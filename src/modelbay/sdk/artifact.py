@@ -80,6 +80,8 @@ class Artifact:
         self._version: e.Version | None = None
         self._transport: Transport | None = None
         self._saved: dict[str, Any] = {}
+        #: Set when an offline run staged this draft (sdk/offline.py).
+        self._client_id: str | None = None
 
     # -- building a draft ---------------------------------------------------------------------
 
@@ -340,6 +342,7 @@ class Artifact:
         art._references = {}
         art._dir_roots = {}
         art._tmpdir = None
+        art._client_id = None
         art._bind(transport, version)
         return art
 

@@ -32,6 +32,7 @@ from modelbay.errors import (
 )
 from modelbay.sdk.artifact import Artifact, parse_target
 from modelbay.sdk.media import ARTIFACT_SCHEME, Histogram, Image, Media, Table, media_key
+from modelbay.sdk.offline import CLIENT_SCHEME, stage
 from modelbay.sdk.run_config import Config, RunSettings, Summary, printable
 from modelbay.sdk.spool import Journal, Point, Sender, Uploader, sync_run
 from modelbay.sdk.system import SystemMonitor, system_facts
@@ -314,16 +315,26 @@ class Run:
         }
         if isinstance(value, Table):
             ref.update(path=stored, sha256=digest, size=size)
-        qualified = self._store_artifact(artifact)
-        ref["artifact_path"] = f"{ARTIFACT_SCHEME}{qualified}/{ref['path']}"
+        ref["artifact_path"] = f"{self._store_artifact(artifact)}/{ref['path']}"
         return ref
 
     def _store_artifact(self, artifact: Artifact) -> str:
-        """Log a run's own artifact now (online) or into the journal (offline); returns its
-        ``project/name:vN`` (offline: ``project/name:<digest>``, resolved by sync)."""
+        """Log a run's own artifact now, and return the URL a history value names it by:
+        ``modelbay-artifact://project/name:vN``, or offline a
+        ``modelbay-client-artifact://<id>`` that ``modelbay sync`` replaces with that."""
+        if self.offline:
+            self._stage(artifact, None)
+            return f"{CLIENT_SCHEME}{artifact._client_id}"
         transport = self._online("logging a Table or Image")
         artifact._log(transport, self.project, self.id, None)
-        return artifact.qualified_name
+        return f"{ARTIFACT_SCHEME}{artifact.qualified_name}"
+
+    def _stage(self, artifact: Artifact, aliases: list[str] | None) -> None:
+        """Offline: keep the artifact's bytes in the run's directory and journal it."""
+        if self._sender is None or self.dir is None:
+            raise InvalidInputError("this run keeps nothing: it is disabled")
+        payload = stage(Path(self.dir), artifact, aliases)
+        self._sender.record("artifact", payload)
 
     def _commit(self) -> None:
         pending = self._pending
@@ -449,8 +460,8 @@ class Run:
     def _online(self, what: str) -> Transport:
         if self._transport is None:
             raise InvalidInputError(
-                f"{what} needs a connection: this run is {self._mode} (metrics, config and "
-                "summary only)"
+                f"{what} needs a connection: this run is {self._mode} (metrics, config, "
+                "summary, logged and linked artifacts only)"
             )
         return self._transport
 
@@ -466,7 +477,8 @@ class Run:
         """Log an artifact (or a file or directory path) as a new version of it.
 
         Content equal to a live version creates nothing new; the existing version is returned
-        and a line says so.
+        and a line says so. Offline, the files are kept in the run's directory and the draft
+        is returned; ``modelbay sync`` uploads them, in order with the run's other records.
         """
         if isinstance(artifact_or_path, Artifact):
             artifact = artifact_or_path
@@ -477,6 +489,10 @@ class Run:
                 artifact.add_dir(path)
             else:
                 artifact.add_file(path)
+        if self.offline:
+            self._stage(artifact, names.check_aliases(aliases))
+            _say(f"offline: {artifact.name} is kept in {self.dir}; `modelbay sync` uploads it")
+            return artifact
         created = artifact._log(
             self._online("log_artifact"), self.project, self.id, names.check_aliases(aliases)
         )
@@ -548,8 +564,22 @@ class Run:
     def link_artifact(
         self, artifact: Artifact, target_path: str, aliases: list[str] | None = None
     ) -> Artifact:
-        """Link a logged artifact version into a registry collection (``model-registry/NAME``)."""
+        """Link a logged artifact version into a registry collection (``model-registry/NAME``).
+
+        Offline, the link is journaled after the artifact, and ``modelbay sync`` makes it
+        once the version is uploaded; the draft is returned."""
         parse_target(target_path)
+        if self.offline and artifact._version is None:
+            if artifact._client_id is None:
+                self.log_artifact(artifact)
+            assert self._sender is not None
+            link = {
+                "client_id": artifact._client_id,
+                "target": target_path,
+                "aliases": names.check_aliases(aliases),
+            }
+            self._sender.record("link", link)
+            return artifact
         if not artifact.is_link and artifact._version is None:
             self.log_artifact(artifact)
         return artifact.link(target_path, aliases=aliases)

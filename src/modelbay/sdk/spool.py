@@ -8,6 +8,7 @@ one JSON object per line) and fsync'd once per flush interval, before anything i
     {"points": [[step, time, {key: value}], ...]}                  metric points
     {"update": {"config": {...}, "summary": {...}}}                replaced wholesale
     {"finish": {"state", "exit_code", "time"}}                     the end
+    {"artifact": {...}}, {"link": {...}}     an offline run's artifacts (sdk/offline.py)
 
 A second file, ``run.sent``, holds the byte offset up to which the server has confirmed
 every record. The :class:`Uploader` sends from there; when the server is away the records
@@ -49,10 +50,11 @@ from modelbay.errors import (
     ServerError,
     TransportError,
 )
+from modelbay.sdk.offline import CLIENT_SCHEME, Resolver
 from modelbay.sdk.transport import HttpTransport, Info, Transport
 
 JOURNAL = "run.jsonl"
-KINDS = ("run", "points", "update", "finish")
+KINDS = ("run", "points", "update", "finish", "artifact", "link")
 SENT = "run.sent"
 #: Values in one journal line and in one request (the server takes at most 100,000).
 RECORD_VALUES = 20_000
@@ -348,6 +350,13 @@ class Uploader:
         #: When the server last confirmed anything (monotonic seconds): every send is a
         #: heartbeat, so a quiet run only needs :meth:`beat` when nothing else went out.
         self.contact = time.monotonic()
+        self._resolver: Resolver | None = None
+
+    @property
+    def resolver(self) -> Resolver:
+        if self._resolver is None:
+            self._resolver = Resolver(self.journal.dir)
+        return self._resolver
 
     def beat(self) -> None:
         """Tell the server the run is alive: an empty batch of points, which stores
@@ -411,7 +420,10 @@ class Uploader:
             while not should_stop():
                 while len(inflight) < DEPTH and cursor < self.journal.size:
                     group = self._next_group(cursor)
-                    if not group or (inflight and group[0].kind != "points"):
+                    # Only points travel side by side; any other record goes alone.
+                    if not group or (
+                        inflight and {group[0].kind, inflight[-1][1][0].kind} != {"points"}
+                    ):
                         break
                     inflight.append((_Call(self._send, group), group))
                     cursor = group[-1].end
@@ -458,6 +470,10 @@ class Uploader:
                     exit_code=payload.get("exit_code"),
                 )
                 self.transport.call(ops.UPDATE_RUN, request)
+            elif first.kind == "artifact":
+                self.resolver.commit(self.transport, self.project, self.run_id, first.payload)
+            elif first.kind == "link":
+                self.resolver.link(self.transport, first.payload)
             elif first.kind == "bad":
                 self._skip(f"an unreadable line at byte {first.start} of {self.journal.path}")
         except RETRYABLE:
@@ -468,6 +484,8 @@ class Uploader:
             self._skip(f"{first.kind} at byte {first.start}: {exc.message} [{exc.code}]")
 
     def _call_points(self, points: list[Any], group: list[Record] | None = None) -> None:
+        if any(r.raw is not None and CLIENT_SCHEME.encode() in r.raw for r in group or ()):
+            points, group = self.resolver.points(points), None  # name staged artifacts
         body = _raw_body(group) if group and isinstance(self.transport, HttpTransport) else None
         if body is not None:
             # The journal lines are request bodies already: join them, encode nothing twice.
@@ -582,6 +600,14 @@ class Sender:
                     records.append(Record(offset, offset + len(line), kind, payload, n, raw))
                     offset += len(line)
                 self.uploader.remember(records)
+
+    def record(self, kind: str, payload: Any) -> None:
+        """Journal one record (an offline run's artifact or link) after the points queued
+        before it, so that sync sends them in the order they were logged."""
+        self.spool()
+        with self._journal_lock:
+            self.journal.append([_encode(kind, payload)])
+            self.journal.sync()
 
     # -- the thread -------------------------------------------------------------------------
 
