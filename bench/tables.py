@@ -10,8 +10,9 @@ server's time to the first page of a large table. One JSON line on stdout.
    directory; W&B: its run directory, staging and cache).
 2. ``first_page``: a 100,000-row table logged into an artifact, then ``modelbay server`` on
    that data directory, and ``GET /api/v1/tables`` (the viewer's paging route) for its first
-   page of 50 rows: the first request (the server reads and indexes the file) and the median
-   of 5 more (the target is under 200 ms). ``null`` when the route is absent.
+   page of 50 rows: the first request (the server reads and indexes the file; one other
+   call is made before it, so that it does not also pay for the server's first database
+   connection), the median of 5 more (the target is under 200 ms), and one sorted page.
 
 Usage::
 
@@ -113,7 +114,7 @@ def log_with(client: str, root: Path) -> dict[str, Any]:
     return out
 
 
-def first_page(root: Path) -> dict[str, Any] | None:
+def first_page(root: Path) -> dict[str, Any]:
     data = root / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
     env["MODELBAY_DIR"] = str(data)
@@ -147,11 +148,11 @@ def first_page(root: Path) -> dict[str, Any] | None:
             timeout=120,
         ) as client,
     ):
+        # One call that reads the database first: the cold figure is the table's own.
+        client.get("/projects/pages/artifacts/big/versions/v0").raise_for_status()
         t0 = time.perf_counter()
         first = client.get("/tables", params=params)
         cold = time.perf_counter() - t0
-        if first.status_code == 404 and "error" in first.json() and "route" in first.text:
-            return None
         first.raise_for_status()
         body = first.json()
         assert body["count"] == PAGE_ROWS and len(body["rows"]) == 50, body.get("count")

@@ -457,8 +457,15 @@ class Table(Media):
         type_map = {}
         for index, name in enumerate(self.columns):
             found: dict[str, dict[str, Any]] = {"none": {"wb_type": "none"}}
+            seen: set[type] = set()
             for row in self.data:
-                t = _wb_type(row[index])
+                cell = row[index]
+                kind = type(cell)
+                if kind in seen:
+                    continue  # one type of cell has one wb_type, except a list
+                if kind is not list:
+                    seen.add(kind)
+                t = _wb_type(cell)
                 found.setdefault(json.dumps(t, sort_keys=True), t)
             type_map[name] = {
                 "wb_type": "union",
