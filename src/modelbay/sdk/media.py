@@ -23,17 +23,13 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from modelbay.errors import InvalidInputError, MissingExtraError
 
-#: W&B's limits, kept: a table logged in a run holds at most this many rows (W&B warns and
-#: cuts at 10,000 in runs; artifacts take 200,000).
-MAX_RUN_ROWS = 200_000
+#: The most rows a table holds (W&B's limit for tables in artifacts).
 MAX_ARTIFACT_ROWS = 200_000
 MAX_BINS = 512
 DEFAULT_BINS = 64
@@ -67,10 +63,6 @@ class Media:
     """A value that serialises to W&B's ``{"_type": ...}`` JSON, with files of its own."""
 
     _log_type = ""
-
-    def files(self) -> list[tuple[str, Path]]:
-        """``(path in the artifact, local file)`` of the files this value stores."""
-        return []
 
     def to_json(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -140,9 +132,6 @@ class Image(Media):
             assert self._bytes is not None
             target.write_bytes(self._bytes)
         return target
-
-    def files(self) -> list[tuple[str, Path]]:
-        raise AssertionError("use local_file(scratch)")  # pragma: no cover
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -542,11 +531,6 @@ def media_key(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", key)[:100] or "_"
 
 
-def media_type(value: Any) -> bool:
-    """Whether ``value`` is one of the types :func:`stage` writes."""
-    return isinstance(value, Media)
-
-
 def stage(value: Media, name: str, scratch: Path) -> list[tuple[str, Path]]:
     """Write ``value``'s files under ``scratch``: ``(path in the artifact, file)`` pairs,
     the value's own JSON file (``<name>.<type>.json``) last.
@@ -618,15 +602,6 @@ def referenced_paths(path: Path) -> list[str]:
             if isinstance(cell, dict) and cell.get("_type") == "image-file":
                 out.append(str(cell["path"]))
     return sorted(set(out))
-
-
-def scratch_dir() -> Path:
-    """A temporary directory for staged files; the caller removes it."""
-    return Path(tempfile.mkdtemp(prefix="modelbay-media-"))
-
-
-def remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 __all__ = ["Histogram", "Image", "Media", "Table"]
