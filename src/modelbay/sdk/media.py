@@ -12,8 +12,8 @@ Each type serialises to the JSON W&B writes, so that a reader of either understa
 
 Files go into an artifact version, whose bytes are content-addressed: an image that
 several versions (or tables) hold is stored once. numpy, Pillow and pandas are optional:
-each is imported when a value needs it, and a missing one is a one-line error saying
-``pip install numpy pillow pandas``.
+each is imported when a value needs it, and a missing one is a one-line error naming the
+``pip install`` (all three: ``pip install 'modelbay[media]'``).
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ def _need(module: str, for_what: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        package = {"PIL": "pillow"}.get(module, module)
+        package = {"PIL.Image": "pillow"}.get(module, module)
         raise MissingExtraError(
-            f"{for_what} needs {package}: pip install {package}",
-            {"module": module},
+            f"{for_what} needs {package}: pip install {package} (or 'modelbay[media]')",
+            {"extra": "media", "module": module},
         ) from None
 
 
