@@ -63,6 +63,7 @@ def test_offline_run_logs_and_links_models_then_sync_in_order(
     assert ref["artifact_path"] == (
         f"modelbay-artifact://o{uniq}/run-{run.id}-preds:v0/preds.table.json"
     )
+    assert Api().run(run.path).summary["preds"]["artifact_path"] == ref["artifact_path"]
     got = registry.artifact(f"o{uniq}/run-{run.id}-preds:v0").get("preds")
     assert got.data[0][0] == 0 and got.data[0][1].width == 4
 

@@ -159,6 +159,12 @@ class Resolver:
         """``points`` with every ``modelbay-client-artifact://`` path named by its version."""
         return [[s, t, {k: self._value(v) for k, v in values.items()}] for s, t, values in points]
 
+    def summary(self, summary: Any) -> Any:
+        """A summary whose latest media references name their uploaded versions."""
+        if not isinstance(summary, dict):
+            return summary
+        return {k: self._value(v) for k, v in summary.items()}
+
     def _value(self, value: Any) -> Any:
         if isinstance(value, dict):
             path = value.get("artifact_path")

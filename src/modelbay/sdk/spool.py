@@ -50,7 +50,7 @@ from modelbay.errors import (
     ServerError,
     TransportError,
 )
-from modelbay.sdk.offline import CLIENT_SCHEME, Resolver
+from modelbay.sdk.offline import CLIENT_SCHEME, RESOLVED, Resolver
 from modelbay.sdk.transport import HttpTransport, Info, Transport
 
 JOURNAL = "run.jsonl"
@@ -458,6 +458,8 @@ class Uploader:
                         self._call_points(cleaned)
             elif first.kind == "update":
                 fields = {k: v for k, v in first.payload.items() if k in ("config", "summary")}
+                if "summary" in fields and (self.journal.dir / RESOLVED).exists():
+                    fields["summary"] = self.resolver.summary(fields["summary"])  # offline
                 if fields:
                     request = rq.RunUpdate(project=self.project, run_id=self.run_id, **fields)
                     self.transport.call(ops.UPDATE_RUN, request)
