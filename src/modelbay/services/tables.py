@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from sqlalchemy.engine import Connection
 
 from modelbay import names
@@ -137,9 +138,12 @@ def parse_table(data: bytes) -> Parsed:
         InvalidInputError: not JSON, or not a table (``columns`` and ``data`` lists).
     """
     try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        raise InvalidInputError(f"the table file is not JSON: {exc}") from None
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:  # NaN and the infinities, as Python's json writes them
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise InvalidInputError(f"the table file is not JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("_type", "table") != "table":
         raise InvalidInputError("the file is not a table (its _type is not 'table')")
     columns, rows = doc.get("columns"), doc.get("data")
@@ -403,7 +407,7 @@ class TableService:
             "sha256": source.sha256,
             "columns": table.columns,
             "types": table.types,
-            "rows": [show_cells(json.loads(text), source.base) for _, text in rows],
+            "rows": [show_cells(orjson.loads(text), source.base) for _, text in rows],
             "indices": [i for i, _ in rows],
             "total": total,
             "count": table.count,

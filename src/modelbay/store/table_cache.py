@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 #: Comparison operators of a filter clause, as SQL.
 OPERATORS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 #: Rows inserted per statement batch while building.
@@ -98,7 +100,7 @@ class CachedTable:
         descending: bool,
         offset: int,
         limit: int,
-    ) -> tuple[list[tuple[int, str]], int]:
+    ) -> tuple[list[tuple[int, bytes]], int]:
         """``([(row index, row JSON)], rows matching)`` of one page."""
         where, params = self._where(clauses)
         order = "rowid"
@@ -112,13 +114,23 @@ class CachedTable:
                 if not clauses
                 else conn.execute(f"SELECT count(*) FROM t{where}", params).fetchone()[0]
             )
-            rows = conn.execute(
-                f"SELECT rowid - 1, row FROM t{where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            ).fetchall()
+            # the sort keeps row ids only (a deep page sorts no row text), then the page's
+            # rows are read by id
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT rowid FROM t{where} ORDER BY {order} LIMIT ? OFFSET ?",
+                    [*params, limit, offset],
+                )
+            ]
+            marks = ",".join("?" * len(ids))
+            found = dict(
+                conn.execute(f"SELECT rowid, row FROM t WHERE rowid IN ({marks})", ids).fetchall()
+            )
+        rows = [(i - 1, found[i]) for i in ids]
         return rows, int(total)
 
-    def keyed(self, column: int) -> Iterator[tuple[Any, str]]:
+    def keyed(self, column: int) -> Iterator[tuple[Any, bytes]]:
         """``(key, row JSON)`` of every row, in the table's order (for joins)."""
         with self.connect() as conn:
             yield from conn.execute(f"SELECT c{column}, row FROM t ORDER BY rowid")
@@ -184,14 +196,12 @@ class TableCache:
                 conn.execute("PRAGMA synchronous=OFF")
                 conn.execute("BEGIN")
                 conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-                conn.execute(f"CREATE TABLE t (row TEXT{''.join(f', c{i}' for i in range(n))})")
+                conn.execute(f"CREATE TABLE t (row BLOB{''.join(f', c{i}' for i in range(n))})")
                 count = 0
                 batch: list[list[Any]] = []
                 for row in parsed.rows:
                     cells = (list(row) + [None] * n)[:n]
-                    batch.append(
-                        [json.dumps(cells, separators=(",", ":"))] + [sortable(c) for c in cells]
-                    )
+                    batch.append([orjson.dumps(cells)] + [sortable(c) for c in cells])
                     if len(batch) >= BATCH:
                         conn.executemany(f"INSERT INTO t (row, {cols}) VALUES ({marks})", batch)
                         count += len(batch)
