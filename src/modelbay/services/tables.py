@@ -415,6 +415,101 @@ class TableService:
             "limit": limit,
         }
 
+    # -- joins ------------------------------------------------------------------------------
+
+    def join(
+        self,
+        sources: list[Source],
+        key: str,
+        *,
+        show: str = "all",
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Info:
+        """Tables side by side, joined on the column ``key`` (first row of each key wins):
+        ``{"key", "columns", "counts", "total", "rows"}``. ``columns`` are compared: those
+        every table has, but the key. A row is ``equal`` when it is in every table with the
+        same cells, ``differ`` when in every table with some cell not the same (``differ``
+        names those columns), ``only`` when some table lacks it. ``show`` keeps ``all`` rows
+        or those of one kind; ``rows`` are ``{"key", "status", "differ", "cells"}``, ``cells``
+        one list per table (None where it lacks the row), cells of ``columns`` in order.
+
+        Raises:
+            InvalidInputError: a table without the key column, or a bad ``show``.
+        """
+        if show not in JOIN_SHOWS:
+            raise InvalidInputError(f"show must be one of {', '.join(JOIN_SHOWS)}")
+        offset, limit = _check_page(offset, limit)
+        for s in sources:
+            if key not in s.table.columns:
+                raise InvalidInputError(f"{s.ref} {s.path} has no column {key[:80]!r}")
+        columns = [
+            c
+            for c in sources[0].table.columns
+            if c != key and all(c in s.table.columns for s in sources[1:])
+        ]
+        same_layout = all(s.table.columns == sources[0].table.columns for s in sources)
+        maps: list[dict[Any, bytes]] = []
+        for s in sources:
+            found: dict[Any, bytes] = {}
+            for k, row in s.table.keyed(s.table.columns.index(key)):
+                if k is not None and k not in found:
+                    found[k] = row
+            maps.append(found)
+        keys = list(dict.fromkeys(k for m in maps for k in m))
+        status: dict[Any, str] = {}
+        counts = {"equal": 0, "differ": 0, "only": 0}
+        for k in keys:
+            rows = [m.get(k) for m in maps]
+            if any(r is None for r in rows):
+                kind = "only"
+            elif same_layout and all(r == rows[0] for r in rows):
+                kind = "equal"
+            else:
+                kind = "differ" if _differing(sources, columns, rows) else "equal"
+            status[k] = kind
+            counts[kind] += 1
+        kept = keys if show == "all" else [k for k in keys if status[k] == show]
+        out = []
+        for k in kept[offset : offset + limit]:
+            rows = [m.get(k) for m in maps]
+            out.append(
+                {
+                    "key": k,
+                    "status": status[k],
+                    "differ": _differing(sources, columns, rows) if status[k] != "only" else [],
+                    "cells": [
+                        None
+                        if r is None
+                        else show_cells(_project(orjson.loads(r), s, columns), s.base)
+                        for r, s in zip(rows, sources, strict=True)
+                    ],
+                }
+            )
+        return {
+            "key": key,
+            "columns": columns,
+            "counts": {**counts, "rows": len(keys)},
+            "total": len(kept),
+            "rows": out,
+        }
+
+
+def _project(cells: list[Any], source: Source, columns: list[str]) -> list[Any]:
+    at = source.table.columns
+    return [cells[at.index(c)] for c in columns]
+
+
+def _differing(sources: list[Source], columns: list[str], rows: list[bytes | None]) -> list[str]:
+    """The compared columns whose cells are not the same in every table's row."""
+    cells = [
+        _project(orjson.loads(r), s, columns)
+        for r, s in zip(rows, sources, strict=True)
+        if r is not None
+    ]
+    canon = [[orjson.dumps(c, option=orjson.OPT_SORT_KEYS) for c in row] for row in cells]
+    return [c for i, c in enumerate(columns) if len({row[i] for row in canon}) > 1]
+
 
 def history_table_digest(
     conn: Connection, project: str, run_id: str, key: str, step: int
