@@ -133,3 +133,21 @@ def test_a_runs_logged_table(mb: Any, uniq: str, tmp_path: Path) -> None:
     assert got.count == 5 and got.ref == f"{project}/run-{run.id}-preds:v1"
     with pytest.raises(NotFoundError):
         connect().call(RUN_TABLE, RunTableQuery(project=project, run_id=run.id, key="other"))
+
+
+def test_a_table_logged_in_a_run_at_each_step(mb: Any, uniq: str) -> None:
+    project = f"steptables{uniq}"
+    run = modelbay.init(project=project)
+    for step in range(3):
+        table = modelbay.Table(columns=["id", "pred"])
+        for i in range(step + 2):
+            table.add_data(i, f"p{step}")
+        run.log({"preds": table, "acc": step / 10}, step=step)
+    run.finish()
+    conn = connect()
+    latest = conn.call(RUN_TABLE, RunTableQuery(project=project, run_id=run.id, key="preds"))
+    assert latest.count == 4 and latest.rows[0] == [0, "p2"]
+    first = conn.call(RUN_TABLE, RunTableQuery(project=project, run_id=run.id, key="preds", step=0))
+    assert first.count == 2 and first.rows == [[0, "p0"], [1, "p0"]]
+    with pytest.raises(NotFoundError, match="at step 7"):
+        conn.call(RUN_TABLE, RunTableQuery(project=project, run_id=run.id, key="preds", step=7))

@@ -267,6 +267,7 @@ class TableService:
             found = self._run_table_versions(conn, principal, project, run_id)
             out = []
             for key, rows in sorted(found.items()):
+                steps = history_tables(conn, rows[0]["run_pk"], f"run-{run_id}-{key}")
                 latest = max(rows, key=lambda r: r["index"])
                 files = artifact_store.files_of(conn, latest["id"])
                 path = next((f["path"] for f in files if f["path"].endswith(TABLE_SUFFIX)), None)
@@ -278,6 +279,7 @@ class TableService:
                         "ref": f"{project}/{latest['name']}:v{latest['index']}",
                         "path": path,
                         "versions": len(rows),
+                        "steps": sorted(steps),
                     }
                 )
         return out
@@ -299,7 +301,9 @@ class TableService:
                 and row["type"] == RUN_TABLE_TYPE
                 and row["name"].startswith(prefix)
             ):
-                found.setdefault(row["name"][len(prefix) :], []).append(row)
+                found.setdefault(row["name"][len(prefix) :], []).append(
+                    {**row, "run_pk": run["id"]}
+                )
         return found
 
     def run_source(
@@ -315,17 +319,23 @@ class TableService:
             rows = self._run_table_versions(conn, principal, project, run_id).get(key)
             if not rows:
                 raise NotFoundError(f"run {project}/{run_id} logged no table {key[:200]!r}")
-            wanted = None
+            wanted: dict[str, str] | None = None
             if step is not None:
-                wanted = history_table_digest(conn, project, run_id, key, step)
+                steps = history_tables(conn, rows[0]["run_pk"], f"run-{run_id}-{key}")
+                wanted = steps.get(step)
                 if wanted is None:
                     raise NotFoundError(f"run {project}/{run_id} logged no {key!r} at step {step}")
             for row in sorted(rows, key=lambda r: -r["index"]):
-                ref = ArtifactRef(project, row["name"], f"v{row['index']}")
+                if wanted and wanted["version"] and wanted["version"] != f"v{row['index']}":
+                    continue
                 files = artifact_store.files_of(conn, row["id"])
                 tables = [f for f in files if f["path"].endswith(TABLE_SUFFIX)]
-                hit = next((f for f in tables if wanted in (None, f["sha256"])), None)
+                hit = next(
+                    (f for f in tables if not wanted or wanted["sha256"] in ("", f["sha256"])),
+                    None,
+                )
                 if hit is not None:
+                    ref = ArtifactRef(project, row["name"], f"v{row['index']}")
                     info = describe(conn, locate(conn, ref))
                     break
             else:
@@ -511,9 +521,17 @@ def _differing(sources: list[Source], columns: list[str], rows: list[bytes | Non
     return [c for i, c in enumerate(columns) if len({row[i] for row in canon}) > 1]
 
 
-def history_table_digest(
-    conn: Connection, project: str, run_id: str, key: str, step: int
-) -> str | None:
-    """The sha256 of the table the run's history references under ``key`` at ``step``."""
-    del conn, project, run_id, key, step
-    return None
+def history_tables(conn: Connection, run_pk: int, artifact: str) -> dict[int, dict[str, str]]:
+    """The steps where a run's history references a table of its artifact ``artifact``
+    (``{"_type": "table-file", "sha256", "artifact_path":
+    "modelbay-artifact://project/name:vN/path"}``): ``{step: {"sha256", "version"}}``."""
+    out: dict[int, dict[str, str]] = {}
+    for _, step, text, _ in run_store.media(conn, run_pk, None):
+        value = orjson.loads(text)
+        if not isinstance(value, dict) or value.get("_type") != "table-file":
+            continue
+        where = str(value.get("artifact_path") or "").partition("://")[2].split("/")
+        name, _, version = where[1].partition(":") if len(where) > 2 else ("", "", "")
+        if name == artifact:
+            out[step] = {"sha256": str(value.get("sha256") or ""), "version": version}
+    return out
