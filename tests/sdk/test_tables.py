@@ -151,3 +151,15 @@ def test_a_table_logged_in_a_run_at_each_step(mb: Any, uniq: str) -> None:
     assert first.count == 2 and first.rows == [[0, "p0"], [1, "p0"]]
     with pytest.raises(NotFoundError, match="at step 7"):
         conn.call(RUN_TABLE, RunTableQuery(project=project, run_id=run.id, key="preds", step=7))
+
+
+def test_histograms_of_steps_share_one_grid_and_keep_their_counts() -> None:
+    from modelbay.server.ui.tables import histogram_grid
+
+    h0 = {"_type": "histogram", "values": [1, 2, 3], "bins": [0.0, 1.0, 2.0, 3.0]}
+    h1 = {"_type": "histogram", "values": [4, 5], "bins": [2.0, 4.0, 6.0]}
+    grid = histogram_grid([(0, h0), (5, h1), (6, {"_type": "table-file"})])
+    assert grid is not None and grid["steps"] == [0, 5]
+    assert [sum(row[0] for row in grid["z"]), sum(row[1] for row in grid["z"])] == [6, 9]
+    assert grid["y"][0] < 0.5 < 5.5 < grid["y"][-1] + 1
+    assert histogram_grid([(0, {"_type": "image-file"})]) is None

@@ -59,8 +59,13 @@ run = modelbay.init(project={project!r}, name="evaluator")
 run.log_artifact(artifact("preds", "predictions", table(pathlib.Path("a"), range(200), lambda i: False)))
 run.log_artifact(artifact("preds", "predictions",
                           table(pathlib.Path("b"), range(5, 205), lambda i: i % 10 == 0)))
-samples = artifact(f"run-{{run.id}}-samples", "run_table", table(pathlib.Path("c"), range(30), lambda i: False))
-run.log_artifact(samples)
+for step in range(3):
+    samples = modelbay.Table(columns=["id", "pred"])
+    for i in range(30 + step):
+        samples.add_data(i, f"p{{step}}")
+    spread = [((i * 7919) % 100) / 10 + step for i in range(200)]
+    run.log({{"samples": samples, "weights": modelbay.Histogram(spread),
+             '<b id="evil-hist">w</b>': modelbay.Histogram(spread)}}, step=step)
 run.finish()
 print(json.dumps({{"run": run.path}}))
 """
@@ -187,10 +192,22 @@ def test_the_collection_page_links_to_compared_predictions(
     )
 
 
-def test_a_runs_logged_table_on_its_page(page: Any, seeded: dict[str, str]) -> None:
+def test_a_runs_tables_by_step_and_its_histograms(
+    page: Any, seeded: dict[str, str], artifacts_dir: Any
+) -> None:
     page.goto(f"/projects/{seeded['project']}/runs/{seeded['run'].split('/')[1]}")
     box = page.locator("#run-tables [data-table-key=samples]")
+    expect(box.locator(".table-range")).to_have_text("Rows 1–25 of 32")
+    expect(box.locator("tbody tr").first.locator("td").nth(2)).to_have_text("p2")
+    box.locator("select.step-select").select_option("0")
     expect(box.locator(".table-range")).to_have_text("Rows 1–25 of 30")
+    expect(box.locator("tbody tr").first.locator("td").nth(2)).to_have_text("p0")
+    histograms = page.locator("#run-histograms")
+    expect(histograms.locator("[data-histogram=weights] .main-svg").first).to_be_visible()
+    expect(histograms.locator("h3")).to_have_count(2)
+    expect(histograms).to_contain_text('<b id="evil-hist">w</b>')
+    assert page.locator("#evil-hist").count() == 0
+    shot(page, artifacts_dir, "run-tables-histograms")
 
 
 def test_tables_fit_a_phone(open_tab: Any, seeded: dict[str, str], artifacts_dir: Any) -> None:

@@ -20,6 +20,8 @@ from modelbay.services.tables import JOIN_SHOWS, MAX_COMPARED, Source
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 data_router = APIRouter(route_class=DataRoute, include_in_schema=False)
 JOIN_PAGE = 50
+HISTOGRAM_BUCKETS = 128
+MAX_HISTOGRAM_STEPS = 500
 
 
 @data_router.get("/-/data/table")
@@ -52,6 +54,82 @@ def table_data(
 def run_tables_data(svc: Svc, who: DataWho, project: str, run: str) -> Response:
     """The tables a run logged, each with the reference of its latest version."""
     return json_response({"tables": svc.tables.run_tables(who, project, run)})
+
+
+@data_router.get("/-/data/run-table")
+def run_table_data(
+    svc: Svc,
+    who: DataWho,
+    project: str,
+    run: str,
+    key: str,
+    step: int | None = None,
+    sort: str | None = None,
+    descending: bool = False,
+    filter: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> Response:
+    """A page of the table a run logged under ``key`` at ``step`` (else its latest)."""
+    page = svc.tables.run_page(
+        who,
+        project,
+        run,
+        key,
+        step=step,
+        sort=sort or None,
+        descending=descending,
+        filter=filter or None,
+        offset=offset,
+        limit=limit,
+    )
+    return json_response(page)
+
+
+@data_router.get("/-/data/run-histograms")
+def run_histograms_data(svc: Svc, who: DataWho, project: str, run: str) -> Response:
+    """The histograms a run logged, each over its steps on one grid of value buckets."""
+    media = svc.runs.media(who, project, run)["media"]
+    out = {}
+    for key, points in sorted(media.items()):
+        grid = histogram_grid([(step, value) for step, value, _ in points])
+        if grid is not None:
+            out[key] = grid
+    return json_response({"histograms": out})
+
+
+def histogram_grid(points: list[tuple[int, Any]]) -> dict[str, Any] | None:
+    """W&B histograms (``{"_type": "histogram", "values", "bins"}``) of many steps on one
+    grid: ``{"steps", "y", "z"}``, ``z[bucket][step]`` the count whose bin centre falls in
+    the bucket of centre ``y[bucket]`` (as many buckets as the finest histogram has bins, at
+    most :data:`HISTOGRAM_BUCKETS`); None when none is a histogram."""
+    hists = [
+        (step, v["values"], v["bins"])
+        for step, v in points
+        if isinstance(v, dict)
+        and v.get("_type") == "histogram"
+        and isinstance(v.get("values"), list)
+        and isinstance(v.get("bins"), list)
+        and len(v["bins"]) == len(v["values"]) + 1
+        and v["values"]
+    ][-MAX_HISTOGRAM_STEPS:]
+    if not hists:
+        return None
+    buckets = min(HISTOGRAM_BUCKETS, max(len(c) for _, c, _ in hists))
+    lo = min(float(b[0]) for _, _, b in hists)
+    hi = max(float(b[-1]) for _, _, b in hists)
+    width = (hi - lo) / buckets or 1.0
+    z = [[0.0] * len(hists) for _ in range(buckets)]
+    for col, (_, counts, bins) in enumerate(hists):
+        for i, count in enumerate(counts):
+            centre = (float(bins[i]) + float(bins[i + 1])) / 2
+            row = min(buckets - 1, max(0, int((centre - lo) / width)))
+            z[row][col] += float(count)
+    return {
+        "steps": [step for step, _, _ in hists],
+        "y": [lo + width * (i + 0.5) for i in range(buckets)],
+        "z": z,
+    }
 
 
 # -- comparing predictions ------------------------------------------------------------------

@@ -157,20 +157,33 @@
     if (!root.__viewer) root.__viewer = new Viewer(root);
   }
 
-  // A run's logged tables: listed by the server, then each gets a viewer.
+  // A run's logged tables: listed by the server, then each gets a viewer (and a choice of
+  // step when the run logged it at several).
   function runTables(section) {
     fetch(section.getAttribute("data-run-tables"), { credentials: "same-origin" })
       .then(function (resp) { return resp.ok ? resp.json() : { tables: [] }; })
       .then(function (body) {
         var holder = section.querySelector("[data-run-tables-body]");
-        if (!body.tables.length) { holder.appendChild(el("p", { "class": "empty" }, "No tables logged.")); return; }
-        section.hidden = false;
+        if (!body.tables.length) { holder.appendChild(el("p", { "class": "empty", style: "padding:0 18px" }, "No tables logged.")); return; }
         body.tables.forEach(function (t) {
           var box = el("div", { "class": "run-table", "data-table-key": t.key });
           var title = el("h3", { "class": "mono small" }, t.key);
-          if (t.versions > 1) title.appendChild(el("span", { "class": "muted" }, " · latest of " + t.versions));
           box.appendChild(title);
-          var view = el("div", { "class": "tableview", "data-table-src": "/-/data/table?" + new URLSearchParams({ ref: t.ref, path: t.path }).toString() });
+          var base = "/-/data/run-table?" + new URLSearchParams({ project: section.getAttribute("data-project"), run: section.getAttribute("data-run"), key: t.key }).toString();
+          var view = el("div", { "class": "tableview", "data-table-src": base });
+          if (t.steps && t.steps.length > 1) {
+            var pick = el("select", { "aria-label": "Step of " + t.key, "class": "step-select" });
+            t.steps.slice().reverse().forEach(function (step, i) {
+              pick.appendChild(el("option", { value: String(step) }, "step " + step + (i === 0 ? " (latest)" : "")));
+            });
+            pick.addEventListener("change", function () {
+              view.__viewer.src = base + "&step=" + encodeURIComponent(pick.value);
+              view.__viewer.state.offset = 0;
+              view.__viewer.load();
+            });
+            title.appendChild(document.createTextNode(" "));
+            title.appendChild(pick);
+          }
           box.appendChild(view);
           holder.appendChild(box);
           start(view);
@@ -178,6 +191,37 @@
       });
   }
 
+  // Histograms over steps (W&B's {"_type": "histogram", "values", "bins"} per step): one
+  // heatmap each, step across, value up. The key is a heading written as text; Plotly gets
+  // no text from the data (its labels render HTML).
+  function runHistograms(section) {
+    if (!window.Plotly) return;
+    fetch(section.getAttribute("data-run-histograms"), { credentials: "same-origin" })
+      .then(function (resp) { return resp.ok ? resp.json() : { histograms: {} }; })
+      .then(function (body) {
+        var keys = Object.keys(body.histograms);
+        if (!keys.length) return;
+        section.hidden = false;
+        var holder = section.querySelector("[data-histograms-body]");
+        keys.forEach(function (key) {
+          var h = body.histograms[key];
+          var box = el("div", { "class": "histogram", "data-histogram": key });
+          box.appendChild(el("h3", { "class": "mono small" }, key));
+          var plot = el("div", { "class": "histogram-plot" });
+          box.appendChild(plot);
+          holder.appendChild(box);
+          window.Plotly.newPlot(plot, [{
+            type: "heatmap", x: h.steps, y: h.y, z: h.z, colorscale: "Blues", reversescale: true,
+            showscale: false, hovertemplate: "step %{x}<br>value %{y:.4g}<br>count %{z}<extra></extra>"
+          }], {
+            margin: { l: 48, r: 8, t: 8, b: 36 }, height: 220,
+            xaxis: { title: { text: "step" } }, yaxis: { title: { text: "value" } }
+          }, { displayModeBar: false, responsive: true });
+        });
+      });
+  }
+
   document.querySelectorAll("[data-table-src]").forEach(start);
   document.querySelectorAll("[data-run-tables]").forEach(runTables);
+  document.querySelectorAll("[data-run-histograms]").forEach(runHistograms);
 })();
