@@ -228,3 +228,42 @@ def test_tables_fit_a_phone(open_tab: Any, seeded: dict[str, str], artifacts_dir
         )
         assert width <= 390, f"{url} is {width} px wide at 390: {wide}"
     shot(tab, artifacts_dir, "compare-predictions-390")
+
+
+def test_table_rows_and_images_need_the_viewer_role(
+    ui_server: Any, seeded: dict[str, str], csrf: Any
+) -> None:
+    import httpx
+
+    project = seeded["project"]
+    api = httpx.Client(
+        base_url=ui_server.url + "/api/v1",
+        headers={"Authorization": f"Bearer {ui_server.admin_key}"},
+        timeout=60,
+    )
+    suffix = uuid.uuid4().hex[:6]
+    keys = {}
+    for who in ("rv", "outsider"):
+        made = api.post("/users", json={"name": f"{who}{suffix}"})
+        assert made.status_code == 201, made.text
+        keys[who] = made.json()["key"]
+    member = {"user": f"rv{suffix}", "role": "restricted_viewer"}
+    assert api.post(f"/projects/{project}/members", json=member).status_code in (200, 201)
+    assert api.patch(f"/projects/{project}", json={"visibility": "restricted"}).status_code == 200
+    table = {"ref": f"{project}/preds:v0", "path": "preds.table.json"}
+    image = f"/projects/{project}/artifacts/preds/v0/images/media/images/3.png"
+    for who, status in (("rv", 403), ("outsider", 404)):
+        with httpx.Client(base_url=ui_server.url, timeout=60) as browser:
+            login = browser.get("/login")
+            signed = browser.post("/login", data={"csrf_token": csrf(login.text), "key": keys[who]})
+            assert signed.status_code == 303
+            assert browser.get("/-/data/table", params=table).status_code == status
+            assert browser.get(image).status_code == status
+            page = browser.get(f"/projects/{project}/artifacts/preds/v0")
+            assert 'id="tables"' not in page.text
+    with httpx.Client(base_url=ui_server.url, timeout=60) as browser:
+        login = browser.get("/login")
+        browser.post("/login", data={"csrf_token": csrf(login.text), "key": ui_server.admin_key})
+        assert browser.get(image).status_code == 200
+        assert browser.get("/-/data/table", params=table).json()["count"] == 200
+    api.close()
