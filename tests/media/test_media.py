@@ -122,14 +122,15 @@ def test_run_log_keeps_wandb_references_per_step(mb: Any, uniq: str) -> None:
     run = modelbay.init(project=f"l{uniq}", run_settings=QUIET)
     table = Table(columns=["id", "img"], data=[[0, Image(pixels(0))], [1, Image(pixels(1))]])
     run.log({"acc": 0.5, "eval": {"preds": table}, "img": Image(pixels(2), caption="x")})
-    run.log({"acc": 0.6, "h": Histogram([1, 2, 3], num_bins=3)})
+    grid = [Image(pixels(4), caption="a"), Image(pixels(5))]
+    run.log({"acc": 0.6, "h": Histogram([1, 2, 3], num_bins=3), "grid": grid})
     table.add_data(2, Image(pixels(3)))
     run.log({"eval/preds": table})
     run.finish()
 
     stored = Api().run(run.path)
     media = stored.media()
-    assert sorted(media) == ["eval/preds", "h", "img"]
+    assert sorted(media) == ["eval/preds", "grid", "h", "img"]
     assert [s for s, _, _ in media["eval/preds"]] == [0, 2]
     first, last = media["eval/preds"][0][1], media["eval/preds"][1][1]
     assert first["_type"] == "table-file" and (first["ncols"], first["nrows"]) == (2, 2)
@@ -143,6 +144,12 @@ def test_run_log_keeps_wandb_references_per_step(mb: Any, uniq: str) -> None:
     assert stored.history()["acc"][1][:2] == [1, 0.6]  # numbers stay numbers
     assert stored.summary["eval/preds"]["nrows"] == 3  # the latest reference, as in W&B
     assert stored.media(keys=["h"]).keys() == {"h"}
+    separated = media["grid"][0][1]  # W&B's images/separated
+    assert separated["_type"] == "images/separated" and separated["count"] == 2
+    assert separated["filenames"] == [i.path for i in grid]
+    assert separated["captions"] == ["a", ""]
+    group = Api().artifact(f"{run.project}/run-{run.id}-grid:v0").get("grid")
+    assert [i.sha256 for i in group.group] == [i.sha256 for i in grid]
 
     logged = {a.name.split(":")[0]: a for a in stored.logged_artifacts()}
     table_art = Api().artifact(f"{run.project}/run-{run.id}-eval_preds:v1")
@@ -166,3 +173,19 @@ def test_a_history_object_of_unknown_type_is_refused(mb: Any, uniq: str) -> None
     )
     with pytest.raises(modelbay.InvalidInputError, match="_type"):
         connect().call(ops.LOG_HISTORY, request)
+    big = {"_type": "histogram", "values": [1] * 40_000, "bins": []}
+    request = rq.HistoryPost.model_construct(
+        project=run.project, run_id=run.id, points=[{"step": 0, "time": 1.0, "values": {"h": big}}]
+    )
+    with pytest.raises(modelbay.InvalidInputError, match="64 KiB"):
+        connect().call(ops.LOG_HISTORY, request)
+    assert Api().run(run.path).media() == {}  # nothing of a refused call is stored
+
+
+def test_a_table_over_the_row_limit_is_refused_when_written(tmp_path: Path) -> None:
+    from modelbay.sdk.media import MAX_ARTIFACT_ROWS
+
+    table = Table(columns=["i"], data=[[i] for i in range(MAX_ARTIFACT_ROWS + 1)])
+    art = Artifact("big", "dataset")
+    with pytest.raises(modelbay.InvalidInputError, match="at most"):
+        art.add(table, "t")

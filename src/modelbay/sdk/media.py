@@ -38,7 +38,7 @@ IMAGE_DIR = "media/images"
 #: ``wandb-artifact://``): ``modelbay-artifact://project/name:vN/path``.
 ARTIFACT_SCHEME = "modelbay-artifact://"
 #: The suffix of each type's file in an artifact, as W&B names them (``preds.table.json``).
-LOG_TYPES = ("table", "image-file", "histogram")
+LOG_TYPES = ("table", "image-file", "histogram", "images-separated")
 
 
 def _need(module: str, for_what: str) -> Any:
@@ -160,6 +160,9 @@ class Image(Media):
         image.height = int(obj.get("height") or 0)
         image.sha256 = str(obj.get("sha256") or obj.get("digest") or "")
         image.size = int(obj.get("size") or 0)
+        if not image.sha256 and image._source.is_file():  # a cell of images/separated
+            data = image._source.read_bytes()
+            image.sha256, image.size = _sha256(data), len(data)
         return image
 
     @property
@@ -473,6 +476,40 @@ class Table(Media):
         return table
 
 
+class ImageGroup(Media):
+    """Several images logged under one key (``run.log({"examples": [Image, ...]})``),
+    W&B's ``{"_type": "images/separated", "width", "height", "format", "count",
+    "filenames", "captions"}``."""
+
+    _log_type = "images/separated"
+
+    def __init__(self, images: Sequence[Image]) -> None:
+        if not images or not all(isinstance(i, Image) for i in images):
+            raise InvalidInputError("an image group is a non-empty list of Images")
+        self.group = list(images)
+
+    def images(self) -> Iterator[Image]:
+        seen: set[str] = set()
+        for image in self.group:
+            if image.sha256 not in seen:
+                seen.add(image.sha256)
+                yield image
+
+    def to_json(self) -> dict[str, Any]:
+        first = self.group[0]
+        out: dict[str, Any] = {
+            "_type": self._log_type,
+            "width": first.width,
+            "height": first.height,
+            "format": first.format,
+            "count": len(self.group),
+            "filenames": [i.path for i in self.group],
+        }
+        if any(i.caption is not None for i in self.group):
+            out["captions"] = [i.caption or "" for i in self.group]
+        return out
+
+
 def _wb_type(cell: Any) -> dict[str, Any]:
     if cell is None:
         return {"wb_type": "none"}
@@ -542,12 +579,12 @@ def stage(value: Media, name: str, scratch: Path) -> list[tuple[str, Path]]:
         raise InvalidInputError(
             f"artifact.add takes a Table, Image or Histogram; not {type(value).__name__}"
         )
-    suffix = f".{value._log_type}.json"
+    suffix = f".{value._log_type.replace('/', '-')}.json"
     target_name = name if name.endswith(suffix) else name + suffix
     out: list[tuple[str, Path]] = []
     images: Iterable[Image] = (
         value.images()
-        if isinstance(value, Table)
+        if isinstance(value, Table | ImageGroup)
         else ([value] if isinstance(value, Image) else [])
     )
     for image in images:
@@ -577,6 +614,14 @@ def load(path: Path, root: Path) -> Media:
         return Image.from_json(obj, root)
     if kind == "histogram":
         return Histogram.from_json(obj)
+    if kind == ImageGroup._log_type:
+        captions = obj.get("captions") or [None] * len(obj["filenames"])
+        return ImageGroup(
+            [
+                Image.from_json({**obj, "path": p, "caption": c}, root)
+                for p, c in zip(obj["filenames"], captions, strict=True)
+            ]
+        )
     raise InvalidInputError(f"{path.name} holds no Table, Image or Histogram")
 
 
@@ -596,6 +641,8 @@ def referenced_paths(path: Path) -> list[str]:
         obj = json.load(f)
     if obj.get("_type") == "image-file":
         return [str(obj["path"])]
+    if obj.get("_type") == ImageGroup._log_type:
+        return sorted({str(p) for p in obj["filenames"]})
     out: list[str] = []
     for row in obj.get("data") or []:
         for cell in row:

@@ -31,7 +31,15 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.sdk.artifact import Artifact, parse_target
-from modelbay.sdk.media import ARTIFACT_SCHEME, Histogram, Image, Media, Table, media_key
+from modelbay.sdk.media import (
+    ARTIFACT_SCHEME,
+    Histogram,
+    Image,
+    ImageGroup,
+    Media,
+    Table,
+    media_key,
+)
 from modelbay.sdk.offline import CLIENT_SCHEME, stage
 from modelbay.sdk.run_config import Config, RunSettings, Summary, printable
 from modelbay.sdk.spool import Journal, Point, Sender, Uploader, sync_run
@@ -276,6 +284,8 @@ class Run:
                 f"{MAX_KEY_CHARS} printable characters",
             )
             return
+        if isinstance(value, list | tuple) and value and all(isinstance(v, Image) for v in value):
+            value = ImageGroup(value)  # W&B's images/separated
         if isinstance(value, Media):
             ref = self._log_media(name, value)
             if ref is not None:
@@ -294,9 +304,10 @@ class Run:
         pending[name] = number
 
     def _log_media(self, key: str, value: Media) -> dict[str, Any] | None:
-        """Store a Table or Image as a version of the run's artifact ``run-<id>-<key>``
+        """Store a Table or images as a version of the run's artifact ``run-<id>-<key>``
         (types ``run_table`` and ``run_media``, as W&B names the first) and return the
-        reference the history keeps at this step; a Histogram is kept inline."""
+        reference the history keeps at this step (its ``artifact_path`` names the
+        value's own file there); a Histogram is kept inline."""
         if isinstance(value, Histogram):
             return value.to_json()
         if self.disabled:
@@ -306,16 +317,21 @@ class Run:
         artifact = Artifact(f"run-{self.id}-{safe}", kind)
         artifact.add(value, safe)
         stored = next(p for p in artifact._entries if p.startswith(safe + "."))
-        digest, size = sha256_file(artifact._entries[stored])
-        ref: dict[str, Any] = value.to_json() if isinstance(value, Image) else {
-            "_type": "table-file",
-            "ncols": len(value.columns) if isinstance(value, Table) else 0,
-            "nrows": len(value.data) if isinstance(value, Table) else 0,
-            "log_mode": "IMMUTABLE",
-        }
         if isinstance(value, Table):
-            ref.update(path=stored, sha256=digest, size=size)
-        ref["artifact_path"] = f"{self._store_artifact(artifact)}/{ref['path']}"
+            digest, size = sha256_file(artifact._entries[stored])
+            ref = {
+                "_type": "table-file",
+                "ncols": len(value.columns),
+                "nrows": len(value.data),
+                "log_mode": "IMMUTABLE",
+                "path": stored,
+                "sha256": digest,
+                "size": size,
+            }
+        else:
+            ref = value.to_json()
+        target = ref["path"] if isinstance(value, Image) else stored
+        ref["artifact_path"] = f"{self._store_artifact(artifact)}/{target}"
         return ref
 
     def _store_artifact(self, artifact: Artifact) -> str:

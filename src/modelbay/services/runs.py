@@ -566,7 +566,7 @@ def _metric_rows(
 _POINT_FIELDS = {"step", "time", "values"}
 
 #: The ``_type`` of history values that are not numbers, as W&B writes them.
-MEDIA_TYPES = frozenset({"table-file", "image-file", "histogram"})
+MEDIA_TYPES = frozenset({"table-file", "image-file", "images/separated", "histogram"})
 MAX_MEDIA_BYTES = 64 << 10
 
 
