@@ -80,6 +80,8 @@ class Artifact:
         self._version: e.Version | None = None
         self._transport: Transport | None = None
         self._saved: dict[str, Any] = {}
+        #: Digests of files this draft wrote itself from bytes it hashed (``add``).
+        self._digests: dict[Path, tuple[str, int]] = {}
         #: Set when an offline run staged this draft (sdk/offline.py).
         self._client_id: str | None = None
 
@@ -208,8 +210,10 @@ class Artifact:
         names.check_path(name)
         if self._tmpdir is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="modelbay-artifact-")
-        for target, path in media.stage(obj, name, Path(self._tmpdir.name)):
+        for target, path, digest in media.stage(obj, name, Path(self._tmpdir.name)):
             self._put(names.check_path(target), path)
+            if digest is not None:
+                self._digests[path] = digest
 
     # -- logging --------------------------------------------------------------------------------
 
@@ -231,7 +235,9 @@ class Artifact:
         items = sorted(self._entries.items())
         names.check_no_file_is_a_folder([p for p, _ in items] + list(self._references))
         self._check_dirs()
-        hashed = hash_files([src for _, src in items], transport)
+        known = self._digests
+        rest = iter(hash_files([src for _, src in items if src not in known], transport))
+        hashed = [known[src] if src in known else next(rest) for _, src in items]
         files: list[Info] = [
             {"path": p, "sha256": d, "size": s}
             for (p, _), (d, s) in zip(items, hashed, strict=True)
@@ -343,6 +349,7 @@ class Artifact:
         art._dir_roots = {}
         art._tmpdir = None
         art._client_id = None
+        art._digests = {}
         art._bind(transport, version)
         return art
 

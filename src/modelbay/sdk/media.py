@@ -568,9 +568,13 @@ def media_key(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", key)[:100] or "_"
 
 
-def stage(value: Media, name: str, scratch: Path) -> list[tuple[str, Path]]:
-    """Write ``value``'s files under ``scratch``: ``(path in the artifact, file)`` pairs,
-    the value's own JSON file (``<name>.<type>.json``) last.
+Staged = tuple[str, Path, "tuple[str, int] | None"]
+
+
+def stage(value: Media, name: str, scratch: Path) -> list[Staged]:
+    """Write ``value``'s files under ``scratch``: ``(path in the artifact, file, (sha256,
+    size) when this wrote the file from bytes it hashed, else None)``, the value's own JSON
+    file (``<name>.<type>.json``) last.
 
     Raises:
         InvalidInputError: ``value`` is not a Table, Image or Histogram.
@@ -581,21 +585,24 @@ def stage(value: Media, name: str, scratch: Path) -> list[tuple[str, Path]]:
         )
     suffix = f".{value._log_type.replace('/', '-')}.json"
     target_name = name if name.endswith(suffix) else name + suffix
-    out: list[tuple[str, Path]] = []
+    out: list[Staged] = []
     images: Iterable[Image] = (
         value.images()
         if isinstance(value, Table | ImageGroup)
         else ([value] if isinstance(value, Image) else [])
     )
     for image in images:
-        out.append((image.path, image.local_file(scratch)))
+        written = image._source is None  # else the user's file, which may still change
+        known = (image.sha256, image.size) if written else None
+        out.append((image.path, image.local_file(scratch), known))
     target = scratch / "objects" / target_name
     target.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(value, Table):
-        value.write(target)
+        digest: tuple[str, int] | None = value.write(target)
     else:
         target.write_text(json.dumps(value.to_json()))
-    out.append((target_name, target))
+        digest = None
+    out.append((target_name, target, digest))
     return out
 
 
