@@ -74,8 +74,9 @@ class Image(Media):
 
     Args:
         data_or_path: the pixels or the file.
-        caption: shown under the image.
         mode: a PIL mode for an array (default: inferred).
+        caption: shown under the image.
+        file_type: "png" (the default) or "jpg" for pixels.
 
     Raises:
         InvalidInputError: not an image, or a path that is not a file.
@@ -87,8 +88,8 @@ class Image(Media):
     def __init__(
         self,
         data_or_path: Any,
-        caption: str | None = None,
         mode: str | None = None,
+        caption: str | None = None,
         *,
         file_type: str | None = None,
     ) -> None:
@@ -358,8 +359,9 @@ class Table(Media):
             )
         self.data.append([_cell(v) for v in values])
 
-    def add_column(self, name: str, data: Sequence[Any]) -> None:
-        """Append a column; ``data`` holds one cell per row."""
+    def add_column(self, name: str, data: Sequence[Any], optional: bool = False) -> None:
+        """Append a column; ``data`` holds one cell per row (``optional`` is W&B's type
+        hint, accepted and not enforced)."""
         name = str(name)
         if name in self.columns:
             raise InvalidInputError(f"the table has a column {name!r} already")
