@@ -126,7 +126,9 @@ def test_run_log_keeps_wandb_references_per_step(mb: Any, uniq: str) -> None:
     run.log({"acc": 0.6, "h": Histogram([1, 2, 3], num_bins=3), "grid": grid})
     table.add_data(2, Image(pixels(3)))
     run.log({"eval/preds": table})
+    assert run.dir is not None and (Path(run.dir) / "blobs").is_dir()  # staged in the run directory
     run.finish()
+    assert not (Path(run.dir) / "blobs").exists()  # sent: nothing left behind
 
     stored = Api().run(run.path)
     media = stored.media()

@@ -1,4 +1,5 @@
-"""Artifacts of offline runs: staged in the run's directory, uploaded and linked by sync.
+"""Artifacts a run's sender uploads: an offline run's, and the tables and images any run
+logs, staged in the run's directory and sent in order with its other records.
 
 An offline run has no server, so ``log_artifact`` hashes the files and keeps their bytes
 under ``<run dir>/blobs/<sha256>`` (stored once however many versions hold them, hard
@@ -15,7 +16,9 @@ What each ``client_id`` became is kept in ``<run dir>/artifacts.json``, so that 
 short and started again links the right version (a commit sent twice is one version: the
 same content creates nothing new). A history value logged offline (a Table's reference)
 names its artifact ``modelbay-client-artifact://<client_id>/<path>``, as W&B's client
-does, and is sent with the version's name in its place.
+does, and is sent with the version's name in its place. An online run stages the tables
+and images it logs the same way, so that ``run.log`` never waits for their upload: its
+sender commits them in the background, and the staged bytes go with the journal once sent.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,12 +55,19 @@ def stage(run_dir: Path, artifact: Artifact, aliases: list[str] | None) -> dict[
     files, sources = artifact._manifest()
     blobs = run_dir / BLOBS
     blobs.mkdir(parents=True, exist_ok=True)
+    own = set(artifact._digests)  # files the draft wrote itself: nobody rewrites them
     for digest, source in sources.items():
         target = blobs / digest
         if target.exists():
             continue
         tmp = blobs / f".{digest}.{uuid.uuid4().hex[:8]}.tmp"
-        _copy_verified(source, tmp, digest)
+        if source in own:
+            try:
+                os.link(source, tmp)
+            except OSError:  # another file system
+                shutil.copyfile(source, tmp)
+        else:
+            _copy_verified(source, tmp, digest)
         os.replace(tmp, target)
     client_id = uuid.uuid4().hex
     artifact._client_id = client_id

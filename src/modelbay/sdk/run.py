@@ -32,7 +32,6 @@ from modelbay.errors import (
 )
 from modelbay.sdk.artifact import Artifact, parse_target
 from modelbay.sdk.media import (
-    ARTIFACT_SCHEME,
     Histogram,
     Image,
     ImageGroup,
@@ -335,15 +334,12 @@ class Run:
         return ref
 
     def _store_artifact(self, artifact: Artifact) -> str:
-        """Log a run's own artifact now, and return the URL a history value names it by:
-        ``modelbay-artifact://project/name:vN``, or offline a
-        ``modelbay-client-artifact://<id>`` that ``modelbay sync`` replaces with that."""
-        if self.offline:
-            self._stage(artifact, None)
-            return f"{CLIENT_SCHEME}{artifact._client_id}"
-        transport = self._online("logging a Table or Image")
-        artifact._log(transport, self.project, self.id, None)
-        return f"{ARTIFACT_SCHEME}{artifact.qualified_name}"
+        """Stage a run's own artifact for its sender (which uploads and commits it in the
+        background, in order with the points) and return the URL a history value names it
+        by, ``modelbay-client-artifact://<id>``: the sender sends
+        ``modelbay-artifact://project/name:vN`` in its place."""
+        self._stage(artifact, None)
+        return f"{CLIENT_SCHEME}{artifact._client_id}"
 
     def _stage(self, artifact: Artifact, aliases: list[str] | None) -> None:
         """Offline: keep the artifact's bytes in the run's directory and journal it."""

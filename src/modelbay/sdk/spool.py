@@ -29,6 +29,7 @@ import fcntl
 import json
 import math
 import os
+import shutil
 import sys
 import threading
 import time
@@ -50,7 +51,7 @@ from modelbay.errors import (
     ServerError,
     TransportError,
 )
-from modelbay.sdk.offline import CLIENT_SCHEME, RESOLVED, Resolver
+from modelbay.sdk.offline import BLOBS, CLIENT_SCHEME, RESOLVED, Resolver
 from modelbay.sdk.transport import HttpTransport, Info, Transport
 
 JOURNAL = "run.jsonl"
@@ -239,8 +240,9 @@ class Journal:
 
     def remove(self) -> None:
         """Delete the journal (everything in it is on the server) and its directory if empty."""
-        for path in (self.path, self._sent_path):
+        for path in (self.path, self._sent_path, self.dir / RESOLVED):
             path.unlink(missing_ok=True)
+        shutil.rmtree(self.dir / BLOBS, ignore_errors=True)  # staged artifacts, all sent
         self.close()
         with contextlib.suppress(OSError):
             self.dir.rmdir()
@@ -486,9 +488,13 @@ class Uploader:
             self._skip(f"{first.kind} at byte {first.start}: {exc.message} [{exc.code}]")
 
     def _call_points(self, points: list[Any], group: list[Record] | None = None) -> None:
+        body = None
         if any(r.raw is not None and CLIENT_SCHEME.encode() in r.raw for r in group or ()):
             points, group = self.resolver.points(points), None  # name staged artifacts
-        body = _raw_body(group) if group and isinstance(self.transport, HttpTransport) else None
+            if isinstance(self.transport, HttpTransport):
+                body = _encode("points", points)[:-1]
+        elif group and isinstance(self.transport, HttpTransport):
+            body = _raw_body(group)
         if body is not None:
             # The journal lines are request bodies already: join them, encode nothing twice.
             self.transport.log_history_raw(self.project, self.run_id, body)
