@@ -31,10 +31,11 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelbay.blobs.digest import sha256_file
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import DigestMismatchError, InvalidInputError
-from modelbay.sdk.media import ARTIFACT_SCHEME
+from modelbay.sdk.media import ARTIFACT_SCHEME, Image, Media, Table, media_key
 from modelbay.sdk.transport import Transport
 
 if TYPE_CHECKING:
@@ -81,6 +82,36 @@ def stage(run_dir: Path, artifact: Artifact, aliases: list[str] | None) -> dict[
         "tags": list(artifact.tags),
         "files": files,
     }
+
+
+def run_media(run_id: str, key: str, value: Media) -> tuple[Artifact, dict[str, Any], str]:
+    """A Table or images logged under ``key`` as a draft of the run's artifact
+    ``run-<id>-<key>`` (type ``run_table``, as W&B names it, or ``run_media``), with the
+    history reference W&B keeps for it (``table-file``, ``image-file`` or
+    ``images/separated``, without its ``artifact_path``) and the file that path names."""
+    from modelbay.sdk.artifact import Artifact
+
+    safe = media_key(key)
+    artifact = Artifact(
+        f"run-{run_id}-{safe}", "run_table" if isinstance(value, Table) else "run_media"
+    )
+    artifact.add(value, safe)
+    stored = next(p for p in artifact._entries if p.startswith(safe + "."))
+    if not isinstance(value, Table):
+        ref = value.to_json()
+        return artifact, ref, ref["path"] if isinstance(value, Image) else stored
+    source = artifact._entries[stored]
+    digest, size = artifact._digests.get(source) or sha256_file(source)
+    ref = {
+        "_type": "table-file",
+        "ncols": len(value.columns),
+        "nrows": len(value.data),
+        "log_mode": "IMMUTABLE",
+        "path": stored,
+        "sha256": digest,
+        "size": size,
+    }
+    return artifact, ref, stored
 
 
 def _copy_verified(source: Path, target: Path, digest: str) -> None:

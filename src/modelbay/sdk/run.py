@@ -20,7 +20,6 @@ from types import TracebackType
 from typing import Any
 
 from modelbay import names
-from modelbay.blobs.digest import sha256_file
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import (
@@ -31,15 +30,8 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.sdk.artifact import Artifact, parse_target
-from modelbay.sdk.media import (
-    Histogram,
-    Image,
-    ImageGroup,
-    Media,
-    Table,
-    media_key,
-)
-from modelbay.sdk.offline import CLIENT_SCHEME, stage
+from modelbay.sdk.media import Histogram, Image, ImageGroup, Media
+from modelbay.sdk.offline import CLIENT_SCHEME, run_media, stage
 from modelbay.sdk.run_config import Config, RunSettings, Summary, printable
 from modelbay.sdk.spool import Journal, Point, Sender, Uploader, sync_run
 from modelbay.sdk.system import SystemMonitor, system_facts
@@ -303,43 +295,17 @@ class Run:
         pending[name] = number
 
     def _log_media(self, key: str, value: Media) -> dict[str, Any] | None:
-        """Store a Table or images as a version of the run's artifact ``run-<id>-<key>``
-        (types ``run_table`` and ``run_media``, as W&B names the first) and return the
-        reference the history keeps at this step (its ``artifact_path`` names the
-        value's own file there); a Histogram is kept inline."""
+        """The reference the history keeps for a Table or images at this step, which are
+        staged as a version of the run's artifact ``run-<id>-<key>`` for the sender to
+        upload (see :func:`~modelbay.sdk.offline.run_media`); a Histogram is kept inline."""
         if isinstance(value, Histogram):
             return value.to_json()
         if self.disabled:
             return None
-        safe = media_key(key)
-        kind = "run_table" if isinstance(value, Table) else "run_media"
-        artifact = Artifact(f"run-{self.id}-{safe}", kind)
-        artifact.add(value, safe)
-        stored = next(p for p in artifact._entries if p.startswith(safe + "."))
-        if isinstance(value, Table):
-            digest, size = sha256_file(artifact._entries[stored])
-            ref = {
-                "_type": "table-file",
-                "ncols": len(value.columns),
-                "nrows": len(value.data),
-                "log_mode": "IMMUTABLE",
-                "path": stored,
-                "sha256": digest,
-                "size": size,
-            }
-        else:
-            ref = value.to_json()
-        target = ref["path"] if isinstance(value, Image) else stored
-        ref["artifact_path"] = f"{self._store_artifact(artifact)}/{target}"
-        return ref
-
-    def _store_artifact(self, artifact: Artifact) -> str:
-        """Stage a run's own artifact for its sender (which uploads and commits it in the
-        background, in order with the points) and return the URL a history value names it
-        by, ``modelbay-client-artifact://<id>``: the sender sends
-        ``modelbay-artifact://project/name:vN`` in its place."""
+        artifact, ref, target = run_media(self.id, key, value)
         self._stage(artifact, None)
-        return f"{CLIENT_SCHEME}{artifact._client_id}"
+        ref["artifact_path"] = f"{CLIENT_SCHEME}{artifact._client_id}/{target}"
+        return ref
 
     def _stage(self, artifact: Artifact, aliases: list[str] | None) -> None:
         """Offline: keep the artifact's bytes in the run's directory and journal it."""
