@@ -32,6 +32,7 @@ from modelbay.errors import (
 if TYPE_CHECKING:
     from modelbay.sdk.api import Api
     from modelbay.sdk.artifact import Artifact
+    from modelbay.sdk.media import Histogram, Image, Table
     from modelbay.sdk.run import Run, finish, init, log
 
 __version__ = "0.1.0"
@@ -42,6 +43,9 @@ run: Run | None = None
 _LAZY = {
     "Api": "modelbay.sdk.api",
     "Artifact": "modelbay.sdk.artifact",
+    "Histogram": "modelbay.sdk.media",
+    "Image": "modelbay.sdk.media",
+    "Table": "modelbay.sdk.media",
     "Run": "modelbay.sdk.run",
     "init": "modelbay.sdk.run",
     "log": "modelbay.sdk.run",
@@ -67,6 +71,8 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "DigestMismatchError",
+    "Histogram",
+    "Image",
     "InvalidInputError",
     "InvalidNameError",
     "InvalidPathError",
@@ -75,6 +81,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "Run",
+    "Table",
     "TransportError",
     "finish",
     "init",

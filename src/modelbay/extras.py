@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     ),
     "postgres": ("psycopg",),
     "s3": ("boto3", "botocore"),
+    "media": ("numpy", "PIL", "pandas"),
 }
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -171,6 +172,28 @@ def _member_added(w: World, target: str) -> str:
     return w.users["extra"]
 
 
+_TABLES: dict[tuple[str, str], None] = {}
+TABLE_FILE = json.dumps({"_type": "table", "columns": ["k", "v"], "data": [[1, "a"]]}).encode()
+
+
+def _with_tables(w: World, vis: str) -> str:
+    """The project ``vis`` with a stored table file in ``t:v0`` and a table logged by run
+    ``r1`` (``run-r1-preds``, as W&B names a run's table); made once."""
+    project = w.project[vis]
+    if (w.suffix, vis) not in _TABLES:
+        digest = hashlib.sha256(TABLE_FILE).hexdigest()
+        resp = w.admin.put(f"/blobs/{digest}", content=TABLE_FILE)
+        assert resp.status_code in (200, 201), resp.text
+        entry = {"path": "preds.table.json", "sha256": digest, "size": len(TABLE_FILE)}
+        for name, body in (
+            ("t", {"type": "dataset", "files": [entry]}),
+            ("run-r1-preds", {"type": "run_table", "files": [entry], "run_id": "r1"}),
+        ):
+            ok(w.admin.post(f"/projects/{project}/artifacts/{name}/versions", json=body))
+        _TABLES[(w.suffix, vis)] = None
+    return project
+
+
 def _in_team(w: World) -> str:
     team = f"t{uniq()}"
     ok(w.admin.post("/teams", json={"name": team}))
@@ -239,6 +262,7 @@ def args_of(name: str) -> Args | None:
             "points": [{"step": 1, "time": 2.0, "values": {"loss": 0.5}}],
         },
         "history": run,
+        "run_media": run,
         "run_artifacts": run,
         "histories": runs,
         "histories_get": runs,
@@ -343,6 +367,8 @@ def args_of(name: str) -> Args | None:
         "test_automation": lambda w, v: {"name": _automation(w, v)},
         "automation_deliveries": lambda w, v: {"name": _automation(w, v)},
         "replay_delivery": lambda w, v: {"delivery_id": _delivery(w, v)},
+        "table": lambda w, v: {"ref": f"{_with_tables(w, v)}/t:v0", "path": "preds.table.json"},
+        "run_table": lambda w, v: {"project": _with_tables(w, v), "run_id": "r1", "key": "preds"},
     }
     return table.get(name)
 

@@ -54,6 +54,19 @@ class PublicRun:
         )
         return dict(self._transport.call(ops.HISTORY, request).history)
 
+    def media(self, keys: list[str] | None = None) -> dict[str, list[list[Any]]]:
+        """The tables, images and histograms the run logged: ``{key: [[step, value,
+        time], ...]}``, each value W&B's reference (``{"_type": "table-file", "path",
+        "artifact_path", ...}``, ``image-file`` or an inline ``histogram``).
+
+        Raises:
+            InvalidInputError: bad keys.
+        """
+        from modelbay.contract import media
+
+        request = media.MediaQuery(project=self.project, run_id=self.id, keys=keys)
+        return dict(self._transport.call(media.RUN_MEDIA, request).media)
+
     def logged_artifacts(self) -> list[Artifact]:
         return self._artifacts("logged")
 

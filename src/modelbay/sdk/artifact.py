@@ -80,6 +80,10 @@ class Artifact:
         self._version: e.Version | None = None
         self._transport: Transport | None = None
         self._saved: dict[str, Any] = {}
+        #: Digests of files this draft wrote itself from bytes it hashed (``add``).
+        self._digests: dict[Path, tuple[str, int]] = {}
+        #: Set when an offline run staged this draft (sdk/offline.py).
+        self._client_id: str | None = None
 
     # -- building a draft ---------------------------------------------------------------------
 
@@ -191,6 +195,26 @@ class Artifact:
         self._put(target, path)
         return open(path, mode, encoding=encoding)
 
+    def add(self, obj: Any, name: str) -> None:
+        """Add a :class:`~modelbay.Table`, :class:`~modelbay.Image` or
+        :class:`~modelbay.Histogram` as ``<name>.<type>.json`` (W&B's file), with the images
+        it holds under ``media/images/`` (each stored once, named by its digest).
+
+        Raises:
+            InvalidInputError: ``obj`` is none of those types.
+            InvalidPathError: ``name`` is unsafe.
+        """
+        from modelbay.sdk import media
+
+        self._check_draft()
+        names.check_path(name)
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="modelbay-artifact-")
+        for target, path, digest in media.stage(obj, name, Path(self._tmpdir.name)):
+            self._put(names.check_path(target), path)
+            if digest is not None:
+                self._digests[path] = digest
+
     # -- logging --------------------------------------------------------------------------------
 
     def _manifest(self, transport: Transport | None = None) -> tuple[list[Info], dict[str, Path]]:
@@ -211,7 +235,9 @@ class Artifact:
         items = sorted(self._entries.items())
         names.check_no_file_is_a_folder([p for p, _ in items] + list(self._references))
         self._check_dirs()
-        hashed = hash_files([src for _, src in items], transport)
+        known = self._digests
+        rest = iter(hash_files([src for _, src in items if src not in known], transport))
+        hashed = [known[src] if src in known else next(rest) for _, src in items]
         files: list[Info] = [
             {"path": p, "sha256": d, "size": s}
             for (p, _), (d, s) in zip(items, hashed, strict=True)
@@ -322,6 +348,8 @@ class Artifact:
         art._references = {}
         art._dir_roots = {}
         art._tmpdir = None
+        art._client_id = None
+        art._digests = {}
         art._bind(transport, version)
         return art
 
@@ -420,6 +448,30 @@ class Artifact:
         else:
             op = ops.ARTIFACT_VERSION_FILES
         return transport.call(op, rq.version_path(ref)).files
+
+    def get(self, name: str) -> Any:
+        """The Table, Image or Histogram added as ``name``, with its images (fetched into
+        ``./artifacts/<name>-<version>`` as :meth:`download` does, and only those files).
+
+        Raises:
+            NotFoundError: no such object in this version.
+        """
+        from modelbay.errors import NotFoundError
+        from modelbay.sdk import media
+        from modelbay.sdk.downloads import download
+
+        transport, _ = self._logged()
+        files = {f.path: f.model_dump() for f in self._files(transport)}
+        found = media.object_name(name, files)
+        if found is None:
+            raise NotFoundError(f"{self.qualified_name} holds no object {name!r}")
+        root = Path("artifacts") / self.name.replace(":", "-")
+        cache = None if transport.writes_local_disk else _cache_for(transport)
+        download(transport, [files[found]], root, cache=cache, progress=False)
+        wanted = [files[p] for p in media.referenced_paths(root / found) if p in files]
+        if wanted:
+            download(transport, wanted, root, cache=cache, progress=False)
+        return media.load(root / found, root)
 
     def download(self, root: str | os.PathLike[str] | None = None) -> str:
         """Fetch every file into ``root`` (default ``./artifacts/<name>-<version>``), verified.

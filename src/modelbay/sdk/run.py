@@ -30,6 +30,8 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.sdk.artifact import Artifact, parse_target
+from modelbay.sdk.media import Histogram, Image, ImageGroup, Media
+from modelbay.sdk.offline import CLIENT_SCHEME, run_media, stage
 from modelbay.sdk.run_config import Config, RunSettings, Summary, printable
 from modelbay.sdk.spool import Journal, Point, Sender, Uploader, sync_run
 from modelbay.sdk.system import SystemMonitor, system_facts
@@ -273,6 +275,14 @@ class Run:
                 f"{MAX_KEY_CHARS} printable characters",
             )
             return
+        if isinstance(value, list | tuple) and value and all(isinstance(v, Image) for v in value):
+            value = ImageGroup(value)  # W&B's images/separated
+        if isinstance(value, Media):
+            ref = self._log_media(name, value)
+            if ref is not None:
+                self._known.add(name)
+                pending[name] = ref
+            return
         number = _number(value)
         if number is None:
             self._warn_once(
@@ -283,6 +293,26 @@ class Run:
             return
         self._known.add(name)
         pending[name] = number
+
+    def _log_media(self, key: str, value: Media) -> dict[str, Any] | None:
+        """The reference the history keeps for a Table or images at this step, which are
+        staged as a version of the run's artifact ``run-<id>-<key>`` for the sender to
+        upload (see :func:`~modelbay.sdk.offline.run_media`); a Histogram is kept inline."""
+        if isinstance(value, Histogram):
+            return value.to_json()
+        if self.disabled:
+            return None
+        artifact, ref, target = run_media(self.id, key, value)
+        self._stage(artifact, None)
+        ref["artifact_path"] = f"{CLIENT_SCHEME}{artifact._client_id}/{target}"
+        return ref
+
+    def _stage(self, artifact: Artifact, aliases: list[str] | None) -> None:
+        """Offline: keep the artifact's bytes in the run's directory and journal it."""
+        if self._sender is None or self.dir is None:
+            raise InvalidInputError("this run keeps nothing: it is disabled")
+        payload = stage(Path(self.dir), artifact, aliases)
+        self._sender.record("artifact", payload)
 
     def _commit(self) -> None:
         pending = self._pending
@@ -408,8 +438,8 @@ class Run:
     def _online(self, what: str) -> Transport:
         if self._transport is None:
             raise InvalidInputError(
-                f"{what} needs a connection: this run is {self._mode} (metrics, config and "
-                "summary only)"
+                f"{what} needs a connection: this run is {self._mode} (metrics, config, "
+                "summary, logged and linked artifacts only)"
             )
         return self._transport
 
@@ -425,7 +455,8 @@ class Run:
         """Log an artifact (or a file or directory path) as a new version of it.
 
         Content equal to a live version creates nothing new; the existing version is returned
-        and a line says so.
+        and a line says so. Offline, the files are kept in the run's directory and the draft
+        is returned; ``modelbay sync`` uploads them, in order with the run's other records.
         """
         if isinstance(artifact_or_path, Artifact):
             artifact = artifact_or_path
@@ -436,6 +467,10 @@ class Run:
                 artifact.add_dir(path)
             else:
                 artifact.add_file(path)
+        if self.offline:
+            self._stage(artifact, names.check_aliases(aliases))
+            _say(f"offline: {artifact.name} is kept in {self.dir}; `modelbay sync` uploads it")
+            return artifact
         created = artifact._log(
             self._online("log_artifact"), self.project, self.id, names.check_aliases(aliases)
         )
@@ -507,8 +542,22 @@ class Run:
     def link_artifact(
         self, artifact: Artifact, target_path: str, aliases: list[str] | None = None
     ) -> Artifact:
-        """Link a logged artifact version into a registry collection (``model-registry/NAME``)."""
+        """Link a logged artifact version into a registry collection (``model-registry/NAME``).
+
+        Offline, the link is journaled after the artifact, and ``modelbay sync`` makes it
+        once the version is uploaded; the draft is returned."""
         parse_target(target_path)
+        if self.offline and artifact._version is None:
+            if artifact._client_id is None:
+                self.log_artifact(artifact)
+            assert self._sender is not None
+            link = {
+                "client_id": artifact._client_id,
+                "target": target_path,
+                "aliases": names.check_aliases(aliases),
+            }
+            self._sender.record("link", link)
+            return artifact
         if not artifact.is_link and artifact._version is None:
             self.log_artifact(artifact)
         return artifact.link(target_path, aliases=aliases)

@@ -8,6 +8,7 @@ one JSON object per line) and fsync'd once per flush interval, before anything i
     {"points": [[step, time, {key: value}], ...]}                  metric points
     {"update": {"config": {...}, "summary": {...}}}                replaced wholesale
     {"finish": {"state", "exit_code", "time"}}                     the end
+    {"artifact": {...}}, {"link": {...}}     an offline run's artifacts (sdk/offline.py)
 
 A second file, ``run.sent``, holds the byte offset up to which the server has confirmed
 every record. The :class:`Uploader` sends from there; when the server is away the records
@@ -28,6 +29,7 @@ import fcntl
 import json
 import math
 import os
+import shutil
 import sys
 import threading
 import time
@@ -49,10 +51,11 @@ from modelbay.errors import (
     ServerError,
     TransportError,
 )
+from modelbay.sdk.offline import BLOBS, CLIENT_SCHEME, RESOLVED, Resolver
 from modelbay.sdk.transport import HttpTransport, Info, Transport
 
 JOURNAL = "run.jsonl"
-KINDS = ("run", "points", "update", "finish")
+KINDS = ("run", "points", "update", "finish", "artifact", "link")
 SENT = "run.sent"
 #: Values in one journal line and in one request (the server takes at most 100,000).
 RECORD_VALUES = 20_000
@@ -237,8 +240,9 @@ class Journal:
 
     def remove(self) -> None:
         """Delete the journal (everything in it is on the server) and its directory if empty."""
-        for path in (self.path, self._sent_path):
+        for path in (self.path, self._sent_path, self.dir / RESOLVED):
             path.unlink(missing_ok=True)
+        shutil.rmtree(self.dir / BLOBS, ignore_errors=True)  # staged artifacts, all sent
         self.close()
         with contextlib.suppress(OSError):
             self.dir.rmdir()
@@ -279,7 +283,7 @@ def _clean_points(points: list[Any]) -> list[Any]:
                     float(v)
                 except OverflowError:
                     continue
-            elif not isinstance(v, bool):
+            elif not isinstance(v, bool) and not (isinstance(v, dict) and "_type" in v):
                 continue
             kept[k] = v
         if kept:
@@ -348,6 +352,13 @@ class Uploader:
         #: When the server last confirmed anything (monotonic seconds): every send is a
         #: heartbeat, so a quiet run only needs :meth:`beat` when nothing else went out.
         self.contact = time.monotonic()
+        self._resolver: Resolver | None = None
+
+    @property
+    def resolver(self) -> Resolver:
+        if self._resolver is None:
+            self._resolver = Resolver(self.journal.dir)
+        return self._resolver
 
     def beat(self) -> None:
         """Tell the server the run is alive: an empty batch of points, which stores
@@ -411,7 +422,10 @@ class Uploader:
             while not should_stop():
                 while len(inflight) < DEPTH and cursor < self.journal.size:
                     group = self._next_group(cursor)
-                    if not group or (inflight and group[0].kind != "points"):
+                    # Only points travel side by side; any other record goes alone.
+                    if not group or (
+                        inflight and {group[0].kind, inflight[-1][1][0].kind} != {"points"}
+                    ):
                         break
                     inflight.append((_Call(self._send, group), group))
                     cursor = group[-1].end
@@ -446,6 +460,8 @@ class Uploader:
                         self._call_points(cleaned)
             elif first.kind == "update":
                 fields = {k: v for k, v in first.payload.items() if k in ("config", "summary")}
+                if "summary" in fields and (self.journal.dir / RESOLVED).exists():
+                    fields["summary"] = self.resolver.summary(fields["summary"])  # offline
                 if fields:
                     request = rq.RunUpdate(project=self.project, run_id=self.run_id, **fields)
                     self.transport.call(ops.UPDATE_RUN, request)
@@ -458,6 +474,10 @@ class Uploader:
                     exit_code=payload.get("exit_code"),
                 )
                 self.transport.call(ops.UPDATE_RUN, request)
+            elif first.kind == "artifact":
+                self.resolver.commit(self.transport, self.project, self.run_id, first.payload)
+            elif first.kind == "link":
+                self.resolver.link(self.transport, first.payload)
             elif first.kind == "bad":
                 self._skip(f"an unreadable line at byte {first.start} of {self.journal.path}")
         except RETRYABLE:
@@ -468,7 +488,13 @@ class Uploader:
             self._skip(f"{first.kind} at byte {first.start}: {exc.message} [{exc.code}]")
 
     def _call_points(self, points: list[Any], group: list[Record] | None = None) -> None:
-        body = _raw_body(group) if group and isinstance(self.transport, HttpTransport) else None
+        body = None
+        if any(r.raw is not None and CLIENT_SCHEME.encode() in r.raw for r in group or ()):
+            points, group = self.resolver.points(points), None  # name staged artifacts
+            if isinstance(self.transport, HttpTransport):
+                body = _encode("points", points)[:-1]
+        elif group and isinstance(self.transport, HttpTransport):
+            body = _raw_body(group)
         if body is not None:
             # The journal lines are request bodies already: join them, encode nothing twice.
             self.transport.log_history_raw(self.project, self.run_id, body)
@@ -582,6 +608,14 @@ class Sender:
                     records.append(Record(offset, offset + len(line), kind, payload, n, raw))
                     offset += len(line)
                 self.uploader.remember(records)
+
+    def record(self, kind: str, payload: Any) -> None:
+        """Journal one record (an offline run's artifact or link) after the points queued
+        before it, so that sync sends them in the order they were logged."""
+        self.spool()
+        with self._journal_lock:
+            self.journal.append([_encode(kind, payload)])
+            self.journal.sync()
 
     # -- the thread -------------------------------------------------------------------------
 

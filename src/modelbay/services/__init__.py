@@ -17,6 +17,7 @@ from modelbay.services.lineage import LineageService
 from modelbay.services.promotions import PromotionService
 from modelbay.services.registry import RegistryService, ensure_core_registries
 from modelbay.services.runs import RunService
+from modelbay.services.tables import TableService
 from modelbay.services.views import ViewService
 from modelbay.settings import Settings
 from modelbay.store.database import Database, WouldWait
@@ -40,6 +41,7 @@ class Services:
     promotions: PromotionService
     health: HealthService
     automations: AutomationService
+    tables: TableService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -67,6 +69,7 @@ class Services:
             promotions=PromotionService(db),
             health=HealthService(db, backend),
             automations=AutomationService(db, settings),
+            tables=TableService(db, blobs, settings.data_dir / "table-cache"),
         )
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -325,14 +326,35 @@ class RunService:
         """
         with self.db.read() as conn:
             run = self._run(conn, principal, project, run_id, Role.MEMBER)
-        rows = _metric_rows(points, run["id"])
+        media: list[tuple[int, str, int, str, float]] = []
+        rows = _metric_rows(points, run["id"], media)
         t = now()
         with self.db.write() as conn:
             store.upsert_points(conn, rows)
+            store.upsert_media(conn, media)
             store.beat(conn, run["id"], t)
             if rows:
                 outbox.check_metrics(conn, principal.name, run, rows, t)
-        return len(rows)
+        return len(rows) + len(media)
+
+    def media(
+        self, principal: Principal, project: str, run_id: str, keys: list[str] | None = None
+    ) -> Info:
+        """A run's history values that are W&B media references (``table-file``,
+        ``image-file``, ``histogram``): ``{"run": "p/id", "media": {key: [[step, value,
+        time]]}}``, each key's by step.
+
+        Raises:
+            InvalidInputError: bad keys.
+            NotFoundError: no such run.
+        """
+        key_list = _check_keys(keys)
+        out: dict[str, list[list[Any]]] = {}
+        with self.db.read() as conn:
+            run_pk = self._run(conn, principal, project, run_id, Role.RESTRICTED_VIEWER)["id"]
+            for key, step, value, time_ in store.media(conn, run_pk, key_list):
+                out.setdefault(key, []).append([step, json.loads(value), time_])
+        return {"run": f"{project}/{run_id}", "media": out}
 
     def history(
         self,
@@ -480,8 +502,11 @@ class RunService:
             ]
 
 
-def _metric_rows(points: object, run_pk: int) -> list[tuple[int, str, int, float | None, float]]:
-    """Check every point and flatten them to ``(run_pk, key, step, value, time)`` rows.
+def _metric_rows(
+    points: object, run_pk: int, media: list[tuple[int, str, int, str, float]] | None = None
+) -> list[tuple[int, str, int, float | None, float]]:
+    """Check every point and flatten them to ``(run_pk, key, step, value, time)`` rows;
+    media references (see :func:`media_value`) go to ``media`` as JSON text.
 
     The loop is written for speed (type identity before isinstance, each key checked once):
     a server ingests millions of values through it.
@@ -527,16 +552,43 @@ def _metric_rows(points: object, run_pk: int) -> list[tuple[int, str, int, float
                     raise InvalidInputError(f"metric {key!r} is too large for a float") from None
             elif tv is bool:
                 append((run_pk, key, step, 1.0 if value else 0.0, time_))
+            elif tv is dict and media is not None:
+                media.append((run_pk, key, step, media_value(key, value), time_))
             else:
                 raise InvalidInputError(
                     f"metric {key!r} has a non-numeric value of type {tv.__name__}"
                 )
-        if len(rows) > MAX_POINTS:
+        if len(rows) + (len(media) if media else 0) > MAX_POINTS:
             raise InvalidInputError(f"at most {MAX_POINTS} values per call")
     return rows
 
 
 _POINT_FIELDS = {"step", "time", "values"}
+
+#: The ``_type`` of history values that are not numbers, as W&B writes them.
+MEDIA_TYPES = frozenset({"table-file", "image-file", "images/separated", "histogram"})
+MAX_MEDIA_BYTES = 64 << 10
+
+
+def media_value(key: str, value: dict[str, Any]) -> str:
+    """A media reference as JSON text: a ``_type`` of :data:`MEDIA_TYPES`, finite numbers,
+    at most :data:`MAX_MEDIA_BYTES`.
+
+    Raises:
+        InvalidInputError: any other object.
+    """
+    if value.get("_type") not in MEDIA_TYPES:
+        raise InvalidInputError(
+            f"metric {key!r} is an object without a known _type "
+            f"({', '.join(sorted(MEDIA_TYPES))})"
+        )
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"media value of {key!r} is not finite JSON") from None
+    if len(text) > MAX_MEDIA_BYTES:
+        raise InvalidInputError(f"media value of {key!r} is over {MAX_MEDIA_BYTES >> 10} KiB")
+    return text
 
 
 def _check_key(key: object) -> None:

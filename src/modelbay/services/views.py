@@ -386,10 +386,13 @@ class ViewService:
         """``(content type, bytes)`` of a small raster image of a version, for an ``<img>``.
 
         Raises:
-            NotFoundError: no such version or file, or its bytes are not stored.
+            NotFoundError: no such version or file (or not readable), or its bytes are not
+                stored.
+            PermissionDeniedError: a restricted viewer (an image is a file's contents).
             InvalidInputError: the file is not a small PNG, JPEG, GIF or WebP image.
         """
         with self.db.read() as conn:
+            access.require_ref(conn, principal, ref, Role.VIEWER)
             files = artifact_store.files_of(conn, locate(conn, ref).version_id)
         entry = next((f for f in files if f["path"] == path), None)
         if entry is None or entry.get("ref"):

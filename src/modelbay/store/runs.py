@@ -10,7 +10,14 @@ from sqlalchemy.engine import Connection
 
 from modelbay.store.artifacts import version_select
 from modelbay.store.common import dict_rows, insert_ignore, inserted_id
-from modelbay.store.schema import artifact_versions, lineage, projects, runs, users
+from modelbay.store.schema import (
+    artifact_versions,
+    history_media,
+    lineage,
+    projects,
+    runs,
+    users,
+)
 
 RUN_COLUMNS = (*runs.c, projects.c.name.label("project"), users.c.name.label("user"))
 RUN_FROM = runs.join(projects, projects.c.id == runs.c.project_id).join(
@@ -112,6 +119,32 @@ def upsert_points(
     )
     for start in range(0, len(rows), 50_000):
         conn.exec_driver_sql(sql, list(rows[start : start + 50_000]))
+
+
+def upsert_media(conn: Connection, rows: Sequence[tuple[int, str, int, str, float]]) -> None:
+    """Write ``(run_pk, key, step, JSON text, time)`` media rows; a resent one replaces itself."""
+    if not rows:
+        return
+    p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO history_media (run_pk, key, step, value, time) "
+        f"VALUES ({p}, {p}, {p}, {p}, {p}) "
+        "ON CONFLICT (run_pk, key, step) DO UPDATE SET value = excluded.value, time = excluded.time"
+    )
+    conn.exec_driver_sql(sql, list(rows))
+
+
+def media(
+    conn: Connection, run_pk: int, keys: Sequence[str] | None
+) -> list[tuple[str, int, str, float]]:
+    """A run's media rows ``(key, step, JSON text, time)``, by key then step."""
+    stmt = sa.select(
+        history_media.c.key, history_media.c.step, history_media.c.value, history_media.c.time
+    ).where(history_media.c.run_pk == run_pk)
+    if keys:
+        stmt = stmt.where(history_media.c.key.in_(list(keys)))
+    stmt = stmt.order_by(history_media.c.key, history_media.c.step)
+    return [(r[0], int(r[1]), r[2], float(r[3])) for r in conn.execute(stmt)]
 
 
 def history(

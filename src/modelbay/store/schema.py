@@ -102,6 +102,19 @@ metrics = sa.Table(
     sa.PrimaryKeyConstraint("run_pk", "key", "step"),
 )
 
+# History values that are not numbers: W&B's ``{"_type": "table-file" | "image-file" |
+# "histogram", ...}`` references, as JSON text, one per (run, key, step).
+history_media = sa.Table(
+    "history_media",
+    metadata,
+    _fk("run_pk", "runs.id", ondelete="CASCADE"),
+    sa.Column("key", sa.String(256), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("time", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("run_pk", "key", "step"),
+)
+
 artifacts = sa.Table(
     "artifacts",
     metadata,

@@ -45,9 +45,12 @@
   function updateCompare() {
     document.querySelectorAll("form[data-compare]").forEach(function (form) {
       var picked = document.querySelectorAll('input[form="' + form.id + '"]:checked').length;
-      var button = form.querySelector("button");
-      button.disabled = picked < 2;
-      button.textContent = "Compare" + (picked ? " " + picked + " selected" : "");
+      form.querySelectorAll("button").forEach(function (button) {
+        button.disabled = picked < 2;
+        if (!button.hasAttribute("data-fixed-label")) {
+          button.textContent = "Compare" + (picked ? " " + picked + " selected" : "");
+        }
+      });
     });
   }
   document.addEventListener("change", function (ev) {

@@ -1,0 +1,242 @@
+"""A columnar cache of parsed tables: one SQLite file per table file's sha256.
+
+A table file is immutable (named by its digest), so it is parsed once, whichever version,
+run or replica asks for it, and every page after that is a query: each column becomes a
+SQL column holding a sortable, filterable scalar of its cell, beside the row's cells as JSON
+for display. Files are built under a temporary name and moved into place, so that two
+workers building the same table at once both end with a whole file. The cache is bounded:
+after a build, the least recently opened files go until the rest fit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+#: Comparison operators of a filter clause, as SQL.
+OPERATORS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+#: Rows inserted per statement batch while building.
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A table as parsed from its file: column names, a type name per column, the rows."""
+
+    columns: list[str]
+    types: list[str]
+    rows: Iterable[list[Any]]
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One condition of a filter: column index, operator (``=``, ``!=``, ``<``, ``<=``,
+    ``>``, ``>=`` or ``contains``) and the value compared with."""
+
+    column: int
+    op: str
+    value: str | float | int | None
+
+
+def sortable(cell: Any) -> Any:
+    """The scalar a cell sorts and filters by: numbers and text as they are, a bool as 0/1,
+    an image by its caption (else its path), anything else as its JSON text."""
+    if cell is None or isinstance(cell, str | int):
+        return int(cell) if isinstance(cell, bool) else cell
+    if isinstance(cell, float):
+        return None if math.isnan(cell) else cell
+    if isinstance(cell, dict) and cell.get("_type") == "image-file":
+        return cell.get("caption") or cell.get("path")
+    return json.dumps(cell, separators=(",", ":"), sort_keys=True)
+
+
+class CachedTable:
+    """A table in the cache, read through its own connection per call."""
+
+    def __init__(self, path: Path, columns: list[str], types: list[str], count: int) -> None:
+        self.path = path
+        self.columns = columns
+        self.types = types
+        self.count = count
+
+    def connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True)
+
+    @staticmethod
+    def _where(clauses: list[Clause]) -> tuple[str, list[Any]]:
+        parts: list[str] = []
+        params: list[Any] = []
+        for c in clauses:
+            col = f"c{c.column}"
+            if c.op == "contains":
+                parts.append(f"instr(lower(CAST({col} AS TEXT)), lower(?)) > 0")
+                params.append(str(c.value))
+            elif c.value is None:
+                parts.append(f"{col} IS {'NOT ' if c.op == '!=' else ''}NULL")
+            elif c.op in ("=", "!=") and isinstance(c.value, int | float):
+                # a number given may match a number cell or the same text in a text cell
+                neg = "NOT " if c.op == "!=" else ""
+                parts.append(f"{neg}({col} = ? OR {col} = ?)")
+                params += [c.value, _text(c.value)]
+            else:
+                parts.append(f"{col} {OPERATORS[c.op]} ?")
+                params.append(c.value)
+        return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+    def page(
+        self,
+        clauses: list[Clause],
+        sort: int | None,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[tuple[int, bytes]], int]:
+        """``([(row index, row JSON)], rows matching)`` of one page."""
+        where, params = self._where(clauses)
+        order = "rowid"
+        if sort is not None:
+            direction = "DESC" if descending else "ASC"
+            # missing values last either way; ties keep the table's order
+            order = f"c{sort} IS NULL, c{sort} {direction}, rowid"
+        with self.connect() as conn:
+            total = (
+                self.count
+                if not clauses
+                else conn.execute(f"SELECT count(*) FROM t{where}", params).fetchone()[0]
+            )
+            # the sort keeps row ids only (a deep page sorts no row text), then the page's
+            # rows are read by id
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT rowid FROM t{where} ORDER BY {order} LIMIT ? OFFSET ?",
+                    [*params, limit, offset],
+                )
+            ]
+            marks = ",".join("?" * len(ids))
+            found = dict(
+                conn.execute(f"SELECT rowid, row FROM t WHERE rowid IN ({marks})", ids).fetchall()
+            )
+        rows = [(i - 1, found[i]) for i in ids]
+        return rows, int(total)
+
+    def keyed(self, column: int) -> Iterator[tuple[Any, bytes]]:
+        """``(key, row JSON)`` of every row, in the table's order (for joins)."""
+        with self.connect() as conn:
+            yield from conn.execute(f"SELECT c{column}, row FROM t ORDER BY rowid")
+
+
+def _text(value: float | int) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+class TableCache:
+    """Cached tables under ``root``, at most about ``max_bytes`` in all."""
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+
+    def _path(self, sha256: str) -> Path:
+        return self.root / f"{sha256}.sqlite"
+
+    def open(self, sha256: str, build: Callable[[], Parsed]) -> CachedTable:
+        """The cached table of digest ``sha256``, built from ``build()`` when absent.
+
+        Raises:
+            whatever ``build`` raises (nothing is cached then).
+        """
+        path = self._path(sha256)
+        table = self._load(path)
+        if table is None:
+            self._build(path, build())
+            table = self._load(path)
+            assert table is not None
+            self.prune(keep=path)
+        return table
+
+    @staticmethod
+    def _load(path: Path) -> CachedTable | None:
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        except sqlite3.OperationalError:
+            return None
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError:
+            return None
+        finally:
+            conn.close()
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: pruned last
+        return CachedTable(
+            path, json.loads(meta["columns"]), json.loads(meta["types"]), int(meta["count"])
+        )
+
+    def _build(self, path: Path, parsed: Parsed) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+        n = len(parsed.columns)
+        cols = ", ".join(f"c{i}" for i in range(n))
+        marks = ", ".join("?" for _ in range(n + 1))
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=OFF")
+                conn.execute("PRAGMA synchronous=OFF")
+                conn.execute("BEGIN")
+                conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+                conn.execute(f"CREATE TABLE t (row BLOB{''.join(f', c{i}' for i in range(n))})")
+                count = 0
+                batch: list[list[Any]] = []
+                for row in parsed.rows:
+                    cells = (list(row) + [None] * n)[:n]
+                    batch.append([orjson.dumps(cells)] + [sortable(c) for c in cells])
+                    if len(batch) >= BATCH:
+                        conn.executemany(f"INSERT INTO t (row, {cols}) VALUES ({marks})", batch)
+                        count += len(batch)
+                        batch = []
+                if batch:
+                    conn.executemany(f"INSERT INTO t (row, {cols}) VALUES ({marks})", batch)
+                    count += len(batch)
+                meta = {
+                    "columns": json.dumps(parsed.columns),
+                    "types": json.dumps(parsed.types),
+                    "count": str(count),
+                }
+                conn.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def prune(self, keep: Path | None = None) -> int:
+        """Delete the least recently used cached tables until the rest fit; returns how many
+        went. ``keep`` (the one just built) stays whatever its size."""
+        try:
+            entries = [(p.stat(), p) for p in self.root.glob("*.sqlite")]
+        except OSError:
+            return 0
+        total = sum(s.st_size for s, _ in entries)
+        removed = 0
+        for stat, path in sorted(entries, key=lambda e: e[0].st_mtime):
+            if total <= self.max_bytes:
+                break
+            if path == keep:
+                continue
+            path.unlink(missing_ok=True)
+            total -= stat.st_size
+            removed += 1
+        return removed
