@@ -68,6 +68,13 @@ class InvalidReferenceError(InvalidInputError):
     code = "invalid_reference"
 
 
+class InvalidFilterError(InvalidInputError):
+    """A search filter (W&B's MongoDB-style operators) names an unknown field or operator,
+    or gives an operator a value it cannot take; ``details.at`` says where."""
+
+    code = "invalid_filter"
+
+
 class DigestMismatchError(InvalidInputError):
     """Bytes do not hash to the sha256 they were promised or stored under."""
 

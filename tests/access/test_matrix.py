@@ -308,6 +308,11 @@ def args_of(name: str) -> Args | None:
         "approve": lambda w, v: {"request_id": _requested(w, v), "comment": "ok"},
         "reject": lambda w, v: {"request_id": _requested(w, v), "comment": "no"},
         "cancel_promotion": lambda w, v: {"request_id": _requested(w, v)},
+        "search_runs": lambda w, v: {**p(w, v), "filters": {"state": {"$ne": "x"}}},
+        "search_registries": lambda w, v: {"filter": {"name": {"$regex": "."}}},
+        "search_collections": lambda w, v: {"filter": {"tag": {"$exists": False}}},
+        "search_versions": lambda w, v: {"filter": {"alias": "latest"}},
+        "search_artifact_versions": lambda w, v: {**art(w, v), "filter": {"tag": {"$nin": []}}},
     }
     return table.get(name)
 

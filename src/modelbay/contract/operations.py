@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from modelbay.contract import entities as e
+from modelbay.contract import public_api
 from modelbay.contract import requests as r
 from modelbay.contract.declaration import (
     COMMON_ERRORS,
@@ -452,7 +453,7 @@ GC = Operation(
 )
 
 #: The modules that declare the operations of one area each.
-AREAS: tuple[ModuleType, ...] = ()
+AREAS: tuple[ModuleType, ...] = (public_api,)
 
 
 def _collect() -> dict[str, Operation[Any, Any]]:

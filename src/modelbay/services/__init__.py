@@ -15,6 +15,7 @@ from modelbay.services.lineage import LineageService
 from modelbay.services.promotions import PromotionService
 from modelbay.services.registry import RegistryService, ensure_core_registries
 from modelbay.services.runs import RunService
+from modelbay.services.search import SearchService
 from modelbay.services.views import ViewService
 from modelbay.settings import Settings
 from modelbay.store.database import Database, WouldWait
@@ -36,6 +37,7 @@ class Services:
     views: ViewService
     access: AccessService
     promotions: PromotionService
+    search: SearchService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -60,6 +62,7 @@ class Services:
             views=ViewService(db, blobs, run_timeout=settings.run_timeout),
             access=AccessService(db),
             promotions=PromotionService(db),
+            search=SearchService(db, run_timeout=settings.run_timeout),
         )
 
     def close(self) -> None:
