@@ -125,15 +125,18 @@ class Api:
         self,
         type_name: str | None = None,
         name: str | None = None,
+        order: str | None = None,
         per_page: int = 50,
         tags: list[str] | str | None = None,
+        start: str | None = None,
         *,
         project: str | None = None,
         type: str | None = None,  # noqa: A002
     ) -> Any:
-        """W&B's ``api.artifacts(type_name, "project/name", per_page, tags)``: the versions,
+        """W&B's ``api.artifacts(type_name, "project/name", per_page=, tags=)``: the versions,
         newest first (with one of ``tags``, if given), of a project artifact or a registry
-        collection (``wandb-registry-model/MNIST``), filtered in the database.
+        collection (``wandb-registry-model/MNIST``), filtered in the database. ``order`` and
+        ``start`` are accepted for W&B's sake: versions come newest first.
 
         Also modelbay's older ``api.artifacts(project)`` (the artifacts of a project as dicts)
         and ``api.artifacts(project, name)`` (the versions of ``project/name``).
@@ -239,13 +242,15 @@ class Api:
         self,
         organization: str | None = None,
         filter: dict[str, Any] | None = None,  # noqa: A002  (W&B's name)
+        order: str | None = None,
         per_page: int = 100,
+        start: str | None = None,
     ) -> Registries:
         """The registries the caller may read that match ``filter`` (W&B's operators over
         ``name``, ``description``, ``created_at``), lazily; chain ``.collections(filter)``
         and ``.versions(filter)`` to search inside them. ``organization`` is accepted for
         W&B's sake: modelbay holds one."""
-        del organization
+        del organization, order, start
         return Registries(self._transport, filter, per_page)
 
     def registry(self, name: str) -> Registry:
@@ -274,7 +279,8 @@ class Api:
         filters: dict[str, Any] | None = None,
         order: str = "+created_at",
         per_page: int = 50,
-        include_sweeps: bool = True,
+        include_sweeps: bool = False,
+        lazy: bool = True,
     ) -> Runs:
         """The runs of ``project`` or ``entity/project`` that match ``filters`` (W&B's
         operators over ``state``, ``display_name``, ``tags``, ``created_at``,
@@ -285,7 +291,7 @@ class Api:
             InvalidFilterError: a bad filter or order (at the first page).
             NotFoundError: no such project.
         """
-        del include_sweeps
+        del include_sweeps, lazy
         entity, project = self._project_path(path)
         return Runs(self._transport, project, filters, order, per_page, entity)
 

@@ -13,6 +13,7 @@ A run's files (``upload_file``, ``files()``) are the files of its artifact
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import os
 import tempfile
 from collections.abc import Iterator
@@ -68,11 +69,17 @@ class Summary(dict[str, Any]):
         super().update(*args, **kwargs)
         self._run.update()
 
+    @property
+    def _json_dict(self) -> dict[str, Any]:
+        """The summary as a plain dict (W&B's scripts read this)."""
+        return dict(self)
+
 
 class File:
     """One of a run's files (W&B's ``public.File``)."""
 
-    def __init__(self, artifact: Artifact, entry: ArtifactFile) -> None:
+    def __init__(self, run: PublicRun, artifact: Artifact, entry: ArtifactFile) -> None:
+        self._run = run
         self._artifact = artifact
         self.name = entry.path
         self.size = entry.size
@@ -88,6 +95,10 @@ class File:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(Path(tmp) / self.name, target)
         return open(target, encoding="utf-8", errors="replace")  # noqa: SIM115  (W&B's API)
+
+    def delete(self) -> None:
+        """Remove the file from the run's files (a new version without it)."""
+        self._run._rewrite_files(drop=self.name)
 
     def __repr__(self) -> str:
         return f"<File {self.name} ({self.size} bytes)>"
@@ -217,7 +228,7 @@ class PublicRun:
     ) -> Any:
         """Up to about ``samples`` rows of metrics (sampled on the server, keeping each
         bucket's extremes), as a pandas DataFrame, or a list of dicts with ``pandas=False``.
-        ``stream="system"`` gives the ``system/*`` metrics instead.
+        ``stream="system"`` (or W&B's older ``"events"``) gives the ``system/*`` metrics.
 
         Raises:
             MissingExtraError: ``pandas=True`` without pandas installed.
@@ -233,7 +244,7 @@ class PublicRun:
             max_points=samples,
             x_axis="time" if x_axis == "_timestamp" else "step",
         )
-        system = stream == "system"
+        system = stream in ("system", "events")  # "events": W&B's older name
         series = {k: v for k, v in series.items() if k.startswith(SYSTEM_PREFIX) == system}
         rows = self._rows(series, wanted)
         return frame.DataFrame(rows) if pandas else rows
@@ -244,10 +255,11 @@ class PublicRun:
         page_size: int = 1000,
         min_step: int | None = None,
         max_step: int | None = None,
+        use_cache: bool = True,
     ) -> Iterator[dict[str, Any]]:
         """Every row (no sampling) from ``min_step`` up to, not including, ``max_step``, in
         step order; with ``keys``, only the steps that have all of them."""
-        del page_size  # the whole history comes in one response
+        del page_size, use_cache  # the whole history comes in one response
         series = self.series(list(keys) if keys is not None else None)
         for row in self._rows(series, keys):
             step = row["_step"]
@@ -288,16 +300,19 @@ class PublicRun:
             return None
         return Artifact._from_version(self._transport, version)
 
-    def files(self, names: list[str] | None = None, per_page: int = 50) -> list[File]:
-        """The run's files (those of ``names`` only, if given)."""
+    def files(
+        self, names: list[str] | None = None, pattern: str | None = None, per_page: int = 50
+    ) -> list[File]:
+        """The run's files (those of ``names``, or matching the glob ``pattern``, if given)."""
         del per_page
         artifact = self._files_version()
         if artifact is None:
             return []
         return [
-            File(artifact, entry)
+            File(self, artifact, entry)
             for entry in artifact.files()
-            if names is None or entry.path in names
+            if (names is None or entry.path in names)
+            and (pattern is None or fnmatch.fnmatch(entry.path, pattern))
         ]
 
     def file(self, name: str) -> File:
@@ -318,15 +333,27 @@ class PublicRun:
         if name.startswith(".."):
             name = local.name
         name = Path(name).as_posix()
+        self._rewrite_files(add=(local, name))
+        return self.file(name)
+
+    def _rewrite_files(self, add: tuple[Path, str] | None = None, drop: str | None = None) -> None:
         draft = Artifact(run_files_name(self.id), RUN_FILES_TYPE)
         with tempfile.TemporaryDirectory() as tmp:
             previous = self._files_version()
             if previous is not None:
                 previous.download(tmp)
+                if drop is not None:
+                    (Path(tmp) / drop).unlink(missing_ok=True)
                 draft.add_dir(tmp)
-            draft.add_file(str(local), name=name)
+            if add is not None:
+                draft.add_file(str(add[0]), name=add[1])
             draft._log(self._transport, self.project, self.id, [])
-        return self.file(name)
+
+    @property
+    def commit(self) -> str | None:
+        """The git commit the run was started from, if it was in a repository."""
+        found = self.metadata.get("git_commit")
+        return str(found) if found else None
 
     def __repr__(self) -> str:
         return f"<Run {self.entity}/{self.path} ({self.state})>"
