@@ -18,6 +18,7 @@ from modelbay.sdk.public_registry import (
     Registries,
     Registry,
     Versions,
+    all_tags,
     artifact_versions,
 )
 from modelbay.sdk.public_runs import File, PublicRun, Runs
@@ -149,7 +150,7 @@ class Api:
             return self._project_artifacts(project or type_name, name, type)
         if name is None:
             raise InvalidInputError("give the artifact: api.artifacts(type_name, 'project/name')")
-        return list(self._versions_of(type_name, name, tags, per_page))
+        return self._versions_of(type_name, name, tags, per_page, start)
 
     def _project_artifacts(self, project: str | None, name: str | None, type_: str | None) -> Any:
         if project is None:
@@ -164,12 +165,16 @@ class Api:
         return [Artifact._from_version(self._transport, v) for v in found.versions]
 
     def _versions_of(
-        self, type_name: str | None, name: str, tags: list[str] | str | None, per_page: int
+        self,
+        type_name: str | None,
+        name: str,
+        tags: list[str] | str | None,
+        per_page: int,
+        start: str | None = None,
     ) -> Any:
         target = self._collection_ref(name)
         if isinstance(target, names.RegistryRef):
-            wanted = [tags] if isinstance(tags, str) else tags
-            flt: dict[str, Any] = {"tag": {"$in": list(wanted)}} if wanted else {}
+            flt: dict[str, Any] = dict(all_tags(tags) or {})
             if type_name is not None:
                 flt["type"] = type_name
             return Versions(
@@ -180,7 +185,7 @@ class Api:
                 per_page,
             )
         return artifact_versions(
-            self._transport, target.project, target.name, type_name, tags, per_page
+            self._transport, target.project, target.name, type_name, tags, per_page, start
         )
 
     def artifact_versions(self, type_name: str, name: str, per_page: int = 50) -> list[Artifact]:
@@ -250,8 +255,8 @@ class Api:
         ``name``, ``description``, ``created_at``), lazily; chain ``.collections(filter)``
         and ``.versions(filter)`` to search inside them. ``organization`` is accepted for
         W&B's sake: modelbay holds one."""
-        del organization, order, start
-        return Registries(self._transport, filter, per_page)
+        del organization, order
+        return Registries(self._transport, filter, per_page, start)
 
     def registry(self, name: str) -> Registry:
         return Registry(

@@ -28,13 +28,21 @@ Filter = dict[str, Any] | None
 class Paged(Generic[T]):
     """Items fetched a page at a time by ``fetch(token) -> (items, next_token)``."""
 
-    def __init__(self, fetch: Callable[[str | None], tuple[list[T], str | None]]) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[str | None], tuple[list[T], str | None]],
+        start: str | None = None,
+    ) -> None:
         self._fetch = fetch
+        self._start = start
+        #: Where the next page starts: give it as ``start=`` to resume there later.
+        self.cursor: str | None = start
 
     def __iter__(self) -> Iterator[T]:
-        token: str | None = None
+        token: str | None = self._start
         while True:
             items, token = self._fetch(token)
+            self.cursor = token
             yield from items
             if not token:
                 return
@@ -50,7 +58,13 @@ class Registries(Paged["Registry"]):
     """The readable registries matching a filter; ``.collections(filter)`` and
     ``.versions(filter)`` search inside them."""
 
-    def __init__(self, transport: Transport, filter: Filter = None, per_page: int = 100) -> None:  # noqa: A002
+    def __init__(
+        self,
+        transport: Transport,
+        filter: Filter = None,  # noqa: A002
+        per_page: int = 100,
+        start: str | None = None,
+    ) -> None:
         self._transport = transport
         self._filter = _jsonable(filter) if filter else None
 
@@ -59,7 +73,7 @@ class Registries(Paged["Registry"]):
             page = transport.call(pa.SEARCH_REGISTRIES, request)
             return [Registry(transport, r) for r in page.registries], page.next_page_token
 
-        super().__init__(fetch)
+        super().__init__(fetch, start)
 
     def collections(self, filter: Filter = None, per_page: int = 100) -> Collections:  # noqa: A002
         return Collections(self._transport, self._filter, filter, per_page)
@@ -309,6 +323,12 @@ class ArtifactSequence:
         return f"<ArtifactCollection {self.project}/{self.name} ({self.type})>"
 
 
+def all_tags(tags: list[str] | str | None) -> dict[str, Any] | None:
+    """The filter of versions holding every one of ``tags`` (W&B's ``tags=``)."""
+    wanted = [tags] if isinstance(tags, str) else list(tags or [])
+    return {"$and": [{"tag": tag} for tag in wanted]} if wanted else None
+
+
 def artifact_versions(
     transport: Transport,
     project: str,
@@ -316,10 +336,11 @@ def artifact_versions(
     type_: str | None,
     tags: list[str] | str | None,
     per_page: int = 50,
+    start: str | None = None,
 ) -> Paged[Artifact]:
-    """A project artifact's versions, newest first, filtered in the database by ``tags``."""
-    wanted = [tags] if isinstance(tags, str) else tags
-    flt = {"tag": {"$in": list(wanted)}} if wanted else None
+    """A project artifact's versions, newest first, that have every one of ``tags``
+    (filtered in the database)."""
+    flt = all_tags(tags)
 
     def fetch(token: str | None) -> tuple[list[Artifact], str | None]:
         request = pa.ArtifactVersionsSearch(
@@ -328,7 +349,7 @@ def artifact_versions(
         page = transport.call(pa.SEARCH_ARTIFACT_VERSIONS, request)
         return [Artifact._from_version(transport, v) for v in page.versions], page.next_page_token
 
-    return Paged(fetch)
+    return Paged(fetch, start)
 
 
 class ArtifactType:

@@ -16,6 +16,7 @@ import datetime as dt
 import fnmatch
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from modelbay.sdk.transport import Transport
 #: The type of the artifact that holds a run's files.
 RUN_FILES_TYPE = "run-files"
 SYSTEM_PREFIX = "system/"
+#: A file in each version of a run's files that makes every change a new version.
+REVISION_FILE = ".modelbay-revision"
 
 
 def run_files_name(run_id: str) -> str:
@@ -206,10 +209,10 @@ class PublicRun:
         start = self._info.created_at
         rows: dict[int, dict[str, Any]] = {}
         for key, points in series.items():
-            for step, value, time in points:
+            for step, value, at in points:
                 row = rows.setdefault(step, {"_step": step})
                 row[key] = value
-                row["_timestamp"] = max(row.get("_timestamp", time), time)
+                row["_timestamp"] = max(row.get("_timestamp", at), at)
         out = []
         for step in sorted(rows):
             row = rows[step]
@@ -311,7 +314,8 @@ class PublicRun:
         return [
             File(self, artifact, entry)
             for entry in artifact.files()
-            if (names is None or entry.path in names)
+            if entry.path != REVISION_FILE
+            and (names is None or entry.path in names)
             and (pattern is None or fnmatch.fnmatch(entry.path, pattern))
         ]
 
@@ -347,6 +351,12 @@ class PublicRun:
                 draft.add_dir(tmp)
             if add is not None:
                 draft.add_file(str(add[0]), name=add[1])
+            # Each change is a new version, even back to an earlier set of files (a commit
+            # equal to an older version returns that one, and `latest` stays put).
+            revision = Path(tmp) / REVISION_FILE
+            revision.unlink(missing_ok=True)  # it may be a link into the download cache
+            revision.write_text(str(time.time_ns()))
+            draft.add_file(str(revision), name=REVISION_FILE)
             draft._log(self._transport, self.project, self.id, [])
 
     @property

@@ -348,6 +348,13 @@ class _Compiler:
         return expr.regexp_match(arg)
 
 
+def json_text(
+    column: sa.ColumnElement[Any], path: list[str], dialect: str
+) -> sa.ColumnElement[Any]:
+    """The string at ``path`` of a JSON column (NULL when missing or not a string)."""
+    return _JsonPath(column, path, dialect).text()
+
+
 class _JsonPath:
     """The value at a path of a JSON column, typed (NULL where it has another type)."""
 

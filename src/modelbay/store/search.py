@@ -74,6 +74,13 @@ def run_fields(dialect: str) -> f.Fields:
             "heartbeatAt": f.Column(runs.c.heartbeat_at, "time"),
             "finished_at": f.Column(runs.c.finished_at, "time"),
             "exit_code": f.Column(runs.c.exit_code, "number"),
+            # Seconds from start to finish (to the last heartbeat while it runs).
+            "duration": f.Column(
+                sa.func.coalesce(runs.c.finished_at, runs.c.heartbeat_at, runs.c.updated_at)
+                - runs.c.created_at,
+                "number",
+            ),
+            "host": f.Column(f.json_text(runs.c.system, ["host"], dialect)),
         },
         json={
             "config": f.Json(runs.c.config, strip_value=True),
