@@ -123,6 +123,8 @@ def test_run_pages_follow_the_order_without_gaps(services: Services, me: Princip
         {"config.": 1},
         {"state": {"$eq": 1, "x": 2}},
         {"group": "g"},
+        {"display_name": {"$regex": "(?P<x>run)"}},
+        {"tags": {"$in": ["t"] * 1001}},
     ],
 )
 def test_a_bad_filter_is_a_typed_error(services: Services, me: Principal, bad: Any) -> None:

@@ -8,12 +8,14 @@ keyset pages: a token names the last row returned.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 
 from modelbay import names
-from modelbay.errors import InvalidInputError, NotFoundError
+from modelbay.errors import InvalidFilterError, InvalidInputError, NotFoundError
 from modelbay.services import access
 from modelbay.services.core import Info, Principal, link_info, version_info
 from modelbay.services.runs import crash_silent_runs, run_info
@@ -64,7 +66,7 @@ class SearchService:
         """
         limit = _check_limit(limit)
         crash_silent_runs(self.db, self.run_timeout)
-        with self.db.read() as conn:
+        with _refused_by_database(), self.db.read() as conn:
             pid = access.require_project(conn, principal, project)["id"]
             dialect = conn.dialect.name
             where = filters_of(filters, store.run_fields(dialect), dialect)
@@ -82,7 +84,7 @@ class SearchService:
         from modelbay.services.registry import RegistryService
 
         limit = _check_limit(limit)
-        with self.db.read() as conn:
+        with _refused_by_database(), self.db.read() as conn:
             dialect = conn.dialect.name
             where = filters_of(filter, store.registry_fields(), dialect)
             rows, token = store.search_registries(
@@ -104,7 +106,7 @@ class SearchService:
         from modelbay.services.registry import RegistryService
 
         limit = _check_limit(limit)
-        with self.db.read() as conn:
+        with _refused_by_database(), self.db.read() as conn:
             dialect = conn.dialect.name
             where = sa.and_(
                 filters_of(registry_filter, store.registry_fields(), dialect),
@@ -131,7 +133,7 @@ class SearchService:
         """A page of the registry versions (newest link first) that match ``filter``, in the
         collections and readable registries that match theirs."""
         limit = _check_limit(limit)
-        with self.db.read() as conn:
+        with _refused_by_database(), self.db.read() as conn:
             dialect = conn.dialect.name
             where = sa.and_(
                 filters_of(registry_filter, store.registry_fields(), dialect),
@@ -165,7 +167,7 @@ class SearchService:
             NotFoundError: no such artifact (of that ``type``), or an unreadable project.
         """
         limit = _check_limit(limit)
-        with self.db.read() as conn:
+        with _refused_by_database(), self.db.read() as conn:
             pid = access.require_project(conn, principal, project)["id"]
             art = artifact_store.get_artifact(conn, pid, names.check_name(name, "artifact"))
             if art is None or (type is not None and art["type"] != type):
@@ -183,6 +185,20 @@ class SearchService:
 
 def filters_of(spec: object, fields: filters.Fields, dialect: str) -> sa.ColumnElement[bool]:
     return filters.compile_filter(spec, fields, dialect)
+
+
+@contextlib.contextmanager
+def _refused_by_database() -> Iterator[None]:
+    """A filter the compiler accepts but the database cannot evaluate (a regular expression
+    PostgreSQL's dialect does not know, such as Python's ``(?P<name>...)``) is the caller's
+    error, not the server's."""
+    try:
+        yield
+    except sa.exc.DataError as exc:
+        problem = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        raise InvalidFilterError(
+            f"the database cannot evaluate this filter: {problem[:200]}"
+        ) from None
 
 
 __all__ = ["MAX_PAGE", "SearchService"]

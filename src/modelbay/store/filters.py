@@ -39,6 +39,8 @@ Clause = sa.ColumnElement[bool]
 MAX_TERMS = 200
 #: The longest regular expression a filter may give.
 MAX_PATTERN = 512
+#: The most values one ``$in`` or ``$nin`` may list.
+MAX_VALUES = 1000
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 FIELD_OPERATORS = (*COMPARISONS, "$regex", "$contains", "$exists", "$not")
@@ -341,6 +343,8 @@ class _Compiler:
         if op == "$contains":
             finder = sa.func.strpos if self.dialect == "postgresql" else sa.func.instr
             return finder(expr, arg) > 0
+        if "(?P" in arg:
+            raise _refuse("named groups (?P...) are Python's alone: write (...)", at)
         try:
             re.compile(arg)
         except re.error as exc:
@@ -439,8 +443,8 @@ def _flag(arg: object, at: str) -> bool:
 
 
 def _list(arg: object, at: str) -> list[Any]:
-    if not isinstance(arg, list):
-        raise _refuse("takes a list", at)
+    if not isinstance(arg, list) or len(arg) > MAX_VALUES:
+        raise _refuse(f"takes a list of at most {MAX_VALUES} values", at)
     return arg
 
 
