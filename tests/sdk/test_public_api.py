@@ -4,13 +4,14 @@ registry chain with its filters."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 import modelbay as wandb
 from modelbay import Api
-from modelbay.errors import InvalidFilterError, InvalidInputError
+from modelbay.errors import InvalidFilterError, InvalidInputError, MissingExtraError
 
 
 def _log_runs(project: str) -> list[str]:
@@ -55,6 +56,15 @@ def test_history_rows_and_scan(mb, uniq):
     scanned = list(run.scan_history(keys=["loss"], min_step=1, max_step=4))
     assert [r["_step"] for r in scanned] == [1, 2, 3]
     assert len(run.history(samples=2, pandas=False)) <= 4  # each key keeps min and max
+
+
+def test_history_without_pandas_says_how_to_get_it(mb, uniq, monkeypatch):
+    project = f"nopd{uniq}"
+    run = Api().run(f"{project}/{_log_runs(project)[0]}")
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if it were not installed
+    with pytest.raises(MissingExtraError, match="pip install pandas"):
+        run.history()
+    assert len(run.history(pandas=False)) == 5
 
 
 def test_summary_and_config_persist_on_update(mb, uniq):
@@ -122,6 +132,8 @@ def test_registry_chain_and_collection_edits(mb, uniq, tmp_path: Path):
     assert again.description == "a text model" and again.tags == ["nlp"]
     assert "production" in again.aliases and [a.version for a in again.artifacts()] == ["v0"]
     assert [c.name for c in api.registries().collections(filter={"tag": "nlp"})] == [f"bert{uniq}"]
+    assert api.artifact_collection_exists(f"{project}/m0", "model")
+    assert not api.artifact_collection_exists(f"{project}/m0", "dataset")
     seq = api.artifact_collection("model", f"{project}/m0")
     assert seq.is_sequence() and [a.version for a in seq.artifacts()] == ["v0"]
     assert [t.name for t in api.artifact_types(project)] == ["model"]

@@ -227,6 +227,17 @@ class Api:
             return ArtifactSequence(self._transport, target.project, target.name, version.type)
         raise NotFoundError(f"artifact {target.project}/{target.name} has no versions")
 
+    def artifact_collection_exists(self, name: str, type: str) -> bool:  # noqa: A002
+        """Whether :meth:`artifact_collection` finds ``name`` of ``type``."""
+        try:
+            self.artifact_collection(type, name)
+        except NotFoundError:
+            return False
+        return True
+
+    def flush(self) -> None:
+        """W&B clears its cache of runs here; modelbay keeps none (every read is fresh)."""
+
     def artifact_collections(
         self, project_name: str, type_name: str, per_page: int = 50
     ) -> list[ArtifactSequence]:
