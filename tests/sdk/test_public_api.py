@@ -139,3 +139,15 @@ def test_registry_chain_and_collection_edits(mb, uniq, tmp_path: Path):
     assert [t.name for t in api.artifact_types(project)] == ["model"]
     assert sorted(c.name for c in api.artifact_collections(project, "model")) == ["m0", "m1"]
     assert [a.version for a in api.artifacts("model", f"{project}/m1")] == ["v0"]
+
+
+def test_runs_by_group_and_entity(mb, uniq):
+    project = f"grp{uniq}"
+    for group in ("exp-1", "exp-1", "exp-2"):
+        with wandb.init(project=project, entity="team-a", group=group) as run:
+            run.log({"loss": 1.0})
+    api = Api()
+    found = api.runs(f"team-a/{project}", {"group": "exp-1"})
+    assert len(found) == 2 and {r.group for r in found} == {"exp-1"}
+    assert {r.entity for r in found} == {"team-a"}
+    assert len(api.runs(project, {"entity": "team-b"})) == 0

@@ -69,7 +69,7 @@ class Api:
         self.settings = settings
         self._transport = connect(settings)
         entity = self.overrides.get("entity")
-        self.default_entity: str | None = names.check_name(entity, "entity") if entity else None
+        self.default_entity: str | None = names.check_label(entity, "entity") if entity else None
         project = self.overrides.get("project")
         self.default_project: str | None = names.check_project(project) if project else None
 
@@ -95,7 +95,7 @@ class Api:
         if len(parts) == 1:
             return self.default_entity, names.check_project(parts[0])
         if len(parts) == 2:
-            return names.check_name(parts[0], "entity"), names.check_project(parts[1])
+            return names.check_label(parts[0], "entity"), names.check_project(parts[1])
         raise InvalidInputError(f"invalid project path {path!r}: use 'project' or 'entity/project'")
 
     def artifact(self, name: str, type: str | None = None) -> Artifact:
@@ -203,7 +203,7 @@ class Api:
         text = path.split(":")[0].strip("/")
         parts = text.split("/")
         if len(parts) == 3:
-            names.check_name(parts[0], "entity")
+            names.check_label(parts[0], "entity")
             parts = parts[1:]
         if len(parts) == 1:
             _, project = self._project_path(None)

@@ -138,7 +138,15 @@ class PublicRun:
 
     @property
     def entity(self) -> str | None:
-        return self._entity or self._info.user
+        """The entity the run was logged under (``init(entity=...)``), else the one of the
+        path it was read by, else its user: modelbay holds one organisation, so an entity
+        labels runs and scopes nothing."""
+        system = self._info.system or {}
+        return system.get("entity") or self._entity or self._info.user
+
+    @property
+    def group(self) -> str | None:
+        return (self._info.system or {}).get("group")
 
     @property
     def path(self) -> str:

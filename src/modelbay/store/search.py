@@ -81,6 +81,9 @@ def run_fields(dialect: str) -> f.Fields:
                 "number",
             ),
             "host": f.Column(f.json_text(runs.c.system, ["host"], dialect)),
+            # init(entity=, group=) keep theirs among the run's system facts.
+            "group": f.Column(f.json_text(runs.c.system, ["group"], dialect)),
+            "entity": f.Column(f.json_text(runs.c.system, ["entity"], dialect)),
         },
         json={
             "config": f.Json(runs.c.config, strip_value=True),
@@ -88,7 +91,7 @@ def run_fields(dialect: str) -> f.Fields:
             "summary": f.Json(runs.c.summary),
             "system": f.Json(runs.c.system),
         },
-        aside={"group": "runs have no group yet", "sweep": "modelbay has no sweeps"},
+        aside={"sweep": "modelbay has no sweeps"},
     )
 
 
