@@ -90,7 +90,11 @@ class SearchService:
             rows, token = store.search_registries(
                 conn, where, self._readable_registries(principal), limit, page_token
             )
-            found = [RegistryService._registry_info(r) for r in rows]
+            counts = store.collection_counts(conn, [r["id"] for r in rows])
+            found = [
+                RegistryService._registry_info({**r, "collection_count": counts[r["id"]]})
+                for r in rows
+            ]
             return {"registries": found, "next_page_token": token}
 
     def collections(
@@ -115,7 +119,11 @@ class SearchService:
             rows, token = store.search_collections(
                 conn, where, self._readable_registries(principal), limit, page_token
             )
-            tags = tag_store.tags_of(conn, tag_store.COLLECTION, [r["id"] for r in rows])
+            ids = [r["id"] for r in rows]
+            tags = tag_store.tags_of(conn, tag_store.COLLECTION, ids)
+            counts = store.version_counts(conn, ids)
+            for row in rows:
+                row["version_count"] = counts[row["id"]]
             found = [
                 RegistryService._collection_info(r["registry"], r, tags[r["id"]]) for r in rows
             ]

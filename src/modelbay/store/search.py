@@ -281,3 +281,26 @@ def artifact_version_fields() -> f.Fields:
         },
         json={"metadata": f.Json(artifact_versions.c.metadata)},
     )
+
+
+def _counts(conn: Connection, column: sa.Column[Any], ids: list[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    stmt = (
+        sa.select(column, sa.func.count())
+        .select_from(column.table)
+        .where(column.in_(ids))
+        .group_by(column)
+    )
+    found = {int(key): int(n) for key, n in conn.execute(stmt)}
+    return {i: found.get(i, 0) for i in ids}
+
+
+def version_counts(conn: Connection, collection_ids: list[int]) -> dict[int, int]:
+    """Linked versions per collection of a page, in one grouped query."""
+    return _counts(conn, links.c.collection_id, collection_ids)
+
+
+def collection_counts(conn: Connection, registry_ids: list[int]) -> dict[int, int]:
+    """Collections per registry of a page, in one grouped query."""
+    return _counts(conn, collections.c.registry_id, registry_ids)
