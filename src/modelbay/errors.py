@@ -158,6 +158,14 @@ class TransportError(CommError):
     status = 503
 
 
+class SchemaMismatchError(ModelbayError):
+    """The database's schema is not the one this modelbay needs (run ``modelbay db upgrade``,
+    or upgrade modelbay when the database is newer)."""
+
+    code = "schema_mismatch"
+    status = 503
+
+
 class MissingExtraError(ModelbayError):
     """A part of modelbay was used without the extra that installs it (the server, the
     PostgreSQL driver, the S3 client); the message names the ``pip install`` to run."""

@@ -16,7 +16,10 @@ from modelbay.errors import MissingExtraError
 #: imports, come with the base install's alembic and rich). tests/packaging checks them
 #: against pyproject.toml.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "server": ("fastapi", "starlette", "uvicorn", "jinja2", "plotly"),
+    "server": (
+        "fastapi", "starlette", "uvicorn", "jinja2", "plotly", "prometheus_client",
+        "pythonjsonlogger",
+    ),
     "postgres": ("psycopg",),
     "s3": ("boto3", "botocore"),
 }

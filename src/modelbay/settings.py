@@ -38,6 +38,7 @@ class Settings:
     cache_dir: Path | None = None
     upload_part_size: int | None = None
     run_timeout: float = 300.0
+    migrate: bool | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +63,7 @@ class Settings:
             else None,
             upload_part_size=_part_size(env.get("MODELBAY_UPLOAD_PART_SIZE")),
             run_timeout=run_timeout(env.get("MODELBAY_RUN_TIMEOUT")),
+            migrate=_flag(env.get("MODELBAY_MIGRATE")),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -70,6 +72,29 @@ class Settings:
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'modelbay.db'}"
+
+    @property
+    def migrates(self) -> bool:
+        """Whether opening the database brings its schema up to date. By default only
+        SQLite's (one machine, the embedded mode): a shared database is migrated once, on
+        purpose, by ``modelbay db upgrade``, and replicas refuse a schema not their own."""
+        if self.migrate is not None:
+            return self.migrate
+        return self.database_url.startswith("sqlite")
+
+
+def _flag(text: str | None) -> bool | None:
+    """An on/off environment variable: None when unset."""
+    from modelbay.errors import InvalidInputError
+
+    if not text:
+        return None
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInputError(f"expected 1 or 0, got {text!r}")
 
 
 def _part_size(text: str | None) -> int | None:

@@ -292,6 +292,7 @@ def args_of(name: str) -> Args | None:
             "user": _member_added(w, f"/projects/{w.project[v]}/members"),
         },
         "teams": lambda w, v: {},
+        "user": lambda w, v: {"user": w.users["extra"]},
         "create_team": lambda w, v: {"name": f"t{uniq()}"},
         "add_team_member": lambda w, v: {"team": f"members{w.suffix}", "user": w.users["extra"]},
         "remove_team_member": lambda w, v: {"team": _in_team(w), "user": w.users["extra"]},

@@ -335,14 +335,22 @@ class PostgresCluster:
             raise PostgresError("cluster not running")
         return f"postgresql+psycopg://{PG_USER}@127.0.0.1:{self.port}/{dbname}"
 
-    def create_database(self, name: str) -> str:
+    def create_database(self, name: str, *, migrated: bool = True) -> str:
         """CREATE DATABASE ``name`` and return its SQLAlchemy URL
-        ``postgresql+psycopg://postgres@127.0.0.1:<port>/<name>``."""
+        ``postgresql+psycopg://postgres@127.0.0.1:<port>/<name>``.
+
+        ``migrated``: bring its schema up to date, as an operator's ``modelbay db upgrade``
+        does before servers start (they refuse a shared database's schema otherwise)."""
         if not _DB_NAME.match(name):
             raise ValueError(f"database name must match {_DB_NAME.pattern}: {name!r}")
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+        url = self.url(name)
+        if migrated:
+            from modelbay.store.database import Database
+
+            Database(url).engine.dispose()  # migrates on open
+        return url
 
     def drop_database(self, name: str) -> None:
         """DROP DATABASE ``name`` (disconnecting any remaining sessions)."""

@@ -87,6 +87,10 @@ class Receiver(Protocol):
 class BlobBackend(Protocol):
     kind: str
 
+    def check(self) -> None:
+        """Raise when the store cannot be reached or written (a readiness probe)."""
+        ...
+
     def size(self, digest: str) -> int | None: ...
 
     def put_stream(self, digest: str, chunks: Iterable[bytes], size: int | None = None) -> int: ...

@@ -105,6 +105,13 @@ class LocalBlobStore:
         self._hashers: dict[str, _InOrderHash] = {}
         self._hashers_lock = threading.Lock()
 
+    def check(self) -> None:
+        """Raise OSError unless the store's directory exists and may be written."""
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"blob directory {self.root} does not exist")
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise PermissionError(f"blob directory {self.root} is not writable")
+
     def path(self, digest: str) -> Path:
         check_digest(digest)
         return self.root / digest[:2] / digest

@@ -108,6 +108,10 @@ class S3BlobStore:
                 return None
             raise
 
+    def check(self) -> None:
+        """Raise unless the bucket answers (HeadBucket)."""
+        self.client.head_bucket(Bucket=self.bucket)
+
     def size(self, digest: str) -> int | None:
         head = self._head(self.key(digest))
         return int(head["ContentLength"]) if head else None

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from modelbay.sdk.api import Api
+    from modelbay.sdk.transport import Transport
 
 
 def group(help: str) -> typer.Typer:
@@ -112,6 +113,14 @@ def api() -> Api:
     from modelbay.sdk.api import Api
 
     return Api()
+
+
+def transport() -> Transport:
+    """The SDK's transport from the environment, for commands that call an operation
+    directly (``transport().call(OP, Request(...))``)."""
+    from modelbay.sdk.transport import connect
+
+    return connect()
 
 
 def has_selector(text: str) -> bool:

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from modelbay.cli import access as access_cli
 from modelbay.cli import artifact as artifact_cli
 from modelbay.cli import auth as auth_cli
 from modelbay.cli import cache as cache_cli
+from modelbay.cli import db as db_cli
 from modelbay.cli import gc as gc_cli
 from modelbay.cli import history as history_cli
 from modelbay.cli import lineage as lineage_cli
+from modelbay.cli import promotion as promotion_cli
 from modelbay.cli import registry as registry_cli
 from modelbay.cli import sync as sync_cli
+from modelbay.cli import team as team_cli
 from modelbay.cli.common import fail_on_error
 
 app = typer.Typer(
@@ -29,12 +35,16 @@ app = typer.Typer(
 )
 auth_cli.register(app)
 registry_cli.register(app)
+access_cli.register(app)
+promotion_cli.register(app)
+team_cli.register(app)
 artifact_cli.register(app)
 history_cli.register(app)
 lineage_cli.register(app)
 sync_cli.register(app)
 cache_cli.register(app)
 gc_cli.register(app)
+db_cli.register(app)
 
 
 #: How long a stopping server lets requests in flight finish: under the 10 s Docker waits
@@ -76,6 +86,9 @@ def server(
     ),
     workers: int = typer.Option(1, min=1, max=64, metavar="N", help="Worker processes."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
+    json_logs: bool = typer.Option(
+        False, "--json-logs", help="Log one JSON object per line (for log collectors)."
+    ),
     demo: bool = typer.Option(
         False, "--demo", help="Log a demo project into the store first (once)."
     ),
@@ -86,6 +99,14 @@ def server(
     ),
     s3_endpoint_url: str | None = typer.Option(
         None, metavar="URL", help="Endpoint of an S3-compatible store."
+    ),
+    migrate: bool | None = typer.Option(
+        None,
+        "--migrate/--no-migrate",
+        help="Bring the database's schema up to date first (default: SQLite only; a shared "
+        "database is migrated once with 'modelbay db upgrade', and replicas refuse a schema "
+        "that is not theirs).",
+        show_default=False,
     ),
     shutdown_timeout: int = typer.Option(
         SHUTDOWN_SECONDS,
@@ -120,6 +141,8 @@ def server(
             settings = settings.with_(blob_store=blob_store)
         if s3_endpoint_url is not None:
             settings = settings.with_(s3_endpoint_url=s3_endpoint_url)
+        if migrate is not None:
+            settings = settings.with_(migrate=migrate)
         settings = settings.with_(url=None, api_key=None)
         admin_key = os.environ.get("MODELBAY_ADMIN_KEY") or None
         sock = _listen(host, port)
@@ -142,7 +165,7 @@ def server(
                 host=host,
                 port=port,
                 access_log=access_log,
-                log_config=log_config(access_log),
+                log_config=log_config(access_log, json_logs),
                 log_level=None,
                 timeout_graceful_shutdown=shutdown_timeout,
                 **more,
@@ -177,12 +200,19 @@ def server(
             os.environ["MODELBAY_BLOB_STORE"] = settings.blob_store
         if settings.s3_endpoint_url:
             os.environ["MODELBAY_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+        os.environ["MODELBAY_MIGRATE"] = "0"  # done above, once: workers only check
         typer.echo(f"modelbay: serving on http://{host}:{port} with {workers} workers")
+        # The workers' counters, gathered by whichever worker a scrape of /metrics reaches.
+        metrics_dir = tempfile.mkdtemp(prefix="modelbay-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         from uvicorn.supervisors import Multiprocess
 
         workers_config = config("modelbay.server.app:app_from_env", factory=True, workers=workers)
-        with contextlib.suppress(KeyboardInterrupt):
-            Multiprocess(workers_config, sockets=[sock]).run()
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                Multiprocess(workers_config, sockets=[sock]).run()
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _listen(host: str, port: int) -> socket.socket:

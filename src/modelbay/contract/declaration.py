@@ -61,6 +61,9 @@ Runner = Literal["thread", "read", "write"]
 #: which a read meets too when SQLite cannot open a connection).
 COMMON_ERRORS = (400, 401, 413, 429, 507)
 
+#: The most bytes a request body may hold, unless its operation declares otherwise.
+MAX_BODY_BYTES = 32 << 20
+
 
 @dataclass(frozen=True)
 class Operation(Generic[Req, Resp]):
@@ -94,11 +97,23 @@ class Operation(Generic[Req, Resp]):
     #: The route is written by hand in server/api (it streams a body); declared for the spec.
     custom: bool = False
     tag: str = "general"
+    #: The most bytes its request body may hold; the server answers 413 beyond it.
+    max_body: int = MAX_BODY_BYTES
+    #: Sending it twice has the effect of sending it once (the service dedupes it), so a
+    #: client may send it again when its connection fails or a load balancer finds no
+    #: replica to answer. None: by the method (GET, PUT, PATCH and DELETE are).
+    idempotent: bool | None = None
     path_params: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         params = tuple(p.split("}")[0] for p in self.path.split("{")[1:])
         object.__setattr__(self, "path_params", params)
+
+    @property
+    def retry_safe(self) -> bool:
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method in ("GET", "PUT", "PATCH", "DELETE")
 
     @property
     def has_body(self) -> bool:

@@ -328,6 +328,14 @@ class Health(Entity):
     status: str
 
 
+class Readiness(Entity):
+    """``ready``, or ``unavailable`` with the checks that failed (``database``,
+    ``blob_store``)."""
+
+    status: str
+    failed: list[str]
+
+
 # -- access ------------------------------------------------------------------------------
 
 

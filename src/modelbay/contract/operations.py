@@ -14,17 +14,23 @@ from types import ModuleType
 from typing import Any
 
 from modelbay.contract import entities as e
-from modelbay.contract import public_api
+from modelbay.contract import people, public_api
 from modelbay.contract import requests as r
 from modelbay.contract.declaration import (
     COMMON_ERRORS,
+    MAX_BODY_BYTES,
     Access,
     Operation,
     Role,
     Runner,
 )
 
-__all__ = ["COMMON_ERRORS", "OPERATIONS", "Access", "Operation", "Role", "Runner"]
+__all__ = ["COMMON_ERRORS", "MAX_BODY_BYTES", "OPERATIONS", "Access", "Operation", "Role", "Runner"]
+
+#: A version's manifest: up to a million files in one commit.
+MAX_MANIFEST_BYTES = 256 << 20
+#: A run's history batch (the SDK sends at most 50,000 values a request).
+MAX_HISTORY_BYTES = 32 << 20
 
 RUN = "/projects/{project}/runs/{run_id}"
 ARTIFACT = "/projects/{project}/artifacts/{name}"
@@ -58,7 +64,8 @@ UPDATE_RUN = Operation(
 LOG_HISTORY = Operation(
     "log_history", "POST", RUN + "/history", r.HistoryPost, e.Stored, service="runs.log",
     access=USER, errors=(403, 404), wraps="stored", custom=True, tag="runs", role=Role.MEMBER,
-    summary="Append metric points to a run's history.",
+    max_body=MAX_HISTORY_BYTES, summary="Append metric points to a run's history.",
+    idempotent=True,
 )
 HISTORY = Operation(
     "history", "GET", RUN + "/history", r.HistoryQuery, e.History, service="runs.history",
@@ -75,6 +82,7 @@ HISTORIES = Operation(
     "histories", "POST", "/runs/history", r.HistoriesQuery, e.Histories, service="runs.histories",
     access=USER, errors=(404,), nonfinite=True, tag="metrics", role=Role.RESTRICTED_VIEWER,
     summary="Metric histories of many runs at once.",
+    idempotent=True,
 )
 HISTORIES_GET = Operation(
     "histories_get", "GET", "/runs/history", r.HistoriesQuery, e.Histories,
@@ -87,6 +95,7 @@ SUMMARIES = Operation(
     service="runs.summaries", access=USER, errors=(404,), wraps="runs", tag="metrics",
     role=Role.RESTRICTED_VIEWER,
     summary="Summaries of many runs at once, for the compare table.",
+    idempotent=True,
 )
 SUMMARIES_GET = Operation(
     "summaries_get", "GET", "/runs/summaries", r.SummariesQuery, e.Summaries,
@@ -106,6 +115,7 @@ USE = Operation(
     "use", "POST", "/use", r.Use, e.Version, service="artifacts.use", access=USER, errors=(404,),
     tag="references", role=Role.RESTRICTED_VIEWER,
     summary="Record that a run used a version, and return it.",
+    idempotent=True,
 )
 LINEAGE = Operation(
     "lineage", "GET", "/lineage", r.LineageQuery, e.Lineage, service="lineage.graph", access=USER,
@@ -129,8 +139,9 @@ LIST_ARTIFACTS = Operation(
 COMMIT_VERSION = Operation(
     "commit_version", "POST", ARTIFACT + "/versions", r.VersionCommit, e.Version,
     service="artifacts.commit_version", access=USER, errors=(403, 404, 409), creates=True,
-    run="write", tag="artifacts", role=Role.MEMBER,
+    run="write", tag="artifacts", role=Role.MEMBER, max_body=MAX_MANIFEST_BYTES,
     summary="Commit a version from stored files (200 and the existing version when unchanged).",
+    idempotent=True,
 )
 ARTIFACT_VERSIONS = Operation(
     "artifact_versions", "GET", ARTIFACT + "/versions", r.ArtifactPath, e.Versions,
@@ -223,6 +234,7 @@ LINK = Operation(
     access=USER, errors=(403, 404, 409), creates=True, run="write", tag="registries",
     role=Role.MEMBER,
     summary="Link an artifact version into a collection (200 and the existing link when linked).",
+    idempotent=True,
 )
 COLLECTION_VERSIONS = Operation(
     "collection_versions", "GET", COLLECTION + "/versions", r.VersionsPage, e.VersionPage,
@@ -412,11 +424,13 @@ MISSING_BLOBS = Operation(
     "missing_blobs", "POST", "/blobs/missing", r.Digests, e.Missing, service="blobs.missing",
     access=USER, wraps="missing", tag="blobs",
     summary="Which of these digests the server does not hold.",
+    idempotent=True,
 )
 BEGIN_UPLOADS = Operation(
     "begin_uploads", "POST", "/blobs/uploads", r.UploadFiles, e.UploadPlan,
     service="blobs.begin_uploads", access=USER, errors=(409,), tag="blobs",
     summary="Say how to send each missing blob (upload sessions).",
+    idempotent=True,
 )
 COMPLETE_UPLOADS = Operation(
     "complete_uploads", "POST", "/blobs/uploads/complete", r.UploadIds, e.UploadResults,
@@ -432,6 +446,7 @@ LOCATIONS = Operation(
     "locations", "POST", "/blobs/locations", r.Digests, e.Locations, service="blobs.locations",
     access=USER, errors=(404,), wraps="locations", tag="blobs",
     summary="Where to fetch each stored blob from.",
+    idempotent=True,
 )
 
 # -- users and administration ------------------------------------------------------------
@@ -453,7 +468,7 @@ GC = Operation(
 )
 
 #: The modules that declare the operations of one area each.
-AREAS: tuple[ModuleType, ...] = (public_api,)
+AREAS: tuple[ModuleType, ...] = (people, public_api)
 
 
 def _collect() -> dict[str, Operation[Any, Any]]:

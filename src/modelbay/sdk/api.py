@@ -22,6 +22,7 @@ from modelbay.sdk.public_registry import (
     artifact_versions,
 )
 from modelbay.sdk.public_runs import File, PublicRun, Runs
+from modelbay.sdk.registry_admin import AccessCalls
 from modelbay.sdk.transport import Info, connect
 from modelbay.settings import Settings
 
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 
-class Api:
+class Api(AccessCalls):
     """Query and manage modelbay without a run (embedded, or ``MODELBAY_URL``)."""
 
     def __init__(
@@ -274,18 +275,11 @@ class Api:
         del organization, order
         return Registries(self._transport, filter, per_page, start)
 
-    def registry(self, name: str) -> Registry:
+    def registry(self, name: str, organization: str | None = None) -> Registry:
+        del organization  # one organisation
         return Registry(
             self._transport, self._transport.call(ops.REGISTRY, rq.RegistryPath(registry=name))
         )
-
-    def create_registry(
-        self, name: str, description: str | None = None, artifact_types: list[str] | None = None
-    ) -> Registry:
-        request = rq.RegistryCreate(
-            name=name, description=description, artifact_types=artifact_types
-        )
-        return Registry(self._transport, self._transport.call(ops.CREATE_REGISTRY, request))
 
     def collection(self, path: str) -> Collection:
         """``model-registry/MNIST`` -> the collection."""

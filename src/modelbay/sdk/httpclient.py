@@ -6,6 +6,7 @@ The HTTP transport imports these two names; once it imports httpx itself, this m
 
 from __future__ import annotations
 
+import ssl
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,13 @@ def httpx_module() -> types.ModuleType:
     return httpx
 
 
-def client(**kwargs: Any) -> httpx.Client:
-    """``httpx.Client(**kwargs)``."""
+def client(
+    *, verify: bool | ssl.SSLContext = True, limits: httpx.Limits | None = None, **kwargs: Any
+) -> httpx.Client:
+    """``httpx.Client(**kwargs)`` whose connections read large (see sdk/large_reads.py)."""
     import httpx
 
-    return httpx.Client(**kwargs)
+    from modelbay.sdk.large_reads import LargeReadsTransport
+
+    transport = LargeReadsTransport(verify=verify, limits=limits or httpx.Limits())
+    return httpx.Client(transport=transport, **kwargs)

@@ -28,7 +28,9 @@ class Presigned:
             if self._client is None:
                 import httpx
 
-                self._client = httpx.Client(
+                from modelbay.sdk.httpclient import client
+
+                self._client = client(
                     timeout=httpx.Timeout(300.0, connect=10.0),
                     limits=httpx.Limits(max_connections=32),
                 )

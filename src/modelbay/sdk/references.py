@@ -63,6 +63,7 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.extras import require
+from modelbay.sdk.httpclient import client as http_client
 from modelbay.sdk.streams import locked_temp, open_new
 
 Info = dict[str, Any]
@@ -464,7 +465,7 @@ def _http_client(uri: str, timeout: float) -> Iterator[Any]:
     import httpx
 
     try:
-        with httpx.Client(follow_redirects=True, timeout=timeout, headers=IDENTITY) as client:
+        with http_client(follow_redirects=True, timeout=timeout, headers=IDENTITY) as client:
             yield client
     except httpx.HTTPError as exc:
         raise _http_error(uri, exc) from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json as _json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -132,6 +133,20 @@ class Transport:
         pass
 
 
+#: Seconds before each new try of a call whose server could not answer (see
+#: :meth:`HttpTransport.request`): about 8 s in all, the time a balancer takes to stop
+#: sending to a replica that died.
+RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def _retry_after(resp: Any) -> float:
+    """A 503's ``Retry-After`` seconds (at most 10), else 0."""
+    try:
+        return min(float(resp.headers.get("retry-after", 0)), 10.0)
+    except ValueError:
+        return 0.0
+
+
 class HttpTransport(Transport):
     """Server mode: REST calls on one kept-alive connection pool."""
 
@@ -154,8 +169,23 @@ class HttpTransport(Transport):
         self.hashes_while_sending = True
 
     def request(
-        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        retry_safe: bool = False,
     ) -> Any:
+        """One REST call; its JSON result. A call whose connection could not be made is
+        sent again (it never left); a ``retry_safe`` one also when its connection broke or a
+        load balancer answered that no replica could (502, 503, 504), after
+        :data:`RETRY_DELAYS`.
+
+        Raises:
+            TransportError: the server could not be reached, after the retries.
+            ModelbayError: the class of the error the server answered.
+        """
         # Serialised here so that NaN and infinity in metrics survive (httpx refuses them).
         if isinstance(json, RawJSON):  # encoded already (a run journal's lines): as is
             content: bytes | None = bytes(json)
@@ -164,17 +194,31 @@ class HttpTransport(Transport):
                 _json.dumps(json, separators=(",", ":")).encode() if json is not None else None
             )
         headers = {"Content-Type": "application/json"} if content is not None else None
-        try:
-            resp = self.client.request(
-                method,
-                path,
-                content=content,
-                headers=headers,
-                params={k: v for k, v in (params or {}).items() if v is not None},
-            )
-        except self._httpx.HTTPError as exc:
-            raise TransportError(f"cannot reach modelbay server at {self.url}: {exc}") from exc
-        return self._result(resp)
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        httpx = self._httpx
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                resp = self.client.request(
+                    method, path, content=content, headers=headers, params=query
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if delay is None:
+                    raise TransportError(
+                        f"cannot reach modelbay server at {self.url}: {exc}"
+                    ) from exc
+            except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+                if delay is None or not retry_safe:
+                    raise TransportError(
+                        f"cannot reach modelbay server at {self.url}: {exc}"
+                    ) from exc
+            except httpx.HTTPError as exc:
+                raise TransportError(f"cannot reach modelbay server at {self.url}: {exc}") from exc
+            else:
+                if delay is None or not retry_safe or resp.status_code not in (502, 503, 504):
+                    return self._result(resp)
+                delay = max(delay, _retry_after(resp))
+            time.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _result(self, resp: Any) -> Any:
         if resp.status_code == 204:
@@ -188,10 +232,10 @@ class HttpTransport(Transport):
         values = request.model_dump(exclude_unset=True)
         path = op.path.format_map({k: quote(str(values.pop(k)), safe="") for k in op.path_params})
         if op.has_body:
-            result = self.request(op.method, path, json=values)
+            result = self.request(op.method, path, json=values, retry_safe=op.retry_safe)
         else:
             params = {k: ",".join(v) if isinstance(v, list) else v for k, v in values.items()}
-            result = self.request(op.method, path, params=params)
+            result = self.request(op.method, path, params=params, retry_safe=op.retry_safe)
         if result is None:
             return op.response()
         return op.response.model_validate(result)
@@ -200,7 +244,7 @@ class HttpTransport(Transport):
         path = LOG_HISTORY.path.format(
             project=quote(project, safe=""), run_id=quote(run_id, safe="")
         )
-        return int(self.request("POST", path, json=RawJSON(body))["stored"])
+        return int(self.request("POST", path, json=RawJSON(body), retry_safe=True)["stored"])
 
     def upload_blob(self, digest: str, path: Path, size: int, progress: Progress = None) -> None:
         part = {"number": 1, "offset": 0, "size": size}

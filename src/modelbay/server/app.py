@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from modelbay import jsontext
 from modelbay.errors import InvalidInputError, ModelbayError, NotFoundError
+from modelbay.server.metrics import RequestMetrics
 from modelbay.server.middleware import (
     ApiKeyGate,
     BodyLimits,
@@ -94,12 +95,17 @@ def install_middleware(app: FastAPI) -> None:
     app.add_middleware(BodyLimits)
     app.add_middleware(ApiKeyGate)
     app.add_middleware(UnexpectedErrors)
+    app.add_middleware(RequestMetrics)
 
 
-def log_config(access_log: bool) -> dict[str, Any]:
+def log_config(access_log: bool, json_logs: bool = False) -> dict[str, Any]:
     """uvicorn's logging setup for ``modelbay server``: its own messages from warnings up,
     modelbay's from info up, and one line per request with ``access_log``. (uvicorn's
-    ``log_level`` sets the access logger's level too, which silenced the access log.)"""
+    ``log_level`` sets the access logger's level too, which silenced the access log.)
+
+    ``json_logs``: one JSON object per line (python-json-logger), an access line holding
+    ``client``, ``method``, ``path``, ``http_version`` and ``status`` as fields.
+    """
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
@@ -107,7 +113,26 @@ def log_config(access_log: bool) -> dict[str, Any]:
     config["loggers"]["uvicorn.error"]["level"] = "WARNING"
     config["loggers"]["uvicorn.access"]["level"] = "INFO" if access_log else "WARNING"
     config["loggers"]["modelbay"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    if json_logs:
+        fields = "%(asctime)s %(levelname)s %(name)s %(message)s"
+        json_formatter = {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": fields}
+        config["formatters"] = {"default": json_formatter, "access": json_formatter}
+        config["filters"] = {"access_fields": {"()": "modelbay.server.app.AccessFields"}}
+        config["handlers"]["access"]["filters"] = ["access_fields"]
     return config
+
+
+class AccessFields(logging.Filter):
+    """Give uvicorn's access records their parts as fields, for JSON logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            client, method, path, version, status = args
+            record.client, record.method, record.path = client, method, path
+            record.http_version, record.status = version, status
+            record.msg, record.args = f"{method} {path} {status}", None
+        return True
 
 
 def create_app(

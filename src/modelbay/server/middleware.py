@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelbay import jsontext
+from modelbay.contract.operations import MAX_BODY_BYTES, OPERATIONS
 from modelbay.errors import (
     ModelbayError,
     PayloadTooLargeError,
@@ -46,11 +47,6 @@ PRINCIPAL_KEY = "modelbay.principal"
 
 #: The largest request body by default: a config, summary or metadata object, a page of
 #: 100,000 digests or upload ids, a description or notes of 1 MiB characters fit well.
-MAX_BODY_BYTES = 32 << 20
-#: A version's manifest: up to a million files in one commit.
-MAX_MANIFEST_BYTES = 256 << 20
-#: A run's history batch (the SDK sends at most 50,000 values a request).
-MAX_HISTORY_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -67,13 +63,23 @@ class BodyLimit:
         return method == self.method and re.fullmatch(self.path, path) is not None
 
 
-#: The routes whose bodies are bounded otherwise than by :data:`MAX_BODY_BYTES`. Blob bytes
-#: stream to the store as they arrive, never held whole, and are bounded where the blob
-#: service knows their size (a session's part, a bundle).
+def _path_pattern(path: str) -> str:
+    """A declared path (``/projects/{project}/runs``) as a regular expression."""
+    parts = re.split(r"\{[^}]+\}", path)
+    return API_PREFIX + "[^/]+".join(re.escape(p) for p in parts)
+
+
+#: The routes whose bodies are bounded otherwise than by :data:`MAX_BODY_BYTES`: each
+#: operation declaring its own ``max_body``, and the blob routes. Blob bytes stream to the
+#: store as they arrive, never held whole, and are bounded where the blob service knows
+#: their size (a session's part, a bundle).
 BODY_LIMITS: tuple[BodyLimit, ...] = (
     BodyLimit("PUT", API_PREFIX + "/blobs/.+", None),
-    BodyLimit("POST", API_PREFIX + "/projects/[^/]+/artifacts/[^/]+/versions", MAX_MANIFEST_BYTES),
-    BodyLimit("POST", API_PREFIX + "/projects/[^/]+/runs/[^/]+/history", MAX_HISTORY_BYTES),
+    *(
+        BodyLimit(op.method, _path_pattern(op.path), op.max_body)
+        for op in OPERATIONS.values()
+        if op.has_body and op.max_body != MAX_BODY_BYTES
+    ),
 )
 
 

@@ -11,6 +11,7 @@ from modelbay.services.auth import AuthService
 from modelbay.services.blobs import BlobService
 from modelbay.services.core import Principal
 from modelbay.services.garbage import GarbageService
+from modelbay.services.health import HealthService
 from modelbay.services.lineage import LineageService
 from modelbay.services.promotions import PromotionService
 from modelbay.services.registry import RegistryService, ensure_core_registries
@@ -37,11 +38,13 @@ class Services:
     views: ViewService
     access: AccessService
     promotions: PromotionService
+    health: HealthService
     search: SearchService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, migrate=settings.migrates)
+        db.check_schema()
         ensure_core_registries(db)
         backend = open_backend(
             settings.blob_store,
@@ -62,6 +65,7 @@ class Services:
             views=ViewService(db, blobs, run_timeout=settings.run_timeout),
             access=AccessService(db),
             promotions=PromotionService(db),
+            health=HealthService(db, backend),
             search=SearchService(db, run_timeout=settings.run_timeout),
         )
 

@@ -30,6 +30,7 @@ from modelbay.errors import (
 from modelbay.names import LATEST, ArtifactRef, Ref
 from modelbay.services.core import Info, Principal, now, record
 from modelbay.store import access as store
+from modelbay.store import auth as auth_store
 from modelbay.store import registry as registry_store
 from modelbay.store.database import Database
 
@@ -346,6 +347,21 @@ class AccessService:
                 **{f"{kind}_id": row["id"]},
                 before={**who, "role": before},
             )
+
+    def user(self, principal: Principal, user: str) -> Info:
+        """One user by name: whether an organization admin, and their teams (any signed-in
+        user may look one up, to name them as a member).
+
+        Raises:
+            NotFoundError: no such user.
+        """
+        name = names.check_name(user, "user")
+        with self.db.read() as conn:
+            row = auth_store.get_user(conn, name)
+            if row is None:
+                raise NotFoundError(f"user {user!r} not found")
+            teams = [t["name"] for t in store.list_teams(conn) if name in t["members"]]
+        return {"name": row["name"], "is_admin": bool(row["is_admin"]), "teams": teams}
 
     # -- teams ------------------------------------------------------------------------------
 

@@ -293,3 +293,9 @@ def totals(conn: Connection) -> dict[str, int]:
         sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
     ).one()
     return {"blobs": int(row[0]), "bytes": int(row[1])}
+
+
+def uploads_in_flight(conn: Connection) -> int:
+    """Upload sessions begun and neither completed nor aborted."""
+    query = sa.select(sa.func.count()).where(uploads.c.state.in_(("open", "completing")))
+    return int(conn.execute(query).scalar_one())

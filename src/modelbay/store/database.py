@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from filelock import FileLock
 from sqlalchemy.engine import Connection, Engine
 
-from modelbay.errors import InvalidInputError, StorageFullError
+from modelbay.errors import InvalidInputError, SchemaMismatchError, StorageFullError
 from modelbay.extras import require
 from modelbay.preallocation import NO_ROOM
 from modelbay.sqlite_files import enable_wal
@@ -118,6 +118,33 @@ class Database:
         """
         with _full_is_typed(), self.engine.connect() as conn, conn.begin():
             yield conn
+
+    def schema_revision(self) -> str | None:
+        """The schema's Alembic revision; None for an empty database."""
+        return self._revision()
+
+    def check_schema(self) -> None:
+        """Refuse a database whose schema is not :data:`HEAD_REVISION`.
+
+        Raises:
+            SchemaMismatchError: it is older (with the command that upgrades it) or newer.
+        """
+        current = self._revision()
+        if current == HEAD_REVISION:
+            return
+        where = {"schema": current, "needed": HEAD_REVISION}
+        if current is not None and current > HEAD_REVISION:
+            raise SchemaMismatchError(
+                f"the database's schema ({current}) is newer than this modelbay's "
+                f"({HEAD_REVISION}): upgrade modelbay on this machine",
+                where,
+            )
+        raise SchemaMismatchError(
+            f"the database's schema is {'empty' if current is None else current}, this "
+            f"modelbay needs {HEAD_REVISION}: run 'modelbay db upgrade --db URL' once "
+            "(or start the server with --migrate)",
+            where,
+        )
 
     def migrate(self) -> None:
         """Bring the schema to :data:`HEAD_REVISION`; several processes may call this at once."""

@@ -4,13 +4,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from modelbay.server.api import blobs, runs, users
+from modelbay.server.api import blobs, probes, runs
 from modelbay.server.api.routes import declared, endpoint
 from modelbay.server.api.spec import openapi
 
 PREFIX = "/api/v1"
 #: The hand-written routes (bodies of bytes, or parsed by hand for speed).
-ROUTERS = (blobs, runs, users)
+ROUTERS = (blobs, runs, probes)
 
 
 def install(app: FastAPI) -> None:
@@ -20,6 +20,7 @@ def install(app: FastAPI) -> None:
         app.router.add_route(PREFIX + op.path, endpoint(op), methods=[op.method], name=op.name)
     for module in ROUTERS:
         app.include_router(module.router, prefix=PREFIX)
+    app.include_router(probes.root)
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:

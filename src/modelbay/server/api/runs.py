@@ -8,16 +8,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from modelbay import jsontext
+from modelbay.contract import operations as ops
 from modelbay.errors import InvalidInputError, PayloadTooLargeError
 from modelbay.server.api.deps import Svc, Who
 from modelbay.server.app import json_response
-from modelbay.server.middleware import MAX_HISTORY_BYTES
 from modelbay.services.runs import MAX_POINTS
 
 router = APIRouter(prefix="/projects/{project}/runs", tags=["runs"])
 
 #: The largest history body accepted (the SDK sends at most 50,000 values a request).
-MAX_HISTORY_BODY = MAX_HISTORY_BYTES
+MAX_HISTORY_BODY = ops.LOG_HISTORY.max_body
 
 
 @router.post("/{run_id}/history")

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from modelbay.errors import NotFoundError
-from modelbay.server.ui import compare, login, project, registry, version
+from modelbay.server.ui import access, compare, login, project, registry, version
 from modelbay.server.ui.session import load_secret
 from modelbay.server.ui.web import STATIC, UIState
 from modelbay.settings import Settings
@@ -55,7 +55,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.ui = UIState(secret)
     app.include_router(assets)
     app.include_router(compare.data_router)
-    for module in (login, registry, project, compare, version):
+    for module in (login, access, registry, project, compare, version):
         app.include_router(module.router)
     app.mount("/-/static", StaticFiles(directory=STATIC), name="ui-static")
 

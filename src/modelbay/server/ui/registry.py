@@ -3,8 +3,9 @@ versions table, actions and history."""
 
 from __future__ import annotations
 
+import fnmatch
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -18,6 +19,11 @@ router = APIRouter(route_class=UIRoute, include_in_schema=False)
 PAGE_SIZE = 50
 HISTORY_SIZE = 25
 HOME_COLLECTIONS = 12
+
+
+def locked(aliases: Iterable[str], patterns: list[str]) -> set[str]:
+    """The aliases that a protected name or glob covers (shown with a lock)."""
+    return {a for a in aliases if any(fnmatch.fnmatchcase(a, p) for p in patterns)}
 
 
 def required(form_value: str, what: str) -> str:
@@ -133,6 +139,7 @@ def collection_page(
     more_history = len(history) > HISTORY_SIZE
     history = history[:HISTORY_SIZE]
     alias_rows = sorted(info.get("aliases", {}).items(), key=lambda kv: (kv[0] == "latest", kv[0]))
+    patterns = svc.access.protected(who, registry)
     return render(
         request,
         "collection.html",
@@ -141,6 +148,8 @@ def collection_page(
             "coll": info,
             "table": table,
             "alias_rows": alias_rows,
+            "protected": patterns,
+            "locked": locked(info.get("aliases", {}), patterns),
             "sort": sort_text,
             "order": "desc" if descending else "asc",
             "metrics": metrics,

@@ -25,7 +25,7 @@ from modelbay.names import (
 )
 from modelbay.server.ui.lineage import layout
 from modelbay.server.ui.project import flat
-from modelbay.server.ui.registry import act, required
+from modelbay.server.ui.registry import act, locked, required
 from modelbay.server.ui.web import Posted, Svc, UIRoute, Who, ref_url, render
 from modelbay.services import Principal, Services
 from modelbay.services.registry import accepts
@@ -106,6 +106,8 @@ def version_page(
     link = info.get("link")
     evidence = svc.views.version_evidence(who, ref)
     title = f"{link['ref']}" if link else info["ref"]
+    reg = svc.registry.get_registry(who, link["registry"]) if link else None
+    patterns = (reg["protected_aliases"] or []) if reg else []
     return render(
         request,
         "version.html",
@@ -127,6 +129,9 @@ def version_page(
             "config": flat(evidence["run"]["config"]) if evidence["run"] else [],
             "usage": usage(info),
             "targets": [] if link else link_targets(svc, who, info["type"]),
+            "protected": patterns,
+            "locked": locked(info["aliases"], patterns),
+            "registry_role": reg["role"] if reg else None,
             "errors": errors or {},
             "values": values or {},
         },
@@ -177,6 +182,22 @@ def version_action(
             linked, created = svc.registry.link(who, source, registry, collection, aliases)
             verb = "Linked" if created else "Already linked as"
             return f"{verb} {linked['link']['ref']}.", ref_url(linked)
+        if action == "promote" and link:
+            alias = required(form.get("alias"), "an alias")
+            reason = required(form.get("reason"), "a reason")
+            done = svc.promotions.request(
+                who,
+                RegistryRef(link["registry"], link["collection"], link["version"]),
+                alias,
+                reason,
+            )
+            if done["state"] == "approved":
+                return f"{link['ref']} is now {alias}.", here
+            return (
+                f"Requested {alias} on {link['ref']}: request {done['id']} waits for an admin "
+                f"of {link['registry']}.",
+                here,
+            )
         if action == "unlink" and link:
             svc.registry.unlink(
                 who, RegistryRef(link["registry"], link["collection"], link["version"])
