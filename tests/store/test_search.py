@@ -122,7 +122,7 @@ def test_run_pages_follow_the_order_without_gaps(services: Services, me: Princip
         {"tags": {"$in": "base"}},
         {"config.": 1},
         {"state": {"$eq": 1, "x": 2}},
-        {"group": "g"},
+        {"sweep": "s"},
         {"display_name": {"$regex": "(?P<x>run)"}},
         {"tags": {"$in": ["t"] * 1001}},
     ],

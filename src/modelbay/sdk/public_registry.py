@@ -19,6 +19,7 @@ from modelbay.contract import requests as rq
 from modelbay.errors import InvalidInputError
 from modelbay.sdk.artifact import Artifact
 from modelbay.sdk.public_runs import _jsonable, iso
+from modelbay.sdk.registry_admin import RegistryAccess
 from modelbay.sdk.transport import Info, Transport
 
 T = TypeVar("T")
@@ -141,8 +142,8 @@ class Versions(Paged[Artifact]):
         super().__init__(fetch)
 
 
-class Registry:
-    """A registry (``model``, ``dataset`` or custom) and its collections."""
+class Registry(RegistryAccess):
+    """A registry (``model``, ``dataset`` or custom), its collections and members."""
 
     def __init__(self, transport: Transport, info: e.Registry) -> None:
         self._transport = transport
