@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,20 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import load_average, log  # noqa: E402
 
-CLIENT = ROOT / "tests" / "scale" / "load_client.py"
-
-
-def _client(kind: str, args: list[str], env: dict[str, str], out: Path) -> subprocess.Popen[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
-    full.update(env, MODELBAY_SILENT="1")
-    return subprocess.Popen(
-        [sys.executable, str(CLIENT), kind, *args, str(out)],
-        env=full,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
 
 def run_config(
     n: int, args: argparse.Namespace, cluster: Any, s3: Any, tmp: Path
@@ -60,12 +44,11 @@ def run_config(
     from support.replicas import replicas
 
     with replicas(cluster, s3, tmp / f"n{n}", n=n) as r:
-        env = r.client_env()
         models = [tmp / f"n{n}-models-{i}.json" for i in range(args.model_clients)]
         metrics = [tmp / f"n{n}-metrics-{i}.json" for i in range(args.metric_clients)]
         started = time.perf_counter()
-        procs = [_client("models", [str(args.links), "0"], env, out) for out in models]
-        procs += [_client("metrics", [str(args.steps)], env, out) for out in metrics]
+        procs = [r.load("models", args.links, 0, out) for out in models]
+        procs += [r.load("metrics", args.steps, out) for out in metrics]
         killed: dict[str, Any] | None = None
         expected = args.model_clients * args.links * 4 + args.metric_clients * 8
         if n > 1:

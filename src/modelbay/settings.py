@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+#: Standard Webhooks' schedule: the first attempt at once, then retries after 5 s, 5 min,
+#: 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h; after the last the delivery is dead.
+RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -26,6 +30,14 @@ class Settings:
         run_timeout: seconds after its last heartbeat that a ``running`` run counts as
             crashed (``MODELBAY_RUN_TIMEOUT``; default :data:`RUN_TIMEOUT`). Clients beat
             every 30 seconds, or a quarter of the timeout they are given if that is less.
+        allow_private_destinations: automations may send to loopback and private network
+            addresses (``modelbay server --allow-private-destinations``,
+            ``MODELBAY_ALLOW_PRIVATE_DESTINATIONS=1``); refused by default.
+        delivery_retry_schedule: seconds to wait before each attempt of a delivery, the
+            first included (``MODELBAY_DELIVERY_RETRY_SCHEDULE=0,1,2``); after the last,
+            the delivery is dead. Default: the Standard Webhooks schedule.
+        public_url: the server's address as its users reach it (``MODELBAY_PUBLIC_URL``),
+            for links in Slack messages; ``modelbay server`` defaults it to where it listens.
     """
 
     data_dir: Path
@@ -39,6 +51,9 @@ class Settings:
     upload_part_size: int | None = None
     run_timeout: float = 300.0
     migrate: bool | None = None
+    allow_private_destinations: bool = False
+    delivery_retry_schedule: tuple[float, ...] = RETRY_SCHEDULE
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +79,12 @@ class Settings:
             upload_part_size=_part_size(env.get("MODELBAY_UPLOAD_PART_SIZE")),
             run_timeout=run_timeout(env.get("MODELBAY_RUN_TIMEOUT")),
             migrate=_flag(env.get("MODELBAY_MIGRATE")),
+            allow_private_destinations=env.get("MODELBAY_ALLOW_PRIVATE_DESTINATIONS", "")
+            .strip()
+            .lower()
+            in ("1", "true", "yes", "on"),
+            delivery_retry_schedule=retry_schedule(env.get("MODELBAY_DELIVERY_RETRY_SCHEDULE")),
+            public_url=(env.get("MODELBAY_PUBLIC_URL") or "").rstrip("/") or None,
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -191,3 +212,23 @@ def save_key(data_dir: Path, url: str, key: str) -> Path:
         json.dump(saved, f)
     os.replace(tmp, path)
     return path
+
+
+def retry_schedule(text: str | None) -> tuple[float, ...]:
+    """``MODELBAY_DELIVERY_RETRY_SCHEDULE``: comma-separated seconds before each attempt
+    (e.g. ``0,1,2``: three attempts), 1 to 50 of them, each 0 to a week."""
+    if not text:
+        return RETRY_SCHEDULE
+    from modelbay.errors import InvalidInputError
+
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not 1 <= len(values) <= 50 or not all(0 <= v <= 7 * 86400 for v in values):
+        raise InvalidInputError(
+            f"invalid MODELBAY_DELIVERY_RETRY_SCHEDULE {text[:80]!r}: comma-separated "
+            "seconds before each attempt, e.g. 0,5,300",
+            {"value": text[:80], "name": "MODELBAY_DELIVERY_RETRY_SCHEDULE"},
+        )
+    return values

@@ -178,6 +178,26 @@ def _in_team(w: World) -> str:
     return team
 
 
+def _automation(w: World, vis: str) -> str:
+    """A fresh automation in the ``vis`` registry (its URL resolves nowhere)."""
+    name = f"a{uniq()}"
+    body = {
+        "name": name,
+        "scope": f"registry:{w.registry[vis]}",
+        "event": "alias-added",
+        "alias_regex": "matrix-never",
+        "action": "webhook",
+        "url": "https://hooks.invalid/matrix",
+    }
+    ok(w.admin.post("/automations", json=body))
+    return name
+
+
+def _delivery(w: World, vis: str) -> int:
+    """A delivery (a test's) of a fresh automation in the ``vis`` registry."""
+    return int(ok(w.admin.post(f"/automations/{_automation(w, vis)}/test"))["id"])
+
+
 def args_of(name: str) -> Args | None:
     """The arguments of one call of operation ``name`` against the ``vis`` targets (made
     fresh where the call consumes what it acts on)."""
@@ -309,6 +329,20 @@ def args_of(name: str) -> Args | None:
         "approve": lambda w, v: {"request_id": _requested(w, v), "comment": "ok"},
         "reject": lambda w, v: {"request_id": _requested(w, v), "comment": "no"},
         "cancel_promotion": lambda w, v: {"request_id": _requested(w, v)},
+        "create_automation": lambda w, v: {
+            "name": f"a{uniq()}",
+            "scope": f"registry:{w.registry[v]}",
+            "event": "version-linked",
+            "action": "webhook",
+            "url": "https://hooks.invalid/matrix",
+        },
+        "automations": lambda w, v: {"scope": f"registry:{w.registry[v]}"},
+        "automation": lambda w, v: {"name": _automation(w, v)},
+        "update_automation": lambda w, v: {"name": _automation(w, v), "enabled": False},
+        "delete_automation": lambda w, v: {"name": _automation(w, v)},
+        "test_automation": lambda w, v: {"name": _automation(w, v)},
+        "automation_deliveries": lambda w, v: {"name": _automation(w, v)},
+        "replay_delivery": lambda w, v: {"delivery_id": _delivery(w, v)},
         "search_runs": lambda w, v: {**p(w, v), "filters": {"state": {"$ne": "x"}}},
         "search_registries": lambda w, v: {"filter": {"name": {"$regex": "."}}},
         "search_collections": lambda w, v: {"filter": {"tag": {"$exists": False}}},

@@ -2,57 +2,53 @@
 client processes, one replica SIGKILLed mid-load (issue #19).
 
 Clients log and link models (one of them 100 MiB, through presigned URLs), move
-``staging`` with every link and log metrics, all through nginx. Afterwards: every model is
-linked once, the collection's versions are numbered without gap or repeat, every metric
-value is stored, the only failures a client saw were retried by it, and no 5xx came from a
-replica that stayed up.
+``staging`` with every link and log metrics, all through nginx; an automation sends a
+webhook for every link to a local receiver. Afterwards: every model is linked once and its
+webhook delivered once, the collection's versions are numbered without gap or repeat,
+every metric value is stored, the only failures a client saw were retried by it, and no
+5xx came from a replica that stayed up.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
 from support.nginx import require_nginx
 from support.postgres import PostgresCluster
+from support.receiver import Receiver
 from support.replicas import replicas
-from support.seaweed import SeaweedS3, seaweed_s3  # noqa: F401 - the fixture
+from support.seaweed import SeaweedS3
 
-CLIENT = Path(__file__).with_name("load_client.py")
+from modelbay.automations.dispatcher import LEASE_SECONDS
+
 MODELS_PER_CLIENT = 20
 STEPS = 3000
 
 
-def _start(kind: str, args: list[str], env: dict[str, str], out: Path) -> subprocess.Popen[str]:
-    import os
-
-    full = {**{k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}, **env}
-    full["MODELBAY_SILENT"] = "1"
-    return subprocess.Popen(
-        [sys.executable, str(CLIENT), kind, *args, str(out)],
-        env=full,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def test_three_replicas_lose_nothing_when_one_is_killed(
-    pg_cluster: PostgresCluster, seaweed_s3: SeaweedS3, tmp_path: Path  # noqa: F811
+    pg_cluster: PostgresCluster,
+    seaweed_s3: SeaweedS3,
+    tmp_path: Path,
 ) -> None:
     require_nginx()
-    with replicas(pg_cluster, seaweed_s3, tmp_path, n=3) as r:
-        env = r.client_env()
+    allow = {"MODELBAY_ALLOW_PRIVATE_DESTINATIONS": "1"}
+    with Receiver() as receiver, replicas(pg_cluster, seaweed_s3, tmp_path, 3, allow) as r:
+        admin = httpx.Client(
+            base_url=r.url + "/api/v1", headers={"Authorization": f"Bearer {r.admin_key}"}
+        )
+        hook = {"name": "linked", "scope": "registry:model", "event": "version-linked"}
+        hook |= {"action": "webhook", "url": receiver.url + "/hook"}
+        admin.post("/automations", json=hook).raise_for_status()
         outs = [tmp_path / f"client-{i}.json" for i in range(4)]
         clients = [
-            _start("models", [str(MODELS_PER_CLIENT), "100"], env, outs[0]),
-            _start("models", [str(MODELS_PER_CLIENT), "0"], env, outs[1]),
-            _start("models", [str(MODELS_PER_CLIENT), "0"], env, outs[2]),
-            _start("metrics", [str(STEPS)], env, outs[3]),
+            r.load("models", MODELS_PER_CLIENT, 100, outs[0]),
+            r.load("models", MODELS_PER_CLIENT, 0, outs[1]),
+            r.load("models", MODELS_PER_CLIENT, 0, outs[2]),
+            r.load("metrics", STEPS, outs[3]),
         ]
         victim = r.servers[1]
         victim_addr = f"127.0.0.1:{victim.port}"
@@ -70,9 +66,6 @@ def test_three_replicas_lose_nothing_when_one_is_killed(
             assert proc.returncode == 0, output[-3000:]
 
         results = [json.loads(out.read_text()) for out in outs]
-        admin = httpx.Client(
-            base_url=r.url + "/api/v1", headers={"Authorization": f"Bearer {r.admin_key}"}
-        )
         page = admin.get(
             "/registries/model/collections/scale/versions", params={"limit": 1000}
         ).json()
@@ -86,6 +79,14 @@ def test_three_replicas_lose_nothing_when_one_is_killed(
         staging = [v for v in versions if "staging" in v["link"]["aliases"]]
         assert len(staging) == 1
         assert [len(res["linked"]) for res in results[:3]] == [MODELS_PER_CLIENT] * 3
+
+        # Every link delivered by some replica; a delivery leased by the victim when it died
+        # goes out again once its lease expires (dispatcher.LEASE_SECONDS), under its id.
+        received = receiver.wait_for(linked, timeout=LEASE_SECONDS + 30)
+        ids = Counter(req.headers["webhook-id"] for req in received)
+        assert len(ids) == linked
+        versions_told = {req.json()["data"]["version"]["id"] for req in received}
+        assert versions_told == {v["id"] for v in versions}
 
         run = results[3]["run"]
         history = admin.get(f"/projects/scale/runs/{run}/history", params={"keys": "m3"})
@@ -107,9 +108,7 @@ def test_three_replicas_lose_nothing_when_one_is_killed(
             ),
         )
         from_survivors = [
-            e
-            for e in log
-            if e["status"].startswith("5") and victim_addr not in e["upstream"]
+            e for e in log if e["status"].startswith("5") and victim_addr not in e["upstream"]
         ]
         assert from_survivors == []
         # Whatever failed was in flight on the victim, and the client tried it again.

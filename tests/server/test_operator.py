@@ -5,6 +5,7 @@ servers on PostgreSQL and SQLite."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ from modelbay.store.database import HEAD_REVISION
 
 def modelbay(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(data_dir), "MODELBAY_DIR": str(data_dir)}
+    if "PYTHONPATH" in os.environ:  # a worktree's code, when the tests run from one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return subprocess.run(
         [sys.executable, "-m", "modelbay", *args], capture_output=True, text=True, env=env
     )
@@ -112,7 +115,8 @@ def test_metrics_count_every_request_for_admins_only(tmp_path: Path, workers: in
         assert _samples(resp.text, "modelbay_request_duration_seconds_count")[
             '{operation="registries"}'
         ] == calls
-        assert _samples(resp.text, "modelbay_uploads_in_flight") == {"": 0.0}
+        for gauge in ("uploads_in_flight", "deliveries_pending", "deliveries_failed", "jobs_queued"):
+            assert _samples(resp.text, f"modelbay_{gauge}") == {"": 0.0}
 
 
 def test_json_logs_hold_one_object_per_line(tmp_path: Path) -> None:

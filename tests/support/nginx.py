@@ -62,7 +62,9 @@ http {{
 
 
 def require_nginx() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+    )
     if found is None:
         pytest.skip("nginx is not installed (apt-get install nginx)")
     return found
@@ -84,7 +86,9 @@ class Nginx:
 
     def start(self) -> Nginx:
         self.port = free_port()
-        servers = "\n".join(f"        server {u} max_fails=1 fail_timeout=5s;" for u in self.upstreams)
+        servers = "\n".join(
+            f"        server {u} max_fails=1 fail_timeout=5s;" for u in self.upstreams
+        )
         user = "user root;" if os.geteuid() == 0 else ""
         conf = self.root / "nginx.conf"
         conf.write_text(_CONFIG.format(root=self.root, port=self.port, servers=servers, user=user))

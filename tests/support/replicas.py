@@ -9,7 +9,10 @@ once beforehand, as ``modelbay db upgrade`` does.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +22,8 @@ from .nginx import Nginx
 from .postgres import PostgresCluster
 from .processes import ServerProcess
 from .seaweed import SeaweedS3
+
+LOAD_CLIENT = Path(__file__).resolve().parent.parent / "scale" / "load_client.py"
 
 
 @dataclass
@@ -38,6 +43,19 @@ class Replicas:
     def client_env(self) -> dict[str, str]:
         """What a client process needs to talk to the replicas through the balancer."""
         return {"MODELBAY_URL": self.url, "MODELBAY_API_KEY": self.admin_key}
+
+    def load(self, *args: str | Path) -> subprocess.Popen[str]:
+        """Start a client process of tests/scale/load_client.py (``models N BIG_MIB OUT`` or
+        ``metrics STEPS OUT``) talking to the balancer; its output is piped."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELBAY_")}
+        env.update(self.client_env(), MODELBAY_SILENT="1")
+        return subprocess.Popen(
+            [sys.executable, str(LOAD_CLIENT), *map(str, args)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
 
 @contextlib.contextmanager

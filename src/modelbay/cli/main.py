@@ -15,6 +15,7 @@ import typer
 from modelbay.cli import access as access_cli
 from modelbay.cli import artifact as artifact_cli
 from modelbay.cli import auth as auth_cli
+from modelbay.cli import automation as automation_cli
 from modelbay.cli import cache as cache_cli
 from modelbay.cli import db as db_cli
 from modelbay.cli import gc as gc_cli
@@ -45,6 +46,7 @@ sync_cli.register(app)
 cache_cli.register(app)
 gc_cli.register(app)
 db_cli.register(app)
+automation_cli.register(app)
 
 
 #: How long a stopping server lets requests in flight finish: under the 10 s Docker waits
@@ -108,6 +110,12 @@ def server(
         "that is not theirs).",
         show_default=False,
     ),
+    allow_private_destinations: bool = typer.Option(
+        False,
+        "--allow-private-destinations",
+        help="Let automations send to loopback and private network addresses (refused "
+        "by default: a webhook URL must not reach into the server's own network).",
+    ),
     shutdown_timeout: int = typer.Option(
         SHUTDOWN_SECONDS,
         min=1,
@@ -144,9 +152,14 @@ def server(
         if migrate is not None:
             settings = settings.with_(migrate=migrate)
         settings = settings.with_(url=None, api_key=None)
+        if allow_private_destinations:
+            settings = settings.with_(allow_private_destinations=True)
         admin_key = os.environ.get("MODELBAY_ADMIN_KEY") or None
         sock = _listen(host, port)
         port = sock.getsockname()[1]
+        if settings.public_url is None:
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            settings = settings.with_(public_url=f"http://{shown}:{port}")
         if demo:
             from modelbay.demo import seed
 
@@ -201,6 +214,10 @@ def server(
         if settings.s3_endpoint_url:
             os.environ["MODELBAY_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
         os.environ["MODELBAY_MIGRATE"] = "0"  # done above, once: workers only check
+        if settings.allow_private_destinations:
+            os.environ["MODELBAY_ALLOW_PRIVATE_DESTINATIONS"] = "1"
+        if settings.public_url:
+            os.environ["MODELBAY_PUBLIC_URL"] = settings.public_url
         typer.echo(f"modelbay: serving on http://{host}:{port} with {workers} workers")
         # The workers' counters, gathered by whichever worker a scrape of /metrics reaches.
         metrics_dir = tempfile.mkdtemp(prefix="modelbay-metrics-")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from modelbay.contract import automations, people, public_api
 from modelbay.contract import entities as e
-from modelbay.contract import people, public_api
 from modelbay.contract import requests as r
 from modelbay.contract.declaration import (
     COMMON_ERRORS,
@@ -468,7 +468,7 @@ GC = Operation(
 )
 
 #: The modules that declare the operations of one area each.
-AREAS: tuple[ModuleType, ...] = (people, public_api)
+AREAS: tuple[ModuleType, ...] = (people, automations, public_api)
 
 
 def _collect() -> dict[str, Operation[Any, Any]]:

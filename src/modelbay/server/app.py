@@ -149,7 +149,14 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        from modelbay.automations.dispatcher import Dispatcher
+
+        # Every server process sends the outbox's deliveries (replicas share them).
+        dispatcher = Dispatcher(app.state.services.db, settings).start()
+        try:
+            yield
+        finally:
+            dispatcher.stop()
         if owned:  # services given by the caller are the caller's to close
             app.state.services.close()
 

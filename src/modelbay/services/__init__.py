@@ -8,6 +8,7 @@ from modelbay.blobs import BlobBackend, open_backend
 from modelbay.services.access import AccessService
 from modelbay.services.artifacts import ArtifactService
 from modelbay.services.auth import AuthService
+from modelbay.services.automations import AutomationService
 from modelbay.services.blobs import BlobService
 from modelbay.services.core import Principal
 from modelbay.services.garbage import GarbageService
@@ -39,6 +40,7 @@ class Services:
     access: AccessService
     promotions: PromotionService
     health: HealthService
+    automations: AutomationService
     search: SearchService
 
     @classmethod
@@ -66,6 +68,7 @@ class Services:
             access=AccessService(db),
             promotions=PromotionService(db),
             health=HealthService(db, backend),
+            automations=AutomationService(db, settings),
             search=SearchService(db, run_timeout=settings.run_timeout),
         )
 

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 
 from modelbay.errors import NotFoundError
 from modelbay.names import ArtifactRef, Ref, RegistryRef, registry_ref, version_index
+from modelbay.services import outbox
 from modelbay.store import artifacts as artifact_store
-from modelbay.store import events as event_store
 from modelbay.store import registry as registry_store
 from modelbay.store import tags as tag_store
 
@@ -33,9 +33,10 @@ def now() -> float:
 
 
 def record(conn: Connection, actor: Principal, action: str, subject: str, **fields: Any) -> None:
-    """Write one audit event in the caller's transaction."""
-    event_store.insert_event(
-        conn, time=now(), actor=actor.name, action=action, subject=subject, **fields
+    """Write one audit event in the caller's transaction, with the deliveries of the
+    automations it triggers (the outbox)."""
+    outbox.record_event(
+        conn, {"time": now(), "actor": actor.name, "action": action, "subject": subject, **fields}
     )
 
 

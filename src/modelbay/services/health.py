@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from modelbay.blobs import BlobBackend
 from modelbay.errors import ModelbayError
+from modelbay.store.automations import delivery_counts
 from modelbay.store.blobs import uploads_in_flight
 from modelbay.store.database import Database
 
@@ -45,4 +46,14 @@ class HealthService:
     def queued(self) -> dict[str, int]:
         """Work waiting in the database, by kind (shared by every replica)."""
         with self.db.read() as conn:
-            return {"uploads_in_flight": uploads_in_flight(conn)}
+            counts = delivery_counts(conn)
+            uploads = uploads_in_flight(conn)
+        sent = [(kind, state, n) for (kind, state), n in counts.items() if kind != "job"]
+        jobs = [(state, n) for (kind, state), n in counts.items() if kind == "job"]
+        return {
+            "uploads_in_flight": uploads,
+            "deliveries_pending": sum(n for _, state, n in sent if state == "pending"),
+            "deliveries_failed": sum(n for _, state, n in sent if state in ("failed", "dead")),
+            "jobs_queued": sum(n for state, n in jobs if state == "pending"),
+            "jobs_failed": sum(n for state, n in jobs if state in ("failed", "dead")),
+        }

@@ -8,7 +8,7 @@ from typing import Any
 from modelbay import names
 from modelbay.contract.operations import Role
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError
-from modelbay.services import access
+from modelbay.services import access, outbox
 from modelbay.services.core import Info, Principal, now, record, version_info
 from modelbay.settings import RUN_TIMEOUT
 from modelbay.store import access as access_store
@@ -324,11 +324,14 @@ class RunService:
             NotFoundError: no such run.
         """
         with self.db.read() as conn:
-            run_pk = self._run(conn, principal, project, run_id, Role.MEMBER)["id"]
-        rows = _metric_rows(points, run_pk)
+            run = self._run(conn, principal, project, run_id, Role.MEMBER)
+        rows = _metric_rows(points, run["id"])
+        t = now()
         with self.db.write() as conn:
             store.upsert_points(conn, rows)
-            store.beat(conn, run_pk, now())
+            store.beat(conn, run["id"], t)
+            if rows:
+                outbox.check_metrics(conn, principal.name, run, rows, t)
         return len(rows)
 
     def history(

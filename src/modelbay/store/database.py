@@ -29,6 +29,7 @@ from modelbay.errors import InvalidInputError, SchemaMismatchError, StorageFullE
 from modelbay.extras import require
 from modelbay.preallocation import NO_ROOM
 from modelbay.sqlite_files import enable_wal
+from modelbay.store.automations import OUTBOX_FLAG, WRITTEN
 from modelbay.store.ballast import Ballast
 
 #: Set while a write transaction on SQLite must not wait for the database lock: it runs on
@@ -53,7 +54,7 @@ CHECKPOINT_INTERVAL = 0.5
 log = logging.getLogger("modelbay.store")
 
 #: The newest migration; ``tests/store/test_migrations.py`` checks it against Alembic's head.
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 
 class Database:
@@ -96,6 +97,8 @@ class Database:
             conn.execution_options(modelbay_begin=mode)
             with conn.begin():
                 yield conn
+            if conn.info.pop(OUTBOX_FLAG, False):
+                WRITTEN.set()  # deliveries committed: wake this process's dispatcher
 
     @contextlib.contextmanager
     def without_waiting(self) -> Iterator[None]:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelbay.store.common import P
-from modelbay.store.prepared import Prepared, run
+from modelbay.store.prepared import Prepared, fetch_value, run
 from modelbay.store.schema import events
 
 SCOPES = (
@@ -27,8 +27,18 @@ _COLUMNS = tuple(c.name for c in events.c if c.name != "id")
 _INSERT = Prepared(events.insert().values({c: P(c) for c in _COLUMNS}))
 
 
+_INSERT_RETURNING = Prepared(
+    events.insert().values({c: P(c) for c in _COLUMNS}).returning(events.c.id)
+)
+
+
 def insert_event(conn: Connection, **values: Any) -> None:
     run(conn, _INSERT, {c: values.get(c) for c in _COLUMNS})
+
+
+def insert_event_returning_id(conn: Connection, **values: Any) -> int:
+    """Insert an event and return its id (for the deliveries that point at it)."""
+    return int(fetch_value(conn, _INSERT_RETURNING, {c: values.get(c) for c in _COLUMNS}))
 
 
 def list_events(

@@ -367,3 +367,89 @@ promotion_reviews = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("request_id", "user_id"),
 )
+
+# -- automations: what to do when an event matches, and the outbox of its deliveries -------
+
+# An automation: a scope (a registry, a collection or a project), an event type (the
+# ``events.action`` it reacts to, e.g. ``alias.added``; ``run.metric`` for a metric
+# threshold), optional filters, and an action (webhook, slack or job). ``secrets`` is
+# write-only: never returned once saved. Matched in the transaction of each event through
+# the index below, so an event with no automation in its scope costs one index probe.
+automations = sa.Table(
+    "automations",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("scope_kind", sa.String(16), nullable=False),  # registry|collection|project
+    sa.Column("scope_id", Id, nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("alias_regex", sa.String(256)),
+    sa.Column("tag_regex", sa.String(256)),
+    # Run metric threshold: the aggregate (avg|min|max) of the last ``metric_window`` values
+    # of ``metric`` compared (``>``, ``>=``, ``<``, ``<=``, ``==``, ``!=``) with the value.
+    sa.Column("metric", sa.String(256)),
+    sa.Column("metric_window", sa.Integer),
+    sa.Column("metric_agg", sa.String(8)),
+    sa.Column("metric_op", sa.String(4)),
+    sa.Column("metric_value", sa.Float),
+    sa.Column("action_kind", sa.String(16), nullable=False),  # webhook|slack|job
+    # url, headers, template (webhook); url (slack); queue (job).
+    sa.Column("action_config", sa.JSON, nullable=False),
+    sa.Column("secrets", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("disabled_reason", sa.Text),
+    # The most deliveries of this automation in flight at once.
+    sa.Column("concurrency", sa.Integer, nullable=False, server_default="4"),
+    _fk("created_by", "users.id", nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index(None, "event_type", "scope_kind", "scope_id"),
+)
+
+# One message to send (or job to run) for one event and one automation: the outbox row,
+# written in the event's transaction. ``message_id`` is the Standard Webhooks ``webhook-id``,
+# the same on every retry. ``payload`` freezes the event's data at the first attempt, so
+# that retries send the same body. A claim sets ``lease_until``/``leased_by``; a lease that
+# expires (its holder died) makes the row claimable again. Job deliveries
+# (``action_kind='job'``) are claimed by agents of their ``queue``, never by the HTTP
+# dispatcher. ``event_id`` is null for a test delivery.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    _id(),
+    _fk("automation_id", "automations.id", ondelete="CASCADE"),
+    sa.Column("event_id", Id),
+    sa.Column("message_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("action_kind", sa.String(16), nullable=False),
+    sa.Column("queue", sa.String(128)),
+    sa.Column("state", sa.String(16), nullable=False),  # pending|succeeded|failed|dead
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float),
+    sa.Column("leased_by", sa.String(128)),
+    sa.Column("payload", sa.JSON),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index(None, "state", "action_kind", "next_attempt_at"),
+    sa.Index(None, "queue", "state", "next_attempt_at"),
+    sa.Index(None, "automation_id", "id"),
+)
+
+# Every attempt of a delivery: the request sent (secrets redacted), the answer's status and
+# the head of its body, latency, error; for a job, its exit code, duration and output tail.
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    _id(),
+    _fk("delivery_id", "deliveries.id", ondelete="CASCADE"),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("request", sa.JSON),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("response_head", sa.Text),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("duration", sa.Float),
+    sa.Column("output_tail", sa.Text),
+    sa.Index(None, "delivery_id", "id"),
+)

@@ -47,16 +47,11 @@ async def ready(request: Request) -> Response:
     return json_response(body, 503 if failed else 200)
 
 
-@root.get(
-    "/metrics",
-    responses={
-        200: {
-            "description": "Prometheus' text exposition format",
-            "content": {"text/plain": {"schema": {"type": "string"}}},
-        }
-    },
-    response_class=Response,
-)
+_METRICS = hand_written({200: "Prometheus' text exposition format"}, (403,))
+_METRICS["responses"][200]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+
+
+@root.get("/metrics", **_METRICS)
 async def metrics(request: Request) -> Response:
     """Request counts and latencies per operation, and the work queued in the database."""
     services = services_of(request)
