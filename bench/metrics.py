@@ -161,7 +161,7 @@ def worker_modelbay_ingest(steps: int) -> dict[str, Any]:
     run.finish()
     total = time.perf_counter() - t0
     stored = modelbay.Api().summaries([run.path])[0]
-    count = len(modelbay.Api().run(run.path).history(["m0"])["m0"])
+    count = len(modelbay.Api().run(run.path).series(["m0"])["m0"])
     values = steps * len(KEYS)
     return {
         "values": values,
@@ -177,16 +177,16 @@ def worker_modelbay_read(run: str, reps: int) -> dict[str, Any]:
     import modelbay
 
     public = modelbay.Api().run(run)
-    public.history(["m0"], max_points=1000)  # warm up the connection
+    public.series(["m0"], max_points=1000)  # warm up the connection
     small = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        series = public.history(["m0"], max_points=1000)["m0"]
+        series = public.series(["m0"], max_points=1000)["m0"]
         small.append(time.perf_counter() - t0)
     full = []
     for _ in range(max(1, reps // 2)):
         t0 = time.perf_counter()
-        whole = public.history(["m0"])["m0"]
+        whole = public.series(["m0"])["m0"]
         full.append(time.perf_counter() - t0)
     return {
         "downsampled_ms": round(statistics.median(small) * 1000, 1),

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from modelbay.errors import (
     AlreadyExistsError,
     AuthenticationError,
+    CommError,
     ConflictError,
     DigestMismatchError,
+    Error,
     InvalidInputError,
     InvalidNameError,
     InvalidPathError,
@@ -27,13 +29,25 @@ from modelbay.errors import (
     NotFoundError,
     PermissionDeniedError,
     TransportError,
+    UsageError,
 )
 
 if TYPE_CHECKING:
     from modelbay.sdk.api import Api
     from modelbay.sdk.artifact import Artifact
     from modelbay.sdk.media import Histogram, Image, Table
-    from modelbay.sdk.run import Run, finish, init, log
+    from modelbay.sdk.run import Run, finish, log
+    from modelbay.sdk.session import (
+        define_metric,
+        init,
+        link_model,
+        log_artifact,
+        log_model,
+        login,
+        save,
+        use_artifact,
+        use_model,
+    )
 
 __version__ = "0.1.0"
 
@@ -47,13 +61,35 @@ _LAZY = {
     "Image": "modelbay.sdk.media",
     "Table": "modelbay.sdk.media",
     "Run": "modelbay.sdk.run",
-    "init": "modelbay.sdk.run",
     "log": "modelbay.sdk.run",
     "finish": "modelbay.sdk.run",
+    **{
+        name: "modelbay.sdk.session"
+        for name in (
+            "init",
+            "login",
+            "define_metric",
+            "log_artifact",
+            "use_artifact",
+            "log_model",
+            "use_model",
+            "link_model",
+            "save",
+        )
+    },
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("config", "summary"):
+        # W&B's ``wandb.config`` and ``wandb.summary``: those of the current run; before
+        # init, an empty one that no run keeps.
+        current = globals().get("run")
+        if current is not None:
+            return getattr(current, name)
+        from modelbay.sdk import run_config
+
+        return run_config.Config() if name == "config" else run_config.Summary()
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'modelbay' has no attribute {name!r}")
@@ -69,10 +105,12 @@ __all__ = [
     "Api",
     "Artifact",
     "AuthenticationError",
+    "CommError",
     "ConflictError",
     "DigestMismatchError",
     "Histogram",
     "Image",
+    "Error",
     "InvalidInputError",
     "InvalidNameError",
     "InvalidPathError",
@@ -83,8 +121,17 @@ __all__ = [
     "Run",
     "Table",
     "TransportError",
+    "UsageError",
+    "define_metric",
     "finish",
     "init",
+    "link_model",
     "log",
+    "log_artifact",
+    "log_model",
+    "login",
     "run",
+    "save",
+    "use_artifact",
+    "use_model",
 ]

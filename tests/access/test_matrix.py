@@ -369,6 +369,11 @@ def args_of(name: str) -> Args | None:
         "replay_delivery": lambda w, v: {"delivery_id": _delivery(w, v)},
         "table": lambda w, v: {"ref": f"{_with_tables(w, v)}/t:v0", "path": "preds.table.json"},
         "run_table": lambda w, v: {"project": _with_tables(w, v), "run_id": "r1", "key": "preds"},
+        "search_runs": lambda w, v: {**p(w, v), "filters": {"state": {"$ne": "x"}}},
+        "search_registries": lambda w, v: {"filter": {"name": {"$regex": "."}}},
+        "search_collections": lambda w, v: {"filter": {"tag": {"$exists": False}}},
+        "search_versions": lambda w, v: {"filter": {"alias": "latest"}},
+        "search_artifact_versions": lambda w, v: {**art(w, v), "filter": {"tag": {"$nin": []}}},
     }
     return table.get(name)
 

@@ -64,7 +64,7 @@ def test_offline_run_then_sync_twice(mb, uniq, capsys):
     assert started - 1 <= info["created_at"] < before_sync  # when it ran, not when synced
     assert info["notes"] == "on a plane" and info["job_type"] == "train"
     assert info["system"]["python"]
-    history = stored.history()
+    history = stored.series()
     assert [p[0] for p in history["loss"]] == list(range(500))
     assert all(math.isnan(p[1]) for p in history["nan"])
 
@@ -73,7 +73,7 @@ def test_offline_run_then_sync_twice(mb, uniq, capsys):
     (Path(run.dir) / "run.sent").unlink()  # a lost cursor resends; the server dedups
     code, third, _ = sync_cli(run.dir)
     assert code == 0 and third[0]["result"] == "sent"
-    assert [p[0] for p in Api().run(run.path).history()["loss"]] == list(range(500))
+    assert [p[0] for p in Api().run(run.path).series()["loss"]] == list(range(500))
 
 
 def test_sync_without_a_path_finds_every_journal(mb, uniq):
@@ -109,7 +109,7 @@ def test_offline_resume_continues_steps(mb, uniq):
     again.finish()
     code, _, err = sync_cli(again.dir)
     assert code == 0, err
-    assert [p[0] for p in Api().run(run.path).history()["x"]] == list(range(10))
+    assert [p[0] for p in Api().run(run.path).series()["x"]] == list(range(10))
 
 
 def test_sync_skips_a_journal_in_use_and_refuses_a_bad_path(mb, uniq, tmp_path):

@@ -93,7 +93,7 @@ while True:
 
 def points(path: str) -> int:
     try:
-        return len(Api().run(path).history(["loss"]).get("loss", []))
+        return len(Api().run(path).series(["loss"]).get("loss", []))
     except modelbay.errors.NotFoundError:
         return 0
 

@@ -61,7 +61,7 @@ def test_every_value_type_is_kept(mb, uniq):
     assert sum("is not stored: a key" in m for m in messages) == 2
     run.finish()
 
-    history = Api().run(run.path).history()
+    history = Api().run(run.path).series()
     assert sorted(history) == sorted(
         [
             "int",
@@ -112,7 +112,7 @@ def test_steps_commit_and_monotonic(mb, uniq):
     with pytest.raises(modelbay.InvalidInputError, match="finished"):
         run.log({"a": 1})
 
-    history = Api().run(run.path).history()
+    history = Api().run(run.path).series()
     assert [(p[0], p[1]) for p in history["a"]] == [(0, 1), (1, 4), (10, 7), (11, 8)]
     assert [p[0] for p in history["b"]] == [1] and [p[0] for p in history["c"]] == [1]
     assert [p[0] for p in history["d"]] == [10]
@@ -133,10 +133,10 @@ def test_downsampled_history_keeps_spikes(mb, uniq):
         run.log({"loss": value, "other": i})
     run.finish()
     public = Api().run(run.path)
-    full = public.history(["loss"])["loss"]
+    full = public.series(["loss"])["loss"]
     assert len(full) == n
     for x_axis in ("step", "time"):
-        small = public.history(["loss"], max_points=100, x_axis=x_axis)["loss"]
+        small = public.series(["loss"], max_points=100, x_axis=x_axis)["loss"]
         assert len(small) <= 100
         if x_axis == "step":  # evenly spread steps fill every bucket (times may cluster)
             assert len(small) >= 60
@@ -149,7 +149,7 @@ def test_downsampled_history_keeps_spikes(mb, uniq):
         assert order == sorted(order)
         assert all(p in full or math.isnan(p[1]) for p in small)  # real points, not averages
     # a series shorter than max_points comes back whole
-    assert len(public.history(["other"], max_points=10_000)["other"]) == n
+    assert len(public.series(["other"], max_points=10_000)["other"]) == n
 
 
 def test_histories_and_summaries_of_many_runs(mb, uniq):
@@ -204,8 +204,8 @@ def test_bad_history_requests_are_refused(mb, uniq):
     with pytest.raises(modelbay.InvalidInputError):
         api.summaries([f"p/{i}" for i in range(101)])
     with pytest.raises(modelbay.InvalidInputError):
-        Api().run(run.path).history(max_points=1)
-    assert Api().run(run.path).history() == {"x": [[0, 1, pytest.approx(0, abs=1e10)]]}
+        Api().run(run.path).series(max_points=1)
+    assert Api().run(run.path).series() == {"x": [[0, 1, pytest.approx(0, abs=1e10)]]}
 
 
 def test_disabled_mode_keeps_nothing(mb, uniq):

@@ -99,7 +99,7 @@ def test_server_killed_and_restarted_while_a_run_logs(own_server, capfd):
             logged += 1
 
     log_some(2000)
-    wait_until(lambda: Api().run(run.path).history(["x"]).get("x"), "the first points to arrive")
+    wait_until(lambda: Api().run(run.path).series(["x"]).get("x"), "the first points to arrive")
     own_server.kill()
     log_some(2000)  # returns at once: nothing here waits on the dead server
     wait_until(
@@ -110,7 +110,7 @@ def test_server_killed_and_restarted_while_a_run_logs(own_server, capfd):
     log_some(2000)
     run.finish()
 
-    history = Api().run(run.path).history()
+    history = Api().run(run.path).series()
     assert [p[0] for p in history["x"]] == list(range(logged))  # none lost, none twice
     assert [p[1] for p in history["x"]] == [float(i) for i in range(logged)]
     assert [p[1] for p in history["sq"]] == [float(i * i) for i in range(logged)]
@@ -129,7 +129,7 @@ def test_a_hung_server_never_holds_up_the_journal(own_server):
     for i in range(100):
         run.log({"x": i})
     wait_until(
-        lambda: len(Api().run(run.path).history(["x"]).get("x", [])) == 100,
+        lambda: len(Api().run(run.path).series(["x"]).get("x", [])) == 100,
         "the first points to arrive",
     )
     os.killpg(own_server.pid, signal.SIGSTOP)  # accepts connections, answers nothing
@@ -144,7 +144,7 @@ def test_a_hung_server_never_holds_up_the_journal(own_server):
     finally:
         os.killpg(own_server.pid, signal.SIGCONT)
     run.finish()
-    assert [p[0] for p in Api().run(run.path).history()["x"]] == list(range(200))
+    assert [p[0] for p in Api().run(run.path).series()["x"]] == list(range(200))
 
 
 CHILD = """
@@ -200,7 +200,7 @@ def test_sigkilled_training_process_loses_only_its_last_interval(mb, tmp_path, u
     assert [r["result"] for r in result] in (["sent"], ["up to date"])
     stored = Api().run(f"{project}/{run_id}")
     assert stored.state == "crashed"  # the process died without finishing
-    steps = [p[0] for p in stored.history(["i"])["i"]]
+    steps = [p[0] for p in stored.series(["i"])["i"]]
     assert steps == list(range(len(journaled)))  # every journaled step, once, no gap
     assert sync_cli(str(run_dir))[0]["result"] == "up to date"
 
@@ -217,7 +217,7 @@ def test_resume_after_sigkill_continues_from_the_journal(mb, tmp_path, uniq):
         run.log({"i": -j})
     run.finish()
     stored = Api().run(f"{project}/{run_id}")
-    steps = [p[0] for p in stored.history(["i"])["i"]]
+    steps = [p[0] for p in stored.series(["i"])["i"]]
     assert steps == list(range(len(journaled) + 5))
     assert stored.state == "finished"
 
@@ -232,7 +232,7 @@ def test_exit_with_the_server_away_waits_a_bounded_time_then_sync(own_server, ca
     for i in range(100):
         run.log({"x": i})
     wait_until(
-        lambda: len(Api().run(run.path).history(["x"]).get("x", [])) == 100,
+        lambda: len(Api().run(run.path).series(["x"]).get("x", [])) == 100,
         "the first points to arrive",
     )
     own_server.kill()
@@ -248,12 +248,12 @@ def test_exit_with_the_server_away_waits_a_bounded_time_then_sync(own_server, ca
     first = sync_cli(str(run_dir))
     assert first[0]["result"] == "sent" and first[0]["state"] == "finished"
     stored = Api().run(run.path)
-    assert [p[0] for p in stored.history()["x"]] == list(range(200))
+    assert [p[0] for p in stored.series()["x"]] == list(range(200))
     assert stored.summary["best"] == 7 and stored.config == {"lr": 0.5}
     assert sync_cli(str(run_dir))[0]["result"] == "up to date"
     (run_dir / "run.sent").unlink()  # even with the cursor lost, nothing is duplicated
     assert sync_cli(str(run_dir))[0]["result"] == "sent"
-    assert [p[0] for p in Api().run(run.path).history()["x"]] == list(range(200))
+    assert [p[0] for p in Api().run(run.path).series()["x"]] == list(range(200))
 
 
 EXITING = """
@@ -281,4 +281,4 @@ def test_interpreter_exit_flushes_and_finishes(mb, tmp_path, uniq, how, state):
     assert done.returncode == (0 if how == "exit" else 1), done.stderr
     stored = Api().run(f"e{uniq}/r{uniq}")
     assert stored.state == state
-    assert [p[0] for p in stored.history()["x"]] == list(range(10))
+    assert [p[0] for p in stored.series()["x"]] == list(range(10))

@@ -33,12 +33,12 @@ def test_run_logs_system_metrics_without_moving_the_step(mb, uniq):
     )
     run.log({"a": 1})
     deadline = time.monotonic() + 60
-    while not Api().run(run.path).history(["system/cpu_percent"]):
+    while not Api().run(run.path).series(["system/cpu_percent"]):
         assert time.monotonic() < deadline, "no system metrics arrived"
         time.sleep(0.05)
     run.log({"a": 2})
     run.finish()
-    history = Api().run(run.path).history()
+    history = Api().run(run.path).series()
     assert "system/cpu_percent" in history
     assert [p[0] for p in history["a"]] == [0, 1]
     assert {p[0] for p in history["system/cpu_percent"]} <= {0, 1}

@@ -69,7 +69,7 @@ def test_init_log_config_summary_and_history(mb, uniq):
     assert stored.summary["loss"] == pytest.approx(0.2)
     assert stored.summary["best"] == 0.99
     assert stored.tags == ["baseline"]
-    history = stored.history()
+    history = stored.series()
     assert [p[0] for p in history["loss"]] == [0, 1, 2, 3, 4]
     assert history["nested/a"][-1][1] == 4
     assert history["partial"][0][0] == history["other"][0][0] == 5
@@ -97,7 +97,7 @@ def test_resume_continues_steps(mb, uniq):
     again = wandb.init(project=f"p{uniq}", id=f"r{uniq}", resume="allow")
     again.log({"x": 3})
     again.finish()
-    assert [p[0] for p in Api().run(f"p{uniq}/r{uniq}").history()["x"]] == [0, 1, 2]
+    assert [p[0] for p in Api().run(f"p{uniq}/r{uniq}").series()["x"]] == [0, 1, 2]
 
 
 def test_log_artifact_versions_dedup_and_files(mb, tmp_path, uniq, capsys):
@@ -358,7 +358,7 @@ def test_invalid_names_refused(mb, name):
 
 def test_bad_input_changes_nothing(mb, tmp_path, uniq):
     with pytest.raises(modelbay.InvalidNameError):
-        wandb.init(project="reserved-registry")
+        wandb.init(project="wandb-registry-model")  # how W&B names a registry
     with pytest.raises(modelbay.InvalidInputError):
         Artifact("m", "model", metadata={"x": float("inf")})
     with pytest.raises(modelbay.InvalidInputError):

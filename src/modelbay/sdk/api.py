@@ -2,197 +2,102 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
 from typing import Any
 
 from modelbay import names
-from modelbay.contract import entities as e
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
+from modelbay.errors import InvalidInputError, NotFoundError
 from modelbay.sdk.artifact import Artifact
-from modelbay.sdk.registry_admin import AccessCalls, RegistryAccess
-from modelbay.sdk.transport import Info, Transport, connect
+from modelbay.sdk.public_registry import (
+    ArtifactSequence,
+    ArtifactType,
+    Collection,
+    Collections,
+    Registries,
+    Registry,
+    Versions,
+    all_tags,
+    artifact_versions,
+)
+from modelbay.sdk.public_runs import File, PublicRun, Runs
+from modelbay.sdk.registry_admin import AccessCalls
+from modelbay.sdk.transport import Info, connect
 from modelbay.settings import Settings
 
-
-class PublicRun:
-    """A stored run, read through the API (``Api().run("project/id")``)."""
-
-    def __init__(self, transport: Transport, info: e.Run) -> None:
-        self._transport = transport
-        self._info = info
-
-    id = property(lambda self: self._info.id)
-    name = property(lambda self: self._info.name)
-    project = property(lambda self: self._info.project)
-    state = property(lambda self: self._info.state)
-    config = property(lambda self: dict(self._info.config or {}))
-    summary = property(lambda self: dict(self._info.summary or {}))
-    tags = property(lambda self: list(self._info.tags or []))
-    user = property(lambda self: self._info.user)
-
-    @property
-    def path(self) -> str:
-        return f"{self.project}/{self.id}"
-
-    def history(
-        self, keys: list[str] | None = None, max_points: int | None = None, x_axis: str = "step"
-    ) -> dict[str, list[list[Any]]]:
-        """Metric history: ``{key: [[step, value, time], ...]}``; with ``max_points``, each
-        series cut down on the server keeping every bucket's min and max (by ``x_axis``
-        "step" or "time").
-
-        Raises:
-            InvalidInputError: bad keys, ``max_points`` or ``x_axis``.
-        """
-        request = rq.HistoryQuery(
-            project=self.project,
-            run_id=self.id,
-            keys=keys,
-            max_points=max_points,
-            x_axis=x_axis,  # type: ignore[arg-type]  # checked by the model
-        )
-        return dict(self._transport.call(ops.HISTORY, request).history)
-
-    def media(self, keys: list[str] | None = None) -> dict[str, list[list[Any]]]:
-        """The tables, images and histograms the run logged: ``{key: [[step, value,
-        time], ...]}``, each value W&B's reference (``{"_type": "table-file", "path",
-        "artifact_path", ...}``, ``image-file`` or an inline ``histogram``).
-
-        Raises:
-            InvalidInputError: bad keys.
-        """
-        from modelbay.contract import media
-
-        request = media.MediaQuery(project=self.project, run_id=self.id, keys=keys)
-        return dict(self._transport.call(media.RUN_MEDIA, request).media)
-
-    def logged_artifacts(self) -> list[Artifact]:
-        return self._artifacts("logged")
-
-    def used_artifacts(self) -> list[Artifact]:
-        return self._artifacts("used")
-
-    def _artifacts(self, direction: str) -> list[Artifact]:
-        request = rq.RunArtifactsQuery(
-            project=self.project,
-            run_id=self.id,
-            direction=direction,  # type: ignore[arg-type]  # checked by the model
-        )
-        versions = self._transport.call(ops.RUN_ARTIFACTS, request).versions
-        return [Artifact._from_version(self._transport, v) for v in versions]
-
-    def __repr__(self) -> str:
-        return f"<PublicRun {self.path} {self.state}>"
-
-
-class Registry(RegistryAccess):
-    """A registry (``model``, ``dataset`` or custom), its collections and members."""
-
-    def __init__(self, transport: Transport, info: e.Registry) -> None:
-        self._transport = transport
-        self._info = info
-
-    name = property(lambda self: self._info.name)
-    description = property(lambda self: self._info.description)
-    info = property(
-        lambda self: self._info.model_dump(), doc="The description the server returned."
-    )
-    artifact_types = property(lambda self: self._info.artifact_types)
-    visibility = property(lambda self: self._info.visibility)
-
-    def collections(self, query: str | None = None) -> list[Collection]:
-        request = rq.CollectionsQuery(registry=self.name, query=query)
-        found = self._transport.call(ops.COLLECTIONS, request).collections
-        return [Collection(self._transport, c) for c in found]
-
-    def collection(self, name: str) -> Collection:
-        request = rq.CollectionPath(registry=self.name, collection=name)
-        return Collection(self._transport, self._transport.call(ops.COLLECTION_GET, request))
-
-    def __repr__(self) -> str:
-        return f"<Registry {self.name}>"
-
-
-class Collection:
-    """A registered model (or dataset): a named set of linked versions with aliases."""
-
-    def __init__(self, transport: Transport, info: e.Collection) -> None:
-        self._transport = transport
-        self._info = info
-
-    registry = property(lambda self: self._info.registry)
-    name = property(lambda self: self._info.name)
-    type = property(lambda self: self._info.type)
-    description = property(lambda self: self._info.description)
-    tags = property(lambda self: list(self._info.tags))
-    info = property(
-        lambda self: self._info.model_dump(), doc="The description the server returned."
-    )
-
-    @property
-    def aliases(self) -> dict[str, str]:
-        """``{alias: "vN"}`` of this collection."""
-        if self._info.aliases is None:
-            request = rq.CollectionPath(registry=self.registry, collection=self.name)
-            self._info = self._transport.call(ops.COLLECTION_GET, request)
-        return dict(self._info.aliases or {})
-
-    def versions(self, page_size: int = 1000) -> Iterator[Artifact]:
-        """Every version, newest first, fetched a page at a time."""
-        token: str | None = None
-        while True:
-            request = rq.VersionsPage(
-                registry=self.registry, collection=self.name, limit=page_size, page_token=token
-            )
-            page = self._transport.call(ops.COLLECTION_VERSIONS, request)
-            for version in page.versions:
-                yield Artifact._from_version(self._transport, version)
-            token = page.next_page_token
-            if not token:
-                return
-
-    def version(self, selector: str = names.LATEST) -> Artifact:
-        ref = names.RegistryRef(self.registry, self.name, selector)
-        version = self._transport.call(ops.RESOLVE, rq.RefQuery(ref=str(ref)))
-        return Artifact._from_version(self._transport, version)
-
-    def set_alias(self, alias: str, version: str) -> Artifact:
-        request = rq.CollectionAliasSet(
-            registry=self.registry, collection=self.name, alias=alias, version=version
-        )
-        return Artifact._from_version(
-            self._transport, self._transport.call(ops.SET_COLLECTION_ALIAS, request)
-        )
-
-    def remove_alias(self, alias: str) -> None:
-        request = rq.CollectionAliasPath(registry=self.registry, collection=self.name, alias=alias)
-        self._transport.call(ops.REMOVE_COLLECTION_ALIAS, request)
-
-    def update(self, description: Any = ..., tags: Any = ...) -> None:
-        fields: dict[str, Any] = {}
-        if description is not ...:
-            fields["description"] = description
-        if tags is not ...:
-            fields["tags"] = tags
-        request = rq.CollectionUpdate(registry=self.registry, collection=self.name, **fields)
-        self._info = self._transport.call(ops.UPDATE_COLLECTION, request)
-
-    def history(self, limit: int = 100) -> list[Info]:
-        """Audit events of the collection, newest first."""
-        request = rq.CollectionHistory(registry=self.registry, collection=self.name, limit=limit)
-        events = self._transport.call(ops.COLLECTION_HISTORY, request).events
-        return [event.model_dump() for event in events]
-
-    def __repr__(self) -> str:
-        return f"<Collection {names.registry_ref(self.registry, self.name)}>"
+__all__ = [
+    "Api",
+    "ArtifactSequence",
+    "ArtifactType",
+    "Collection",
+    "Collections",
+    "File",
+    "PublicRun",
+    "Registries",
+    "Registry",
+    "Runs",
+    "Versions",
+]
 
 
 class Api(AccessCalls):
     """Query and manage modelbay without a run (embedded, or ``MODELBAY_URL``)."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        overrides: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        """``overrides`` as W&B's: ``entity`` and ``project`` (the defaults of paths that
+        leave them out) and ``base_url`` (a server; else ``MODELBAY_URL`` or embedded).
+        ``timeout`` is accepted for W&B's sake; the transport keeps its own."""
+        del timeout
+        self.overrides: dict[str, Any] = dict(overrides or {})
+        unknown = set(self.overrides) - {"entity", "project", "base_url", "run"}
+        if unknown:
+            raise InvalidInputError(
+                f"unknown overrides {sorted(unknown)}: use entity, project, base_url"
+            )
+        settings = settings or Settings.from_env()
+        base_url = self.overrides.get("base_url")
+        if base_url or api_key:
+            settings = dataclasses.replace(
+                settings, url=base_url or settings.url, api_key=api_key or settings.api_key
+            )
+        self.settings = settings
         self._transport = connect(settings)
+        entity = self.overrides.get("entity")
+        self.default_entity: str | None = names.check_label(entity, "entity") if entity else None
+        project = self.overrides.get("project")
+        self.default_project: str | None = names.check_project(project) if project else None
+
+    @property
+    def client(self) -> Any:
+        return self._transport
+
+    @property
+    def api_key(self) -> str | None:
+        return self.settings.api_key
+
+    def _project_path(self, path: str | None) -> tuple[str | None, str]:
+        """(entity, project) of W&B's ``project`` or ``entity/project`` (the overrides fill
+        in what is left out). modelbay holds one organisation: an entity names it (or a user
+        or team in it) and is kept on the runs returned, not used to look them up."""
+        if not path:
+            if self.default_project is None:
+                raise InvalidInputError(
+                    "no project: give a path or Api(overrides={'project': ...})"
+                )
+            return self.default_entity, self.default_project
+        parts = path.strip("/").split("/")
+        if len(parts) == 1:
+            return self.default_entity, names.check_project(parts[0])
+        if len(parts) == 2:
+            return names.check_label(parts[0], "entity"), names.check_project(parts[1])
+        raise InvalidInputError(f"invalid project path {path!r}: use 'project' or 'entity/project'")
 
     def artifact(self, name: str, type: str | None = None) -> Artifact:
         """A version by reference: ``project/name:alias``, ``model-registry/MNIST:production``,
@@ -202,9 +107,14 @@ class Api(AccessCalls):
             NotFoundError: nothing by that reference.
             InvalidInputError: ``type`` given and different.
         """
+        import os
+
         from modelbay.errors import InvalidInputError
 
-        version = self._transport.call(ops.RESOLVE, rq.RefQuery(ref=str(names.parse_ref(name))))
+        # A name with no project is read in the default project, as W&B's Api does.
+        project = os.environ.get("MODELBAY_PROJECT") or os.environ.get("WANDB_PROJECT")
+        ref = names.parse_ref(name, default_project=project or "uncategorized")
+        version = self._transport.call(ops.RESOLVE, rq.RefQuery(ref=str(ref)))
         if type is not None and version.type != type:
             raise InvalidInputError(f"{name} has type {version.type!r}, not {type!r}")
         return Artifact._from_version(self._transport, version)
@@ -219,12 +129,40 @@ class Api(AccessCalls):
         return True
 
     def artifacts(
-        self, project: str, name: str | None = None, type: str | None = None
-    ) -> list[Any]:
-        """Versions of ``project/name`` (newest first); without a name, the artifacts of a project
-        as dicts (name, type, version_count)."""
+        self,
+        type_name: str | None = None,
+        name: str | None = None,
+        order: str | None = None,
+        per_page: int = 50,
+        tags: list[str] | str | None = None,
+        start: str | None = None,
+        *,
+        project: str | None = None,
+        type: str | None = None,  # noqa: A002
+    ) -> Any:
+        """W&B's ``api.artifacts(type_name, "project/name", per_page=, tags=)``: the versions,
+        newest first (with one of ``tags``, if given), of a project artifact or a registry
+        collection (``wandb-registry-model/MNIST``), filtered in the database. ``order`` and
+        ``start`` are accepted for W&B's sake: versions come newest first.
+
+        Also modelbay's older ``api.artifacts(project)`` (the artifacts of a project as dicts)
+        and ``api.artifacts(project, name)`` (the versions of ``project/name``).
+        """
+        if (
+            project is not None
+            or (name is not None and "/" not in name)
+            or (name is None and type_name is not None and tags is None)
+        ):
+            return self._project_artifacts(project or type_name, name, type)
         if name is None:
-            request = rq.ArtifactsQuery(project=project, type=type)
+            raise InvalidInputError("give the artifact: api.artifacts(type_name, 'project/name')")
+        return self._versions_of(type_name, name, tags, per_page, start)
+
+    def _project_artifacts(self, project: str | None, name: str | None, type_: str | None) -> Any:
+        if project is None:
+            _, project = self._project_path(None)
+        if name is None:
+            request = rq.ArtifactsQuery(project=project, type=type_)
             listed = self._transport.call(ops.LIST_ARTIFACTS, request).artifacts
             return [a.model_dump() for a in listed]
         found = self._transport.call(
@@ -232,11 +170,113 @@ class Api(AccessCalls):
         )
         return [Artifact._from_version(self._transport, v) for v in found.versions]
 
-    def registries(self) -> list[Registry]:
-        found = self._transport.call(ops.REGISTRIES, rq.NoArgs()).registries
-        return [Registry(self._transport, r) for r in found]
+    def _versions_of(
+        self,
+        type_name: str | None,
+        name: str,
+        tags: list[str] | str | None,
+        per_page: int,
+        start: str | None = None,
+    ) -> Any:
+        target = self._collection_ref(name)
+        if isinstance(target, names.RegistryRef):
+            flt: dict[str, Any] = dict(all_tags(tags) or {})
+            if type_name is not None:
+                flt["type"] = type_name
+            return Versions(
+                self._transport,
+                {"name": target.registry},
+                {"name": target.collection},
+                flt or None,
+                per_page,
+            )
+        return artifact_versions(
+            self._transport, target.project, target.name, type_name, tags, per_page, start
+        )
+
+    def artifact_versions(self, type_name: str, name: str, per_page: int = 50) -> list[Artifact]:
+        """W&B's older name of :meth:`artifacts`."""
+        return list(self._versions_of(type_name, name, None, per_page))
+
+    def _collection_ref(self, path: str) -> names.ArtifactRef | names.RegistryRef:
+        """A collection path (``[entity/]project/name``, a registry's ``wandb-registry-model/
+        name`` or ``model-registry/name``; a ``:alias`` is ignored) as a reference."""
+        text = path.split(":")[0].strip("/")
+        parts = text.split("/")
+        if len(parts) == 3:
+            names.check_label(parts[0], "entity")
+            parts = parts[1:]
+        if len(parts) == 1:
+            _, project = self._project_path(None)
+            parts = [project, parts[0]]
+        ref = names.parse_ref("/".join(parts))
+        if isinstance(ref, (names.ArtifactRef, names.RegistryRef)):
+            return ref
+        raise InvalidInputError(f"{path!r} is not an artifact collection path")
+
+    def artifact_collection(self, type_name: str, name: str) -> Any:
+        """W&B's artifact collection: a registry collection (``wandb-registry-model/MNIST``,
+        with ``description``, ``tags``, ``aliases``, ``save()``, ``artifacts()``) or a project
+        artifact (``project/name``).
+
+        Raises:
+            NotFoundError: nothing by that name of that type.
+        """
+        target = self._collection_ref(name)
+        if isinstance(target, names.RegistryRef):
+            found = self.registry(target.registry).collection(target.collection)
+            if found.type != type_name:
+                raise NotFoundError(f"{name} has type {found.type!r}, not {type_name!r}")
+            return found
+        newest = artifact_versions(self._transport, target.project, target.name, type_name, None, 1)
+        for version in newest:
+            return ArtifactSequence(self._transport, target.project, target.name, version.type)
+        raise NotFoundError(f"artifact {target.project}/{target.name} has no versions")
+
+    def artifact_collection_exists(self, name: str, type: str) -> bool:  # noqa: A002
+        """Whether :meth:`artifact_collection` finds ``name`` of ``type``."""
+        try:
+            self.artifact_collection(type, name)
+        except NotFoundError:
+            return False
+        return True
+
+    def flush(self) -> None:
+        """W&B clears its cache of runs here; modelbay keeps none (every read is fresh)."""
+
+    def artifact_collections(
+        self, project_name: str, type_name: str, per_page: int = 50
+    ) -> list[ArtifactSequence]:
+        """The artifacts of ``type_name`` in a project (``[entity/]project``)."""
+        return self.artifact_type(type_name, project_name).collections(per_page)
+
+    def artifact_type(self, type_name: str, project: str | None = None) -> ArtifactType:
+        _, name = self._project_path(project)
+        return ArtifactType(self._transport, name, names.check_name(type_name, "type"))
+
+    def artifact_types(self, project: str | None = None) -> list[ArtifactType]:
+        """The artifact types used in a project."""
+        _, name = self._project_path(project)
+        listed = self._transport.call(ops.LIST_ARTIFACTS, rq.ArtifactsQuery(project=name)).artifacts
+        return [ArtifactType(self._transport, name, t) for t in sorted({a.type for a in listed})]
+
+    def registries(
+        self,
+        organization: str | None = None,
+        filter: dict[str, Any] | None = None,  # noqa: A002  (W&B's name)
+        order: str | None = None,
+        per_page: int = 100,
+        start: str | None = None,
+    ) -> Registries:
+        """The registries the caller may read that match ``filter`` (W&B's operators over
+        ``name``, ``description``, ``created_at``), lazily; chain ``.collections(filter)``
+        and ``.versions(filter)`` to search inside them. ``organization`` is accepted for
+        W&B's sake: modelbay holds one."""
+        del organization, order
+        return Registries(self._transport, filter, per_page, start)
 
     def registry(self, name: str, organization: str | None = None) -> Registry:
+        del organization  # one organisation
         return Registry(
             self._transport, self._transport.call(ops.REGISTRY, rq.RegistryPath(registry=name))
         )
@@ -248,17 +288,40 @@ class Api(AccessCalls):
         registry, collection = parse_target(path)
         return self.registry(registry).collection(collection)
 
-    def runs(self, project: str) -> list[PublicRun]:
-        found = self._transport.call(ops.LIST_RUNS, rq.ProjectPath(project=project)).runs
-        return [PublicRun(self._transport, run) for run in found]
+    def runs(
+        self,
+        path: str | None = None,
+        filters: dict[str, Any] | None = None,
+        order: str = "+created_at",
+        per_page: int = 50,
+        include_sweeps: bool = False,
+        lazy: bool = True,
+    ) -> Runs:
+        """The runs of ``project`` or ``entity/project`` that match ``filters`` (W&B's
+        operators over ``state``, ``display_name``, ``tags``, ``created_at``,
+        ``config.KEY``, ``summary_metrics.KEY`` ...), in ``order`` (``-summary_metrics.acc``),
+        fetched ``per_page`` at a time. The filter runs in the database.
+
+        Raises:
+            InvalidFilterError: a bad filter or order (at the first page).
+            NotFoundError: no such project.
+        """
+        del include_sweeps, lazy
+        entity, project = self._project_path(path)
+        return Runs(self._transport, project, filters, order, per_page, entity)
 
     def run(self, path: str) -> PublicRun:
-        """A run by ``project/run_id``."""
-        project, _, run_id = path.rpartition("/")
-        if "/" in project:  # entity/project/id
-            project = project.rpartition("/")[2]
-        request = rq.RunPath(project=project, run_id=run_id)
-        return PublicRun(self._transport, self._transport.call(ops.GET_RUN, request))
+        """A run by ``id`` (with the overrides' project), ``project/id``,
+        ``entity/project/id`` or ``entity/project/runs/id`` (its URL's path)."""
+        parts = path.strip("/").split("/")
+        if len(parts) == 4 and parts[2] == "runs":
+            parts = [parts[0], parts[1], parts[3]]
+        if len(parts) == 1:
+            entity, project = self._project_path(None)
+        else:
+            entity, project = self._project_path("/".join(parts[:-1]))
+        request = rq.RunPath(project=project, run_id=parts[-1])
+        return PublicRun(self._transport, self._transport.call(ops.GET_RUN, request), entity)
 
     def histories(
         self,

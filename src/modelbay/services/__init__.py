@@ -17,6 +17,7 @@ from modelbay.services.lineage import LineageService
 from modelbay.services.promotions import PromotionService
 from modelbay.services.registry import RegistryService, ensure_core_registries
 from modelbay.services.runs import RunService
+from modelbay.services.search import SearchService
 from modelbay.services.tables import TableService
 from modelbay.services.views import ViewService
 from modelbay.settings import Settings
@@ -42,6 +43,7 @@ class Services:
     health: HealthService
     automations: AutomationService
     tables: TableService
+    search: SearchService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -70,6 +72,7 @@ class Services:
             health=HealthService(db, backend),
             automations=AutomationService(db, settings),
             tables=TableService(db, blobs, settings.data_dir / "table-cache"),
+            search=SearchService(db, run_timeout=settings.run_timeout),
         )
 
     def close(self) -> None:

@@ -1,0 +1,212 @@
+"""Searches of W&B's public API: ``api.runs(path, filters, order)``, ``api.registries(filter)``
+and its ``.collections(filter).versions(filter)`` chain, ``api.artifacts(type, name, tags)``.
+
+Filters compile to SQL (:mod:`modelbay.store.filters`) and the caller's read rule is part of
+the same query, so a page holds only what the caller may read and is never short. Pages are
+keyset pages: a token names the last row returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from modelbay import names
+from modelbay.errors import InvalidFilterError, InvalidInputError, NotFoundError
+from modelbay.services import access
+from modelbay.services.core import Info, Principal, link_info, version_info
+from modelbay.services.runs import crash_silent_runs, run_info
+from modelbay.store import access as access_store
+from modelbay.store import artifacts as artifact_store
+from modelbay.store import filters
+from modelbay.store import registry as registry_store
+from modelbay.store import search as store
+from modelbay.store import tags as tag_store
+from modelbay.store.database import Database
+
+#: The most rows one page holds.
+MAX_PAGE = 1000
+
+
+def _check_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}")
+    return limit
+
+
+class SearchService:
+    def __init__(self, db: Database, *, run_timeout: float) -> None:
+        self.db = db
+        self.run_timeout = run_timeout
+
+    @staticmethod
+    def _readable_registries(principal: Principal) -> sa.ColumnElement[bool] | None:
+        if principal.is_admin:
+            return None
+        return access_store.readable_registries(principal.user_id)
+
+    def runs(
+        self,
+        principal: Principal,
+        project: str,
+        filters: dict[str, Any] | None = None,
+        order: str = "+created_at",
+        limit: int = 50,
+        page_token: str | None = None,
+    ) -> Info:
+        """A page of a project's runs that match ``filters``, in ``order``:
+        ``{"runs": [...], "next_page_token": str | None}``.
+
+        Raises:
+            InvalidFilterError: a bad filter or order.
+            NotFoundError: no such project, or one the caller may not read.
+        """
+        limit = _check_limit(limit)
+        crash_silent_runs(self.db, self.run_timeout)
+        with _refused_by_database(), self.db.read() as conn:
+            pid = access.require_project(conn, principal, project)["id"]
+            dialect = conn.dialect.name
+            where = filters_of(filters, store.run_fields(dialect), dialect)
+            rows, token = store.search_runs(conn, pid, where, order, limit, page_token)
+            return {"runs": [run_info(r) for r in rows], "next_page_token": token}
+
+    def registries(
+        self,
+        principal: Principal,
+        filter: dict[str, Any] | None = None,  # noqa: A002  (W&B's name)
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> Info:
+        """A page of the registries the caller may read that match ``filter``."""
+        from modelbay.services.registry import RegistryService
+
+        limit = _check_limit(limit)
+        with _refused_by_database(), self.db.read() as conn:
+            dialect = conn.dialect.name
+            where = filters_of(filter, store.registry_fields(), dialect)
+            rows, token = store.search_registries(
+                conn, where, self._readable_registries(principal), limit, page_token
+            )
+            counts = store.collection_counts(conn, [r["id"] for r in rows])
+            found = [
+                RegistryService._registry_info({**r, "collection_count": counts[r["id"]]})
+                for r in rows
+            ]
+            return {"registries": found, "next_page_token": token}
+
+    def collections(
+        self,
+        principal: Principal,
+        registry_filter: dict[str, Any] | None = None,
+        filter: dict[str, Any] | None = None,  # noqa: A002
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> Info:
+        """A page of the collections that match ``filter``, in the readable registries
+        that match ``registry_filter``."""
+        from modelbay.services.registry import RegistryService
+
+        limit = _check_limit(limit)
+        with _refused_by_database(), self.db.read() as conn:
+            dialect = conn.dialect.name
+            where = sa.and_(
+                filters_of(registry_filter, store.registry_fields(), dialect),
+                filters_of(filter, store.collection_fields(), dialect),
+            )
+            rows, token = store.search_collections(
+                conn, where, self._readable_registries(principal), limit, page_token
+            )
+            ids = [r["id"] for r in rows]
+            tags = tag_store.tags_of(conn, tag_store.COLLECTION, ids)
+            counts = store.version_counts(conn, ids)
+            for row in rows:
+                row["version_count"] = counts[row["id"]]
+            found = [
+                RegistryService._collection_info(r["registry"], r, tags[r["id"]]) for r in rows
+            ]
+            return {"collections": found, "next_page_token": token}
+
+    def versions(
+        self,
+        principal: Principal,
+        registry_filter: dict[str, Any] | None = None,
+        collection_filter: dict[str, Any] | None = None,
+        filter: dict[str, Any] | None = None,  # noqa: A002
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> Info:
+        """A page of the registry versions (newest link first) that match ``filter``, in the
+        collections and readable registries that match theirs."""
+        limit = _check_limit(limit)
+        with _refused_by_database(), self.db.read() as conn:
+            dialect = conn.dialect.name
+            where = sa.and_(
+                filters_of(registry_filter, store.registry_fields(), dialect),
+                filters_of(collection_filter, store.collection_fields(), dialect),
+                filters_of(filter, store.version_fields(), dialect),
+            )
+            rows, token = store.search_links(
+                conn, where, self._readable_registries(principal), limit, page_token
+            )
+            aliases = registry_store.aliases_of_links(conn, [r["link_id"] for r in rows])
+            tags = tag_store.tags_of(conn, tag_store.VERSION, [r["id"] for r in rows])
+            found = [
+                link_info(r, r["registry"], r["collection"], aliases[r["link_id"]], tags[r["id"]])
+                for r in rows
+            ]
+            return {"versions": found, "next_page_token": token}
+
+    def artifact_versions(
+        self,
+        principal: Principal,
+        project: str,
+        name: str,
+        type: str | None = None,  # noqa: A002
+        filter: dict[str, Any] | None = None,  # noqa: A002
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> Info:
+        """A page of one project artifact's versions, newest first, that match ``filter``.
+
+        Raises:
+            NotFoundError: no such artifact (of that ``type``), or an unreadable project.
+        """
+        limit = _check_limit(limit)
+        with _refused_by_database(), self.db.read() as conn:
+            pid = access.require_project(conn, principal, project)["id"]
+            art = artifact_store.get_artifact(conn, pid, names.check_name(name, "artifact"))
+            if art is None or (type is not None and art["type"] != type):
+                kind = f" of type {type!r}" if type is not None else ""
+                raise NotFoundError(f"artifact {project}/{name}{kind} not found")
+            dialect = conn.dialect.name
+            where = filters_of(filter, store.artifact_version_fields(), dialect)
+            rows, token = store.search_artifact_versions(conn, art["id"], where, limit, page_token)
+            ids = [r["id"] for r in rows]
+            aliases = artifact_store.aliases_of(conn, ids)
+            tags = tag_store.tags_of(conn, tag_store.VERSION, ids)
+            found = [version_info(r, aliases[r["id"]], tags[r["id"]]) for r in rows]
+            return {"versions": found, "next_page_token": token}
+
+
+def filters_of(spec: object, fields: filters.Fields, dialect: str) -> sa.ColumnElement[bool]:
+    return filters.compile_filter(spec, fields, dialect)
+
+
+@contextlib.contextmanager
+def _refused_by_database() -> Iterator[None]:
+    """A filter the compiler accepts but the database cannot evaluate (a regular expression
+    PostgreSQL's dialect does not know, such as Python's ``(?P<name>...)``) is the caller's
+    error, not the server's."""
+    try:
+        yield
+    except sa.exc.DataError as exc:
+        problem = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        raise InvalidFilterError(
+            f"the database cannot evaluate this filter: {problem[:200]}"
+        ) from None
+
+
+__all__ = ["MAX_PAGE", "SearchService"]
