@@ -143,7 +143,7 @@ def test_run_log_keeps_wandb_references_per_step(mb: Any, uniq: str) -> None:
     assert [(s, v) for s, v, _ in media["h"]] == [(1, expected)]
     assert expected["values"] == [1, 1, 1]
     assert media["img"][0][1]["_type"] == "image-file" and media["img"][0][1]["caption"] == "x"
-    assert stored.history()["acc"][1][:2] == [1, 0.6]  # numbers stay numbers
+    assert stored.series()["acc"][1][:2] == [1, 0.6]  # numbers stay numbers
     assert stored.summary["eval/preds"]["nrows"] == 3  # the latest reference, as in W&B
     assert stored.media(keys=["h"]).keys() == {"h"}
     separated = media["grid"][0][1]  # W&B's images/separated

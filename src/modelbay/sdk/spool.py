@@ -52,7 +52,7 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.sdk.offline import BLOBS, CLIENT_SCHEME, RESOLVED, Resolver
-from modelbay.sdk.transport import HttpTransport, Info, Transport
+from modelbay.sdk.transport import HttpTransport, Info, Transport, send_once
 
 JOURNAL = "run.jsonl"
 KINDS = ("run", "points", "update", "finish", "artifact", "link")
@@ -319,6 +319,7 @@ class _Call:
         threading.Thread(target=self._run, name="modelbay-send", daemon=True).start()
 
     def _run(self) -> None:
+        send_once()
         try:
             self._fn(self._group)
         except BaseException as exc:
@@ -638,6 +639,7 @@ class Sender:
             self._finish_thread()
 
     def _send_loop(self) -> None:
+        send_once()
         while not self._abandon:
             self._send_wake.wait(min(self.interval, 0.5) if self._stop else self.interval)
             self._send_wake.clear()

@@ -7,6 +7,7 @@ and raise the same exception classes, so every SDK object works over either.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json as _json
 import threading
 import time
@@ -133,6 +134,16 @@ class Transport:
         pass
 
 
+#: Whether calls made in this context may be sent again (see :func:`send_once`).
+_RETRYING: contextvars.ContextVar[bool] = contextvars.ContextVar("modelbay_retrying", default=True)
+
+
+def send_once() -> None:
+    """Calls made by this thread from now on are not sent again by the transport: for a
+    run's background sender, which keeps what it could not send and tries again itself."""
+    _RETRYING.set(False)
+
+
 #: Seconds before each new try of a call whose server could not answer (see
 #: :meth:`HttpTransport.request`): about 8 s in all, the time a balancer takes to stop
 #: sending to a replica that died.
@@ -196,7 +207,7 @@ class HttpTransport(Transport):
         headers = {"Content-Type": "application/json"} if content is not None else None
         query = {k: v for k, v in (params or {}).items() if v is not None}
         httpx = self._httpx
-        for delay in (*RETRY_DELAYS, None):
+        for delay in (*RETRY_DELAYS, None) if _RETRYING.get() else (None,):
             try:
                 resp = self.client.request(
                     method, path, content=content, headers=headers, params=query
