@@ -364,13 +364,13 @@ def _modelbay_versions(api: httpx.Client, collection: str, count: int) -> list[s
 
 
 def _modelbay_version(body: dict[str, Any]) -> int | None:
-    """The version number in modelbay's default body: ``data.version`` is ``vN`` (0-based);
-    the moves count from 1, as MLflow's versions do."""
-    data = body.get("data") or {}
-    version = data.get("version") or (data.get("link") or {}).get("version")
-    if not isinstance(version, str) or not version.startswith("v"):
+    """The collection version in modelbay's default body (``data.version.link.version``,
+    ``vN`` counted from 0); the moves count from 1, as MLflow's versions do."""
+    version = (body.get("data") or {}).get("version") or {}
+    selector = (version.get("link") or {}).get("version") if isinstance(version, dict) else None
+    if not isinstance(selector, str) or not selector.startswith("v"):
         return None
-    return int(version[1:]) + 1
+    return int(selector[1:]) + 1
 
 
 # --------------------------------------------------------------------------- main
