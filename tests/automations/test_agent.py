@@ -7,23 +7,27 @@ its stdin and environment), including an agent SIGKILLed mid-job whose job is le
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from standardwebhooks import Webhook
 
 from modelbay.errors import NotFoundError
 from modelbay.services import Principal, Services
 from modelbay.settings import Settings
-from modelbay.store.schema import automations, deliveries, delivery_attempts, events
+from modelbay.store.schema import automations, deliveries, delivery_attempts
 
 AGENT = (sys.executable, "-m", "modelbay", "agent")
 
@@ -45,47 +49,34 @@ sys.exit(int(os.environ.get("EXIT_CODE", "0")))
 """
 
 
-def add_job(services: Services, queue: str, *, scope_id: int = 1) -> int:
-    """One job delivery of ``queue`` for an ``alias.added`` event, as the outbox writes it."""
-    t = time.time()
-    with services.db.write() as conn:
-        automation = conn.execute(
-            automations.insert().values(
-                name=f"deploy-{queue}-{t}",
-                scope_kind="project",
-                scope_id=scope_id,
-                event_type="alias.added",
-                action_kind="job",
-                action_config={"queue": queue},
-                secrets={},
-                created_at=t,
-                updated_at=t,
-            )
-        ).inserted_primary_key[0]
-        event = conn.execute(
-            events.insert().values(
-                time=t,
-                actor="alice",
-                action="alias.added",
-                subject="model-registry/net:v3",
-                after={"alias": "production", "version": "v3"},
-            )
-        ).inserted_primary_key[0]
-        delivery = conn.execute(
-            deliveries.insert().values(
-                automation_id=automation,
-                event_id=event,
-                message_id=f"msg_{time.time_ns()}",
-                action_kind="job",
-                queue=queue,
-                state="pending",
-                attempts=0,
-                next_attempt_at=t,
-                created_at=t,
-                updated_at=t,
-            )
-        ).inserted_primary_key[0]
-    return int(delivery)
+def ref_file(content: str) -> list[dict[str, Any]]:
+    """A file tracked by reference: a version that needs no stored bytes."""
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    return [
+        {"path": "w.bin", "sha256": digest, "size": len(content), "ref": f"https://e.com/{digest}"}
+    ]
+
+
+def add_job(services: Services, queue: str, *, project: str | None = None) -> int:
+    """A job delivery of ``queue``, made as a team makes one: a job automation on a project,
+    then the ``production`` alias set on a new version there (the outbox writes the job)."""
+    admin = services.auth.local_principal("alice")
+    project = project or f"p{uuid.uuid4().hex[:8]}"
+    name = f"deploy-{uuid.uuid4().hex[:8]}"
+    services.artifacts.commit_version(admin, project, "net", "model", ref_file(name))
+    services.automations.create(
+        admin, name, f"project:{project}", "alias-added", "job",
+        queue=queue, alias_regex="production",
+    )  # fmt: skip
+    services.artifacts.set_alias(admin, project, "net", "production", "v0")
+    with services.db.read() as conn:
+        found = conn.execute(
+            sa.select(deliveries.c.id)
+            .join(automations, automations.c.id == deliveries.c.automation_id)
+            .where(automations.c.name == name)
+        ).scalars()
+        (delivery_id,) = list(found)
+    return int(delivery_id)
 
 
 def delivery(services: Services, delivery_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -115,7 +106,8 @@ def test_one_lease_per_job_then_completed_with_its_attempt(services: Services) -
     first = services.jobs.lease(admin, "deploy", "a1", 30.0)
     assert first["leased"] and first["delivery_id"] == job and first["attempt"] == 1
     assert first["event"]["type"] == "alias.added"
-    assert first["event"]["data"]["after"] == {"alias": "production", "version": "v3"}
+    assert first["event"]["data"]["alias"] == "production"
+    assert first["event"]["data"]["version"]["name"] == "net"
     # Held: no second agent gets it, whatever queue it asks.
     assert services.jobs.lease(admin, "deploy", "a2", 30.0) == {"leased": False}
     with pytest.raises(NotFoundError):
@@ -160,7 +152,7 @@ def test_a_user_leases_only_jobs_of_scopes_where_they_are_a_member(
         bob_id = conn.execute(sa.text("select id from users where name = 'bob'")).scalar_one()
     bob = Principal(int(bob_id), "bob", False)
     assert outsider["user"] == "bob"
-    add_job(services, "deploy", scope_id=999_999)  # a project bob is no member of
+    add_job(services, "deploy")  # in a project bob may read (a viewer) but is no member of
     assert services.jobs.lease(bob, "deploy", "bob-agent", 30.0) == {"leased": False}
     assert services.jobs.lease(admin, "deploy", "admin-agent", 30.0)["leased"]
 
@@ -197,9 +189,10 @@ def test_the_agent_runs_its_command_with_the_event_and_reports_it(
     assert out.returncode == 0, out.stderr
     seen = json.loads((record / "attempt-1.json").read_text())
     assert seen["event"]["type"] == "alias.added"
-    assert seen["event"]["data"]["after"]["alias"] == "production"
+    assert seen["event"]["data"]["alias"] == "production"
     assert seen["env"]["MODELBAY_EVENT_TYPE"] == "alias.added"
-    assert seen["env"]["MODELBAY_EVENT_AFTER_ALIAS"] == "production"
+    assert seen["env"]["MODELBAY_EVENT_ALIAS"] == "production"
+    assert seen["env"]["MODELBAY_EVENT_VERSION_NAME"] == "net"
     assert seen["env"]["MODELBAY_EVENT_DELIVERY_ID"] == str(job)
     assert seen["env"]["MODELBAY_EVENT_ID"].startswith("msg_")
     with Services.open(Settings(data_dir=data_dir)) as services:
@@ -290,3 +283,29 @@ def test_an_agent_killed_mid_job_leaves_it_to_the_next_agent(
     assert attempts[1]["exit_code"] == 0
     assert "deploying alias.added attempt 2" in attempts[1]["output_tail"]
     assert second.returncode == 0
+
+
+def test_webhooks_logged_in_embedded_mode_are_delivered_by_the_agent(data_dir: Path) -> None:
+    """No server ever runs over this data directory: the agent sends its webhook."""
+    from support.receiver import Receiver
+
+    secret = "whsec_" + base64.b64encode(b"agent-test-secret-0123456789abcd").decode()
+    settings = Settings(data_dir=data_dir, allow_private_destinations=True)
+    with Receiver() as receiver, Services.open(settings) as services:
+        admin = services.auth.local_principal("alice")
+        services.artifacts.commit_version(admin, "proj", "net", "model", ref_file("w"))
+        services.automations.create(
+            admin, "notify", "project:proj", "alias-added", "webhook",
+            url=receiver.url + "/hook", signing_secret=secret,
+        )  # fmt: skip
+        services.artifacts.set_alias(admin, "proj", "net", "staging", "v0")
+        assert receiver.requests == []  # logged, not sent: nobody dispatches here
+        out = subprocess.run(
+            [*AGENT, "--queue", "none", "--data-dir", str(data_dir), "--once",
+             "--allow-private-destinations", "--", "true"],
+            env=agent_env(data_dir), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        (got,) = receiver.wait_for(1)
+    body = Webhook(secret).verify(got.body, got.headers)
+    assert body["type"] == "alias.added" and body["data"]["alias"] == "staging"

@@ -6,11 +6,14 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelbay.cli.common import fail_on_error
+
+if TYPE_CHECKING:
+    from modelbay.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -54,6 +57,14 @@ def agent(
         float, typer.Option(min=0.05, metavar="SECONDS", help="Wait between polls when idle.")
     ] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Run the jobs due now, then exit.")] = False,
+    allow_private_destinations: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-destinations",
+            help="Over a data directory: let its webhooks go to loopback and private "
+            "network addresses (as the server's flag of that name).",
+        ),
+    ] = False,
 ) -> None:
     """Lease the jobs of QUEUE and run COMMAND for each, reporting exit code, duration and
     the tail of its output."""
@@ -69,6 +80,8 @@ def agent(
         settings = Settings.from_env()
         if data_dir is not None:
             settings = settings.with_(data_dir=data_dir.expanduser().resolve(), url=None)
+        if allow_private_destinations:
+            settings = settings.with_(allow_private_destinations=True)
         transport = connect(settings)
         worker = Agent(
             transport, queue, command, timeout=timeout, lease_seconds=lease, echo=sys.stderr
@@ -78,13 +91,26 @@ def agent(
             signal.signal(sig, lambda *_: stop.set())
         where = settings.url or f"data directory {settings.data_dir}"
         typer.echo(f"modelbay agent: queue {queue!r} on {where}", err=True)
-        worker.run(poll=poll, once=once, stop=stop, idle=_idle_work(transport))
+        worker.run(
+            poll=poll, once=once, stop=stop, idle=_idle_work(transport, settings, worker.log)
+        )
 
 
-def _idle_work(transport: object) -> Callable[[], object] | None:
-    """Over a data directory, also deliver its pending webhooks: events logged in embedded
-    mode are delivered even when no server ever runs over that directory."""
+def _idle_work(
+    transport: object, settings: Settings, log: Callable[[str], None]
+) -> Callable[[], object] | None:
+    """Over a data directory, also deliver its pending webhooks and Slack messages: events
+    logged in embedded mode are delivered even when no server ever runs over it."""
     services = getattr(transport, "services", None)
     if services is None:
         return None
-    return None
+    from modelbay.automations.dispatcher import run_once
+
+    def deliver() -> None:
+        try:
+            while run_once(services.db, settings):
+                pass
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            log(f"modelbay agent: delivering webhooks: {type(exc).__name__}: {exc}")
+
+    return deliver

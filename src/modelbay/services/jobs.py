@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from modelbay.automations import payload as payloads
 from modelbay.contract.declaration import Role
 from modelbay.errors import ConflictError, NotFoundError
 from modelbay.services import access
@@ -43,14 +44,6 @@ def scope_role(conn: Connection, principal: Principal, kind: str, scope_id: int)
     registry_id = scope_id if kind == "registry" else store.collection_registry_id(conn, scope_id)
     registry = registry_store.registry_by_id(conn, registry_id) if registry_id else None
     return access.registry_role(conn, principal, registry) if registry else None
-
-
-def event_body(event: dict[str, Any] | None, message_id: str) -> dict[str, Any]:
-    """The event as a webhook's default body: ``{"type", "timestamp", "data"}``."""
-    if event is None:  # a test delivery has no event
-        return {"type": "automation.test", "timestamp": now(), "data": {"id": message_id}}
-    data = {k: v for k, v in event.items() if k not in ("time", "action") and v is not None}
-    return {"type": event["action"], "timestamp": event["time"], "data": data}
 
 
 class JobService:
@@ -98,9 +91,16 @@ class JobService:
     @staticmethod
     def _leased(conn: Connection, row: dict[str, Any], token: str, until: float) -> Info:
         payload = row["payload"]
-        if payload is None:
+        if payload is None:  # the first lease builds the body, as a first webhook attempt does
             event = store.event_row(conn, row["event_id"]) if row["event_id"] else None
-            payload = event_body(event, row["message_id"])
+            if event is not None:
+                payload = payloads.build(conn, event, row["automation_name"])
+            else:
+                payload = payloads.sample(
+                    {"name": row["automation_name"], "event_type": row["event_type"]},
+                    "modelbay",
+                    now(),
+                )
             store.set_payload(conn, row["id"], payload)
         return {
             "leased": True,

@@ -38,6 +38,7 @@ def due_jobs(conn: Connection, queue: str, now: float, limit: int) -> list[dict[
             automations.c.scope_kind,
             automations.c.scope_id,
             automations.c.enabled,
+            automations.c.event_type,
         )
         .join(automations, automations.c.id == deliveries.c.automation_id)
         .where(_due(queue, now))
