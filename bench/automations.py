@@ -17,7 +17,7 @@ retry of one delivery id) are counted apart, not as latency samples.
 
 MLflow (3.x; webhooks need its SQL store) runs as it comes and with ``--workers 1``;
 modelbay runs ``modelbay server`` over a fresh data directory, the automation created with
-``modelbay automation create`` (the CLI).
+``POST /api/v1/automations``, signed with a ``whsec_`` secret.
 
 Usage::
 
@@ -28,13 +28,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import json
 import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -311,17 +311,19 @@ def run_modelbay(receiver: Receiver, args: argparse.Namespace, root: Path) -> di
         try:
             collection = "bench-automations"
             links = _modelbay_versions(api, collection, args.versions)
-            create = [
-                "modelbay", "automation", "create", "bench", "--scope", f"model/{collection}",
-                "--on", "alias-added", "--alias", f"^{ALIAS}$", "--webhook", receiver.url,
-                "--secret", f"whsec_{uuid.uuid4().hex}", "--json",
-            ]  # fmt: skip
-            subprocess.run(
-                create,
-                check=True,
-                capture_output=True,
-                env={**os.environ, "MODELBAY_URL": url, "MODELBAY_API_KEY": key},
+            made = api.post(
+                "/automations",
+                json={
+                    "name": "bench",
+                    "scope": f"collection:model/{collection}",
+                    "event": "alias-added",
+                    "alias_regex": ALIAS,
+                    "action": "webhook",
+                    "url": receiver.url,
+                    "signing_secret": "whsec_" + base64.b64encode(os.urandom(24)).decode(),
+                },
             )
+            made.raise_for_status()
 
             def move(i: int) -> None:
                 r = api.put(
