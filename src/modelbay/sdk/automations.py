@@ -23,7 +23,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -183,8 +183,12 @@ class WebhookIntegration(Integration):
     url_endpoint: str
     #: Signs each delivery (Standard Webhooks); never shown back by the server.
     secret: str | None = None
-    #: Sent as ``Authorization: Bearer ...``.
+    #: Sent as ``Authorization: Bearer ...``, and ``${ACCESS_TOKEN}`` in a payload.
     access_token: str | None = None
+    #: Named secrets, ``${NAME}`` in a payload or a header (W&B's team secrets).
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    #: More request headers (modelbay's; W&B's webhooks have none).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -221,9 +225,14 @@ class SendWebhook(_Action):
             )
         if hook.secret:
             out["signing_secret"] = hook.secret
+        secrets, headers = dict(hook.secrets), dict(hook.headers)
         if hook.access_token:
-            out["secrets"] = {"ACCESS_TOKEN": hook.access_token}
-            out["headers"] = {"Authorization": "Bearer ${ACCESS_TOKEN}"}
+            secrets["ACCESS_TOKEN"] = hook.access_token
+            headers["Authorization"] = "Bearer ${ACCESS_TOKEN}"
+        if secrets:
+            out["secrets"] = secrets
+        if headers:
+            out["headers"] = headers
         return out
 
 
@@ -332,11 +341,20 @@ class AutomationsApi:
         *,
         secret: str | None = None,
         access_token: str | None = None,
+        secrets: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> WebhookIntegration:
-        """Save a webhook destination under ``name`` (in the client's data directory)."""
-        entry = {"kind": "webhook", "name": name, "url": url, "secret": secret}
-        self._save_integration({**entry, "access_token": access_token})
-        return WebhookIntegration(name, name, url, secret, access_token)
+        """Save a webhook destination under ``name`` (in the client's data directory):
+        its URL, signing ``secret`` (``whsec_...``), an ``access_token`` sent as a bearer
+        token, named ``secrets`` for ``${NAME}`` in payloads, and extra ``headers``."""
+        made = WebhookIntegration(
+            name, name, url, secret, access_token, dict(secrets or {}), dict(headers or {})
+        )
+        self._save_integration(
+            {"kind": "webhook", "name": name, "url": url, "secret": secret,
+             "access_token": access_token, "secrets": made.secrets, "headers": made.headers}
+        )  # fmt: skip
+        return made
 
     def create_slack_integration(
         self, channel_name: str, url: str, *, slack_team_name: str = ""
@@ -353,7 +371,13 @@ class AutomationsApi:
                 yield SlackIntegration(i["name"], i["name"], i["url"], i["name"], i.get("team", ""))
             else:
                 yield WebhookIntegration(
-                    i["name"], i["name"], i["url"], i.get("secret"), i.get("access_token")
+                    i["name"],
+                    i["name"],
+                    i["url"],
+                    i.get("secret"),
+                    i.get("access_token"),
+                    i.get("secrets") or {},
+                    i.get("headers") or {},
                 )
 
     def slack_integrations(self, entity: str | None = None) -> Iterator[SlackIntegration]:
