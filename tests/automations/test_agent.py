@@ -309,3 +309,32 @@ def test_webhooks_logged_in_embedded_mode_are_delivered_by_the_agent(data_dir: P
         (got,) = receiver.wait_for(1)
     body = Webhook(secret).verify(got.body, got.headers)
     assert body["type"] == "alias.added" and body["data"]["alias"] == "staging"
+
+
+def test_an_agent_over_http_runs_a_job_of_a_member_scope(tmp_path: Path) -> None:
+    """The agent on another machine: MODELBAY_URL and a member's key, not the data dir."""
+    from support.processes import ServerProcess
+
+    record = tmp_path / "record"
+    record.mkdir()
+    server = ServerProcess(tmp_path / "server")
+    try:
+        with Services.open(Settings(data_dir=server.data_dir)) as services:
+            admin = services.auth.local_principal("alice")
+            key = services.auth.create_user(admin, "ci-bot")["key"]
+            job = add_job(services, "deploy", project="models")
+            services.access.add_member(admin, project="models", user="ci-bot", role="member")
+        env = {**agent_env(record), "MODELBAY_URL": server.url, "MODELBAY_API_KEY": key}
+        out = subprocess.run(
+            [*AGENT, "--queue", "deploy", "--once", "--", sys.executable, "-c", JOB_SCRIPT],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        seen = json.loads((record / "attempt-1.json").read_text())
+        assert seen["env"]["MODELBAY_EVENT_DELIVERY_ID"] == str(job)
+        with Services.open(Settings(data_dir=server.data_dir)) as services:
+            row, attempts = delivery(services, job)
+        assert row["state"] == "succeeded"
+        assert attempts[0]["exit_code"] == 0 and attempts[0]["request"]["agent"]
+    finally:
+        server.stop()
