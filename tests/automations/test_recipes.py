@@ -13,15 +13,17 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import Env
 from support.receiver import Receiver
 
 import modelbay
 from modelbay.automations import OnAddArtifactAlias, SendWebhook
 from modelbay.sdk.transport import reset_transports
+
+if TYPE_CHECKING:
+    from conftest import Env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -13,9 +13,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import Env
 from support.receiver import Receiver
 
 import modelbay
@@ -28,6 +28,9 @@ from modelbay.automations import (
 )
 from modelbay.errors import AlreadyExistsError, InvalidInputError
 from modelbay.sdk.transport import reset_transports
+
+if TYPE_CHECKING:
+    from conftest import Env
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "conformance" / "examples").glob("automation_*"))
 
