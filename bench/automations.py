@@ -155,7 +155,14 @@ def drive(move: Callable[[int], None], args: argparse.Namespace) -> dict[str, An
                 errors.append(f"{type(e).__name__}: {e}"[:300])
             sent[-1] = float("nan")
     took = time.monotonic() - start
-    return {"sent": sent, "late_moves": late, "move_errors": errors, "took_s": round(took, 1)}
+    return {
+        "sent": sent,
+        "late_moves": late,
+        "move_errors": errors,
+        "took_s": round(took, 1),
+        # Below the asked rate when the server (or the machine) cannot keep up.
+        "achieved_rate_per_s": round(n / took, 1) if took > 0 else None,
+    }
 
 
 def measure(
