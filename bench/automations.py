@@ -15,7 +15,9 @@ request was sent (one machine, one clock), so it includes the move's own request
 with no delivery ``--drain`` seconds after the last move is lost. Duplicate deliveries (a
 retry of one delivery id) are counted apart, not as latency samples.
 
-MLflow (3.x; webhooks need its SQL store) runs as it comes and with ``--workers 1``;
+MLflow (3.x; webhooks need its SQL store) runs as it comes, with ``--workers 1``, and as it
+comes with ``MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY`` set (its several workers otherwise each
+encrypt webhook secrets with a random key of their own, and cannot read each other's);
 modelbay runs ``modelbay server`` over a fresh data directory, the automation created with
 ``POST /api/v1/automations``, signed with a ``whsec_`` secret.
 
@@ -238,7 +240,12 @@ def _quantile(sorted_ms: list[float], q: float) -> float:
 
 
 def run_mlflow(
-    label: str, workers: int | None, receiver: Receiver, args: argparse.Namespace, root: Path
+    label: str,
+    workers: int | None,
+    receiver: Receiver,
+    args: argparse.Namespace,
+    root: Path,
+    shared_key: bool = False,
 ) -> dict[str, Any]:
     work = root / label
     work.mkdir()
@@ -253,6 +260,12 @@ def run_mlflow(
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
     }
+    if shared_key:
+        # Without it, each worker process encrypts webhook secrets with a key of its own, and
+        # the others cannot read a webhook another worker stored (InvalidSignature).
+        from cryptography.fernet import Fernet
+
+        env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
     os.environ.update(env)
     result: dict[str, Any] = {"workers": workers if workers is not None else "default"}
     with running(Server(label, cmd, f"{url}/health", work, env=env)) as server:
@@ -287,6 +300,12 @@ def run_mlflow(
             result.update(measure(receiver, move, _mlflow_version, args, label))
         finally:
             api.close()
+        if "InvalidSignature" in server.log_path.read_text(errors="replace"):
+            result["notes"] = [
+                "deliveries failed in the server: a worker could not decrypt a webhook secret "
+                "that another worker stored (MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY unset: a "
+                "random key per process)"
+            ]
     return result
 
 
@@ -420,11 +439,16 @@ def main(argv: list[str] | None = None) -> int:
                 import mlflow
 
                 out["mlflow_version"] = mlflow.__version__
-                for label, workers in (("mlflow_default", None), ("mlflow_workers1", 1)):
+                runs = (
+                    ("mlflow_default", None, False),
+                    ("mlflow_workers1", 1, False),
+                    ("mlflow_default_shared_key", None, True),
+                )
+                for label, workers, key in runs:
                     out[label] = _guarded(
                         label,
-                        lambda label=label, workers=workers: run_mlflow(  # type: ignore[misc]
-                            label, workers, receiver, args, root
+                        lambda label=label, workers=workers, key=key: run_mlflow(  # type: ignore[misc]
+                            label, workers, receiver, args, root, key
                         ),
                     )
     finally:
