@@ -42,7 +42,11 @@ ROLE_IN: dict[str, dict[str, Role | None]] = {
 CALLERS = ("anonymous", "outsider", "rv", "viewer", "member", "admin", "org")
 #: Operations whose success needs state the matrix cannot make for every caller: only the
 #: access decision is checked (not 401 with a key, and no 403 where access allows).
-ACCESS_ONLY = {"complete_upload": "needs an upload session of the caller's own"}
+ACCESS_ONLY = {
+    "complete_upload": "needs an upload session of the caller's own",
+    "extend_job": "needs a job lease of the caller's own",
+    "complete_job": "needs a job lease of the caller's own",
+}
 
 _counter = itertools.count()
 
@@ -374,6 +378,9 @@ def args_of(name: str) -> Args | None:
         "search_collections": lambda w, v: {"filter": {"tag": {"$exists": False}}},
         "search_versions": lambda w, v: {"filter": {"alias": "latest"}},
         "search_artifact_versions": lambda w, v: {**art(w, v), "filter": {"tag": {"$nin": []}}},
+        "lease_job": lambda w, v: {"queue": f"q{uniq()}", "agent": "matrix"},
+        "extend_job": lambda w, v: {"delivery_id": 1, "lease_token": "none"},
+        "complete_job": lambda w, v: {"delivery_id": 1, "lease_token": "none", "duration": 0.0},
     }
     return table.get(name)
 

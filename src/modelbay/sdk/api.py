@@ -10,6 +10,7 @@ from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import InvalidInputError, NotFoundError
 from modelbay.sdk.artifact import Artifact
+from modelbay.sdk.automations import AutomationsApi
 from modelbay.sdk.public_registry import (
     ArtifactSequence,
     ArtifactType,
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-class Api(AccessCalls):
+class Api(AccessCalls, AutomationsApi):
     """Query and manage modelbay without a run (embedded, or ``MODELBAY_URL``)."""
 
     def __init__(
@@ -275,8 +276,12 @@ class Api(AccessCalls):
         del organization, order
         return Registries(self._transport, filter, per_page, start)
 
-    def registry(self, name: str, organization: str | None = None) -> Registry:
-        del organization  # one organisation
+    def registry(
+        self, name: str, organization: str | None = None, entity: str | None = None
+    ) -> Registry:
+        """A registry by name (``organization`` is W&B's argument; ``entity``, which W&B's
+        automation examples pass, is accepted too)."""
+        del organization, entity  # one organisation
         return Registry(
             self._transport, self._transport.call(ops.REGISTRY, rq.RegistryPath(registry=name))
         )

@@ -13,6 +13,7 @@ from modelbay.services.blobs import BlobService
 from modelbay.services.core import Principal
 from modelbay.services.garbage import GarbageService
 from modelbay.services.health import HealthService
+from modelbay.services.jobs import JobService
 from modelbay.services.lineage import LineageService
 from modelbay.services.promotions import PromotionService
 from modelbay.services.registry import RegistryService, ensure_core_registries
@@ -44,6 +45,7 @@ class Services:
     automations: AutomationService
     tables: TableService
     search: SearchService
+    jobs: JobService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -73,6 +75,7 @@ class Services:
             automations=AutomationService(db, settings),
             tables=TableService(db, blobs, settings.data_dir / "table-cache"),
             search=SearchService(db, run_timeout=settings.run_timeout),
+            jobs=JobService(db),
         )
 
     def close(self) -> None:

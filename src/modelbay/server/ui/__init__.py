@@ -18,7 +18,16 @@ from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from modelbay.errors import NotFoundError
-from modelbay.server.ui import access, compare, login, project, registry, tables, version
+from modelbay.server.ui import (
+    access,
+    automations,
+    compare,
+    login,
+    project,
+    registry,
+    tables,
+    version,
+)
 from modelbay.server.ui.session import load_secret
 from modelbay.server.ui.web import STATIC, UIState
 from modelbay.settings import Settings
@@ -56,7 +65,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(assets)
     app.include_router(compare.data_router)
     app.include_router(tables.data_router)
-    for module in (login, access, registry, project, compare, tables, version):
+    for module in (login, access, registry, project, compare, tables, version, automations):
         app.include_router(module.router)
     app.mount("/-/static", StaticFiles(directory=STATIC), name="ui-static")
 
