@@ -38,7 +38,7 @@ from modelbay.services.core import Info, Principal, describe, locate
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import runs as run_store
 from modelbay.store.database import Database
-from modelbay.store.table_cache import CachedTable, Clause, Parsed, TableCache
+from modelbay.store.table_cache import CachedTable, Clause, FreshTable, Parsed, TableCache
 
 MAX_PAGE = 500
 #: The largest table file parsed (its JSON is read whole once, then served from the cache).
@@ -193,7 +193,7 @@ def _check_page(offset: object, limit: object) -> tuple[int, int]:
 class Source:
     """A table file found and readable: where it is, and its cached contents."""
 
-    def __init__(self, info: Info, path: str, sha256: str, table: CachedTable) -> None:
+    def __init__(self, info: Info, path: str, sha256: str, table: CachedTable | FreshTable) -> None:
         self.info = info
         self.path = path
         self.sha256 = sha256
@@ -231,10 +231,10 @@ class TableService:
             )
         digest = entry["sha256"]
 
-        def build() -> Parsed:
+        def parse() -> Parsed:
             return parse_table(b"".join(self.blobs.iter_bytes(principal, digest)))
 
-        return Source(info, path, digest, self.cache.open(digest, build))
+        return Source(info, path, digest, self.cache.open(digest, parse))
 
     def source(self, principal: Principal, ref: Ref, path: str) -> Source:
         """The table file ``path`` of the version ``ref`` names.
