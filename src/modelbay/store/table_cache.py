@@ -190,16 +190,17 @@ class TableCache:
         self.root = root
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._building: dict[str, threading.Event] = {}
+        #: Tables parsed whose files are being built, by digest.
+        self._fresh: dict[str, FreshTable] = {}
 
     def _path(self, sha256: str) -> Path:
         return self.root / f"{sha256}.sqlite"
 
     def open(self, sha256: str, parse: Callable[[], Parsed]) -> CachedTable | FreshTable:
         """The table of digest ``sha256``: from the cache, or parsed by ``parse()`` and
-        cached by a background thread meanwhile (a :class:`FreshTable` answers its first
-        rows at once, and waits for the cache for anything sorted or filtered). A table
-        another request is caching is waited for.
+        cached by a background thread meanwhile: a :class:`FreshTable` answers its first
+        rows at once (to every request until the file is built), and waits for the file for
+        anything sorted or filtered.
 
         Raises:
             whatever ``parse`` raises (nothing is cached then).
@@ -209,40 +210,33 @@ class TableCache:
         if table is not None:
             return table
         with self._lock:
-            pending = self._building.get(sha256)
-        if pending is not None:
-            pending.wait()
-            table = self._load(path)
-            if table is not None:
-                return table
+            pending = self._fresh.get(sha256)
+        if pending is not None:  # being cached: its first rows are still in memory
+            return pending
         parsed = parse()
         rows = [
             (list(r) + [None] * len(parsed.columns))[: len(parsed.columns)] for r in parsed.rows
         ]
-        done = self._build_soon(sha256, Parsed(parsed.columns, parsed.types, rows))
-        return FreshTable(parsed.columns, parsed.types, rows, lambda: self._ready(path, done))
-
-    def _build_soon(self, sha256: str, parsed: Parsed) -> threading.Event:
+        done = threading.Event()
+        fresh = FreshTable(parsed.columns, parsed.types, rows, lambda: self._ready(path, done))
         with self._lock:
-            found = self._building.get(sha256)
-            if found is not None:
-                return found
-            done = self._building[sha256] = threading.Event()
-        path = self._path(sha256)
+            if sha256 in self._fresh:  # another thread parsed it meanwhile
+                return self._fresh[sha256]
+            self._fresh[sha256] = fresh
 
         def work() -> None:
             try:
-                self._build(path, parsed)
+                self._build(path, Parsed(parsed.columns, parsed.types, rows))
                 self.prune(keep=path)
             except Exception:  # a failed cache only costs a parse next time
                 log.exception("could not cache table %s", sha256)
             finally:
                 with self._lock:
-                    self._building.pop(sha256, None)
+                    self._fresh.pop(sha256, None)
                 done.set()
 
         threading.Thread(target=work, name=f"table-cache-{sha256[:8]}", daemon=True).start()
-        return done
+        return fresh
 
     def _ready(self, path: Path, done: threading.Event) -> CachedTable:
         done.wait()
