@@ -173,11 +173,15 @@ def image_base(info: Info) -> str:
 
 
 def show_cells(cells: list[Any], base: str) -> list[Any]:
-    """A row's cells as answered: an image cell gains ``url``, its image route."""
+    """A row's cells as answered: an image cell gains ``url``, its image route (and loses
+    any ``url`` it was stored with)."""
     out = []
     for cell in cells:
-        if isinstance(cell, dict) and cell.get("_type") == "image-file" and cell.get("path"):
-            cell = {**cell, "url": base + quote(str(cell["path"]), safe="/")}
+        if isinstance(cell, dict) and cell.get("_type") == "image-file":
+            # a "url" in the stored cell is not ours to show: it could point anywhere
+            cell = {k: v for k, v in cell.items() if k != "url"}
+            if isinstance(cell.get("path"), str) and cell["path"]:
+                cell["url"] = base + quote(cell["path"], safe="/")
         out.append(cell)
     return out
 
