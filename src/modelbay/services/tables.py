@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -48,6 +50,8 @@ CACHE_BYTES = 4 << 30
 TABLE_SUFFIX = ".table.json"
 RUN_TABLE_TYPE = "run_table"
 MAX_COMPARED = 6
+#: Joins whose keys and kinds are kept in memory for paging.
+MAX_JOINS_KEPT = 8
 JOIN_SHOWS = ("all", "differ", "equal", "only")
 _CLAUSE = re.compile(
     r'^\s*(?:"(?P<quoted>[^"]+)"|(?P<bare>[^\s=!<>~"]+))\s*'
@@ -217,6 +221,10 @@ class TableService:
         self.db = db
         self.blobs = blobs
         self.cache = TableCache(cache_dir, cache_bytes)
+        self._lock = threading.Lock()
+        self._joins: OrderedDict[
+            tuple[tuple[str, ...], str], tuple[list[Any], dict[Any, str], dict[str, int]]
+        ] = OrderedDict()
 
     # -- finding a table --------------------------------------------------------------------
 
@@ -462,30 +470,12 @@ class TableService:
             for c in sources[0].table.columns
             if c != key and all(c in s.table.columns for s in sources[1:])
         ]
-        same_layout = all(s.table.columns == sources[0].table.columns for s in sources)
-        maps: list[dict[Any, bytes]] = []
-        for s in sources:
-            found: dict[Any, bytes] = {}
-            for k, row in s.table.keyed(s.table.columns.index(key)):
-                if k is not None and k not in found:
-                    found[k] = row
-            maps.append(found)
-        keys = list(dict.fromkeys(k for m in maps for k in m))
-        status: dict[Any, str] = {}
-        counts = {"equal": 0, "differ": 0, "only": 0}
-        for k in keys:
-            rows = [m.get(k) for m in maps]
-            if any(r is None for r in rows):
-                kind = "only"
-            elif same_layout and all(r == rows[0] for r in rows):
-                kind = "equal"
-            else:
-                kind = "differ" if _differing(sources, columns, rows) else "equal"
-            status[k] = kind
-            counts[kind] += 1
+        keys, status, counts = self._summary(sources, key, columns)
         kept = keys if show == "all" else [k for k in keys if status[k] == show]
+        page = kept[offset : offset + limit]
+        maps = [s.table.rows_for(s.table.columns.index(key), page) for s in sources]
         out = []
-        for k in kept[offset : offset + limit]:
+        for k in page:
             rows = [m.get(k) for m in maps]
             out.append(
                 {
@@ -507,6 +497,46 @@ class TableService:
             "total": len(kept),
             "rows": out,
         }
+
+    def _summary(
+        self, sources: list[Source], key: str, columns: list[str]
+    ) -> tuple[list[Any], dict[Any, str], dict[str, int]]:
+        """Every key of the join in order, each one's kind, and the counts of each kind;
+        kept for the last few joins (tables are immutable), so that paging does not join
+        again."""
+        cache_key = (tuple(s.sha256 for s in sources), key)
+        with self._lock:
+            found = self._joins.get(cache_key)
+            if found is not None:
+                self._joins.move_to_end(cache_key)
+                return found
+        same_layout = all(s.table.columns == sources[0].table.columns for s in sources)
+        maps: list[dict[Any, bytes]] = []
+        for s in sources:
+            first: dict[Any, bytes] = {}
+            for k, row in s.table.keyed(s.table.columns.index(key)):
+                if k is not None and k not in first:
+                    first[k] = row
+            maps.append(first)
+        keys = list(dict.fromkeys(k for m in maps for k in m))
+        status: dict[Any, str] = {}
+        counts = {"equal": 0, "differ": 0, "only": 0}
+        for k in keys:
+            rows = [m.get(k) for m in maps]
+            if any(r is None for r in rows):
+                kind = "only"
+            elif same_layout and all(r == rows[0] for r in rows):
+                kind = "equal"
+            else:
+                kind = "differ" if _differing(sources, columns, rows) else "equal"
+            status[k] = kind
+            counts[kind] += 1
+        summary = (keys, status, counts)
+        with self._lock:
+            self._joins[cache_key] = summary
+            while len(self._joins) > MAX_JOINS_KEPT:
+                self._joins.popitem(last=False)
+        return summary
 
 
 def _project(cells: list[Any], source: Source, columns: list[str]) -> list[Any]:

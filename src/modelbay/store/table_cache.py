@@ -143,6 +143,19 @@ class CachedTable:
         with self.connect() as conn:
             yield from conn.execute(f"SELECT c{column}, row FROM t ORDER BY rowid")
 
+    def rows_for(self, column: int, keys: list[Any]) -> dict[Any, bytes]:
+        """The first row of each of ``keys`` in column ``column``, by key."""
+        found: dict[Any, bytes] = {}
+        if not keys:
+            return found
+        marks = ",".join("?" * len(keys))
+        with self.connect() as conn:
+            for key, row in conn.execute(
+                f"SELECT c{column}, row FROM t WHERE c{column} IN ({marks}) ORDER BY rowid", keys
+            ):
+                found.setdefault(key, row)
+        return found
+
 
 class FreshTable:
     """A table just parsed, while the cache builds: its first rows, unsorted and unfiltered,
@@ -177,6 +190,9 @@ class FreshTable:
 
     def keyed(self, column: int) -> Iterator[tuple[Any, bytes]]:
         return self._cached().keyed(column)
+
+    def rows_for(self, column: int, keys: list[Any]) -> dict[Any, bytes]:
+        return self._cached().rows_for(column, keys)
 
 
 def _text(value: float | int) -> str:
