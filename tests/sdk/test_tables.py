@@ -109,6 +109,21 @@ def test_sort_filter_and_offset(table_ref: str) -> None:
     assert second.total == 20 and second.count == 120
 
 
+def test_an_image_cell_links_only_to_its_version() -> None:
+    from modelbay.services.tables import show_cells
+
+    base = "/projects/p/artifacts/a/v0/images/"
+    cells = [
+        {"_type": "image-file", "path": "media/images/a b.png", "url": "https://evil.example/x"},
+        {"_type": "image-file", "url": "https://evil.example/y"},
+        {"url": "https://example.com/z"},
+    ]
+    shown = show_cells(cells, base)
+    assert shown[0]["url"] == base + "media/images/a%20b.png"
+    assert "url" not in shown[1]
+    assert shown[2] == {"url": "https://example.com/z"}  # not an image: shown as JSON text
+
+
 def test_bad_requests_say_what_is_wrong(table_ref: str) -> None:
     with pytest.raises(InvalidInputError, match="no column 'nope'"):
         page(table_ref, sort="nope")

@@ -56,9 +56,10 @@ def artifact(name, type_, folder):
     return art
 
 run = modelbay.init(project={project!r}, name="evaluator")
-run.log_artifact(artifact("preds", "predictions", table(pathlib.Path("a"), range(200), lambda i: False)))
-run.log_artifact(artifact("preds", "predictions",
-                          table(pathlib.Path("b"), range(5, 205), lambda i: i % 10 == 0)))
+for folder, ids, flip in ((pathlib.Path("a"), range(200), lambda i: False),
+                          (pathlib.Path("b"), range(5, 205), lambda i: i % 10 == 0)):
+    logged = run.log_artifact(artifact("preds", "model", table(folder, ids, flip)))
+    run.link_artifact(logged, "model-registry/{project}-classifier")
 for step in range(3):
     samples = modelbay.Table(columns=["id", "pred"])
     for i in range(30 + step):
@@ -67,7 +68,13 @@ for step in range(3):
     run.log({{"samples": samples, "weights": modelbay.Histogram(spread),
              '<b id="evil-hist">w</b>': modelbay.Histogram(spread)}}, step=step)
 run.finish()
-print(json.dumps({{"run": run.path}}))
+other = modelbay.init(project={project!r}, name="challenger")
+samples = modelbay.Table(columns=["id", "pred"])
+for i in range(30):
+    samples.add_data(i, "p2" if i < 20 else "px")
+other.log({{"samples": samples}})
+other.finish()
+print(json.dumps({{"run": run.path, "other": other.path}}))
 """
 
 
@@ -88,7 +95,7 @@ def seeded(ui_server: Any, sdk_env: dict[str, str]) -> dict[str, str]:
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"project": project, "run": out["run"]}
+    return {"project": project, "run": out["run"], "other": out["other"]}
 
 
 def _fresh_dir(env: dict[str, str]) -> Any:
@@ -181,15 +188,30 @@ def test_comparing_two_versions_predictions(
     shot(page, artifacts_dir, "compare-predictions")
 
 
+def test_comparing_two_runs_tables(page: Any, seeded: dict[str, str]) -> None:
+    page.goto(f"/compare/tables?run={seeded['run']}&run={seeded['other']}")
+    counts = page.locator("[data-testid=agreement]")
+    expect(counts.locator("[data-count=rows]")).to_have_text("32 keys")
+    expect(counts.locator("[data-count=equal]")).to_have_text("20 equal")
+    expect(counts.locator("[data-count=differ]")).to_have_text("10 differ")
+    expect(counts.locator("[data-count=only]")).to_have_text("2 only in some")
+    expect(page.locator("tr[data-key='25'] td.cell-diff")).to_have_count(2)
+
+
 def test_the_collection_page_links_to_compared_predictions(
     page: Any, seeded: dict[str, str]
 ) -> None:
-    project = seeded["project"]
-    page.goto(f"/compare?v={project}/preds:v0&v={project}/preds:v1")
-    link = page.locator("[data-testid=compare-predictions]")
-    expect(link).to_have_attribute(
-        "href", f"/compare/tables?v={project}/preds:v0&v={project}/preds:v1"
-    )
+    page.goto(f"/registries/model/{seeded['project']}-classifier")
+    button = page.locator("#compare-form button:has-text('Compare predictions')")
+    expect(button).to_be_disabled()
+    page.check("input[aria-label='Compare v0']")
+    page.check("input[aria-label='Compare v1']")
+    expect(button).to_be_enabled()
+    expect(page.locator("#compare-form button").first).to_have_text("Compare 2 selected")
+    button.click()
+    page.wait_for_url("**/compare/tables?**")
+    expect(page.locator("[data-testid=agreement] [data-count=differ]")).to_have_text("19 differ")
+    expect(page.locator("[data-entry]").first).to_have_text("v1")
 
 
 def test_a_runs_tables_by_step_and_its_histograms(
@@ -216,6 +238,7 @@ def test_tables_fit_a_phone(open_tab: Any, seeded: dict[str, str], artifacts_dir
     for url in (
         f"/projects/{project}/artifacts/preds/v1",
         f"/compare/tables?v={project}/preds:v0&v={project}/preds:v1",
+        f"/projects/{seeded['run']}".replace(f"{project}/", f"{project}/runs/", 1),
     ):
         tab.goto(url)
         tab.wait_for_load_state("networkidle")

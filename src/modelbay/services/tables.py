@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +40,7 @@ from modelbay.services.core import Info, Principal, describe, locate
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import runs as run_store
 from modelbay.store.database import Database
-from modelbay.store.table_cache import CachedTable, Clause, Parsed, TableCache
+from modelbay.store.table_cache import CachedTable, Clause, FreshTable, Parsed, TableCache
 
 MAX_PAGE = 500
 #: The largest table file parsed (its JSON is read whole once, then served from the cache).
@@ -48,6 +50,8 @@ CACHE_BYTES = 4 << 30
 TABLE_SUFFIX = ".table.json"
 RUN_TABLE_TYPE = "run_table"
 MAX_COMPARED = 6
+#: Joins whose keys and kinds are kept in memory for paging.
+MAX_JOINS_KEPT = 8
 JOIN_SHOWS = ("all", "differ", "equal", "only")
 _CLAUSE = re.compile(
     r'^\s*(?:"(?P<quoted>[^"]+)"|(?P<bare>[^\s=!<>~"]+))\s*'
@@ -173,11 +177,15 @@ def image_base(info: Info) -> str:
 
 
 def show_cells(cells: list[Any], base: str) -> list[Any]:
-    """A row's cells as answered: an image cell gains ``url``, its image route."""
+    """A row's cells as answered: an image cell gains ``url``, its image route (and loses
+    any ``url`` it was stored with)."""
     out = []
     for cell in cells:
-        if isinstance(cell, dict) and cell.get("_type") == "image-file" and cell.get("path"):
-            cell = {**cell, "url": base + quote(str(cell["path"]), safe="/")}
+        if isinstance(cell, dict) and cell.get("_type") == "image-file":
+            # a "url" in the stored cell is not ours to show: it could point anywhere
+            cell = {k: v for k, v in cell.items() if k != "url"}
+            if isinstance(cell.get("path"), str) and cell["path"]:
+                cell["url"] = base + quote(cell["path"], safe="/")
         out.append(cell)
     return out
 
@@ -193,7 +201,7 @@ def _check_page(offset: object, limit: object) -> tuple[int, int]:
 class Source:
     """A table file found and readable: where it is, and its cached contents."""
 
-    def __init__(self, info: Info, path: str, sha256: str, table: CachedTable) -> None:
+    def __init__(self, info: Info, path: str, sha256: str, table: CachedTable | FreshTable) -> None:
         self.info = info
         self.path = path
         self.sha256 = sha256
@@ -213,6 +221,10 @@ class TableService:
         self.db = db
         self.blobs = blobs
         self.cache = TableCache(cache_dir, cache_bytes)
+        self._lock = threading.Lock()
+        self._joins: OrderedDict[
+            tuple[tuple[str, ...], str], tuple[list[Any], dict[Any, str], dict[str, int]]
+        ] = OrderedDict()
 
     # -- finding a table --------------------------------------------------------------------
 
@@ -231,10 +243,10 @@ class TableService:
             )
         digest = entry["sha256"]
 
-        def build() -> Parsed:
+        def parse() -> Parsed:
             return parse_table(b"".join(self.blobs.iter_bytes(principal, digest)))
 
-        return Source(info, path, digest, self.cache.open(digest, build))
+        return Source(info, path, digest, self.cache.open(digest, parse))
 
     def source(self, principal: Principal, ref: Ref, path: str) -> Source:
         """The table file ``path`` of the version ``ref`` names.
@@ -458,30 +470,12 @@ class TableService:
             for c in sources[0].table.columns
             if c != key and all(c in s.table.columns for s in sources[1:])
         ]
-        same_layout = all(s.table.columns == sources[0].table.columns for s in sources)
-        maps: list[dict[Any, bytes]] = []
-        for s in sources:
-            found: dict[Any, bytes] = {}
-            for k, row in s.table.keyed(s.table.columns.index(key)):
-                if k is not None and k not in found:
-                    found[k] = row
-            maps.append(found)
-        keys = list(dict.fromkeys(k for m in maps for k in m))
-        status: dict[Any, str] = {}
-        counts = {"equal": 0, "differ": 0, "only": 0}
-        for k in keys:
-            rows = [m.get(k) for m in maps]
-            if any(r is None for r in rows):
-                kind = "only"
-            elif same_layout and all(r == rows[0] for r in rows):
-                kind = "equal"
-            else:
-                kind = "differ" if _differing(sources, columns, rows) else "equal"
-            status[k] = kind
-            counts[kind] += 1
+        keys, status, counts = self._summary(sources, key, columns)
         kept = keys if show == "all" else [k for k in keys if status[k] == show]
+        page = kept[offset : offset + limit]
+        maps = [s.table.rows_for(s.table.columns.index(key), page) for s in sources]
         out = []
-        for k in kept[offset : offset + limit]:
+        for k in page:
             rows = [m.get(k) for m in maps]
             out.append(
                 {
@@ -503,6 +497,46 @@ class TableService:
             "total": len(kept),
             "rows": out,
         }
+
+    def _summary(
+        self, sources: list[Source], key: str, columns: list[str]
+    ) -> tuple[list[Any], dict[Any, str], dict[str, int]]:
+        """Every key of the join in order, each one's kind, and the counts of each kind;
+        kept for the last few joins (tables are immutable), so that paging does not join
+        again."""
+        cache_key = (tuple(s.sha256 for s in sources), key)
+        with self._lock:
+            found = self._joins.get(cache_key)
+            if found is not None:
+                self._joins.move_to_end(cache_key)
+                return found
+        same_layout = all(s.table.columns == sources[0].table.columns for s in sources)
+        maps: list[dict[Any, bytes]] = []
+        for s in sources:
+            first: dict[Any, bytes] = {}
+            for k, row in s.table.keyed(s.table.columns.index(key)):
+                if k is not None and k not in first:
+                    first[k] = row
+            maps.append(first)
+        keys = list(dict.fromkeys(k for m in maps for k in m))
+        status: dict[Any, str] = {}
+        counts = {"equal": 0, "differ": 0, "only": 0}
+        for k in keys:
+            rows = [m.get(k) for m in maps]
+            if any(r is None for r in rows):
+                kind = "only"
+            elif same_layout and all(r == rows[0] for r in rows):
+                kind = "equal"
+            else:
+                kind = "differ" if _differing(sources, columns, rows) else "equal"
+            status[k] = kind
+            counts[kind] += 1
+        summary = (keys, status, counts)
+        with self._lock:
+            self._joins[cache_key] = summary
+            while len(self._joins) > MAX_JOINS_KEPT:
+                self._joins.popitem(last=False)
+        return summary
 
 
 def _project(cells: list[Any], source: Source, columns: list[str]) -> list[Any]:

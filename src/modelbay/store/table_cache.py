@@ -3,18 +3,22 @@
 A table file is immutable (named by its digest), so it is parsed once, whichever version,
 run or replica asks for it, and every page after that is a query: each column becomes a
 SQL column holding a sortable, filterable scalar of its cell, beside the row's cells as JSON
-for display. Files are built under a temporary name and moved into place, so that two
-workers building the same table at once both end with a whole file. The cache is bounded:
-after a build, the least recently opened files go until the rest fit.
+for display. The first request for a table is answered from the rows just parsed while a
+background thread builds its file (under a temporary name, then moved into place, so that
+two workers building the same table at once both end with a whole file). The cache is
+bounded: after a build, the least recently opened files go until the rest fit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -23,8 +27,12 @@ from typing import Any
 
 import orjson
 
+log = logging.getLogger("modelbay.tables")
+
 #: Comparison operators of a filter clause, as SQL.
 OPERATORS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+#: A temporary file older than this (seconds) is left from a build that died.
+STALE_BUILD_S = 3600
 #: Rows inserted per statement batch while building.
 BATCH = 5000
 
@@ -135,6 +143,57 @@ class CachedTable:
         with self.connect() as conn:
             yield from conn.execute(f"SELECT c{column}, row FROM t ORDER BY rowid")
 
+    def rows_for(self, column: int, keys: list[Any]) -> dict[Any, bytes]:
+        """The first row of each of ``keys`` in column ``column``, by key."""
+        found: dict[Any, bytes] = {}
+        if not keys:
+            return found
+        marks = ",".join("?" * len(keys))
+        with self.connect() as conn:
+            for key, row in conn.execute(
+                f"SELECT c{column}, row FROM t WHERE c{column} IN ({marks}) ORDER BY rowid", keys
+            ):
+                found.setdefault(key, row)
+        return found
+
+
+class FreshTable:
+    """A table just parsed, while the cache builds: its first rows, unsorted and unfiltered,
+    come from memory; anything else waits for the cached table, so that sorting and
+    filtering have one meaning (SQLite's)."""
+
+    def __init__(
+        self,
+        columns: list[str],
+        types: list[str],
+        rows: list[list[Any]],
+        cached: Callable[[], CachedTable],
+    ) -> None:
+        self.columns = columns
+        self.types = types
+        self.count = len(rows)
+        self._rows = rows
+        self._cached = cached
+
+    def page(
+        self,
+        clauses: list[Clause],
+        sort: int | None,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[tuple[int, bytes]], int]:
+        if clauses or sort is not None:
+            return self._cached().page(clauses, sort, descending, offset, limit)
+        found = self._rows[offset : offset + limit]
+        return [(offset + i, orjson.dumps(r)) for i, r in enumerate(found)], self.count
+
+    def keyed(self, column: int) -> Iterator[tuple[Any, bytes]]:
+        return self._cached().keyed(column)
+
+    def rows_for(self, column: int, keys: list[Any]) -> dict[Any, bytes]:
+        return self._cached().rows_for(column, keys)
+
 
 def _text(value: float | int) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
@@ -146,23 +205,60 @@ class TableCache:
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = root
         self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        #: Tables parsed whose files are being built, by digest.
+        self._fresh: dict[str, FreshTable] = {}
 
     def _path(self, sha256: str) -> Path:
         return self.root / f"{sha256}.sqlite"
 
-    def open(self, sha256: str, build: Callable[[], Parsed]) -> CachedTable:
-        """The cached table of digest ``sha256``, built from ``build()`` when absent.
+    def open(self, sha256: str, parse: Callable[[], Parsed]) -> CachedTable | FreshTable:
+        """The table of digest ``sha256``: from the cache, or parsed by ``parse()`` and
+        cached by a background thread meanwhile: a :class:`FreshTable` answers its first
+        rows at once (to every request until the file is built), and waits for the file for
+        anything sorted or filtered.
 
         Raises:
-            whatever ``build`` raises (nothing is cached then).
+            whatever ``parse`` raises (nothing is cached then).
         """
         path = self._path(sha256)
         table = self._load(path)
+        if table is not None:
+            return table
+        with self._lock:
+            pending = self._fresh.get(sha256)
+        if pending is not None:  # being cached: its first rows are still in memory
+            return pending
+        parsed = parse()
+        rows = [
+            (list(r) + [None] * len(parsed.columns))[: len(parsed.columns)] for r in parsed.rows
+        ]
+        done = threading.Event()
+        fresh = FreshTable(parsed.columns, parsed.types, rows, lambda: self._ready(path, done))
+        with self._lock:
+            if sha256 in self._fresh:  # another thread parsed it meanwhile
+                return self._fresh[sha256]
+            self._fresh[sha256] = fresh
+
+        def work() -> None:
+            try:
+                self._build(path, Parsed(parsed.columns, parsed.types, rows))
+                self.prune(keep=path)
+            except Exception:  # a failed cache only costs a parse next time
+                log.exception("could not cache table %s", sha256)
+            finally:
+                with self._lock:
+                    self._fresh.pop(sha256, None)
+                done.set()
+
+        threading.Thread(target=work, name=f"table-cache-{sha256[:8]}", daemon=True).start()
+        return fresh
+
+    def _ready(self, path: Path, done: threading.Event) -> CachedTable:
+        done.wait()
+        table = self._load(path)
         if table is None:
-            self._build(path, build())
-            table = self._load(path)
-            assert table is not None
-            self.prune(keep=path)
+            raise RuntimeError(f"the table cache could not build {path.name}")
         return table
 
     @staticmethod
@@ -227,6 +323,9 @@ class TableCache:
         went. ``keep`` (the one just built) stays whatever its size."""
         try:
             entries = [(p.stat(), p) for p in self.root.glob("*.sqlite")]
+            for tmp in self.root.glob("*.tmp"):  # left by a process that died building
+                if tmp.stat().st_mtime < time.time() - STALE_BUILD_S:
+                    tmp.unlink(missing_ok=True)
         except OSError:
             return 0
         total = sum(s.st_size for s, _ in entries)
