@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from modelbay.errors import (
     AlreadyExistsError,
     AuthenticationError,
+    CommError,
     ConflictError,
     DigestMismatchError,
+    Error,
     InvalidInputError,
     InvalidNameError,
     InvalidPathError,
@@ -27,12 +29,24 @@ from modelbay.errors import (
     NotFoundError,
     PermissionDeniedError,
     TransportError,
+    UsageError,
 )
 
 if TYPE_CHECKING:
     from modelbay.sdk.api import Api
     from modelbay.sdk.artifact import Artifact
-    from modelbay.sdk.run import Run, finish, init, log
+    from modelbay.sdk.run import Run, finish, log
+    from modelbay.sdk.session import (
+        define_metric,
+        init,
+        link_model,
+        log_artifact,
+        log_model,
+        login,
+        save,
+        use_artifact,
+        use_model,
+    )
 
 __version__ = "0.1.0"
 
@@ -43,13 +57,35 @@ _LAZY = {
     "Api": "modelbay.sdk.api",
     "Artifact": "modelbay.sdk.artifact",
     "Run": "modelbay.sdk.run",
-    "init": "modelbay.sdk.run",
     "log": "modelbay.sdk.run",
     "finish": "modelbay.sdk.run",
+    **{
+        name: "modelbay.sdk.session"
+        for name in (
+            "init",
+            "login",
+            "define_metric",
+            "log_artifact",
+            "use_artifact",
+            "log_model",
+            "use_model",
+            "link_model",
+            "save",
+        )
+    },
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("config", "summary"):
+        # W&B's ``wandb.config`` and ``wandb.summary``: those of the current run; before
+        # init, an empty one that no run keeps.
+        current = globals().get("run")
+        if current is not None:
+            return getattr(current, name)
+        from modelbay.sdk import run_config
+
+        return run_config.Config() if name == "config" else run_config.Summary()
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'modelbay' has no attribute {name!r}")
@@ -65,8 +101,10 @@ __all__ = [
     "Api",
     "Artifact",
     "AuthenticationError",
+    "CommError",
     "ConflictError",
     "DigestMismatchError",
+    "Error",
     "InvalidInputError",
     "InvalidNameError",
     "InvalidPathError",
@@ -76,8 +114,17 @@ __all__ = [
     "PermissionDeniedError",
     "Run",
     "TransportError",
+    "UsageError",
+    "define_metric",
     "finish",
     "init",
+    "link_model",
     "log",
+    "log_artifact",
+    "log_model",
+    "login",
     "run",
+    "save",
+    "use_artifact",
+    "use_model",
 ]

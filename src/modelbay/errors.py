@@ -6,21 +6,23 @@
     │   ├── InvalidPathError            invalid_path    400
     │   ├── InvalidReferenceError       invalid_reference 400
     │   └── DigestMismatchError         digest_mismatch 400
-    ├── AuthenticationError             unauthenticated 401
-    ├── PermissionDeniedError           permission_denied 403
-    ├── NotFoundError                   not_found       404
-    ├── ConflictError                   conflict        409
-    │   └── AlreadyExistsError          already_exists  409
-    ├── PayloadTooLargeError            too_large       413
-    ├── RateLimitedError                rate_limited    429
-    ├── ServerError                     internal        500
-    │   └── StorageFullError            storage_full    507
-    ├── TransportError                  transport       (client side: the server was not reached)
+    ├── CommError                       comm_error      500 (W&B's name: a call that failed)
+    │   ├── AuthenticationError         unauthenticated 401
+    │   ├── PermissionDeniedError       permission_denied 403
+    │   ├── NotFoundError               not_found       404
+    │   ├── ConflictError               conflict        409
+    │   │   └── AlreadyExistsError      already_exists  409
+    │   ├── PayloadTooLargeError        too_large       413
+    │   ├── RateLimitedError            rate_limited    429
+    │   ├── ServerError                 internal        500
+    │   │   └── StorageFullError        storage_full    507
+    │   └── TransportError              transport       (client side: the server was not reached)
     └── MissingExtraError               missing_extra   (a part used without its pip extra)
 
 Every error serialises as ``{"error": {"code", "message", "details"}}``; :func:`from_payload`
 turns that shape back into the same class, so that the SDK over HTTP raises what the
-service raised.
+service raised. ``Error`` and ``UsageError`` are W&B's names for ``ModelbayError`` and
+``InvalidInputError``.
 """
 
 from __future__ import annotations
@@ -74,28 +76,37 @@ class DigestMismatchError(InvalidInputError):
     code = "digest_mismatch"
 
 
-class AuthenticationError(ModelbayError):
+class CommError(ModelbayError):
+    """A call to the server (or, embedded, to the store) failed: W&B's name for it, which
+    its users catch around API calls (``except wandb.CommError``). Raised as one of its
+    subclasses."""
+
+    code = "comm_error"
+    status = 500
+
+
+class AuthenticationError(CommError):
     """No API key, or one the server does not know."""
 
     code = "unauthenticated"
     status = 401
 
 
-class PermissionDeniedError(ModelbayError):
+class PermissionDeniedError(CommError):
     """The principal is known but may not do this."""
 
     code = "permission_denied"
     status = 403
 
 
-class NotFoundError(ModelbayError):
+class NotFoundError(CommError):
     """The named thing does not exist (or is deleted)."""
 
     code = "not_found"
     status = 404
 
 
-class ConflictError(ModelbayError):
+class ConflictError(CommError):
     """The change contradicts the current state (e.g. deleting a linked version)."""
 
     code = "conflict"
@@ -108,17 +119,17 @@ class AlreadyExistsError(ConflictError):
     code = "already_exists"
 
 
-class PayloadTooLargeError(ModelbayError):
+class PayloadTooLargeError(CommError):
     code = "too_large"
     status = 413
 
 
-class RateLimitedError(ModelbayError):
+class RateLimitedError(CommError):
     code = "rate_limited"
     status = 429
 
 
-class ServerError(ModelbayError):
+class ServerError(CommError):
     """An unexpected failure on the server; the details are in its log."""
 
     code = "internal"
@@ -133,7 +144,7 @@ class StorageFullError(ServerError):
     status = 507
 
 
-class TransportError(ModelbayError):
+class TransportError(CommError):
     """The server could not be reached or answered with something that is not modelbay's."""
 
     code = "transport"
@@ -164,6 +175,12 @@ def _all_subclasses(cls: type[ModelbayError]) -> list[type[ModelbayError]]:
 
 
 ERRORS_BY_CODE: dict[str, type[ModelbayError]] = {c.code: c for c in _all_subclasses(ModelbayError)}
+
+
+#: W&B's names for what its users catch: ``except wandb.Error`` (every modelbay error),
+#: ``except wandb.UsageError`` (a bad argument); ``wandb.CommError`` is the class above.
+Error = ModelbayError
+UsageError = InvalidInputError
 
 
 def from_payload(payload: Any, status: int) -> ModelbayError:

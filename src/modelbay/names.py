@@ -30,6 +30,13 @@ from modelbay.errors import (
 )
 
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+#: A collection (registered model) name: W&B lets these hold single inner spaces
+#: ("MNIST Grayscale 28x28", "My Registered Model").
+COLLECTION_RE = re.compile(r"^(?=.{1,128}$)[A-Za-z0-9._-]+( [A-Za-z0-9._-]+)*$")
+#: A label a person writes (a run name, a job type, a group, an entity): W&B takes any text.
+MAX_LABEL_CHARS = 128
+#: The core registries, whatever case W&B's scripts write them in (wandb-registry-Model).
+CORE_REGISTRIES = ("model", "dataset")
 VERSION_RE = re.compile(r"^v(\d{1,9})$")
 TAG_RE = re.compile(r"^[-\w]+( [-\w]+)*$")
 REGISTRY_SUFFIX = "-registry"
@@ -57,13 +64,63 @@ def check_name(value: object, what: str = "name") -> str:
 
 
 def check_project(value: object) -> str:
+    """A project name: a name, not starting with ``wandb-registry-`` (how W&B writes a
+    registry). It may end in ``-registry``, as W&B allows; a reference ``X-registry/name``
+    still means registry X, so such a project's versions are named from within it (a bare
+    ``name:alias``) or by path.
+
+    Raises:
+        InvalidNameError: otherwise.
+    """
     name = check_name(value, "project")
-    if name.endswith(REGISTRY_SUFFIX) or name.startswith(WANDB_REGISTRY_PREFIX):
+    if name.startswith(WANDB_REGISTRY_PREFIX):
         raise InvalidNameError(
-            f"project names ending in '{REGISTRY_SUFFIX}' are reserved for registries: {name!r}",
+            f"project names starting with '{WANDB_REGISTRY_PREFIX}' name registries: {name!r}",
             {"field": "project", "value": name},
         )
     return name
+
+
+def check_collection(value: object) -> str:
+    """A collection name: a name, or words of one separated by single spaces (W&B's
+    ``'My Registered Model'``), 1-128 characters.
+
+    Raises:
+        InvalidNameError: otherwise.
+    """
+    if not isinstance(value, str) or not COLLECTION_RE.match(value) or set(value) == {"."}:
+        raise InvalidNameError(
+            f"invalid collection {_preview(value)!r}: use 1-128 characters of A-Z a-z 0-9 . _ - "
+            "and single spaces between words",
+            {"field": "collection", "value": _preview(value)},
+        )
+    return value
+
+
+def check_label(value: object, what: str) -> str:
+    """A label a person writes, as W&B takes it (a run name, job type, group or entity):
+    1-128 printable characters, not only spaces.
+
+    Raises:
+        InvalidNameError: otherwise.
+    """
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_LABEL_CHARS
+        or not value.isprintable()
+        or _has_surrogate(value)
+    ):
+        raise InvalidNameError(
+            f"invalid {what} {_preview(value)!r}: use 1-{MAX_LABEL_CHARS} printable characters",
+            {"field": what, "value": _preview(value)},
+        )
+    return value
+
+
+def registry_name(value: str) -> str:
+    """A registry's name as stored: W&B's capitalised core names (``Model``) in lower case."""
+    return value.lower() if value.lower() in CORE_REGISTRIES else value
 
 
 def check_alias(value: object, *, by_hand: bool = True) -> str:
@@ -355,7 +412,9 @@ def parse_ref(text: object, default_project: str | None = None) -> Ref:
             registry = _registry_of(holder)
             if registry is not None:
                 return RegistryRef(
-                    check_name(registry, "registry"), check_name(parts[-1], "collection"), selector
+                    check_name(registry_name(registry), "registry"),
+                    check_collection(parts[-1]),
+                    selector,
                 )
             return ArtifactRef(check_project(holder), check_name(parts[-1], "artifact"), selector)
         if default_project is None:
@@ -390,15 +449,31 @@ def _split_selector(text: str) -> tuple[str, str]:
 def _parse_mlflow(rest: str) -> RegistryRef:
     if "@" in rest:
         name, _, alias = rest.partition("@")
-        return RegistryRef("model", check_name(name, "collection"), check_name(alias, "alias"))
+        return RegistryRef("model", check_collection(name), check_name(alias, "alias"))
     name, _, version = rest.partition("/")
     if not version:
-        return RegistryRef("model", check_name(name, "collection"), LATEST)
+        return RegistryRef("model", check_collection(name), LATEST)
     if version.isdigit():
-        return RegistryRef("model", check_name(name, "collection"), f"v{int(version)}")
-    return RegistryRef("model", check_name(name, "collection"), check_name(version, "alias"))
+        return RegistryRef("model", check_collection(name), f"v{int(version)}")
+    return RegistryRef("model", check_collection(name), check_name(version, "alias"))
 
 
 def _preview(value: object) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def parse_target(target_path: str) -> tuple[str, str]:
+    """``model-registry/MNIST`` (or W&B's ``wandb-registry-model/MNIST``) -> (registry, collection).
+
+    Raises:
+        InvalidReferenceError: not a registry collection path.
+    """
+    ref = parse_ref(
+        target_path if target_path.startswith("models:/") else target_path.split(":")[0]
+    )
+    if not isinstance(ref, RegistryRef):
+        raise InvalidReferenceError(
+            f"{target_path!r} is not a registry collection: write '<registry>-registry/<collection>'"
+        )
+    return ref.registry, ref.collection

@@ -358,7 +358,7 @@ def test_invalid_names_refused(mb, name):
 
 def test_bad_input_changes_nothing(mb, tmp_path, uniq):
     with pytest.raises(modelbay.InvalidNameError):
-        wandb.init(project="reserved-registry")
+        wandb.init(project="wandb-registry-model")  # how W&B names a registry
     with pytest.raises(modelbay.InvalidInputError):
         Artifact("m", "model", metadata={"x": float("inf")})
     with pytest.raises(modelbay.InvalidInputError):

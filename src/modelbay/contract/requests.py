@@ -178,12 +178,18 @@ class RefQuery(Request):
 
 
 class Use(Request):
+    """A reference a run uses; a bare ``name:alias`` is read in the run's ``project``."""
+
     ref: Text = Field(max_length=SHORT)
     project: Project | None = None
     run_id: Name | None = Field(default=None, max_length=SHORT)
 
     def service_args(self) -> dict[str, Any]:
-        return {"ref": parse_ref(self.ref), "project": self.project, "run_id": self.run_id}
+        return {
+            "ref": parse_ref(self.ref, default_project=self.project),
+            "project": self.project,
+            "run_id": self.run_id,
+        }
 
 
 class LineageQuery(Request):

@@ -191,7 +191,12 @@ class Api(AccessCalls):
         """
         from modelbay.errors import InvalidInputError
 
-        version = self._transport.call(ops.RESOLVE, rq.RefQuery(ref=str(names.parse_ref(name))))
+        import os
+
+        # A name with no project is read in the default project, as W&B's Api does.
+        project = os.environ.get("MODELBAY_PROJECT") or os.environ.get("WANDB_PROJECT")
+        ref = names.parse_ref(name, default_project=project or "uncategorized")
+        version = self._transport.call(ops.RESOLVE, rq.RefQuery(ref=str(ref)))
         if type is not None and version.type != type:
             raise InvalidInputError(f"{name} has type {version.type!r}, not {type!r}")
         return Artifact._from_version(self._transport, version)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -22,8 +20,10 @@ from modelbay.errors import (
     DigestMismatchError,
     InvalidInputError,
     InvalidPathError,
+    NotFoundError,
 )
-from modelbay.sdk.streams import TEMP_NAME
+from modelbay.sdk.artifact_entry import ArtifactCollectionRef, ArtifactEntry, _iso
+from modelbay.sdk.local_tree import _walk, _within
 from modelbay.sdk.transport import Info, Transport
 
 if TYPE_CHECKING:
@@ -64,7 +64,11 @@ class Artifact:
         type: str,
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
+        incremental: bool = False,
+        use_as: str | None = None,
     ) -> None:
+        # ``incremental`` and ``use_as`` are W&B's, accepted and unused: every version is
+        # stored by content already, and W&B deprecated use_as.
         self._name = names.check_name(name, "artifact")
         self._type = names.check_name(type, "type")
         self.description = names.check_description(description)
@@ -74,6 +78,9 @@ class Artifact:
         # A name is in at most one of _entries and _references: the later add wins.
         self._entries: dict[str, Path] = {}
         self._references: dict[str, Info] = {}
+        # Files a draft made by new_draft() keeps from its version: stored already.
+        self._carried: dict[str, Info] = {}
+        self._draft_project: str | None = None
         # The real directory each entry added by add_dir must still resolve inside at log time.
         self._dir_roots: dict[str, Path] = {}
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
@@ -92,6 +99,7 @@ class Artifact:
     def _put(self, target: str, path: Path, root: Path | None = None) -> None:
         """Add a local file as ``target``, replacing whatever had that name (a reference too)."""
         self._references.pop(target, None)
+        self._carried.pop(target, None)
         self._entries[target] = path
         if root is None:
             self._dir_roots.pop(target, None)
@@ -177,6 +185,7 @@ class Artifact:
         self._check_draft()
         for entry in entries_for(uri, name, checksum=checksum, max_objects=max_objects):
             self._entries.pop(entry["path"], None)
+            self._carried.pop(entry["path"], None)
             self._dir_roots.pop(entry["path"], None)
             self._references[entry["path"]] = entry
 
@@ -202,14 +211,16 @@ class Artifact:
             InvalidPathError: a path that is another's folder, or a file added from a
                 directory that no longer resolves inside it (see :meth:`_check_dirs`).
         """
-        if not self._entries and not self._references:
+        if not self._entries and not self._references and not self._carried:
             raise InvalidInputError(
                 f"artifact {self._name!r} has no files; add some before logging"
             )
         from modelbay.sdk.transfer import hash_files
 
         items = sorted(self._entries.items())
-        names.check_no_file_is_a_folder([p for p, _ in items] + list(self._references))
+        names.check_no_file_is_a_folder(
+            [p for p, _ in items] + list(self._references) + list(self._carried)
+        )
         self._check_dirs()
         hashed = hash_files([src for _, src in items], transport)
         files: list[Info] = [
@@ -220,6 +231,7 @@ class Artifact:
             str(f["sha256"]): src for f, (_, src) in zip(files, items, strict=True)
         }
         files.extend(self._references.values())
+        files.extend(self._carried.values())
         return sorted(files, key=lambda f: f["path"]), sources
 
     def _check_dirs(self) -> None:
@@ -320,6 +332,8 @@ class Artifact:
         art._type = version.type
         art._entries = {}
         art._references = {}
+        art._carried = {}
+        art._draft_project = None
         art._dir_roots = {}
         art._tmpdir = None
         art._bind(transport, version)
@@ -400,8 +414,130 @@ class Artifact:
         return self._logged()[1].id
 
     @property
-    def created_at(self) -> float:
-        return self._logged()[1].created_at
+    def created_at(self) -> str:
+        """When the version was logged, as W&B gives it: ISO 8601 in UTC."""
+        return _iso(self._logged()[1].created_at)
+
+    @property
+    def updated_at(self) -> str:
+        """When the version was last changed (ISO 8601, UTC): when it was linked, for a
+        registry version; else when it was logged (later edits of aliases, tags and
+        metadata are in :meth:`history`)."""
+        version = self._logged()[1]
+        return _iso(version.link.linked_at if version.link else version.created_at)
+
+    @property
+    def state(self) -> str:
+        """W&B's states: ``PENDING`` for a draft, ``COMMITTED`` once logged, ``DELETED``."""
+        if self._version is None:
+            return "PENDING"
+        return "DELETED" if self._version.deleted else "COMMITTED"
+
+    @property
+    def file_count(self) -> int:
+        """How many files the version holds (a draft: how many were added)."""
+        if self._version is not None:
+            return self._version.file_count
+        return len(self._entries) + len(self._references) + len(self._carried)
+
+    @property
+    def entity(self) -> str:
+        """Who logged the version (W&B's entity; see ``modelbay.sdk.session``)."""
+        return self._logged()[1].created_by or "local"
+
+    @property
+    def collection(self) -> ArtifactCollectionRef:
+        """The sequence this version was reached through: its artifact, or its registry
+        collection."""
+        version = self._logged()[1]
+        if version.link is not None:
+            holder = f"{version.link.registry}{names.REGISTRY_SUFFIX}"
+            return ArtifactCollectionRef(version.link.collection, version.type, holder, None, True)
+        return ArtifactCollectionRef(version.name, version.type, version.project, self.entity)
+
+    @property
+    def source_collection(self) -> ArtifactCollectionRef:
+        version = self._logged()[1]
+        return ArtifactCollectionRef(version.name, version.type, version.project, self.entity)
+
+    @property
+    def source_name(self) -> str:
+        """``name:vN`` of the artifact version itself (for a registry version too)."""
+        version = self._logged()[1]
+        return f"{version.name}:{version.version}"
+
+    @property
+    def source_version(self) -> str:
+        return self._logged()[1].version
+
+    @property
+    def source_project(self) -> str:
+        return self._logged()[1].project
+
+    @property
+    def source_entity(self) -> str:
+        return self.entity
+
+    def wait(self, timeout: int | None = None) -> Artifact:
+        """Return this version once logged. Logging returns only when a version is
+        committed, so there is nothing to wait for: this is W&B's call, kept for scripts.
+
+        Raises:
+            ConflictError: the artifact is a draft, never logged.
+        """
+        self._logged()
+        return self
+
+    def is_draft(self) -> bool:
+        return self._version is None
+
+    def new_draft(self) -> Artifact:
+        """A draft of the next version, holding this version's files, description and
+        metadata: add, remove or replace files, then log or save it. Files kept from this
+        version are not read or sent again.
+        """
+        transport, version = self._logged()
+        draft = Artifact(version.name, version.type, self.description, dict(self.metadata))
+        draft._carried = {
+            f.path: {k: v for k, v in f.model_dump().items() if v is not None}
+            for f in self._files(transport)
+        }
+        draft._draft_project = version.project
+        return draft
+
+    def remove(self, item: str | os.PathLike[str] | ArtifactEntry) -> None:
+        """Remove a file from a draft, or every file under a folder (``"images/"``).
+
+        Raises:
+            ConflictError: the artifact is logged (make a :meth:`new_draft`).
+            InvalidPathError: no file or folder of the draft has that path.
+        """
+        self._check_draft()
+        path = item.path if isinstance(item, ArtifactEntry) else os.fspath(item)
+        folder = path.rstrip("/") + "/"
+        removed = 0
+        for bucket in (self._entries, self._references, self._carried, self._dir_roots):
+            for key in [k for k in bucket if k == path or k.startswith(folder)]:
+                del bucket[key]
+                removed += bucket is not self._dir_roots
+        if not removed:
+            raise InvalidPathError(f"{path!r} is not a file or folder of this draft", {"path": path})
+
+    def get_entry(self, name: str) -> ArtifactEntry:
+        """The file ``name`` of this version (W&B's manifest entry), to download alone.
+
+        Raises:
+            NotFoundError: the version has no such file.
+        """
+        transport, _ = self._logged()
+        for f in self._files(transport):
+            if f.path == name:
+                return ArtifactEntry(self, f.path, f.sha256, f.size, f.ref)
+        raise NotFoundError(f"{self.qualified_name} has no file {name!r}", {"path": name})
+
+    def get_path(self, name: str) -> ArtifactEntry:
+        """W&B's older name for :meth:`get_entry`."""
+        return self.get_entry(name)
 
     @property
     def info(self) -> Info:
@@ -421,8 +557,18 @@ class Artifact:
             op = ops.ARTIFACT_VERSION_FILES
         return transport.call(op, rq.version_path(ref)).files
 
-    def download(self, root: str | os.PathLike[str] | None = None) -> str:
-        """Fetch every file into ``root`` (default ``./artifacts/<name>-<version>``), verified.
+    def download(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        allow_missing_references: bool = False,
+        skip_cache: bool | None = None,
+        path_prefix: str | None = None,
+        multipart: bool | None = None,
+    ) -> str:
+        """Fetch every file into ``root`` (default ``./artifacts/<name>-<version>``), verified;
+        with ``path_prefix``, only the files whose path starts with it (``"images/"``, or one
+        file's path). ``skip_cache`` fetches without the local cache; ``allow_missing_references``
+        and ``multipart`` are W&B's, accepted and unused (large files are fetched in parts).
 
         One manifest request; files already in ``root`` with the right content are kept, files
         in the local cache (``$MODELBAY_CACHE_DIR``) are linked or copied from it, the rest are
@@ -440,10 +586,12 @@ class Artifact:
         transport, _ = self._logged()
         target = Path(root) if root is not None else Path("artifacts") / self.name.replace(":", "-")
         files = [f.model_dump() for f in self._files(transport)]
+        if path_prefix is not None:
+            files = [f for f in files if f["path"].startswith(path_prefix)]
         for f in files:
             names.check_path(f["path"])
         cache = None
-        if not transport.writes_local_disk:
+        if not transport.writes_local_disk and not skip_cache:
             cache = _cache_for(transport)
         # download() makes ``target`` after its checks: a root that is a file, or under one,
         # is their typed error, not mkdir's OSError.
@@ -486,13 +634,19 @@ class Artifact:
                 {"problems": problems[:100]},
             )
 
-    def save(self) -> None:
-        """Persist edits of ``description``, ``metadata``, ``aliases`` and ``tags``.
+    def save(self, project: str | None = None, settings: Any = None) -> None:
+        """Persist edits of ``description``, ``metadata``, ``aliases`` and ``tags``; on a
+        draft, log it as W&B does: by the current run if there is one, else without a run,
+        in ``project`` (default: the version it was drafted from, ``$MODELBAY_PROJECT`` or
+        ``$WANDB_PROJECT``, else ``uncategorized``).
 
         Raises:
             InvalidNameError: a bad alias or tag, or ``latest`` added or removed by hand (it
                 follows the newest version).
         """
+        if self._version is None:
+            self._save_draft(project, settings)
+            return
         transport, _ = self._logged()
         names.check_alias_edit(self.aliases, self._saved["aliases"])
         current = {
@@ -523,6 +677,23 @@ class Artifact:
                 ),
             )
         self._bind(transport, version)
+
+    def _save_draft(self, project: str | None, settings: Any) -> None:
+        import modelbay
+        from modelbay.sdk.transport import connect
+
+        current = getattr(modelbay, "run", None)
+        if project is None and current is not None and not current._finished:
+            current.log_artifact(self)
+            return
+        project = names.check_project(
+            project
+            or self._draft_project
+            or os.environ.get("MODELBAY_PROJECT")
+            or os.environ.get("WANDB_PROJECT")
+            or "uncategorized"
+        )
+        self._log(connect(settings), project, None, None)
 
     def link(self, target_path: str, aliases: list[str] | None = None) -> Artifact:
         """Link this version into a registry collection, e.g. ``"model-registry/MNIST"``.
@@ -610,22 +781,6 @@ def _being_collected(exc: ConflictError, sizes: dict[str, int]) -> bool:
     return details.get("reason") == "being_collected" and any(d in sizes for d in named)
 
 
-def _within(real: str, root: str) -> bool:
-    """Whether the resolved path ``real`` is ``root`` or below it."""
-    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def _resolve(path: Path) -> Path:
-    """``path.resolve()``, with a loop of links refused as a bad path (Python raises
-    RuntimeError or OSError for one, depending on its version)."""
-    try:
-        return path.resolve()
-    except (RuntimeError, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
-            raise
-        raise InvalidPathError(f"{path} is a loop of links", {"path": str(path)}) from None
-
-
 def _cache_for(transport: Transport) -> Any:
     """The download cache (``$MODELBAY_CACHE_DIR``, bounded by ``$MODELBAY_CACHE_MAX_SIZE``)."""
     from modelbay.sdk.cache import Cache
@@ -633,67 +788,8 @@ def _cache_for(transport: Transport) -> Any:
     return Cache.from_env()
 
 
-def parse_target(target_path: str) -> tuple[str, str]:
-    """``model-registry/MNIST`` (or W&B's ``wandb-registry-model/MNIST``) -> (registry, collection).
-
-    Raises:
-        InvalidReferenceError: not a registry collection path.
-    """
-    from modelbay.errors import InvalidReferenceError
-
-    ref = names.parse_ref(
-        target_path if target_path.startswith("models:/") else target_path.split(":")[0]
-    )
-    if not isinstance(ref, names.RegistryRef):
-        raise InvalidReferenceError(
-            f"{target_path!r} is not a registry collection: write '<registry>-registry/<collection>'"
-        )
-    return ref.registry, ref.collection
-
-
-def _walk(root: Path, real_root: Path, *, confine: bool = True) -> Iterator[tuple[str, Path]]:
-    """(relative posix path, path) of every regular file below root; with ``confine``,
-    links must stay inside it (an upload must not send what lies outside; a reference, which
-    sends nothing, may follow them anywhere). FIFOs, sockets, devices and dangling links are
-    skipped.
-
-    A download's temporary files (``.<name>.<12 hex digits>.part``, left by one killed or
-    still running in that folder) are not the folder's files, and are skipped.
-
-    Raises:
-        InvalidPathError: a link points outside ``root`` (with ``confine``), or links form a
-            loop.
-    """
-    seen: set[Path] = set()
-    stack = [root]
-    while stack:
-        current = stack.pop()
-        real = _resolve(current)
-        if real in seen:
-            continue
-        seen.add(real)
-        with os.scandir(current) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for entry in entries:
-            path = Path(entry.path)
-            if TEMP_NAME.fullmatch(entry.name):
-                continue
-            if entry.is_symlink():
-                target = _resolve(path)
-                if confine and not target.is_relative_to(real_root):
-                    raise InvalidPathError(
-                        f"{path} is a link to {target}, outside {root}", {"path": str(path)}
-                    )
-            try:
-                is_dir, is_file = entry.is_dir(), entry.is_file()
-            except OSError as exc:  # Python 3.13 reports a loop here, not in resolve()
-                if exc.errno != errno.ELOOP:
-                    raise
-                raise InvalidPathError(f"{path} is a loop of links", {"path": str(path)}) from None
-            if is_dir:
-                stack.append(path)
-            elif is_file:
-                yield path.relative_to(root).as_posix(), path
+#: ``model-registry/MNIST`` -> ("model", "MNIST"): see :func:`modelbay.names.parse_target`.
+parse_target = names.parse_target
 
 
 __all__ = ["Artifact", "ArtifactFile", "parse_target"]

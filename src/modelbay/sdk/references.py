@@ -233,7 +233,7 @@ def _file_entries(uri: str, name: str | None, max_objects: int) -> list[Info]:
 
     The walk stops at the file after ``max_objects``: no more folders are listed, and
     nothing is hashed before the count is known to fit."""
-    from modelbay.sdk.artifact import _walk
+    from modelbay.sdk.local_tree import _walk
 
     path = _file_path(uri)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import collections
 import os
+import re
 import sys
 import time
 import warnings
@@ -18,30 +19,37 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 from modelbay import names
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
-from modelbay.errors import (
-    AlreadyExistsError,
-    InvalidInputError,
-    ModelbayError,
-    NotFoundError,
-    TransportError,
-)
+from modelbay.errors import InvalidInputError, ModelbayError
 from modelbay.sdk.artifact import Artifact, parse_target
+from modelbay.sdk.metric_defs import Definitions, Metric
 from modelbay.sdk.run_config import Config, RunSettings, Summary, printable
-from modelbay.sdk.spool import Journal, Point, Sender, Uploader, sync_run
+from modelbay.sdk.spool import Journal, Point, Sender, Uploader
 from modelbay.sdk.system import SystemMonitor, system_facts
-from modelbay.sdk.transport import Info, Transport, connect
-from modelbay.settings import Settings
+from modelbay.sdk.transport import Info, Transport
 
 DEFAULT_PROJECT = "uncategorized"
 MODES = ("online", "offline", "disabled")
 MAX_KEY_CHARS = 256
 _NUMBER = frozenset((float, int, bool))
 
-__all__ = ["Config", "Run", "RunSettings", "Summary", "finish", "init", "log", "system_facts"]
+__all__ = [
+    "Config",
+    "Run",
+    "RunSettings",
+    "Summary",
+    "current_run",
+    "finish",
+    "log",
+    "printable",
+    "system_facts",
+]
+#: Where ``modelbay server`` listens unless told otherwise: the link an embedded run prints.
+DEFAULT_UI = "http://127.0.0.1:8765"
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -106,6 +114,13 @@ def _say(message: str) -> None:
     print(f"modelbay: {message}", file=sys.stderr, flush=True)
 
 
+def _silent() -> bool:
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes")
+        for v in ("MODELBAY_SILENT", "WANDB_SILENT")
+    )
+
+
 class Run:
     """One execution of a script. Use :func:`modelbay.init` to make one."""
 
@@ -125,6 +140,13 @@ class Run:
         self.id: str = info["id"]
         self.project: str = info["project"]
         self.name: str = info["name"]
+        self._tags: tuple[str, ...] = tuple(info.get("tags") or ())
+        self._notes: str | None = info.get("notes")
+        self.job_type: str | None = info.get("job_type")
+        system = info.get("system") or {}
+        self.group: str | None = system.get("group")
+        self.entity: str = system.get("entity") or info.get("user") or "local"
+        self._definitions: Definitions | None = None
         self.dir: str | None = str(journal.dir) if journal is not None else None
         self.config = Config(info.get("config") or {})
         self.summary = Summary(info.get("summary") or {})
@@ -171,9 +193,51 @@ class Run:
 
     @property
     def url(self) -> str | None:
-        """The run's page when talking to a server; None when embedded or offline."""
-        url = self._transport.url if self._transport is not None else None
-        return f"{url}/projects/{self.project}/runs/{self.id}" if url else None
+        """The run's page: on the server, or (embedded) where ``modelbay server`` shows it
+        by default; None offline or disabled."""
+        if self._transport is None:
+            return None
+        base = self._transport.url or DEFAULT_UI
+        return f"{base}/projects/{quote(self.project)}/runs/{quote(self.id)}"
+
+    def _labels(self, entity: str | None, group: str | None, user: str) -> None:
+        """Set ``entity`` and ``group`` from ``init`` (a resumed run keeps its stored ones)."""
+        self.entity = entity or self._info.get("user") or user
+        self.group = group or self.group
+
+    def _announce(self, what: str) -> None:
+        """Say where to view the run, on a terminal only, unless silenced."""
+        url = self.url
+        if url is None or _silent() or not sys.stderr.isatty():
+            return
+        hint = "" if self._transport is None or self._transport.url else " (start `modelbay server`)"
+        _say(f"run {self.name} {what}: view it at {url}{hint}")
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The run's tags; assigning a new list saves it."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Any) -> None:
+        tags = names.check_tags(list(value) if isinstance(value, tuple) else value)
+        self._update(tags=tags)
+        self._tags = tuple(tags)
+
+    @property
+    def notes(self) -> str | None:
+        """The run's notes (its description); assigning saves them."""
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        self._update(notes=names.check_description(value))
+        self._notes = value
+
+    def _update(self, **fields: Any) -> None:
+        if self._transport is not None and not self._finished:
+            request = rq.RunUpdate(project=self.project, run_id=self.id, **fields)
+            self._transport.call(ops.UPDATE_RUN, request)
 
     @property
     def step(self) -> int:
@@ -190,7 +254,10 @@ class Run:
     # -- metrics --------------------------------------------------------------------------------
 
     def log(
-        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+        self,
+        data: Mapping[str, Any] | None = None,
+        step: int | None = None,
+        commit: bool | None = None,
     ) -> None:
         """Record values at a step; returns at once (a background sender writes them).
 
@@ -221,7 +288,7 @@ class Run:
             self._pending = dict(data)
         else:
             try:
-                items = data.items()
+                items = data.items() if data is not None else ()
             except AttributeError:
                 raise InvalidInputError("run.log takes a dict of values") from None
             known = self._known
@@ -296,6 +363,48 @@ class Run:
         if len(self._queue) == self._wake_at and self._sender is not None:
             self._sender.wake.set()
 
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | Metric | None = None,
+        step_sync: bool | None = None,
+        hidden: bool | None = None,
+        summary: str | None = None,
+        goal: str | None = None,
+        overwrite: bool | None = None,
+    ) -> Metric:
+        """Say how a metric (or a glob of them, ``"val/*"``) is summarised and plotted.
+
+        ``summary`` is one or more of ``min``, ``max``, ``mean``, ``last``, ``first``,
+        ``best`` (with ``goal`` "minimize" or "maximize"), comma-separated; the run's summary
+        then holds a dict of them for the metric (``{"min": 0.1, "max": 0.9}``), updated at
+        each step; ``none`` keeps the metric out of the summary. ``step_metric`` (the metric
+        to plot it against) and ``hidden`` are kept on the returned definition; modelbay's
+        charts do not read them yet.
+
+        Raises:
+            InvalidInputError: an unknown ``summary`` or ``goal``, or ``best`` without one.
+        """
+        if self._definitions is None:
+            self._definitions = Definitions()
+            # Only a run with definitions pays for them: its commit is swapped for one that
+            # also updates the summaries (an instance attribute, found before the method).
+            self._commit = self._commit_defined  # type: ignore[method-assign]
+        if isinstance(step_metric, Metric):
+            step_metric = step_metric.name
+        metric = self._definitions.define(
+            name, step_metric, step_sync, hidden, summary, goal, overwrite
+        )
+        return metric
+
+    def _commit_defined(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        Run._commit(self)
+        assert self._definitions is not None
+        self._definitions.apply(pending, self.summary)
+
     def _log_system(self, sample: dict[str, float]) -> None:
         # At the last committed step: system metrics never move the step.
         self._queue.append((max(self._step - 1, 0), time.time(), sample))
@@ -330,6 +439,7 @@ class Run:
             return
         self._commit()
         self._finished = True
+        self._announce("finished")
         atexit.unregister(self._atexit)
         import modelbay
 
@@ -421,11 +531,13 @@ class Run:
         name: str | None = None,
         type: str | None = None,
         aliases: list[str] | None = None,
+        tags: list[str] | None = None,
     ) -> Artifact:
         """Log an artifact (or a file or directory path) as a new version of it.
 
-        Content equal to a live version creates nothing new; the existing version is returned
-        and a line says so.
+        ``aliases`` may hold ``latest`` (it follows the newest version anyway); ``tags``
+        are put on the version. Content equal to a live version creates nothing new; the
+        existing version is returned and a line says so.
         """
         if isinstance(artifact_or_path, Artifact):
             artifact = artifact_or_path
@@ -436,6 +548,8 @@ class Run:
                 artifact.add_dir(path)
             else:
                 artifact.add_file(path)
+        if tags is not None:
+            artifact.tags = sorted(set(artifact.tags) | set(names.check_tags(tags)))
         created = artifact._log(
             self._online("log_artifact"), self.project, self.id, names.check_aliases(aliases)
         )
@@ -446,17 +560,35 @@ class Run:
             )
         return artifact
 
-    def use_artifact(self, artifact_or_name: Artifact | str, type: str | None = None) -> Artifact:
-        """Record that this run uses a version and return it (``name``, ``project/name:alias``,
-        or a registry reference such as ``model-registry/MNIST:production``)."""
-        ref = (
-            artifact_or_name.qualified_name
-            if isinstance(artifact_or_name, Artifact)
-            else artifact_or_name
-        )
-        parsed = names.parse_ref(ref, default_project=self.project)
+    def use_artifact(
+        self,
+        artifact_or_name: Artifact | str,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        use_as: str | None = None,
+    ) -> Artifact:
+        """Record that this run uses a version and return it (``name``, ``name:alias``,
+        ``project/name:alias``, ``entity/project/name:alias``, or a registry reference such
+        as ``model-registry/MNIST:production``).
+
+        An :class:`Artifact` not logged yet is logged first (into this run's project, with
+        ``aliases``) and then used, as in W&B. ``use_as`` is accepted and ignored (W&B
+        deprecated it).
+        """
         transport = self._online("use_artifact")
-        request = rq.Use(ref=str(parsed), project=self.project, run_id=self.id)
+        if isinstance(artifact_or_name, Artifact):
+            if artifact_or_name._version is None:
+                artifact_or_name._log(
+                    transport, self.project, None, names.check_aliases(aliases)
+                )
+            ref = artifact_or_name.qualified_name
+        else:
+            ref = artifact_or_name
+        parsed = names.parse_ref(ref, default_project=self.project)
+        # A bare name goes as written, for the server to read in this run's project (which
+        # may end in -registry, where 'project/name' would name a registry).
+        text = ref if isinstance(parsed, names.ArtifactRef) and "/" not in ref else str(parsed)
+        request = rq.Use(ref=text, project=self.project, run_id=self.id)
         version = transport.call(ops.USE, request)
         if type is not None and version.type != type:
             raise InvalidInputError(f"{ref} has type {version.type!r}, not {type!r}")
@@ -467,6 +599,7 @@ class Run:
         path: str | os.PathLike[str],
         name: str | None = None,
         aliases: list[str] | None = None,
+        tags: list[str] | None = None,
     ) -> Artifact:
         """Log a model file or directory as an artifact of type ``model``."""
         p = Path(path)
@@ -475,7 +608,7 @@ class Run:
             artifact.add_dir(p)
         else:
             artifact.add_file(p)
-        return self.log_artifact(artifact, aliases=aliases)
+        return self.log_artifact(artifact, aliases=aliases, tags=tags)
 
     def use_model(self, name: str) -> str:
         """Use a model version and return its local path: the file itself when it holds exactly
@@ -513,6 +646,51 @@ class Run:
             self.log_artifact(artifact)
         return artifact.link(target_path, aliases=aliases)
 
+    def save(
+        self,
+        glob_str: str | os.PathLike[str] | None = None,
+        base_path: str | os.PathLike[str] | None = None,
+        policy: str = "live",
+    ) -> bool | list[str]:
+        """W&B's ``save``: keep files with the run. modelbay keeps them as a version of the
+        artifact ``run-<id>-files`` (type ``run_files``), logged at once whatever the
+        ``policy``: a run's files are then versioned, deduplicated and downloadable like any
+        artifact's. Paths inside it are relative to ``base_path`` (default: the glob's
+        directory). Returns the paths saved (False when ``glob_str`` is None, as in W&B).
+
+        Raises:
+            InvalidInputError: ``policy`` is not "live", "now" or "end", or a file
+                matched is not under ``base_path``.
+        """
+        import glob as globbing
+
+        if glob_str is None:
+            return False
+        if policy not in ("live", "now", "end"):
+            raise InvalidInputError(f"save: policy must be 'live', 'now' or 'end', not {policy!r}")
+        pattern = os.fspath(glob_str)
+        if base_path is not None:
+            base = Path(base_path)
+        else:  # the directory part before the first wildcard
+            fixed = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+            base = Path(fixed).parent if fixed else Path(".")
+        found = [Path(p) for p in sorted(globbing.glob(pattern, recursive=True))]
+        files = [p for p in found if p.is_file()]
+        if not files:
+            _say(f"save: no files match {pattern!r}")
+            return []
+        artifact = Artifact(f"run-{self.id}-files", "run_files")
+        saved = []
+        for path in files:
+            rel = os.path.relpath(path.absolute(), base.absolute())
+            if rel.startswith(".."):
+                raise InvalidInputError(f"save: {path} is not under base_path {base}")
+            artifact.add_file(path, name=Path(rel).as_posix())
+            saved.append(str(path))
+        if self._transport is not None:
+            self.log_artifact(artifact)
+        return saved
+
     def logged_artifacts(self) -> list[Artifact]:
         return self._artifacts("logged")
 
@@ -533,196 +711,15 @@ class Run:
         return f"<Run {self.path} name={self.name}>"
 
 
-def init(
-    project: str | None = None,
-    name: str | None = None,
-    config: Mapping[str, Any] | None = None,
-    tags: list[str] | None = None,
-    notes: str | None = None,
-    job_type: str | None = None,
-    mode: str | None = None,
-    dir: str | os.PathLike[str] | None = None,
-    id: str | None = None,
-    resume: str | bool | None = None,
-    settings: Settings | None = None,
-    run_settings: RunSettings | None = None,
-) -> Run:
-    """Start a run and make it ``modelbay.run``.
-
-    ``mode`` (default ``$MODELBAY_MODE`` or "online"): "online" logs embedded, or to
-    ``MODELBAY_URL`` when set; "offline" writes the whole run to its local directory, for
-    ``modelbay sync`` to upload later; "disabled" accepts every call and keeps nothing.
-    Each run journals to ``DIR/runs/<project>/<id>/`` (``dir`` defaults to the data
-    directory, ``$MODELBAY_DIR``). ``resume`` "allow" or "must" continues the run ``id``:
-    its steps go on from the last one stored, and points a killed process left unsent in
-    the local journal are sent first.
-
-    Raises:
-        InvalidInputError, InvalidNameError: bad arguments.
-        AlreadyExistsError: ``id`` exists and ``resume`` does not allow continuing it.
-        NotFoundError: ``resume="must"`` and no run ``id``.
-        ConflictError: another live process is logging the run ``id``.
-        TransportError: online, and the server cannot be reached (use mode="offline").
-    """
-    import modelbay
-
-    mode = mode or os.environ.get("MODELBAY_MODE") or "online"
-    if mode not in MODES:
-        raise InvalidInputError(f"mode must be one of {', '.join(MODES)}; not {mode!r}")
-    if resume is True:
-        resume = "allow"
-    elif resume is False:
-        resume = None
-    if resume not in (None, "never", "allow", "must"):
-        raise InvalidInputError(f"resume must be 'allow', 'must' or 'never'; not {resume!r}")
-    settings = settings or Settings.from_env()
-    run_settings = run_settings or RunSettings.from_env()
-    project = names.check_project(project or os.environ.get("MODELBAY_PROJECT") or DEFAULT_PROJECT)
-    if id is not None:
-        names.check_name(id, "run id")
-    fields: Info = {
-        "name": names.check_name(name, "run name") if name is not None else None,
-        "config": _flatten_config(config),
-        "tags": names.check_tags(tags),
-        "notes": names.check_description(notes),
-        "job_type": names.check_name(job_type, "job type") if job_type is not None else None,
-    }
-    base = Path(dir).expanduser() if dir is not None else settings.data_dir
-    current = getattr(modelbay, "run", None)
-    if isinstance(current, Run) and not current._finished:
-        current.finish()
-    if mode == "disabled":
-        run_id = id or names.new_run_id()
-        info = {"id": run_id, "project": project, "name": fields["name"] or run_id, **fields}
-        run = Run(info, transport=None, journal=None, run_settings=run_settings, mode=mode)
-    elif mode == "offline":
-        run = _init_offline(project, id, resume, fields, base, run_settings)
-    else:
-        run = _init_online(project, id, resume, fields, base, settings, run_settings)
-    modelbay.run = run
-    return run
-
-
-def _run_record(project: str, run_id: str, fields: Info, offline: bool) -> Info:
-    return {
-        "project": project,
-        "id": run_id,
-        **fields,
-        "system": system_facts(),
-        "started_at": time.time(),
-        "offline": offline,
-    }
-
-
-def _init_offline(
-    project: str,
-    run_id: str | None,
-    resume: str | None,
-    fields: Info,
-    base: Path,
-    run_settings: RunSettings,
-) -> Run:
-    run_id = run_id or names.new_run_id()
-    journal = Journal(base / "runs" / project / run_id)
-    try:
-        last_step: int | None = None
-        config: dict[str, Any] = dict(fields["config"] or {})
-        summary: dict[str, Any] = {}
-        name = fields["name"]
-        if journal.size:
-            if resume not in ("allow", "must"):
-                raise AlreadyExistsError(
-                    f"offline run {project}/{run_id} exists in {journal.dir}; pass "
-                    "resume='allow' to continue it"
-                )
-            for record in journal.records():
-                if record.kind == "run":
-                    name = name or record.payload.get("name")
-                    config = {**(record.payload.get("config") or {}), **config}
-                elif record.kind == "points" and record.payload:
-                    step = max(p[0] for p in record.payload)
-                    last_step = step if last_step is None else max(last_step, step)
-                elif record.kind == "update":
-                    summary = record.payload.get("summary", summary)
-                    config = {**record.payload.get("config", {}), **config}
-        elif resume == "must":
-            raise NotFoundError(f"offline run {project}/{run_id} not found in {journal.dir}")
-        fields = {**fields, "name": name or names.new_run_name(run_id), "config": config}
-        journal.append([_line("run", _run_record(project, run_id, fields, True))])
-        journal.sync()
-    except BaseException:
-        journal.close()
-        raise
-    info = {"id": run_id, "project": project, **fields, "summary": summary, "last_step": last_step}
-    return Run(info, transport=None, journal=journal, run_settings=run_settings, mode="offline")
-
-
-def _init_online(
-    project: str,
-    run_id: str | None,
-    resume: str | None,
-    fields: Info,
-    base: Path,
-    settings: Settings,
-    run_settings: RunSettings,
-) -> Run:
-    transport = connect(settings)
-    journal = Journal(base / "runs" / project / run_id) if run_id else None
-    try:
-        if journal is not None and journal.size and journal.sent < journal.size:
-            # A process of this run died with records unsent: they go first, so that the
-            # steps of the new process follow them.
-            sync_run(transport, journal, mark_crashed=False)
-        try:
-            request = rq.RunCreate(
-                project=project,
-                id=run_id,
-                resume=resume,  # type: ignore[arg-type]  # checked by the model
-                system=system_facts(),
-                **fields,
-            )
-            info = transport.call(ops.CREATE_RUN, request).model_dump()
-        except TransportError as exc:
-            raise TransportError(
-                f"{exc.message}; to log without a server use init(mode='offline') and "
-                "upload later with `modelbay sync`",
-                exc.details,
-            ) from exc
-        if journal is None:
-            journal = Journal(base / "runs" / project / info["id"])
-        record = _run_record(project, info["id"], {**fields, "name": info["name"]}, False)
-        journal.append([_line("run", record)])
-        journal.sync()
-        journal.set_sent(journal.size)  # the run record needs no sending: it was created
-    except BaseException:
-        if journal is not None:
-            journal.close()
-        raise
-    return Run(info, transport=transport, journal=journal, run_settings=run_settings)
-
-
-def _line(kind: str, payload: Any) -> bytes:
-    import json
-
-    return json.dumps({kind: payload}, separators=(",", ":"), default=str).encode() + b"\n"
-
-
-def _flatten_config(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if config is None:
-        return None
-    if not isinstance(config, Mapping):
-        # argparse.Namespace and similar objects carry their values in __dict__.
-        config = vars(config)
-    return printable(dict(config))  # type: ignore[no-any-return]
-
-
-def log(data: Mapping[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+def log(
+    data: Mapping[str, Any] | None = None, step: int | None = None, commit: bool | None = None
+) -> None:
     """``modelbay.log``: log to the current run.
 
     Raises:
         InvalidInputError: no active run.
     """
-    current = _current()
+    current = current_run()
     current.log(data, step=step, commit=commit)
 
 
@@ -735,10 +732,25 @@ def finish(exit_code: int = 0) -> None:
         current.finish(exit_code)
 
 
-def _current() -> Run:
+def current_run() -> Run:
+    """The current run (``modelbay.run``).
+
+    Raises:
+        InvalidInputError: no active run.
+    """
     import modelbay
 
     current = getattr(modelbay, "run", None)
     if not isinstance(current, Run):
         raise InvalidInputError("no active run: call modelbay.init() first")
     return current
+
+
+def __getattr__(name: str) -> Any:
+    # ``init`` lives with the other module-level calls (sdk/session.py, which imports this
+    # module); it stays importable from here, as before.
+    if name == "init":
+        from modelbay.sdk.session import init
+
+        return init
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

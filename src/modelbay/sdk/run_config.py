@@ -116,6 +116,19 @@ class _Tracked(dict[str, Any]):
 class Config(_Tracked):
     """``run.config``: hyperparameters; item or attribute access; edits are persisted."""
 
+    def update(self, *args: Any, allow_val_change: bool | None = None, **kwargs: Any) -> None:
+        """Add values from a dict, or from an object that holds them as attributes (an
+        ``argparse.Namespace``), as W&B does; ``allow_val_change`` is accepted (values may
+        always change)."""
+        if args and args[0] is not None and not isinstance(args[0], Mapping):
+            args = (vars(args[0]), *args[1:])
+        super().update(*[a for a in args if a is not None], **kwargs)
+
+    def setdefaults(self, values: Mapping[str, Any]) -> None:
+        """Set each value not set yet (W&B's ``config.setdefaults``)."""
+        for key, value in values.items():
+            self.setdefault(key, value)
+
 
 class Summary(_Tracked):
     """``run.summary``: the last logged value of each key unless set by hand; persisted."""

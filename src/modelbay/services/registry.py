@@ -270,7 +270,7 @@ class RegistryService:
         """The registry and collection rows, when the principal holds ``needed`` in the
         registry (an unreadable registry is not found, whatever the collection)."""
         reg = access.require_registry(conn, principal, registry, needed)
-        row = store.get_collection(conn, reg["id"], names.check_name(collection, "collection"))
+        row = store.get_collection(conn, reg["id"], names.check_collection(collection))
         if row is None:
             raise NotFoundError(f"collection {names.registry_ref(registry, collection)} not found")
         return reg, row
@@ -357,7 +357,7 @@ class RegistryService:
                 holds another type.
         """
         registry = names.check_name(registry, "registry")
-        collection = names.check_name(collection, "collection")
+        collection = names.check_collection(collection)
         alias_list = names.check_aliases(aliases)
         t = now()
         with self.db.write() as conn:
@@ -519,7 +519,7 @@ class RegistryService:
         alias = names.check_alias(alias)
         ref = RegistryRef(
             names.check_name(registry, "registry"),
-            names.check_name(collection, "collection"),
+            names.check_collection(collection),
             names.check_name(selector, "version"),
         )
         with self.db.write() as conn:
@@ -541,7 +541,7 @@ class RegistryService:
         alias = names.check_alias(alias)
         ref = RegistryRef(
             names.check_name(registry, "registry"),
-            names.check_name(collection, "collection"),
+            names.check_collection(collection),
             alias,
         )
         with self.db.write() as conn:

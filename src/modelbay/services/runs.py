@@ -135,9 +135,9 @@ class RunService:
         if run_id is not None:
             names.check_name(run_id, "run id")
         if name is not None:
-            names.check_name(name, "run name")
+            names.check_label(name, "run name")
         if job_type is not None:
-            names.check_name(job_type, "job type")
+            names.check_label(job_type, "job type")
         tag_list = names.check_tags(tags)
         notes = names.check_description(notes)
         if config is not None and not isinstance(config, dict):

@@ -241,7 +241,7 @@ class ViewService:
             )
         crash_silent_runs(self.db, self.run_timeout)
         registry = names.check_name(registry, "registry")
-        collection = names.check_name(collection, "collection")
+        collection = names.check_collection(collection)
         sort, metric = _sort(sort, VERSION_SORTS, metric)
         limit, offset = _check_page(limit, offset)
         with self.db.read() as conn:

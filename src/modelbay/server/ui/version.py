@@ -14,7 +14,15 @@ from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from modelbay.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from modelbay.names import ArtifactRef, Ref, RegistryRef, check_name, check_project, parse_ref
+from modelbay.names import (
+    ArtifactRef,
+    Ref,
+    RegistryRef,
+    check_collection,
+    check_name,
+    check_project,
+    parse_ref,
+)
 from modelbay.server.ui.lineage import layout
 from modelbay.server.ui.project import flat
 from modelbay.server.ui.registry import act, locked, required
@@ -30,7 +38,7 @@ HISTORY_SIZE = 25
 def registry_ref(registry: str, collection: str, selector: str) -> RegistryRef:
     return RegistryRef(
         check_name(registry, "registry"),
-        check_name(collection, "collection"),
+        check_collection(collection),
         check_name(selector, "version"),
     )
 
