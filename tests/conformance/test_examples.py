@@ -48,9 +48,7 @@ def test_every_example_names_its_source_and_imports_modelbay() -> None:
 def endpoint(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The environment of one example run: a fresh embedded data directory, or a fresh
     server and its key."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MODELBAY_", "WANDB_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELBAY_", "WANDB_"))}
     env["MODELBAY_DIR"] = str(tmp_path / "home")
     env["MODELBAY_CACHE_DIR"] = str(tmp_path / "cache")
     env["PYTHONUNBUFFERED"] = "1"

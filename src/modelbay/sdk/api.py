@@ -189,9 +189,9 @@ class Api(AccessCalls):
             NotFoundError: nothing by that reference.
             InvalidInputError: ``type`` given and different.
         """
-        from modelbay.errors import InvalidInputError
-
         import os
+
+        from modelbay.errors import InvalidInputError
 
         # A name with no project is read in the default project, as W&B's Api does.
         project = os.environ.get("MODELBAY_PROJECT") or os.environ.get("WANDB_PROJECT")

@@ -88,7 +88,9 @@ class Definitions:
                     f"define_metric: summary {s!r} is not one of {', '.join(SUMMARIES)}"
                 )
         if goal is not None and goal not in GOALS:
-            raise InvalidInputError(f"define_metric: goal must be 'minimize' or 'maximize', not {goal!r}")
+            raise InvalidInputError(
+                f"define_metric: goal must be 'minimize' or 'maximize', not {goal!r}"
+            )
         metric = self.metrics.get(name)
         if metric is None or overwrite:
             metric = self.metrics[name] = Metric(name)
@@ -105,7 +107,9 @@ class Definitions:
             metric.goal = goal
         metric.summary += [s for s in wanted if s not in metric.summary]
         if "best" in metric.summary and metric.goal is None:
-            raise InvalidInputError("define_metric: summary 'best' needs goal='minimize' or 'maximize'")
+            raise InvalidInputError(
+                "define_metric: summary 'best' needs goal='minimize' or 'maximize'"
+            )
         self._for_key.clear()
         return metric
 

@@ -210,7 +210,9 @@ class Run:
         url = self.url
         if url is None or _silent() or not sys.stderr.isatty():
             return
-        hint = "" if self._transport is None or self._transport.url else " (start `modelbay server`)"
+        hint = (
+            "" if self._transport is None or self._transport.url else " (start `modelbay server`)"
+        )
         _say(f"run {self.name} {what}: view it at {url}{hint}")
 
     @property
@@ -578,9 +580,7 @@ class Run:
         transport = self._online("use_artifact")
         if isinstance(artifact_or_name, Artifact):
             if artifact_or_name._version is None:
-                artifact_or_name._log(
-                    transport, self.project, None, names.check_aliases(aliases)
-                )
+                artifact_or_name._log(transport, self.project, None, names.check_aliases(aliases))
             ref = artifact_or_name.qualified_name
         else:
             ref = artifact_or_name

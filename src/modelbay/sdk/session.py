@@ -282,8 +282,6 @@ def _flatten_config(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return printable(dict(config))  # type: ignore[no-any-return]
 
 
-
-
 def login(
     key: str | None = None,
     relogin: bool | None = None,
