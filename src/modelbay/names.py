@@ -179,22 +179,19 @@ def check_aliases(values: object) -> list[str]:
     return sorted({check_alias(v) for v in values if v != LATEST})
 
 
-def check_alias_edit(values: object, held: Sequence[str]) -> list[str]:
-    """The aliases a version is to hold after an edit of its whole set (``Artifact.save``),
-    sorted, without ``latest``; ``held`` are the aliases the editor read.
-
-    ``latest`` may stay in the set where it was, but an edit may not add it to a version or
-    take it away: like ``modelbay alias add|remove``, it is not set or removed by hand.
+def check_alias_edit(values: object, held: Sequence[str]) -> bool:
+    """Check the aliases a version is to hold after an edit of its whole set
+    (``Artifact.save``); ``held`` are the aliases the editor read. Returns whether the edit
+    adds or removes ``latest``, which it cannot do: ``latest`` follows the newest version,
+    so such an edit leaves it where it is (W&B's documented scripts do remove it).
 
     Raises:
         InvalidInputError: not a list of strings.
-        InvalidNameError: a malformed alias, ``vN``, or ``latest`` added or removed.
+        InvalidNameError: a malformed alias, or ``vN``.
     """
-    wanted = check_aliases(values)
+    check_aliases(values)
     listed = isinstance(values, list | tuple | set | frozenset) and LATEST in values
-    if listed != (LATEST in held):
-        check_alias(LATEST)  # raises: reserved
-    return wanted
+    return listed != (LATEST in held)
 
 
 def check_path(value: object) -> str:

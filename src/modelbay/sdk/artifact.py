@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -641,14 +642,19 @@ class Artifact:
         ``$WANDB_PROJECT``, else ``uncategorized``).
 
         Raises:
-            InvalidNameError: a bad alias or tag, or ``latest`` added or removed by hand (it
-                follows the newest version).
+            InvalidNameError: a bad alias or tag (adding or removing ``latest`` by hand
+                changes nothing, with a line saying so: it follows the newest version).
         """
         if self._version is None:
             self._save_draft(project, settings)
             return
         transport, _ = self._logged()
-        names.check_alias_edit(self.aliases, self._saved["aliases"])
+        if names.check_alias_edit(self.aliases, self._saved["aliases"]):
+            print(
+                f"modelbay: {self.qualified_name}: 'latest' follows the newest version and "
+                "is not added or removed by hand; it stays where it is",
+                file=sys.stderr,
+            )
         current = {
             "description": self.description,
             "metadata": self.metadata,
@@ -699,7 +705,10 @@ class Artifact:
         """Link this version into a registry collection, e.g. ``"model-registry/MNIST"``.
 
         Returns the registry version. Linking it again returns the same registry version.
+        A draft is saved first (see :meth:`save`), as W&B does.
         """
+        if self._version is None:
+            self._save_draft(None, None)
         transport, _ = self._logged()
         registry, collection = parse_target(target_path)
         request = rq.Link(

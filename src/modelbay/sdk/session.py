@@ -81,10 +81,12 @@ def init(
     ``entity`` and ``group`` are kept with the run (see the module docstring). Each
     argument left out is read from ``MODELBAY_<NAME>`` or W&B's ``WANDB_<NAME>``
     (``PROJECT``, ``ENTITY``, ``RUN_GROUP``, ``JOB_TYPE``, ``MODE``, ``RUN_ID``, ``RESUME``).
-    ``reinit``, ``save_code``, ``anonymous``, ``allow_val_change``, ``sync_tensorboard``,
-    ``monitor_gym`` and ``magic`` are accepted and change nothing: a new ``init``
-    always finishes the current run, config values may always change, and no code or
-    TensorBoard files are uploaded. ``config_exclude_keys`` and ``config_include_keys``
+    ``reinit`` as in W&B: by default a new ``init`` finishes the current run;
+    ``"create_new"`` leaves it running and does not make the new run current;
+    ``"return_previous"`` returns the current run. ``save_code``, ``anonymous``,
+    ``allow_val_change``, ``sync_tensorboard``, ``monitor_gym`` and ``magic`` are accepted
+    and change nothing: config values may always change, and no code or TensorBoard files
+    are uploaded. ``config_exclude_keys`` and ``config_include_keys``
     filter ``config`` as in W&B.
 
     On a terminal, prints where to view the run (quiet under ``MODELBAY_SILENT`` or
@@ -127,8 +129,12 @@ def init(
     labels = _labels(entity or _env("ENTITY"), group or _env("RUN_GROUP"))
     base = Path(dir).expanduser() if dir is not None else settings.data_dir
     current = getattr(modelbay, "run", None)
-    if isinstance(current, Run) and not current._finished:
-        current.finish()
+    live = isinstance(current, Run) and not current._finished
+    reinit = reinit if reinit is not None else _env("REINIT")
+    if live and reinit == "return_previous":
+        return current  # type: ignore[return-value]
+    if live and reinit != "create_new":
+        current.finish()  # type: ignore[union-attr]
     if mode == "disabled":
         run_id = id or names.new_run_id()
         info = {"id": run_id, "project": project, "name": fields["name"] or run_id, **fields}
@@ -138,7 +144,10 @@ def init(
     else:
         run = _init_online(project, id, resume, fields, labels, base, settings, run_settings)
     run._labels(labels.get("entity"), labels.get("group"), settings.user)
-    modelbay.run = run
+    if not (live and reinit == "create_new"):
+        # As in W&B, a run made beside a live one (reinit="create_new") is not the
+        # module's current run: the caller holds it.
+        modelbay.run = run
     run._announce("started")
     return run
 
