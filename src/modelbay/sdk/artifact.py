@@ -732,9 +732,24 @@ class Artifact:
         )
         transport.call(ops.UNLINK, path)
 
-    def delete(self) -> None:
-        """Delete this artifact version (refused while it is linked into a registry)."""
-        transport, _ = self._logged()
+    def delete(self, delete_aliases: bool = False) -> None:
+        """Delete this artifact version (refused while it is linked into a registry).
+
+        As in W&B, a version holding aliases is deleted only with ``delete_aliases=True``
+        (``latest`` does not count: it moves to the newest version left).
+
+        Raises:
+            ConflictError: the version holds aliases and ``delete_aliases`` is False, or it
+                is linked into a registry.
+        """
+        transport, version = self._logged()
+        held = [a for a in version.aliases if a != names.LATEST]
+        if held and not delete_aliases and version.link is None:
+            raise ConflictError(
+                f"{self.qualified_name} holds the aliases {', '.join(held)}: pass "
+                "delete_aliases=True to delete it with them",
+                {"aliases": held},
+            )
         ref = names.parse_ref(self.qualified_name)
         if isinstance(ref, names.RegistryRef):
             raise ConflictError(f"{ref} is a registry version: unlink it instead of deleting")

@@ -584,10 +584,16 @@ class Run:
             ref = artifact_or_name.qualified_name
         else:
             ref = artifact_or_name
-        parsed = names.parse_ref(ref, default_project=self.project)
-        # A bare name goes as written, for the server to read in this run's project (which
-        # may end in -registry, where 'project/name' would name a registry).
-        text = ref if isinstance(parsed, names.ArtifactRef) and "/" not in ref else str(parsed)
+        if isinstance(artifact_or_name, Artifact) and not artifact_or_name.is_link:
+            version = artifact_or_name._logged()[1]
+            parsed: names.Ref = names.ArtifactRef(version.project, version.name, version.version)
+        else:
+            parsed = names.parse_ref(ref, default_project=self.project)
+        # A version of this run's project goes as a bare name, for the server to read in
+        # that project: the project may end in -registry, where 'project/name' would name
+        # a registry.
+        in_project = isinstance(parsed, names.ArtifactRef) and parsed.project == self.project
+        text = f"{parsed.name}:{parsed.selector}" if in_project else str(parsed)  # type: ignore[union-attr]
         request = rq.Use(ref=text, project=self.project, run_id=self.id)
         version = transport.call(ops.USE, request)
         if type is not None and version.type != type:
@@ -640,7 +646,11 @@ class Run:
     def link_artifact(
         self, artifact: Artifact, target_path: str, aliases: list[str] | None = None
     ) -> Artifact:
-        """Link a logged artifact version into a registry collection (``model-registry/NAME``)."""
+        """Link an artifact version (logged first if it is a draft) into a registry
+        collection: ``wandb-registry-model/NAME``, ``model-registry/NAME``, or a bare
+        ``NAME``, which means the model registry (W&B's older Model Registry took those)."""
+        if "/" not in target_path and not target_path.startswith("models:"):
+            target_path = names.registry_ref("model", target_path)
         parse_target(target_path)
         if not artifact.is_link and artifact._version is None:
             self.log_artifact(artifact)
