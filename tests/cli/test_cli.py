@@ -253,7 +253,8 @@ def test_unknown_things_fail_with_one_line(mb: Any, model: Model, uniq: str) -> 
         line = fails(*args)
         assert "not found" in line and "[not_found]" in line, (args, line)
     assert "[invalid_reference]" in fails("versions", "not/a/valid/ref")
-    assert "[invalid_reference]" in fails("download", "no-project")
+    # A name with no project is read in the default project, as W&B's Api reads it.
+    assert "[not_found]" in fails("download", f"no-project{uniq}")
 
 
 # -- login ------------------------------------------------------------------------------------

@@ -215,6 +215,7 @@ def alias_add(
     'latest' follows the newest version and 'vN' names version N: neither is set by hand.
     """
     with fail_on_error(as_json):
+        names.check_alias(alias)
         version = api().artifact(str(parse(ref)))
         if alias not in version.aliases:
             version.aliases.append(alias)

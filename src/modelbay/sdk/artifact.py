@@ -24,11 +24,12 @@ from modelbay.errors import (
     NotFoundError,
 )
 from modelbay.sdk.artifact_entry import ArtifactCollectionRef, ArtifactEntry, _iso
+from modelbay.sdk.artifact_lineage import ArtifactLineage
 from modelbay.sdk.local_tree import _walk, _within
 from modelbay.sdk.transport import Info, Transport
 
 if TYPE_CHECKING:
-    from modelbay.sdk.api import PublicRun
+    pass
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class ArtifactFile:
         return self.path
 
 
-class Artifact:
+class Artifact(ArtifactLineage):
     """A named, typed sequence of versions; this object is a draft until logged.
 
     Args:
@@ -550,7 +551,9 @@ class Artifact:
                 del bucket[key]
                 removed += bucket is not self._dir_roots
         if not removed:
-            raise InvalidPathError(f"{path!r} is not a file or folder of this draft", {"path": path})
+            raise InvalidPathError(
+                f"{path!r} is not a file or folder of this draft", {"path": path}
+            )
 
     def get_entry(self, name: str) -> ArtifactEntry:
         """The file ``name`` of this version (W&B's manifest entry), to download alone.
@@ -572,7 +575,9 @@ class Artifact:
     def info(self) -> Info:
         """The description the server returned, as JSON (``link`` only on a registry version)."""
         version = self._logged()[1]
-        return version.model_dump(exclude={"created", "link"} if version.link is None else {"created"})
+        return version.model_dump(
+            exclude={"created", "link"} if version.link is None else {"created"}
+        )
 
     def files(self) -> list[ArtifactFile]:
         transport, _ = self._logged()
@@ -784,46 +789,29 @@ class Artifact:
         )
         transport.call(ops.UNLINK, path)
 
-    def delete(self) -> None:
-        """Delete this artifact version (refused while it is linked into a registry)."""
-        transport, _ = self._logged()
+    def delete(self, delete_aliases: bool = False) -> None:
+        """Delete this artifact version (refused while it is linked into a registry).
+
+        As in W&B, a version holding aliases is deleted only with ``delete_aliases=True``
+        (``latest`` does not count: it moves to the newest version left).
+
+        Raises:
+            ConflictError: the version holds aliases and ``delete_aliases`` is False, or it
+                is linked into a registry.
+        """
+        transport, version = self._logged()
+        held = [a for a in version.aliases if a != names.LATEST]
+        if held and not delete_aliases and version.link is None:
+            raise ConflictError(
+                f"{self.qualified_name} holds the aliases {', '.join(held)}: pass "
+                "delete_aliases=True to delete it with them",
+                {"aliases": held},
+            )
         ref = names.parse_ref(self.qualified_name)
         if isinstance(ref, names.RegistryRef):
             raise ConflictError(f"{ref} is a registry version: unlink it instead of deleting")
         path = rq.ArtifactVersionPath(project=ref.project, name=ref.name, selector=ref.selector)
         transport.call(ops.DELETE_ARTIFACT_VERSION, path)
-
-    def used_by(self) -> list[PublicRun]:
-        """Runs that used this version."""
-        return self._neighbours("used")
-
-    def logged_by(self) -> PublicRun | None:
-        """The run that logged this version, if any."""
-        runs = self._neighbours("logged")
-        return runs[0] if runs else None
-
-    def _neighbours(self, kind: str) -> list[PublicRun]:
-        from modelbay.sdk.api import PublicRun
-
-        transport, version = self._logged()
-        graph = transport.call(ops.LINEAGE, rq.LineageQuery(ref=version.ref, depth=1)).model_dump()
-        node = f"artifact:{version.ref}"
-        if kind == "used":
-            wanted = [e["to"] for e in graph["edges"] if e["from"] == node and e["kind"] == "used"]
-        else:
-            wanted = [
-                e["from"] for e in graph["edges"] if e["to"] == node and e["kind"] == "logged"
-            ]
-        by_node = {n["node"]: n for n in graph["nodes"]}
-        return [
-            PublicRun(transport, e.Run.model_validate(by_node[w])) for w in wanted if w in by_node
-        ]
-
-    def history(self, limit: int = 100) -> list[Info]:
-        """Audit events of this version, newest first."""
-        transport, _ = self._logged()
-        request = rq.HistoryOfRef(ref=self.qualified_name, limit=limit)
-        return [event.model_dump() for event in transport.call(ops.EVENTS, request).events]
 
     def __repr__(self) -> str:
         return f"<Artifact {self.qualified_name} type={self._type}>"

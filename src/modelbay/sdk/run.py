@@ -620,10 +620,16 @@ class Run:
             ref = artifact_or_name.qualified_name
         else:
             ref = artifact_or_name
-        parsed = names.parse_ref(ref, default_project=self.project)
-        # A bare name goes as written, for the server to read in this run's project (which
-        # may end in -registry, where 'project/name' would name a registry).
-        text = ref if isinstance(parsed, names.ArtifactRef) and "/" not in ref else str(parsed)
+        if isinstance(artifact_or_name, Artifact) and not artifact_or_name.is_link:
+            version = artifact_or_name._logged()[1]
+            parsed: names.Ref = names.ArtifactRef(version.project, version.name, version.version)
+        else:
+            parsed = names.parse_ref(ref, default_project=self.project)
+        # A version of this run's project goes as a bare name, for the server to read in
+        # that project: the project may end in -registry, where 'project/name' would name
+        # a registry.
+        in_project = isinstance(parsed, names.ArtifactRef) and parsed.project == self.project
+        text = f"{parsed.name}:{parsed.selector}" if in_project else str(parsed)  # type: ignore[union-attr]
         request = rq.Use(ref=text, project=self.project, run_id=self.id)
         version = transport.call(ops.USE, request)
         if type is not None and version.type != type:
@@ -676,10 +682,14 @@ class Run:
     def link_artifact(
         self, artifact: Artifact, target_path: str, aliases: list[str] | None = None
     ) -> Artifact:
-        """Link a logged artifact version into a registry collection (``model-registry/NAME``).
+        """Link an artifact version (logged first if it is a draft) into a registry
+        collection: ``wandb-registry-model/NAME``, ``model-registry/NAME``, or a bare
+        ``NAME``, which means the model registry (W&B's older Model Registry took those).
 
         Offline, the link is journaled after the artifact, and ``modelbay sync`` makes it
         once the version is uploaded; the draft is returned."""
+        if "/" not in target_path and not target_path.startswith("models:"):
+            target_path = names.registry_ref("model", target_path)
         parse_target(target_path)
         if self.offline and artifact._version is None:
             if artifact._client_id is None:
@@ -703,7 +713,7 @@ class Run:
         policy: str = "live",
     ) -> bool | list[str]:
         """W&B's ``save``: keep files with the run. modelbay keeps them as a version of the
-        artifact ``run-<id>-files`` (type ``run_files``), logged at once whatever the
+        artifact ``run-<id>-files`` (type ``run-files``), logged at once whatever the
         ``policy``: a run's files are then versioned, deduplicated and downloadable like any
         artifact's. Paths inside it are relative to ``base_path`` (default: the glob's
         directory). Returns the paths saved (False when ``glob_str`` is None, as in W&B).
@@ -729,7 +739,9 @@ class Run:
         if not files:
             _say(f"save: no files match {pattern!r}")
             return []
-        artifact = Artifact(f"run-{self.id}-files", "run_files")
+        from modelbay.sdk.public_runs import RUN_FILES_TYPE  # the public API reads them too
+
+        artifact = Artifact(f"run-{self.id}-files", RUN_FILES_TYPE)
         saved = []
         for path in files:
             rel = os.path.relpath(path.absolute(), base.absolute())

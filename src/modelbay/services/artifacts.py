@@ -16,7 +16,16 @@ from modelbay.errors import ConflictError, InvalidInputError, NotFoundError
 from modelbay.names import LATEST, ArtifactRef, Ref, RegistryRef
 from modelbay.services import access
 from modelbay.services.blobs import BlobService
-from modelbay.services.core import Info, Located, Principal, describe, locate, now, record
+from modelbay.services.core import (
+    Info,
+    Located,
+    Principal,
+    describe,
+    locate,
+    now,
+    project_or_registry,
+    record,
+)
 from modelbay.store import access as access_store
 from modelbay.store import artifacts as store
 from modelbay.store import registry as registry_store
@@ -291,6 +300,7 @@ class ArtifactService:
             NotFoundError: nothing by that reference (or nothing the principal may read).
         """
         with self.db.read() as conn:
+            ref = project_or_registry(conn, ref)
             access.require_ref(conn, principal, ref)
             return describe(conn, locate(conn, ref))
 
@@ -523,6 +533,7 @@ class ArtifactService:
             NotFoundError: no such version or run.
         """
         with self.db.write() as conn:
+            ref = project_or_registry(conn, ref)
             access.require_ref(conn, principal, ref)
             if run_id is not None and project is not None:
                 access.require_project(conn, principal, project, Role.MEMBER)

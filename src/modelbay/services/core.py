@@ -10,7 +10,15 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from modelbay.errors import NotFoundError
-from modelbay.names import ArtifactRef, Ref, RegistryRef, registry_ref, version_index
+from modelbay.names import (
+    NAME_RE,
+    REGISTRY_SUFFIX,
+    ArtifactRef,
+    Ref,
+    RegistryRef,
+    registry_ref,
+    version_index,
+)
 from modelbay.services import outbox
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import registry as registry_store
@@ -55,6 +63,23 @@ class Located:
     #: The row the reference was found by (source version columns, and link columns through
     #: a registry), so that describing it needs no second look-up.
     row: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+def project_or_registry(conn: Connection, ref: Ref) -> Ref:
+    """``X-registry/name`` names registry X; when there is no such registry but there is a
+    project ``X-registry`` (W&B lets projects end so), it names that project's artifact.
+
+    Services call this before checking access, so that the check is the project's.
+    """
+    if (
+        isinstance(ref, RegistryRef)
+        and registry_store.get_registry(conn, ref.registry) is None
+        and NAME_RE.match(ref.collection)
+    ):
+        project = f"{ref.registry}{REGISTRY_SUFFIX}"
+        if artifact_store.project_id(conn, project) is not None:
+            return ArtifactRef(project, ref.collection, ref.selector)
+    return ref
 
 
 def locate(conn: Connection, ref: Ref) -> Located:

@@ -27,6 +27,7 @@ from modelbay.services.core import (
     link_info,
     locate,
     now,
+    project_or_registry,
     record,
 )
 from modelbay.store import access as access_store
@@ -362,6 +363,7 @@ class RegistryService:
         t = now()
         with self.db.write() as conn:
             reg = access.require_registry(conn, principal, registry, Role.MEMBER)
+            source = project_or_registry(conn, source)
             access.require_ref(conn, principal, source, Role.VIEWER)
             for alias in alias_list:
                 access.require_alias_change(
