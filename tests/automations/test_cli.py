@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Env
 from standardwebhooks.webhooks import Webhook
+from support.automations import Env
 from support.processes import ServerProcess
 from support.receiver import Receiver
 from typer.testing import CliRunner

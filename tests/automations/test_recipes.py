@@ -23,7 +23,7 @@ from modelbay.automations import OnAddArtifactAlias, SendWebhook
 from modelbay.sdk.transport import reset_transports
 
 if TYPE_CHECKING:
-    from conftest import Env
+    from support.automations import Env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

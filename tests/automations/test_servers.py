@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import Env
+from support.automations import Env
 from support.processes import ServerProcess
 from support.receiver import Receiver
 

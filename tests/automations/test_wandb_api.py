@@ -30,7 +30,7 @@ from modelbay.errors import AlreadyExistsError, InvalidInputError
 from modelbay.sdk.transport import reset_transports
 
 if TYPE_CHECKING:
-    from conftest import Env
+    from support.automations import Env
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "conformance" / "examples").glob("automation_*"))
 

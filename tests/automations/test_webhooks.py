@@ -8,8 +8,8 @@ import socket
 import time
 
 import pytest
-from conftest import Env
 from standardwebhooks.webhooks import Webhook
+from support.automations import Env
 from support.receiver import Receiver
 
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError
