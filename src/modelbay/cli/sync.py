@@ -86,7 +86,8 @@ def find_run_dirs(roots: list[Path]) -> list[Path]:
 
 def sync_one(transport: Any, run_dir: Path) -> dict[str, Any]:
     """Sync one run directory; failures are reported in the result, not raised."""
-    from modelbay.sdk.spool import Journal, sync_run
+    from modelbay.sdk.journal_sync import sync_run
+    from modelbay.sdk.spool import Journal
 
     base: dict[str, Any] = {"dir": str(run_dir), "run": run_dir.parent.name + "/" + run_dir.name}
     try:

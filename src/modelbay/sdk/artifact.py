@@ -23,7 +23,7 @@ from modelbay.errors import (
     InvalidPathError,
     NotFoundError,
 )
-from modelbay.sdk.artifact_entry import ArtifactCollectionRef, ArtifactEntry, _iso
+from modelbay.sdk.artifact_entry import ArtifactEntry
 from modelbay.sdk.artifact_lineage import ArtifactLineage
 from modelbay.sdk.local_tree import _walk, _within
 from modelbay.sdk.transport import Info, Transport
@@ -444,19 +444,6 @@ class Artifact(ArtifactLineage):
         return self._logged()[1].id
 
     @property
-    def created_at(self) -> str:
-        """When the version was logged, as W&B gives it: ISO 8601 in UTC."""
-        return _iso(self._logged()[1].created_at)
-
-    @property
-    def updated_at(self) -> str:
-        """When the version was last changed (ISO 8601, UTC): when it was linked, for a
-        registry version; else when it was logged (later edits of aliases, tags and
-        metadata are in :meth:`history`)."""
-        version = self._logged()[1]
-        return _iso(version.link.linked_at if version.link else version.created_at)
-
-    @property
     def state(self) -> str:
         """W&B's states: ``PENDING`` for a draft, ``COMMITTED`` once logged, ``DELETED``."""
         if self._version is None:
@@ -469,44 +456,6 @@ class Artifact(ArtifactLineage):
         if self._version is not None:
             return self._version.file_count
         return len(self._entries) + len(self._references) + len(self._carried)
-
-    @property
-    def entity(self) -> str:
-        """Who logged the version (W&B's entity; see ``modelbay.sdk.session``)."""
-        return self._logged()[1].created_by or "local"
-
-    @property
-    def collection(self) -> ArtifactCollectionRef:
-        """The sequence this version was reached through: its artifact, or its registry
-        collection."""
-        version = self._logged()[1]
-        if version.link is not None:
-            holder = f"{version.link.registry}{names.REGISTRY_SUFFIX}"
-            return ArtifactCollectionRef(version.link.collection, version.type, holder, None, True)
-        return ArtifactCollectionRef(version.name, version.type, version.project, self.entity)
-
-    @property
-    def source_collection(self) -> ArtifactCollectionRef:
-        version = self._logged()[1]
-        return ArtifactCollectionRef(version.name, version.type, version.project, self.entity)
-
-    @property
-    def source_name(self) -> str:
-        """``name:vN`` of the artifact version itself (for a registry version too)."""
-        version = self._logged()[1]
-        return f"{version.name}:{version.version}"
-
-    @property
-    def source_version(self) -> str:
-        return self._logged()[1].version
-
-    @property
-    def source_project(self) -> str:
-        return self._logged()[1].project
-
-    @property
-    def source_entity(self) -> str:
-        return self.entity
 
     def wait(self, timeout: int | None = None) -> Artifact:
         """Return this version once logged. Logging returns only when a version is

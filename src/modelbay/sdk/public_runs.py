@@ -28,10 +28,10 @@ from modelbay.contract import public_api as pa
 from modelbay.contract import requests as rq
 from modelbay.errors import MissingExtraError, NotFoundError
 from modelbay.sdk.artifact import Artifact, ArtifactFile
+from modelbay.sdk.run_files import RUN_FILES_TYPE
 from modelbay.sdk.transport import Transport
 
 #: The type of the artifact that holds a run's files.
-RUN_FILES_TYPE = "run-files"
 SYSTEM_PREFIX = "system/"
 #: A file in each version of a run's files that makes every change a new version.
 REVISION_FILE = ".modelbay-revision"

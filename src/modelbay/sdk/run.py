@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import collections
 import os
-import re
 import sys
 import time
 import warnings
@@ -722,34 +721,12 @@ class Run:
             InvalidInputError: ``policy`` is not "live", "now" or "end", or a file
                 matched is not under ``base_path``.
         """
-        import glob as globbing
+        from modelbay.sdk.run_files import files_artifact
 
         if glob_str is None:
             return False
-        if policy not in ("live", "now", "end"):
-            raise InvalidInputError(f"save: policy must be 'live', 'now' or 'end', not {policy!r}")
-        pattern = os.fspath(glob_str)
-        if base_path is not None:
-            base = Path(base_path)
-        else:  # the directory part before the first wildcard
-            fixed = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
-            base = Path(fixed).parent if fixed else Path(".")
-        found = [Path(p) for p in sorted(globbing.glob(pattern, recursive=True))]
-        files = [p for p in found if p.is_file()]
-        if not files:
-            _say(f"save: no files match {pattern!r}")
-            return []
-        from modelbay.sdk.public_runs import RUN_FILES_TYPE  # the public API reads them too
-
-        artifact = Artifact(f"run-{self.id}-files", RUN_FILES_TYPE)
-        saved = []
-        for path in files:
-            rel = os.path.relpath(path.absolute(), base.absolute())
-            if rel.startswith(".."):
-                raise InvalidInputError(f"save: {path} is not under base_path {base}")
-            artifact.add_file(path, name=Path(rel).as_posix())
-            saved.append(str(path))
-        if self._transport is not None:
+        artifact, saved = files_artifact(self.id, glob_str, base_path, policy)
+        if artifact is not None and self._transport is not None:
             self.log_artifact(artifact)
         return saved
 

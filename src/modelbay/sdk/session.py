@@ -25,10 +25,11 @@ from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError, TransportError
 from modelbay.sdk.artifact import Artifact
+from modelbay.sdk.journal_sync import sync_run
 from modelbay.sdk.metric_defs import Metric
 from modelbay.sdk.run import DEFAULT_PROJECT, MODES, Run, current_run
 from modelbay.sdk.run_config import RunSettings, printable
-from modelbay.sdk.spool import Journal, sync_run
+from modelbay.sdk.spool import Journal
 from modelbay.sdk.system import system_facts
 from modelbay.sdk.transport import Info, connect
 from modelbay.settings import Settings
