@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from modelbay.blobs import BlobBackend, open_backend
 from modelbay.services.access import AccessService
 from modelbay.services.artifacts import ArtifactService
+from modelbay.services.audit import AuditService
 from modelbay.services.auth import AuthService
 from modelbay.services.automations import AutomationService
 from modelbay.services.blobs import BlobService
@@ -20,6 +21,7 @@ from modelbay.services.registry import RegistryService, ensure_core_registries
 from modelbay.services.runs import RunService
 from modelbay.services.search import SearchService
 from modelbay.services.tables import TableService
+from modelbay.services.sessions import SessionService
 from modelbay.services.views import ViewService
 from modelbay.settings import Settings
 from modelbay.store.database import Database, WouldWait
@@ -46,6 +48,8 @@ class Services:
     tables: TableService
     search: SearchService
     jobs: JobService
+    audit: AuditService
+    sessions: SessionService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -76,6 +80,8 @@ class Services:
             tables=TableService(db, blobs, settings.data_dir / "table-cache"),
             search=SearchService(db, run_timeout=settings.run_timeout),
             jobs=JobService(db),
+            audit=AuditService(db),
+            sessions=SessionService(db),
         )
 
     def close(self) -> None:

@@ -71,9 +71,8 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 
 def login_link(app: FastAPI, user: str = "admin") -> str:
-    """A one-time path that signs ``user`` in (valid 15 minutes, in this process only)."""
-    state: UIState = app.state.ui
-    return f"/login/once/{state.links.issue(user)}"
+    """A one-time path that signs ``user`` in (valid 15 minutes, on any replica)."""
+    return f"/login/once/{app.state.services.sessions.issue_link(user)}"
 
 
 __all__ = ["install", "login_link"]
