@@ -46,7 +46,8 @@ class ServiceAccountCreate(r.Request):
 
 
 class Password(r.Request):
-    password: Text = Field(min_length=8, max_length=1024)
+    #: 8 to 1024 characters (the service says so when not).
+    password: Text = Field(max_length=1024)
 
 
 class UserPassword(Password):
