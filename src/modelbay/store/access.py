@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import P, dict_rows, inserted_id
+from modelbay.store.common import P, dict_rows, for_update, insert_ignore, inserted_id
 from modelbay.store.prepared import Prepared, fetch_rows
 from modelbay.store.schema import (
     memberships,
@@ -156,16 +156,14 @@ def insert_team(conn: Connection, name: str, now: float) -> int:
 
 
 def add_team_member(conn: Connection, team: int, user: int) -> bool:
-    """Add a user to a team; False when they were in it already."""
-    exists = conn.execute(
-        sa.select(team_members.c.user_id).where(
-            team_members.c.team_id == team, team_members.c.user_id == user
+    """Add a user to a team; False when they were in it already (also when another
+    transaction added them at the same moment: no unique violation)."""
+    return (
+        insert_ignore(
+            conn, team_members, {"team_id": team, "user_id": user}, ["team_id", "user_id"]
         )
-    ).first()
-    if exists is not None:
-        return False
-    conn.execute(team_members.insert().values(team_id=team, user_id=user))
-    return True
+        == 1
+    )
 
 
 def remove_team_member(conn: Connection, team: int, user: int) -> bool:
@@ -209,22 +207,27 @@ def set_membership(
     role: str,
     now: float,
 ) -> str | None:
-    """Give a user or team ``role`` in a registry or project; returns the role it had."""
+    """Give a user or team ``role`` in a registry or project; returns the role it had.
+
+    The row is inserted without a conflict (two transactions adding the same member at once
+    both succeed, the later one as an update), then locked and updated when it existed.
+    """
     who = memberships.c.user_id == user if user is not None else memberships.c.team_id == team
     where = sa.and_(_target(registry_id, project_id), who)
-    before = conn.execute(sa.select(memberships.c.role).where(where)).scalar()
-    if before is None:
-        conn.execute(
-            memberships.insert().values(
-                registry_id=registry_id,
-                project_id=project_id,
-                user_id=user,
-                team_id=team,
-                role=role,
-                created_at=now,
-            )
-        )
-    elif before != role:
+    keys = ["registry_id" if registry_id is not None else "project_id"]
+    keys.append("user_id" if user is not None else "team_id")
+    values = {
+        "registry_id": registry_id,
+        "project_id": project_id,
+        "user_id": user,
+        "team_id": team,
+        "role": role,
+        "created_at": now,
+    }
+    if insert_ignore(conn, memberships, values, keys):
+        return None
+    before = conn.execute(for_update(conn, sa.select(memberships.c.role).where(where))).scalar()
+    if before != role:
         conn.execute(memberships.update().where(where).values(role=role))
     return str(before) if before is not None else None
 
