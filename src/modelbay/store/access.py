@@ -17,6 +17,11 @@ from sqlalchemy.engine import Connection
 from modelbay.store.common import P, dict_rows, for_update, insert_ignore, inserted_id
 from modelbay.store.prepared import Prepared, fetch_rows
 from modelbay.store.schema import (
+    artifact_versions,
+    artifacts,
+    collections,
+    files,
+    links,
     memberships,
     projects,
     promotion_requests,
@@ -427,3 +432,52 @@ def reviews_of(conn: Connection, request_ids: list[int]) -> dict[int, list[dict[
             {k: r[k] for k in ("user", "decision", "comment", "created_at")}
         )
     return out
+
+
+# -- who may fetch bytes ---------------------------------------------------------------------
+
+#: The roles that may download (a restricted viewer sees, but may not).
+DOWNLOAD_ROLES = ("viewer", "member", "admin")
+
+
+def _download_memberships(user_id: int, column: Any) -> Any:
+    return sa.select(column).where(
+        column.is_not(None), memberships.c.role.in_(DOWNLOAD_ROLES), _member_of(user_id)
+    )
+
+
+def downloadable_digests(conn: Connection, user_id: int, digests: list[str]) -> set[str]:
+    """Of ``digests``, those held by a live version the user may download: in a project they
+    may download from, or linked into a registry they may download from."""
+    projects_ok = sa.or_(
+        projects.c.visibility == ORGANIZATION,
+        projects.c.created_by == user_id,
+        projects.c.id.in_(_download_memberships(user_id, memberships.c.project_id)),
+    )
+    registries_ok = sa.or_(
+        registries.c.visibility == ORGANIZATION,
+        registries.c.id.in_(_download_memberships(user_id, memberships.c.registry_id)),
+    )
+    linked_ok = (
+        sa.select(links.c.artifact_version_id)
+        .join(collections, collections.c.id == links.c.collection_id)
+        .join(registries, registries.c.id == collections.c.registry_id)
+        .where(registries_ok)
+    )
+    found: set[str] = set()
+    for start in range(0, len(digests), 500):
+        chunk = digests[start : start + 500]
+        stmt = (
+            sa.select(files.c.sha256)
+            .distinct()
+            .join(artifact_versions, artifact_versions.c.id == files.c.version_id)
+            .join(artifacts, artifacts.c.id == artifact_versions.c.artifact_id)
+            .join(projects, projects.c.id == artifacts.c.project_id)
+            .where(
+                files.c.sha256.in_(chunk),
+                artifact_versions.c.deleted_at.is_(None),
+                sa.or_(projects_ok, artifact_versions.c.id.in_(linked_ok)),
+            )
+        )
+        found.update(d for (d,) in conn.execute(stmt))
+    return found
