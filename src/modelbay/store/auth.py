@@ -43,9 +43,7 @@ def get_user_by_id(conn: Connection, user_id: int) -> dict[str, Any] | None:
 def insert_service_account(conn: Connection, name: str, team_id: int, now: float) -> int:
     return inserted_id(
         conn.execute(
-            users.insert().values(
-                name=name, is_admin=False, created_at=now, owner_team_id=team_id
-            )
+            users.insert().values(name=name, is_admin=False, created_at=now, owner_team_id=team_id)
         )
     )
 
@@ -161,9 +159,7 @@ def revoke_key(conn: Connection, key_id: int, now: float) -> bool:
 
 
 def team_member_ids(conn: Connection, team_id: int) -> set[int]:
-    rows = conn.execute(
-        sa.select(team_members.c.user_id).where(team_members.c.team_id == team_id)
-    )
+    rows = conn.execute(sa.select(team_members.c.user_id).where(team_members.c.team_id == team_id))
     return {int(r[0]) for r in rows}
 
 
@@ -185,7 +181,9 @@ def insert_session(
 _SESSION_USER = (
     sa.select(users.c.id, users.c.name, users.c.is_admin)
     .join(web_sessions, web_sessions.c.user_id == users.c.id)
-    .where(web_sessions.c.id == sa.bindparam("sid"), web_sessions.c.expires_at > sa.bindparam("now"))
+    .where(
+        web_sessions.c.id == sa.bindparam("sid"), web_sessions.c.expires_at > sa.bindparam("now")
+    )
 )
 
 
