@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from modelbay.cli import access as access_cli
+from modelbay.cli import account as account_cli
 from modelbay.cli import agent as agent_cli
 from modelbay.cli import artifact as artifact_cli
 from modelbay.cli import auth as auth_cli
@@ -49,6 +50,7 @@ gc_cli.register(app)
 db_cli.register(app)
 automation_cli.register(app)
 agent_cli.register(app)
+account_cli.register(app)
 
 
 #: How long a stopping server lets requests in flight finish: under the 10 s Docker waits
