@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from modelbay.errors import NotFoundError
 from modelbay.server.ui import (
     access,
+    account,
     automations,
     compare,
     login,
@@ -65,7 +66,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(assets)
     app.include_router(compare.data_router)
     app.include_router(tables.data_router)
-    for module in (login, access, registry, project, compare, tables, version, automations):
+    for module in (login, access, registry, project, compare, tables, version, automations, account):
         app.include_router(module.router)
     app.mount("/-/static", StaticFiles(directory=STATIC), name="ui-static")
 
