@@ -171,6 +171,14 @@ def server(
                 typer.echo(
                     "modelbay: logged the demo project 'models_quickstart' and model 'MNIST'"
                 )
+        from modelbay.settings import private_dir
+
+        if private_dir(settings.data_dir):
+            typer.echo(
+                f"modelbay: warning: {settings.data_dir} is readable by other OS users; its "
+                f"permissions are the boundary of this server's data (chmod 700 it)",
+                err=True,
+            )
         services = Services.open(settings)
         typer.echo(
             f"modelbay: data in {settings.data_dir}, database {_safe_url(settings.database_url)}"

@@ -23,7 +23,7 @@ from modelbay.services.search import SearchService
 from modelbay.services.tables import TableService
 from modelbay.services.sessions import SessionService
 from modelbay.services.views import ViewService
-from modelbay.settings import Settings
+from modelbay.settings import Settings, private_dir
 from modelbay.store.database import Database, WouldWait
 
 
@@ -53,6 +53,7 @@ class Services:
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
+        private_dir(settings.data_dir)
         db = Database(settings.database_url, migrate=settings.migrates)
         db.check_schema()
         ensure_core_registries(db)
