@@ -95,7 +95,7 @@ class AuthService:
         """
         if not key:
             raise AuthenticationError("an API key is required: send 'Authorization: Bearer <key>'")
-        with self.db.read() as conn:
+        with self.db.one_read() as conn:
             row = store.user_by_key_hash(conn, hash_key(key), now())
         if row is None:
             raise AuthenticationError("unknown API key, or one revoked or expired")

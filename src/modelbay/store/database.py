@@ -149,6 +149,18 @@ class Database:
             where,
         )
 
+    @contextlib.contextmanager
+    def one_read(self) -> Iterator[Connection]:
+        """A connection for a single read statement, without a transaction of its own (one
+        statement reads one consistent snapshot anyway): for the key look-up every request
+        makes, where BEGIN and COMMIT cost as much as the query.
+
+        Raises:
+            StorageFullError: as :meth:`read`.
+        """
+        with _full_is_typed(), self.engine.connect() as conn:
+            yield conn
+
     def migrate(self) -> None:
         """Bring the schema to :data:`HEAD_REVISION`; several processes may call this at once."""
         if self._revision() == HEAD_REVISION:
