@@ -75,6 +75,7 @@ from _common import (  # noqa: E402
     summary,
     time_calls,
 )
+from _roles import roles_overhead, roles_world  # noqa: E402
 
 from modelbay.sdk.transport import parse_body  # noqa: E402
 
@@ -512,56 +513,6 @@ def modelbay_help() -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
-ROLE_REGISTRIES, ROLE_TEAMS, REACHED_PER_TEAM = 1000, 5, 10
-
-
-def _roles_world(url: str, admin: Modelbay, threads: int) -> tuple[str, str, dict[str, Any]]:
-    """1,000 restricted registries; a user in 5 teams, each team a member of 10 of them
-    (untimed setup). Returns the user's key, the registry the workload uses, and what was
-    made."""
-    t0 = time.perf_counter()
-    names = [f"r{i:04d}" for i in range(ROLE_REGISTRIES)]
-
-    def create(name: str) -> None:
-        admin.call("POST", "/registries", json={"name": name, "visibility": "restricted"})
-
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(create, names))
-    user = f"bench-user-{uuid.uuid4().hex[:6]}"
-    key = admin.call("POST", "/users", json={"name": user})["key"]
-    reached: list[str] = []
-    step = ROLE_REGISTRIES // (ROLE_TEAMS * REACHED_PER_TEAM)
-    for t in range(ROLE_TEAMS):
-        team = f"team-{t}-{user}"
-        admin.call("POST", "/teams", json={"name": team})
-        admin.call("PUT", f"/teams/{team}/members/{user}")
-        # A few other users in each team, as teams have.
-        for other in range(3):
-            name = f"{team}-m{other}"
-            admin.call("POST", "/users", json={"name": name})
-            admin.call("PUT", f"/teams/{team}/members/{name}")
-        for j in range(REACHED_PER_TEAM):
-            registry = names[(t * REACHED_PER_TEAM + j) * step]
-            admin.call(
-                "POST", f"/registries/{registry}/members", json={"team": team, "role": "member"}
-            )
-            reached.append(registry)
-    as_user = Modelbay(url, key)
-    try:
-        visible = [r["name"] for r in as_user.call("GET", "/registries")["registries"]]
-    finally:
-        as_user.close()
-    made = {
-        "registries": ROLE_REGISTRIES,
-        "teams": ROLE_TEAMS,
-        "reached": len(set(reached)),
-        "visible_to_user": len(visible),
-        "setup_s": round(time.perf_counter() - t0, 1),
-    }
-    log(f"roles: {made}")
-    return key, reached[len(reached) // 2], made
-
-
 def run_modelbay(
     label: str,
     workers: int | None,
@@ -601,7 +552,9 @@ def run_modelbay(
         if roles:
             admin = Modelbay(url, key, threads=args.setup_threads)
             try:
-                user_key, registry, result["roles"] = _roles_world(url, admin, args.setup_threads)
+                user_key, registry, result["roles"] = roles_world(
+                    url, admin, args.setup_threads, Modelbay
+                )
             finally:
                 admin.close()
             mb = Modelbay(url, user_key, threads=args.setup_threads, registry=registry)
@@ -787,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _compare(out)
     if args.roles:
-        _roles_overhead(out)
+        roles_overhead(out, _best, TARGET, METRICS)
     out["load_avg_end"] = load_average()
     cpus = os.cpu_count() or 1
     busy = [x[0] for x in (out["load_avg_start"], out["load_avg_end"]) if x]
@@ -798,30 +751,6 @@ def main(argv: list[str] | None = None) -> int:
     out["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     print(json.dumps(out, separators=(",", ":")), flush=True)
     return 0
-
-
-#: With roles on, link, resolve and list stay within this factor of the admin's figures.
-ROLES_TARGET = 1.2
-
-
-def _roles_overhead(out: dict[str, Any]) -> None:
-    """Roles against no roles (the admin's run), and the roles run against MLflow."""
-    base, roles = out.get("modelbay", {}), out.get("modelbay_roles", {})
-    overhead: dict[str, Any] = {"target": ROLES_TARGET}
-    for metric in ("link", "alias", "resolve", "list_10k"):
-        a, b = base.get(f"{metric}_ms"), roles.get(f"{metric}_ms")
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > 0:
-            overhead[metric] = round(b / a, 3)
-    overhead["meets_target"] = {
-        m: overhead[m] <= ROLES_TARGET for m in ("link", "resolve", "list_10k") if m in overhead
-    }
-    out["roles_overhead"] = overhead
-    ratios: dict[str, Any] = {}
-    for metric in METRICS:
-        ref, _ = _best(out, "mlflow_", metric)
-        ratios[metric] = ratio(ref, roles.get(f"{metric}_ms"))
-    out["ratio_roles"] = ratios
-    out["meets_target_roles"] = {m: (r is not None and r >= TARGET) for m, r in ratios.items()}
 
 
 # Where one MLflow operation was timed in more than one way, the fastest way is the reference.
