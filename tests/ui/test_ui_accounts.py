@@ -21,7 +21,7 @@ def test_create_a_key_shown_once_revoke_it_and_find_it_in_the_audit_log(
     page, ui_server, artifacts_dir
 ):
     name = f"laptop-{uuid.uuid4().hex[:6]}"
-    page.click("a.me-name")
+    page.click("a.me-link")
     page.wait_for_url("**/keys")
     page.fill("input[name=name]", name)
     page.select_option("select[name=expires]", "30")
