@@ -20,8 +20,8 @@ from modelbay.services.promotions import PromotionService
 from modelbay.services.registry import RegistryService, ensure_core_registries
 from modelbay.services.runs import RunService
 from modelbay.services.search import SearchService
-from modelbay.services.tables import TableService
 from modelbay.services.sessions import SessionService
+from modelbay.services.tables import TableService
 from modelbay.services.views import ViewService
 from modelbay.settings import Settings, private_dir
 from modelbay.store.database import Database, WouldWait
