@@ -108,7 +108,7 @@ def key_list(
     every: Annotated[bool, typer.Option("--all", help="Every user's keys (admins).")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """List API keys (never the keys themselves): yours, a user's, or everyone's."""
+    """List API keys (not the keys themselves): yours, or others'."""
     from modelbay.contract import accounts
 
     with fail_on_error(as_json):
@@ -138,7 +138,7 @@ def key_revoke(
     key_id: Annotated[int, typer.Argument(metavar="ID", help="The key's id (modelbay key list).")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Revoke an API key: requests with it are refused from now on, on every server."""
+    """Revoke an API key: refused from now on, by every server."""
     from modelbay.contract import accounts
 
     with fail_on_error(as_json):
@@ -165,7 +165,7 @@ def user_create(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create a user (admins), printing their first API key this once."""
+    """Create a user (admins); prints their first API key, once."""
     from modelbay.contract import accounts
     from modelbay.contract import operations as ops
     from modelbay.contract import requests as rq
@@ -221,7 +221,7 @@ def user_password(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Set a password for signing in to the web UI (asked for, hidden, twice)."""
+    """Set a password for the web UI (asked twice, hidden)."""
     from modelbay.contract import accounts
 
     with fail_on_error(as_json):
@@ -256,7 +256,7 @@ def audit(
         typer.Option(
             "--object",
             metavar="NAME",
-            help="An object and what it holds: model-registry/MNIST, user/alice ...",
+            help="An object and what it holds (model-registry/MNIST, user/alice).",
         ),
     ] = None,
     since: Annotated[
@@ -270,7 +270,7 @@ def audit(
     as_csv: Annotated[bool, typer.Option("--csv", help="Write CSV on stdout.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """The organization's audit log, newest first (organization admins)."""
+    """The organization's audit log, newest first (admins only)."""
     from modelbay.contract import accounts
 
     with fail_on_error(as_json):
