@@ -25,9 +25,16 @@ has used ``--budget`` seconds and made at least 50 calls. Setup is untimed: MLfl
 10,000 versions are one bulk INSERT through MLflow's own ORM table; modelbay's go
 through its REST API (blob, commit, link), which dominates the run time.
 
+With ``--roles``, modelbay also runs as a non-admin user who reaches 50 of 1,000
+restricted registries through 5 teams (member role), linking into one of them, resolving
+and listing there (``modelbay_roles``), next to the same figures as the admin on the
+``model`` registry (``modelbay``); ``roles_overhead`` holds the ratios (target: at most
+1.2) and the MLflow ratios apply to both. The ``--workers 2`` run is skipped then.
+
 Usage::
 
     python bench/registry.py                 # full run (~5-6 minutes on an idle 2-core box)
+    python bench/registry.py --roles         # with the roles run (~7 minutes)
     python bench/registry.py --quick         # smoke run
     python bench/registry.py --only mlflow --quick
 """
@@ -68,6 +75,7 @@ from _common import (  # noqa: E402
     summary,
     time_calls,
 )
+from _roles import roles_overhead, roles_world  # noqa: E402
 
 from modelbay.sdk.transport import parse_body  # noqa: E402
 
@@ -119,6 +127,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "is so slow that n calls would take longer; the stats say how many calls were made",
     )
     p.add_argument("--setup-threads", type=int, default=8, help="client threads for untimed setup")
+    p.add_argument(
+        "--roles",
+        action="store_true",
+        help="also run modelbay as a user reaching 50 of 1,000 restricted registries through "
+        "5 teams, and compare with the admin's figures",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp directory (server logs)")
     args = p.parse_args(argv)
     quick = {"n": 20, "list_size": 300, "list_reps": 2, "page_size": 100, "warmup": 3}
@@ -340,7 +354,8 @@ class ModelbayHTTPError(RuntimeError):
 class Modelbay:
     """A thin, strict client for the parts of modelbay's REST API the benchmark uses."""
 
-    def __init__(self, url: str, key: str, threads: int = 8) -> None:
+    def __init__(self, url: str, key: str, threads: int = 8, registry: str = "model") -> None:
+        self.registry = registry
         self.http = httpx.Client(
             base_url=f"{url}/api/v1",
             headers={"Authorization": f"Bearer {key}"},
@@ -407,15 +422,15 @@ class Modelbay:
     # -- registry
 
     def link(self, collection: str, ref: str) -> str:
-        """Link ``ref`` into the model registry's ``collection`` (created on first use)."""
-        path = f"/registries/model/collections/{collection}/versions"
+        """Link ``ref`` into the registry's ``collection`` (created on first use)."""
+        path = f"/registries/{self.registry}/collections/{collection}/versions"
         answer = self.call("POST", path, json={"artifact": ref, "aliases": []})
         return _collection_version(answer, "link")
 
     def set_alias(self, collection: str, alias: str, version: str) -> None:
         self.call(
             "PUT",
-            f"/registries/model/collections/{collection}/aliases/{alias}",
+            f"/registries/{self.registry}/collections/{collection}/aliases/{alias}",
             json={"version": version},
         )
 
@@ -425,7 +440,7 @@ class Modelbay:
     def list_versions(self, collection: str, page_size: int) -> tuple[int, int]:
         """Page through a collection; return (versions, pages)."""
         total, pages, token = 0, 0, None
-        path = f"/registries/model/collections/{collection}/versions"
+        path = f"/registries/{self.registry}/collections/{collection}/versions"
         while True:
             params: dict[str, Any] = {"limit": page_size}
             if token:
@@ -499,10 +514,18 @@ def modelbay_help() -> str | None:
 
 
 def run_modelbay(
-    label: str, workers: int | None, args: argparse.Namespace, root: Path, data: Path, key: str
+    label: str,
+    workers: int | None,
+    args: argparse.Namespace,
+    root: Path,
+    data: Path,
+    key: str,
+    roles: bool = False,
 ) -> dict[str, Any]:
     """One modelbay server over ``data``; the runs share it, so the big listed collection
-    is set up once (per-call metrics use fresh collections and artifacts named per run)."""
+    is set up once (per-call metrics use fresh collections and artifacts named per run).
+    With ``roles``, the workload runs as a user reaching 50 of 1,000 restricted registries
+    through 5 teams, in one of them."""
     work = root / label
     work.mkdir()
     data.mkdir(exist_ok=True)
@@ -525,9 +548,21 @@ def run_modelbay(
     server = Server(label, cmd, f"{url}/api/v1/health", work, env=env)
     with running(server):
         result["startup_s"] = round(server.startup_s or 0.0, 1)
-        mb = Modelbay(url, key, threads=args.setup_threads)
+        project = "bench"
+        if roles:
+            admin = Modelbay(url, key, threads=args.setup_threads)
+            try:
+                user_key, registry, result["roles"] = roles_world(
+                    url, admin, args.setup_threads, Modelbay
+                )
+            finally:
+                admin.close()
+            mb = Modelbay(url, user_key, threads=args.setup_threads, registry=registry)
+            project = "bench-roles"  # the user's own project (its creator is its admin)
+        else:
+            mb = Modelbay(url, key, threads=args.setup_threads)
         try:
-            _modelbay_workload(mb, label, args, result)
+            _modelbay_workload(mb, label, args, result, project)
         finally:
             mb.close()
             if mb.notes:
@@ -536,9 +571,9 @@ def run_modelbay(
 
 
 def _modelbay_workload(
-    mb: Modelbay, label: str, args: argparse.Namespace, result: dict[str, Any]
+    mb: Modelbay, label: str, args: argparse.Namespace, result: dict[str, Any], project: str
 ) -> None:
-    n, warm, project = args.n, args.warmup, "bench"
+    n, warm = args.n, args.warmup
     coll, loglink = f"link-{label}", f"loglink-{label}"
 
     # Setup (untimed): n + warm committed artifact versions to link.
@@ -580,7 +615,7 @@ def _modelbay_workload(
     expected = links[len(timed) % len(links)]
 
     # 3. resolve the alias.
-    ref = f"model-registry/{coll}:{ALIAS}"
+    ref = f"{mb.registry}-registry/{coll}:{ALIAS}"
     for _ in range(warm):
         mb.resolve(ref)
     log(f"{label}: resolve x{n}")
@@ -599,7 +634,11 @@ def _modelbay_workload(
         count = 0
     if count == 0:
         t0 = time.perf_counter()
-        big_refs = _log_many(mb, project, "listme", args.list_size, args.setup_threads)
+        if project != "bench":
+            # The roles run links the versions the admin's run logged (readable to all).
+            big_refs = [f"bench/listme:v{i}" for i in range(args.list_size)]
+        else:
+            big_refs = _log_many(mb, project, "listme", args.list_size, args.setup_threads)
         t1 = time.perf_counter()
         mb.link(big, big_refs[0])
         with ThreadPoolExecutor(args.setup_threads) as pool:
@@ -668,7 +707,12 @@ def main(argv: list[str] | None = None) -> int:
                 out["modelbay"] = _guarded(
                     "modelbay", lambda: run_modelbay("modelbay", None, args, root, data, key)
                 )
-                if "--workers" in helptext:
+                if args.roles:
+                    out["modelbay_roles"] = _guarded(
+                        "modelbay_roles",
+                        lambda: run_modelbay("modelbay_roles", None, args, root, data, key, True),
+                    )
+                elif "--workers" in helptext:
                     out["modelbay_workers2"] = _guarded(
                         "modelbay_workers2",
                         lambda: run_modelbay("modelbay_workers2", 2, args, root, data, key),
@@ -695,6 +739,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {root}")
 
     _compare(out)
+    if args.roles:
+        roles_overhead(out, _best, TARGET, METRICS)
     out["load_avg_end"] = load_average()
     cpus = os.cpu_count() or 1
     busy = [x[0] for x in (out["load_avg_start"], out["load_avg_end"]) if x]

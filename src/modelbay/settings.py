@@ -176,6 +176,18 @@ def _os_user() -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:128] or "local"
 
 
+def private_dir(path: Path) -> bool:
+    """Create ``path`` readable by this OS user only (0700) when it does not exist: the
+    directory's permissions are the boundary of an embedded or single-machine deployment
+    (whoever can read it can read every key hash, session and blob). Returns True when the
+    directory existed already with permissions open to its group or others."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)  # the umask can only have removed bits; say it whole
+        return False
+    return bool(path.stat().st_mode & 0o077)
+
+
 def credentials_file(data_dir: Path) -> Path:
     return data_dir / "credentials.json"
 

@@ -46,6 +46,7 @@ ACCESS_ONLY = {
     "complete_upload": "needs an upload session of the caller's own",
     "extend_job": "needs a job lease of the caller's own",
     "complete_job": "needs a job lease of the caller's own",
+    "revoke_key": "needs a key of the caller's own (another's is a 404)",
 }
 
 _counter = itertools.count()
@@ -381,6 +382,19 @@ def args_of(name: str) -> Args | None:
         "lease_job": lambda w, v: {"queue": f"q{uniq()}", "agent": "matrix"},
         "extend_job": lambda w, v: {"delivery_id": 1, "lease_token": "none"},
         "complete_job": lambda w, v: {"delivery_id": 1, "lease_token": "none", "duration": 0.0},
+        "keys": lambda w, v: {},
+        "create_key": lambda w, v: {"name": f"k{uniq()}", "expires_in": 3600},
+        "revoke_key": lambda w, v: {
+            "key_id": ok(w.admin.post("/keys", json={"user": w.users["extra"]}))["id"]
+        },
+        "users": lambda w, v: {},
+        "create_service_account": lambda w, v: {
+            "name": f"ci{uniq()}",
+            "team": f"members{w.suffix}",
+        },
+        "set_password": lambda w, v: {"password": "matrix password"},
+        "set_user_password": lambda w, v: {"user": w.users["extra"], "password": "pass word"},
+        "audit": lambda w, v: {"actor": w.users["member"], "limit": 5},
     }
     return table.get(name)
 

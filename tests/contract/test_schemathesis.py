@@ -183,6 +183,9 @@ def target(
 @pytest.fixture
 def api_schema(target: Target) -> Any:
     document = requests.get(target.server.url + "/openapi.json", timeout=30).json()
+    # Revoking a key by a generated id revokes the fuzzer's own key (ids are small integers),
+    # and every later case would answer 401; tests/access covers that operation.
+    del document["paths"]["/api/v1/keys/{key_id}"]["delete"]
     return schemathesis.openapi.from_dict(declared_fields_only(document), config=config(target))
 
 

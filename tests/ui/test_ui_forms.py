@@ -68,9 +68,14 @@ def test_login_sets_a_hardened_session_cookie_and_logout_ends_it(ui_server, csrf
         assert "httponly" in cookie and "samesite=lax" in cookie
         home = client.get("/")
         assert home.status_code == 200 and "Signed in as admin" in home.text
+        copied = dict(client.cookies)
         out = client.post("/logout", data={"csrf_token": csrf(home.text)})
         assert out.status_code == 303
         assert client.get("/").status_code == 303
+    # The session ended on the server: a copy of the cookie taken before signing out opens
+    # nothing either.
+    with httpx.Client(base_url=ui_server.url, cookies=copied) as thief:
+        assert thief.get("/").status_code == 303
 
 
 def test_login_goes_back_only_to_this_site(ui_server, csrf):
@@ -404,21 +409,26 @@ def test_repeated_failed_sign_ins_lock_that_user_name_for_a_while(ui_server, csr
         assert sign_in(other, "correct horse battery").status_code == 303  # others may
 
 
-def test_the_sign_in_throttle_forgets_after_its_window():
+def test_the_sign_in_throttle_forgets_after_its_window(tmp_path):
     from modelbay.errors import RateLimitedError
-    from modelbay.services.auth import SignInThrottle
+    from modelbay.services.sessions import SessionService
+    from modelbay.store.database import Database
 
     now = [1000.0]
-    throttle = SignInThrottle(window=300.0, clock=lambda: now[0])
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    throttle = SessionService(db, window=300.0, clock=lambda: now[0])
     limits = {"user:a": 3, "client:x": 100}
-    for _ in range(3):
-        throttle.check(limits)
-        throttle.failed(list(limits))
-    with pytest.raises(RateLimitedError):
-        throttle.check(limits)
-    throttle.check({"user:b": 3, "client:x": 100})  # another user from the same address
-    now[0] += 301
-    throttle.check(limits)  # the window has passed
-    throttle.failed(list(limits))
-    throttle.succeeded("user:a")
-    throttle.check(limits)
+    try:
+        for _ in range(3):
+            throttle.check_throttle(limits)
+            throttle.sign_in_failed(list(limits))
+        with pytest.raises(RateLimitedError):
+            throttle.check_throttle(limits)
+        throttle.check_throttle({"user:b": 3, "client:x": 100})  # another user, same address
+        now[0] += 301
+        throttle.check_throttle(limits)  # the window has passed
+        throttle.sign_in_failed(list(limits))
+        throttle.sign_in_succeeded("user:a")
+        throttle.check_throttle(limits)
+    finally:
+        db.dispose()

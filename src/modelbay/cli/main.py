@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from modelbay.cli import access as access_cli
+from modelbay.cli import account as account_cli
 from modelbay.cli import agent as agent_cli
 from modelbay.cli import artifact as artifact_cli
 from modelbay.cli import auth as auth_cli
@@ -49,6 +50,7 @@ gc_cli.register(app)
 db_cli.register(app)
 automation_cli.register(app)
 agent_cli.register(app)
+account_cli.register(app)
 
 
 #: How long a stopping server lets requests in flight finish: under the 10 s Docker waits
@@ -169,6 +171,14 @@ def server(
                 typer.echo(
                     "modelbay: logged the demo project 'models_quickstart' and model 'MNIST'"
                 )
+        from modelbay.settings import private_dir
+
+        if private_dir(settings.data_dir):
+            typer.echo(
+                f"modelbay: warning: {settings.data_dir} is readable by other OS users; its "
+                f"permissions are the boundary of this server's data (chmod 700 it)",
+                err=True,
+            )
         services = Services.open(settings)
         typer.echo(
             f"modelbay: data in {settings.data_dir}, database {_safe_url(settings.database_url)}"

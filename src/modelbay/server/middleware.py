@@ -8,7 +8,9 @@ From the outside in:
   its response, and uvicorn then closes the connection: the client's next call failed
   with "connection reset"). A client that goes away mid-request is one line at info level.
 - :class:`ApiKeyGate` checks the API key of every ``/api/v1`` request from its headers,
-  before any byte of the body is read: a malformed body without a valid key is a 401.
+  before any byte of the body is read: a malformed body without a valid key is a 401. The
+  key is looked up in the database each time (no process caches it), so that a revoked or
+  expired key is refused at once by every worker and replica.
 - :class:`BodyLimits` refuses a body larger than its route allows: at once when the
   ``Content-Length`` says so, otherwise while the body streams in.
 """
@@ -151,9 +153,7 @@ class ApiKeyGate:
         auth = services.auth
         if not token:
             return auth.authenticate(None)  # raises
-        known = auth.cached(token)
-        if known is not None:
-            return known
+        # Looked up on every request, never cached: a revoked key is refused at once.
         if services.db.is_sqlite:  # a read there is quicker than a thread hop
             return auth.authenticate(token)
         return await run_in_threadpool(auth.authenticate, token)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from modelbay.blobs import BlobBackend, open_backend
 from modelbay.services.access import AccessService
 from modelbay.services.artifacts import ArtifactService
+from modelbay.services.audit import AuditService
 from modelbay.services.auth import AuthService
 from modelbay.services.automations import AutomationService
 from modelbay.services.blobs import BlobService
@@ -19,9 +20,10 @@ from modelbay.services.promotions import PromotionService
 from modelbay.services.registry import RegistryService, ensure_core_registries
 from modelbay.services.runs import RunService
 from modelbay.services.search import SearchService
+from modelbay.services.sessions import SessionService
 from modelbay.services.tables import TableService
 from modelbay.services.views import ViewService
-from modelbay.settings import Settings
+from modelbay.settings import Settings, private_dir
 from modelbay.store.database import Database, WouldWait
 
 
@@ -46,9 +48,12 @@ class Services:
     tables: TableService
     search: SearchService
     jobs: JobService
+    audit: AuditService
+    sessions: SessionService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
+        private_dir(settings.data_dir)
         db = Database(settings.database_url, migrate=settings.migrates)
         db.check_schema()
         ensure_core_registries(db)
@@ -76,6 +81,8 @@ class Services:
             tables=TableService(db, blobs, settings.data_dir / "table-cache"),
             search=SearchService(db, run_timeout=settings.run_timeout),
             jobs=JobService(db),
+            audit=AuditService(db),
+            sessions=SessionService(db),
         )
 
     def close(self) -> None:

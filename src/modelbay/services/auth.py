@@ -1,13 +1,17 @@
-"""Users, API keys and the principal of a request."""
+"""Users, service accounts, API keys and the principal of a request.
+
+No process keeps what a key authenticates: every request looks its key up, so that a key
+revoked or expired is refused at once by every worker and replica.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from modelbay import names
 from modelbay.errors import (
@@ -16,14 +20,15 @@ from modelbay.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
-    RateLimitedError,
 )
-from modelbay.services.core import Info, Principal, now
+from modelbay.services.core import Info, Principal, now, record
+from modelbay.store import access as access_store
 from modelbay.store import auth as store
 from modelbay.store.database import Database
 
 KEY_PREFIX = "mb_"
-CACHE_SECONDS = 30.0
+#: The longest a key may be made to live for (ten years).
+MAX_KEY_SECONDS = 10 * 365 * 86400.0
 
 
 def hash_key(key: str) -> str:
@@ -52,55 +57,9 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-class SignInThrottle:
-    """Failed sign-ins counted per key (``user:<name>``, ``client:<address>``): once a key has
-    ``limit`` failures within ``window`` seconds of its first, every attempt under it is
-    refused, the right password included, until that window has passed. A success clears
-    the user's count. Counted in this process: each replica counts its own.
-    """
-
-    def __init__(self, window: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window = window
-        self.clock = clock
-        self._failures: dict[str, tuple[float, int]] = {}  # key -> (first failure, count)
-        self._lock = threading.Lock()
-
-    def check(self, limits: dict[str, int]) -> None:
-        """Raises RateLimitedError when a key has reached its limit (key -> limit)."""
-        t = self.clock()
-        with self._lock:
-            for key, limit in limits.items():
-                first, count = self._failures.get(key, (t, 0))
-                if t - first >= self.window:
-                    self._failures.pop(key, None)
-                elif count >= limit:
-                    wait = int(self.window - (t - first)) + 1
-                    raise RateLimitedError(
-                        f"too many failed sign-ins; try again in {wait} s",
-                        {"retry_after": wait},
-                    )
-
-    def failed(self, keys: list[str]) -> None:
-        t = self.clock()
-        with self._lock:
-            if len(self._failures) > 100_000:  # bounded: forget the expired
-                self._failures = {k: v for k, v in self._failures.items() if t - v[0] < self.window}
-            for key in keys:
-                first, count = self._failures.get(key, (t, 0))
-                if t - first >= self.window:
-                    first, count = t, 0
-                self._failures[key] = (first, count + 1)
-
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-
 class AuthService:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._cache: dict[str, tuple[float, Principal]] = {}
-        self._lock = threading.Lock()
 
     def bootstrap_admin(self, admin_key: str | None = None) -> str | None:
         """Make sure an admin exists; returns a newly made key to show once, else None.
@@ -112,7 +71,7 @@ class AuthService:
             existing = store.get_user(conn, "admin")
             admin = store.ensure_user(conn, "admin", True, t)
             if admin_key:
-                if store.user_by_key_hash(conn, hash_key(admin_key)) is None:
+                if store.user_by_key_hash(conn, hash_key(admin_key), t) is None:
                     store.insert_key(
                         conn,
                         admin["id"],
@@ -128,34 +87,19 @@ class AuthService:
             store.insert_key(conn, admin["id"], hash_key(key), key[:8], "first start", t)
             return key
 
-    def cached(self, key: str) -> Principal | None:
-        """The principal of ``key`` if it was authenticated lately, else None (then ask
-        :meth:`authenticate`, which reads the database): for a caller on an event loop."""
-        hit = self._cache.get(hash_key(key))
-        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
-
     def authenticate(self, key: str | None) -> Principal:
-        """The principal a key belongs to.
+        """The principal a key belongs to, read from the database on every call.
 
         Raises:
-            AuthenticationError: no key, or an unknown one.
+            AuthenticationError: no key, or an unknown, revoked or expired one.
         """
         if not key:
             raise AuthenticationError("an API key is required: send 'Authorization: Bearer <key>'")
-        digest = hash_key(key)
-        hit = self._cache.get(digest)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        with self.db.read() as conn:
-            row = store.user_by_key_hash(conn, digest)
+        with self.db.one_read() as conn:
+            row = store.user_by_key_hash(conn, hash_key(key), now())
         if row is None:
-            raise AuthenticationError("unknown API key")
-        principal = Principal(row["id"], row["name"], bool(row["is_admin"]))
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (time.monotonic() + CACHE_SECONDS, principal)
-        return principal
+            raise AuthenticationError("unknown API key, or one revoked or expired")
+        return Principal(row["id"], row["name"], bool(row["is_admin"]))
 
     def whoami(self, principal: Principal) -> Info:
         """Who the caller is."""
@@ -167,6 +111,8 @@ class AuthService:
         with self.db.write() as conn:
             row = store.ensure_user(conn, name, True, now())
         return Principal(row["id"], row["name"], True)
+
+    # -- users -------------------------------------------------------------------------
 
     def create_user(self, principal: Principal, name: str, is_admin: bool = False) -> Info:
         """Create a user and a first API key (shown once).
@@ -184,17 +130,68 @@ class AuthService:
             if store.get_user(conn, name) is not None:
                 raise AlreadyExistsError(f"user {name!r} exists already")
             row = store.ensure_user(conn, name, bool(is_admin), t)
-            store.insert_key(
+            key_id = store.insert_key(
                 conn, row["id"], hash_key(key), key[:8], "created by " + principal.name, t
             )
+            record(conn, principal, "user.created", f"user/{name}", after={"is_admin": is_admin})
+            record(conn, principal, "key.created", f"user/{name}", after={"key": key_id})
         return {"user": name, "is_admin": bool(is_admin), "key": key}
 
+    def create_service_account(self, principal: Principal, name: str, team: str) -> Info:
+        """A user without a password owned by ``team``, for CI, with a first key (shown
+        once). The team's members manage its keys.
+
+        Raises:
+            PermissionDeniedError: not an organization admin.
+            NotFoundError: no such team.
+            AlreadyExistsError: the name is taken.
+        """
+        if not principal.is_admin:
+            raise PermissionDeniedError("only admins create service accounts")
+        name = names.check_name(name, "user")
+        key, t = new_key(), now()
+        with self.db.write() as conn:
+            team_id = access_store.team_id(conn, team)
+            if team_id is None:
+                raise NotFoundError(f"team {team!r} not found")
+            if store.get_user(conn, name) is not None:
+                raise AlreadyExistsError(f"user {name!r} exists already")
+            user_id = store.insert_service_account(conn, name, team_id, t)
+            key_id = store.insert_key(conn, user_id, hash_key(key), key[:8], "first key", t)
+            subject = f"user/{name}"
+            record(conn, principal, "service_account.created", subject, after={"team": team})
+            record(conn, principal, "key.created", subject, after={"key": key_id})
+        return {"user": name, "is_admin": False, "key": key, "team": team}
+
+    def users(self, principal: Principal) -> list[Info]:
+        """Every user: name, admin, service account's team, whether a password is set.
+
+        Raises:
+            PermissionDeniedError: not an organization admin.
+        """
+        if not principal.is_admin:
+            raise PermissionDeniedError("only admins list users")
+        with self.db.read() as conn:
+            rows = store.list_users(conn)
+        return [
+            {
+                "name": r["name"],
+                "is_admin": bool(r["is_admin"]),
+                "created_at": r["created_at"],
+                "has_password": bool(r["has_password"]),
+                "team": r["team"],
+            }
+            for r in rows
+        ]
+
     def set_password(self, principal: Principal, name: str, password: str) -> None:
-        """Set a user's password (themselves, or anyone for an admin).
+        """Set a user's password (themselves, or anyone for an admin); their web sessions
+        end.
 
         Raises:
             PermissionDeniedError: someone else's password, and not an admin.
-            InvalidInputError: a password shorter than 8 or longer than 1024 characters.
+            InvalidInputError: a password shorter than 8 or longer than 1024 characters, or
+                a service account (which signs in with keys only).
             NotFoundError: no such user.
         """
         if principal.name != name and not principal.is_admin:
@@ -205,7 +202,17 @@ class AuthService:
             row = store.get_user(conn, names.check_name(name, "user"))
             if row is None:
                 raise NotFoundError(f"user {name!r} not found")
+            if row.get("owner_team_id") is not None:
+                raise InvalidInputError(
+                    f"{name!r} is a service account: it signs in with API keys only"
+                )
             store.set_password_hash(conn, row["id"], hash_password(password))
+            store.delete_user_sessions(conn, row["id"])
+            record(conn, principal, "password.set", f"user/{name}")
+
+    def set_own_password(self, principal: Principal, password: str) -> None:
+        """Set the caller's own password (see :meth:`set_password`)."""
+        self.set_password(principal, principal.name, password)
 
     def authenticate_password(self, name: str, password: str) -> Principal:
         """The principal for a user name and password.
@@ -220,8 +227,121 @@ class AuthService:
             raise AuthenticationError("wrong user name or password")
         return Principal(row["id"], row["name"], bool(row["is_admin"]))
 
-    def create_key(self, principal: Principal, description: str | None = None) -> str:
-        key = new_key()
+    # -- keys --------------------------------------------------------------------------
+
+    def _owner(self, conn: Connection, principal: Principal, user: str | None) -> dict[str, Any]:
+        """The user whose keys ``principal`` acts on: themselves; anyone for an admin; a
+        service account of a team they belong to.
+
+        Raises:
+            NotFoundError: no such user, or one whose keys the principal may not manage
+                (as if there were none: key holders are not disclosed).
+        """
+        if user is None or user == principal.name:
+            row = store.get_user_by_id(conn, principal.user_id)
+        else:
+            row = store.get_user(conn, user) if isinstance(user, str) else None
+            if row is not None and not self._manages(conn, principal, row):
+                row = None
+        if row is None:
+            raise NotFoundError(f"user {user!r} not found")
+        return row
+
+    @staticmethod
+    def _manages(conn: Connection, principal: Principal, row: dict[str, Any]) -> bool:
+        if principal.is_admin or row["id"] == principal.user_id:
+            return True
+        team = row.get("owner_team_id")
+        return team is not None and principal.user_id in store.team_member_ids(conn, team)
+
+    def create_key(
+        self,
+        principal: Principal,
+        name: str | None = None,
+        expires_in: float | None = None,
+        user: str | None = None,
+    ) -> Info:
+        """A new API key (shown once) for the caller, or for ``user`` (an admin, or a member
+        of the team owning that service account), named, expiring ``expires_in`` seconds
+        from now when given.
+
+        Raises:
+            InvalidInputError: an expiry not in (0, ten years].
+            NotFoundError: no such user, or not one whose keys the caller manages.
+        """
+        if expires_in is not None and not 0 < expires_in <= MAX_KEY_SECONDS:
+            raise InvalidInputError("expires_in is a number of seconds up to ten years")
+        key, t = new_key(), now()
+        expires_at = t + expires_in if expires_in is not None else None
         with self.db.write() as conn:
-            store.insert_key(conn, principal.user_id, hash_key(key), key[:8], description, now())
-        return key
+            owner = self._owner(conn, principal, user)
+            key_id = store.insert_key(
+                conn, owner["id"], hash_key(key), key[:8], name, t, expires_at
+            )
+            record(
+                conn,
+                principal,
+                "key.created",
+                f"user/{owner['name']}",
+                after={"key": key_id, "name": name, "expires_at": expires_at},
+            )
+            row = store.get_key(conn, key_id)
+        assert row is not None
+        return {**_key_info(row, t), "key": key}
+
+    def list_keys(
+        self, principal: Principal, user: str | None = None, all_users: bool = False
+    ) -> list[Info]:
+        """The caller's keys, or ``user``'s (see :meth:`create_key`), or with ``all_users``
+        every user's (organization admins); newest first, never the keys themselves.
+
+        Raises:
+            PermissionDeniedError: ``all_users`` and not an organization admin.
+            NotFoundError: no such user, or not one whose keys the caller manages.
+        """
+        if all_users and not principal.is_admin:
+            raise PermissionDeniedError("only admins list every user's keys")
+        t = now()
+        with self.db.read() as conn:
+            owner = None if all_users else self._owner(conn, principal, user)
+            rows = store.list_keys(conn, None if owner is None else owner["id"])
+        return [_key_info(r, t) for r in rows]
+
+    def revoke_key(self, principal: Principal, key_id: int) -> None:
+        """Revoke a key: every request with it is refused from now on.
+
+        Raises:
+            NotFoundError: no such key, or one the caller may not manage.
+        """
+        with self.db.write() as conn:
+            row = store.get_key(conn, key_id)
+            owner = store.get_user_by_id(conn, row["user_id"]) if row else None
+            if row is None or owner is None or not self._manages(conn, principal, owner):
+                raise NotFoundError(f"API key {key_id} not found")
+            if store.revoke_key(conn, key_id, now()):
+                record(
+                    conn,
+                    principal,
+                    "key.revoked",
+                    f"user/{row['user']}",
+                    before={"key": key_id, "name": row["description"]},
+                )
+
+
+def _key_info(row: dict[str, Any], t: float) -> Info:
+    if row["revoked_at"] is not None:
+        state = "revoked"
+    elif row["expires_at"] is not None and row["expires_at"] <= t:
+        state = "expired"
+    else:
+        state = "active"
+    return {
+        "id": row["id"],
+        "user": row["user"],
+        "name": row["description"],
+        "prefix": row["prefix"],
+        "created_at": row["created_at"],
+        "expires_at": row["expires_at"],
+        "revoked_at": row["revoked_at"],
+        "state": state,
+    }

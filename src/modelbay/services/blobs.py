@@ -36,6 +36,7 @@ from modelbay.errors import (
     NotFoundError,
 )
 from modelbay.services.core import Info, Principal, now
+from modelbay.store import access as access_store
 from modelbay.store import blobs as store
 from modelbay.store.database import Database
 
@@ -235,7 +236,7 @@ class BlobService:
         wanted = [check_digest(d) for d in dict.fromkeys(digests)]
         if len(wanted) > MAX_BUNDLE_BLOBS:
             raise InvalidInputError(f"at most {MAX_BUNDLE_BLOBS} blobs per bundle")
-        sizes = self._stored_sizes(wanted)
+        sizes = self._stored_sizes(wanted, principal)
         large = [d for d in wanted if sizes[d] > MAX_BUNDLED_BLOB]
         if large:
             raise InvalidInputError(
@@ -480,8 +481,7 @@ class BlobService:
         Raises:
             NotFoundError: the blob is not stored.
         """
-        if not self.is_stored(digest):
-            raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest})
+        self._require_one(principal, digest)
         return self.backend.iter_bytes(digest)
 
     def local_path(self, principal: Principal, digest: str) -> Path | None:
@@ -491,8 +491,7 @@ class BlobService:
         Raises:
             NotFoundError: the blob is not stored, or its file is lost.
         """
-        if not self.is_stored(digest):
-            raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest})
+        self._require_one(principal, digest)
         if not isinstance(self.backend, LocalBlobStore):
             return None
         path = self.backend.path(digest)
@@ -693,14 +692,29 @@ class BlobService:
             store.settle_uploads(conn, claimed_at, outcomes)
         return results
 
-    def _stored_sizes(self, digests: list[str]) -> dict[str, int]:
-        """The size of each stored blob.
+    def _require_one(self, principal: Principal, digest: str) -> None:
+        """Raises NotFoundError unless the blob is stored and ``principal`` may fetch it."""
+        try:
+            self._stored_sizes([check_digest(digest)], principal)
+        except NotFoundError:
+            raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest}) from None
+
+    def _stored_sizes(
+        self, digests: list[str], principal: Principal | None = None
+    ) -> dict[str, int]:
+        """The size of each stored blob; with ``principal``, only of blobs held by a version
+        they may download (a restricted viewer may not), the others answered as not stored
+        so that their existence does not leak.
 
         Raises:
-            NotFoundError: a digest is not stored (the first 100 missing are named).
+            NotFoundError: a digest is not stored, or not for this principal (the first 100
+                missing are named).
         """
         with self.db.read() as conn:
             sizes = store.live_sizes(conn, digests)
+            if principal is not None and not principal.is_admin and sizes:
+                allowed = access_store.downloadable_digests(conn, principal.user_id, list(sizes))
+                sizes = {d: s for d, s in sizes.items() if d in allowed}
         missing = [d for d in digests if d not in sizes]
         if missing:
             raise NotFoundError(
@@ -716,7 +730,7 @@ class BlobService:
             NotFoundError: a digest is not stored.
         """
         wanted = [check_digest(d) for d in dict.fromkeys(digests)]
-        sizes = self._stored_sizes(wanted)
+        sizes = self._stored_sizes(wanted, principal)
         out: dict[str, Info] = {}
         for d in wanted:
             target = self.backend.download_target(d)

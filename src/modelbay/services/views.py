@@ -145,21 +145,6 @@ class ViewService:
         self.blobs = blobs
         self.run_timeout = run_timeout
 
-    # -- users of a session -----------------------------------------------------------------
-
-    def principal_by_id(self, user_id: int) -> Principal | None:
-        """The principal a web session holds (None when the user is gone). The caller has
-        authenticated the session; this only reads the user's current name and role."""
-        with self.db.read() as conn:
-            row = store.user_by_id(conn, user_id)
-        return Principal(row["id"], row["name"], bool(row["is_admin"])) if row else None
-
-    def principal_by_name(self, name: str) -> Principal | None:
-        """Like :meth:`principal_by_id`, by name (the one-time login link of ``admin``)."""
-        with self.db.read() as conn:
-            row = store.user_by_name(conn, name)
-        return Principal(row["id"], row["name"], bool(row["is_admin"])) if row else None
-
     # -- projects and runs ------------------------------------------------------------------
 
     def list_projects(self, principal: Principal) -> list[Info]:

@@ -14,9 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelbay.store.common import P, dict_rows, inserted_id
+from modelbay.store.common import P, dict_rows, for_update, insert_ignore, inserted_id
 from modelbay.store.prepared import Prepared, fetch_rows
 from modelbay.store.schema import (
+    artifact_versions,
+    artifacts,
+    collections,
+    files,
+    links,
     memberships,
     projects,
     promotion_requests,
@@ -156,16 +161,14 @@ def insert_team(conn: Connection, name: str, now: float) -> int:
 
 
 def add_team_member(conn: Connection, team: int, user: int) -> bool:
-    """Add a user to a team; False when they were in it already."""
-    exists = conn.execute(
-        sa.select(team_members.c.user_id).where(
-            team_members.c.team_id == team, team_members.c.user_id == user
+    """Add a user to a team; False when they were in it already (also when another
+    transaction added them at the same moment: no unique violation)."""
+    return (
+        insert_ignore(
+            conn, team_members, {"team_id": team, "user_id": user}, ["team_id", "user_id"]
         )
-    ).first()
-    if exists is not None:
-        return False
-    conn.execute(team_members.insert().values(team_id=team, user_id=user))
-    return True
+        == 1
+    )
 
 
 def remove_team_member(conn: Connection, team: int, user: int) -> bool:
@@ -209,22 +212,27 @@ def set_membership(
     role: str,
     now: float,
 ) -> str | None:
-    """Give a user or team ``role`` in a registry or project; returns the role it had."""
+    """Give a user or team ``role`` in a registry or project; returns the role it had.
+
+    The row is inserted without a conflict (two transactions adding the same member at once
+    both succeed, the later one as an update), then locked and updated when it existed.
+    """
     who = memberships.c.user_id == user if user is not None else memberships.c.team_id == team
     where = sa.and_(_target(registry_id, project_id), who)
-    before = conn.execute(sa.select(memberships.c.role).where(where)).scalar()
-    if before is None:
-        conn.execute(
-            memberships.insert().values(
-                registry_id=registry_id,
-                project_id=project_id,
-                user_id=user,
-                team_id=team,
-                role=role,
-                created_at=now,
-            )
-        )
-    elif before != role:
+    keys = ["registry_id" if registry_id is not None else "project_id"]
+    keys.append("user_id" if user is not None else "team_id")
+    values = {
+        "registry_id": registry_id,
+        "project_id": project_id,
+        "user_id": user,
+        "team_id": team,
+        "role": role,
+        "created_at": now,
+    }
+    if insert_ignore(conn, memberships, values, keys):
+        return None
+    before = conn.execute(for_update(conn, sa.select(memberships.c.role).where(where))).scalar()
+    if before != role:
         conn.execute(memberships.update().where(where).values(role=role))
     return str(before) if before is not None else None
 
@@ -424,3 +432,52 @@ def reviews_of(conn: Connection, request_ids: list[int]) -> dict[int, list[dict[
             {k: r[k] for k in ("user", "decision", "comment", "created_at")}
         )
     return out
+
+
+# -- who may fetch bytes ---------------------------------------------------------------------
+
+#: The roles that may download (a restricted viewer sees, but may not).
+DOWNLOAD_ROLES = ("viewer", "member", "admin")
+
+
+def _download_memberships(user_id: int, column: Any) -> Any:
+    return sa.select(column).where(
+        column.is_not(None), memberships.c.role.in_(DOWNLOAD_ROLES), _member_of(user_id)
+    )
+
+
+def downloadable_digests(conn: Connection, user_id: int, digests: list[str]) -> set[str]:
+    """Of ``digests``, those held by a live version the user may download: in a project they
+    may download from, or linked into a registry they may download from."""
+    projects_ok = sa.or_(
+        projects.c.visibility == ORGANIZATION,
+        projects.c.created_by == user_id,
+        projects.c.id.in_(_download_memberships(user_id, memberships.c.project_id)),
+    )
+    registries_ok = sa.or_(
+        registries.c.visibility == ORGANIZATION,
+        registries.c.id.in_(_download_memberships(user_id, memberships.c.registry_id)),
+    )
+    linked_ok = (
+        sa.select(links.c.artifact_version_id)
+        .join(collections, collections.c.id == links.c.collection_id)
+        .join(registries, registries.c.id == collections.c.registry_id)
+        .where(registries_ok)
+    )
+    found: set[str] = set()
+    for start in range(0, len(digests), 500):
+        chunk = digests[start : start + 500]
+        stmt = (
+            sa.select(files.c.sha256)
+            .distinct()
+            .join(artifact_versions, artifact_versions.c.id == files.c.version_id)
+            .join(artifacts, artifacts.c.id == artifact_versions.c.artifact_id)
+            .join(projects, projects.c.id == artifacts.c.project_id)
+            .where(
+                files.c.sha256.in_(chunk),
+                artifact_versions.c.deleted_at.is_(None),
+                sa.or_(projects_ok, artifact_versions.c.id.in_(linked_ok)),
+            )
+        )
+        found.update(d for (d,) in conn.execute(stmt))
+    return found

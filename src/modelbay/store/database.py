@@ -54,7 +54,7 @@ CHECKPOINT_INTERVAL = 0.5
 log = logging.getLogger("modelbay.store")
 
 #: The newest migration; ``tests/store/test_migrations.py`` checks it against Alembic's head.
-HEAD_REVISION = "0018"
+HEAD_REVISION = "0019"
 
 
 class Database:
@@ -148,6 +148,18 @@ class Database:
             "(or start the server with --migrate)",
             where,
         )
+
+    @contextlib.contextmanager
+    def one_read(self) -> Iterator[Connection]:
+        """A connection for a single read statement, without a transaction of its own (one
+        statement reads one consistent snapshot anyway): for the key look-up every request
+        makes, where BEGIN and COMMIT cost as much as the query.
+
+        Raises:
+            StorageFullError: as :meth:`read`.
+        """
+        with _full_is_typed(), self.engine.connect() as conn:
+            yield conn
 
     def migrate(self) -> None:
         """Bring the schema to :data:`HEAD_REVISION`; several processes may call this at once."""

@@ -40,6 +40,9 @@ users = sa.Table(
     sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("password_hash", sa.String(256)),
+    # A service account (no password, for CI) belongs to a team, whose members manage its
+    # keys. No foreign key: adding one would rebuild this table on SQLite.
+    sa.Column("owner_team_id", Id),
 )
 
 api_keys = sa.Table(
@@ -51,6 +54,10 @@ api_keys = sa.Table(
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("description", sa.String(256)),
     sa.Column("created_at", sa.Float, nullable=False),
+    # A key past ``expires_at`` or with ``revoked_at`` set authenticates nobody.
+    sa.Column("expires_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+    sa.Index(None, "user_id"),
 )
 
 projects = sa.Table(
@@ -263,6 +270,9 @@ events = sa.Table(
     sa.Index(None, "version_id", "id"),
     sa.Index(None, "link_id", "id"),
     sa.Index(None, "artifact_id", "id"),
+    # The organization's audit log pages by id, filtered by actor or action.
+    sa.Index(None, "actor", "id"),
+    sa.Index(None, "action", "id"),
 )
 
 # Stored bytes: a row exists only once the bytes are stored and verified under their digest.
@@ -465,4 +475,38 @@ delivery_attempts = sa.Table(
     sa.Column("duration", sa.Float),
     sa.Column("output_tail", sa.Text),
     sa.Index(None, "delivery_id", "id"),
+)
+
+# -- accounts: web sessions, one-time sign-in links, failed sign-ins -----------------------
+# In the database so that every worker and replica agrees on them.
+
+# A signed-in browser: the cookie holds a random token whose sha256 is ``id``; signing out
+# deletes the row, so a copied cookie stops working.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    _fk("user_id", "users.id", ondelete="CASCADE"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index(None, "user_id"),
+    sa.Index(None, "expires_at"),
+)
+
+# A one-time sign-in link (sha256 of its token): deleted when used.
+login_links = sa.Table(
+    "login_links",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    _fk("user_id", "users.id", ondelete="CASCADE"),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+# Failed sign-ins per key (``user:<name>``, ``client:<address>``) since ``first_at``.
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    metadata,
+    sa.Column("key", sa.String(320), primary_key=True),
+    sa.Column("first_at", sa.Float, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
 )

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from modelbay.store.registry import LINK_COLUMNS, LINK_FROM
 from modelbay.store.runs import RUN_COLUMNS, RUN_FROM
-from modelbay.store.schema import artifacts, links, projects, runs, users
+from modelbay.store.schema import artifacts, links, projects, runs
 
 
 def summary_number(conn: Connection, key: str) -> sa.ColumnElement[Any]:
@@ -160,25 +160,3 @@ def list_projects(
     if readable is not None:
         stmt = stmt.where(readable)
     return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def user_by_id(conn: Connection, user_id: int) -> dict[str, Any] | None:
-    row = (
-        conn.execute(
-            sa.select(users.c.id, users.c.name, users.c.is_admin).where(users.c.id == user_id)
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
-
-
-def user_by_name(conn: Connection, name: str) -> dict[str, Any] | None:
-    row = (
-        conn.execute(
-            sa.select(users.c.id, users.c.name, users.c.is_admin).where(users.c.name == name)
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None

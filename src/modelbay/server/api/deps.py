@@ -15,7 +15,7 @@ from modelbay.services import Principal, Services, WouldWait
 
 
 # Both are async so that FastAPI runs them on the event loop, not in a worker thread each:
-# the key check is a dictionary hit after the first request of a key.
+# the key itself was checked by the gate (server/middleware.py).
 async def services(request: Request) -> Services:
     return services_of(request)
 

@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from modelbay.errors import NotFoundError
 from modelbay.server.ui import (
     access,
+    account,
     automations,
     compare,
     login,
@@ -65,15 +66,14 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(assets)
     app.include_router(compare.data_router)
     app.include_router(tables.data_router)
-    for module in (login, access, registry, project, compare, tables, version, automations):
+    for module in (login, access, registry, project, compare, tables, version, automations, account):
         app.include_router(module.router)
     app.mount("/-/static", StaticFiles(directory=STATIC), name="ui-static")
 
 
 def login_link(app: FastAPI, user: str = "admin") -> str:
-    """A one-time path that signs ``user`` in (valid 15 minutes, in this process only)."""
-    state: UIState = app.state.ui
-    return f"/login/once/{state.links.issue(user)}"
+    """A one-time path that signs ``user`` in (valid 15 minutes, on any replica)."""
+    return f"/login/once/{app.state.services.sessions.issue_link(user)}"
 
 
 __all__ = ["install", "login_link"]

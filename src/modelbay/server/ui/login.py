@@ -20,9 +20,8 @@ from modelbay.server.ui.web import (
     safe_next,
     services,
     session_of,
-    ui_state,
 )
-from modelbay.services import Principal
+from modelbay.services import Principal, Services
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
@@ -33,8 +32,14 @@ CLIENT_FAILURES = 100
 
 
 def _signed_in(request: Request) -> Principal | None:
-    uid = session_of(request).user_id
-    return services(request).views.principal_by_id(uid) if uid is not None else None
+    token = session_of(request).token
+    return services(request).sessions.principal(token) if token is not None else None
+
+
+def _start_session(request: Request, svc: Services, who: Principal) -> None:
+    session = session_of(request)
+    session.log_in(svc.sessions.start(who))
+    session.flash(f"Signed in as {who.name}.")
 
 
 @router.get("/login")
@@ -53,9 +58,9 @@ def login(request: Request, form: Posted, svc: Svc) -> Response:
     user = f"user:{name.lower()}" if name and not key else None
     client = f"client:{request.client.host if request.client else '?'}"
     limits = {client: CLIENT_FAILURES} | ({user: USER_FAILURES} if user else {})
-    throttle = ui_state(request).sign_ins
+    throttle = svc.sessions
     try:
-        throttle.check(limits)
+        throttle.check_throttle(limits)
         try:
             if key:
                 who = svc.auth.authenticate(key)
@@ -66,7 +71,7 @@ def login(request: Request, form: Posted, svc: Svc) -> Response:
             else:
                 raise InvalidInputError("enter an API key, or a user name and password")
         except AuthenticationError:
-            throttle.failed(list(limits))
+            throttle.sign_in_failed(list(limits))
             raise
     except ModelbayError as exc:
         values = {"username": name, "next": target}
@@ -85,29 +90,27 @@ def login(request: Request, form: Posted, svc: Svc) -> Response:
             page.headers["Retry-After"] = str(exc.details["retry_after"])
         return page
     if user:
-        throttle.succeeded(user)
-    session = session_of(request)
-    session.log_in(who.user_id)
-    session.flash(f"Signed in as {who.name}.")
+        throttle.sign_in_succeeded(user)
+    _start_session(request, svc, who)
     return redirect(target)
 
 
 @router.post("/logout")
-def logout(request: Request, form: Posted) -> Response:
-    session_of(request).clear()
+def logout(request: Request, form: Posted, svc: Svc) -> Response:
+    """Sign out: the session ends in the database, so a copy of the cookie is refused too."""
+    session = session_of(request)
+    svc.sessions.end(session.token, _signed_in(request))
+    session.clear()
     return redirect("/login")
 
 
 @router.get("/login/once/{token}")
 def login_once(request: Request, token: str, svc: Svc) -> Response:
-    name = ui_state(request).links.redeem(token)
-    who = svc.views.principal_by_name(name) if name else None
+    who = svc.sessions.redeem_link(token)
     if who is None:
         raise AuthenticationError(
             "this sign-in link was used already or has expired: sign in with an API key, or "
-            "restart the server for a new link"
+            "ask for a new link"
         )
-    session = session_of(request)
-    session.log_in(who.user_id)
-    session.flash(f"Signed in as {who.name}.")
+    _start_session(request, svc, who)
     return redirect("/")

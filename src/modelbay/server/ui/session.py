@@ -1,4 +1,6 @@
-"""Web sessions: a signed cookie holding the user and a CSRF token, and one-time login links.
+"""Web sessions: a signed cookie holding a CSRF token and, once signed in, the token of a
+session kept in the database (see ``services/sessions.py``: signing out deletes it there,
+so that a copied cookie stops working).
 
 The cookie is the session's JSON signed by itsdangerous (HMAC-SHA256), with a secret that
 every worker of a deployment shares: ``MODELBAY_SECRET_KEY`` when set (needed when replicas run on several
@@ -13,7 +15,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,10 @@ class Session:
         self.dirty = False
 
     @property
-    def user_id(self) -> int | None:
-        uid = self.data.get("uid")
-        return uid if isinstance(uid, int) else None
+    def token(self) -> str | None:
+        """The token of the database session this browser is signed in with."""
+        sid = self.data.get("sid")
+        return sid if isinstance(sid, str) else None
 
     @property
     def csrf(self) -> str:
@@ -85,10 +87,10 @@ class Session:
             and hmac.compare_digest(expected.encode(), token.encode())
         )
 
-    def log_in(self, user_id: int) -> None:
-        """Start a fresh session for ``user_id`` (new CSRF token: no fixation)."""
+    def log_in(self, token: str) -> None:
+        """Hold the database session ``token`` (new CSRF token: no fixation)."""
         self.data = {
-            "uid": user_id,
+            "sid": token,
             "csrf": secrets.token_urlsafe(24),
             "exp": time.time() + LOGGED_IN_SECONDS,
         }
@@ -157,31 +159,3 @@ class SessionCodec:
             httponly=True,
             samesite="lax",
         )
-
-
-class LoginLinks:
-    """One-time login links, kept in the memory of one server process.
-
-    ``modelbay server`` prints one for ``admin`` at start, so that a first-time user on the
-    embedded default is signed in by opening it; it works once, for 15 minutes.
-    """
-
-    def __init__(self) -> None:
-        self._tokens: dict[str, tuple[str, float]] = {}
-        self._lock = threading.Lock()
-
-    def issue(self, user: str, seconds: float = LOGIN_LINK_SECONDS) -> str:
-        token = secrets.token_urlsafe(32)
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        with self._lock:
-            self._tokens[digest] = (user, time.monotonic() + seconds)
-        return token
-
-    def redeem(self, token: str) -> str | None:
-        """The user the token was issued for, once; None for an unknown, used or old token."""
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        with self._lock:
-            found = self._tokens.pop(digest, None)
-        if found is None or found[1] < time.monotonic():
-            return None
-        return found[0]

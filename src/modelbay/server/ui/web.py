@@ -28,9 +28,8 @@ from modelbay.errors import (
     ServerError,
 )
 from modelbay.server.ui.markdown import render_markdown
-from modelbay.server.ui.session import LoginLinks, Session, SessionCodec
+from modelbay.server.ui.session import Session, SessionCodec
 from modelbay.services import Principal, Services
-from modelbay.services.auth import SignInThrottle
 from modelbay.sizes import format_size
 
 log = logging.getLogger("modelbay.server.ui")
@@ -58,13 +57,11 @@ class LoginRequired(Exception):
 
 
 class UIState:
-    """The UI's part of ``app.state``: session signing, login links, failed sign-ins,
-    templates."""
+    """The UI's part of ``app.state``: cookie signing and templates. (Sessions, sign-in
+    links and failed sign-ins are in the database: every replica shares them.)"""
 
     def __init__(self, secret: bytes) -> None:
         self.codec = SessionCodec(secret)
-        self.links = LoginLinks()
-        self.sign_ins = SignInThrottle()
         self.templates = make_templates()
 
 
@@ -96,10 +93,10 @@ def principal(request: Request) -> Principal:
     if isinstance(found, Principal):
         return found
     session = session_of(request)
-    uid = session.user_id
-    who = services(request).views.principal_by_id(uid) if uid is not None else None
+    token = session.token
+    who = services(request).sessions.principal(token) if token is not None else None
     if who is None:
-        if uid is not None:
+        if token is not None:  # signed out elsewhere, expired, or the user is gone
             session.clear()
         raise LoginRequired()
     request.state.ui_user = who
