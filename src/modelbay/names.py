@@ -181,16 +181,19 @@ def check_aliases(values: object) -> list[str]:
 
 def check_alias_edit(values: object, held: Sequence[str]) -> bool:
     """Check the aliases a version is to hold after an edit of its whole set
-    (``Artifact.save``); ``held`` are the aliases the editor read. Returns whether the edit
-    adds or removes ``latest``, which it cannot do: ``latest`` follows the newest version,
-    so such an edit leaves it where it is (W&B's documented scripts do remove it).
+    (``Artifact.save``); ``held`` are the aliases the editor read. Adding ``latest`` by
+    hand is refused, as ``modelbay alias add`` refuses it; removing it changes nothing,
+    since it follows the newest version (W&B's documented scripts do remove it): returns
+    whether the edit does that.
 
     Raises:
         InvalidInputError: not a list of strings.
-        InvalidNameError: a malformed alias, or ``vN``.
+        InvalidNameError: a malformed alias, ``vN``, or ``latest`` added by hand.
     """
     check_aliases(values)
     listed = isinstance(values, list | tuple | set | frozenset) and LATEST in values
+    if listed and LATEST not in held:
+        check_alias(LATEST)  # raises: the one rule the CLI applies too
     return listed != (LATEST in held)
 
 

@@ -219,9 +219,8 @@ def test_searches_show_only_what_the_caller_may_read(services: Services, me: Pri
     entry = stored_file(services, me, "secret weights")
     services.artifacts.commit_version(me, "proj", "s", "model", [entry])
     services.registry.link(admin, ArtifactRef("proj", "s", "v0"), "secret", "hidden")
-    services.auth.create_user(admin, "bob")
-    bob = services.views.principal_by_name("bob")
-    assert bob is not None and not bob.is_admin
+    bob = services.auth.authenticate(services.auth.create_user(admin, "bob")["key"])
+    assert not bob.is_admin
     assert "secret" in [r["name"] for r in services.search.registries(admin)["registries"]]
     assert "secret" not in [r["name"] for r in services.search.registries(bob)["registries"]]
     hidden = {"name": "hidden"}

@@ -66,7 +66,9 @@ def agent(
         ),
     ] = False,
 ) -> None:
-    """Lease the jobs of QUEUE and run COMMAND for each, reporting exit code, duration and
+    """Run COMMAND for each job of QUEUE.
+
+    Leases the queue's jobs one at a time and reports each one's exit code, duration and
     the tail of its output."""
     import sys
 

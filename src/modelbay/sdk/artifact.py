@@ -648,7 +648,7 @@ class Artifact(ArtifactLineage):
         ``$WANDB_PROJECT``, else ``uncategorized``).
 
         Raises:
-            InvalidNameError: a bad alias or tag (adding or removing ``latest`` by hand
+            InvalidNameError: a bad alias or tag, or ``latest`` added by hand (removing it
                 changes nothing, with a line saying so: it follows the newest version).
         """
         if self._version is None:
@@ -658,7 +658,7 @@ class Artifact(ArtifactLineage):
         if names.check_alias_edit(self.aliases, self._saved["aliases"]):
             print(
                 f"modelbay: {self.qualified_name}: 'latest' follows the newest version and "
-                "is not added or removed by hand; it stays where it is",
+                "is not removed by hand; it stays where it is",
                 file=sys.stderr,
             )
         current = {
