@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelbay.store.common import P, dict_rows, for_update, insert_ignore, inserted_id
-from modelbay.store.prepared import Prepared, fetch_rows
+from modelbay.store.prepared import Prepared, fetch_dict, fetch_rows
 from modelbay.store.schema import (
     artifact_versions,
     artifacts,
@@ -111,14 +111,17 @@ def readable_project_ids(conn: Connection, user_id: int, names: list[str]) -> di
 # -- projects --------------------------------------------------------------------------------
 
 
+# Every call on a project's runs or artifacts by a non-admin reads it: built once.
+_PROJECT_BY_NAME = Prepared(sa.select(projects).where(projects.c.name == P("name")))
+_PROJECT_BY_ID = Prepared(sa.select(projects).where(projects.c.id == P("id")))
+
+
 def project_row(conn: Connection, name: str) -> dict[str, Any] | None:
-    rows = dict_rows(conn.execute(sa.select(projects).where(projects.c.name == name)))
-    return rows[0] if rows else None
+    return fetch_dict(conn, _PROJECT_BY_NAME, {"name": name})
 
 
 def project_row_by_id(conn: Connection, project_id: int) -> dict[str, Any] | None:
-    rows = dict_rows(conn.execute(sa.select(projects).where(projects.c.id == project_id)))
-    return rows[0] if rows else None
+    return fetch_dict(conn, _PROJECT_BY_ID, {"id": project_id})
 
 
 def claim_project(conn: Connection, project_id: int, user_id: int) -> None:
