@@ -10,7 +10,7 @@ listing shows only the automations of scopes where the caller is a member.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
 
@@ -20,22 +20,6 @@ from modelbay.contract.declaration import Access, Operation, Role
 from modelbay.contract.fields import Int64, Text
 
 #: The CLI's and the API's names of the events an automation reacts to.
-EVENTS = (
-    "version-linked",
-    "version-unlinked",
-    "alias-added",
-    "alias-removed",
-    "tag-added",
-    "tag-removed",
-    "artifact-created",
-    "run-finished",
-    "run-failed",
-    "run-crashed",
-    "run-metric",
-    "promotion-requested",
-    "promotion-approved",
-    "promotion-rejected",
-)
 Event = Literal[
     "version-linked",
     "version-unlinked",
@@ -52,6 +36,7 @@ Event = Literal[
     "promotion-approved",
     "promotion-rejected",
 ]
+EVENTS: tuple[str, ...] = get_args(Event)
 #: A payload template's largest size (characters).
 MAX_TEMPLATE = 64 * 1024
 Scope = Annotated[Text, Field(max_length=300)]
