@@ -6,10 +6,10 @@ is renamed once verified; a cache that fails is left out, with one warning.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import shutil
 import stat
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -277,7 +277,8 @@ def _warn_unusable(exc: OSError) -> None:
     outside the modelbay package, however deep in it this runs (Artifact.download, the
     CLI, or download() called directly)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    level, frame = 1, sys._getframe(0)
+    level, frame = 1, inspect.currentframe()
+    assert frame is not None  # CPython keeps frames
     while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
         package
     ):
