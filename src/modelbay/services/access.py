@@ -110,6 +110,18 @@ def _refuse(kind: str, name: str, role: Role, needed: Role) -> PermissionDeniedE
     )
 
 
+def _held(
+    kind: str, name: str, row: dict[str, Any] | None, role: Role | None, needed: Role
+) -> dict[str, Any]:
+    """``row`` when the caller's ``role`` in it is at least ``needed``; not found when it
+    is missing or unreadable, refused when the role is too low."""
+    if row is None or role is None:
+        raise NotFoundError(f"{kind} {name!r} not found")
+    if role < needed:
+        raise _refuse(kind, name, role, needed)
+    return row
+
+
 def require_registry(
     conn: Connection, principal: Principal, name: str, needed: Role = Role.RESTRICTED_VIEWER
 ) -> dict[str, Any]:
@@ -121,11 +133,7 @@ def require_registry(
     """
     row = registry_store.get_registry(conn, names.check_name(name, "registry"))
     role = registry_role(conn, principal, row) if row is not None else None
-    if row is None or role is None:
-        raise NotFoundError(f"registry {name!r} not found")
-    if role < needed:
-        raise _refuse("registry", name, role, needed)
-    return row
+    return _held("registry", name, row, role, needed)
 
 
 def require_project(
@@ -139,11 +147,7 @@ def require_project(
     """
     row = store.project_row(conn, names.check_project(name))
     role = project_role(conn, principal, row) if row is not None else None
-    if row is None or role is None:
-        raise NotFoundError(f"project {name!r} not found")
-    if role < needed:
-        raise _refuse("project", name, role, needed)
-    return row
+    return _held("project", name, row, role, needed)
 
 
 def may_write_project(conn: Connection, principal: Principal, name: str) -> dict[str, Any] | None:
