@@ -110,6 +110,8 @@ class Run(Entity):
     #: The highest step logged (None before the first point); on one run's read, not in
     #: a project's listing.
     last_step: int | None = None
+    #: Its define_metric definitions, in the order made (see contract/metric_defs.py).
+    metric_defs: list[JSON] = []
 
 
 class Runs(Entity):

@@ -120,11 +120,15 @@ class RunCreate(Request):
 
 
 class RunUpdate(Request):
-    partial = frozenset({"config", "summary", "state", "exit_code", "tags", "notes"})
+    partial = frozenset(
+        {"config", "summary", "state", "exit_code", "tags", "notes", "metric_defs"}
+    )
     project: Project
     run_id: Name = Field(max_length=SHORT)
     config: JsonObject | None = None
     summary: JsonObject | None = None
+    #: The run's define_metric definitions, all of them (see contract/metric_defs.py).
+    metric_defs: list[JsonObject] | None = Field(default=None, max_length=1000)
     state: Text | None = None
     #: A process's exit status: a 32-bit integer, as the runs table keeps it.
     exit_code: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
@@ -137,7 +141,9 @@ class HistoryQuery(Request):
     run_id: Name = Field(max_length=SHORT)
     keys: list[Text] | None = Field(default=None, max_length=10_000)
     max_points: Int64 | None = None
-    x_axis: Literal["step", "time"] = "step"
+    #: "step", "time", or a metric key: the series along that metric (define_metric's
+    #: step_metric), each point with its value there.
+    x_axis: Text = Field(default="step", max_length=256)
 
 
 class RunArtifactsQuery(Request):
@@ -150,7 +156,9 @@ class HistoriesQuery(Request):
     runs: list[Text] = Field(max_length=1000)
     keys: list[Text] | None = Field(default=None, max_length=10_000)
     max_points: Int64 | None = None
-    x_axis: Literal["step", "time"] = "step"
+    #: "step", "time", or a metric key: the series along that metric (define_metric's
+    #: step_metric), each point with its value there.
+    x_axis: Text = Field(default="step", max_length=256)
 
 
 class SummariesQuery(Request):

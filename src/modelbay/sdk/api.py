@@ -346,7 +346,7 @@ class Api(AccessCalls, AutomationsApi):
             runs=list(runs),
             keys=keys,
             max_points=max_points,
-            x_axis=x_axis,  # type: ignore[arg-type]  # checked by the model
+            x_axis=x_axis,
         )
         return dict(self._transport.call(ops.HISTORIES, request).runs)
 

@@ -1,9 +1,16 @@
 """``define_metric``: how a metric is summarised and which metric is its x-axis, as in W&B.
 
-A definition names a metric, or a glob of them (``"val/*"``). Its ``summary`` says what
-``run.summary[name]`` holds: the last value (the default), or a dict of any of ``min``,
-``max``, ``mean``, ``last``, ``first``, ``best`` (with ``goal``); ``"none"`` keeps the metric out of
-the summary. Calls for the same name add to what it summarises, as W&B's do.
+A definition names a metric, or a glob of them (``"val/*"``: W&B's globs end in ``*``). Its
+``summary`` says what ``run.summary[name]`` holds: the last value (the default), or a dict
+of any of ``min``, ``max``, ``mean``, ``last``, ``first``, ``best`` (with ``goal``);
+``"none"`` keeps the metric out of the summary. Calls for the same name add to what it
+summarises, as W&B's do. A key's definition is its own, else the first glob it matches
+(:func:`modelbay.contract.metric_defs.applies`, the rule the server's charts use too).
+
+``step_metric`` names the metric to plot against; with ``step_sync`` (the default once a
+step metric is given) a committed row holding the metric but not its step metric gets the
+step metric's last value, so that the two always meet at one step. The definitions go to
+the server with the run's summary (:meth:`Definitions.records`).
 
 The run applies definitions only once one exists (its commit is swapped for
 :meth:`Definitions.commit`), so a run without them logs exactly as fast as before.
@@ -11,14 +18,11 @@ The run applies definitions only once one exists (its commit is swapped for
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelbay.contract.metric_defs import GOALS, SUMMARIES, check_name, is_glob
 from modelbay.errors import InvalidInputError
-
-SUMMARIES = ("min", "max", "mean", "last", "first", "best", "none", "copy")
-GOALS = {"minimize": "min", "maximize": "max", "min": "min", "max": "max"}
 
 
 @dataclass
@@ -35,7 +39,18 @@ class Metric:
 
     @property
     def glob(self) -> bool:
-        return any(c in self.name for c in "*?[")
+        return is_glob(self.name)
+
+    def record(self) -> dict[str, Any]:
+        """The definition as the run stores it (see :mod:`modelbay.contract.metric_defs`)."""
+        return {
+            "name": self.name,
+            "step_metric": self.step_metric,
+            "step_sync": self.step_sync,
+            "hidden": self.hidden,
+            "summary": list(self.summary),
+            "goal": self.goal,
+        }
 
 
 @dataclass
@@ -62,6 +77,10 @@ class Definitions:
         self.metrics: dict[str, Metric] = {}
         self._for_key: dict[str, Metric | None] = {}
         self._aggregates: dict[str, _Aggregate] = {}
+        #: The last value logged of each key, for step_sync.
+        self._last: dict[str, Any] = {}
+        #: Whether the definitions changed since :meth:`records` was last read.
+        self.dirty = False
 
     def define(
         self,
@@ -79,8 +98,9 @@ class Definitions:
             InvalidInputError: an empty name, an unknown summary or goal, or ``best``
                 without a goal.
         """
-        if not isinstance(name, str) or not name or name.startswith("*") and len(name) > 1:
-            raise InvalidInputError(f"define_metric: invalid metric name {name!r}")
+        check_name(name)
+        if step_metric is not None:
+            check_name(step_metric, "step metric")
         wanted = [s.strip() for s in summary.split(",")] if summary else []
         for s in wanted:
             if s not in SUMMARIES:
@@ -111,7 +131,13 @@ class Definitions:
                 "define_metric: summary 'best' needs goal='minimize' or 'maximize'"
             )
         self._for_key.clear()
+        self.dirty = True
         return metric
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every definition as stored, in the order made; marks them sent."""
+        self.dirty = False
+        return [m.record() for m in list(self.metrics.values())]
 
     def definition(self, key: str) -> Metric | None:
         """The definition that applies to ``key``: its own, else the first glob it matches."""
@@ -120,17 +146,29 @@ class Definitions:
         except KeyError:
             pass
         found = self.metrics.get(key)
-        if found is None or not found.summary:
+        if found is None and not key.startswith("_"):
             for metric in self.metrics.values():
-                if metric.glob and metric.summary and fnmatch.fnmatchcase(key, metric.name):
+                if metric.glob and key.startswith(metric.name[:-1]):
                     found = metric
                     break
         self._for_key[key] = found
         return found
 
+    def sync_steps(self, values: dict[str, Any]) -> None:
+        """Put into ``values`` (a row about to be committed) the last value of the step
+        metric of each of its metrics defined with ``step_sync``, where it lacks one."""
+        for key in list(values):
+            metric = self.definition(key)
+            if metric is None or not metric.step_sync:
+                continue
+            axis = metric.step_metric
+            if axis is not None and axis != key and axis not in values and axis in self._last:
+                values[axis] = self._last[axis]
+
     def apply(self, values: dict[str, Any], summary: dict[str, Any]) -> None:
         """Put the summaries of the defined metrics among ``values`` (one committed step)
         into ``summary`` (written with ``dict`` methods: the run marks it changed)."""
+        self._last.update(values)
         for key, value in values.items():
             metric = self.definition(key)
             if metric is None or not metric.summary:

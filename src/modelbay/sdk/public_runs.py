@@ -195,7 +195,7 @@ class PublicRun:
     ) -> dict[str, list[list[Any]]]:
         """Metric history per key: ``{key: [[step, value, time], ...]}``; with ``max_points``,
         each series cut down on the server keeping every bucket's min and max (by ``x_axis``
-        "step" or "time").
+        "step", "time", or a metric key: then each point is ``[step, value, time, x]``).
 
         Raises:
             InvalidInputError: bad keys, ``max_points`` or ``x_axis``.
@@ -205,21 +205,25 @@ class PublicRun:
             run_id=self.id,
             keys=keys,
             max_points=max_points,
-            x_axis=x_axis,  # type: ignore[arg-type]  # checked by the model
+            x_axis=x_axis,
         )
         return dict(self._transport.call(ops.HISTORY, request).history)
 
     def _rows(
-        self, series: dict[str, list[list[Any]]], keys: list[str] | None
+        self, series: dict[str, list[list[Any]]], keys: list[str] | None, x_axis: str = "_step"
     ) -> list[dict[str, Any]]:
         """W&B's rows: one per step with ``_step``, ``_timestamp``, ``_runtime`` and the
-        values logged at it; with ``keys``, only steps that have every one of them."""
+        values logged at it; with ``keys``, only steps that have every one of them. Points
+        read along a metric (``[step, value, time, x]``) put ``x`` in the row as ``x_axis``."""
         start = self._info.created_at
         rows: dict[int, dict[str, Any]] = {}
         for key, points in series.items():
-            for step, value, at in points:
+            for point in points:
+                step, value, at = point[0], point[1], point[2]
                 row = rows.setdefault(step, {"_step": step})
                 row[key] = value
+                if len(point) == 4:
+                    row[x_axis] = point[3]
                 row["_timestamp"] = max(row.get("_timestamp", at), at)
         out = []
         for step in sorted(rows):
@@ -241,6 +245,10 @@ class PublicRun:
         bucket's extremes), as a pandas DataFrame, or a list of dicts with ``pandas=False``.
         ``stream="system"`` (or W&B's older ``"events"``) gives the ``system/*`` metrics.
 
+        ``x_axis`` "_step" (the default), "_timestamp", or a metric (a step metric of
+        ``define_metric``, say "epoch"): then each key is sampled along that metric, only
+        steps where it was logged come back (as on W&B's charts), and every row holds it.
+
         Raises:
             MissingExtraError: ``pandas=True`` without pandas installed.
             InvalidInputError: a bad ``x_axis`` or ``samples``.
@@ -250,14 +258,11 @@ class PublicRun:
         wanted = list(keys) if keys is not None else None
         if wanted is not None and x_axis not in ("_step", "_timestamp") and x_axis not in wanted:
             wanted.append(x_axis)
-        series = self.series(
-            wanted,
-            max_points=samples,
-            x_axis="time" if x_axis == "_timestamp" else "step",
-        )
+        axis = {"_step": "step", "_timestamp": "time"}.get(x_axis, x_axis)
+        series = self.series(wanted, max_points=samples, x_axis=axis)
         system = stream in ("system", "events")  # "events": W&B's older name
         series = {k: v for k, v in series.items() if k.startswith(SYSTEM_PREFIX) == system}
-        rows = self._rows(series, wanted)
+        rows = self._rows(series, wanted, x_axis)
         return frame.DataFrame(rows) if pandas else rows
 
     def scan_history(

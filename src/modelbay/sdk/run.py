@@ -409,9 +409,11 @@ class Run:
         ``summary`` is one or more of ``min``, ``max``, ``mean``, ``last``, ``first``,
         ``best`` (with ``goal`` "minimize" or "maximize"), comma-separated; the run's summary
         then holds a dict of them for the metric (``{"min": 0.1, "max": 0.9}``), updated at
-        each step; ``none`` keeps the metric out of the summary. ``step_metric`` (the metric
-        to plot it against) and ``hidden`` are kept on the returned definition; modelbay's
-        charts do not read them yet.
+        each step; ``none`` keeps the metric out of the summary. ``step_metric`` is the
+        metric the charts plot it against by default (and ``run.history(x_axis=...)``
+        samples along); with ``step_sync`` (the default when a step metric is given) a row
+        that lacks the step metric gets its last value. ``hidden`` keeps it off the charts.
+        The definitions are stored with the run, online and offline.
 
         Raises:
             InvalidInputError: an unknown ``summary`` or ``goal``, or ``best`` without one.
@@ -432,8 +434,9 @@ class Run:
         pending = self._pending
         if not pending:
             return
-        Run._commit(self)
         assert self._definitions is not None
+        self._definitions.sync_steps(pending)
+        Run._commit(self)
         self._definitions.apply(pending, self.summary)
 
     def _log_system(self, sample: dict[str, float]) -> None:
@@ -450,6 +453,8 @@ class Run:
             self.summary.dirty = False
             self._summary_changed = False
             update["summary"] = printable(dict(self.summary))
+        if self._definitions is not None and self._definitions.dirty:
+            update["metric_defs"] = self._definitions.records()
         return update or None
 
     def _warn_once(self, key: str, message: str) -> None:

@@ -6,7 +6,7 @@ one JSON object per line) and fsync'd once per flush interval, before anything i
 
     {"run": {"project", "id", "name", "config", ..., "offline"}}  created or resumed
     {"points": [[step, time, {key: value}], ...]}                  metric points
-    {"update": {"config": {...}, "summary": {...}}}                replaced wholesale
+    {"update": {"config", "summary", "metric_defs"}}               each replaced wholesale
     {"finish": {"state", "exit_code", "time"}}                     the end
     {"artifact": {...}}, {"link": {...}}     an offline run's artifacts (sdk/offline.py)
 
@@ -55,6 +55,8 @@ from modelbay.sdk.transport import HttpTransport, Info, Transport, send_once
 
 JOURNAL = "run.jsonl"
 KINDS = ("run", "points", "update", "finish", "artifact", "link")
+#: What an "update" record may change on the run.
+UPDATE_FIELDS = ("config", "summary", "metric_defs")
 SENT = "run.sent"
 #: Values in one journal line and in one request (the server takes at most 100,000).
 RECORD_VALUES = 20_000
@@ -459,7 +461,7 @@ class Uploader:
                     if cleaned:
                         self._call_points(cleaned)
             elif first.kind == "update":
-                fields = {k: v for k, v in first.payload.items() if k in ("config", "summary")}
+                fields = {k: v for k, v in first.payload.items() if k in UPDATE_FIELDS}
                 if "summary" in fields and (self.journal.dir / RESOLVED).exists():
                     fields["summary"] = self.resolver.summary(fields["summary"])  # offline
                 if fields:

@@ -7,10 +7,13 @@ import math
 from typing import Any
 
 from modelbay import names
+from modelbay.contract import metric_defs as definitions
 from modelbay.contract.operations import Role
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from modelbay.services import access, outbox
 from modelbay.services.core import Info, Principal, now, record, version_info
+from modelbay.services.metric_axis import X_AXES, against, downsample, envelope
+from modelbay.services.metric_axis import axis as _axis
 from modelbay.settings import RUN_TIMEOUT
 from modelbay.store import access as access_store
 from modelbay.store import artifacts as artifact_store
@@ -29,7 +32,6 @@ MAX_KEYS = 1000
 #: The fewest points a downsampled series may be cut to (one bucket: its min and max).
 MIN_SAMPLES = 2
 MAX_STEP = 2**62
-X_AXES = ("step", "time")
 #: How far in the future a run's given start time may lie (clock skew between machines).
 CLOCK_SKEW = 300.0
 
@@ -65,6 +67,7 @@ def run_info(row: dict[str, Any]) -> Info:
         "finished_at": row["finished_at"],
         "exit_code": row["exit_code"],
         "path": f"{row['project']}/{row['run_id']}",
+        "metric_defs": row.get("metric_defs") or [],
     }
 
 
@@ -263,8 +266,10 @@ class RunService:
         exit_code: int | None = None,
         tags: list[str] | None = None,
         notes: str | None = None,
+        metric_defs: list[dict[str, Any]] | None = None,
     ) -> Info:
-        """Replace a run's config or summary, change its state, tags or notes.
+        """Replace a run's config, summary or define_metric definitions
+        (:mod:`modelbay.contract.metric_defs`), change its state, tags or notes.
 
         Raises:
             InvalidInputError: an unknown state or bad values.
@@ -277,10 +282,13 @@ class RunService:
                 raise InvalidInputError(f"{field} must be an object")
         tag_list = names.check_tags(tags) if tags is not None else None
         notes = names.check_description(notes)
+        defs = definitions.check(metric_defs) if metric_defs is not None else None
         t = now()
         with self.db.write() as conn:
             row = self._run(conn, principal, project, run_id, Role.MEMBER)
             changes: dict[str, Any] = {"updated_at": t, "heartbeat_at": t}
+            if defs is not None:
+                changes["metric_defs"] = defs
             if config is not None:
                 changes["config"] = _json_safe(config, "config")
             if summary is not None:
@@ -370,8 +378,8 @@ class RunService:
 
         With ``max_points``, each key's series is cut down on the server to at most that
         many points, keeping each bucket's minimum and maximum (see :func:`downsample`);
-        ``x_axis`` ("step" or "time") says what the buckets divide. NaN comes back as
-        ``float("nan")``.
+        ``x_axis`` ("step", "time" or a metric key, see :meth:`histories`) says what the
+        buckets divide. NaN comes back as ``float("nan")``.
 
         Raises:
             InvalidInputError: bad keys, ``max_points`` or ``x_axis``.
@@ -394,10 +402,13 @@ class RunService:
         """The points of many runs at once: ``{"runs": {"p/id": {key: [[step, value, time]]}}}``.
 
         ``runs`` are ``"project/run_id"`` paths (at most :data:`MAX_RUNS`); ``keys`` None
-        means every key. Downsampling as in :meth:`history`; with ``bands``, a series longer
+        means every key. ``x_axis`` "step", "time", or a metric key: then each point also
+        holds that metric's value at its step, ``[step, value, time, x]`` (a point whose step
+        has none is left out, as on W&B's charts), and the series is ordered and thinned
+        along it. Downsampling as in :meth:`history`; with ``bands``, a series longer
         than ``max_points`` comes back instead as one row per bucket,
-        ``[step, mean, time, low, high]`` (see :func:`envelope`), for a chart's line and its
-        min–max band.
+        ``[step, mean, time, low, high]`` (see :func:`envelope`; with a metric axis, the
+        bucket's mean x last), for a chart's line and its min–max band.
 
         Raises:
             InvalidInputError: a malformed path, too many runs or keys, bad ``max_points``
@@ -416,7 +427,7 @@ class RunService:
                 {"max_points": str(max_points)[:40]},
             )
         if x_axis not in X_AXES:
-            raise InvalidInputError(f"x_axis must be one of {', '.join(X_AXES)}, not {x_axis!r}")
+            _check_key(x_axis)
         nan = float("nan")
         out: dict[str, dict[str, list[list[Any]]]] = {}
         with self.db.read() as conn:
@@ -424,8 +435,11 @@ class RunService:
             for project, run_id in paths:
                 row = found[(project, run_id)]
                 series: dict[str, list[list[Any]]] = {}
+                axis = None if x_axis in X_AXES else _axis(store.series(conn, row["id"], x_axis))
                 for key in key_list if key_list else list(store.last_steps(conn, row["id"])):
-                    points = store.series(conn, row["id"], key)
+                    points: list[Any] = store.series(conn, row["id"], key)
+                    if axis is not None:
+                        points = against(points, axis)
                     if not points:
                         continue
                     if max_points is not None and bands and len(points) > max_points:
@@ -433,7 +447,7 @@ class RunService:
                         continue
                     if max_points is not None:
                         points = downsample(points, max_points, x_axis)
-                    series[key] = [[s, nan if v is None else v, t] for s, v, t in points]
+                    series[key] = [[p[0], nan if p[1] is None else p[1], *p[2:]] for p in points]
                 out[f"{project}/{run_id}"] = series
         return {"runs": out}
 
@@ -625,128 +639,3 @@ def _run_paths(runs: object) -> list[tuple[str, str]]:
         project, run_id = path.split("/")
         out[(names.check_project(project), names.check_name(run_id, "run id"))] = None
     return list(out)
-
-
-def downsample(
-    points: list[tuple[int, float | None, float]], max_points: int, x_axis: str = "step"
-) -> list[tuple[int, float | None, float]]:
-    """At most ``max_points`` of a series (``(step, value, time)`` ordered by step) that
-    still shows every spike.
-
-    The x range (steps, or times with ``x_axis="time"``) is cut into ``max_points // 2``
-    equal buckets; each bucket keeps its lowest and its highest point, so no extreme is
-    ever averaged away (infinities included). NaN (``None`` here) is not comparable: when
-    the series holds any, buckets are ``max_points // 3`` and each also keeps its first
-    NaN, so that a divergence stays visible. The points returned are stored points, never
-    averages, ordered by the x axis.
-    """
-    if len(points) <= max_points:
-        return points
-    xi = 2 if x_axis == "time" else 0
-    has_nan = any(p[1] is None for p in points)
-    nb = max(1, max_points // (3 if has_nan else 2))
-    lo, scale = _bucket_scale(points, nb, xi)
-    last = nb - 1
-    lows: list[Any] = [None] * nb
-    highs: list[Any] = [None] * nb
-    nans: list[Any] = [None] * nb
-    for p in points:
-        b = int((p[xi] - lo) * scale)  # type: ignore[operator]
-        if b > last:
-            b = last
-        v = p[1]
-        if v is None:
-            if nans[b] is None:
-                nans[b] = p
-            continue
-        low = lows[b]
-        if low is None:
-            lows[b] = highs[b] = p
-        elif v < low[1]:
-            lows[b] = p
-        elif v > highs[b][1]:
-            highs[b] = p
-    out: list[tuple[int, float | None, float]] = []
-    mixed: list[tuple[int, float | None, float]] = []
-    for b in range(nb):
-        low, high, nan = lows[b], highs[b], nans[b]
-        if low is None:
-            if nan is not None:
-                out.append(nan)
-            continue
-        out.append(low)
-        if high is not low:
-            out.append(high)
-        if nan is not None:
-            mixed.append(nan)
-    out.extend(mixed[: max(0, max_points - len(out))])
-    out.sort(key=(lambda p: (p[2], p[0])) if xi else (lambda p: p[0]))
-    return out
-
-
-def _bucket_scale(
-    points: list[tuple[int, float | None, float]], nb: int, xi: int
-) -> tuple[float, float]:
-    """``(lo, scale)`` that put a point in bucket ``int((p[xi] - lo) * scale)`` (at most
-    ``nb - 1``): the x range (``xi`` 0 for steps, ordered; 2 for times) cut in ``nb`` equal
-    parts. The loops compute each bucket inline: a call per point would slow them."""
-    if xi == 0:
-        lo, hi = float(points[0][0]), float(points[-1][0])
-    else:
-        xs = [p[2] for p in points]
-        lo, hi = min(xs), max(xs)
-    return lo, (nb / (hi - lo) if hi > lo else 0.0)
-
-
-def envelope(
-    points: list[tuple[int, float | None, float]], buckets: int, x_axis: str = "step"
-) -> list[tuple[float, float | None, float, float | None, float | None]]:
-    """A series (``(step, value, time)`` ordered by step) cut into ``buckets`` equal parts
-    of its x range, as one ``(step, mean, time, low, high)`` row per non-empty part.
-
-    ``step`` and ``time`` are the means of the part's points; ``mean``, ``low`` and
-    ``high`` are over its finite values only (None when it has none: a gap on a chart), so
-    a chart draws the mean as its line and ``low``–``high`` as a band that holds every
-    spike the line smooths over.
-    """
-    if not points:
-        return []
-    n = max(1, buckets)
-    count = [0] * n
-    steps = [0.0] * n
-    times = [0.0] * n
-    finite = [0] * n
-    sums = [0.0] * n
-    lows: list[float | None] = [None] * n
-    highs: list[float | None] = [None] * n
-    xi = 2 if x_axis == "time" else 0
-    lo, scale = _bucket_scale(points, n, xi)
-    last = n - 1
-    for p in points:
-        step, value, at = p
-        b = int((p[xi] - lo) * scale)  # type: ignore[operator]
-        if b > last:
-            b = last
-        count[b] += 1
-        steps[b] += step
-        times[b] += at
-        if value is None or not math.isfinite(value):
-            continue
-        finite[b] += 1
-        sums[b] += value
-        low, high = lows[b], highs[b]
-        if low is None or value < low:
-            lows[b] = value
-        if high is None or value > high:
-            highs[b] = value
-    return [
-        (
-            steps[b] / count[b],
-            sums[b] / finite[b] if finite[b] else None,
-            times[b] / count[b],
-            lows[b],
-            highs[b],
-        )
-        for b in range(n)
-        if count[b]
-    ]

@@ -94,6 +94,9 @@ runs = sa.Table(
     # When the run's process last sent anything; a running run silent for longer than the
     # run timeout is crashed (found through the index below without a scan).
     sa.Column("heartbeat_at", sa.Float),
+    # The run's define_metric definitions, in the order made (a glob's order decides which
+    # applies): [{"name", "step_metric", "step_sync", "hidden", "summary", "goal"}].
+    sa.Column("metric_defs", sa.JSON, nullable=False, server_default="[]"),
     sa.UniqueConstraint("project_id", "run_id"),
     sa.Index(None, "state", "heartbeat_at"),
 )
