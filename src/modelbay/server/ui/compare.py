@@ -13,7 +13,7 @@ from starlette.responses import Response
 from modelbay.errors import InvalidInputError
 from modelbay.names import parse_ref
 from modelbay.server.app import json_response
-from modelbay.server.ui.chart import DEFAULT_POINTS, MAX_POINTS, MAX_RUNS, run_series
+from modelbay.server.ui.chart import AUTO, DEFAULT_POINTS, MAX_POINTS, MAX_RUNS, run_series
 from modelbay.server.ui.project import flat
 from modelbay.server.ui.web import DataRoute, DataWho, Svc, UIRoute, Who, ref_url, render, run_url
 
@@ -188,11 +188,15 @@ def runs_data(
     run: list[str] = Query(default=[]),
     keys: str | None = None,
     max_points: int = DEFAULT_POINTS,
+    x: str = AUTO,
 ) -> Response:
-    """Metric series of up to 20 runs (``run=project/id``), thinned to ``max_points`` each."""
+    """Metric series of up to 20 runs (``run=project/id``), thinned to ``max_points`` each,
+    along ``x``: "auto" (each metric's declared step metric, else the step), "step", or a
+    metric key."""
     if not run or len(run) > MAX_RUNS:
         raise InvalidInputError(f"give 1 to {MAX_RUNS} runs as run=project/id")
     if not 10 <= max_points <= MAX_POINTS:
         raise InvalidInputError(f"max_points must be between 10 and {MAX_POINTS}")
     key_list = [k for k in keys.split(",") if k] if keys else None
-    return json_response(run_series(svc, who, list(dict.fromkeys(run)), key_list, max_points))
+    paths = list(dict.fromkeys(run))
+    return json_response(run_series(svc, who, paths, key_list, max_points, x))

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelbay.server.ui.lineage import layout
+from modelbay.server.ui.summary import summary_rows
 from modelbay.server.ui.web import Svc, UIRoute, Who, render
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
@@ -97,7 +98,7 @@ def run_page(request: Request, project: str, run_id: str, svc: Svc, who: Who) ->
     logged = svc.runs.artifacts(who, project, run_id, "logged")
     used = svc.runs.artifacts(who, project, run_id, "used")
     graph = svc.lineage.graph(who, run=f"{project}/{run_id}", depth=2)
-    summary = sorted((k, v) for k, v in run["summary"].items() if not k.startswith("_"))
+    summary = summary_rows(run["summary"])
     return render(
         request,
         "run.html",

@@ -4,9 +4,13 @@
 
    The user's metrics come first; system/* metrics sit in a collapsed <details> and are drawn
    when it is opened. Controls: smoothing (an exponential moving average, debiased as in
-   TensorBoard; the raw line stays drawn faintly), the x axis (step, wall time, time since the
-   run started), log scales. Where the server thinned a series it sends each bucket's mean with
-   its lowest and highest value, drawn as a band.
+   TensorBoard; the raw line stays drawn faintly), the x axis, log scales. The x axis is by
+   default each metric's own: the step metric its run declared with define_metric, else the
+   step; it can also be the step, wall time, time since the run started, or any declared step
+   metric (the server then sends each series along it: a metric not logged with it has no
+   points and its chart is hidden). Metrics declared hidden are not drawn, only named. Where
+   the server thinned a series it sends each bucket's mean with its lowest and highest value,
+   drawn as a band.
 
    Every string from user data (metric and config keys, run names) goes through esc() before
    Plotly sees it as a title, axis title, trace name (legend and hover) or parcoords label:
@@ -28,8 +32,10 @@
   var font = { family: getComputedStyle(document.body).fontFamily, size: 12, color: "#1c2230" };
   var config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
   var palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"];
-  var settings = { smoothing: 0, x: "step", logY: false, logX: false };
+  var settings = { smoothing: 0, x: "auto", logY: false, logX: false };
   var lastData = null;
+  var METRIC = "metric:";  // an x-axis choice naming a declared step metric
+  var savedX = null;       // a saved metric choice, kept until the data offers it
 
   /** Text for Plotly's pseudo-HTML: shown as typed, never as markup. */
   function esc(value) {
@@ -53,7 +59,8 @@
     try {
       var saved = JSON.parse(window.localStorage.getItem(STORE) || "{}");
       if (typeof saved.smoothing === "number" && saved.smoothing >= 0 && saved.smoothing < 1) settings.smoothing = saved.smoothing;
-      if (["step", "wall", "relative"].indexOf(saved.x) >= 0) settings.x = saved.x;
+      if (["auto", "step", "wall", "relative"].indexOf(saved.x) >= 0) settings.x = saved.x;
+      else if (typeof saved.x === "string" && saved.x.indexOf(METRIC) === 0) savedX = saved.x;
       settings.logY = saved.logY === true;
       settings.logX = saved.logX === true;
     } catch (err) { /* no storage (private mode): defaults */ }
@@ -87,7 +94,56 @@
   function changed() {
     saveSettings();
     showSettings();
-    if (lastData) render(lastData);
+    // A different axis of data (along a metric, or by step) is fetched; time axes reuse it.
+    if (lastData && dataAxis() !== lastAxis) poll();
+    else if (lastData) render(lastData);
+  }
+
+  /** What the server is asked to read the series along, for the chosen x axis. */
+  function dataAxis() {
+    if (settings.x.indexOf(METRIC) === 0) return settings.x.slice(METRIC.length);
+    return settings.x === "auto" ? "auto" : "step";
+  }
+
+  /** The declared step metrics of the runs shown, offered as x axes (as text options). */
+  function offerAxes(data) {
+    if (!controls.x) return;
+    var axes = {};
+    entries.forEach(function (e) {
+      var run = data.runs[e.run];
+      if (run) (run.axes || []).forEach(function (a) { axes[a] = true; });
+    });
+    var have = {};
+    controls.x.querySelectorAll("option[data-declared]").forEach(function (o) {
+      if (!axes[o.value.slice(METRIC.length)]) o.remove(); else have[o.value] = true;
+    });
+    Object.keys(axes).sort().forEach(function (a) {
+      if (have[METRIC + a]) return;
+      var option = document.createElement("option");
+      option.value = METRIC + a;
+      option.textContent = a;
+      option.setAttribute("data-declared", "");
+      controls.x.appendChild(option);
+    });
+    if (savedX && axes[savedX.slice(METRIC.length)]) {
+      settings.x = savedX;
+      savedX = null;
+      showSettings();
+    }
+  }
+
+  /** The metrics declared hidden, named (as text) under the charts. */
+  function showHidden(data) {
+    var note = document.getElementById("charts-hidden");
+    if (!note) return;
+    var hidden = {};
+    entries.forEach(function (e) {
+      var run = data.runs[e.run];
+      if (run) (run.hidden || []).forEach(function (k) { hidden[k] = true; });
+    });
+    var names = Object.keys(hidden).sort();
+    note.hidden = names.length === 0;
+    note.textContent = names.length ? "Hidden metrics: " + names.join(", ") : "";
   }
 
   // -- series -----------------------------------------------------------------------------
@@ -124,6 +180,19 @@
     if (settings.x === "wall") return series.t.map(function (t) { return t * 1000; });
     if (settings.x === "relative") return series.t.map(function (t) { return (t - run.started) / unit.size; });
     return series.x;
+  }
+
+  /** The x-axis title of one metric's chart: its runs' axes when each metric has its own. */
+  function axisTitle(data, key) {
+    if (settings.x.indexOf(METRIC) === 0) return settings.x.slice(METRIC.length);
+    if (settings.x !== "auto") return "step";
+    var axes = [];
+    entries.forEach(function (e) {
+      var run = data.runs[e.run];
+      var series = run && run.history[key];
+      if (series && axes.indexOf(series.axis) < 0) axes.push(series.axis);
+    });
+    return axes.length ? axes.join(" / ") : "step";
   }
 
   function traces(data, key, unit) {
@@ -175,8 +244,8 @@
     return out.concat(lines);  // lines last: drawn on top, first in the hover
   }
 
-  function layout(key, unit) {
-    var xTitle = { step: "step", wall: "time", relative: "time since start (" + unit.name + ")" }[settings.x];
+  function layout(key, unit, data) {
+    var xTitle = { wall: "time", relative: "time since start (" + unit.name + ")" }[settings.x] || axisTitle(data, key);
     return {
       title: { text: esc(key), font: { size: 13 }, x: 0.02, xanchor: "left" },
       font: font,
@@ -190,7 +259,7 @@
       // A new uirevision resets zoom when the axes change, and keeps it across live redraws.
       uirevision: [settings.x, settings.logX, settings.logY].join(),
       xaxis: {
-        title: { text: xTitle, font: { size: 11 } },
+        title: { text: esc(xTitle), font: { size: 11 } },
         type: settings.x === "wall" ? "date" : settings.logX ? "log" : "linear",
         gridcolor: "#eef0f3",
         zeroline: false
@@ -218,13 +287,17 @@
       if (run) Object.keys(run.history).forEach(function (k) { keys[k] = true; });
     });
     var names = Object.keys(keys).filter(function (k) { return k.charAt(0) !== "_"; }).sort();
+    // A chart drawn before (another axis, or a metric since declared hidden) without data now.
+    Object.keys(charts).forEach(function (k) { charts[k].hidden = !keys[k]; });
+    offerAxes(data);
+    showHidden(data);
     var user = names.filter(function (k) { return !isSystem(k); });
     var system = names.filter(isSystem);
     var empty = document.getElementById("charts-empty");
     if (empty) empty.hidden = user.length > 0 || system.length > 0;
     var unit = relativeUnit(data);
     user.forEach(function (key) {
-      window.Plotly.react(chartDiv(key, holder), traces(data, key, unit), layout(key, unit), config);
+      window.Plotly.react(chartDiv(key, holder), traces(data, key, unit), layout(key, unit, data), config);
     });
     if (systemBox && systemHolder) {
       systemBox.hidden = system.length === 0;
@@ -232,7 +305,7 @@
       // Drawn only while open: a chart drawn in a closed <details> has no width to fill.
       if (systemBox.open) {
         system.forEach(function (key) {
-          window.Plotly.react(chartDiv(key, systemHolder), traces(data, key, unit), layout(key, unit), config);
+          window.Plotly.react(chartDiv(key, systemHolder), traces(data, key, unit), layout(key, unit, data), config);
         });
       }
     }
@@ -245,8 +318,9 @@
     status.textContent = running ? "Live: updating every " + POLL_MS / 1000 + " s" : "";
   }
 
-  function draw(data) {
+  function draw(data, axis) {
     lastData = data;
+    lastAxis = axis;
     render(data);
     var running = entries.some(function (e) {
       return data.runs[e.run] && data.runs[e.run].state === "running";
@@ -261,23 +335,36 @@
     });
     holder.setAttribute("data-loaded", "true");
     // A slow answer (a huge run) stretches the interval, so that polling never piles up.
-    if (running) setTimeout(poll, Math.max(POLL_MS, 2 * lastFetchMs));
+    if (running) schedule(Math.max(POLL_MS, 2 * lastFetchMs));
   }
 
   var lastFetchMs = 0;
+  var lastAxis = null;
+  var fetching = 0;  // the newest request: an answer to an older one (another axis) is dropped
+
+  var timer = null;
+
+  /** One pending poll at most: a poll asked for early (a new axis) replaces it. */
+  function schedule(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(poll, ms);
+  }
 
   function poll() {
+    clearTimeout(timer);
     if (!entries.length) return;
     var query = entries.map(function (e) { return "run=" + encodeURIComponent(e.run); }).join("&");
+    var axis = dataAxis();
     var started = Date.now();
-    fetch("/-/data/runs?" + query + "&max_points=1000", { credentials: "same-origin" })
+    var mine = ++fetching;
+    fetch("/-/data/runs?" + query + "&max_points=1000&x=" + encodeURIComponent(axis), { credentials: "same-origin" })
       .then(function (resp) {
         lastFetchMs = Date.now() - started;
         if (!resp.ok) throw new Error("HTTP " + resp.status);
         return resp.json();
       })
-      .then(draw)
-      .catch(function () { if (page.running) setTimeout(poll, POLL_MS * 2); });
+      .then(function (data) { if (mine === fetching) draw(data, axis); })
+      .catch(function () { if (page.running) schedule(POLL_MS * 2); });
   }
 
   // -- parallel coordinates: config values against one metric ---------------------------------
