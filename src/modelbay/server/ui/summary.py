@@ -96,7 +96,7 @@ def summary_cell(value: Any) -> dict[str, Any]:
         if "_type" in value:
             return _media(value)
         if value and all(isinstance(v, int | float | str | bool) for v in value.values()):
-            return {"kind": "aggregates", "items": sorted(value.items())}
+            return {"kind": "aggregates", "pairs": sorted(value.items())}
         return {"kind": "label", "text": f"{len(value)} values"}
     if isinstance(value, list):
         return {"kind": "label", "text": f"list of {len(value)}"}
