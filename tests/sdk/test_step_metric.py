@@ -77,6 +77,24 @@ def test_history_along_a_declared_step_metric(mb, uniq):
     assert [(p[0], p[3]) for p in points] == [(5, 0), (11, 10), (17, 20)]
 
 
+def test_two_time_scales(mb, uniq):
+    """W&B's answer to "log training accuracy per batch and validation per epoch"."""
+    run = wandb.init(project=f"p{uniq}", run_settings=QUIET)
+    run.define_metric("batch")
+    run.define_metric("epoch")
+    run.define_metric("train_accuracy", step_metric="batch")
+    run.define_metric("val_accuracy", step_metric="epoch")
+    run.log({"train_accuracy": 0.9, "batch": 200})
+    run.log({"val_accuracy": 0.8, "epoch": 4})
+    run.log({"train_accuracy": 0.95})  # step_sync: still batch 200, not epoch 4
+    run.finish()
+    stored = Api().run(run.path)
+    train = stored.series(["train_accuracy"], x_axis="batch")["train_accuracy"]
+    assert [(p[0], p[1], p[3]) for p in train] == [(0, 0.9, 200), (2, 0.95, 200)]
+    assert stored.series(["train_accuracy"], x_axis="epoch") == {}
+    assert [p[3] for p in stored.series(["val_accuracy"], x_axis="epoch")["val_accuracy"]] == [4]
+
+
 def test_history_along_a_metric_is_thinned_along_it(mb, uniq):
     run = wandb.init(project=f"p{uniq}", run_settings=QUIET)
     run.define_metric("x")
