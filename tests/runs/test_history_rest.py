@@ -100,7 +100,11 @@ def test_many_runs_by_get_and_post(client, uniq):
     assert list(body) == paths and all(len(body[p]["x"]) <= 10 for p in paths)
     posted = client.post("/runs/history", json={"runs": paths, "max_points": 10, "x_axis": "time"})
     assert posted.status_code == 200 and list(posted.json()["runs"]) == paths
-    bad = client.post("/runs/history", json={"runs": paths, "x_axis": "epoch"})
+    # The x axis may be a metric: points where it was logged, each with its value there.
+    along = client.post("/runs/history", json={"runs": paths, "keys": ["x"], "x_axis": "x"})
+    assert along.status_code == 200
+    assert along.json()["runs"][paths[1]]["x"][:2] == [[0, 0.0, 0.0, 0.0], [1, 2.0, 1.0, 2.0]]
+    bad = client.post("/runs/history", json={"runs": paths, "x_axis": "x" * 300})
     assert bad.status_code == 400
     summaries = client.get("/runs/summaries", params={"runs": ",".join(paths)})
     assert [s["last_step"] for s in summaries.json()["runs"]] == [299, 299]

@@ -195,8 +195,9 @@ def test_bad_history_requests_are_refused(mb, uniq):
     for bad in (1, 0, 10**9, True):
         with pytest.raises(modelbay.InvalidInputError, match="max_points"):
             api.histories([run.path], max_points=bad)
-    with pytest.raises(modelbay.InvalidInputError):
-        api.histories([run.path], x_axis="epoch")
+    for bad_axis in ("", "x" * 300, "tab\there"):  # "step", "time", or a metric key
+        with pytest.raises(modelbay.InvalidInputError):
+            api.histories([run.path], x_axis=bad_axis)
     with pytest.raises(modelbay.InvalidInputError):
         api.histories(["no-slash"])
     with pytest.raises(modelbay.InvalidInputError):
