@@ -99,10 +99,12 @@
     else if (lastData) render(lastData);
   }
 
-  /** What the server is asked to read the series along, for the chosen x axis. */
+  /** What the server is asked to read the series along, for the chosen x axis. The time
+      axes draw every point at its time, so data read by step or the default will do. */
   function dataAxis() {
     if (settings.x.indexOf(METRIC) === 0) return settings.x.slice(METRIC.length);
-    return settings.x === "auto" ? "auto" : "step";
+    if (settings.x === "wall" || settings.x === "relative") return lastAxis === "step" ? "step" : "auto";
+    return settings.x;
   }
 
   /** The declared step metrics of the runs shown, offered as x axes (as text options). */
