@@ -133,6 +133,9 @@ def test_run_page_draws_a_metric_along_its_declared_step_metric(page, seeded, ar
     page.reload()
     expect(page.locator("#chart-x")).to_have_value("metric:" + STEP_KEY)
     wait_for_x(page, "val/acc", [0, 10, 20])
+    page.wait_for_function(  # read along it: loss, never logged with the epoch, has no chart
+        "document.querySelector('#charts .chart[data-metric=loss]').hidden === true"
+    )
 
 
 def test_a_thinned_series_along_a_metric_keeps_its_band(page, seeded):

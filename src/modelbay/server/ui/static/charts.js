@@ -324,6 +324,8 @@
     lastData = data;
     lastAxis = axis;
     render(data);
+    // A saved choice of a declared axis, first offered by this data, wants data along it.
+    if (dataAxis() !== axis) { poll(); return; }
     var running = entries.some(function (e) {
       return data.runs[e.run] && data.runs[e.run].state === "running";
     });
