@@ -336,7 +336,8 @@ class Api(AccessCalls, AutomationsApi):
         x_axis: str = "step",
     ) -> dict[str, dict[str, list[list[Any]]]]:
         """The history of many runs in one request: ``{"project/id": {key: [[step, value,
-        time], ...]}}``, downsampled like :meth:`PublicRun.history`.
+        time], ...]}}``, downsampled like :meth:`PublicRun.history`; ``x_axis`` "step",
+        "time", or a metric key (each point then ends with that metric's value at its step).
 
         Raises:
             NotFoundError: a run does not exist.

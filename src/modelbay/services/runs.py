@@ -447,7 +447,10 @@ class RunService:
                         continue
                     if max_points is not None:
                         points = downsample(points, max_points, x_axis)
-                    series[key] = [[p[0], nan if p[1] is None else p[1], *p[2:]] for p in points]
+                    if axis is None:
+                        series[key] = [[s, nan if v is None else v, t] for s, v, t in points]
+                    else:
+                        series[key] = [[s, nan if v is None else v, t, x] for s, v, t, x in points]
                 out[f"{project}/{run_id}"] = series
         return {"runs": out}
 
