@@ -97,7 +97,7 @@ def summary_cell(value: Any) -> dict[str, Any]:
             return _media(value)
         if value and all(isinstance(v, int | float | str | bool) for v in value.values()):
             return {"kind": "aggregates", "pairs": sorted(value.items())}
-        return {"kind": "label", "text": f"{len(value)} values"}
+        return {"kind": "label", "text": f"object of {len(value)} key{'' if len(value) == 1 else 's'}"}
     if isinstance(value, list):
         return {"kind": "label", "text": f"list of {len(value)}"}
     return {"kind": "value", "value": value}
