@@ -12,6 +12,7 @@ import pytest
 import modelbay
 import modelbay as wandb
 from modelbay import Api
+from modelbay.contract import metric_defs
 from modelbay.sdk.run import RunSettings
 
 QUIET = RunSettings(system_interval=0)
@@ -129,6 +130,29 @@ def test_globs_follow_wandb(mb, uniq):
     special = stored.history(keys=["train/special"], x_axis="other", pandas=False)
     assert [(r["_step"], r["other"]) for r in special] == [(1, 0), (3, -1), (5, -2)]
     assert stored.series(["train/special"], x_axis="train/step") == {}
+
+
+def test_which_definition_applies():
+    defs = metric_defs.check(
+        [
+            {"name": "*", "step_metric": "epoch"},
+            {"name": "val/*", "step_metric": "val/step", "hidden": True},
+            {"name": "val/f1", "step_metric": "other"},
+        ]
+    )
+    assert metric_defs.step_metric(defs, "loss") == "epoch"  # the first glob matching wins
+    assert metric_defs.step_metric(defs, "val/acc") == "epoch"
+    assert metric_defs.step_metric(defs, "val/f1") == "other"  # its own definition first
+    assert metric_defs.step_metric(defs, "epoch") is None  # never along itself
+    # W&B's own keys and the machine's are never globbed.
+    assert metric_defs.applies(defs, "_runtime") is None
+    assert metric_defs.applies(defs, "system/cpu") is None
+    assert not metric_defs.hidden(defs, "val/acc")  # "*" came first
+    assert metric_defs.step_metrics(defs) == ["epoch", "val/step", "other"]
+    with pytest.raises(modelbay.InvalidInputError):
+        metric_defs.check([{"name": "a*b"}])
+    with pytest.raises(modelbay.InvalidInputError):
+        metric_defs.check([{"name": "a", "colour": "red"}])
 
 
 def test_offline_definitions_sync(mb, uniq):

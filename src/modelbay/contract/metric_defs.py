@@ -5,7 +5,8 @@ The SDK sends a run's definitions whole, in the order they were made, as a list 
 them on the run, and its charts and history reads resolve each metric key with
 :func:`applies`, by W&B's rule: a key's own definition, else the first glob (a name ending
 in ``*``, W&B's only glob form) whose prefix it starts with. Keys starting with ``_`` are
-W&B's own and never match a glob.
+W&B's own, and ``system/*`` keys are the machine's (W&B keeps them out of the history): no
+glob matches them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ SUMMARIES = ("min", "max", "mean", "last", "first", "best", "none", "copy")
 GOALS = {"minimize": "min", "maximize": "max", "min": "min", "max": "max"}
 MAX_DEFINITIONS = 1000
 MAX_NAME_CHARS = 256
+SYSTEM_PREFIX = "system/"
 FIELDS = frozenset({"name", "step_metric", "step_sync", "hidden", "summary", "goal"})
 
 
@@ -39,6 +41,11 @@ def check_name(name: object, what: str = "metric name") -> str:
 
 def is_glob(name: str) -> bool:
     return name.endswith("*")
+
+
+def globbed(key: str, glob: str) -> bool:
+    """Whether the glob ``glob`` (a name ending in ``*``) matches the metric ``key``."""
+    return key.startswith(glob[:-1]) and key[:1] != "_" and not key.startswith(SYSTEM_PREFIX)
 
 
 def check(definitions: object) -> list[dict[str, Any]]:
@@ -87,7 +94,7 @@ def applies(definitions: Sequence[dict[str, Any]], key: str) -> dict[str, Any] |
         name = d["name"]
         if name == key:
             return d
-        if glob is None and is_glob(name) and key.startswith(name[:-1]) and key[:1] != "_":
+        if glob is None and is_glob(name) and globbed(key, name):
             glob = d
     return glob
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelbay.contract.metric_defs import GOALS, SUMMARIES, check_name, is_glob
+from modelbay.contract.metric_defs import GOALS, SUMMARIES, check_name, globbed, is_glob
 from modelbay.errors import InvalidInputError
 
 
@@ -146,9 +146,9 @@ class Definitions:
         except KeyError:
             pass
         found = self.metrics.get(key)
-        if found is None and not key.startswith("_"):
+        if found is None:
             for metric in self.metrics.values():
-                if metric.glob and key.startswith(metric.name[:-1]):
+                if metric.glob and globbed(key, metric.name):
                     found = metric
                     break
         self._for_key[key] = found
