@@ -73,6 +73,18 @@ def staging_keys(services: Services) -> list[str]:
     return [o["Key"] for o in listing.get("Contents", [])]
 
 
+def recorded_key(services: Services, digest: str) -> str | None:
+    """The object key a blob's row records (relative to the store's prefix)."""
+    with services.db.read() as conn:
+        row = conn.execute(sa.select(blobs.c.object_key).where(blobs.c.sha256 == digest)).one()
+    return row[0]
+
+
+def stored_bytes(services: Services, me: Principal, data: bytes) -> bytes:
+    """The bytes stored for ``data``'s digest, read where its row says they are."""
+    return b"".join(services.blobs.iter_bytes(me, hashlib.sha256(data).hexdigest()))
+
+
 def test_a_failure_after_assembly_aborts_the_session_and_a_new_one_stores_the_blob(
     services: Services, me: Principal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,11 +94,11 @@ def test_a_failure_after_assembly_aborts_the_session_and_a_new_one_stores_the_bl
     send(first, data)
     backend: Any = services.backend
 
-    def broken_copy(*args: Any, **kwargs: Any) -> None:
-        raise OSError("the store failed the copy")
+    def broken_read(*args: Any, **kwargs: Any) -> None:
+        raise OSError("the store failed the read")
 
     with monkeypatch.context() as patch:
-        patch.setattr(backend, "_move_in", broken_copy)
+        patch.setattr(backend, "_digest_of", broken_read)
         with pytest.raises(NotFoundError, match="send its blob again"):
             services.blobs.complete(me, first["id"])
     assert state(services, first["id"]) == "aborted"
@@ -97,7 +109,8 @@ def test_a_failure_after_assembly_aborts_the_session_and_a_new_one_stores_the_bl
     assert not any(p["done"] for p in second["parts"])
     send(second, data)
     assert services.blobs.complete(me, second["id"])["stored"] is True
-    assert b"".join(services.backend.iter_bytes(hashlib.sha256(data).hexdigest())) == data
+    assert stored_bytes(services, me, data) == data
+    assert staging_keys(services) == [f"mb/uploads/{second['id']}"]
 
 
 def backend_id(services: Services, upload_id: str) -> str:
@@ -134,8 +147,9 @@ def test_a_completion_cut_off_after_assembly_goes_on_from_the_assembled_object(
 
     assert services.blobs.complete(me, session["id"])["stored"] is True
     assert state(services, session["id"]) == "done"
-    assert staging_keys(services) == []
-    assert b"".join(backend.iter_bytes(hashlib.sha256(data).hexdigest())) == data
+    assert staging_keys(services) == [f"mb/uploads/{session['id']}"]  # where the blob stays
+    assert recorded_key(services, sha(data)) == f"uploads/{session['id']}"
+    assert stored_bytes(services, me, data) == data
 
 
 def test_a_session_whose_multipart_upload_is_gone_is_aborted(
@@ -181,8 +195,8 @@ def test_a_plan_replaces_a_session_whose_multipart_upload_is_gone(
     assert not any(p["done"] for p in second["parts"])
     send(second, data)  # one round: no part goes to the upload that is gone
     assert services.blobs.complete(me, second["id"])["stored"] is True
-    assert b"".join(services.backend.iter_bytes(hashlib.sha256(data).hexdigest())) == data
-    assert staging_keys(services) == []
+    assert stored_bytes(services, me, data) == data
+    assert staging_keys(services) == [f"mb/uploads/{second['id']}"]
 
 
 def set_claim(services: Services, upload_id: str, claimed_at: float) -> None:
@@ -218,11 +232,16 @@ def test_a_plan_leaves_alone_a_gone_session_that_a_completion_has_claimed(
     assert f"mb/uploads/{first['id']}" in staging_keys(services)  # ...with what it assembled
     set_claim(services, first["id"], 1.0)  # that completion died: the next one takes over
     assert services.blobs.complete(me, first["id"])["stored"] is True
-    assert b"".join(services.backend.iter_bytes(hashlib.sha256(data).hexdigest())) == data
+    assert stored_bytes(services, me, data) == data
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def key_of(session: dict[str, Any]) -> str:
+    """The bucket key a session's bytes go to (and stay under once stored)."""
+    return f"mb/uploads/{session['id']}"
 
 
 def small(services: Services, me: Principal, data: bytes) -> dict[str, Any]:
@@ -240,7 +259,7 @@ def test_a_one_part_upload_is_stored_once_its_object_is_there(
         services.blobs.complete(me, missing["id"])
     send(missing, data)
     assert services.blobs.complete(me, missing["id"])["stored"] is True
-    assert b"".join(services.backend.iter_bytes(hashlib.sha256(data).hexdigest())) == data
+    assert stored_bytes(services, me, data) == data
 
 
 def test_a_batch_fails_only_the_uploads_whose_objects_are_missing_or_wrong(
@@ -256,15 +275,13 @@ def test_a_batch_fails_only_the_uploads_whose_objects_are_missing_or_wrong(
     # The right bytes kept without a checksum (as by a store that keeps none: read back);
     # none at all; other bytes of the same size, without a checksum; other bytes of another
     # size, with their own checksum.
-    backend.client.put_object(Bucket=backend.bucket, Key=backend.key(sha(datas[5])), Body=datas[5])
+    backend.client.put_object(Bucket=backend.bucket, Key=key_of(good[5]), Body=datas[5])
     wrong = os.urandom(1007)
-    backend.client.put_object(
-        Bucket=backend.bucket, Key=backend.key(unchecked["sha256"]), Body=wrong
-    )
+    backend.client.put_object(Bucket=backend.bucket, Key=key_of(unchecked), Body=wrong)
     short = os.urandom(50)
     backend.client.put_object(
         Bucket=backend.bucket,
-        Key=backend.key(other_size["sha256"]),
+        Key=key_of(other_size),
         Body=short,
         ChecksumSHA256=base64.b64encode(hashlib.sha256(short).digest()).decode(),
     )
@@ -287,8 +304,8 @@ def test_a_batch_fails_only_the_uploads_whose_objects_are_missing_or_wrong(
         unchecked["id"]: "failed",
         other_size["id"]: "failed",
     }
-    for session in (unchecked, other_size):  # wrong bytes do not stay under a blob's name
-        assert backend._head_checksum(backend.key(session["sha256"])) is None
+    for session in (unchecked, other_size):  # wrong bytes do not stay
+        assert backend._head_checksum(key_of(session)) is None
 
 
 def test_bytes_without_a_stored_checksum_are_read_back(services: Services, me: Principal) -> None:
@@ -298,15 +315,13 @@ def test_bytes_without_a_stored_checksum_are_read_back(services: Services, me: P
     # Bytes put under the blobs' names without a checksum, as a store that keeps none would
     # hold them; the second name gets other bytes than its digest's.
     for session, body in ((sessions[0], good), (sessions[1], os.urandom(1000))):
-        backend.client.put_object(
-            Bucket=backend.bucket, Key=backend.key(session["sha256"]), Body=body
-        )
-        assert backend._head_checksum(backend.key(session["sha256"]))[1] is None
+        backend.client.put_object(Bucket=backend.bucket, Key=key_of(session), Body=body)
+        assert backend._head_checksum(key_of(session))[1] is None
 
     assert services.blobs.complete(me, sessions[0]["id"])["stored"] is True
     with pytest.raises(DigestMismatchError):
         services.blobs.complete(me, sessions[1]["id"])
-    assert backend._head_checksum(backend.key(sessions[1]["sha256"])) is None  # removed
+    assert backend._head_checksum(key_of(sessions[1])) is None  # removed
 
 
 def connections_to(port: int) -> int:
@@ -338,7 +353,7 @@ def test_closing_the_services_closes_the_stores_connections(s3_settings: Setting
         session = small(services, me, data)
         send(session, data)
         assert services.blobs.complete(me, session["id"])["stored"] is True
-        assert services.backend.size(hashlib.sha256(data).hexdigest()) == 1000
+        assert services.backend.size(sha(data), recorded_key(services, sha(data))) == 1000
         assert connections_to(port) > before
     assert connections_to(port) == before
 

@@ -3,7 +3,12 @@
 Bytes are named by their sha256 and never change. A large file goes up as an *upload
 session* in parts, possibly over several attempts: each part lands where the backend says
 (the server itself for the disk backend, a presigned S3 URL for S3), and ``finish`` checks
-the whole against the promised size and digest before it appears under its name.
+the whole against the promised size and digest before it is recorded as stored.
+
+Where the bytes end up is the backend's: the disk store renames them to their digest's name;
+an object store leaves them under the key their upload wrote (:meth:`BlobBackend.stored_key`),
+which the service records with the blob, and reads, presigns and deletes that key (``key``
+below; None: the digest's own name, as for blobs stored before keys were recorded).
 """
 
 from __future__ import annotations
@@ -91,15 +96,15 @@ class BlobBackend(Protocol):
         """Raise when the store cannot be reached or written (a readiness probe)."""
         ...
 
-    def size(self, digest: str) -> int | None: ...
+    def size(self, digest: str, key: str | None = None) -> int | None: ...
 
     def put_stream(self, digest: str, chunks: Iterable[bytes], size: int | None = None) -> int: ...
 
     def put_many(self, blobs: Sequence[tuple[str, bytes]]) -> None: ...
 
-    def iter_bytes(self, digest: str) -> Iterator[bytes]: ...
+    def iter_bytes(self, digest: str, key: str | None = None) -> Iterator[bytes]: ...
 
-    def delete(self, digest: str) -> None: ...
+    def delete(self, digest: str, key: str | None = None) -> None: ...
 
     def begin(self, session: UploadSession) -> str | None: ...
 
@@ -115,6 +120,11 @@ class BlobBackend(Protocol):
         ...
 
     def finish(self, session: UploadSession) -> None: ...
+
+    def stored_key(self, session: UploadSession) -> str | None:
+        """Where a finished session's bytes stay, to be recorded with its blob; None: under
+        the digest's own name."""
+        ...
 
     def finish_many(self, sessions: Sequence[UploadSession]) -> list[BaseException | None]:
         """:meth:`finish` each session; one outcome per session, in order: None, or the
@@ -134,7 +144,7 @@ class BlobBackend(Protocol):
         returns how many and their bytes."""
         ...
 
-    def download_target(self, digest: str) -> Target | None: ...
+    def download_target(self, digest: str, key: str | None = None) -> Target | None: ...
 
     def close(self) -> None:
         """Let go of connections; the store is not used afterwards."""

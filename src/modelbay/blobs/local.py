@@ -116,7 +116,7 @@ class LocalBlobStore:
         check_digest(digest)
         return self.root / digest[:2] / digest
 
-    def size(self, digest: str) -> int | None:
+    def size(self, digest: str, key: str | None = None) -> int | None:
         try:
             return self.path(digest).stat().st_size
         except FileNotFoundError:
@@ -196,15 +196,15 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest}) from None
 
-    def iter_bytes(self, digest: str) -> Iterator[bytes]:
+    def iter_bytes(self, digest: str, key: str | None = None) -> Iterator[bytes]:
         with self.open(digest) as f:
             while chunk := f.read(CHUNK):
                 yield chunk
 
-    def delete(self, digest: str) -> None:
+    def delete(self, digest: str, key: str | None = None) -> None:
         self.path(digest).unlink(missing_ok=True)
 
-    def download_target(self, digest: str) -> Target | None:
+    def download_target(self, digest: str, key: str | None = None) -> Target | None:
         return None  # served by the server itself
 
     def close(self) -> None:
@@ -292,6 +292,9 @@ class LocalBlobStore:
         if not self._staging(session).exists():
             return None
         return {int(n): session.part_range(int(n))[1] for n in names if n.isdigit()}
+
+    def stored_key(self, session: UploadSession) -> str | None:
+        return None  # finish() renames the bytes to their digest's name
 
     def finish(self, session: UploadSession) -> None:
         """Check every part is there and the whole hashes to the digest, then move it in place.

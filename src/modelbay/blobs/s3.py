@@ -1,10 +1,14 @@
 """Content-addressed bytes in an S3-compatible object store.
 
 Clients send and fetch bytes directly with presigned URLs, so file bytes never pass through
-a modelbay server on their way in or out. Uploads land under a staging key
+a modelbay server on their way in or out. Each upload session writes a key of its own
 (``<prefix>uploads/<session id>``) that only that session's URLs can write; ``finish`` checks
-the size and digest and then copies the object, inside the store, to its digest name
-(``<prefix>blobs/ab/<digest>``), which only the server ever writes.
+the size and digest of what is there, and the object stays where it is: the service records
+its key with the blob (``stored_key``), and reads, presigns and deletes that key. An upload
+with wrong bytes never touches the key of a blob already stored, and no copy inside the
+store doubles the time of a large upload. Blobs stored before keys were recorded, and blobs
+sent through the server (``put_stream``), are under their digest's name
+(``<prefix>blobs/ab/<digest>``), which only the server writes.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
+from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,6 +28,10 @@ from modelbay.errors import ConflictError, DigestMismatchError, InvalidInputErro
 CHUNK = 1 << 20
 URL_SECONDS = 3600
 COPY_OBJECT_LIMIT = 5 * (1 << 30)
+#: A large object is read back for its digest in ranges of this size, several at a time,
+#: and hashed in order: the hash runs while the next ranges arrive.
+READ_RANGE = 8 << 20
+READERS = 4
 
 
 def _client(endpoint_url: str | None) -> Any:
@@ -98,6 +108,14 @@ class S3BlobStore:
     def _staging(self, session_id: str) -> str:
         return f"{self.prefix}uploads/{session_id}"
 
+    def _object(self, digest: str, key: str | None) -> str:
+        """The full key of a blob recorded under ``key`` (None: its digest's name)."""
+        return self.prefix + key if key is not None else self.key(digest)
+
+    def stored_key(self, session: UploadSession) -> str | None:
+        """A session's own key, where :meth:`finish` leaves its bytes (relative to the prefix)."""
+        return f"uploads/{session.id}"
+
     def _head(self, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
 
@@ -112,8 +130,8 @@ class S3BlobStore:
         """Raise unless the bucket answers (HeadBucket)."""
         self.client.head_bucket(Bucket=self.bucket)
 
-    def size(self, digest: str) -> int | None:
-        head = self._head(self.key(digest))
+    def size(self, digest: str, key: str | None = None) -> int | None:
+        head = self._head(self._object(digest, key))
         return int(head["ContentLength"]) if head else None
 
     def put_stream(self, digest: str, chunks: Iterable[bytes], size: int | None = None) -> int:
@@ -173,11 +191,13 @@ class S3BlobStore:
         for digest, data in blobs:
             self.put_stream(digest, [data], len(data))
 
-    def iter_bytes(self, digest: str) -> Iterator[bytes]:
+    def iter_bytes(self, digest: str, key: str | None = None) -> Iterator[bytes]:
         from botocore.exceptions import ClientError
 
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self.key(digest))["Body"]
+            body = self.client.get_object(Bucket=self.bucket, Key=self._object(digest, key))[
+                "Body"
+            ]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise NotFoundError(
@@ -189,8 +209,8 @@ class S3BlobStore:
         finally:
             body.close()
 
-    def delete(self, digest: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self.key(digest))
+    def delete(self, digest: str, key: str | None = None) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._object(digest, key))
 
     def close(self) -> None:
         """Close botocore's connection pool when the client is the store's own."""
@@ -202,8 +222,10 @@ class S3BlobStore:
             self.client.generate_presigned_url(operation, Params=params, ExpiresIn=URL_SECONDS)
         )
 
-    def download_target(self, digest: str) -> Target | None:
-        url = self._presign("get_object", {"Bucket": self.bucket, "Key": self.key(digest)})
+    def download_target(self, digest: str, key: str | None = None) -> Target | None:
+        url = self._presign(
+            "get_object", {"Bucket": self.bucket, "Key": self._object(digest, key)}
+        )
         return Target(url, "GET")
 
     # -- upload sessions ----------------------------------------------------------------------
@@ -219,12 +241,12 @@ class S3BlobStore:
     def part_target(self, session: UploadSession, number: int) -> Target | None:
         if session.backend_id is None:
             # The digest is signed into the URL and the store refuses a body that does not hash
-            # to it, so the URL can write nothing but the right bytes: it may target the blob's
-            # own name, and finish() need not read the bytes back.
+            # to it, so finish() need not read the bytes back (a store that keeps no checksum
+            # has them read back).
             checksum = _b64(session.digest)
             single = {
                 "Bucket": self.bucket,
-                "Key": self.key(session.digest),
+                "Key": self._staging(session.id),
                 "ChecksumSHA256": checksum,
             }
             url = self._presign("put_object", single)
@@ -274,7 +296,7 @@ class S3BlobStore:
         session's multipart upload is gone (completed, or aborted, by a bucket lifecycle rule
         for one)."""
         if session.backend_id is None:
-            head = self._head(self.key(session.digest))
+            head = self._head(self._staging(session.id))
             return (
                 {1: int(head["ContentLength"])}
                 if head and int(head["ContentLength"]) == session.size
@@ -284,21 +306,45 @@ class S3BlobStore:
         return None if parts is None else _whole_parts(session, parts)
 
     def finish(self, session: UploadSession) -> None:
-        """Assemble the parts, check size and digest by reading the object once inside the
-        store's network, then copy it to its digest name.
+        """Assemble the parts and check size and digest by reading the object back inside the
+        store's network; the object stays under the session's key (:meth:`stored_key`).
 
         Raises:
             InvalidInputError: parts are missing.
             DigestMismatchError: the bytes hash to something else (the upload is discarded).
             NotFoundError: the session cannot go on: its multipart upload is gone and left no
-                whole assembled object, or the assembled object could not be read or copied
-                (it is discarded). Its blob must be sent again.
+                whole assembled object, or the assembled object could not be read (it is
+                discarded). Its blob must be sent again.
             ConflictError: parts were replaced while completing; try again.
         """
+        staging = self._staging(session.id)
         if session.backend_id is None:
-            if not self._settled_by(session, self._head_checksum(self.key(session.digest))):
-                self._read_back(session)
+            if not self._settled_by(session, self._head_checksum(staging)):
+                self._read_back(session, staging)
             return
+        from botocore.exceptions import ClientError
+
+        self._assemble(session)
+        # From here on the multipart upload is gone: whatever fails, the session cannot be
+        # resumed, and its assembled object goes.
+        try:
+            self._read_back(session, staging)
+        except DigestMismatchError:
+            raise
+        except Exception as exc:
+            with contextlib.suppress(ClientError):
+                self.client.delete_object(Bucket=self.bucket, Key=staging)
+            raise NotFoundError(
+                f"upload {session.id} could not be read back ({type(exc).__name__}): "
+                "send its blob again"
+            ) from exc
+
+    def _assemble(self, session: UploadSession) -> None:
+        """Complete a session's multipart upload, or find it completed already.
+
+        Raises:
+            InvalidInputError, NotFoundError, ConflictError: as :meth:`finish` says.
+        """
         from botocore.exceptions import ClientError
 
         staging = self._staging(session.id)
@@ -312,60 +358,30 @@ class S3BlobStore:
                 with contextlib.suppress(ClientError):
                     self.client.delete_object(Bucket=self.bucket, Key=staging)
                 raise NotFoundError(f"upload {session.id} is gone: send its blob again")
-        else:
-            missing = set(range(1, session.parts + 1)) - set(_whole_parts(session, parts))
-            if missing:
-                raise InvalidInputError(
-                    f"upload {session.id} lacks {len(missing)} part(s)",
-                    {"missing_parts": sorted(missing)[:100]},
-                )
-            parts.sort(key=lambda p: int(p["PartNumber"]))
-            try:
-                self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=staging,
-                    UploadId=session.backend_id,
-                    MultipartUpload={
-                        "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
-                    },
-                )
-            except ClientError as exc:
-                # Parts replaced while this completion ran, or the store's answer lost: the
-                # session stays open, and completing it again goes on from what is there.
-                code = exc.response.get("Error", {}).get("Code", "")
-                raise ConflictError(
-                    f"upload {session.id} changed while completing it ({code}); try again"
-                ) from exc
-        # From here on the multipart upload is gone: whatever fails, the session cannot be
-        # resumed, and its assembled object goes.
+            return
+        missing = set(range(1, session.parts + 1)) - set(_whole_parts(session, parts))
+        if missing:
+            raise InvalidInputError(
+                f"upload {session.id} lacks {len(missing)} part(s)",
+                {"missing_parts": sorted(missing)[:100]},
+            )
+        parts.sort(key=lambda p: int(p["PartNumber"]))
         try:
-            h = hashlib.sha256()
-            size = 0
-            body = self.client.get_object(Bucket=self.bucket, Key=staging)["Body"]
-            try:
-                for chunk in body.iter_chunks(CHUNK):
-                    h.update(chunk)
-                    size += len(chunk)
-            finally:
-                body.close()
-            if h.hexdigest() != session.digest or size != session.size:
-                raise DigestMismatchError(
-                    f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.digest[:12]}",
-                    {"expected": session.digest, "actual": h.hexdigest(), "size": size},
-                )
-            self._move_in(staging, session.digest, session.size)
-        except DigestMismatchError:
-            raise
-        except Exception as exc:
-            # Seen on SeaweedFS when a part is sent again while another client completes the
-            # same upload: the assembled object reads back whole, then cannot be copied.
-            raise NotFoundError(
-                f"upload {session.id} could not be stored ({type(exc).__name__}): "
-                "send its blob again"
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=staging,
+                UploadId=session.backend_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+                },
+            )
+        except ClientError as exc:
+            # Parts replaced while this completion ran, or the store's answer lost: the
+            # session stays open, and completing it again goes on from what is there.
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise ConflictError(
+                f"upload {session.id} changed while completing it ({code}); try again"
             ) from exc
-        finally:
-            with contextlib.suppress(ClientError):
-                self.client.delete_object(Bucket=self.bucket, Key=staging)
 
     def finish_many(self, sessions: Sequence[UploadSession]) -> list[BaseException | None]:
         """:meth:`finish` each session, several at a time."""
@@ -374,8 +390,8 @@ class S3BlobStore:
     def _settled_by(self, session: UploadSession, head: tuple[int, str | None] | None) -> bool:
         """Whether what a HEAD of a one-part upload's object answered settles its check: True
         when the store keeps the promised size and sha256, False when it keeps no checksum
-        and the bytes are to be read back (:meth:`_read_back`). One-part uploads go straight
-        to the blob's name, with the checksum signed into their URLs.
+        and the bytes are to be read back (:meth:`_read_back`). One-part uploads go to their
+        session's key, with the checksum signed into their URLs.
 
         Raises:
             InvalidInputError: there is no such object.
@@ -384,27 +400,63 @@ class S3BlobStore:
             raise InvalidInputError(f"upload {session.id} lacks 1 part(s)", {"missing_parts": [1]})
         return head == (session.size, _b64(session.digest))
 
-    def _read_back(self, session: UploadSession) -> None:
-        """Check a one-part upload's object by reading it back (a store that does not keep
-        checksums).
+    def _read_back(self, session: UploadSession, key: str) -> None:
+        """Check an upload's object by reading it back: its size, then its sha256.
 
         Raises:
-            DigestMismatchError: the bytes hash to something else (they are removed).
+            DigestMismatchError: the bytes are other than promised (the object is removed).
         """
-        key = self.key(session.digest)
-        h = hashlib.sha256()
-        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        try:
-            for chunk in body.iter_chunks(CHUNK):
-                h.update(chunk)
-        finally:
-            body.close()
-        if h.hexdigest() != session.digest:
+        actual, size = self._digest_of(key, session.size)
+        if actual != session.digest or size != session.size:
             self.client.delete_object(Bucket=self.bucket, Key=key)
             raise DigestMismatchError(
-                f"uploaded bytes hash to {h.hexdigest()[:12]}, not {session.digest[:12]}",
-                {"expected": session.digest, "actual": h.hexdigest()},
+                f"uploaded bytes hash to {actual[:12]}, not {session.digest[:12]}",
+                {"expected": session.digest, "actual": actual, "size": size},
             )
+
+    def _digest_of(self, key: str, size: int) -> tuple[str, int]:
+        """(sha256, size) of an object expected to hold ``size`` bytes: read in ranges,
+        ``READERS`` at a time, hashed in order as they arrive. Bytes past ``size`` are
+        not read; an object shorter than ``size`` shows in the size returned."""
+        if size <= READ_RANGE:
+            data = self._read_range(key, 0, READ_RANGE + 1)
+            return hashlib.sha256(data).hexdigest(), len(data)
+        h = hashlib.sha256()
+        got = 0
+        starts = iter(range(0, size, READ_RANGE))
+        with ThreadPoolExecutor(READERS) as pool:
+            pending: deque[Future[bytes]] = deque()
+            for first in starts:
+                pending.append(pool.submit(self._read_range, key, first, READ_RANGE))
+                if len(pending) == READERS:
+                    break
+            while pending:
+                data = pending.popleft().result()
+                if (later := next(starts, None)) is not None:
+                    pending.append(pool.submit(self._read_range, key, later, READ_RANGE))
+                h.update(data)
+                got += len(data)
+            # Bytes beyond the promised size make the object longer than promised.
+            got += len(self._read_range(key, size, 1)) if got == size else 0
+        return h.hexdigest(), got
+
+    def _read_range(self, key: str, start: int, length: int) -> bytes:
+        """Up to ``length`` bytes of an object from ``start`` (none past its end)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""  # starts past the end
+            raise
+        body = resp["Body"]
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
 
     def _head_checksum(self, key: str) -> tuple[int, str | None] | None:
         """(size, base64 sha256 as the store keeps it, or None) of an object; None if absent."""

@@ -72,9 +72,14 @@ class LocalTransport(Transport):
         if url:
             self.presigned.get(url, digest, dest, progress, size)
             return
-        atomic_verified_write(
-            dest, digest, counted(self.services.backend.iter_bytes(digest), progress), size
+        # The disk store keeps every blob under its digest's name; an object store's blob is
+        # under the key its row records, which the service looks up.
+        chunks = (
+            self.services.backend.iter_bytes(digest)
+            if self.writes_local_disk
+            else self.services.blobs.iter_bytes(self.principal, digest)
         )
+        atomic_verified_write(dest, digest, counted(chunks, progress), size)
 
     def close(self) -> None:
         self.presigned.close()

@@ -1,7 +1,10 @@
 """Stored bytes: which digests are missing, upload sessions, downloads.
 
 A blob counts as stored only once a row says so, and a row is written only after the bytes
-were verified under their digest. A commit share-locks the rows of the blobs it references
+were verified under their digest. The row also says where the bytes are: an object store
+leaves them under the key the upload wrote (each session has its own), and the first upload
+of a blob to be recorded wins; a later one's object is removed, so bytes sent wrong or twice
+never replace a stored blob's. A commit share-locks the rows of the blobs it references
 (:meth:`BlobService.require_stored`), which is what lets garbage collection
 (:mod:`modelbay.services.garbage`) remove blobs while uploads and commits run.
 """
@@ -68,16 +71,21 @@ def _whole(digest: str, size: int) -> Info:
     }
 
 
-def _record(conn: Any, sizes: dict[str, int], t: float) -> None:
-    """Record blobs (digest -> size) as stored.
+def _record(
+    conn: Any, sizes: dict[str, int], t: float, keys: dict[str, str | None] | None = None
+) -> list[str]:
+    """Record blobs (digest -> size, held under ``keys``: see ``store.record_stored``) as
+    stored; returns the digests recorded before under another key than the one given (the
+    caller removes the object it gave).
 
     Raises:
-        ConflictError: a blob is being garbage-collected (the bytes just put in place go
-            with it; nothing is recorded); try again shortly.
+        ConflictError: a blob is being garbage-collected (nothing is recorded); try again
+            shortly.
     """
-    deleting = store.record_stored(conn, sizes, t)
+    deleting, beaten = store.record_stored(conn, sizes, t, keys)
     if deleting:
         raise _being_collected(deleting)
+    return beaten
 
 
 def _being_collected(digests: list[str]) -> ConflictError:
@@ -195,8 +203,7 @@ class BlobService:
                 return stored[digest]
         self._refuse_if_deleting(state, digest)
         written = self.backend.put_stream(digest, chunks, size)
-        with self.db.write() as conn:
-            _record(conn, {digest: written}, now())
+        self.record(digest, written)
         return written
 
     def put_many(self, principal: Principal, blobs: list[tuple[str, bytes]]) -> int:
@@ -220,8 +227,10 @@ class BlobService:
             return 0
         self.backend.put_many(new)
         t = now()
+        keys = self._named_keys([d for d, _ in new])
         with self.db.write() as conn:
-            _record(conn, {digest: len(data) for digest, data in new}, t)
+            beaten = _record(conn, {digest: len(data) for digest, data in new}, t, keys)
+        self._drop((d, None) for d in beaten)
         return len(new)
 
     def read_many(self, principal: Principal, digests: list[str]) -> Iterator[tuple[str, bytes]]:
@@ -236,8 +245,8 @@ class BlobService:
         wanted = [check_digest(d) for d in dict.fromkeys(digests)]
         if len(wanted) > MAX_BUNDLE_BLOBS:
             raise InvalidInputError(f"at most {MAX_BUNDLE_BLOBS} blobs per bundle")
-        sizes = self._stored_sizes(wanted, principal)
-        large = [d for d in wanted if sizes[d] > MAX_BUNDLED_BLOB]
+        stored = self._stored(wanted, principal)
+        large = [d for d in wanted if stored[d][0] > MAX_BUNDLED_BLOB]
         if large:
             raise InvalidInputError(
                 f"{len(large)} blob(s) are too large for a bundle", {"sha256": large[0]}
@@ -245,12 +254,12 @@ class BlobService:
 
         if self.backend.kind == "disk":  # a stat each; the stream cannot fail cleanly later
             for digest in wanted:
-                if self.backend.size(digest) is None:
+                if self.backend.size(digest, stored[digest][1]) is None:
                     raise self.lost(digest)
 
         def read() -> Iterator[tuple[str, bytes]]:
             for digest in wanted:
-                yield digest, b"".join(self.backend.iter_bytes(digest))
+                yield digest, b"".join(self.backend.iter_bytes(digest, stored[digest][1]))
 
         return read()
 
@@ -481,8 +490,7 @@ class BlobService:
         Raises:
             NotFoundError: the blob is not stored.
         """
-        self._require_one(principal, digest)
-        return self.backend.iter_bytes(digest)
+        return self.backend.iter_bytes(digest, self._require_one(principal, digest))
 
     def local_path(self, principal: Principal, digest: str) -> Path | None:
         """The file holding a stored blob when the backend keeps blobs as files on this host
@@ -504,8 +512,29 @@ class BlobService:
             return bool(store.live_sizes(conn, [check_digest(digest)]))
 
     def record(self, digest: str, size: int) -> None:
+        """Record a blob stored under its digest's name (sent whole through the server).
+
+        Raises:
+            ConflictError: the blob is being garbage-collected; try again shortly.
+        """
         with self.db.write() as conn:
-            _record(conn, {digest: size}, now())
+            beaten = _record(conn, {digest: size}, now(), self._named_keys([digest]))
+        self._drop((d, None) for d in beaten)
+
+    def _named_keys(self, digests: list[str]) -> dict[str, str | None] | None:
+        """The keys to record blobs stored under their digests' names with: none on the disk
+        store (where every blob is there), else each digest's name (None), so that one an
+        upload recorded first under a key of its own is found beaten."""
+        return None if self.backend.kind == "disk" else dict.fromkeys(digests)
+
+    def _drop(self, objects: Iterable[tuple[str, str | None]]) -> None:
+        """Remove objects (digest, key) no row points at (uploads that lost the race to
+        record a blob); a failure only leaves bytes behind, so it is logged, not raised."""
+        for digest, key in objects:
+            try:
+                self.backend.delete(digest, key)
+            except Exception:
+                log.warning("could not remove %s of blob %s", key or "the copy", digest[:12])
 
     def complete(self, principal: Principal, upload_id: str, sha256: str | None = None) -> Info:
         """Check the whole upload against its size and digest and store it under its name.
@@ -555,14 +584,18 @@ class BlobService:
         except BaseException as exc:
             self._settle(session.id, claimed_at, _state_after(exc))
             raise
+        key = self.backend.stored_key(session)
         try:
             with self.db.write() as conn:
-                _record(conn, {session.digest: session.size}, now())
+                beaten = _record(conn, {session.digest: session.size}, now(), {session.digest: key})
                 store.settle_upload(conn, session.id, claimed_at, "done", session.digest)
         except ConflictError:
-            # Its bytes go with the collected blob.
             self._settle(session.id, claimed_at, "aborted")
+            if key is not None:  # nothing points at it; on a disk store it goes with the blob
+                self._drop([(session.digest, key)])
             raise
+        if key is not None and beaten:
+            self._drop([(session.digest, key)])
         return stored
 
     def _settle(
@@ -661,18 +694,21 @@ class BlobService:
             return {}
         errors = dict(zip(batch, self.backend.finish_many(list(batch.values())), strict=True))
         good = {batch[u].digest: batch[u].size for u, e in errors.items() if e is None}
+        own = {u: self.backend.stored_key(s) for u, s in batch.items()}
+        keys = {batch[u].digest: own[u] for u in batch if errors[u] is None}
         results: dict[str, Info] = {}
         outcomes: list[tuple[str, str, str | None]] = []
         with self.db.write() as conn:
-            deleting = set(store.record_stored(conn, good, now()) if good else [])
+            given = keys if any(keys.values()) else None  # the disk store keeps none
+            deleting, beaten = store.record_stored(conn, good, now(), given)
             if deleting:  # nothing was recorded: record the others without them
                 good = {d: n for d, n in good.items() if d not in deleting}
-                store.record_stored(conn, good, now())
+                _, beaten = store.record_stored(conn, good, now(), given)
             for upload_id, session in batch.items():
                 error = errors[upload_id]
                 if error is None and session.digest in deleting:
                     error = _being_collected([session.digest])
-                    state = "aborted"  # its bytes go with the collected blob
+                    state = "aborted"  # its bytes go (on a disk store, with the blob)
                 elif error is None:
                     state = "done"
                     results[upload_id] = {
@@ -690,37 +726,50 @@ class BlobService:
                     unexpected.append(error)
                 outcomes.append((upload_id, state, session.digest if state == "done" else None))
             store.settle_uploads(conn, claimed_at, outcomes)
+        # The objects no row points at: of uploads that lost the race to record their blob
+        # (to another call, or to another session of this batch), or whose blob is going.
+        self._drop(
+            (s.digest, own[u])
+            for u, s in batch.items()
+            if own[u] is not None
+            and errors[u] is None
+            and (s.digest in beaten or s.digest in deleting or keys[s.digest] != own[u])
+        )
         return results
 
-    def _require_one(self, principal: Principal, digest: str) -> None:
-        """Raises NotFoundError unless the blob is stored and ``principal`` may fetch it."""
+    def _require_one(self, principal: Principal, digest: str) -> str | None:
+        """The key a blob is stored under (None: its digest's name).
+
+        Raises:
+            NotFoundError: the blob is not stored, or ``principal`` may not fetch it.
+        """
         try:
-            self._stored_sizes([check_digest(digest)], principal)
+            return self._stored([check_digest(digest)], principal)[digest][1]
         except NotFoundError:
             raise NotFoundError(f"blob {digest[:12]} is not stored", {"sha256": digest}) from None
 
-    def _stored_sizes(
+    def _stored(
         self, digests: list[str], principal: Principal | None = None
-    ) -> dict[str, int]:
-        """The size of each stored blob; with ``principal``, only of blobs held by a version
-        they may download (a restricted viewer may not), the others answered as not stored
-        so that their existence does not leak.
+    ) -> dict[str, tuple[int, str | None]]:
+        """(size, object key) of each stored blob; with ``principal``, only of blobs held by
+        a version they may download (a restricted viewer may not), the others answered as
+        not stored so that their existence does not leak.
 
         Raises:
             NotFoundError: a digest is not stored, or not for this principal (the first 100
                 missing are named).
         """
         with self.db.read() as conn:
-            sizes = store.live_sizes(conn, digests)
-            if principal is not None and not principal.is_admin and sizes:
-                allowed = access_store.downloadable_digests(conn, principal.user_id, list(sizes))
-                sizes = {d: s for d, s in sizes.items() if d in allowed}
-        missing = [d for d in digests if d not in sizes]
+            stored = store.live_blobs(conn, digests)
+            if principal is not None and not principal.is_admin and stored:
+                allowed = access_store.downloadable_digests(conn, principal.user_id, list(stored))
+                stored = {d: s for d, s in stored.items() if d in allowed}
+        missing = [d for d in digests if d not in stored]
         if missing:
             raise NotFoundError(
                 f"{len(missing)} blob(s) are not stored", {"missing": missing[:100]}
             )
-        return sizes
+        return stored
 
     def locations(self, principal: Principal, digests: Iterable[str]) -> dict[str, Info]:
         """Where to fetch each stored blob: ``{digest: {"url", "size"}}``; a None url means
@@ -730,11 +779,12 @@ class BlobService:
             NotFoundError: a digest is not stored.
         """
         wanted = [check_digest(d) for d in dict.fromkeys(digests)]
-        sizes = self._stored_sizes(wanted, principal)
+        stored = self._stored(wanted, principal)
         out: dict[str, Info] = {}
         for d in wanted:
-            target = self.backend.download_target(d)
-            out[d] = {"url": target.url if target else None, "size": sizes[d]}
+            size, key = stored[d]
+            target = self.backend.download_target(d, key)
+            out[d] = {"url": target.url if target else None, "size": size}
         return out
 
     def require_stored(self, conn: Any, sizes: dict[str, int]) -> None:

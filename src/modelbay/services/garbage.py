@@ -106,7 +106,7 @@ class GarbageService:
                     store.mark(conn, [b["sha256"] for b in batch], store.DELETING)
             if batch and not dry_run:
                 for b in batch:
-                    self.backend.delete(b["sha256"])
+                    self.backend.delete(b["sha256"], b["object_key"])
                 with self.db.write(frees_room=True) as conn:
                     store.delete_rows(conn, [b["sha256"] for b in batch])
             removed += len(batch)
@@ -140,10 +140,10 @@ class GarbageService:
             return len(stale), sum(int(r["size"]) for r in stale)
         with self.db.write(frees_room=True) as conn:
             leftovers = store.deleting(conn)
-        for digest in leftovers:
-            self.backend.delete(digest)
+        for digest, key in leftovers.items():
+            self.backend.delete(digest, key)
         with self.db.write(frees_room=True) as conn:
-            store.delete_rows(conn, leftovers)
+            store.delete_rows(conn, list(leftovers))
             # Read again under the lock: a session completed meanwhile is not aborted.
             stale = [row for row in candidates(conn) if row["id"] in idle_ids]
             for row in stale:

@@ -38,20 +38,50 @@ def state_of(conn: Connection, digest: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def record_stored(conn: Connection, sizes: dict[str, int], now: float) -> list[str]:
-    """Record blobs (digest -> size) as stored and live, in one statement. While garbage
-    collection is removing any of them, nothing is written and those digests are returned:
-    their bytes are about to go, whatever was just put in place."""
-    deleting = [d for d, state in states(conn, sizes, lock=True).items() if state == DELETING]
-    if not deleting and sizes:
-        upsert(
-            conn,
-            blobs,
-            [{"sha256": d, "size": n, "state": LIVE, "stored_at": now} for d, n in sizes.items()],
-            ["sha256"],
-            ["state", "stored_at"],
+def live_blobs(conn: Connection, digests: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+    """(size, object key) of each digest that is stored and live (see ``schema.blobs``)."""
+    out: dict[str, tuple[int, str | None]] = {}
+    for chunk in _chunks(list(dict.fromkeys(digests))):
+        stmt = sa.select(blobs.c.sha256, blobs.c.size, blobs.c.object_key).where(
+            blobs.c.sha256.in_(chunk), blobs.c.state == LIVE
         )
-    return deleting
+        out.update({d: (int(s), k) for d, s, k in conn.execute(stmt)})
+    return out
+
+
+def record_stored(
+    conn: Connection,
+    sizes: dict[str, int],
+    now: float,
+    keys: dict[str, str | None] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Record blobs (digest -> size) as stored and live, in one statement; with ``keys``,
+    each held under ``keys[digest]`` (None or absent: the digest's own name).
+
+    Returns ``(deleting, beaten)``. While garbage collection is removing any of them,
+    nothing is written and those digests are ``deleting``: their rows are about to go.
+    A blob recorded before keeps its object key; given ``keys``, the digests whose key
+    differs from the one recorded are ``beaten``: the bytes under the key given are the
+    caller's to remove, since no row points at them."""
+    found = states(conn, sizes, lock=True)
+    deleting = [d for d, state in found.items() if state == DELETING]
+    if deleting or not sizes:
+        return deleting, []
+    given = keys or {}
+    upsert(
+        conn,
+        blobs,
+        [
+            {"sha256": d, "size": n, "state": LIVE, "stored_at": now, "object_key": given.get(d)}
+            for d, n in sizes.items()
+        ],
+        ["sha256"],
+        ["state", "stored_at"],  # never the object key: the first one recorded stays
+    )
+    if keys is None:
+        return [], []
+    recorded = {d: k for d, (_, k) in live_blobs(conn, sizes).items()}
+    return [], [d for d in sizes if recorded.get(d) != given.get(d)]
 
 
 def insert_uploads(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -242,7 +272,7 @@ def gc_candidates(
     commit holding a share lock on a blob row is either seen or waited for.
     """
     stmt = (
-        sa.select(blobs.c.sha256, blobs.c.size, blobs.c.stored_at)
+        sa.select(blobs.c.sha256, blobs.c.size, blobs.c.stored_at, blobs.c.object_key)
         .where(blobs.c.state == LIVE, blobs.c.stored_at < stored_before)
         .order_by(blobs.c.stored_at, blobs.c.sha256)
         .limit(limit)
@@ -284,8 +314,10 @@ def delete_rows(conn: Connection, digests: list[str]) -> None:
         conn.execute(blobs.delete().where(blobs.c.sha256.in_(chunk), blobs.c.state == DELETING))
 
 
-def deleting(conn: Connection) -> list[str]:
-    return list(conn.execute(sa.select(blobs.c.sha256).where(blobs.c.state == DELETING)).scalars())
+def deleting(conn: Connection) -> dict[str, str | None]:
+    """The blobs marked ``deleting`` (by a collection that did not finish): digest -> key."""
+    stmt = sa.select(blobs.c.sha256, blobs.c.object_key).where(blobs.c.state == DELETING)
+    return {d: k for d, k in conn.execute(stmt)}
 
 
 def totals(conn: Connection) -> dict[str, int]:

@@ -279,7 +279,9 @@ events = sa.Table(
 )
 
 # Stored bytes: a row exists only once the bytes are stored and verified under their digest.
-# Garbage collection marks a row 'deleting' before it removes the bytes.
+# Garbage collection marks a row 'deleting' before it removes the bytes. ``object_key`` is
+# where an object store keeps them (the key of the upload that brought them, relative to the
+# store's prefix); None: under the digest's own name (the disk store, and older blobs).
 blobs = sa.Table(
     "blobs",
     metadata,
@@ -287,6 +289,7 @@ blobs = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("stored_at", sa.Float, nullable=False),
+    sa.Column("object_key", sa.String(1024)),
     sa.Index(None, "stored_at", "sha256"),  # garbage collection walks blobs by age
 )
 
