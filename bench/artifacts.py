@@ -52,13 +52,16 @@ durably.
 MLflow runs twice: as it comes (its default worker count) and with ``--workers 1``; the
 faster of the two per metric is the reference. modelbay runs over its disk store, and then,
 if SeaweedFS (``weed``) is installed, over S3 (clients send and fetch bytes with presigned
-URLs); the S3 block is secondary and skipped gracefully when it fails.
+URLs); the S3 block is secondary and skipped gracefully when it fails. Beside it, boto3's own
+transfers of the same files to the same bucket (bench/_boto3.py), and modelbay's ratio to them
+(``vs_boto3``; the target is 1.3x at most).
 
 Usage::
 
     python bench/artifacts.py                  # full run (8-11 minutes on 2 busy cores)
     python bench/artifacts.py --quick          # smoke run: 128 MiB and 1,000 files (~4 min)
     python bench/artifacts.py --only modelbay  # or --only mlflow
+    python bench/artifacts.py --only s3        # modelbay over SeaweedFS beside boto3 only
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _boto3  # noqa: E402
 from _common import (  # noqa: E402
     Server,
     ServerError,
@@ -120,6 +124,7 @@ COLD_UPLOAD_VS_BASELINE = 1.5  # cold 1 GiB upload <= 1.5 x (hash + write once)
 REUPLOAD_VS_HASH = 1.2  # unchanged re-upload <= 1.2 x hash time
 WARM_FILES_SPEEDUP = 20.0  # warm-cache download of the 10,000 files >= 20x faster than MLflow
 COLD_SPEEDUP = 3.0  # >= 3x faster than MLflow on every cold transfer
+VS_BOTO3 = 1.3  # modelbay over S3 <= 1.3 x boto3's own transfer of the same bytes (issue 19)
 SERVER_MEMORY_MB = 150.0  # server RSS growth during the 1 GiB upload < 150 MB (10**6 bytes)
 
 
@@ -131,7 +136,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--quick", action="store_true", help="smoke run: 128 MiB, 1,000 files")
-    p.add_argument("--only", choices=("modelbay", "mlflow"), help="run one side only")
+    p.add_argument(
+        "--only",
+        choices=("modelbay", "mlflow", "s3"),
+        help="run one side only (s3: modelbay over SeaweedFS beside boto3, no baseline)",
+    )
     p.add_argument("--big-mib", type=int, default=None, help="size of workload A in MiB")
     p.add_argument("--files", type=int, default=None, help="number of files of workload B")
     p.add_argument("--file-bytes", type=int, default=4096, help="size of each file of B")
@@ -1198,9 +1207,51 @@ def modelbay_s3_side(
         extra = ["--blob-store", f"s3://{bucket}/modelbay", "--s3-endpoint-url", s3.endpoint_url]
         result = modelbay_side("modelbay_s3", wl, root, cold, args, extra, senv)
         result["object_store"] = "SeaweedFS (weed server, one process) on 127.0.0.1"
+        benv = {**senv, "BENCH_S3_ENDPOINT": s3.endpoint_url, "BENCH_S3_BUCKET": bucket}
+        result["boto3"] = boto3_side(wl, root, cold, args, benv)
+        result["vs_boto3"] = vs_boto3(result)
         return result
     finally:
         s3.stop()
+
+
+def boto3_side(
+    wl: Workloads, root: Path, cold: Cold, args: argparse.Namespace, env: dict[str, str]
+) -> dict[str, Any]:
+    """boto3's own transfers of the same workloads to the same bucket (bench/_boto3.py)."""
+    work = root / "boto3_s3"
+    work.mkdir()
+    startup = PRELUDE + _boto3.STARTUP
+
+    def run(code: str, what: str) -> dict[str, Any]:
+        cold_data_warm_code(cold, startup, env, work, "boto3")
+        log(f"boto3: {what}")
+        r = run_client(PRELUDE + code, env, work, args.cap, f"boto3 {what}")
+        log(f"  boto3 {what}: raw {r.get('raw_s')} s")
+        return r
+
+    try:
+        return _boto3.measure(run, fill, wl.big, wl.files, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def vs_boto3(result: dict[str, Any]) -> dict[str, Any]:
+    """modelbay's cold transfers over S3 against boto3's (raw wall times of fresh clients)."""
+    out: dict[str, Any] = {}
+    for workload in ("big", "files"):
+        for op in COLD_OPS:
+            mine = _raw(result, workload, op)
+            theirs = _raw(result.get("boto3"), workload, op)
+            ratio = round(mine / theirs, 2) if mine and theirs else None
+            out[f"{workload}_{op}"] = {
+                "modelbay_s": mine,
+                "boto3_s": theirs,
+                "ratio": ratio,
+                "limit": VS_BOTO3,
+                "met": None if ratio is None else ratio <= VS_BOTO3,
+            }
+    return out
 
 
 # --------------------------------------------------------------------------- targets
@@ -1447,7 +1498,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         BigFile(big.size).write(big2_path)
         reps = []
-        for i in range(1, max(1, args.upload_reps)):
+        for i in range(1, max(1, 1 if args.only == "s3" else args.upload_reps)):
             reps.append(src / f"big-rep{i}.bin")
             log(f"writing workload A, repetition {i}: {args.big_mib} MiB of other bytes")
             BigFile(big.size).write(reps[-1])
@@ -1456,12 +1507,13 @@ def main(argv: list[str] | None = None) -> int:
             "big": {"bytes": big.size, "mib": args.big_mib},
             "files": {"count": args.files, "bytes_each": args.file_bytes},
         }
-        log("baseline: sha256 and one write of workload A")
-        out["baseline"] = baseline(big, big_path, root, cold, reps=3)
-        out["baseline"]["files_hash"] = baseline_files(files_dir, reps=3)
-        log("baseline: the cold upload's floor (bench/_floor.py)")
-        out["baseline"]["floor"] = floor(big_path, root, cold, reps=3)
-        log(f"baseline: {out['baseline']}")
+        if args.only != "s3":  # the S3 block's reference is boto3, measured beside it
+            log("baseline: sha256 and one write of workload A")
+            out["baseline"] = baseline(big, big_path, root, cold, reps=3)
+            out["baseline"]["files_hash"] = baseline_files(files_dir, reps=3)
+            log("baseline: the cold upload's floor (bench/_floor.py)")
+            out["baseline"]["floor"] = floor(big_path, root, cold, reps=3)
+            log(f"baseline: {out['baseline']}")
 
         sides: list[tuple[str, Callable[[], dict[str, Any]]]] = []
         if args.only in (None, "modelbay"):
@@ -1491,14 +1543,18 @@ def main(argv: list[str] | None = None) -> int:
                 out[label] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
         if args.only in (None, "modelbay"):
             out["targets"] = targets(out, "modelbay")
-        if args.only is None and not args.no_s3:
+        if (args.only is None and not args.no_s3) or args.only == "s3":
             out["machine"]["load_avg_before_modelbay_s3"] = load_average()
             try:
                 out["modelbay_s3"] = modelbay_s3_side(wl, root, cold, args)
             except Exception as exc:  # secondary: never lose the primary figures for it
                 log(f"modelbay_s3 failed:\n{traceback.format_exc()}")
                 out["modelbay_s3"] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
-            if "skipped" not in out["modelbay_s3"] and "error" not in out["modelbay_s3"]:
+            if (
+                args.only is None
+                and "skipped" not in out["modelbay_s3"]
+                and "error" not in out["modelbay_s3"]
+            ):
                 out["targets_s3"] = targets(out, "modelbay_s3")
     except KeyboardInterrupt:
         log("interrupted")

@@ -141,7 +141,6 @@ def test_a_completion_cut_off_after_assembly_goes_on_from_the_assembled_object(
     data = os.urandom(2 * PART + 1)
     session = plan(services, me, data)
     send(session, data)
-    backend: Any = services.backend
     # What a completion did before it was cut off (or before the store's answer was lost).
     assemble(services, session["id"])
 
