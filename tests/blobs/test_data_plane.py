@@ -202,6 +202,26 @@ def test_large_file_in_parts_round_trip_and_dedup(plane: Plane, tmp_path: Path) 
     run.finish()
 
 
+@pytest.mark.parametrize("plane", ["disk-http", "s3-http"], indirect=True)
+def test_a_large_new_file_is_sent_while_it_is_hashed_on_either_store(
+    plane: Plane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over HTTP a large new file goes in a provisional session, named at completion: on
+    S3 too, where the server reads the assembled object back to check the digest."""
+    import sqlite3
+
+    monkeypatch.setattr(transfer, "STREAM_MIN_BYTES", 2 * PART)
+    big = make_file(tmp_path / "streamed.bin", 3 * PART + 7, seed=77)
+    hashed, sent = transfer.hash_and_send([big], connect(), progress=False)
+    assert hashed == [(sha(big), big.stat().st_size)] and sent == big.stat().st_size
+    with sqlite3.connect(plane.data_dir / "modelbay.db") as db:
+        (done,) = db.execute(
+            "SELECT count(*) FROM uploads WHERE sha256 = ? AND state = 'done'", (sha(big),)
+        ).fetchone()
+    assert done == 1  # one session, completed with the digest
+    assert plane.blob_bytes(sha(big)) == big.read_bytes()
+
+
 def test_one_changed_file_out_of_many_sends_one_file(plane: Plane, tmp_path: Path) -> None:
     d = tmp_path / "ckpt"
     files = [make_file(d / f"shard-{i:03d}.bin", 4096, seed=100 + i) for i in range(200)]

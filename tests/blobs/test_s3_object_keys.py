@@ -257,3 +257,24 @@ def test_a_blob_stored_under_its_digests_name_stays_readable_and_collectable(
 
     services.garbage.collect(me, grace_seconds=0)
     assert keys(services) == [backend.key(sha(old))]
+
+
+def test_a_provisional_upload_is_checked_against_the_digest_named_at_the_end(
+    services: Services, me: Principal
+) -> None:
+    """A client that hashes a large file while it sends it names the digest only when it
+    completes: the object store gets a multipart upload (even of one part), read back then."""
+    data, other = os.urandom(2 * PART + 9), os.urandom(PART - 1)
+    asked = [{"size": len(data)}, {"size": len(other)}]
+    first, one_part = services.blobs.begin_uploads(me, asked)["provisional"]
+    assert [len(s["parts"]) for s in (first, one_part)] == [3, 1]
+    assert all(p["url"] for s in (first, one_part) for p in s["parts"])
+    send(first, data)
+    send(one_part, other)
+
+    with pytest.raises(DigestMismatchError):
+        services.blobs.complete(me, one_part["id"], sha(os.urandom(8)))
+    assert services.blobs.complete(me, first["id"], sha(data))["stored"] is True
+    assert row(services, sha(data))["object_key"] == f"uploads/{first['id']}"  # type: ignore[index]
+    assert keys(services) == [f"mb/uploads/{first['id']}"]
+    assert b"".join(services.blobs.iter_bytes(me, sha(data))) == data

@@ -231,7 +231,10 @@ class S3BlobStore:
     # -- upload sessions ----------------------------------------------------------------------
 
     def begin(self, session: UploadSession) -> str | None:
-        if session.parts == 1:
+        """A multipart upload's id; None for a one-part session of a known digest, whose URL
+        carries the digest's checksum. A provisional session (no digest yet) is always a
+        multipart upload, whose completion reads the object back."""
+        if session.parts == 1 and session.sha256 is not None:
             return None
         created = self.client.create_multipart_upload(
             Bucket=self.bucket, Key=self._staging(session.id)

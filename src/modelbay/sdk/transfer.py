@@ -303,8 +303,8 @@ def _send_while_hashing(
 def _send_parts(
     transport: Transport, session: Info, path: Path, stop: threading.Event, progress: bool
 ) -> tuple[int, ModelbayError | None]:
-    """Send the parts of ``session`` not stored yet, in order, a few at a time (the server
-    hashes them in order as they land), until ``stop`` is set; returns the bytes sent and
+    """Send the parts of ``session`` not stored yet, in order, a few at a time (a server
+    that receives them hashes them in order as they land), until ``stop`` is set; returns the bytes sent and
     the first error (NotFoundError: the session is gone; TransportError: parts were lost)."""
     todo = [p for p in session["parts"] if not p["done"]]
     errors: list[ModelbayError] = []
@@ -321,7 +321,9 @@ def _send_parts(
                 return 0
             return int(part["size"])
 
-        with ThreadPoolExecutor(SERVER_PART_STREAMS) as pool:
+        # Parts to an object store's URLs go as many at a time as other transfers do.
+        streams = WORKERS if all(p.get("url") for p in todo) else SERVER_PART_STREAMS
+        with ThreadPoolExecutor(streams) as pool:
             sent = sum(pool.map(send, todo))
     return sent, (errors[0] if errors else None)
 

@@ -291,16 +291,15 @@ class BlobService:
         ``url``. A session left by a killed client is resumed: its stored parts come back
         ``done``.
 
-        An entry with no ``sha256`` asks for a *provisional* session (the disk store only): a
+        An entry with no ``sha256`` asks for a *provisional* session (on S3, always in parts
+        to presigned URLs, checked by reading the object back): a
         client that hashes a large new file while it sends it opens one, and names the digest
         when it completes it (see :meth:`complete`); with ``id``, the provisional session of
         that id is resumed if it is still open (else a new one is opened). These come back
         under ``provisional``, in the order asked.
 
         Raises:
-            InvalidInputError: malformed entries, a size over 5 TiB, or a provisional session
-                asked of a store that needs the digest first (details ``reason`` is
-                ``digest_required``).
+            InvalidInputError: malformed entries, or a size over 5 TiB.
             ConflictError: a blob is being garbage-collected; try again shortly.
             StorageFullError: the store has no room for a session's whole blob (a disk store
                 reserves it when the session begins); no session of the call is left.
@@ -328,11 +327,6 @@ class BlobService:
                 asked.append((None if resume is None else _check_upload_id(resume), size))
                 continue
             wanted[check_digest(f.get("sha256"))] = size
-        if asked and self.backend.kind != "disk":
-            raise InvalidInputError(
-                "this server's blob store needs each file's sha256 before its bytes",
-                {"field": "sha256", "reason": "digest_required"},
-            )
         part_size = self.part_size or DEFAULT_PART_SIZE
         with self.db.read() as conn:
             present = store.live_sizes(conn, wanted)
