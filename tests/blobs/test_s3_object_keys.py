@@ -278,3 +278,35 @@ def test_a_provisional_upload_is_checked_against_the_digest_named_at_the_end(
     assert row(services, sha(data))["object_key"] == f"uploads/{first['id']}"  # type: ignore[index]
     assert keys(services) == [f"mb/uploads/{first['id']}"]
     assert b"".join(services.blobs.iter_bytes(me, sha(data))) == data
+
+
+def test_a_large_blob_is_fetched_in_ranges_and_verified(
+    services: Services, me: Principal, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelbay.sdk import presigned
+
+    monkeypatch.setattr(presigned, "RANGED_FROM", 1 << 20)
+    monkeypatch.setattr(presigned, "RANGE", 1 << 20)
+    data = os.urandom(2 * PART + 13)
+    session = plan(services, me, data)
+    send(session, data)
+    services.blobs.complete(me, session["id"])
+    url = services.blobs.locations(me, [sha(data)])[sha(data)]["url"]
+    out = tmp_path / "out"
+    out.mkdir()
+    fetcher = presigned.Presigned()
+    try:
+        fetcher.get(url, sha(data), out / "whole.bin", None, len(data))
+        assert (out / "whole.bin").read_bytes() == data
+        # The object shorter than its row says (cut by hand): refused, nothing left.
+        backend: Any = services.backend
+        key = f"mb/uploads/{session['id']}"
+        backend.client.put_object(Bucket=backend.bucket, Key=key, Body=data[: 3 << 20])
+        with pytest.raises(DigestMismatchError):
+            fetcher.get(url, sha(data), out / "short.bin", None, len(data))
+        backend.client.delete_object(Bucket=backend.bucket, Key=key)
+        with pytest.raises(NotFoundError, match="lost"):
+            fetcher.get(url, sha(data), out / "lost.bin", None, len(data))
+        assert sorted(p.name for p in out.iterdir()) == ["whole.bin"]
+    finally:
+        fetcher.close()
