@@ -33,12 +33,20 @@ from modelbay.blobs.digest import check_digest
 from modelbay.blobs.local import LocalBlobStore
 from modelbay.errors import (
     ConflictError,
-    DigestMismatchError,
     InvalidInputError,
     ModelbayError,
     NotFoundError,
 )
 from modelbay.services.core import Info, Principal, now
+from modelbay.services.upload_sessions import (
+    check_upload_id,
+    claimed_session,
+    failed,
+    may_use,
+    session_of,
+    state_after,
+    whole_blob,
+)
 from modelbay.store import access as access_store
 from modelbay.store import blobs as store
 from modelbay.store.database import Database
@@ -48,27 +56,6 @@ log = logging.getLogger("modelbay.blobs")
 MAX_FILES_PER_CALL = 100_000
 #: A completion (assembling and hashing a blob) that has held its claim this long is presumed dead.
 CLAIM_SECONDS = 600.0
-
-
-def _whole(digest: str, size: int) -> Info:
-    """An upload entry that says: send the whole blob in one request."""
-    return {
-        "id": None,
-        "sha256": digest,
-        "size": size,
-        "part_size": size,
-        "parts": [
-            {
-                "number": 1,
-                "offset": 0,
-                "size": size,
-                "done": False,
-                "url": None,
-                "method": "PUT",
-                "headers": {},
-            }
-        ],
-    }
 
 
 def _record(
@@ -94,74 +81,6 @@ def _being_collected(digests: list[str]) -> ConflictError:
     return ConflictError(
         f"blob {digests[0][:12]} is being garbage-collected; try again",
         {"sha256": digests[0], "deleting": digests[:100], "reason": "being_collected"},
-    )
-
-
-def _may_use(row: dict[str, Any], principal: Principal) -> bool:
-    """A session with a digest may be sent to and completed by anyone who may upload (clients
-    sending the same new blob share it); a provisional one only by the user who opened it."""
-    return row["sha256"] is not None or row["user_id"] == principal.user_id
-
-
-def _check_upload_id(upload_id: object) -> str:
-    if (
-        not isinstance(upload_id, str)
-        or not (upload_id.isascii() and upload_id.isalnum())
-        or len(upload_id) > 32
-    ):
-        raise InvalidInputError(f"invalid upload id {str(upload_id)[:40]!r}", {"field": "id"})
-    return upload_id
-
-
-def _claimed_session(
-    row: dict[str, Any] | None, principal: Principal, upload_id: str, sha256: str | None
-) -> tuple[UploadSession, str]:
-    """The session ``row`` describes, as its completion with ``sha256`` claims it to be, and
-    its state.
-
-    Raises:
-        NotFoundError: no such upload, or not one this principal may use.
-        InvalidInputError: a provisional session completed without ``sha256``, or another
-            session with a ``sha256`` not its own.
-    """
-    if row is None or not _may_use(row, principal):
-        raise NotFoundError(f"upload {upload_id} not found")
-    session = session_of(row)
-    if session.sha256 is None:
-        if sha256 is None:
-            raise InvalidInputError(
-                f"upload {upload_id} was opened without a digest: complete it with "
-                "the file's sha256",
-                {"field": "sha256"},
-            )
-        return replace(session, sha256=sha256), row["state"]
-    if sha256 is not None and sha256 != session.sha256:
-        raise InvalidInputError(
-            f"upload {upload_id} is of blob {session.sha256[:12]}, not {sha256[:12]}",
-            {"field": "sha256", "expected": session.sha256},
-        )
-    return session, row["state"]
-
-
-def _state_after(error: BaseException) -> str:
-    """An upload's state once the store failed to finish it: ``failed`` when its bytes were
-    wrong, ``aborted`` when the store says it cannot be resumed (the next plan opens a new
-    session), else ``open`` again (complete it again later)."""
-    if isinstance(error, DigestMismatchError):
-        return "failed"
-    if isinstance(error, NotFoundError):
-        return "aborted"
-    return "open"
-
-
-def _failed(upload_id: str, error: ModelbayError) -> Info:
-    return {"id": upload_id, "stored": False, "error": error.to_payload()["error"]}
-
-
-def session_of(row: dict[str, Any]) -> UploadSession:
-    """The upload session a row of the ``uploads`` table describes."""
-    return UploadSession(
-        row["id"], row["sha256"], int(row["size"]), int(row["part_size"]), row["backend_id"]
     )
 
 
@@ -324,7 +243,7 @@ class BlobService:
                 )
             if f.get("sha256") is None:
                 resume = f.get("id")
-                asked.append((None if resume is None else _check_upload_id(resume), size))
+                asked.append((None if resume is None else check_upload_id(resume), size))
                 continue
             wanted[check_digest(f.get("sha256"))] = size
         part_size = self.part_size or DEFAULT_PART_SIZE
@@ -372,7 +291,7 @@ class BlobService:
                 if digest in present:
                     continue
                 if digest not in existing and self.backend.kind == "disk" and size <= part_size:
-                    uploads.append(_whole(digest, size))
+                    uploads.append(whole_blob(digest, size))
                 else:
                     uploads.append(session_for(digest, size, existing.get(digest)))
             provisional = [session_for(None, size, resumable.get(u)) for u, size in asked]
@@ -453,10 +372,10 @@ class BlobService:
         }
 
     def _get_open(self, principal: Principal, upload_id: str) -> UploadSession:
-        _check_upload_id(upload_id)
+        check_upload_id(upload_id)
         with self.db.read() as conn:
             row = store.get_upload(conn, upload_id)
-        if row is None or row["state"] != "open" or not _may_use(row, principal):
+        if row is None or row["state"] != "open" or not may_use(row, principal):
             raise NotFoundError(f"upload {upload_id} is not open")
         return session_of(row)
 
@@ -549,14 +468,14 @@ class BlobService:
                 ``sha256`` not its own.
             DigestMismatchError: the bytes are not what was promised; the upload is discarded.
         """
-        _check_upload_id(upload_id)
+        check_upload_id(upload_id)
         if sha256 is not None:
             check_digest(sha256)
         deadline = time.monotonic() + CLAIM_SECONDS
         while True:
             with self.db.read() as conn:
                 row = store.get_upload(conn, upload_id)
-            session, state = _claimed_session(row, principal, upload_id, sha256)
+            session, state = claimed_session(row, principal, upload_id, sha256)
             digest = session.digest
             stored = {"sha256": digest, "size": session.size, "stored": True}
             if self.is_stored(digest):
@@ -576,7 +495,7 @@ class BlobService:
         try:
             self.backend.finish(session)
         except BaseException as exc:
-            self._settle(session.id, claimed_at, _state_after(exc))
+            self._settle(session.id, claimed_at, state_after(exc))
             raise
         key = self.backend.stored_key(session)
         try:
@@ -634,21 +553,21 @@ class BlobService:
         wanted: dict[str, str | None] = {}
         for upload_id in upload_ids:
             try:
-                _check_upload_id(upload_id)
+                check_upload_id(upload_id)
                 claim = claims.get(upload_id)
                 wanted[upload_id] = None if claim is None else check_digest(claim)
             except ModelbayError as exc:
-                results[upload_id] = _failed(upload_id, exc)
+                results[upload_id] = failed(upload_id, exc)
         sessions: dict[str, UploadSession] = {}
         with self.db.read() as conn:
             rows = store.get_uploads(conn, wanted)
             for upload_id, claim in wanted.items():
                 try:
-                    session, state = _claimed_session(
+                    session, state = claimed_session(
                         rows.get(upload_id), principal, upload_id, claim
                     )
                 except ModelbayError as exc:
-                    results[upload_id] = _failed(upload_id, exc)
+                    results[upload_id] = failed(upload_id, exc)
                     continue
                 if state == "open":
                     sessions[upload_id] = session
@@ -670,7 +589,7 @@ class BlobService:
                 done = self.complete(principal, upload_id, claims.get(upload_id))
                 return {"id": upload_id, **done, "error": None}
             except ModelbayError as exc:
-                return _failed(upload_id, exc)
+                return failed(upload_id, exc)
 
         with ThreadPoolExecutor(min(8, max(1, len(rest)))) as pool:
             results.update(zip(rest, pool.map(one, rest), strict=True))
@@ -713,9 +632,9 @@ class BlobService:
                         "error": None,
                     }
                 else:
-                    state = _state_after(error)
+                    state = state_after(error)
                 if isinstance(error, ModelbayError):
-                    results[upload_id] = _failed(upload_id, error)
+                    results[upload_id] = failed(upload_id, error)
                 elif error is not None:
                     unexpected.append(error)
                 outcomes.append((upload_id, state, session.digest if state == "done" else None))

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Connection
 
 from modelbay.blobs import BlobBackend
 from modelbay.errors import InvalidInputError, PermissionDeniedError
-from modelbay.services.blobs import session_of
 from modelbay.services.core import Info, Principal, now
+from modelbay.services.upload_sessions import session_of
 from modelbay.store import blobs as store
 from modelbay.store.database import Database
 
