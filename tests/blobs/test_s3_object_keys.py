@@ -310,3 +310,25 @@ def test_a_large_blob_is_fetched_in_ranges_and_verified(
         assert sorted(p.name for p in out.iterdir()) == ["whole.bin"]
     finally:
         fetcher.close()
+
+
+def test_gc_keeps_the_object_of_a_session_left_completing_after_it_was_recorded(
+    services: Services, me: Principal
+) -> None:
+    """A completion that recorded its blob and died before it settled its session: the
+    session is aborted a week later, and its object, which is the blob's, stays."""
+    data = os.urandom(2 * PART + 2)
+    session = plan(services, me, data)
+    send(session, data)
+    services.blobs.complete(me, session["id"])
+    commit(services, me, data, "recorded")
+    with services.db.write() as conn:
+        conn.execute(
+            uploads.update()
+            .where(uploads.c.id == session["id"])
+            .values(state="completing", claimed_at=1.0, created_at=1.0)
+        )
+
+    assert services.garbage.collect(me, grace_seconds=0)["aborted_uploads"] == 1
+    assert keys(services) == [f"mb/uploads/{session['id']}"]
+    assert b"".join(services.blobs.iter_bytes(me, sha(data))) == data

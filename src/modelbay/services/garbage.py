@@ -148,8 +148,13 @@ class GarbageService:
             stale = [row for row in candidates(conn) if row["id"] in idle_ids]
             for row in stale:
                 store.set_upload_state(conn, row["id"], "aborted")
+            # A completion that recorded its blob and died before it settled leaves its
+            # session 'completing' with its object recorded: that object is the blob's.
+            own = {row["id"]: self.backend.stored_key(session_of(row)) for row in stale}
+            kept = store.recorded_keys(conn, [k for k in own.values() if k is not None])
         for row in stale:
-            self.backend.abort(session_of(row))
+            if own[row["id"]] not in kept:
+                self.backend.abort(session_of(row))
         with self.db.read() as conn:
             live = store.live_upload_ids(conn)
         self.backend.sweep_staging(t - max(idle, ORPHAN_MIN_AGE), live)

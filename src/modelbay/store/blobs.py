@@ -314,6 +314,15 @@ def delete_rows(conn: Connection, digests: list[str]) -> None:
         conn.execute(blobs.delete().where(blobs.c.sha256.in_(chunk), blobs.c.state == DELETING))
 
 
+def recorded_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
+    """The ones among object ``keys`` that a blob's row records (its bytes are there)."""
+    out: set[str] = set()
+    for chunk in _chunks(list(keys)):
+        stmt = sa.select(blobs.c.object_key).where(blobs.c.object_key.in_(chunk))
+        out.update(conn.execute(stmt).scalars())
+    return out
+
+
 def deleting(conn: Connection) -> dict[str, str | None]:
     """The blobs marked ``deleting`` (by a collection that did not finish): digest -> key."""
     stmt = sa.select(blobs.c.sha256, blobs.c.object_key).where(blobs.c.state == DELETING)
