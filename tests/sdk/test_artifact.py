@@ -287,10 +287,10 @@ def slow_gc(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     deleting = threading.Event()
     delete = LocalBlobStore.delete
 
-    def slow_delete(self: LocalBlobStore, digest: str) -> None:
+    def slow_delete(self: LocalBlobStore, digest: str, key: str | None = None) -> None:
         deleting.set()
         time.sleep(1.0)
-        delete(self, digest)
+        delete(self, digest, key)
 
     monkeypatch.setattr(LocalBlobStore, "delete", slow_delete)
     return deleting
@@ -332,10 +332,10 @@ def test_logging_gives_up_when_gc_holds_the_blob_too_long(
     deleting = threading.Event()
     delete = LocalBlobStore.delete
 
-    def stuck_delete(self: LocalBlobStore, digest: str) -> None:
+    def stuck_delete(self: LocalBlobStore, digest: str, key: str | None = None) -> None:
         deleting.set()
         release.wait(30)
-        delete(self, digest)
+        delete(self, digest, key)
 
     monkeypatch.setattr(LocalBlobStore, "delete", stuck_delete)
     monkeypatch.setattr(artifact_module, "GC_RETRY_DELAYS", (0.01, 0.01, 0.01))
