@@ -113,6 +113,7 @@ class RunCreate(Request):
     tags: list[Tag] | None = None
     notes: Text | None = None
     job_type: Text | None = None
+    group: Text | None = None
     resume: Literal["allow", "must", "never"] | None = None
     system: JsonObject | None = None
     started_at: float | None = None

@@ -146,7 +146,7 @@ class PublicRun:
 
     @property
     def group(self) -> str | None:
-        return (self._info.system or {}).get("group")
+        return self._info.group
 
     @property
     def path(self) -> str:

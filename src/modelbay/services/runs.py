@@ -60,6 +60,7 @@ def run_info(row: dict[str, Any]) -> Info:
         "tags": row["tags"],
         "notes": row["notes"],
         "job_type": row["job_type"],
+        "group": row["group"],
         "system": row["system"],
         "user": row["user"],
         "created_at": row["created_at"],
@@ -119,11 +120,15 @@ class RunService:
         tags: list[str] | None = None,
         notes: str | None = None,
         job_type: str | None = None,
+        group: str | None = None,
         resume: str | None = None,
         system: dict[str, Any] | None = None,
         started_at: float | None = None,
     ) -> Info:
         """Start a run, or continue one (``resume`` "allow" or "must").
+
+        ``group`` is W&B's run group; a ``"group"`` among the ``system`` facts (where
+        older clients and offline journals put it) is taken as the group when none is given.
 
         ``started_at`` (seconds since the epoch) is when the run really began, for a run
         logged offline and uploaded later; it defaults to now.
@@ -142,6 +147,11 @@ class RunService:
             names.check_label(name, "run name")
         if job_type is not None:
             names.check_label(job_type, "job type")
+        system = dict(system or {})
+        given = system.pop("group", None)
+        group = group if group is not None else given if isinstance(given, str) else None
+        if group is not None:
+            names.check_label(group, "group")
         tag_list = names.check_tags(tags)
         notes = names.check_description(notes)
         if config is not None and not isinstance(config, dict):
@@ -198,7 +208,8 @@ class RunService:
                     tags=tag_list,
                     notes=notes,
                     job_type=job_type,
-                    system=_json_safe(system or {}, "system"),
+                    group=group,
+                    system=_json_safe(system, "system"),
                     user_id=principal.user_id,
                     created_at=float(started_at) if started_at is not None else t,
                     updated_at=t,

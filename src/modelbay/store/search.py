@@ -81,8 +81,8 @@ def run_fields(dialect: str) -> f.Fields:
                 "number",
             ),
             "host": f.Column(f.json_text(runs.c.system, ["host"], dialect)),
-            # init(entity=, group=) keep theirs among the run's system facts.
-            "group": f.Column(f.json_text(runs.c.system, ["group"], dialect)),
+            "group": f.Column(runs.c.group),
+            # init(entity=) keeps it among the run's system facts.
             "entity": f.Column(f.json_text(runs.c.system, ["entity"], dialect)),
         },
         json={
@@ -148,7 +148,7 @@ def version_fields() -> f.Fields:
             "file_count": f.Column(artifact_versions.c.file_count, "number"),
             "version": f.Column(links.c.version, "number"),
         },
-        json={"metadata": f.Json(artifact_versions.c.metadata)},
+        json={"metadata": f.Json(artifact_versions.c.metadata, contained=True)},
         aside={"updated_at": "a registry version keeps when it was linked: use created_at"},
     )
 
@@ -279,7 +279,7 @@ def artifact_version_fields() -> f.Fields:
             "description": f.Column(artifact_versions.c.description),
             "version": f.Column(artifact_versions.c.version, "number"),
         },
-        json={"metadata": f.Json(artifact_versions.c.metadata)},
+        json={"metadata": f.Json(artifact_versions.c.metadata, contained=True)},
     )
 
 
