@@ -227,3 +227,35 @@ def test_searches_show_only_what_the_caller_may_read(services: Services, me: Pri
     assert services.search.collections(admin, None, hidden)["collections"]
     assert services.search.collections(bob, None, hidden)["collections"] == []
     assert services.search.versions(bob, None, hidden)["versions"] == []
+
+
+def test_a_backtracking_regex_is_cut_off_with_a_typed_error(
+    services: Services, me: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's REGEXP runs under the search's deadline; PostgreSQL's regular expressions
+    run under its statement_timeout (the next test). Either way the caller hears why."""
+    from modelbay.store import bounded
+
+    services.runs.create(me, "proj", run_id="slow", name="a" * 40 + "!")
+    services.runs.create(me, "proj", run_id="fast", name="ab")
+    monkeypatch.setattr(bounded, "SEARCH_SECONDS", 0.5)
+    assert _ids(services.search.runs(me, "proj", {"display_name": {"$regex": "^a+b$"}})) == ["fast"]
+    if services.db.is_sqlite:
+        with pytest.raises(InvalidFilterError) as caught:
+            services.search.runs(me, "proj", {"display_name": {"$regex": "(a|aa)+$"}})
+        assert caught.value.details["reason"] == "too_slow"
+    with pytest.raises(InvalidFilterError):  # a pattern too long to be taken at all
+        services.search.runs(me, "proj", {"display_name": {"$regex": "a" * 513}})
+
+
+def test_a_search_statement_past_its_bound_is_cancelled(services: Services) -> None:
+    from modelbay.store import bounded
+
+    slow = "SELECT pg_sleep(2)" if not services.db.is_sqlite else None
+    with services.db.read() as conn:
+        if slow is None:  # SQLite: the bound is on REGEXP, which reaches its deadline
+            with pytest.raises(bounded.TooSlowError), bounded.bounded(conn, 0.2):
+                conn.exec_driver_sql("SELECT ? REGEXP ?", ("a" * 40 + "!", "(a|aa)+$")).all()
+            return
+        with pytest.raises(bounded.TooSlowError), bounded.bounded(conn, 0.2):
+            conn.exec_driver_sql(slow).all()

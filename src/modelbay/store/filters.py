@@ -387,9 +387,12 @@ class _Compiler:
             return finder(expr, arg) > 0
         if "(?P" in arg:
             raise _refuse("named groups (?P...) are Python's alone: write (...)", at)
+        import regex  # SQLite's REGEXP runs this engine (modelbay.store.bounded)
+
         try:
             re.compile(arg)
-        except re.error as exc:
+            regex.compile(arg)
+        except (re.error, regex.error) as exc:
             raise _refuse(f"invalid regular expression {arg[:40]!r}: {exc}", at) from None
         return expr.regexp_match(arg)
 
