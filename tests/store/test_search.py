@@ -259,3 +259,29 @@ def test_a_search_statement_past_its_bound_is_cancelled(services: Services) -> N
             return
         with pytest.raises(bounded.TooSlowError), bounded.bounded(conn, 0.2):
             conn.exec_driver_sql(slow).all()
+
+
+def test_registries_and_versions_page_in_any_order(services: Services, me: Principal) -> None:
+    _registry_world(services, me)
+    for name in ("zz", "aa", "mm"):
+        services.registry.create_registry(me, name)
+    search = services.search
+
+    def paged(kind: str, order: str) -> list[str]:
+        out: list[str] = []
+        token = None
+        while True:
+            page = getattr(search, kind)(me, limit=1, page_token=token, order=order)
+            for item in page[kind]:
+                out.append(item["name"] if kind != "versions" else item["link"]["collection"])
+            token = page["next_page_token"]
+            if not token:
+                return out
+
+    regs = paged("registries", "+name")
+    assert regs == sorted(regs) and {"aa", "mm", "zz", "model"} <= set(regs)
+    assert paged("registries", "-name") == regs[::-1]
+    assert paged("collections", "-name") == ["yolo-small", "yolo-large", "bert"]
+    assert paged("versions", "linked_at") == ["yolo-small", "yolo-large", "bert"]
+    with pytest.raises(InvalidFilterError):
+        search.collections(me, order="tag")

@@ -80,8 +80,14 @@ class SearchService:
         filter: dict[str, Any] | None = None,  # noqa: A002  (W&B's name)
         limit: int = 100,
         page_token: str | None = None,
+        order: str | None = None,
     ) -> Info:
-        """A page of the registries the caller may read that match ``filter``."""
+        """A page of the registries the caller may read that match ``filter``, in W&B's
+        ``order`` (``+name``, ``-created_at``; by id when None).
+
+        Raises:
+            InvalidFilterError: a bad filter or order.
+        """
         from modelbay.services.registry import RegistryService
 
         limit = _check_limit(limit)
@@ -89,7 +95,7 @@ class SearchService:
             dialect = conn.dialect.name
             where = filters_of(filter, store.registry_fields(), dialect)
             rows, token = store.search_registries(
-                conn, where, self._readable_registries(principal), limit, page_token
+                conn, where, self._readable_registries(principal), limit, page_token, order
             )
             counts = store.collection_counts(conn, [r["id"] for r in rows])
             found = [
@@ -105,9 +111,11 @@ class SearchService:
         filter: dict[str, Any] | None = None,  # noqa: A002
         limit: int = 100,
         page_token: str | None = None,
+        order: str | None = None,
     ) -> Info:
         """A page of the collections that match ``filter``, in the readable registries
-        that match ``registry_filter``."""
+        that match ``registry_filter``, in W&B's ``order`` (``name``, ``created_at``,
+        ``updated_at``; by id when None)."""
         from modelbay.services.registry import RegistryService
 
         limit = _check_limit(limit)
@@ -118,7 +126,7 @@ class SearchService:
                 filters_of(filter, store.collection_fields(), dialect),
             )
             rows, token = store.search_collections(
-                conn, where, self._readable_registries(principal), limit, page_token
+                conn, where, self._readable_registries(principal), limit, page_token, order
             )
             ids = [r["id"] for r in rows]
             tags = tag_store.tags_of(conn, tag_store.COLLECTION, ids)
@@ -138,9 +146,11 @@ class SearchService:
         filter: dict[str, Any] | None = None,  # noqa: A002
         limit: int = 100,
         page_token: str | None = None,
+        order: str | None = None,
     ) -> Info:
-        """A page of the registry versions (newest link first) that match ``filter``, in the
-        collections and readable registries that match theirs."""
+        """A page of the registry versions that match ``filter``, in the collections and
+        readable registries that match theirs, in W&B's ``order`` (``created_at``: the
+        artifact's; ``linked_at``; ``artifact_size``); newest link first when None."""
         limit = _check_limit(limit)
         with _searching(self.db) as conn:
             dialect = conn.dialect.name
@@ -150,7 +160,7 @@ class SearchService:
                 filters_of(filter, store.version_fields(), dialect),
             )
             rows, token = store.search_links(
-                conn, where, self._readable_registries(principal), limit, page_token
+                conn, where, self._readable_registries(principal), limit, page_token, order
             )
             aliases = registry_store.aliases_of_links(conn, [r["link_id"] for r in rows])
             tags = tag_store.tags_of(conn, tag_store.VERSION, [r["id"] for r in rows])
