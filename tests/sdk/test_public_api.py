@@ -55,6 +55,10 @@ def test_history_rows_and_scan(mb, uniq):
     assert rows[-1]["acc"] == pytest.approx(0.5) and rows[0]["_runtime"] >= 0
     scanned = list(run.scan_history(keys=["loss"], min_step=1, max_step=4))
     assert [r["_step"] for r in scanned] == [1, 2, 3]
+    # Paged on the server two steps a request: the same rows as in one page.
+    paged = list(run.scan_history(page_size=2, min_step=1))
+    assert paged == list(run.scan_history(page_size=1000, min_step=1))
+    assert [r["_step"] for r in paged] == [1, 2, 3, 4] and {"acc", "loss"} <= set(paged[0])
     assert len(run.history(samples=2, pandas=False)) <= 4  # each key keeps min and max
 
 

@@ -135,6 +135,8 @@ class History(Entity):
 
     run: str
     history: dict[str, list[list[Any]]]
+    #: Where the next page starts, when the request had a ``limit`` and steps remain.
+    next_cursor: str | None = None
 
 
 class Histories(Entity):

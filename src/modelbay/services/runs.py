@@ -11,6 +11,7 @@ from modelbay.contract import metric_defs as definitions
 from modelbay.contract.operations import Role
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from modelbay.services import access, outbox
+from modelbay.services import history_pages as pages
 from modelbay.services.core import Info, Principal, now, record, version_info
 from modelbay.services.metric_axis import X_AXES, against, downsample, envelope
 from modelbay.services.metric_axis import axis as _axis
@@ -384,19 +385,41 @@ class RunService:
         *,
         max_points: int | None = None,
         x_axis: str = "step",
+        min_step: int | None = None,
+        max_step: int | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
     ) -> Info:
         """The points of one run: ``{"run": "p/id", "history": {key: [[step, value, time]]}}``.
 
         With ``max_points``, each key's series is cut down on the server to at most that
         many points, keeping each bucket's minimum and maximum (see :func:`downsample`);
         ``x_axis`` ("step", "time" or a metric key, see :meth:`histories`) says what the
-        buckets divide. NaN comes back as ``float("nan")``.
+        buckets divide. NaN comes back as ``float("nan")``. With ``min_step``/``max_step``
+        (from, and up to but not including) or ``limit`` (steps per page) or ``cursor`` (a
+        page's ``next_cursor``), every point in range, a page at a time
+        (:mod:`modelbay.services.history_pages`).
 
         Raises:
-            InvalidInputError: bad keys, ``max_points`` or ``x_axis``.
+            InvalidInputError: bad keys, ``max_points``, ``x_axis`` or cursor, or
+                ``max_points`` with a range or page.
             NotFoundError: no such run.
         """
         path = f"{project}/{run_id}"
+        if (min_step, max_step, limit, cursor) != (None, None, None, None):
+            if max_points is not None:
+                raise InvalidInputError("max_points samples a whole history: not with a page")
+            if limit is not None and (isinstance(limit, bool) or not limit >= 1):
+                raise InvalidInputError("limit must be a positive number of steps")
+            low = pages.decode_cursor(cursor) if cursor is not None else min_step
+            low = pages.STEP_START if low is None else low
+            high = pages.STEP_END if max_step is None else max_step
+            key_list = _check_keys(keys)
+            with self.db.read() as conn:
+                run_pk = self._run(conn, principal, project, run_id)["id"]
+                wanted = key_list if key_list else list(store.last_steps(conn, run_pk))
+                found, next_cursor = pages.page(conn, run_pk, wanted, low, high, limit)
+            return {"run": path, "history": found, "next_cursor": next_cursor}
         result = self.histories(principal, [path], keys, max_points=max_points, x_axis=x_axis)
         return {"run": path, "history": result["runs"][path]}
 
