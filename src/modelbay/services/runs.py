@@ -138,6 +138,8 @@ class RunService:
             AlreadyExistsError: ``run_id`` exists and resume is not allowed.
             NotFoundError: resume "must" and no such run.
             InvalidInputError: bad names or values.
+            PermissionDeniedError: ``system["entity"]`` names another user or a team the
+                principal is not in (:func:`~modelbay.services.access.check_entity`).
         """
         project = names.check_project(project)
         if resume not in RESUME:
@@ -165,6 +167,7 @@ class RunService:
         ):
             raise InvalidInputError("started_at must be a past time in seconds since the epoch")
         with self.db.write() as conn:
+            access.check_entity(conn, principal, system.get("entity"))
             existed = access.may_write_project(conn, principal, project) is not None
             project_id = artifact_store.ensure_project(conn, project, t)
             if not existed:
