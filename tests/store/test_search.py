@@ -140,6 +140,9 @@ def test_bad_orders_and_tokens_are_refused(services: Services, me: Principal) ->
         services.search.runs(me, "proj", None, "-tags")
     with pytest.raises(InvalidInputError):
         services.search.runs(me, "proj", None, page_token="garbage!")
+    by_name = services.search.runs(me, "proj", None, "display_name", limit=1)
+    with pytest.raises(InvalidInputError):  # a name where a time is ordered
+        services.search.runs(me, "proj", None, page_token=by_name["next_page_token"])
 
 
 def _registry_world(services: Services, me: Principal) -> None:

@@ -143,8 +143,12 @@ def page_after(
     """
     value, last = decode_token(token)
     if _never_null(sort) and value is not None:
+        numeric = isinstance(sort.type, (sa.Integer, sa.Float))
+        if numeric == isinstance(value, str):  # a token of another order
+            raise InvalidInputError(f"invalid page token {token[:40]!r} for this order")
         # A row value, so that SQLite and PostgreSQL seek the (sort, tiebreak) index.
-        key, after = sa.tuple_(sort, tiebreak), sa.tuple_(sa.literal(value), sa.literal(last))
+        after = sa.tuple_(sa.literal(value, sort.type), sa.literal(last, tiebreak.type))
+        key = sa.tuple_(sort, tiebreak)
         return key < after if descending else key > after
     beyond = sort < value if descending else sort > value
     past = tiebreak < last if descending else tiebreak > last
