@@ -202,5 +202,15 @@ def test_migration_moves_a_runs_group_into_its_column(
             for pk, group, s in rows
         ]
         assert found == [(1, "g", {"host": "h"}), (2, None, {"host": "h"})]
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with db.engine.connect() as conn:  # and back: the group returns to the facts
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0019")
+            conn.commit()
+        with db.read() as conn:
+            (system,) = conn.exec_driver_sql("SELECT system FROM runs WHERE id = 1").one()
+        system = database_module.load_json(system) if isinstance(system, str) else system
+        assert system == {"host": "h", "group": "g"}
     finally:
         db.dispose()
