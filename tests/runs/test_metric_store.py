@@ -79,3 +79,45 @@ def test_started_at_is_kept_and_checked(svc):
             services.runs.create(me, "proj", run_id="bad", started_at=bad)
     with pytest.raises(NotFoundError):
         services.runs.get(me, "proj", "bad")
+
+
+def test_history_pages_by_step_on_the_server(svc):
+    """``limit`` steps a page, keyset on the step: keys logged at different steps share
+    pages, every point comes back once, and a page's statement reads its own rows."""
+    services, me = svc
+    runs = services.runs
+    runs.create(me, "proj", run_id="r1")
+    # acc at every step 0..99, loss at even steps only, val at steps >= 90.
+    points = [
+        [
+            s,
+            1.0 + s,
+            {"acc": s, **({"loss": -s} if s % 2 == 0 else {}), **({"val": s} if s >= 90 else {})},
+        ]
+        for s in range(100)
+    ]
+    runs.log(me, "proj", "r1", points)
+    pages, cursor, seen = 0, None, {"acc": [], "loss": [], "val": []}
+    while True:
+        page = runs.history(me, "proj", "r1", min_step=10, max_step=95, limit=7, cursor=cursor)
+        pages += 1
+        steps = sorted({p[0] for pts in page["history"].values() for p in pts})
+        assert len(steps) <= 7
+        for key, pts in page["history"].items():
+            seen[key] += [p[0] for p in pts]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 13  # 85 steps, 7 a page
+    assert seen["acc"] == list(range(10, 95))
+    assert seen["loss"] == list(range(10, 95, 2))
+    assert seen["val"] == list(range(90, 95))
+    only = runs.history(me, "proj", "r1", ["loss"], min_step=0, limit=3)
+    assert [p[0] for p in only["history"]["loss"]] == [0, 2, 4] and only["next_cursor"]
+    whole = runs.history(me, "proj", "r1", ["val"], min_step=95)
+    assert [p[0] for p in whole["history"]["val"]] == [95, 96, 97, 98, 99]
+    assert whole["next_cursor"] is None
+    with pytest.raises(InvalidInputError):
+        runs.history(me, "proj", "r1", cursor="garbage")
+    with pytest.raises(InvalidInputError):
+        runs.history(me, "proj", "r1", max_points=10, limit=5)

@@ -134,3 +134,16 @@ def test_sync_skips_a_journal_in_use_and_refuses_a_bad_path(mb, uniq, tmp_path):
     (tmp_path / "junk" / "run.jsonl").write_text('{"points": []}\n')
     code, results, err = sync_cli(str(tmp_path / "junk"))
     assert code == 1 and results[0]["result"] == "failed" and "not a modelbay run journal" in err
+
+
+def test_an_offline_runs_group_is_searchable_once_synced(mb, uniq):
+    """The journal keeps the group among the run's facts; the server files it in the
+    indexed group column, so that W&B's group filter finds the run."""
+    run = modelbay.init(project=f"og{uniq}", group="sweep 7", mode="offline", run_settings=QUIET)
+    run.log({"loss": 1.0})
+    run.finish()
+    code, _, err = sync_cli(run.dir)
+    assert code == 0, err
+    found = Api().runs(f"og{uniq}", {"group": "sweep 7"})
+    assert [r.id for r in found] == [run.id] and found[0].group == "sweep 7"
+    assert "group" not in found[0].metadata

@@ -55,6 +55,10 @@ def test_history_rows_and_scan(mb, uniq):
     assert rows[-1]["acc"] == pytest.approx(0.5) and rows[0]["_runtime"] >= 0
     scanned = list(run.scan_history(keys=["loss"], min_step=1, max_step=4))
     assert [r["_step"] for r in scanned] == [1, 2, 3]
+    # Paged on the server two steps a request: the same rows as in one page.
+    paged = list(run.scan_history(page_size=2, min_step=1))
+    assert paged == list(run.scan_history(page_size=1000, min_step=1))
+    assert [r["_step"] for r in paged] == [1, 2, 3, 4] and {"acc", "loss"} <= set(paged[0])
     assert len(run.history(samples=2, pandas=False)) <= 4  # each key keeps min and max
 
 
@@ -151,3 +155,47 @@ def test_runs_by_group_and_entity(mb, uniq):
     assert len(found) == 2 and {r.group for r in found} == {"exp-1"}
     assert {r.entity for r in found} == {"team-a"}
     assert len(api.runs(project, {"entity": "team-b"})) == 0
+
+
+def test_registries_collections_and_versions_in_order(mb, uniq, tmp_path: Path):
+    """W&B's ``order=``: ``+`` (the default) or ``-`` and a field; a search chained on
+    ordered registries goes registry by registry, in their order."""
+    api = Api()
+    for name in (f"zeta{uniq}", f"alpha{uniq}"):  # alpha is created last
+        api.create_registry(name)
+    run = wandb.init(project=f"ord{uniq}")
+    for i, (registry, collection, size) in enumerate(
+        [(f"zeta{uniq}", "c-b", 10), (f"zeta{uniq}", "c-a", 30), (f"alpha{uniq}", "c-c", 20)]
+    ):
+        path = tmp_path / f"w{i}.bin"
+        path.write_text("x" * size)
+        art = wandb.Artifact(f"m{i}", "model")
+        art.add_file(str(path))
+        run.log_artifact(art)
+        art.link(f"wandb-registry-{registry}/{collection}")
+    run.finish()
+    mine = {"name": {"$regex": f"{uniq}$"}}
+
+    def names(found) -> list[str]:
+        return [r.name for r in found]
+
+    assert names(api.registries(filter=mine, order="name")) == [f"alpha{uniq}", f"zeta{uniq}"]
+    assert names(api.registries(filter=mine, order="-name")) == [f"zeta{uniq}", f"alpha{uniq}"]
+    assert names(api.registries(filter=mine, order="-created_at")) == [
+        f"alpha{uniq}",
+        f"zeta{uniq}",
+    ]
+    # Registry by registry (alpha's, then zeta's), each registry's in the collection order.
+    chained = api.registries(filter=mine, order="+name").collections(order="-name")
+    assert names(chained) == ["c-c", "c-b", "c-a"]
+    assert names(api.registries(filter=mine).collections(order="name", per_page=1)) == [
+        "c-a",
+        "c-b",
+        "c-c",
+    ]
+    by_size = api.registries(filter=mine).versions(order="-artifact_size", per_page=2)
+    assert [v.info["link"]["collection"] for v in by_size] == ["c-a", "c-c", "c-b"]
+    with pytest.raises(InvalidFilterError, match="cannot order by 'colour'"):
+        list(api.registries(order="colour"))
+    with pytest.raises(InvalidInputError, match="start="):
+        api.registries(order="name").collections(start="x")

@@ -140,6 +140,9 @@ def test_bad_orders_and_tokens_are_refused(services: Services, me: Principal) ->
         services.search.runs(me, "proj", None, "-tags")
     with pytest.raises(InvalidInputError):
         services.search.runs(me, "proj", None, page_token="garbage!")
+    by_name = services.search.runs(me, "proj", None, "display_name", limit=1)
+    with pytest.raises(InvalidInputError):  # a name where a time is ordered
+        services.search.runs(me, "proj", None, page_token=by_name["next_page_token"])
 
 
 def _registry_world(services: Services, me: Principal) -> None:
@@ -227,3 +230,61 @@ def test_searches_show_only_what_the_caller_may_read(services: Services, me: Pri
     assert services.search.collections(admin, None, hidden)["collections"]
     assert services.search.collections(bob, None, hidden)["collections"] == []
     assert services.search.versions(bob, None, hidden)["versions"] == []
+
+
+def test_a_backtracking_regex_is_cut_off_with_a_typed_error(
+    services: Services, me: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's REGEXP runs under the search's deadline; PostgreSQL's regular expressions
+    run under its statement_timeout (the next test). Either way the caller hears why."""
+    from modelbay.store import bounded
+
+    services.runs.create(me, "proj", run_id="slow", name="a" * 40 + "!")
+    services.runs.create(me, "proj", run_id="fast", name="ab")
+    monkeypatch.setattr(bounded, "SEARCH_SECONDS", 0.5)
+    assert _ids(services.search.runs(me, "proj", {"display_name": {"$regex": "^a+b$"}})) == ["fast"]
+    if services.db.is_sqlite:
+        with pytest.raises(InvalidFilterError) as caught:
+            services.search.runs(me, "proj", {"display_name": {"$regex": "(a|aa)+$"}})
+        assert caught.value.details["reason"] == "too_slow"
+    with pytest.raises(InvalidFilterError):  # a pattern too long to be taken at all
+        services.search.runs(me, "proj", {"display_name": {"$regex": "a" * 513}})
+
+
+def test_a_search_statement_past_its_bound_is_cancelled(services: Services) -> None:
+    from modelbay.store import bounded
+
+    slow = "SELECT pg_sleep(2)" if not services.db.is_sqlite else None
+    with services.db.read() as conn:
+        if slow is None:  # SQLite: the bound is on REGEXP, which reaches its deadline
+            with pytest.raises(bounded.TooSlowError), bounded.bounded(conn, 0.2):
+                conn.exec_driver_sql("SELECT ? REGEXP ?", ("a" * 40 + "!", "(a|aa)+$")).all()
+            return
+        with pytest.raises(bounded.TooSlowError), bounded.bounded(conn, 0.2):
+            conn.exec_driver_sql(slow).all()
+
+
+def test_registries_and_versions_page_in_any_order(services: Services, me: Principal) -> None:
+    _registry_world(services, me)
+    for name in ("zz", "aa", "mm"):
+        services.registry.create_registry(me, name)
+    search = services.search
+
+    def paged(kind: str, order: str) -> list[str]:
+        out: list[str] = []
+        token = None
+        while True:
+            page = getattr(search, kind)(me, limit=1, page_token=token, order=order)
+            for item in page[kind]:
+                out.append(item["name"] if kind != "versions" else item["link"]["collection"])
+            token = page["next_page_token"]
+            if not token:
+                return out
+
+    regs = paged("registries", "+name")
+    assert regs == sorted(regs) and {"aa", "mm", "zz", "model"} <= set(regs)
+    assert paged("registries", "-name") == regs[::-1]
+    assert paged("collections", "-name") == ["yolo-small", "yolo-large", "bert"]
+    assert paged("versions", "linked_at") == ["yolo-small", "yolo-large", "bert"]
+    with pytest.raises(InvalidFilterError):
+        search.collections(me, order="tag")

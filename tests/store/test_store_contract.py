@@ -27,6 +27,7 @@ from modelbay.errors import (
     InvalidNameError,
     InvalidPathError,
     NotFoundError,
+    PermissionDeniedError,
 )
 from modelbay.names import ArtifactRef, RegistryRef
 from modelbay.services import Principal, Services
@@ -773,3 +774,26 @@ def test_gc_refuses_a_grace_period_that_is_not_seconds_and_removes_nothing(
     with pytest.raises(InvalidInputError, match="grace period must be a number of seconds"):
         env.services.garbage.collect(env.me, grace_seconds=grace)
     assert env.services.garbage.collect(env.me, grace_seconds=0)["removed"] == 1
+
+
+def test_a_run_entity_is_oneself_a_team_one_is_in_or_an_unknown_label(env: Env) -> None:
+    """W&B's rule: a run is logged under one's own name or a team one belongs to. modelbay
+    keeps projects for one organisation, not per entity, so an unknown name is only a label
+    (the W&B scripts written for another server name theirs); another user's name, or a
+    team one is not in, is refused."""
+    services, admin = env.services, env.me
+    bob_key = services.auth.create_user(admin, "bob")["key"]
+    services.auth.create_user(admin, "carol")
+    services.access.create_team(admin, "vision")
+    services.access.create_team(admin, "audio")
+    services.access.add_team_member(admin, "vision", "bob")
+    ci_key = services.auth.create_service_account(admin, "ci-bot", "audio")["key"]
+    bob, ci = services.auth.authenticate(bob_key), services.auth.authenticate(ci_key)
+    for i, entity in enumerate(["bob", "vision", "some-org-on-wandb"]):
+        info = services.runs.create(bob, "shared", run_id=f"ok{i}", system={"entity": entity})
+        assert info["system"]["entity"] == entity
+    assert services.runs.create(ci, "ci-proj", run_id="ci", system={"entity": "audio"})["id"]
+    for entity in ("carol", "audio"):
+        with pytest.raises(PermissionDeniedError, match="entity"):
+            services.runs.create(bob, "shared", run_id=f"no-{entity}", system={"entity": entity})
+    assert services.runs.create(admin, "shared", run_id="adm", system={"entity": "carol"})["id"]

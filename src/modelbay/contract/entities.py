@@ -112,6 +112,8 @@ class Run(Entity):
     last_step: int | None = None
     #: Its define_metric definitions, in the order made (see contract/metric_defs.py).
     metric_defs: list[JSON] = []
+    #: W&B's run group (``init(group=...)``).
+    group: str | None = None
 
 
 class Runs(Entity):
@@ -133,6 +135,8 @@ class History(Entity):
 
     run: str
     history: dict[str, list[list[Any]]]
+    #: Where the next page starts, when the request had a ``limit`` and steps remain.
+    next_cursor: str | None = None
 
 
 class Histories(Entity):

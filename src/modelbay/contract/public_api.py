@@ -34,6 +34,8 @@ class RunsSearch(Request):
 
 class RegistriesSearch(Request):
     filter: Filter = None
+    #: W&B's order: a field, ``+`` (ascending, the default) or ``-`` first (``-created_at``).
+    order: text(300) | None = None  # type: ignore[valid-type]
     limit: int = Field(default=100, ge=1, le=MAX_PAGE)
     page_token: PageToken = Field(default=None, max_length=SHORT)
 

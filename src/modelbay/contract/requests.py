@@ -113,6 +113,7 @@ class RunCreate(Request):
     tags: list[Tag] | None = None
     notes: Text | None = None
     job_type: Text | None = None
+    group: Text | None = None
     resume: Literal["allow", "must", "never"] | None = None
     system: JsonObject | None = None
     started_at: float | None = None
@@ -136,6 +137,10 @@ class RunUpdate(Request):
     notes: Text | None = None
 
 
+#: The most steps one page of a run's history holds (``scan_history(page_size=)``).
+HISTORY_PAGE_MAX = 10_000
+
+
 class HistoryQuery(Request):
     project: Project
     run_id: Name = Field(max_length=SHORT)
@@ -144,6 +149,13 @@ class HistoryQuery(Request):
     #: "step", "time", or a metric key: the series along that metric (define_metric's
     #: step_metric), each point with its value there.
     x_axis: Text = Field(default="step", max_length=256)
+    #: Steps from ``min_step`` up to, not including, ``max_step``.
+    min_step: Int64 | None = None
+    max_step: Int64 | None = None
+    #: At most this many steps, and ``next_cursor`` to ask for the following ones.
+    limit: int | None = Field(default=None, ge=1, le=HISTORY_PAGE_MAX)
+    #: A page's ``next_cursor``: go on where it stopped (in place of ``min_step``).
+    cursor: Text | None = Field(default=None, max_length=SHORT)
 
 
 class RunArtifactsQuery(Request):

@@ -270,11 +270,17 @@ class Api(AccessCalls, AutomationsApi):
         start: str | None = None,
     ) -> Registries:
         """The registries the caller may read that match ``filter`` (W&B's operators over
-        ``name``, ``description``, ``created_at``), lazily; chain ``.collections(filter)``
-        and ``.versions(filter)`` to search inside them. ``organization`` is accepted for
-        W&B's sake: modelbay holds one."""
-        del organization, order
-        return Registries(self._transport, filter, per_page, start)
+        ``name``, ``description``, ``created_at``), lazily, in ``order`` (``name`` or
+        ``created_at``, ``+`` ascending, the default, or ``-`` first); chain
+        ``.collections(filter)`` and ``.versions(filter)`` to search inside them (registry
+        by registry when ordered, as W&B does). ``organization`` is accepted for W&B's sake:
+        modelbay holds one.
+
+        Raises:
+            InvalidFilterError: a bad filter or order (at the first page).
+        """
+        del organization
+        return Registries(self._transport, filter, per_page, start, order)
 
     def registry(
         self, name: str, organization: str | None = None, entity: str | None = None

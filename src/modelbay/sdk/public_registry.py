@@ -55,8 +55,36 @@ class Paged(Generic[T]):
         return sum(1 for _ in self)
 
 
+class Chained(Generic[T]):
+    """W&B's search inside ordered results: each parent's own search in turn, in the
+    parents' order (``api.registries(order="name").collections()`` lists the first
+    registry's collections, then the next's). Not resumable with ``start=``, as in W&B."""
+
+    def __init__(self, searches: Callable[[], Iterator[Paged[T]]]) -> None:
+        self._searches = searches
+
+    def __iter__(self) -> Iterator[T]:
+        for search in self._searches():
+            yield from search
+
+    def __getitem__(self, index: int | slice) -> Any:
+        return list(self)[index]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _no_start(order: str | None, start: str | None, what: str) -> None:
+    if order is not None and start is not None:
+        raise InvalidInputError(
+            f"start= cannot resume a search inside {what} fetched with order={order!r}: "
+            "remove either"
+        )
+
+
 class Registries(Paged["Registry"]):
-    """The readable registries matching a filter; ``.collections(filter)`` and
+    """The readable registries matching a filter, in W&B's ``order`` (``name``,
+    ``created_at``; ``+`` or ``-`` first); ``.collections(filter)`` and
     ``.versions(filter)`` search inside them."""
 
     def __init__(
@@ -65,26 +93,53 @@ class Registries(Paged["Registry"]):
         filter: Filter = None,  # noqa: A002
         per_page: int = 100,
         start: str | None = None,
+        order: str | None = None,
     ) -> None:
         self._transport = transport
         self._filter = _jsonable(filter) if filter else None
+        self.order = order
 
         def fetch(token: str | None) -> tuple[list[Registry], str | None]:
-            request = pa.RegistriesSearch(filter=self._filter, limit=per_page, page_token=token)
+            request = pa.RegistriesSearch(
+                filter=self._filter, order=order, limit=per_page, page_token=token
+            )
             page = transport.call(pa.SEARCH_REGISTRIES, request)
             return [Registry(transport, r) for r in page.registries], page.next_page_token
 
         super().__init__(fetch, start)
 
-    def collections(self, filter: Filter = None, per_page: int = 100) -> Collections:  # noqa: A002
-        return Collections(self._transport, self._filter, filter, per_page)
+    def collections(
+        self,
+        filter: Filter = None,  # noqa: A002
+        order: str | None = None,
+        per_page: int = 100,
+        start: str | None = None,
+    ) -> Any:
+        """The collections matching ``filter`` in these registries, in ``order``; when the
+        registries were ordered, registry by registry in their order."""
+        _no_start(self.order, start, "registries")
+        if self.order is not None:
+            return Chained(lambda: (r.collections(filter, order, per_page) for r in iter(self)))
+        return Collections(self._transport, self._filter, filter, per_page, order, start)
 
-    def versions(self, filter: Filter = None, per_page: int = 100) -> Versions:  # noqa: A002
-        return Versions(self._transport, self._filter, None, filter, per_page)
+    def versions(
+        self,
+        filter: Filter = None,  # noqa: A002
+        order: str | None = None,
+        per_page: int = 100,
+        start: str | None = None,
+    ) -> Any:
+        """The registry versions matching ``filter`` in these registries, in ``order``;
+        when the registries were ordered, registry by registry in their order."""
+        _no_start(self.order, start, "registries")
+        if self.order is not None:
+            return Chained(lambda: (r.versions(filter, order, per_page) for r in iter(self)))
+        return Versions(self._transport, self._filter, None, filter, per_page, order, start)
 
 
 class Collections(Paged["Collection"]):
-    """The collections matching a filter, in the registries matching another."""
+    """The collections matching a filter, in the registries matching another, in W&B's
+    ``order`` (``name``, ``created_at``, ``updated_at``)."""
 
     def __init__(
         self,
@@ -92,30 +147,60 @@ class Collections(Paged["Collection"]):
         registry_filter: Filter,
         filter: Filter,  # noqa: A002
         per_page: int = 100,
+        order: str | None = None,
+        start: str | None = None,
     ) -> None:
         self._transport = transport
         self._registry_filter = registry_filter
         self._filter = _jsonable(filter) if filter else None
+        self.order = order
 
         def fetch(token: str | None) -> tuple[list[Collection], str | None]:
             request = pa.CollectionsSearch(
                 registry_filter=registry_filter,
                 filter=self._filter,
+                order=order,
                 limit=per_page,
                 page_token=token,
             )
             page = transport.call(pa.SEARCH_COLLECTIONS, request)
             return [Collection(transport, c) for c in page.collections], page.next_page_token
 
-        super().__init__(fetch)
+        super().__init__(fetch, start)
 
-    def versions(self, filter: Filter = None, per_page: int = 100) -> Versions:  # noqa: A002
-        return Versions(self._transport, self._registry_filter, self._filter, filter, per_page)
+    def versions(
+        self,
+        filter: Filter = None,  # noqa: A002
+        order: str | None = None,
+        per_page: int = 100,
+        start: str | None = None,
+    ) -> Any:
+        """The registry versions matching ``filter`` in these collections, in ``order``;
+        when the collections were ordered, collection by collection in their order."""
+        _no_start(self.order, start, "collections")
+        if self.order is not None:
+            return Chained(
+                lambda: (
+                    Versions(
+                        self._transport,
+                        {"name": c.registry},
+                        {"name": c.name},
+                        filter,
+                        per_page,
+                        order,
+                    )
+                    for c in iter(self)
+                )
+            )
+        return Versions(
+            self._transport, self._registry_filter, self._filter, filter, per_page, order, start
+        )
 
 
 class Versions(Paged[Artifact]):
-    """Registry versions (newest link first) matching filters on them, their collection and
-    their registry."""
+    """Registry versions matching filters on them, their collection and their registry, in
+    W&B's ``order`` (``created_at``: the artifact's; ``linked_at``; ``artifact_size``);
+    newest link first by default."""
 
     def __init__(
         self,
@@ -124,6 +209,8 @@ class Versions(Paged[Artifact]):
         collection_filter: Filter,
         filter: Filter,  # noqa: A002
         per_page: int = 100,
+        order: str | None = None,
+        start: str | None = None,
     ) -> None:
         version_filter = _jsonable(filter) if filter else None
 
@@ -132,6 +219,7 @@ class Versions(Paged[Artifact]):
                 registry_filter=registry_filter,
                 collection_filter=collection_filter,
                 filter=version_filter,
+                order=order,
                 limit=per_page,
                 page_token=token,
             )
@@ -139,7 +227,7 @@ class Versions(Paged[Artifact]):
             found = [Artifact._from_version(transport, v) for v in page.versions]
             return found, page.next_page_token
 
-        super().__init__(fetch)
+        super().__init__(fetch, start)
 
 
 class Registry(RegistryAccess):
@@ -166,19 +254,26 @@ class Registry(RegistryAccess):
     def collections(
         self,
         filter: Filter = None,  # noqa: A002
-        query: str | None = None,
+        order: str | None = None,
         per_page: int = 100,
+        *,
+        query: str | None = None,
     ) -> Any:
-        """The registry's collections matching ``filter`` (lazy, paged); with ``query``,
-        those whose name holds it (a list)."""
+        """The registry's collections matching ``filter`` in ``order`` (lazy, paged); with
+        ``query``, those whose name holds it (a list)."""
         if query is not None:
             request = rq.CollectionsQuery(registry=self.name, query=query)
             found = self._transport.call(ops.COLLECTIONS, request).collections
             return [Collection(self._transport, c) for c in found]
-        return Collections(self._transport, self._only_me(), filter, per_page)
+        return Collections(self._transport, self._only_me(), filter, per_page, order)
 
-    def versions(self, filter: Filter = None, per_page: int = 100) -> Versions:  # noqa: A002
-        return Versions(self._transport, self._only_me(), None, filter, per_page)
+    def versions(
+        self,
+        filter: Filter = None,  # noqa: A002
+        order: str | None = None,
+        per_page: int = 100,
+    ) -> Versions:
+        return Versions(self._transport, self._only_me(), None, filter, per_page, order)
 
     def collection(self, name: str) -> Collection:
         request = rq.CollectionPath(registry=self.name, collection=name)

@@ -146,7 +146,7 @@ class PublicRun:
 
     @property
     def group(self) -> str | None:
-        return (self._info.system or {}).get("group")
+        return self._info.group
 
     @property
     def path(self) -> str:
@@ -274,13 +274,31 @@ class PublicRun:
         use_cache: bool = True,
     ) -> Iterator[dict[str, Any]]:
         """Every row (no sampling) from ``min_step`` up to, not including, ``max_step``, in
-        step order; with ``keys``, only the steps that have all of them."""
-        del page_size, use_cache  # the whole history comes in one response
-        series = self.series(list(keys) if keys is not None else None)
-        for row in self._rows(series, keys):
-            step = row["_step"]
-            if (min_step is None or step >= min_step) and (max_step is None or step < max_step):
-                yield row
+        step order; with ``keys``, only the steps that have all of them. Read lazily,
+        ``page_size`` steps a request: the server pages by step, so a long history is never
+        held whole.
+
+        Raises:
+            InvalidInputError: bad keys or steps.
+        """
+        del use_cache  # each page is read once
+        limit = max(1, min(int(page_size), rq.HISTORY_PAGE_MAX))
+        cursor: str | None = None
+        while True:
+            request = rq.HistoryQuery(
+                project=self.project,
+                run_id=self.id,
+                keys=list(keys) if keys is not None else None,
+                min_step=min_step if cursor is None else None,
+                max_step=max_step,
+                limit=limit,
+                cursor=cursor,
+            )
+            page = self._transport.call(ops.HISTORY, request)
+            yield from self._rows(dict(page.history), keys)
+            cursor = page.next_cursor
+            if cursor is None:
+                return
 
     @property
     def system_metrics(self) -> dict[str, Any]:

@@ -145,7 +145,7 @@ class Run:
         self._notes: str | None = info.get("notes")
         self.job_type: str | None = info.get("job_type")
         system = info.get("system") or {}
-        self.group: str | None = system.get("group")
+        self.group: str | None = info.get("group") or system.get("group")
         self.entity: str = system.get("entity") or info.get("user") or "local"
         self._definitions: Definitions | None = None
         self.dir: str | None = str(journal.dir) if journal is not None else None

@@ -254,7 +254,8 @@ def _init_online(
                 project=project,
                 id=run_id,
                 resume=resume,  # type: ignore[arg-type]  # checked by the model
-                system={**system_facts(), **labels},
+                group=labels.get("group"),
+                system={**system_facts(), **{k: v for k, v in labels.items() if k != "group"}},
                 **fields,
             )
             info = transport.call(ops.CREATE_RUN, request).model_dump()

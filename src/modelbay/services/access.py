@@ -136,6 +136,26 @@ def require_registry(
     return _held("registry", name, row, role, needed)
 
 
+def check_entity(conn: Connection, principal: Principal, entity: object) -> None:
+    """W&B's rule for the entity a run is logged under (``init(entity=...)``): one's own
+    user name or a team one belongs to; another user, or a team one is not in, is refused
+    (admins may name any). modelbay holds one organisation and its projects are not kept
+    per entity, so a name that is neither a user nor a team scopes nothing: it is kept as
+    the run's label, as the W&B scripts written for another server name theirs.
+
+    Raises:
+        PermissionDeniedError: another user, or a team the principal is not in.
+    """
+    if not isinstance(entity, str) or principal.is_admin or entity == principal.name:
+        return
+    if store.entity_of(conn, entity, principal.user_id) == "other":
+        raise PermissionDeniedError(
+            f"entity {entity!r} is another user or a team you are not in: log under your "
+            "own name or one of your teams",
+            {"entity": entity},
+        )
+
+
 def require_project(
     conn: Connection, principal: Principal, name: str, needed: Role = Role.RESTRICTED_VIEWER
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from modelbay.contract import metric_defs as definitions
 from modelbay.contract.operations import Role
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from modelbay.services import access, outbox
+from modelbay.services import history_pages as pages
 from modelbay.services.core import Info, Principal, now, record, version_info
 from modelbay.services.metric_axis import X_AXES, against, downsample, envelope
 from modelbay.services.metric_axis import axis as _axis
@@ -60,6 +61,7 @@ def run_info(row: dict[str, Any]) -> Info:
         "tags": row["tags"],
         "notes": row["notes"],
         "job_type": row["job_type"],
+        "group": row["group"],
         "system": row["system"],
         "user": row["user"],
         "created_at": row["created_at"],
@@ -119,11 +121,15 @@ class RunService:
         tags: list[str] | None = None,
         notes: str | None = None,
         job_type: str | None = None,
+        group: str | None = None,
         resume: str | None = None,
         system: dict[str, Any] | None = None,
         started_at: float | None = None,
     ) -> Info:
         """Start a run, or continue one (``resume`` "allow" or "must").
+
+        ``group`` is W&B's run group; a ``"group"`` among the ``system`` facts (where
+        older clients and offline journals put it) is taken as the group when none is given.
 
         ``started_at`` (seconds since the epoch) is when the run really began, for a run
         logged offline and uploaded later; it defaults to now.
@@ -132,6 +138,8 @@ class RunService:
             AlreadyExistsError: ``run_id`` exists and resume is not allowed.
             NotFoundError: resume "must" and no such run.
             InvalidInputError: bad names or values.
+            PermissionDeniedError: ``system["entity"]`` names another user or a team the
+                principal is not in (:func:`~modelbay.services.access.check_entity`).
         """
         project = names.check_project(project)
         if resume not in RESUME:
@@ -142,6 +150,11 @@ class RunService:
             names.check_label(name, "run name")
         if job_type is not None:
             names.check_label(job_type, "job type")
+        system = dict(system or {})
+        given = system.pop("group", None)
+        group = group if group is not None else given if isinstance(given, str) else None
+        if group is not None:
+            names.check_label(group, "group")
         tag_list = names.check_tags(tags)
         notes = names.check_description(notes)
         if config is not None and not isinstance(config, dict):
@@ -154,6 +167,7 @@ class RunService:
         ):
             raise InvalidInputError("started_at must be a past time in seconds since the epoch")
         with self.db.write() as conn:
+            access.check_entity(conn, principal, system.get("entity"))
             existed = access.may_write_project(conn, principal, project) is not None
             project_id = artifact_store.ensure_project(conn, project, t)
             if not existed:
@@ -198,7 +212,8 @@ class RunService:
                     tags=tag_list,
                     notes=notes,
                     job_type=job_type,
-                    system=_json_safe(system or {}, "system"),
+                    group=group,
+                    system=_json_safe(system, "system"),
                     user_id=principal.user_id,
                     created_at=float(started_at) if started_at is not None else t,
                     updated_at=t,
@@ -373,19 +388,41 @@ class RunService:
         *,
         max_points: int | None = None,
         x_axis: str = "step",
+        min_step: int | None = None,
+        max_step: int | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
     ) -> Info:
         """The points of one run: ``{"run": "p/id", "history": {key: [[step, value, time]]}}``.
 
         With ``max_points``, each key's series is cut down on the server to at most that
         many points, keeping each bucket's minimum and maximum (see :func:`downsample`);
         ``x_axis`` ("step", "time" or a metric key, see :meth:`histories`) says what the
-        buckets divide. NaN comes back as ``float("nan")``.
+        buckets divide. NaN comes back as ``float("nan")``. With ``min_step``/``max_step``
+        (from, and up to but not including) or ``limit`` (steps per page) or ``cursor`` (a
+        page's ``next_cursor``), every point in range, a page at a time
+        (:mod:`modelbay.services.history_pages`).
 
         Raises:
-            InvalidInputError: bad keys, ``max_points`` or ``x_axis``.
+            InvalidInputError: bad keys, ``max_points``, ``x_axis`` or cursor, or
+                ``max_points`` with a range or page.
             NotFoundError: no such run.
         """
         path = f"{project}/{run_id}"
+        if (min_step, max_step, limit, cursor) != (None, None, None, None):
+            if max_points is not None:
+                raise InvalidInputError("max_points samples a whole history: not with a page")
+            if limit is not None and (isinstance(limit, bool) or not limit >= 1):
+                raise InvalidInputError("limit must be a positive number of steps")
+            low = pages.decode_cursor(cursor) if cursor is not None else min_step
+            low = pages.STEP_START if low is None else low
+            high = pages.STEP_END if max_step is None else max_step
+            key_list = _check_keys(keys)
+            with self.db.read() as conn:
+                run_pk = self._run(conn, principal, project, run_id)["id"]
+                wanted = key_list if key_list else list(store.last_steps(conn, run_pk))
+                found, next_cursor = pages.page(conn, run_pk, wanted, low, high, limit)
+            return {"run": path, "history": found, "next_cursor": next_cursor}
         result = self.histories(principal, [path], keys, max_points=max_points, x_axis=x_axis)
         return {"run": path, "history": result["runs"][path]}
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from modelbay import names
 from modelbay.errors import InvalidFilterError, InvalidInputError, NotFoundError
@@ -21,7 +22,7 @@ from modelbay.services.core import Info, Principal, link_info, version_info
 from modelbay.services.runs import crash_silent_runs, run_info
 from modelbay.store import access as access_store
 from modelbay.store import artifacts as artifact_store
-from modelbay.store import filters
+from modelbay.store import bounded, filters
 from modelbay.store import registry as registry_store
 from modelbay.store import search as store
 from modelbay.store import tags as tag_store
@@ -66,7 +67,7 @@ class SearchService:
         """
         limit = _check_limit(limit)
         crash_silent_runs(self.db, self.run_timeout)
-        with _refused_by_database(), self.db.read() as conn:
+        with _searching(self.db) as conn:
             pid = access.require_project(conn, principal, project)["id"]
             dialect = conn.dialect.name
             where = filters_of(filters, store.run_fields(dialect), dialect)
@@ -79,16 +80,22 @@ class SearchService:
         filter: dict[str, Any] | None = None,  # noqa: A002  (W&B's name)
         limit: int = 100,
         page_token: str | None = None,
+        order: str | None = None,
     ) -> Info:
-        """A page of the registries the caller may read that match ``filter``."""
+        """A page of the registries the caller may read that match ``filter``, in W&B's
+        ``order`` (``+name``, ``-created_at``; by id when None).
+
+        Raises:
+            InvalidFilterError: a bad filter or order.
+        """
         from modelbay.services.registry import RegistryService
 
         limit = _check_limit(limit)
-        with _refused_by_database(), self.db.read() as conn:
+        with _searching(self.db) as conn:
             dialect = conn.dialect.name
             where = filters_of(filter, store.registry_fields(), dialect)
             rows, token = store.search_registries(
-                conn, where, self._readable_registries(principal), limit, page_token
+                conn, where, self._readable_registries(principal), limit, page_token, order
             )
             counts = store.collection_counts(conn, [r["id"] for r in rows])
             found = [
@@ -104,20 +111,22 @@ class SearchService:
         filter: dict[str, Any] | None = None,  # noqa: A002
         limit: int = 100,
         page_token: str | None = None,
+        order: str | None = None,
     ) -> Info:
         """A page of the collections that match ``filter``, in the readable registries
-        that match ``registry_filter``."""
+        that match ``registry_filter``, in W&B's ``order`` (``name``, ``created_at``,
+        ``updated_at``; by id when None)."""
         from modelbay.services.registry import RegistryService
 
         limit = _check_limit(limit)
-        with _refused_by_database(), self.db.read() as conn:
+        with _searching(self.db) as conn:
             dialect = conn.dialect.name
             where = sa.and_(
                 filters_of(registry_filter, store.registry_fields(), dialect),
                 filters_of(filter, store.collection_fields(), dialect),
             )
             rows, token = store.search_collections(
-                conn, where, self._readable_registries(principal), limit, page_token
+                conn, where, self._readable_registries(principal), limit, page_token, order
             )
             ids = [r["id"] for r in rows]
             tags = tag_store.tags_of(conn, tag_store.COLLECTION, ids)
@@ -137,11 +146,13 @@ class SearchService:
         filter: dict[str, Any] | None = None,  # noqa: A002
         limit: int = 100,
         page_token: str | None = None,
+        order: str | None = None,
     ) -> Info:
-        """A page of the registry versions (newest link first) that match ``filter``, in the
-        collections and readable registries that match theirs."""
+        """A page of the registry versions that match ``filter``, in the collections and
+        readable registries that match theirs, in W&B's ``order`` (``created_at``: the
+        artifact's; ``linked_at``; ``artifact_size``); newest link first when None."""
         limit = _check_limit(limit)
-        with _refused_by_database(), self.db.read() as conn:
+        with _searching(self.db) as conn:
             dialect = conn.dialect.name
             where = sa.and_(
                 filters_of(registry_filter, store.registry_fields(), dialect),
@@ -149,7 +160,7 @@ class SearchService:
                 filters_of(filter, store.version_fields(), dialect),
             )
             rows, token = store.search_links(
-                conn, where, self._readable_registries(principal), limit, page_token
+                conn, where, self._readable_registries(principal), limit, page_token, order
             )
             aliases = registry_store.aliases_of_links(conn, [r["link_id"] for r in rows])
             tags = tag_store.tags_of(conn, tag_store.VERSION, [r["id"] for r in rows])
@@ -175,7 +186,7 @@ class SearchService:
             NotFoundError: no such artifact (of that ``type``), or an unreadable project.
         """
         limit = _check_limit(limit)
-        with _refused_by_database(), self.db.read() as conn:
+        with _searching(self.db) as conn:
             pid = access.require_project(conn, principal, project)["id"]
             art = artifact_store.get_artifact(conn, pid, names.check_name(name, "artifact"))
             if art is None or (type is not None and art["type"] != type):
@@ -196,16 +207,30 @@ def filters_of(spec: object, fields: filters.Fields, dialect: str) -> sa.ColumnE
 
 
 @contextlib.contextmanager
-def _refused_by_database() -> Iterator[None]:
-    """A filter the compiler accepts but the database cannot evaluate (a regular expression
-    PostgreSQL's dialect does not know, such as Python's ``(?P<name>...)``) is the caller's
-    error, not the server's."""
+def _searching(db: Database) -> Iterator[Connection]:
+    """A read for one search, its statements bounded in time (:mod:`modelbay.store.bounded`).
+
+    A filter the compiler accepts but the database cannot evaluate (a regular expression
+    PostgreSQL's dialect does not know, such as Python's ``(?P<name>...)``), or one that runs
+    past the bound (a pathological regular expression), is the caller's error, not the
+    server's.
+
+    Raises:
+        InvalidFilterError: either.
+    """
     try:
-        yield
+        with db.read() as conn, bounded.bounded(conn):
+            yield conn
     except sa.exc.DataError as exc:
         problem = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
         raise InvalidFilterError(
             f"the database cannot evaluate this filter: {problem[:200]}"
+        ) from None
+    except bounded.TooSlowError:
+        raise InvalidFilterError(
+            f"the search ran past {bounded.SEARCH_SECONDS:g} seconds: simplify the filter "
+            "(a regular expression that backtracks, such as (a|aa)+$, is the usual cause)",
+            {"at": "filter", "reason": "too_slow"},
         ) from None
 
 

@@ -159,6 +159,26 @@ def team_id(conn: Connection, name: str) -> int | None:
     return int(value) if value is not None else None
 
 
+def entity_of(conn: Connection, name: str, user: int) -> str | None:
+    """What ``name`` is to ``user``: ``"self"`` (their own name, or a team they are in or
+    whose service account they are), ``"other"`` (another user, or a team they are not in),
+    None (neither a user nor a team). Two probes of unique indexes."""
+    member = sa.or_(
+        sa.exists().where(team_members.c.team_id == teams.c.id, team_members.c.user_id == user),
+        sa.exists().where(users.c.id == user, users.c.owner_team_id == teams.c.id),
+    )
+    found = conn.execute(
+        sa.union_all(
+            sa.select(users.c.id == user).where(users.c.name == name),
+            sa.select(member).where(teams.c.name == name),
+        )
+    ).scalars()
+    mine = [bool(v) for v in found]
+    if not mine:
+        return None
+    return "self" if any(mine) else "other"
+
+
 def insert_team(conn: Connection, name: str, now: float) -> int:
     return inserted_id(conn.execute(teams.insert().values(name=name, created_at=now)))
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import json
 import logging
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -31,6 +29,7 @@ from modelbay.preallocation import NO_ROOM
 from modelbay.sqlite_files import enable_wal
 from modelbay.store.automations import OUTBOX_FLAG, WRITTEN
 from modelbay.store.ballast import Ballast
+from modelbay.store.bounded import regexp
 
 #: Set while a write transaction on SQLite must not wait for the database lock: it runs on
 #: the server's event loop, where waiting would stall every other request.
@@ -54,7 +53,7 @@ CHECKPOINT_INTERVAL = 0.5
 log = logging.getLogger("modelbay.store")
 
 #: The newest migration; ``tests/store/test_migrations.py`` checks it against Alembic's head.
-HEAD_REVISION = "0021"
+HEAD_REVISION = "0022"
 
 
 class Database:
@@ -350,18 +349,6 @@ BUSY_TIMEOUT_MS = 60_000
 _BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")}
 
 
-@functools.lru_cache(maxsize=256)
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def _regexp(pattern: str | None, value: object) -> bool | None:
-    """SQLite's ``value REGEXP pattern``: a Python regular expression found in the text."""
-    if pattern is None or value is None:
-        return None
-    return _pattern(pattern).search(str(value)) is not None
-
-
 def _sqlite_engine(url: sa.engine.URL, options: dict[str, int]) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -383,7 +370,7 @@ def _sqlite_engine(url: sa.engine.URL, options: dict[str, int]) -> Engine:
         cur.execute(f"PRAGMA wal_autocheckpoint={int(options['wal_autocheckpoint'])}")
         cur.close()
         # SQLite has the REGEXP operator but no function behind it (search filters' $regex).
-        dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
+        dbapi_conn.create_function("regexp", 2, regexp, deterministic=True)
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

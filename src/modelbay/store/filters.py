@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from modelbay.errors import InvalidFilterError, InvalidInputError
 
@@ -71,10 +72,16 @@ class Json:
     With ``strip_value``, a trailing ``.value`` is optional (W&B writes config filters as
     ``config.lr.value``, its config storing ``{"lr": {"value": ...}}``; modelbay stores the
     value itself): both the path with and without it are tried.
+
+    With ``contained`` (PostgreSQL only, for a column with a GIN index over
+    ``column::jsonb``), an equality (``$eq``, ``$in``, a bare value) also tests containment
+    (``column::jsonb @> {"a": {"b": value}}``), which that index answers; the typed
+    comparison stays beside it, so the result is the same with or without the index.
     """
 
     column: sa.ColumnElement[Any]
     strip_value: bool = False
+    contained: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,14 @@ def page_after(
         InvalidInputError: a malformed token.
     """
     value, last = decode_token(token)
+    if _never_null(sort) and value is not None:
+        numeric = isinstance(sort.type, (sa.Integer, sa.Float))
+        if numeric == isinstance(value, str):  # a token of another order
+            raise InvalidInputError(f"invalid page token {token[:40]!r} for this order")
+        # A row value, so that SQLite and PostgreSQL seek the (sort, tiebreak) index.
+        after = sa.tuple_(sa.literal(value, sort.type), sa.literal(last, tiebreak.type))
+        key = sa.tuple_(sort, tiebreak)
+        return key < after if descending else key > after
     beyond = sort < value if descending else sort > value
     past = tiebreak < last if descending else tiebreak > last
     if value is None:
@@ -148,9 +163,16 @@ def ordered(
     tiebreak: sa.ColumnElement[Any],
     descending: bool,
 ) -> sa.Select[Any]:
+    if _never_null(sort):  # no NULLS LAST: SQLite's index gives the order only without it
+        direction = sa.desc if descending else sa.asc
+        return stmt.order_by(direction(sort), direction(tiebreak))
     if descending:
         return stmt.order_by(sort.desc().nulls_last(), tiebreak.desc())
     return stmt.order_by(sort.asc().nulls_last(), tiebreak.asc())
+
+
+def _never_null(expr: sa.ColumnElement[Any]) -> bool:
+    return isinstance(expr, sa.Column) and not expr.nullable
 
 
 def encode_token(value: Any, last: int) -> str:
@@ -305,10 +327,34 @@ class _Compiler:
         if json_field.strip_value and len(path) > 1 and path[-1] == "value":
             paths.append(path[:-1])
         found = [
-            self.json_path(_JsonPath(json_field.column, p, self.dialect), op, arg, at)
+            self._indexed(json_field, p, op, arg)
+            & self.json_path(_JsonPath(json_field.column, p, self.dialect), op, arg, at)
             for p in paths
         ]
         return found[0] if len(found) == 1 else sa.or_(*found)
+
+    def _indexed(self, json_field: Json, path: list[str], op: str, arg: Any) -> Clause:
+        """The containment test an equality implies, where a GIN index can answer it (else
+        TRUE). Only equalities: a GIN index over jsonb knows values, not their order, so a
+        range (``$gt``...), ``$regex``, ``$contains``, ``$exists`` and the negations stay a
+        reading of the rows the other conditions leave."""
+        if not (json_field.contained and self.dialect == "postgresql"):
+            return sa.true()
+        values = arg if op == "$in" and isinstance(arg, list) else [arg] if op == "$eq" else []
+        if not values or not all(_containable(v) for v in values):
+            return sa.true()
+        document = sa.cast(json_field.column, JSONB)
+        tests = []
+        for value in values:
+            nested: Any = value
+            for key in reversed(path):
+                nested = {key: nested}
+            tests.append(
+                document.op("@>", is_comparison=True)(
+                    sa.cast(sa.literal(json.dumps(nested)), JSONB)
+                )
+            )
+        return sa.or_(*tests)
 
     def json_path(self, value: _JsonPath, op: str, arg: Any, at: str) -> Clause:
         if op == "$exists":
@@ -345,11 +391,22 @@ class _Compiler:
             return finder(expr, arg) > 0
         if "(?P" in arg:
             raise _refuse("named groups (?P...) are Python's alone: write (...)", at)
+        import regex  # SQLite's REGEXP runs this engine (modelbay.store.bounded)
+
         try:
             re.compile(arg)
-        except re.error as exc:
+            regex.compile(arg)
+        except (re.error, regex.error) as exc:
             raise _refuse(f"invalid regular expression {arg[:40]!r}: {exc}", at) from None
         return expr.regexp_match(arg)
+
+
+def _containable(value: object) -> bool:
+    """A scalar whose jsonb containment means the same as the typed equality (a finite
+    number, a string or a boolean; not null, which also matches a missing key)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (str, int))
 
 
 def json_text(

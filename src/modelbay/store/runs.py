@@ -177,6 +177,29 @@ def series(conn: Connection, run_pk: int, key: str) -> list[tuple[int, float | N
         cursor.close()
 
 
+def series_range(
+    conn: Connection, run_pk: int, key: str, low: int, high: int, limit: int | None
+) -> list[tuple[int, float | None, float]]:
+    """The points of one key with ``low <= step < high``, ``(step, value, time)`` by step,
+    at most ``limit``: one range of the primary key (run, key, step), so that a page of a
+    long history costs its own rows only."""
+    p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"SELECT step, value, time FROM metrics WHERE run_pk = {p} AND key = {p} "
+        f"AND step >= {p} AND step < {p} ORDER BY step"
+    )
+    params: tuple[Any, ...] = (run_pk, key, low, high)
+    if limit is not None:
+        sql += f" LIMIT {p}"
+        params += (limit,)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 _LAST_STEPS = sa.text(
     """
     WITH RECURSIVE k(key) AS (

@@ -8,6 +8,7 @@ parent's row lock, and are guarded by unique constraints.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 metadata = sa.MetaData(
     naming_convention={
@@ -85,6 +86,8 @@ runs = sa.Table(
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("notes", sa.Text),
     sa.Column("job_type", sa.String(128)),
+    # W&B's ``init(group=...)``: runs are listed and filtered by it within a project.
+    sa.Column("group", sa.String(128)),
     sa.Column("system", sa.JSON, nullable=False),
     _fk("user_id", "users.id"),
     sa.Column("created_at", sa.Float, nullable=False),
@@ -99,6 +102,10 @@ runs = sa.Table(
     sa.Column("metric_defs", sa.JSON, nullable=False, server_default="[]"),
     sa.UniqueConstraint("project_id", "run_id"),
     sa.Index(None, "state", "heartbeat_at"),
+    # A project's runs are listed in creation order, and filtered by group or job type.
+    sa.Index(None, "project_id", "created_at", "id"),
+    sa.Index(None, "project_id", "group"),
+    sa.Index(None, "project_id", "job_type"),
 )
 
 metrics = sa.Table(
@@ -155,6 +162,17 @@ artifact_versions = sa.Table(
     sa.UniqueConstraint("artifact_id", "version"),
     sa.Index(None, "artifact_id", "digest"),
 )
+
+# PostgreSQL: ``metadata.<path>`` equality filters (``$eq``, ``$in``) add a containment test
+# (``metadata::jsonb @> {...}``) that this index answers; SQLite has no index over any JSON
+# path, so there they read the versions the other conditions leave.
+METADATA_INDEX = "ix_artifact_versions_metadata_jsonb"
+sa.Index(
+    METADATA_INDEX,
+    sa.cast(artifact_versions.c.metadata, postgresql.JSONB).label("metadata_jsonb"),
+    postgresql_using="gin",
+    postgresql_ops={"metadata_jsonb": "jsonb_path_ops"},
+).ddl_if(dialect="postgresql")
 
 files = sa.Table(
     "files",

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from modelbay.errors import InvalidFilterError
 from modelbay.store import filters as f
 from modelbay.store import tags as tag_store
 from modelbay.store.registry import LINK_COLUMNS, LINK_FROM
@@ -81,8 +82,8 @@ def run_fields(dialect: str) -> f.Fields:
                 "number",
             ),
             "host": f.Column(f.json_text(runs.c.system, ["host"], dialect)),
-            # init(entity=, group=) keep theirs among the run's system facts.
-            "group": f.Column(f.json_text(runs.c.system, ["group"], dialect)),
+            "group": f.Column(runs.c.group),
+            # init(entity=) keeps it among the run's system facts.
             "entity": f.Column(f.json_text(runs.c.system, ["entity"], dialect)),
         },
         json={
@@ -148,7 +149,7 @@ def version_fields() -> f.Fields:
             "file_count": f.Column(artifact_versions.c.file_count, "number"),
             "version": f.Column(links.c.version, "number"),
         },
-        json={"metadata": f.Json(artifact_versions.c.metadata)},
+        json={"metadata": f.Json(artifact_versions.c.metadata, contained=True)},
         aside={"updated_at": "a registry version keeps when it was linked: use created_at"},
     )
 
@@ -190,17 +191,57 @@ def search_runs(
     return _page(conn, stmt, sort, runs.c.id, descending, limit, token)
 
 
+#: W&B's order fields of each search (``+name``, ``-created_at``), as filter field names.
+REGISTRY_ORDERS = ("name", "created_at", "description", "visibility")
+COLLECTION_ORDERS = ("name", "created_at", "updated_at", "type", "description")
+VERSION_ORDERS = {
+    "created_at": "committed_at",  # W&B: the artifact's creation (artifact_created_at)
+    "artifact_created_at": "committed_at",
+    "artifact_size": "size",
+    "size": "size",
+    "linked_at": "linked_at",
+    "acm_created_at": "linked_at",
+    "version": "version",
+}
+
+
+def _sort(
+    fields: f.Fields, order: str | None, allowed: dict[str, str], default: sa.ColumnElement[Any]
+) -> tuple[sa.ColumnElement[Any], bool]:
+    """The column and direction of W&B's ``order`` among ``allowed`` ({W&B name: field});
+    None: ``default``, ascending.
+
+    Raises:
+        InvalidFilterError: a field not in ``allowed``.
+    """
+    if order is None or not order.strip():
+        return default, False
+    text = order.strip()
+    name = text.lstrip("+-").strip()
+    if name not in allowed:
+        raise InvalidFilterError(
+            f"cannot order by {name!r}: use one of {', '.join(sorted(allowed))}", {"at": "order"}
+        )
+    column = fields.columns[allowed[name]]
+    assert isinstance(column, f.Column)
+    return column.expr, text.startswith("-")
+
+
 def search_registries(
     conn: Connection,
     where: sa.ColumnElement[bool],
     readable: sa.ColumnElement[bool] | None,
     limit: int,
     token: str | None,
+    order: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """Registries in W&B's ``order`` (by id when None)."""
+    allowed = {name: name for name in REGISTRY_ORDERS}
+    sort, descending = _sort(registry_fields(), order, allowed, registries.c.id)
     stmt = sa.select(registries).where(where)
     if readable is not None:
         stmt = stmt.where(readable)
-    return _page(conn, stmt, registries.c.id, registries.c.id, False, limit, token)
+    return _page(conn, stmt, sort, registries.c.id, descending, limit, token)
 
 
 _COLLECTION_FROM = collections.join(registries, registries.c.id == collections.c.registry_id)
@@ -212,7 +253,11 @@ def search_collections(
     readable: sa.ColumnElement[bool] | None,
     limit: int,
     token: str | None,
+    order: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """Collections in W&B's ``order`` (by id when None)."""
+    allowed = {name: name for name in COLLECTION_ORDERS}
+    sort, descending = _sort(collection_fields(), order, allowed, collections.c.id)
     stmt = (
         sa.select(collections, registries.c.name.label("registry"))
         .select_from(_COLLECTION_FROM)
@@ -220,7 +265,7 @@ def search_collections(
     )
     if readable is not None:
         stmt = stmt.where(readable)
-    return _page(conn, stmt, collections.c.id, collections.c.id, False, limit, token)
+    return _page(conn, stmt, sort, collections.c.id, descending, limit, token)
 
 
 def search_links(
@@ -229,8 +274,14 @@ def search_links(
     readable: sa.ColumnElement[bool] | None,
     limit: int,
     token: str | None,
+    order: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Registry versions (links), newest link first."""
+    """Registry versions (links) in W&B's ``order``; when None, newest link first."""
+    sort: sa.ColumnElement[Any] = links.c.id
+    if order is None or not order.strip():
+        descending = True
+    else:
+        sort, descending = _sort(version_fields(), order, VERSION_ORDERS, links.c.id)
     stmt = (
         sa.select(
             *LINK_COLUMNS,
@@ -246,7 +297,7 @@ def search_links(
     )
     if readable is not None:
         stmt = stmt.where(readable)
-    return _page(conn, stmt, links.c.id, links.c.id, True, limit, token)
+    return _page(conn, stmt, sort, links.c.id, descending, limit, token)
 
 
 def search_artifact_versions(
@@ -279,7 +330,7 @@ def artifact_version_fields() -> f.Fields:
             "description": f.Column(artifact_versions.c.description),
             "version": f.Column(artifact_versions.c.version, "number"),
         },
-        json={"metadata": f.Json(artifact_versions.c.metadata)},
+        json={"metadata": f.Json(artifact_versions.c.metadata, contained=True)},
     )
 
 
