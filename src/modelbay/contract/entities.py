@@ -14,7 +14,7 @@ JSON = dict[str, Any]
 
 
 class Entity(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
 
 class Empty(Entity):

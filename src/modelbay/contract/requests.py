@@ -54,7 +54,7 @@ SHORT = 1024
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     #: Fields that only say which calls are partial updates: the service is given just the
     #: fields the client sent, so that an absent field is "unchanged", not "null".
