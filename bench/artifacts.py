@@ -192,6 +192,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     if not args.workloads or set(args.workloads) - {"big", "files"}:
         p.error("--workloads takes 'big', 'files' or both")
+    if "files" not in args.workloads and not args.no_s3 and args.only in (None, "s3"):
+        p.error("--workloads without 'files' needs --no-s3 (the S3 block measures both)")
     return args
 
 
