@@ -62,6 +62,8 @@ Usage::
     python bench/artifacts.py --quick          # smoke run: 128 MiB and 1,000 files (~4 min)
     python bench/artifacts.py --only modelbay  # or --only mlflow
     python bench/artifacts.py --only s3        # modelbay over SeaweedFS beside boto3 only
+    python bench/artifacts.py --only modelbay --workloads big --no-floor --no-s3
+                                               # the 1 GiB transfers only (~2 min)
 """
 
 from __future__ import annotations
@@ -172,12 +174,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="cold downloads of workload A per system, each into an empty folder and cache "
         "(the median counts)",
     )
+    p.add_argument(
+        "--workloads",
+        default="big,files",
+        help="comma-separated workloads to run ('big', 'files'); 'big' alone with "
+        "--only modelbay and --no-floor is the quick loop for the 1 GiB transfers",
+    )
+    p.add_argument(
+        "--no-floor", action="store_true", help="skip bench/_floor.py (the transfer floors)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = p.parse_args(argv)
     if args.big_mib is None:
         args.big_mib = 128 if args.quick else 1024
     if args.files is None:
         args.files = 1000 if args.quick else 10_000
+    args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    if not args.workloads or set(args.workloads) - {"big", "files"}:
+        p.error("--workloads takes 'big', 'files' or both")
+    if "files" not in args.workloads and not args.no_s3 and args.only in (None, "s3"):
+        p.error("--workloads without 'files' needs --no-s3 (the S3 block measures both)")
     return args
 
 
@@ -853,6 +869,8 @@ def measure_system(
     out["startup_baseline"] = startup
     memory: dict[str, Any] = {}
     for workload, source in (("big", wl.big), ("files", wl.files)):
+        if workload not in args.workloads:
+            continue
         res: dict[str, Any] = {}
         handle: Any = None  # what the upload returned (MLflow: the run id)
         cache_env = fresh_cache(workload) if fresh_cache else {}
@@ -1490,8 +1508,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"writing workload A: {args.big_mib} MiB")
         big.write(big_path)
         files_dir = src / "files"
-        log(f"writing workload B: {args.files} files of {args.file_bytes} bytes")
-        make_files(files_dir, args.files, args.file_bytes)
+        if "files" in args.workloads:
+            log(f"writing workload B: {args.files} files of {args.file_bytes} bytes")
+            make_files(files_dir, args.files, args.file_bytes)
         big2_path = src / "big2.bin"
         log(
             f"writing workload A': {args.big_mib} MiB of other bytes (uploaded from the page cache)"
@@ -1510,9 +1529,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.only != "s3":  # the S3 block's reference is boto3, measured beside it
             log("baseline: sha256 and one write of workload A")
             out["baseline"] = baseline(big, big_path, root, cold, reps=3)
-            out["baseline"]["files_hash"] = baseline_files(files_dir, reps=3)
-            log("baseline: the cold upload's floor (bench/_floor.py)")
-            out["baseline"]["floor"] = floor(big_path, root, cold, reps=3)
+            if "files" in args.workloads:
+                out["baseline"]["files_hash"] = baseline_files(files_dir, reps=3)
+            if not args.no_floor:
+                log("baseline: the cold upload's floor (bench/_floor.py)")
+                out["baseline"]["floor"] = floor(big_path, root, cold, reps=3)
             log(f"baseline: {out['baseline']}")
 
         sides: list[tuple[str, Callable[[], dict[str, Any]]]] = []

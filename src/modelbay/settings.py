@@ -166,6 +166,20 @@ def heartbeat_interval(timeout: float) -> float:
     return min(HEARTBEAT_INTERVAL, timeout / 4)
 
 
+def cache_root(environ: Mapping[str, str] | None = None) -> Path:
+    """The client's download cache: ``$MODELBAY_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/modelbay``, else ``~/.cache/modelbay``.
+
+    Here rather than in sdk/cache.py so that what only needs the directory (the digest
+    index of every upload) does not import the cache and its lock library.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("MODELBAY_CACHE_DIR"):
+        return Path(env["MODELBAY_CACHE_DIR"]).expanduser()
+    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base.expanduser() / "modelbay"
+
+
 def _os_user() -> str:
     import getpass
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from modelbay.contract.deferred import DeferredModel
 
 JSON = dict[str, Any]
 
 
-class Entity(BaseModel):
+class Entity(DeferredModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
+from modelbay.contract.deferred import DeferredModel
 from modelbay.contract.fields import FilePath, Int64, JsonObject, Text
 from modelbay.errors import InvalidInputError
 from modelbay.names import (
@@ -53,7 +54,7 @@ MAX_LIST = 100_000
 SHORT = 1024
 
 
-class Request(BaseModel):
+class Request(DeferredModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Fields that only say which calls are partial updates: the service is given just the

@@ -82,6 +82,7 @@ from modelbay.sdk.streams import (
     remove_dead_temps,
     temp_files,
 )
+from modelbay.settings import cache_root
 from modelbay.sizes import parse_size
 from modelbay.sqlite_files import rows_in
 
@@ -111,11 +112,7 @@ _DIGEST_NAME = re.compile(r"[0-9a-f]{64}")
 
 def default_root(environ: Mapping[str, str] | None = None) -> Path:
     """``$MODELBAY_CACHE_DIR``, else ``$XDG_CACHE_HOME/modelbay``, else ``~/.cache/modelbay``."""
-    env = os.environ if environ is None else environ
-    if env.get("MODELBAY_CACHE_DIR"):
-        return Path(env["MODELBAY_CACHE_DIR"]).expanduser()
-    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base.expanduser() / "modelbay"
+    return cache_root(environ)
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,6 @@ class DigestIndex:
 
 def default_index() -> DigestIndex:
     """The index beside the download cache (``$MODELBAY_CACHE_DIR/digests.db``)."""
-    from modelbay.sdk.cache import default_root
+    from modelbay.settings import cache_root
 
-    return DigestIndex(default_root() / "digests.db")
+    return DigestIndex(cache_root() / "digests.db")

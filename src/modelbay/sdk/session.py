@@ -30,7 +30,7 @@ from modelbay.sdk.metric_defs import Metric
 from modelbay.sdk.run import DEFAULT_PROJECT, MODES, Run, current_run
 from modelbay.sdk.run_config import RunSettings, printable
 from modelbay.sdk.spool import Journal
-from modelbay.sdk.system import system_facts
+from modelbay.sdk.system import facts_in_background, system_facts
 from modelbay.sdk.transport import Info, connect
 from modelbay.settings import Settings
 
@@ -242,6 +242,7 @@ def _init_online(
     settings: Settings,
     run_settings: RunSettings,
 ) -> Run:
+    facts = facts_in_background()
     transport = connect(settings)
     journal = Journal(base / "runs" / project / run_id) if run_id else None
     try:
@@ -255,7 +256,7 @@ def _init_online(
                 id=run_id,
                 resume=resume,  # type: ignore[arg-type]  # checked by the model
                 group=labels.get("group"),
-                system={**system_facts(), **{k: v for k, v in labels.items() if k != "group"}},
+                system={**facts(), **{k: v for k, v in labels.items() if k != "group"}},
                 **fields,
             )
             info = transport.call(ops.CREATE_RUN, request).model_dump()

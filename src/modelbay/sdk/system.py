@@ -18,6 +18,23 @@ from collections.abc import Callable
 from typing import Any
 
 
+def facts_in_background() -> Callable[[], dict[str, Any]]:
+    """Start gathering :func:`system_facts` on a thread; the returned callable waits for
+    them. ``init`` meanwhile imports and connects its transport, so the git subprocesses
+    cost it no time of their own."""
+    done: list[dict[str, Any]] = []
+    thread = threading.Thread(
+        target=lambda: done.append(system_facts()), name="modelbay-facts", daemon=True
+    )
+    thread.start()
+
+    def wait() -> dict[str, Any]:
+        thread.join()
+        return done[0] if done else system_facts()  # the thread failed: say why here
+
+    return wait
+
+
 def system_facts() -> dict[str, Any]:
     """Host, Python, platform, command line and git state, recorded at ``init``."""
     facts: dict[str, Any] = {
