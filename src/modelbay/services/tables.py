@@ -41,6 +41,7 @@ from modelbay.store import artifacts as artifact_store
 from modelbay.store import runs as run_store
 from modelbay.store.database import Database
 from modelbay.store.table_cache import CachedTable, Clause, FreshTable, Parsed, TableCache
+from modelbay.store.table_cache import join as join_tables
 
 MAX_PAGE = 500
 #: The largest table file parsed (its JSON is read whole once, then served from the cache).
@@ -511,24 +512,15 @@ class TableService:
                 self._joins.move_to_end(cache_key)
                 return found
         same_layout = all(s.table.columns == sources[0].table.columns for s in sources)
-        maps: list[dict[Any, bytes]] = []
-        for s in sources:
-            first: dict[Any, bytes] = {}
-            for k, row in s.table.keyed(s.table.columns.index(key)):
-                if k is not None and k not in first:
-                    first[k] = row
-            maps.append(first)
-        keys = list(dict.fromkeys(k for m in maps for k in m))
+        tables = [s.table.cached() if isinstance(s.table, FreshTable) else s.table for s in sources]
+        key_columns = [s.table.columns.index(key) for s in sources]
+        keys: list[Any] = []
         status: dict[Any, str] = {}
         counts = {"equal": 0, "differ": 0, "only": 0}
-        for k in keys:
-            rows = [m.get(k) for m in maps]
-            if any(r is None for r in rows):
-                kind = "only"
-            elif same_layout and all(r == rows[0] for r in rows):
-                kind = "equal"
-            else:
+        for k, kind, rows in join_tables(tables, key_columns, same_layout):
+            if kind is None:
                 kind = "differ" if _differing(sources, columns, rows) else "equal"
+            keys.append(k)
             status[k] = kind
             counts[kind] += 1
         summary = (keys, status, counts)

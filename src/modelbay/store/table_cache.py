@@ -3,8 +3,8 @@
 A table file is immutable (named by its digest), so it is parsed once, whichever version,
 run or replica asks for it, and every page after that is a query: each column becomes a
 SQL column holding a sortable, filterable scalar of its cell, beside the row's cells as JSON
-for display. The first request for a table is answered from the rows just parsed while a
-background thread builds its file (under a temporary name, then moved into place, so that
+for display. Requests for a table are answered from the rows just parsed (its first page,
+or a first page sorted by a column) while a background thread builds its file (under a temporary name, then moved into place, so that
 two workers building the same table at once both end with a whole file). The cache is
 bounded: after a build, the least recently opened files go until the rest fit.
 """
@@ -12,6 +12,7 @@ bounded: after a build, the least recently opened files go until the rest fit.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import logging
 import math
@@ -35,6 +36,8 @@ OPERATORS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 STALE_BUILD_S = 3600
 #: Rows inserted per statement batch while building.
 BATCH = 5000
+#: The deepest sorted page a table being cached answers from memory.
+MAX_FRESH_SORTED = 5000
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,10 @@ class CachedTable:
 
 class FreshTable:
     """A table just parsed, while the cache builds: its first rows, unsorted and unfiltered,
-    come from memory; anything else waits for the cached table, so that sorting and
-    filtering have one meaning (SQLite's)."""
+    and the first pages sorted by a column (a partial sort of the rows in memory, in
+    SQLite's order), come from memory; anything filtered, or sorted deeper than
+    :data:`MAX_FRESH_SORTED` rows, waits for the cached table, so that filtering has one
+    meaning (SQLite's)."""
 
     def __init__(
         self,
@@ -183,16 +188,100 @@ class FreshTable:
         offset: int,
         limit: int,
     ) -> tuple[list[tuple[int, bytes]], int]:
-        if clauses or sort is not None:
+        if clauses or (sort is not None and offset + limit > MAX_FRESH_SORTED):
             return self._cached().page(clauses, sort, descending, offset, limit)
-        found = self._rows[offset : offset + limit]
-        return [(offset + i, orjson.dumps(r)) for i, r in enumerate(found)], self.count
+        if sort is None:
+            found = self._rows[offset : offset + limit]
+            return [(offset + i, orjson.dumps(r)) for i, r in enumerate(found)], self.count
+        ids = top_rows(self._rows, sort, descending, offset + limit)[offset:]
+        return [(i, orjson.dumps(self._rows[i])) for i in ids], self.count
 
     def keyed(self, column: int) -> Iterator[tuple[Any, bytes]]:
         return self._cached().keyed(column)
 
     def rows_for(self, column: int, keys: list[Any]) -> dict[Any, bytes]:
         return self._cached().rows_for(column, keys)
+
+    def cached(self) -> CachedTable:
+        """The cached table, once its file is built (waits for it)."""
+        return self._cached()
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    """A :func:`sortable` value's place in SQLite's order: numbers, then text (both
+    ascending; a text's UTF-8 bytes compare as its code points do), missing values apart."""
+    if value is None:
+        return (2, 0)
+    return (1, value) if isinstance(value, str) else (0, value)
+
+
+def top_rows(rows: list[list[Any]], column: int, descending: bool, n: int) -> list[int]:
+    """The indices of the first ``n`` rows sorted by ``column`` as the cached table sorts
+    them (``c IS NULL, c ASC|DESC, rowid``): missing values last, ties in table order."""
+    keyed = ((_order(sortable(row[column])), i) for i, row in enumerate(rows))
+    present = [(k, i) for k, i in keyed if k[0] != 2]
+    if descending:
+        # nlargest is sorted(reverse=True)[:n], which keeps equal keys in table order
+        best = heapq.nlargest(n, present, key=lambda e: e[0])
+    else:
+        best = heapq.nsmallest(n, present, key=lambda e: e[0])
+    ids = [i for _, i in best]
+    if len(ids) < n:  # then the rows without a value, in table order
+        ids += [i for i, row in enumerate(rows) if sortable(row[column]) is None][: n - len(ids)]
+    return ids
+
+
+def join(
+    tables: list[CachedTable], keys: list[int], same_layout: bool
+) -> Iterator[tuple[Any, str | None, list[bytes | None]]]:
+    """Cached tables joined on a column each (``keys[i]`` of ``tables[i]``), the first row
+    of each key in each table: ``(key, kind, rows)`` for every key, those of the first
+    table in its order, then each next table's new keys in its order. ``kind`` is "only"
+    when a table lacks the key, "equal" when every row's JSON is the same and
+    ``same_layout`` (the tables' columns are the same), else None: the caller compares the
+    ``rows`` (each table's row JSON, given only then) column by column.
+
+    The join runs in SQLite (the files attached to one in-memory connection): each table's
+    first row of each key is grouped into a temporary table with a unique index on the key,
+    so that the rows are met by index, not by decoding every row in Python.
+    """
+    conn = sqlite3.connect("file::memory:", uri=True)
+    try:
+        for i, (table, key) in enumerate(zip(tables, keys, strict=True)):
+            conn.execute(f"ATTACH DATABASE ? AS s{i}", (f"file:{table.path}?mode=ro&immutable=1",))
+            conn.execute(
+                f"CREATE TEMP TABLE f{i} AS SELECT c{key} AS k, min(rowid) AS r FROM s{i}.t "
+                f"WHERE c{key} IS NOT NULL GROUP BY c{key}"
+            )
+            conn.execute(f"CREATE UNIQUE INDEX temp.f{i}_k ON f{i}(k)")
+        n = len(tables)
+        firsts = [
+            f"SELECT k, {i} AS src, r FROM f{i}"
+            + "".join(f" WHERE k NOT IN (SELECT k FROM f{j})" if j == 0 else
+                      f" AND k NOT IN (SELECT k FROM f{j})" for j in range(i))
+            for i in range(n)
+        ]
+        found = " AND ".join(f"f{i}.r IS NOT NULL" for i in range(n))
+        equal = " AND ".join(f"s0.t.row = s{i}.t.row" for i in range(1, n)) or "1"
+        kind = (
+            f"CASE WHEN NOT ({found}) THEN 'only' "
+            + (f"WHEN {equal} THEN 'equal' " if same_layout else "")
+            + "END"
+        )
+        compared = f"{found} AND NOT ({equal})" if same_layout else found
+        rows = ", ".join(f"CASE WHEN {compared} THEN s{i}.t.row END" for i in range(n))
+        joins = "".join(
+            f" LEFT JOIN f{i} ON f{i}.k = a.k LEFT JOIN s{i}.t ON s{i}.t.rowid = f{i}.r"
+            for i in range(n)
+        )
+        sql = (
+            f"WITH a AS ({' UNION ALL '.join(firsts)}) "
+            f"SELECT a.k, {kind}, {rows} FROM a{joins} ORDER BY a.src, a.r"
+        )
+        for key, status, *texts in conn.execute(sql):
+            yield key, status, texts
+    finally:
+        conn.close()
 
 
 def _text(value: float | int) -> str:
