@@ -141,11 +141,6 @@ class CachedTable:
         rows = [(i - 1, found[i]) for i in ids]
         return rows, int(total)
 
-    def keyed(self, column: int) -> Iterator[tuple[Any, bytes]]:
-        """``(key, row JSON)`` of every row, in the table's order (for joins)."""
-        with self.connect() as conn:
-            yield from conn.execute(f"SELECT c{column}, row FROM t ORDER BY rowid")
-
     def rows_for(self, column: int, keys: list[Any]) -> dict[Any, bytes]:
         """The first row of each of ``keys`` in column ``column``, by key."""
         found: dict[Any, bytes] = {}
@@ -195,9 +190,6 @@ class FreshTable:
             return [(offset + i, orjson.dumps(r)) for i, r in enumerate(found)], self.count
         ids = top_rows(self._rows, sort, descending, offset + limit)[offset:]
         return [(i, orjson.dumps(self._rows[i])) for i in ids], self.count
-
-    def keyed(self, column: int) -> Iterator[tuple[Any, bytes]]:
-        return self._cached().keyed(column)
 
     def rows_for(self, column: int, keys: list[Any]) -> dict[Any, bytes]:
         return self._cached().rows_for(column, keys)
