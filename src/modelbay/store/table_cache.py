@@ -210,16 +210,21 @@ def _order(value: Any) -> tuple[int, Any]:
 def top_rows(rows: list[list[Any]], column: int, descending: bool, n: int) -> list[int]:
     """The indices of the first ``n`` rows sorted by ``column`` as the cached table sorts
     them (``c IS NULL, c ASC|DESC, rowid``): missing values last, ties in table order."""
-    keyed = ((_order(sortable(row[column])), i) for i, row in enumerate(rows))
-    present = [(k, i) for k, i in keyed if k[0] != 2]
-    if descending:
-        # nlargest is sorted(reverse=True)[:n], which keeps equal keys in table order
-        best = heapq.nlargest(n, present, key=lambda e: e[0])
+    values = [sortable(row[column]) for row in rows]
+    present = [i for i, v in enumerate(values) if v is not None]
+    kinds = {type(values[i]) for i in present}
+    if kinds <= {int, float} or kinds == {str}:
+        key: Callable[[int], Any] = values.__getitem__  # one kind: compared as they are
     else:
-        best = heapq.nsmallest(n, present, key=lambda e: e[0])
-    ids = [i for _, i in best]
+
+        def key(i: int) -> Any:
+            return _order(values[i])
+
+    # nlargest and nsmallest are sorted(...)[:n], which keeps equal keys in table order
+    pick = heapq.nlargest if descending else heapq.nsmallest
+    ids = pick(n, present, key=key)
     if len(ids) < n:  # then the rows without a value, in table order
-        ids += [i for i, row in enumerate(rows) if sortable(row[column]) is None][: n - len(ids)]
+        ids += [i for i, v in enumerate(values) if v is None][: n - len(ids)]
     return ids
 
 
@@ -311,8 +316,11 @@ class TableCache:
         if pending is not None:  # being cached: its first rows are still in memory
             return pending
         parsed = parse()
+        n = len(parsed.columns)
+        # a row of the right width is kept as parsed (it is the parser's own list)
         rows = [
-            (list(r) + [None] * len(parsed.columns))[: len(parsed.columns)] for r in parsed.rows
+            r if type(r) is list and len(r) == n else (list(r) + [None] * n)[:n]
+            for r in parsed.rows
         ]
         done = threading.Event()
         fresh = FreshTable(parsed.columns, parsed.types, rows, lambda: self._ready(path, done))
@@ -377,7 +385,7 @@ class TableCache:
                 count = 0
                 batch: list[list[Any]] = []
                 for row in parsed.rows:
-                    cells = (list(row) + [None] * n)[:n]
+                    cells = row if len(row) == n else (list(row) + [None] * n)[:n]
                     batch.append([orjson.dumps(cells)] + [sortable(c) for c in cells])
                     if len(batch) >= BATCH:
                         conn.executemany(f"INSERT INTO t (row, {cols}) VALUES ({marks})", batch)
