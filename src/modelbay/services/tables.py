@@ -623,9 +623,8 @@ class TableService:
         keys: list[Any] = []
         status: dict[Any, str] = {}
         counts = {"equal": 0, "differ": 0, "only": 0}
-        for k, kind, rows in join_tables(tables, key_at, same_layout):
-            if kind is None:
-                kind = "differ" if _differing(sources, columns, rows) else "equal"
+        compared = [[s.table.columns.index(c) for s in sources] for c in columns]
+        for k, kind in join_tables(tables, key_at, compared, same_layout):
             keys.append(k)
             status[k] = kind
             counts[kind] += 1

@@ -229,54 +229,56 @@ def top_rows(rows: list[list[Any]], column: int, descending: bool, n: int) -> li
 
 
 def join(
-    tables: list[CachedTable], keys: list[int], same_layout: bool
-) -> Iterator[tuple[Any, str | None, list[bytes | None]]]:
+    tables: list[CachedTable], keys: list[int], compared: list[list[int]], same_layout: bool
+) -> Iterator[tuple[Any, str]]:
     """Cached tables joined on a column each (``keys[i]`` of ``tables[i]``), the first row
-    of each key in each table: ``(key, kind, rows)`` for every key, those of the first
-    table in its order, then each next table's new keys in its order. ``kind`` is "only"
-    when a table lacks the key, "equal" when every row's JSON is the same and
-    ``same_layout`` (the tables' columns are the same), else None: the caller compares the
-    ``rows`` (each table's row JSON, given only then) column by column.
+    of each key in each table: ``(key, kind)`` for every key, those of the first table in
+    its order, then each next table's new keys in its order. ``kind`` is "only" when a
+    table lacks the key, "differ" when a compared column's cells are not the same in every
+    table (``compared`` holds each such column's place in each table: cells compared as
+    SQLite's ``json_extract`` reads them), else "equal" (at once when ``same_layout``, the
+    tables' columns the same, and the rows the same bytes).
 
     The join runs in SQLite (the files attached to one in-memory connection): each table's
-    first row of each key is grouped into a temporary table with a unique index on the key,
-    so that the rows are met by index, not by decoding every row in Python.
+    first row of each key goes into a temporary table keyed (indexed) by the key,
+    rows are met by index, and rows whose JSON is the same bytes are not compared cell by
+    cell; no row is decoded in Python.
     """
     conn = sqlite3.connect("file::memory:", uri=True)
+    n = len(tables)
     try:
         for i, (table, key) in enumerate(zip(tables, keys, strict=True)):
             conn.execute(f"ATTACH DATABASE ? AS s{i}", (f"file:{table.path}?mode=ro&immutable=1",))
+            # keyed by k: the first row of a key is inserted, the later ones ignored
+            conn.execute(f"CREATE TEMP TABLE f{i} (k PRIMARY KEY, r) WITHOUT ROWID")
             conn.execute(
-                f"CREATE TEMP TABLE f{i} AS SELECT c{key} AS k, min(rowid) AS r FROM s{i}.t "
-                f"WHERE c{key} IS NOT NULL GROUP BY c{key}"
+                f"INSERT OR IGNORE INTO f{i} SELECT c{key}, rowid FROM s{i}.t "
+                f"WHERE c{key} IS NOT NULL ORDER BY rowid"
             )
-            conn.execute(f"CREATE UNIQUE INDEX temp.f{i}_k ON f{i}(k)")
-        n = len(tables)
-        firsts = [
-            f"SELECT k, {i} AS src, r FROM f{i}"
-            + "".join(f" WHERE k NOT IN (SELECT k FROM f{j})" if j == 0 else
-                      f" AND k NOT IN (SELECT k FROM f{j})" for j in range(i))
-            for i in range(n)
-        ]
         found = " AND ".join(f"f{i}.r IS NOT NULL" for i in range(n))
-        equal = " AND ".join(f"s0.t.row = s{i}.t.row" for i in range(1, n)) or "1"
+        same_bytes = " AND ".join(f"s0.t.row = s{i}.t.row" for i in range(1, n)) or "1"
+        cells = [
+            " OR ".join(
+                f"json_extract(s0.t.row, '$[{at[0]}]') IS NOT json_extract(s{i}.t.row, '$[{at[i]}]')"
+                for i in range(1, n)
+            )
+            for at in compared
+        ]
+        differ = " OR ".join(f"({c})" for c in cells if c) or "0"
         kind = (
             f"CASE WHEN NOT ({found}) THEN 'only' "
-            + (f"WHEN {equal} THEN 'equal' " if same_layout else "")
-            + "END"
+            + (f"WHEN {same_bytes} THEN 'equal' " if same_layout else "")
+            + f"WHEN {differ} THEN 'differ' ELSE 'equal' END"
         )
-        compared = f"{found} AND NOT ({equal})" if same_layout else found
-        rows = ", ".join(f"CASE WHEN {compared} THEN s{i}.t.row END" for i in range(n))
         joins = "".join(
             f" LEFT JOIN f{i} ON f{i}.k = a.k LEFT JOIN s{i}.t ON s{i}.t.rowid = f{i}.r"
             for i in range(n)
         )
-        sql = (
-            f"WITH a AS ({' UNION ALL '.join(firsts)}) "
-            f"SELECT a.k, {kind}, {rows} FROM a{joins} ORDER BY a.src, a.r"
-        )
-        for key, status, *texts in conn.execute(sql):
-            yield key, status, texts
+        for i in range(n):
+            # the keys of table i that no earlier table has, in table i's order
+            new = " AND ".join(f"k NOT IN (SELECT k FROM f{j})" for j in range(i)) or "1"
+            sql = f"SELECT a.k, {kind} FROM (SELECT k, r FROM f{i} WHERE {new}) a{joins}"
+            yield from conn.execute(sql + " ORDER BY a.r")
     finally:
         conn.close()
 
