@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         use_artifact,
         use_model,
     )
+    from modelbay.sdk.table_parts import JoinedTable, PartitionedTable
 
 __version__ = "0.1.0"
 
@@ -60,6 +61,8 @@ _LAZY = {
     "Histogram": "modelbay.sdk.media",
     "Image": "modelbay.sdk.media",
     "Table": "modelbay.sdk.media",
+    "JoinedTable": "modelbay.sdk.table_parts",
+    "PartitionedTable": "modelbay.sdk.table_parts",
     "Run": "modelbay.sdk.run",
     "log": "modelbay.sdk.run",
     "finish": "modelbay.sdk.run",
@@ -115,8 +118,10 @@ __all__ = [
     "InvalidNameError",
     "InvalidPathError",
     "InvalidReferenceError",
+    "JoinedTable",
     "ModelbayError",
     "NotFoundError",
+    "PartitionedTable",
     "PermissionDeniedError",
     "Run",
     "Table",

@@ -178,3 +178,29 @@ def test_histograms_of_steps_share_one_grid_and_keep_their_counts() -> None:
     assert [sum(row[0] for row in grid["z"]), sum(row[1] for row in grid["z"])] == [6, 9]
     assert grid["y"] == [1.0, 3.0, 5.0]  # as many buckets as the finest has bins
     assert histogram_grid([(0, {"_type": "image-file"})]) is None
+
+
+def test_a_partitioned_table_pages_as_one(mb: Any, uniq: str) -> None:
+    """Its parts' rows in path order, sorted and filtered as one table; two versions whose
+    pointer files are the same bytes but whose parts differ are not confused."""
+    project = f"parted{uniq}"
+    run = modelbay.init(project=project)
+    for width in (3, 4):
+        art = modelbay.Artifact("shards", type="dataset")
+        for part in range(2):
+            rows = [[part * 10 + i, i * width % 7] for i in range(width)]
+            art.add(modelbay.Table(columns=["id", "score"], data=rows), f"parts/{part}")
+        art.add(modelbay.PartitionedTable("parts"), "all")
+        run.log_artifact(art)
+    run.finish()
+
+    def page_of(version: int, **kw: Any) -> Any:
+        query = TableQuery(ref=f"{project}/shards:v{version}", path="all.partitioned-table.json")
+        return connect().call(TABLE, query.model_copy(update=kw))
+
+    first, second = page_of(0), page_of(1)
+    assert first.count == 6 and [r[0] for r in first.rows] == [0, 1, 2, 10, 11, 12]
+    assert second.count == 8 and first.sha256 != second.sha256
+    top = page_of(1, sort="score", descending=True, limit=2)
+    assert [r[1] for r in top.rows] == [5, 5] and [r[0] for r in top.rows] == [3, 13]
+    assert page_of(0, filter="id >= 10").total == 3

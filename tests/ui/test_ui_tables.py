@@ -67,6 +67,16 @@ for step in range(3):
     spread = [((i * 7919) % 100) / 10 + step for i in range(200)]
     run.log({{"samples": samples, "weights": modelbay.Histogram(spread),
              '<b id="evil-hist">w</b>': modelbay.Histogram(spread)}}, step=step)
+parts = modelbay.Artifact("parts", type="dataset")
+for p in range(2):
+    rows = [[p * 10 + i, LABELS[i % 3]] for i in range(10)]
+    parts.add(modelbay.Table(columns=["id", "label"], data=rows), f"shards/{{p}}")
+parts.add(modelbay.PartitionedTable("shards"), "all")
+left = modelbay.Table(columns=["id", "label"], data=[[i, LABELS[i % 3]] for i in range(6)])
+right = modelbay.Table(columns=["sid", "label"],
+                       data=[[i, LABELS[(i + (i == 2)) % 3]] for i in range(1, 8)])
+parts.add(modelbay.JoinedTable(left, right, ["id", "sid"]), "judged")
+run.log_artifact(parts)
 run.finish()
 other = modelbay.init(project={project!r}, name="challenger")
 samples = modelbay.Table(columns=["id", "pred"])
@@ -290,3 +300,21 @@ def test_table_rows_and_images_need_the_viewer_role(
         assert browser.get(image).status_code == 200
         assert browser.get("/-/data/table", params=table).json()["count"] == 200
     api.close()
+
+
+def test_wandbs_partitioned_and_joined_tables(page: Any, seeded: dict[str, str]) -> None:
+    """A partitioned table pages as one table of its parts' rows; a joined table opens
+    its two tables compared on its keys (``id`` in one, ``sid`` in the other)."""
+    page.goto(f"/projects/{seeded['project']}/artifacts/parts/v0")
+    parted = page.locator("[data-table-file='all.partitioned-table.json'] [data-testid=table-viewer]")
+    expect(parted.locator(".table-range")).to_have_text("Rows 1–20 of 20")
+    expect(parted.locator("tbody tr").nth(10).locator("td").first).to_have_text("10")
+    page.click("[data-testid=joined-table]")
+    page.wait_for_url("**/compare/tables?**")
+    counts = page.locator("[data-testid=agreement]")
+    # ids 0-5 beside sids 1-7: 8 keys, 3 in one table only, the label of key 2 differs
+    expect(counts.locator("[data-count=rows]")).to_have_text("8 keys")
+    expect(counts.locator("[data-count=only]")).to_have_text("3 only in some")
+    expect(counts.locator("[data-count=differ]")).to_have_text("1 differ")
+    expect(counts.locator("[data-count=equal]")).to_have_text("4 equal")
+    expect(page.locator("tr[data-key='2']")).to_have_attribute("data-status", "differ")

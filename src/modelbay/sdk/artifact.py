@@ -207,21 +207,22 @@ class Artifact(ArtifactLineage):
         return open(path, mode, encoding=encoding)
 
     def add(self, obj: Any, name: str) -> None:
-        """Add a :class:`~modelbay.Table`, :class:`~modelbay.Image` or
-        :class:`~modelbay.Histogram` as ``<name>.<type>.json`` (W&B's file), with the images
-        it holds under ``media/images/`` (each stored once, named by its digest).
+        """Add a :class:`~modelbay.Table`, :class:`~modelbay.Image`,
+        :class:`~modelbay.Histogram`, ``PartitionedTable`` or ``JoinedTable`` as
+        ``<name>.<type>.json`` (W&B's file), with the images it holds under
+        ``media/images/`` (each stored once, named by its digest).
 
         Raises:
             InvalidInputError: ``obj`` is none of those types.
             InvalidPathError: ``name`` is unsafe.
         """
-        from modelbay.sdk import media
+        from modelbay.sdk import table_parts
 
         self._check_draft()
         names.check_path(name)
         if self._tmpdir is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="modelbay-artifact-")
-        for target, path, digest in media.stage(obj, name, Path(self._tmpdir.name)):
+        for target, path, digest in table_parts.stage(obj, name, Path(self._tmpdir.name)):
             self._put(names.check_path(target), path)
             if digest is not None:
                 self._digests[path] = digest
@@ -541,28 +542,19 @@ class Artifact(ArtifactLineage):
         return transport.call(op, rq.version_path(ref)).files
 
     def get(self, name: str) -> Any:
-        """The Table, Image or Histogram added as ``name``, with its images (fetched into
-        ``./artifacts/<name>-<version>`` as :meth:`download` does, and only those files).
+        """The Table, Image, Histogram, PartitionedTable or JoinedTable added as ``name``,
+        with its images (fetched into ``./artifacts/<name>-<version>`` as :meth:`download`
+        does, and only those files); a table file is read a row at a time.
 
         Raises:
             NotFoundError: no such object in this version.
         """
-        from modelbay.errors import NotFoundError
-        from modelbay.sdk import media
-        from modelbay.sdk.downloads import download
+        from modelbay.sdk import table_parts
 
         transport, _ = self._logged()
         files = {f.path: f.model_dump() for f in self._files(transport)}
-        found = media.object_name(name, files)
-        if found is None:
-            raise NotFoundError(f"{self.qualified_name} holds no object {name!r}")
-        root = Path("artifacts") / self.name.replace(":", "-")
         cache = None if transport.writes_local_disk else _cache_for(transport)
-        download(transport, [files[found]], root, cache=cache, progress=False)
-        wanted = [files[p] for p in media.referenced_paths(root / found) if p in files]
-        if wanted:
-            download(transport, wanted, root, cache=cache, progress=False)
-        return media.load(root / found, root)
+        return table_parts.read(self, transport, files, cache, name)
 
     def download(
         self,

@@ -38,7 +38,14 @@ IMAGE_DIR = "media/images"
 #: ``wandb-artifact://``): ``modelbay-artifact://project/name:vN/path``.
 ARTIFACT_SCHEME = "modelbay-artifact://"
 #: The suffix of each type's file in an artifact, as W&B names them (``preds.table.json``).
-LOG_TYPES = ("table", "image-file", "histogram", "images-separated")
+LOG_TYPES = (
+    "table",
+    "image-file",
+    "histogram",
+    "images-separated",
+    "partitioned-table",
+    "joined-table",
+)
 
 
 def _need(module: str, for_what: str) -> Any:
@@ -394,6 +401,10 @@ class Table(Media):
         pandas = _need("pandas", "Table.get_dataframe()")
         return pandas.DataFrame(self.data, columns=self.columns)
 
+    def iterrows(self) -> Iterator[tuple[int, list[Any]]]:
+        """``(index, row)`` of every row, as W&B's ``Table.iterrows``."""
+        yield from enumerate(self.data)
+
     def __len__(self) -> int:
         return len(self.data)
 
@@ -611,14 +622,31 @@ def stage(value: Media, name: str, scratch: Path) -> list[Staged]:
 def load(path: Path, root: Path) -> Media:
     """The value a ``<name>.<type>.json`` file holds; its images are under ``root``.
 
+    A table's file is read a row at a time (:class:`~modelbay.table_stream.TableStream`):
+    each row becomes the Table's cells as it is decoded, so the file's text and its parsed
+    JSON are never held whole beside the Table. An image cell whose file is not under
+    ``root`` yet gets its digest from :func:`complete` once it is.
+
     Raises:
         InvalidInputError: the file is not one of W&B's media files.
     """
-    with open(path, "rb") as f:
-        obj = json.load(f)
-    kind = obj.get("_type") if isinstance(obj, dict) else None
-    if kind == "table":
-        return Table.from_json(obj, root)
+    from modelbay.table_stream import TableStream
+
+    stream = TableStream.of_file(path)
+    data: list[list[Any]] = []
+    for row in stream.rows():
+        if not isinstance(row, list):
+            raise InvalidInputError(f"{path.name}: a table row is a list, not {row!r:.80}")
+        data.append([_from_cell(c, root) for c in row])
+    obj = stream.header
+    kind = obj.get("_type")
+    if kind == "table" or (kind is None and stream.has_data and "columns" in obj):
+        table = Table(columns=obj.get("columns") or [])
+        width = len(table.columns)
+        if any(len(row) != width for row in data):
+            raise InvalidInputError(f"{path.name}: a row has not one cell per column")
+        table.data = data
+        return table
     if kind == "image-file":
         return Image.from_json(obj, root)
     if kind == "histogram":
@@ -634,6 +662,40 @@ def load(path: Path, root: Path) -> Media:
     raise InvalidInputError(f"{path.name} holds no Table, Image or Histogram")
 
 
+def _all_images(value: Media) -> Iterator[Image]:
+    """Every Image ``value`` holds, repeats included (a digest may not be known yet)."""
+    if isinstance(value, Image):
+        yield value
+    elif isinstance(value, ImageGroup):
+        yield from value.group
+    elif isinstance(value, Table):
+        for row in value.data:
+            for cell in row:
+                if isinstance(cell, Image):
+                    yield cell
+
+
+def image_paths(value: Media, root: Path) -> list[str]:
+    """The image files (paths in the artifact, read under ``root``) that ``value`` names."""
+    found: set[str] = set()
+    for image in _all_images(value):
+        if image._source is not None:
+            try:
+                found.add(image._source.relative_to(root).as_posix())
+            except ValueError:
+                continue  # not a file of the artifact
+    return sorted(found)
+
+
+def complete(value: Media) -> None:
+    """Give each image of ``value`` read without a digest (W&B's ``images/separated``) the
+    digest and size of its file, now that it is there."""
+    for image in _all_images(value):
+        if not image.sha256 and image._source is not None and image._source.is_file():
+            data = image._source.read_bytes()
+            image.sha256, image.size = _sha256(data), len(data)
+
+
 def object_name(name: str, files: Iterable[str]) -> str | None:
     """The file of ``name`` among an artifact's files: ``name`` itself, or ``name`` with
     one of W&B's suffixes (``preds`` -> ``preds.table.json``)."""
@@ -642,22 +704,6 @@ def object_name(name: str, files: Iterable[str]) -> str | None:
         if candidate in present:
             return candidate
     return None
-
-
-def referenced_paths(path: Path) -> list[str]:
-    """The image files a ``.table.json`` or ``.image-file.json`` names."""
-    with open(path, "rb") as f:
-        obj = json.load(f)
-    if obj.get("_type") == "image-file":
-        return [str(obj["path"])]
-    if obj.get("_type") == ImageGroup._log_type:
-        return sorted({str(p) for p in obj["filenames"]})
-    out: list[str] = []
-    for row in obj.get("data") or []:
-        for cell in row:
-            if isinstance(cell, dict) and cell.get("_type") == "image-file":
-                out.append(str(cell["path"]))
-    return sorted(set(out))
 
 
 __all__ = ["Histogram", "Image", "Media", "Table"]

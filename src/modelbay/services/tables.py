@@ -19,10 +19,13 @@ whose name holds spaces or operators is written in double quotes; a value in quo
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +44,7 @@ from modelbay.store import artifacts as artifact_store
 from modelbay.store import runs as run_store
 from modelbay.store.database import Database
 from modelbay.store.table_cache import CachedTable, Clause, FreshTable, Parsed, TableCache
+from modelbay.store.table_cache import join as join_tables
 
 MAX_PAGE = 500
 #: The largest table file parsed (its JSON is read whole once, then served from the cache).
@@ -48,6 +52,11 @@ MAX_TABLE_BYTES = 1 << 30
 #: The cache of parsed tables, in all.
 CACHE_BYTES = 4 << 30
 TABLE_SUFFIX = ".table.json"
+#: W&B's tables made of the tables under a folder, and of two tables joined on a key.
+PARTITIONED_SUFFIX = ".partitioned-table.json"
+JOINED_SUFFIX = ".joined-table.json"
+#: The largest partitioned or joined table file read (they name other files).
+MAX_POINTER_BYTES = 1 << 16
 RUN_TABLE_TYPE = "run_table"
 MAX_COMPARED = 6
 #: Joins whose keys and kinds are kept in memory for paging.
@@ -162,6 +171,11 @@ def parse_table(data: bytes) -> Parsed:
     return Parsed(columns, types, (r if isinstance(r, list) else [r] for r in rows))
 
 
+def is_table_file(path: str) -> bool:
+    """Whether the viewer pages the file ``path``: a table, or a partitioned table."""
+    return path.endswith((TABLE_SUFFIX, PARTITIONED_SUFFIX))
+
+
 def image_base(info: Info) -> str:
     """The UI's image route of a version (its number, not an alias, which may move)."""
     link = info.get("link")
@@ -223,7 +237,8 @@ class TableService:
         self.cache = TableCache(cache_dir, cache_bytes)
         self._lock = threading.Lock()
         self._joins: OrderedDict[
-            tuple[tuple[str, ...], str], tuple[list[Any], dict[Any, str], dict[str, int]]
+            tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...]],
+            tuple[list[Any], dict[Any, str], dict[str, int]],
         ] = OrderedDict()
 
     # -- finding a table --------------------------------------------------------------------
@@ -237,6 +252,8 @@ class TableService:
         entry = next((f for f in files if f["path"] == path), None)
         if entry is None or entry.get("ref"):
             raise NotFoundError(f"{info['ref']} has no stored table {path[:200]!r}")
+        if path.endswith(PARTITIONED_SUFFIX):
+            return self._open_partitioned(principal, info, files, entry)
         if entry["size"] > MAX_TABLE_BYTES:
             raise InvalidInputError(
                 f"{path[:200]!r} is larger than {MAX_TABLE_BYTES >> 20} MiB, too large to page"
@@ -247,6 +264,65 @@ class TableService:
             return parse_table(b"".join(self.blobs.iter_bytes(principal, digest)))
 
         return Source(info, path, digest, self.cache.open(digest, parse))
+
+    def pointer(self, principal: Principal, entry: Info) -> dict[str, Any]:
+        """A partitioned or joined table file's JSON (a small object naming other files).
+
+        Raises:
+            InvalidInputError: too large, or not a JSON object.
+        """
+        if entry["size"] > MAX_POINTER_BYTES:
+            raise InvalidInputError(f"{entry['path'][:200]!r} is too large for a table pointer")
+        try:
+            doc = orjson.loads(b"".join(self.blobs.iter_bytes(principal, entry["sha256"])))
+        except orjson.JSONDecodeError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise InvalidInputError(f"{entry['path'][:200]!r} is not a JSON object")
+        return doc
+
+    def _open_partitioned(
+        self, principal: Principal, info: Info, files: list[Info], entry: Info
+    ) -> Source:
+        """W&B's partitioned table: the ``.table.json`` files under its ``parts_path``, in
+        path order, read as one table (cached under a digest of the parts' digests)."""
+        folder = str(self.pointer(principal, entry).get("parts_path") or "").strip("/")
+        parts = sorted(
+            (
+                f
+                for f in files
+                if folder
+                and f["path"].startswith(folder + "/")
+                and f["path"].endswith(TABLE_SUFFIX)
+                and not f.get("ref")
+            ),
+            key=lambda f: str(f["path"]),
+        )
+        if not parts:
+            raise NotFoundError(f"{entry['path'][:200]!r} has no parts under {folder[:200]!r}")
+        if sum(f["size"] for f in parts) > MAX_TABLE_BYTES:
+            raise InvalidInputError(
+                f"{entry['path'][:200]!r} is larger than {MAX_TABLE_BYTES >> 20} MiB in all"
+            )
+        digest = hashlib.sha256(
+            b"partitioned-table\n" + b"".join(f"{f['path']}\0{f['sha256']}\n".encode() for f in parts)
+        ).hexdigest()
+
+        def parse() -> Parsed:
+            first = parse_table(b"".join(self.blobs.iter_bytes(principal, parts[0]["sha256"])))
+
+            def rest() -> Iterator[list[Any]]:
+                for part in parts[1:]:
+                    parsed = parse_table(b"".join(self.blobs.iter_bytes(principal, part["sha256"])))
+                    if parsed.columns != first.columns:
+                        raise InvalidInputError(
+                            f"{part['path'][:200]!r} has other columns than {parts[0]['path']!r}"
+                        )
+                    yield from parsed.rows
+
+            return Parsed(first.columns, first.types, itertools.chain(first.rows, rest()))
+
+        return Source(info, str(entry["path"]), digest, self.cache.open(digest, parse))
 
     def source(self, principal: Principal, ref: Ref, path: str) -> Source:
         """The table file ``path`` of the version ``ref`` names.
@@ -260,11 +336,38 @@ class TableService:
             info, files = self._located(conn, principal, ref)
         return self._open(principal, info, files, path)
 
+    def joined(
+        self, principal: Principal, ref: Ref, path: str
+    ) -> tuple[list[Source], str | list[str]]:
+        """W&B's joined table ``path`` of the version ``ref`` names: its two tables (each a
+        table or a partitioned table of the same version) and the key (a column name, or
+        one per table), to :meth:`join`.
+
+        Raises:
+            NotFoundError: no such version, file, or table it names.
+            InvalidInputError: not a joined table file.
+        """
+        with self.db.read() as conn:
+            info, files = self._located(conn, principal, ref)
+        entry = next((f for f in files if f["path"] == path and not f.get("ref")), None)
+        if entry is None or not path.endswith(JOINED_SUFFIX):
+            raise NotFoundError(f"{info['ref']} has no joined table {path[:200]!r}")
+        doc = self.pointer(principal, entry)
+        tables, key = [doc.get("table1"), doc.get("table2")], doc.get("join_key")
+        if not all(isinstance(t, str) and is_table_file(t) for t in tables):
+            raise InvalidInputError(f"{path[:200]!r} does not name two table files")
+        if not (
+            isinstance(key, str)
+            or (isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) for k in key))
+        ):
+            raise InvalidInputError(f"{path[:200]!r} has no join_key (a name, or two)")
+        return [self._open(principal, info, files, str(t)) for t in tables], key
+
     def tables_of(self, principal: Principal, ref: Ref) -> list[str]:
-        """The table files of a version (paths ending ``.table.json``)."""
+        """The table files of a version (``.table.json`` and ``.partitioned-table.json``)."""
         with self.db.read() as conn:
             _, files = self._located(conn, principal, ref)
-        return [f["path"] for f in files if f["path"].endswith(TABLE_SUFFIX) and not f.get("ref")]
+        return [f["path"] for f in files if is_table_file(f["path"]) and not f.get("ref")]
 
     def run_tables(self, principal: Principal, project: str, run_id: str) -> list[Info]:
         """The tables a run logged: ``[{"key", "ref", "path", "versions"}]``, one per key,
@@ -442,13 +545,14 @@ class TableService:
     def join(
         self,
         sources: list[Source],
-        key: str,
+        key: str | list[str],
         *,
         show: str = "all",
         offset: int = 0,
         limit: int = 50,
     ) -> Info:
-        """Tables side by side, joined on the column ``key`` (first row of each key wins):
+        """Tables side by side, joined on the column ``key`` (first row of each key wins; a
+        list names each table's key column, as W&B's ``JoinedTable`` may):
         ``{"key", "columns", "counts", "total", "rows"}``. ``columns`` are compared: those
         every table has, but the key. A row is ``equal`` when it is in every table with the
         same cells, ``differ`` when in every table with some cell not the same (``differ``
@@ -462,18 +566,22 @@ class TableService:
         if show not in JOIN_SHOWS:
             raise InvalidInputError(f"show must be one of {', '.join(JOIN_SHOWS)}")
         offset, limit = _check_page(offset, limit)
-        for s in sources:
-            if key not in s.table.columns:
-                raise InvalidInputError(f"{s.ref} {s.path} has no column {key[:80]!r}")
+        names = [key] * len(sources) if isinstance(key, str) else list(key)
+        if len(names) != len(sources):
+            raise InvalidInputError("name one key column, or one per table")
+        for s, name in zip(sources, names, strict=True):
+            if name not in s.table.columns:
+                raise InvalidInputError(f"{s.ref} {s.path} has no column {name[:80]!r}")
         columns = [
             c
             for c in sources[0].table.columns
-            if c != key and all(c in s.table.columns for s in sources[1:])
+            if c not in names and all(c in s.table.columns for s in sources[1:])
         ]
-        keys, status, counts = self._summary(sources, key, columns)
+        key_at = [s.table.columns.index(n) for s, n in zip(sources, names, strict=True)]
+        keys, status, counts = self._summary(sources, key_at, columns)
         kept = keys if show == "all" else [k for k in keys if status[k] == show]
         page = kept[offset : offset + limit]
-        maps = [s.table.rows_for(s.table.columns.index(key), page) for s in sources]
+        maps = [s.table.rows_for(at, page) for s, at in zip(sources, key_at, strict=True)]
         out = []
         for k in page:
             rows = [m.get(k) for m in maps]
@@ -491,7 +599,7 @@ class TableService:
                 }
             )
         return {
-            "key": key,
+            "key": names[0] if len(set(names)) == 1 else " / ".join(names),
             "columns": columns,
             "counts": {**counts, "rows": len(keys)},
             "total": len(kept),
@@ -499,36 +607,25 @@ class TableService:
         }
 
     def _summary(
-        self, sources: list[Source], key: str, columns: list[str]
+        self, sources: list[Source], key_at: list[int], columns: list[str]
     ) -> tuple[list[Any], dict[Any, str], dict[str, int]]:
         """Every key of the join in order, each one's kind, and the counts of each kind;
         kept for the last few joins (tables are immutable), so that paging does not join
         again."""
-        cache_key = (tuple(s.sha256 for s in sources), key)
+        cache_key = (tuple(s.sha256 for s in sources), tuple(key_at), tuple(columns))
         with self._lock:
             found = self._joins.get(cache_key)
             if found is not None:
                 self._joins.move_to_end(cache_key)
                 return found
         same_layout = all(s.table.columns == sources[0].table.columns for s in sources)
-        maps: list[dict[Any, bytes]] = []
-        for s in sources:
-            first: dict[Any, bytes] = {}
-            for k, row in s.table.keyed(s.table.columns.index(key)):
-                if k is not None and k not in first:
-                    first[k] = row
-            maps.append(first)
-        keys = list(dict.fromkeys(k for m in maps for k in m))
+        tables = [s.table.cached() if isinstance(s.table, FreshTable) else s.table for s in sources]
+        keys: list[Any] = []
         status: dict[Any, str] = {}
         counts = {"equal": 0, "differ": 0, "only": 0}
-        for k in keys:
-            rows = [m.get(k) for m in maps]
-            if any(r is None for r in rows):
-                kind = "only"
-            elif same_layout and all(r == rows[0] for r in rows):
-                kind = "equal"
-            else:
-                kind = "differ" if _differing(sources, columns, rows) else "equal"
+        compared = [[s.table.columns.index(c) for s in sources] for c in columns]
+        for k, kind in join_tables(tables, key_at, compared, same_layout):
+            keys.append(k)
             status[k] = kind
             counts[kind] += 1
         summary = (keys, status, counts)

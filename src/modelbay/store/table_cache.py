@@ -3,8 +3,8 @@
 A table file is immutable (named by its digest), so it is parsed once, whichever version,
 run or replica asks for it, and every page after that is a query: each column becomes a
 SQL column holding a sortable, filterable scalar of its cell, beside the row's cells as JSON
-for display. The first request for a table is answered from the rows just parsed while a
-background thread builds its file (under a temporary name, then moved into place, so that
+for display. Requests for a table are answered from the rows just parsed (its first page,
+or a first page sorted by a column) while a background thread builds its file (under a temporary name, then moved into place, so that
 two workers building the same table at once both end with a whole file). The cache is
 bounded: after a build, the least recently opened files go until the rest fit.
 """
@@ -12,6 +12,7 @@ bounded: after a build, the least recently opened files go until the rest fit.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import logging
 import math
@@ -35,6 +36,8 @@ OPERATORS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 STALE_BUILD_S = 3600
 #: Rows inserted per statement batch while building.
 BATCH = 5000
+#: The deepest sorted page a table being cached answers from memory.
+MAX_FRESH_SORTED = 5000
 
 
 @dataclass(frozen=True)
@@ -138,11 +141,6 @@ class CachedTable:
         rows = [(i - 1, found[i]) for i in ids]
         return rows, int(total)
 
-    def keyed(self, column: int) -> Iterator[tuple[Any, bytes]]:
-        """``(key, row JSON)`` of every row, in the table's order (for joins)."""
-        with self.connect() as conn:
-            yield from conn.execute(f"SELECT c{column}, row FROM t ORDER BY rowid")
-
     def rows_for(self, column: int, keys: list[Any]) -> dict[Any, bytes]:
         """The first row of each of ``keys`` in column ``column``, by key."""
         found: dict[Any, bytes] = {}
@@ -159,8 +157,10 @@ class CachedTable:
 
 class FreshTable:
     """A table just parsed, while the cache builds: its first rows, unsorted and unfiltered,
-    come from memory; anything else waits for the cached table, so that sorting and
-    filtering have one meaning (SQLite's)."""
+    and the first pages sorted by a column (a partial sort of the rows in memory, in
+    SQLite's order), come from memory; anything filtered, or sorted deeper than
+    :data:`MAX_FRESH_SORTED` rows, waits for the cached table, so that filtering has one
+    meaning (SQLite's)."""
 
     def __init__(
         self,
@@ -183,16 +183,104 @@ class FreshTable:
         offset: int,
         limit: int,
     ) -> tuple[list[tuple[int, bytes]], int]:
-        if clauses or sort is not None:
+        if clauses or (sort is not None and offset + limit > MAX_FRESH_SORTED):
             return self._cached().page(clauses, sort, descending, offset, limit)
-        found = self._rows[offset : offset + limit]
-        return [(offset + i, orjson.dumps(r)) for i, r in enumerate(found)], self.count
-
-    def keyed(self, column: int) -> Iterator[tuple[Any, bytes]]:
-        return self._cached().keyed(column)
+        if sort is None:
+            found = self._rows[offset : offset + limit]
+            return [(offset + i, orjson.dumps(r)) for i, r in enumerate(found)], self.count
+        ids = top_rows(self._rows, sort, descending, offset + limit)[offset:]
+        return [(i, orjson.dumps(self._rows[i])) for i in ids], self.count
 
     def rows_for(self, column: int, keys: list[Any]) -> dict[Any, bytes]:
         return self._cached().rows_for(column, keys)
+
+    def cached(self) -> CachedTable:
+        """The cached table, once its file is built (waits for it)."""
+        return self._cached()
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    """A :func:`sortable` value's place in SQLite's order: numbers, then text (both
+    ascending; a text's UTF-8 bytes compare as its code points do), missing values apart."""
+    if value is None:
+        return (2, 0)
+    return (1, value) if isinstance(value, str) else (0, value)
+
+
+def top_rows(rows: list[list[Any]], column: int, descending: bool, n: int) -> list[int]:
+    """The indices of the first ``n`` rows sorted by ``column`` as the cached table sorts
+    them (``c IS NULL, c ASC|DESC, rowid``): missing values last, ties in table order."""
+    values = [sortable(row[column]) for row in rows]
+    present = [i for i, v in enumerate(values) if v is not None]
+    kinds = {type(values[i]) for i in present}
+    if kinds <= {int, float} or kinds == {str}:
+        key: Callable[[int], Any] = values.__getitem__  # one kind: compared as they are
+    else:
+
+        def key(i: int) -> Any:
+            return _order(values[i])
+
+    # nlargest and nsmallest are sorted(...)[:n], which keeps equal keys in table order
+    pick = heapq.nlargest if descending else heapq.nsmallest
+    ids = pick(n, present, key=key)
+    if len(ids) < n:  # then the rows without a value, in table order
+        ids += [i for i, v in enumerate(values) if v is None][: n - len(ids)]
+    return ids
+
+
+def join(
+    tables: list[CachedTable], keys: list[int], compared: list[list[int]], same_layout: bool
+) -> Iterator[tuple[Any, str]]:
+    """Cached tables joined on a column each (``keys[i]`` of ``tables[i]``), the first row
+    of each key in each table: ``(key, kind)`` for every key, those of the first table in
+    its order, then each next table's new keys in its order. ``kind`` is "only" when a
+    table lacks the key, "differ" when a compared column's cells are not the same in every
+    table (``compared`` holds each such column's place in each table: cells compared as
+    SQLite's ``json_extract`` reads them), else "equal" (at once when ``same_layout``, the
+    tables' columns the same, and the rows the same bytes).
+
+    The join runs in SQLite (the files attached to one in-memory connection): each table's
+    first row of each key goes into a temporary table keyed (indexed) by the key,
+    rows are met by index, and rows whose JSON is the same bytes are not compared cell by
+    cell; no row is decoded in Python.
+    """
+    conn = sqlite3.connect("file::memory:", uri=True)
+    n = len(tables)
+    try:
+        for i, (table, key) in enumerate(zip(tables, keys, strict=True)):
+            conn.execute(f"ATTACH DATABASE ? AS s{i}", (f"file:{table.path}?mode=ro&immutable=1",))
+            # keyed by k: the first row of a key is inserted, the later ones ignored
+            conn.execute(f"CREATE TEMP TABLE f{i} (k PRIMARY KEY, r) WITHOUT ROWID")
+            conn.execute(
+                f"INSERT OR IGNORE INTO f{i} SELECT c{key}, rowid FROM s{i}.t "
+                f"WHERE c{key} IS NOT NULL ORDER BY rowid"
+            )
+        found = " AND ".join(f"f{i}.r IS NOT NULL" for i in range(n))
+        same_bytes = " AND ".join(f"s0.t.row = s{i}.t.row" for i in range(1, n)) or "1"
+        cells = [
+            " OR ".join(
+                f"json_extract(s0.t.row, '$[{at[0]}]') IS NOT json_extract(s{i}.t.row, '$[{at[i]}]')"
+                for i in range(1, n)
+            )
+            for at in compared
+        ]
+        differ = " OR ".join(f"({c})" for c in cells if c) or "0"
+        kind = (
+            f"CASE WHEN NOT ({found}) THEN 'only' "
+            + (f"WHEN {same_bytes} THEN 'equal' " if same_layout else "")
+            + f"WHEN {differ} THEN 'differ' ELSE 'equal' END"
+        )
+        joins = "".join(
+            f" LEFT JOIN f{i} ON f{i}.k = a.k LEFT JOIN s{i}.t ON s{i}.t.rowid = f{i}.r"
+            for i in range(n)
+        )
+        for i in range(n):
+            # the keys of table i that no earlier table has, in table i's order
+            new = " AND ".join(f"k NOT IN (SELECT k FROM f{j})" for j in range(i)) or "1"
+            sql = f"SELECT a.k, {kind} FROM (SELECT k, r FROM f{i} WHERE {new}) a{joins}"
+            yield from conn.execute(sql + " ORDER BY a.r")
+    finally:
+        conn.close()
 
 
 def _text(value: float | int) -> str:
@@ -230,8 +318,11 @@ class TableCache:
         if pending is not None:  # being cached: its first rows are still in memory
             return pending
         parsed = parse()
+        n = len(parsed.columns)
+        # a row of the right width is kept as parsed (it is the parser's own list)
         rows = [
-            (list(r) + [None] * len(parsed.columns))[: len(parsed.columns)] for r in parsed.rows
+            r if type(r) is list and len(r) == n else (list(r) + [None] * n)[:n]
+            for r in parsed.rows
         ]
         done = threading.Event()
         fresh = FreshTable(parsed.columns, parsed.types, rows, lambda: self._ready(path, done))
@@ -296,7 +387,7 @@ class TableCache:
                 count = 0
                 batch: list[list[Any]] = []
                 for row in parsed.rows:
-                    cells = (list(row) + [None] * n)[:n]
+                    cells = row if len(row) == n else (list(row) + [None] * n)[:n]
                     batch.append([orjson.dumps(cells)] + [sortable(c) for c in cells])
                     if len(batch) >= BATCH:
                         conn.executemany(f"INSERT INTO t (row, {cols}) VALUES ({marks})", batch)

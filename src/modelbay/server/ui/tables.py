@@ -182,10 +182,14 @@ def compare_tables(
     on: str | None = None,
     show: str = "all",
     page: int = 1,
+    joined_file: str | None = Query(default=None, alias="joined"),
 ) -> Response:
     """Predictions side by side: rows joined on the column ``on``; rows whose cells differ
-    highlighted; counts of rows equal, differing, and found in only some tables."""
+    highlighted; counts of rows equal, differing, and found in only some tables. With
+    ``joined`` (and one version ``v``), the two tables of that W&B joined table file."""
     picked = list(dict.fromkeys(t for t in v if t)), list(dict.fromkeys(r for r in run if r))
+    if joined_file and len(picked[0]) == 1 and not picked[1]:
+        return compare_joined(request, svc, who, picked[0][0], joined_file, show, page)
     if sum(len(p) for p in picked) > MAX_COMPARED:
         raise InvalidInputError(f"compare at most {MAX_COMPARED} versions or runs at once")
     if show not in JOIN_SHOWS:
@@ -236,6 +240,48 @@ def compare_tables(
             page_size=JOIN_PAGE,
             page_url=lambda n: page_url(request, n),
         )
+    return render(request, "compare_tables.html", context)
+
+
+def compare_joined(
+    request: Request, svc: Services, who: Principal, v: str, path: str, show: str, page: int
+) -> Response:
+    """A version's W&B joined table: its two tables side by side, joined on its key."""
+    if show not in JOIN_SHOWS:
+        raise InvalidInputError(f"show must be one of {', '.join(JOIN_SHOWS)}")
+    info = svc.artifacts.get(who, parse_ref(v))
+    link = info.get("link")
+    ref_text = link["ref"] if link else info["ref"]
+    sources, key = svc.tables.joined(who, parse_ref(ref_text), path)
+    entries = [
+        {"kind": "v", "label": s.path, "ref": ref_text, "url": ref_url(info), "tables": {}}
+        for s in sources
+    ]
+    context: dict[str, Any] = {
+        "title": "Compare predictions",
+        "entries": entries,
+        "tables": [path],
+        "table": path,
+        "joined_file": path,
+        "show": show,
+        "problem": None,
+    }
+    try:
+        found = svc.tables.join(
+            sources, key, show=show, offset=(max(page, 1) - 1) * JOIN_PAGE, limit=JOIN_PAGE
+        )
+    except ModelbayError as exc:
+        context["problem"] = exc.message
+        found = None
+    key_text = key if isinstance(key, str) else " / ".join(key)
+    context.update(
+        joined=found,
+        key=key_text,
+        key_options=[key_text],
+        page=max(page, 1),
+        page_size=JOIN_PAGE,
+        page_url=lambda n: page_url(request, n),
+    )
     return render(request, "compare_tables.html", context)
 
 

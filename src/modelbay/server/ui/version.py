@@ -29,7 +29,7 @@ from modelbay.server.ui.registry import act, locked, required
 from modelbay.server.ui.web import Posted, Svc, UIRoute, Who, ref_url, render
 from modelbay.services import Principal, Services
 from modelbay.services.registry import accepts
-from modelbay.services.tables import TABLE_SUFFIX
+from modelbay.services.tables import JOINED_SUFFIX, is_table_file
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 MAX_FILES_SHOWN = 500
@@ -118,7 +118,8 @@ def version_page(
             "link": link,
             "page_url": ref_url(info),
             "files": files[:MAX_FILES_SHOWN],
-            "table_files": [f for f in files if f["path"].endswith(TABLE_SUFFIX) and not f["ref"]],
+            "table_files": [f for f in files if is_table_file(f["path"]) and not f["ref"]],
+            "joined_files": [f for f in files if f["path"].endswith(JOINED_SUFFIX) and not f["ref"]],
             "file_total": len(files),
             "graph": layout(graph),
             "links": [
