@@ -113,3 +113,14 @@ def test_a_join_in_sqlite_is_the_join_of_the_rows(tmp_path: Path) -> None:
     # b = [[4, 0], ["x", 1], [1, 0], [3, 1], [None, 0], [2.0, 1], ["1", 0], [1, 1]]
     kinds = dict(join(tables[:2], [0, 0], [[1, 1]], same_layout=True))
     assert kinds == {1: "equal", "1": "differ", 2.0: "differ", 3: "equal", "x": "differ", 4: "differ"}
+
+
+def test_a_join_tells_cells_of_another_json_type_apart(tmp_path: Path) -> None:
+    """``1``, ``1.0`` and ``true`` are different predictions: the join's status says
+    "differ" for them, as the page's highlighting of the differing cells does."""
+    cache = TableCache(tmp_path, 1 << 30)
+    a = Parsed(["k", "p"], ["string", "mixed"], [["a", 1], ["b", 1], ["c", 1], ["d", "1"]])
+    b = Parsed(["k", "p"], ["string", "mixed"], [["a", 1], ["b", 1.0], ["c", True], ["d", 1]])
+    tables = [built(cache, d * 64, p) for d, p in zip("hi", (a, b), strict=True)]
+    kinds = dict(join(tables, [0, 0], [[1, 1]], same_layout=False))
+    assert kinds == {"a": "equal", "b": "differ", "c": "differ", "d": "differ"}

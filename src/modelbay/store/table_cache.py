@@ -235,8 +235,9 @@ def join(
     of each key in each table: ``(key, kind)`` for every key, those of the first table in
     its order, then each next table's new keys in its order. ``kind`` is "only" when a
     table lacks the key, "differ" when a compared column's cells are not the same in every
-    table (``compared`` holds each such column's place in each table: cells compared as
-    SQLite's ``json_extract`` reads them), else "equal" (at once when ``same_layout``, the
+    table (``compared`` holds each such column's place in each table: cells compared by
+    JSON type and value, so ``1``, ``1.0`` and ``true`` differ as the page's highlighting
+    has them), else "equal" (at once when ``same_layout``, the
     tables' columns the same, and the rows the same bytes).
 
     The join runs in SQLite (the files attached to one in-memory connection): each table's
@@ -259,7 +260,8 @@ def join(
         same_bytes = " AND ".join(f"s0.t.row = s{i}.t.row" for i in range(1, n)) or "1"
         cells = [
             " OR ".join(
-                f"json_extract(s0.t.row, '$[{at[0]}]') IS NOT json_extract(s{i}.t.row, '$[{at[i]}]')"
+                f"json_type(s0.t.row, '$[{at[0]}]') IS NOT json_type(s{i}.t.row, '$[{at[i]}]') "
+                f"OR json_extract(s0.t.row, '$[{at[0]}]') IS NOT json_extract(s{i}.t.row, '$[{at[i]}]')"
                 for i in range(1, n)
             )
             for at in compared
