@@ -4,8 +4,9 @@
 file, logs and temp paths, so nothing of the system's nginx is touched), runs
 ``nginx -g 'daemon off;'`` in its own process group on a free loopback port, and returns
 once it answers. The access log holds one JSON line per request with the upstream that
-answered and its status, so a test can count what each replica served. ``stop()`` stops it
-by pid.
+answered and its status, the client's User-Agent, and when the request ended (``end``, Unix
+seconds) after how long (``duration``), so a test can count what each replica served and
+when. ``stop()`` stops it by pid.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ http {{
     uwsgi_temp_path {root}/uwsgi;
     scgi_temp_path {root}/scgi;
     log_format upstreams escape=json '{{"method":"$request_method","uri":"$request_uri",'
-        '"status":"$status","upstream":"$upstream_addr","upstream_status":"$upstream_status"}}';
+        '"status":"$status","upstream":"$upstream_addr","upstream_status":"$upstream_status",'
+        '"agent":"$http_user_agent","end":"$msec","duration":"$request_time"}}';
     access_log {root}/access.log upstreams;
     upstream modelbay {{
 {servers}
