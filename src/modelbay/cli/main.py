@@ -208,7 +208,10 @@ def server(
                     f"15 minutes): http://{host}:{port}{login_link(app_)}"
                 )
             prepare_to_serve(app_)
-            one = uvicorn.Server(config(app_))
+            from modelbay.server.drain import CloseWhenDraining, DrainingServer
+
+            gate = CloseWhenDraining(app_)
+            one = DrainingServer(config(gate), gate)
             with contextlib.suppress(KeyboardInterrupt):
                 one.run(sockets=[sock])
             if not one.started:
