@@ -26,7 +26,7 @@ show that nothing is lost or slowed down by spreading the load, not a speed-up.
 Usage::
 
     python bench/scale.py                 # 3 model clients x 40 links, 2 x 5,000 steps
-    python bench/scale.py --links 10 --steps 1000   # a quick run
+    python bench/scale.py --quick         # 10 links, 1,000 steps a client
     python bench/scale.py --only mlflow --mlflow-workers 1
 """
 
@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         "--steps", type=int, default=5000, help="steps (of 10 metrics) per metric client"
     )
     p.add_argument("--metric-clients", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="a smoke run: 10 links, 1,000 steps")
     p.add_argument("--only", choices=("modelbay", "mlflow"), help="run one side only")
     p.add_argument(
         "--mlflow-workers",
@@ -307,6 +308,8 @@ def main(argv: list[str] | None = None) -> None:
         help="MLflow server configurations: 'default' (as it comes) and/or worker counts",
     )
     args = p.parse_args(argv)
+    if args.quick:
+        args.links, args.steps = 10, 1000
 
     from support.postgres import PostgresCluster, find_pg_bin
     from support.seaweed import SeaweedS3
