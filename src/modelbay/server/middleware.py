@@ -153,7 +153,7 @@ class ApiKeyGate:
         auth = services.auth
         if not token:
             return auth.authenticate(None)  # raises
-        # Looked up on every request, never cached: a revoked key is refused at once.
+        # Checked against the credential generation on every request (services/auth.py).
         if services.db.is_sqlite:  # a read there is quicker than a thread hop
             return auth.authenticate(token)
         return await run_in_threadpool(auth.authenticate, token)

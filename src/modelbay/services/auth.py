@@ -1,7 +1,10 @@
 """Users, service accounts, API keys and the principal of a request.
 
-No process keeps what a key authenticates: every request looks its key up, so that a key
-revoked or expired is refused at once by every worker and replica.
+A process keeps what a key authenticates together with the credential generation it read
+just before looking the key up; every request reads the generation again (one indexed
+row) and trusts the kept principal only while it is unchanged and the key's expiry has not
+passed. Every revoke bumps the generation in its own transaction, so a key revoked on one
+replica is refused at once by every worker and replica, and an expired key at its expiry.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from modelbay.store import auth as store
 from modelbay.store.database import Database
 
 KEY_PREFIX = "mb_"
+#: Keys a process keeps at most; when full, it forgets them all and looks them up again.
+KNOWN_KEYS = 10_000
 #: The longest a key may be made to live for (ten years).
 MAX_KEY_SECONDS = 10 * 365 * 86400.0
 
@@ -60,6 +65,8 @@ def new_key() -> str:
 class AuthService:
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: key hash -> (principal, the key's expiry, the generation read before the key was)
+        self._known: dict[str, tuple[Principal, float | None, int]] = {}
 
     def bootstrap_admin(self, admin_key: str | None = None) -> str | None:
         """Make sure an admin exists; returns a newly made key to show once, else None.
@@ -88,18 +95,32 @@ class AuthService:
             return key
 
     def authenticate(self, key: str | None) -> Principal:
-        """The principal a key belongs to, read from the database on every call.
+        """The principal a key belongs to: kept from an earlier call while the credential
+        generation is unchanged and the key unexpired, else read from the database.
 
         Raises:
             AuthenticationError: no key, or an unknown, revoked or expired one.
         """
         if not key:
             raise AuthenticationError("an API key is required: send 'Authorization: Bearer <key>'")
+        key_hash = hash_key(key)
+        # Read before the key is: a revoke committed after this read moves it on.
+        generation = self.db.probe(store.GENERATION_SQL)
+        t = now()
+        known = self._known.get(key_hash)
+        if known is not None and known[2] == generation and (known[1] is None or known[1] > t):
+            return known[0]
         with self.db.one_read() as conn:
-            row = store.user_by_key_hash(conn, hash_key(key), now())
+            row = store.user_by_key_hash(conn, key_hash, t)
         if row is None:
+            self._known.pop(key_hash, None)
             raise AuthenticationError("unknown API key, or one revoked or expired")
-        return Principal(row["id"], row["name"], bool(row["is_admin"]))
+        principal = Principal(row["id"], row["name"], bool(row["is_admin"]))
+        if generation is not None:
+            if len(self._known) >= KNOWN_KEYS:
+                self._known.clear()
+            self._known[key_hash] = (principal, row["expires_at"], int(generation))
+        return principal
 
     def whoami(self, principal: Principal) -> Info:
         """Who the caller is."""

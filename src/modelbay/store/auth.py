@@ -12,6 +12,7 @@ from modelbay.store.common import dict_rows, insert_ignore, inserted_id
 from modelbay.store.prepared import Prepared, fetch_dict
 from modelbay.store.schema import (
     api_keys,
+    credential_generation,
     events,
     login_links,
     sign_in_failures,
@@ -100,17 +101,32 @@ _LIVE_KEY = sa.and_(
     api_keys.c.revoked_at.is_(None),
     sa.or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > sa.bindparam("now")),
 )
-# Every API request runs it (no process keeps keys, so a revoke holds at once everywhere).
 _USER_BY_KEY = Prepared(
-    sa.select(users.c.id, users.c.name, users.c.is_admin)
+    sa.select(users.c.id, users.c.name, users.c.is_admin, api_keys.c.expires_at)
     .join(api_keys, api_keys.c.user_id == users.c.id)
     .where(_LIVE_KEY)
 )
 
 
 def user_by_key_hash(conn: Connection, key_hash: str, now: float) -> dict[str, Any] | None:
-    """The user of a key that is neither revoked nor expired at ``now``."""
+    """The user of a key that is neither revoked nor expired at ``now``, with the key's
+    ``expires_at``."""
     return fetch_dict(conn, _USER_BY_KEY, {"key_hash": key_hash, "now": now})
+
+
+#: The credential generation (see ``schema.credential_generation``), read by every API
+#: request through ``Database.probe``; a fixed statement, as the probe runs raw SQL.
+GENERATION_SQL = "SELECT generation FROM credential_generation WHERE id = 1"
+
+
+def bump_generation(conn: Connection) -> None:
+    """Move the credential generation on, in the transaction of a revoke: every process
+    then looks its keys up again before it trusts them."""
+    conn.execute(
+        credential_generation.update()
+        .where(credential_generation.c.id == 1)
+        .values(generation=credential_generation.c.generation + 1)
+    )
 
 
 _KEY_COLUMNS = (
@@ -149,13 +165,16 @@ def get_key(conn: Connection, key_id: int) -> dict[str, Any] | None:
 
 
 def revoke_key(conn: Connection, key_id: int, now: float) -> bool:
-    """Mark a key revoked; False when it was already."""
+    """Mark a key revoked, bumping the credential generation; False when it was already."""
     result = conn.execute(
         api_keys.update()
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    bump_generation(conn)
+    return True
 
 
 def team_member_ids(conn: Connection, team_id: int) -> set[int]:

@@ -53,7 +53,7 @@ CHECKPOINT_INTERVAL = 0.5
 log = logging.getLogger("modelbay.store")
 
 #: The newest migration; ``tests/store/test_migrations.py`` checks it against Alembic's head.
-HEAD_REVISION = "0022"
+HEAD_REVISION = "0024"
 
 
 class Database:
@@ -67,6 +67,11 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._checkpointer: _Checkpointer | None = None
         self._ballast: Ballast | None = None
+        path = self.engine.url.database
+        #: The SQLite file :meth:`probe` keeps a connection to (None: not a SQLite file).
+        self._probe_path = path if self.is_sqlite and path and path != ":memory:" else None
+        self._probe: sqlite3.Connection | None = None
+        self._probe_lock = threading.Lock()
         if migrate:
             self.migrate()
 
@@ -160,6 +165,30 @@ class Database:
         with _full_is_typed(), self.engine.connect() as conn:
             yield conn
 
+    def probe(self, sql: str) -> Any:
+        """The first column of the first row of ``sql``, a fixed one-row read, or None.
+
+        For the check every request makes: on a SQLite file it runs on a connection this
+        process keeps for it (no pool checkout, no transaction: one statement reads the
+        latest commit); elsewhere on a pooled connection.
+
+        Raises:
+            StorageFullError: as :meth:`read`.
+        """
+        if self._probe_path is not None:
+            with self._probe_lock:
+                try:
+                    if self._probe is None:
+                        self._probe = _probe_connection(self._probe_path)
+                    row = self._probe.execute(sql).fetchone()
+                    return None if row is None else row[0]
+                except sqlite3.Error:  # e.g. a full disk: dropped, and typed below
+                    if self._probe is not None:
+                        self._probe.close()
+                    self._probe = None
+        with self.one_read() as conn:
+            return conn.exec_driver_sql(sql).scalar()
+
     def migrate(self) -> None:
         """Bring the schema to :data:`HEAD_REVISION`; several processes may call this at once."""
         if self._revision() == HEAD_REVISION:
@@ -238,6 +267,10 @@ class Database:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
         self.engine.dispose()
 
 
@@ -347,6 +380,14 @@ def _create_engine(url: str, sqlite_options: dict[str, int]) -> Engine:
 #: How long a SQLite writer waits for another's lock before "database is locked".
 BUSY_TIMEOUT_MS = 60_000
 _BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")}
+
+
+def _probe_connection(path: str) -> sqlite3.Connection:
+    """A read-only autocommit connection to a SQLite file, for :meth:`Database.probe`."""
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA query_only=1")
+    return conn
 
 
 def _sqlite_engine(url: sa.engine.URL, options: dict[str, int]) -> Engine:

@@ -61,6 +61,15 @@ api_keys = sa.Table(
     sa.Index(None, "user_id"),
 )
 
+# One row (id 1) whose generation every revoke bumps in its own transaction: a process may
+# keep what a key authenticates while the generation it read with it is still current.
+credential_generation = sa.Table(
+    "credential_generation",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+)
+
 projects = sa.Table(
     "projects",
     metadata,
@@ -344,6 +353,9 @@ team_members = sa.Table(
     metadata,
     _fk("team_id", "teams.id", ondelete="CASCADE"),
     _fk("user_id", "users.id", ondelete="CASCADE"),
+    # "admin" (a maintainer: manages the team's members and its service accounts' keys) or
+    # "member".
+    sa.Column("role", sa.String(16), nullable=False, server_default="member"),
     sa.PrimaryKeyConstraint("team_id", "user_id"),
     sa.Index(None, "user_id"),
 )
