@@ -268,3 +268,21 @@ def test_a_viewer_cannot_promote(mb: Any, model: Model, uniq: str, member_key: s
     refused = fails("promote", f"{name}-registry/M:v0", "prod", "--reason", "x", key=member_key)
     assert "needs the member role" in refused
     assert ok_json("requests", "-r", name, "--state", "all") == []
+
+
+def test_a_member_withdraws_their_request(
+    mb: Any, model: Model, uniq: str, member_key: str
+) -> None:
+    name = registry_with_model(model, uniq)
+    ok("registry", "member", "add", name, f"u{uniq}", "--role", "member")
+    ok("registry", "protect", name, "production")
+    version = f"{name}-registry/M:v1"
+    asked = ok_json("promote", version, "production", "--reason", "r", key=member_key)
+    said = ok("withdraw", str(asked["id"]), key=member_key).strip()
+    assert said == f"withdrew request {asked['id']} (production on {version})"
+    assert ok_json("requests", "-r", name) == []
+    assert [p["state"] for p in ok_json("requests", "-r", name, "--state", "all")] == ["cancelled"]
+    assert "production" not in Api().collection(f"{name}-registry/M").aliases
+    assert "not pending" in fails("withdraw", str(asked["id"]), key=member_key)
+    assert "not found" in fails("withdraw", "999999", key=member_key)
+    assert "promotion.cancelled" in [e["action"] for e in ok_json("history", version)]

@@ -1,5 +1,6 @@
 """Promotion: ``modelbay promote`` moves a protected alias (a registry admin) or asks for it
-(a member); ``modelbay requests`` lists what waits, ``approve`` and ``reject`` decide."""
+(a member); ``modelbay requests`` lists what waits, ``approve`` and ``reject`` decide, and
+``withdraw`` takes a pending request back."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def register(app: typer.Typer) -> None:
     app.command("requests")(requests)
     app.command("approve")(approve)
     app.command("reject")(reject)
+    app.command("withdraw")(withdraw)
 
 
 def promote(
@@ -188,3 +190,21 @@ def reject(
 ) -> None:
     """Reject a promotion request (registry admins)."""
     _decide(request_id, False, reason, as_json)
+
+
+def withdraw(request_id: IdArg, as_json: JsonFlag = False) -> None:
+    """Withdraw a pending promotion request.
+
+    One's own, or anyone's for an admin of its registry; the alias stays where it is.
+    """
+    from modelbay.contract import operations as ops
+    from modelbay.contract import requests as rq
+
+    with fail_on_error(as_json):
+        done = transport().call(
+            ops.CANCEL_PROMOTION, rq.PromotionPath(request_id=request_id)
+        ).model_dump()
+    if as_json:
+        print_json(done)
+    else:
+        typer.echo(f"withdrew request {done['id']} ({done['alias']} on {done['ref']})")
