@@ -103,12 +103,15 @@ def test_keys_are_named_expire_and_are_revoked_by_their_owner_or_an_admin(svc: S
         svc.auth.create_key(alice, expires_in=-5)
 
 
-def test_a_service_account_has_no_password_and_its_team_manages_its_keys(svc: Services) -> None:
+def test_a_service_account_has_no_password_and_its_team_admins_manage_its_keys(
+    svc: Services,
+) -> None:
     admin = svc.auth.local_principal("root")
     alice, _ = make_user(svc, admin, "alice")
     bob, _ = make_user(svc, admin, "bob")
     svc.access.create_team(admin, "ml")
-    svc.access.add_team_member(admin, "ml", "alice")
+    svc.access.add_team_member(admin, "ml", "alice", role="admin")
+    svc.access.add_team_member(admin, "ml", "bob")
     with pytest.raises(PermissionDeniedError):
         svc.auth.create_service_account(alice, "ci", "ml")
     made = svc.auth.create_service_account(admin, "ci", "ml")
@@ -119,11 +122,16 @@ def test_a_service_account_has_no_password_and_its_team_manages_its_keys(svc: Se
     with pytest.raises(InvalidInputError, match="service account"):
         svc.auth.set_password(admin, "ci", "a long password")
 
-    second = svc.auth.create_key(alice, name="github", user="ci")  # a member of its team
+    second = svc.auth.create_key(alice, name="github", user="ci")  # an admin of its team
     assert svc.auth.authenticate(second["key"]) == ci
     assert {k["name"] for k in svc.auth.list_keys(alice, user="ci")} == {"github", "first key"}
+    # Bob is a member of the team, not one of its admins: as if there were no such account.
     with pytest.raises(NotFoundError):
-        svc.auth.create_key(bob, user="ci")  # not of the team
+        svc.auth.create_key(bob, user="ci")
+    with pytest.raises(NotFoundError):
+        svc.auth.list_keys(bob, user="ci")
+    with pytest.raises(NotFoundError):
+        svc.auth.revoke_key(bob, second["id"])
     svc.auth.revoke_key(alice, second["id"])
     with pytest.raises(AuthenticationError):
         svc.auth.authenticate(second["key"])

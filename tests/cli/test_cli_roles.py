@@ -75,6 +75,9 @@ def test_teams(mb: Any, uniq: str) -> None:
     listed = {t["name"]: t for t in ok_json("team", "list")}
     assert listed[team]["members"] == [me]
     assert team in ok("team", "list")
+    assert ok("team", "add", team, me, "--role", "admin").strip() == f"team {team}: {me} (admin)"
+    assert {t["name"]: t for t in ok_json("team", "list")}[team]["admins"] == [me]
+    assert "invalid team role" in fails("team", "add", team, me, "--role", "owner")
     assert "exists already" in fails("team", "create", team)
     assert "not found" in fails("team", "add", team, f"nobody{uniq}")
     assert "not found" in fails("team", "add", f"none{uniq}", me)

@@ -49,6 +49,7 @@ def test_users_and_teams(mb: Any, uniq: str) -> None:
     assert api.user(f"ann{uniq}@example.com") == ann == api.user(username=f"ann{uniq}")
     team = api.create_team(f"t{uniq}", admin_username=f"ann{uniq}")
     assert isinstance(team, Team) and team.members == [f"ann{uniq}"]
+    assert team.admins == [f"ann{uniq}"]  # W&B's admin_username: the team's admin
     assert api.create_team(f"t{uniq}") == team  # as W&B's: the existing team
     assert api.user(f"ann{uniq}").teams == [f"t{uniq}"]
     assert team.invite(f"ann{uniq}") is False  # in it already

@@ -43,22 +43,39 @@ def team_create(name: TeamArg, as_json: JsonFlag = False) -> None:
         typer.echo(f"created team {team.name}")
 
 
-def team_add(team: TeamArg, users: UsersArg, as_json: JsonFlag = False) -> None:
-    """Add users to a team (organization admins)."""
+def team_add(
+    team: TeamArg,
+    users: UsersArg,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            metavar="ROLE",
+            help="admin (manages the team's members and its service accounts' keys) or "
+            "member; by default member for a new member, unchanged for one in the team.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add users to a team, or change their role in it (organization and team admins)."""
     from modelbay.contract import operations as ops
     from modelbay.contract import requests as rq
+    from modelbay.errors import InvalidInputError
 
     with fail_on_error(as_json):
+        if role not in (None, "admin", "member"):
+            raise InvalidInputError(f"invalid team role {role!r}: use admin or member")
         for user in users:
-            found = transport().call(ops.ADD_TEAM_MEMBER, rq.TeamMember(team=team, user=user))
+            request = rq.TeamMemberAdd(team=team, user=user, role=role)  # type: ignore[arg-type]
+            found = transport().call(ops.ADD_TEAM_MEMBER, request)
     if as_json:
         print_json(found.model_dump())
     else:
-        typer.echo(f"team {team}: {fmt_list(found.members)}")
+        typer.echo(f"team {team}: {_members(found.members, found.admins)}")
 
 
 def team_remove(team: TeamArg, users: UsersArg, as_json: JsonFlag = False) -> None:
-    """Take users out of a team (organization admins)."""
+    """Take users out of a team (organization and team admins)."""
     from modelbay.contract import operations as ops
     from modelbay.contract import requests as rq
 
@@ -81,4 +98,9 @@ def team_list(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json([t.model_dump() for t in teams])
         return
-    print_table(["team", "members"], ([t.name, fmt_list(t.members)] for t in teams))
+    print_table(["team", "members"], ([t.name, _members(t.members, t.admins)] for t in teams))
+
+
+def _members(members: list[str], admins: list[str]) -> str:
+    """Members' names, admins marked: ``ann (admin), bob``."""
+    return fmt_list([f"{m} (admin)" if m in admins else m for m in members])

@@ -22,7 +22,7 @@ USER, ADMIN = Access.USER, Access.ADMIN
 
 class KeysQuery(r.Request):
     #: Whose keys: the caller's by default; another user's for an admin, or a service
-    #: account's for a member of its team.
+    #: account's for an admin of its team.
     user: r.Name | None = None
     #: Every user's keys (organization admins).
     all: bool = False

@@ -26,6 +26,9 @@ class Access(enum.Enum):
     USER = "user"
     #: Organization admins only.
     ADMIN = "admin"
+    #: Organization admins and the admins of the team the call names (checked by the
+    #: service; anyone else is answered 403, as teams are listed to every user).
+    TEAM_ADMIN = "team_admin"
 
 
 class Role(enum.IntEnum):

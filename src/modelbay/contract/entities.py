@@ -362,7 +362,10 @@ class Members(Entity):
 
 class Team(Entity):
     name: str
+    #: Every member's name, its admins included.
     members: list[str]
+    #: The members who manage the team's members and its service accounts' keys.
+    admins: list[str] = []
     created_at: float
 
 

@@ -35,7 +35,7 @@ MAX_HISTORY_BYTES = 32 << 20
 RUN = "/projects/{project}/runs/{run_id}"
 ARTIFACT = "/projects/{project}/artifacts/{name}"
 COLLECTION = "/registries/{registry}/collections/{collection}"
-USER, ADMIN = Access.USER, Access.ADMIN
+USER, ADMIN, TEAM_ADMIN = Access.USER, Access.ADMIN, Access.TEAM_ADMIN
 PROMOTION = "/promotions/{request_id}"
 
 # -- runs --------------------------------------------------------------------------------
@@ -352,13 +352,13 @@ CREATE_TEAM = Operation(
     summary="Create a team.",
 )
 ADD_TEAM_MEMBER = Operation(
-    "add_team_member", "PUT", "/teams/{team}/members/{user}", r.TeamMember, e.Team,
-    service="access.add_team_member", access=ADMIN, errors=(403, 404), tag="access",
-    summary="Add a user to a team.",
+    "add_team_member", "PUT", "/teams/{team}/members/{user}", r.TeamMemberAdd, e.Team,
+    service="access.add_team_member", access=TEAM_ADMIN, errors=(403, 404), tag="access",
+    summary="Add a user to a team, or change their role in it (admin or member).",
 )
 REMOVE_TEAM_MEMBER = Operation(
     "remove_team_member", "DELETE", "/teams/{team}/members/{user}", r.TeamMember, e.Empty,
-    service="access.remove_team_member", access=ADMIN, errors=(403, 404), tag="access",
+    service="access.remove_team_member", access=TEAM_ADMIN, errors=(403, 404), tag="access",
     summary="Remove a user from a team.",
 )
 PROTECTED_ALIASES = Operation(

@@ -467,6 +467,12 @@ class TeamMember(Request):
     user: Text
 
 
+class TeamMemberAdd(TeamMember):
+    #: ``admin`` (manages the team's members and its service accounts' keys) or ``member``;
+    #: none: ``member`` for a new member, unchanged for one already in the team.
+    role: Literal["admin", "member"] | None = None
+
+
 class ProtectedAlias(Request):
     registry: Text
     pattern: Text

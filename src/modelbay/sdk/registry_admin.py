@@ -67,6 +67,10 @@ class Team:
 
     name = property(lambda self: self._info.name)
     members = property(lambda self: list(self._info.members), doc="Names of its users.")
+    admins = property(
+        lambda self: list(self._info.admins),
+        doc="Names of its admins (who manage its members and its service accounts' keys).",
+    )
 
     @property
     def id(self) -> str:
@@ -84,23 +88,22 @@ class Team:
         return api.create_team(team, admin_username)
 
     def invite(self, username_or_email: str, admin: bool = False) -> bool:
-        """Add a user to the team (organization admins only); False when they were in it.
-        modelbay teams have no admins of their own: ``admin`` must stay False.
+        """Add a user to the team, as one of its admins with ``admin`` (organization admins
+        and the team's admins); False when they were in it already.
 
         Raises:
             NotFoundError: no such user.
+            PermissionDeniedError: neither an organization admin nor an admin of the team.
         """
-        if admin:
-            raise InvalidInputError("modelbay teams have no team admins; roles are per registry")
         name = user_name(username_or_email)
         if name in self._info.members:
             return False
-        request = rq.TeamMember(team=self.name, user=name)
+        request = rq.TeamMemberAdd(team=self.name, user=name, role="admin" if admin else None)
         self._info = self._transport.call(ops.ADD_TEAM_MEMBER, request)
         return True
 
     def remove(self, username: str) -> None:
-        """Take a user out of the team (organization admins only).
+        """Take a user out of the team (organization admins and the team's admins).
 
         Raises:
             NotFoundError: no such user, or not in the team.
@@ -108,7 +111,10 @@ class Team:
         request = rq.TeamMember(team=self.name, user=username)
         self._transport.call(ops.REMOVE_TEAM_MEMBER, request)
         self._info = self._info.model_copy(
-            update={"members": [m for m in self._info.members if m != username]}
+            update={
+                "members": [m for m in self._info.members if m != username],
+                "admins": [m for m in self._info.admins if m != username],
+            }
         )
 
     def __eq__(self, other: object) -> bool:
@@ -347,7 +353,8 @@ class AccessCalls:
         return found
 
     def create_team(self, team: str, admin_username: str | None = None) -> Team:
-        """Create a team (organization admins only); ``admin_username`` joins it at once.
+        """Create a team (organization admins only); ``admin_username`` joins it at once, as
+        the team's admin.
         Like W&B's, creating a team that exists returns it.
 
         Raises:
@@ -360,7 +367,7 @@ class AccessCalls:
             return self.team(team)
         created = Team(self._transport, info)
         if admin_username:
-            created.invite(admin_username)
+            created.invite(admin_username, admin=True)
         return created
 
     def create_registry(

@@ -390,12 +390,9 @@ class AccessService:
     # -- teams ------------------------------------------------------------------------------
 
     def teams(self, principal: Principal) -> list[Info]:
-        """Every team and its members."""
+        """Every team, its members and its admins."""
         with self.db.read() as conn:
-            return [
-                {"name": t["name"], "members": t["members"], "created_at": t["created_at"]}
-                for t in store.list_teams(conn)
-            ]
+            return [_team_info(t) for t in store.list_teams(conn)]
 
     def create_team(self, principal: Principal, name: str) -> Info:
         """Create a team (organization admins only).
@@ -413,47 +410,78 @@ class AccessService:
                 raise AlreadyExistsError(f"team {name!r} exists already")
             store.insert_team(conn, name, t)
             record(conn, principal, "team.created", f"team:{name}")
-        return {"name": name, "members": [], "created_at": t}
+        return {"name": name, "members": [], "admins": [], "created_at": t}
 
-    def add_team_member(self, principal: Principal, team: str, user: str) -> Info:
-        """Add a user to a team (organization admins only).
+    def add_team_member(
+        self, principal: Principal, team: str, user: str, role: str | None = None
+    ) -> Info:
+        """Add a user to a team as ``role`` (``admin`` or ``member``; None: ``member``, or
+        the role they hold), or change their role. For organization admins and the team's
+        admins.
 
         Raises:
-            PermissionDeniedError: not an organization admin.
+            InvalidInputError: an unknown role.
+            PermissionDeniedError: neither an organization admin nor an admin of the team.
             NotFoundError: no such team or user.
         """
-        if not principal.is_admin:
-            raise PermissionDeniedError("only organization admins change teams")
+        if role not in (None, "admin", "member"):
+            raise InvalidInputError(f"invalid team role {role!r}: use admin or member")
         with self.db.write() as conn:
-            ids = self._member(conn, None, team)
+            team_id = self._managed_team(conn, principal, team)
             uid = self._member(conn, user, None)["user"]
-            assert ids["team"] is not None and uid is not None
-            if store.add_team_member(conn, ids["team"], uid):
-                record(conn, principal, "team.member_added", f"team:{team}", after={"user": user})
+            assert uid is not None
+            had, holds = store.add_team_member(conn, team_id, uid, role)
+            if had is None:
+                after = {"user": user, "role": holds}
+                record(conn, principal, "team.member_added", f"team:{team}", after=after)
+            elif had != holds:
+                before, after = {"user": user, "role": had}, {"user": user, "role": holds}
+                record(
+                    conn,
+                    principal,
+                    "team.member_role_changed",
+                    f"team:{team}",
+                    before=before,
+                    after=after,
+                )
         return self._team(team)
 
     def remove_team_member(self, principal: Principal, team: str, user: str) -> None:
-        """Remove a user from a team (organization admins only).
+        """Remove a user from a team (organization admins and the team's admins).
 
         Raises:
-            PermissionDeniedError: not an organization admin.
+            PermissionDeniedError: neither an organization admin nor an admin of the team.
             NotFoundError: no such team, user, or the user is not in the team.
         """
-        if not principal.is_admin:
-            raise PermissionDeniedError("only organization admins change teams")
         with self.db.write() as conn:
-            ids = self._member(conn, None, team)
+            team_id = self._managed_team(conn, principal, team)
             uid = self._member(conn, user, None)["user"]
-            assert ids["team"] is not None and uid is not None
-            if not store.remove_team_member(conn, ids["team"], uid):
+            assert uid is not None
+            if not store.remove_team_member(conn, team_id, uid):
                 raise NotFoundError(f"user {user!r} is not in team {team!r}")
             record(conn, principal, "team.member_removed", f"team:{team}", before={"user": user})
+
+    def _managed_team(self, conn: Connection, principal: Principal, team: str) -> int:
+        """The id of ``team``, which ``principal`` manages (an organization admin or an
+        admin of the team).
+
+        Raises:
+            NotFoundError: no such team.
+            PermissionDeniedError: not one of its managers.
+        """
+        team_id = self._member(conn, None, team)["team"]
+        assert team_id is not None
+        if not principal.is_admin and store.team_role(conn, team_id, principal.user_id) != "admin":
+            raise PermissionDeniedError(
+                f"only organization admins and admins of team {team!r} change its members"
+            )
+        return team_id
 
     def _team(self, name: str) -> Info:
         with self.db.read() as conn:
             for t in store.list_teams(conn):
                 if t["name"] == name:
-                    return {"name": name, "members": t["members"], "created_at": t["created_at"]}
+                    return _team_info(t)
         raise NotFoundError(f"team {name!r} not found")
 
     # -- protected aliases ------------------------------------------------------------------
@@ -639,3 +667,12 @@ def check_pattern(value: object) -> str:
     if fnmatch.fnmatchcase(LATEST, value):
         raise InvalidInputError(f"{value!r} covers 'latest', which every link moves")
     return value
+
+
+def _team_info(team: dict[str, Any]) -> Info:
+    return {
+        "name": team["name"],
+        "members": team["members"],
+        "admins": team["admins"],
+        "created_at": team["created_at"],
+    }

@@ -160,7 +160,7 @@ class AuthService:
 
     def create_service_account(self, principal: Principal, name: str, team: str) -> Info:
         """A user without a password owned by ``team``, for CI, with a first key (shown
-        once). The team's members manage its keys.
+        once). The team's admins manage its keys.
 
         Raises:
             PermissionDeniedError: not an organization admin.
@@ -252,7 +252,7 @@ class AuthService:
 
     def _owner(self, conn: Connection, principal: Principal, user: str | None) -> dict[str, Any]:
         """The user whose keys ``principal`` acts on: themselves; anyone for an admin; a
-        service account of a team they belong to.
+        service account of a team they are an admin of.
 
         Raises:
             NotFoundError: no such user, or one whose keys the principal may not manage
@@ -273,7 +273,7 @@ class AuthService:
         if principal.is_admin or row["id"] == principal.user_id:
             return True
         team = row.get("owner_team_id")
-        return team is not None and principal.user_id in store.team_member_ids(conn, team)
+        return team is not None and access_store.team_role(conn, team, principal.user_id) == "admin"
 
     def create_key(
         self,
@@ -282,7 +282,7 @@ class AuthService:
         expires_in: float | None = None,
         user: str | None = None,
     ) -> Info:
-        """A new API key (shown once) for the caller, or for ``user`` (an admin, or a member
+        """A new API key (shown once) for the caller, or for ``user`` (an admin, or an admin
         of the team owning that service account), named, expiring ``expires_in`` seconds
         from now when given.
 

@@ -183,15 +183,36 @@ def insert_team(conn: Connection, name: str, now: float) -> int:
     return inserted_id(conn.execute(teams.insert().values(name=name, created_at=now)))
 
 
-def add_team_member(conn: Connection, team: int, user: int) -> bool:
-    """Add a user to a team; False when they were in it already (also when another
-    transaction added them at the same moment: no unique violation)."""
-    return (
-        insert_ignore(
-            conn, team_members, {"team_id": team, "user_id": user}, ["team_id", "user_id"]
-        )
-        == 1
+def add_team_member(
+    conn: Connection, team: int, user: int, role: str | None
+) -> tuple[str | None, str]:
+    """Add a user to a team as ``role`` (None: ``member``, or the role they hold), or change
+    their role; returns (the role they had or None, the role they hold). Concurrent adds of
+    the same user meet no unique violation."""
+    inserted = insert_ignore(
+        conn,
+        team_members,
+        {"team_id": team, "user_id": user, "role": role or "member"},
+        ["team_id", "user_id"],
     )
+    if inserted == 1:
+        return None, role or "member"
+    who = sa.and_(team_members.c.team_id == team, team_members.c.user_id == user)
+    had = str(conn.execute(sa.select(team_members.c.role).where(who)).scalar_one())
+    if role is not None and role != had:
+        conn.execute(team_members.update().where(who).values(role=role))
+        return had, role
+    return had, had
+
+
+def team_role(conn: Connection, team: int, user: int) -> str | None:
+    """``admin`` or ``member``: the user's role in the team; None when not in it."""
+    value = conn.execute(
+        sa.select(team_members.c.role).where(
+            team_members.c.team_id == team, team_members.c.user_id == user
+        )
+    ).scalar()
+    return str(value) if value is not None else None
 
 
 def remove_team_member(conn: Connection, team: int, user: int) -> bool:
@@ -202,17 +223,19 @@ def remove_team_member(conn: Connection, team: int, user: int) -> bool:
 
 
 def list_teams(conn: Connection) -> list[dict[str, Any]]:
-    """Every team with its members' names (sorted)."""
+    """Every team with its members' names and its admins' (sorted)."""
     out: dict[int, dict[str, Any]] = {}
     for row in dict_rows(conn.execute(sa.select(teams).order_by(teams.c.name))):
-        out[row["id"]] = {**row, "members": []}
+        out[row["id"]] = {**row, "members": [], "admins": []}
     rows = conn.execute(
-        sa.select(team_members.c.team_id, users.c.name)
+        sa.select(team_members.c.team_id, users.c.name, team_members.c.role)
         .join(users, users.c.id == team_members.c.user_id)
         .order_by(users.c.name)
     )
-    for tid, name in rows:
+    for tid, name, role in rows:
         out[tid]["members"].append(name)
+        if role == "admin":
+            out[tid]["admins"].append(name)
     return list(out.values())
 
 

@@ -16,7 +16,6 @@ from modelbay.store.schema import (
     events,
     login_links,
     sign_in_failures,
-    team_members,
     teams,
     users,
     web_sessions,
@@ -175,11 +174,6 @@ def revoke_key(conn: Connection, key_id: int, now: float) -> bool:
         return False
     bump_generation(conn)
     return True
-
-
-def team_member_ids(conn: Connection, team_id: int) -> set[int]:
-    rows = conn.execute(sa.select(team_members.c.user_id).where(team_members.c.team_id == team_id))
-    return {int(r[0]) for r in rows}
 
 
 # -- web sessions ----------------------------------------------------------------------------

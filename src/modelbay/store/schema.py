@@ -41,7 +41,7 @@ users = sa.Table(
     sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("password_hash", sa.String(256)),
-    # A service account (no password, for CI) belongs to a team, whose members manage its
+    # A service account (no password, for CI) belongs to a team, whose admins manage its
     # keys. No foreign key: adding one would rebuild this table on SQLite.
     sa.Column("owner_team_id", Id),
 )

@@ -119,6 +119,8 @@ def _operation(op: Operation[Any, Any], schemas: dict[str, Any]) -> dict[str, An
     }
     if op.access is Access.ADMIN:
         document["description"] = "Organization admins only."
+    elif op.access is Access.TEAM_ADMIN:
+        document["description"] = "Organization admins and the admins of the team it names."
     elif op.role is not None:
         document["description"] = (
             f"Needs the {op.role.label.replace('_', ' ')} role (or higher) in the registry or"
@@ -163,7 +165,7 @@ def _operation(op: Operation[Any, Any], schemas: dict[str, Any]) -> dict[str, An
         if op.creates:
             responses["200"] = {"description": "It existed already", "content": content}
     errors = (*COMMON_ERRORS, *op.errors)
-    if op.access is Access.ADMIN:
+    if op.access in (Access.ADMIN, Access.TEAM_ADMIN):
         errors = (*errors, 403)
     responses.update(_error_responses(errors))
     document["responses"] = responses
