@@ -399,6 +399,7 @@ def args_of(name: str) -> Args | None:
         "set_password": lambda w, v: {"password": "matrix password"},
         "set_user_password": lambda w, v: {"user": w.users["extra"], "password": "pass word"},
         "audit": lambda w, v: {"actor": w.users["member"], "limit": 5},
+        "audit_csv": lambda w, v: {"actor": w.users["member"], "action": "alias.*"},
     }
     return table.get(name)
 

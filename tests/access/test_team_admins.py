@@ -59,10 +59,14 @@ def test_team_admins_manage_the_team_and_members_do_not(svc: Services) -> None:
         (e["action"], e.get("before"), e.get("after"))
         for e in svc.audit.events(root, subject="team:ml", limit=20)["events"]
     ]
-    assert ("team.member_role_changed", {"user": "bob", "role": "member"}, {
-        "user": "bob",
-        "role": "admin",
-    }) in actions
+    assert (
+        "team.member_role_changed",
+        {"user": "bob", "role": "member"},
+        {
+            "user": "bob",
+            "role": "admin",
+        },
+    ) in actions
     assert ("team.member_removed", {"user": "ann"}, None) in actions
 
 

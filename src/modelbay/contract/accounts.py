@@ -57,17 +57,24 @@ class UserPassword(Password):
         return {"name": self.user, "password": self.password}
 
 
-class AuditQuery(r.Request):
+class AuditFilters(r.Request):
+    """Which events: every filter given must hold."""
+
     actor: Text | None = Field(default=None, max_length=128)
     #: An action (``alias.added``), or a prefix of actions ending in ``*`` (``alias.*``).
     action: Text | None = Field(default=None, max_length=64)
     #: An object's name (``model-registry/MNIST``, ``user/alice``); finds what it holds too.
     object: Text | None = Field(default=None, max_length=512)
+    #: From this time (seconds since the epoch).
     since: float | None = Field(default=None, allow_inf_nan=False)
+    #: Before this time (excluded).
     until: float | None = Field(default=None, allow_inf_nan=False)
+    renames = {"object": "subject"}
+
+
+class AuditQuery(AuditFilters):
     limit: int = Field(default=100, ge=1, le=10_000)
     page_token: Text | None = Field(default=None, max_length=32)
-    renames = {"object": "subject"}
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -116,6 +123,12 @@ class AuditPage(e.Entity):
     next_page_token: str | None = None
 
 
+class AuditCsv(e.Entity):
+    """CSV (``text/csv``): a header row ``id,time,actor,action,subject,before,after``, then
+    one row per event, newest first; times in ISO 8601 UTC, ``before`` and ``after`` as
+    JSON (empty when none)."""
+
+
 # -- operations ------------------------------------------------------------------------------
 
 KEYS = Operation(
@@ -158,4 +171,9 @@ AUDIT = Operation(
     "audit", "GET", "/audit", AuditQuery, AuditPage, service="audit.events", access=ADMIN,
     errors=(403,), tag="admin",
     summary="The organization's audit log: every event, filtered, newest first, paged.",
+)
+AUDIT_CSV = Operation(
+    "audit_csv", "GET", "/audit.csv", AuditFilters, AuditCsv, service="audit.export_csv",
+    access=ADMIN, errors=(403,), custom=True, media_type="text/csv", tag="admin",
+    summary="The audit log as CSV: the listing's filters, every matching event, newest first.",
 )

@@ -99,6 +99,9 @@ class Operation(Generic[Req, Resp]):
     nonfinite: bool = False
     #: The route is written by hand in server/api (it streams a body); declared for the spec.
     custom: bool = False
+    #: The media type of the success body; other than JSON only for a ``custom`` route,
+    #: whose body the spec then describes as text of that type.
+    media_type: str = "application/json"
     tag: str = "general"
     #: The most bytes its request body may hold; the server answers 413 beyond it.
     max_body: int = MAX_BODY_BYTES

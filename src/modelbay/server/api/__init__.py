@@ -5,13 +5,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from modelbay.contract.deferred import build_all
-from modelbay.server.api import blobs, probes, runs
+from modelbay.server.api import audit, blobs, probes, runs
 from modelbay.server.api.routes import declared, endpoint
 from modelbay.server.api.spec import openapi
 
 PREFIX = "/api/v1"
 #: The hand-written routes (bodies of bytes, or parsed by hand for speed).
-ROUTERS = (blobs, runs, probes)
+ROUTERS = (blobs, runs, probes, audit)
 
 
 def install(app: FastAPI) -> None:

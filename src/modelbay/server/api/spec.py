@@ -160,8 +160,12 @@ def _operation(op: Operation[Any, Any], schemas: dict[str, Any]) -> dict[str, An
     if success == 204:
         responses["204"] = {"description": "Done"}
     else:
-        content = _json(op.response)
-        responses[str(success)] = {"description": "Success", "content": content}
+        if op.media_type == "application/json":
+            content = _json(op.response)
+        else:
+            content = {op.media_type: {"schema": {"type": "string"}}}
+        description = op.response.__doc__ if op.media_type != "application/json" else None
+        responses[str(success)] = {"description": description or "Success", "content": content}
         if op.creates:
             responses["200"] = {"description": "It existed already", "content": content}
     errors = (*COMMON_ERRORS, *op.errors)
