@@ -27,6 +27,7 @@ from modelbay.server.ui import (
     project,
     registry,
     tables,
+    teams,
     version,
 )
 from modelbay.server.ui.session import load_secret
@@ -66,7 +67,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(assets)
     app.include_router(compare.data_router)
     app.include_router(tables.data_router)
-    for module in (login, access, registry, project, compare, tables, version, automations, account):
+    modules = (login, access, registry, project, compare, tables, version, automations, account)
+    for module in (*modules, teams):
         app.include_router(module.router)
     app.mount("/-/static", StaticFiles(directory=STATIC), name="ui-static")
 
