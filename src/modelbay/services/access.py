@@ -93,13 +93,12 @@ def registry_role(conn: Connection, principal: Principal, registry: dict[str, An
 
 
 def project_role(conn: Connection, principal: Principal, project: dict[str, Any]) -> Role | None:
-    if principal.is_admin:
-        return Role.ADMIN
+    if principal.is_admin or project.get("created_by") == principal.user_id:
+        return Role.ADMIN  # whoever creates a project is its admin: no roles to read
     return effective_role(
         principal,
         project["visibility"],
         store.project_roles(conn, project["id"], principal.user_id),
-        creator=project.get("created_by") == principal.user_id,
     )
 
 
