@@ -180,8 +180,10 @@ class Database:
                 try:
                     if self._probe is None:
                         self._probe = _probe_connection(self._probe_path)
-                    row = self._probe.execute(sql).fetchone()
-                    return None if row is None else row[0]
+                    # Read to the end: a statement left mid-way would hold its read
+                    # transaction (and the checkpointer back) until the next request.
+                    rows = self._probe.execute(sql).fetchall()
+                    return rows[0][0] if rows else None
                 except sqlite3.Error:  # e.g. a full disk: dropped, and typed below
                     if self._probe is not None:
                         self._probe.close()
