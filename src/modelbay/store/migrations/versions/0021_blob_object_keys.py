@@ -1,14 +1,14 @@
 """blobs: the object key that holds each blob's bytes, when not its digest's own name
 
 Revision ID: 0021
-Revises: 0023
+Revises: 0020
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0023"  # 0019 as assigned; after 0023, merged to main first
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

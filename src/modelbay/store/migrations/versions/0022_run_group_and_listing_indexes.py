@@ -3,7 +3,7 @@ project's listing by creation time and by job type; a GIN index over versions' m
 PostgreSQL
 
 Revision ID: 0022
-Revises: 0023
+Revises: 0021
 """
 
 import sqlalchemy as sa

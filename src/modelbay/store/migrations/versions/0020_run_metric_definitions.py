@@ -1,13 +1,13 @@
 """runs keep their define_metric definitions: step metrics, step_sync, hidden, globs
 
-Revision ID: 0023
+Revision ID: 0020
 Revises: 0019
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
+revision = "0020"
 down_revision = "0019"
 branch_labels = None
 depends_on = None

@@ -1,15 +1,15 @@
 """keycache: a credential generation row bumped by every revoke (processes keep keys until
 it moves), and team members' roles (team admins manage a team)
 
-Revision ID: 0024
+Revision ID: 0023
 Revises: 0022
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024"
-down_revision = "0022"  # 0019 as assigned (0020); after main's head 0022
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
