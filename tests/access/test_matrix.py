@@ -230,6 +230,24 @@ def _delivery(w: World, vis: str) -> int:
     return int(ok(w.admin.post(f"/automations/{_automation(w, vis)}/test"))["id"])
 
 
+def _fresh_run(w: World, vis: str) -> str:
+    run_id = f"r{uniq()}"
+    ok(w.admin.post(f"/projects/{w.project[vis]}/runs", json={"id": run_id}))
+    return run_id
+
+
+def _fresh_artifact(w: World, vis: str) -> str:
+    name = f"a{uniq()}"
+    w.commit(w.project[vis], name)
+    return name
+
+
+def _fresh_collection(w: World, vis: str) -> str:
+    name = f"c{uniq()}"
+    w.fresh_link(vis, name)
+    return name
+
+
 def args_of(name: str) -> Args | None:
     """The arguments of one call of operation ``name`` against the ``vis`` targets (made
     fresh where the call consumes what it acts on)."""
@@ -400,6 +418,19 @@ def args_of(name: str) -> Args | None:
         "set_user_password": lambda w, v: {"user": w.users["extra"], "password": "pass word"},
         "audit": lambda w, v: {"actor": w.users["member"], "limit": 5},
         "audit_csv": lambda w, v: {"actor": w.users["member"], "action": "alias.*"},
+        "delete_run": lambda w, v: {**p(w, v), "run_id": _fresh_run(w, v)},
+        "delete_artifact": lambda w, v: {**p(w, v), "name": _fresh_artifact(w, v)},
+        "rename_artifact": lambda w, v: {
+            **p(w, v),
+            "name": _fresh_artifact(w, v),
+            "new_name": f"n{uniq()}",
+        },
+        "delete_collection": lambda w, v: {**reg(w, v), "collection": _fresh_collection(w, v)},
+        "rename_collection": lambda w, v: {
+            **reg(w, v),
+            "collection": _fresh_collection(w, v),
+            "new_name": f"n{uniq()}",
+        },
     }
     return table.get(name)
 

@@ -13,7 +13,16 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from modelbay.contract import accounts, automations, jobs, media, people, public_api, tables
+from modelbay.contract import (
+    accounts,
+    automations,
+    jobs,
+    lifecycle,
+    media,
+    people,
+    public_api,
+    tables,
+)
 from modelbay.contract import entities as e
 from modelbay.contract import requests as r
 from modelbay.contract.declaration import (
@@ -468,7 +477,9 @@ GC = Operation(
 )
 
 #: The modules that declare the operations of one area each.
-AREAS: tuple[ModuleType, ...] = (people, automations, media, tables, public_api, jobs, accounts)
+AREAS: tuple[ModuleType, ...] = (
+    people, automations, media, tables, public_api, jobs, accounts, lifecycle
+)
 
 
 def _collect() -> dict[str, Operation[Any, Any]]:

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from modelbay import names
 from modelbay.contract import entities as e
+from modelbay.contract import lifecycle as lc
 from modelbay.contract import operations as ops
 from modelbay.contract import public_api as pa
 from modelbay.contract import requests as rq
@@ -296,11 +297,11 @@ class Collection:
 
     def _load(self, info: e.Collection) -> None:
         self._info = info
+        self.name: str = info.name
         self.description: str | None = info.description
         self.tags: list[str] = list(info.tags)
 
     registry = property(lambda self: self._info.registry)
-    name = property(lambda self: self._info.name)
     type = property(lambda self: self._info.type)
     project = property(lambda self: names.WANDB_REGISTRY_PREFIX + self._info.registry)
     created_at = property(lambda self: iso(self._info.created_at))
@@ -314,7 +315,7 @@ class Collection:
 
     def _alias_map(self) -> dict[str, str]:
         if self._info.aliases is None:
-            request = rq.CollectionPath(registry=self.registry, collection=self.name)
+            request = rq.CollectionPath(registry=self.registry, collection=self._info.name)
             self._info = self._transport.call(ops.COLLECTION_GET, request)
         return dict(self._info.aliases or {})
 
@@ -329,7 +330,10 @@ class Collection:
         token: str | None = None
         while True:
             request = rq.VersionsPage(
-                registry=self.registry, collection=self.name, limit=page_size, page_token=token
+                registry=self.registry,
+                collection=self._info.name,
+                limit=page_size,
+                page_token=token,
             )
             page = self._transport.call(ops.COLLECTION_VERSIONS, request)
             for version in page.versions:
@@ -343,20 +347,22 @@ class Collection:
         return list(self.versions(page_size=max(per_page, 1)))
 
     def version(self, selector: str = names.LATEST) -> Artifact:
-        ref = names.RegistryRef(self.registry, self.name, selector)
+        ref = names.RegistryRef(self.registry, self._info.name, selector)
         version = self._transport.call(ops.RESOLVE, rq.RefQuery(ref=str(ref)))
         return Artifact._from_version(self._transport, version)
 
     def set_alias(self, alias: str, version: str) -> Artifact:
         request = rq.CollectionAliasSet(
-            registry=self.registry, collection=self.name, alias=alias, version=version
+            registry=self.registry, collection=self._info.name, alias=alias, version=version
         )
         return Artifact._from_version(
             self._transport, self._transport.call(ops.SET_COLLECTION_ALIAS, request)
         )
 
     def remove_alias(self, alias: str) -> None:
-        request = rq.CollectionAliasPath(registry=self.registry, collection=self.name, alias=alias)
+        request = rq.CollectionAliasPath(
+            registry=self.registry, collection=self._info.name, alias=alias
+        )
         self._transport.call(ops.REMOVE_COLLECTION_ALIAS, request)
 
     def update(self, description: Any = ..., tags: Any = ...) -> None:
@@ -365,16 +371,31 @@ class Collection:
             fields["description"] = description
         if tags is not ...:
             fields["tags"] = tags
-        request = rq.CollectionUpdate(registry=self.registry, collection=self.name, **fields)
+        request = rq.CollectionUpdate(registry=self.registry, collection=self._info.name, **fields)
         self._load(self._transport.call(ops.UPDATE_COLLECTION, request))
 
     def save(self) -> None:
-        """Write the assigned ``description`` and ``tags``."""
+        """Write the assigned ``name`` (a rename), ``description`` and ``tags``."""
+        if self.name != self._info.name:
+            request = lc.CollectionRename(
+                registry=self.registry, collection=self._info.name, new_name=self.name
+            )
+            self._transport.call(lc.RENAME_COLLECTION, request)
+            self._info = self._info.model_copy(update={"name": self.name})
         self.update(description=self.description, tags=list(self.tags))
+
+    def delete(self) -> None:
+        """Delete the collection: its links, aliases and tags go; the versions it linked
+        stay in their projects (W&B's ``ArtifactCollection.delete``). Needs the registry's
+        admin role."""
+        request = rq.CollectionPath(registry=self.registry, collection=self._info.name)
+        self._transport.call(lc.DELETE_COLLECTION, request)
 
     def history(self, limit: int = 100) -> list[Info]:
         """Audit events of the collection, newest first."""
-        request = rq.CollectionHistory(registry=self.registry, collection=self.name, limit=limit)
+        request = rq.CollectionHistory(
+            registry=self.registry, collection=self._info.name, limit=limit
+        )
         events = self._transport.call(ops.COLLECTION_HISTORY, request).events
         return [event.model_dump() for event in events]
 
@@ -393,6 +414,7 @@ class ArtifactSequence:
         self._transport = transport
         self.project = project
         self.name = name
+        self._saved_name = name
         self.type = type_
         self.description: str | None = None
         self.tags: list[str] = []
@@ -402,18 +424,33 @@ class ArtifactSequence:
 
     def artifacts(self, per_page: int = 50, tags: list[str] | None = None) -> Paged[Artifact]:
         """The versions, newest first (those with one of ``tags``, if given)."""
-        return artifact_versions(self._transport, self.project, self.name, None, tags, per_page)
+        return artifact_versions(
+            self._transport, self.project, self._saved_name, None, tags, per_page
+        )
 
     @property
     def aliases(self) -> list[str]:
         return sorted({alias for version in self.artifacts() for alias in version.info["aliases"]})
 
     def save(self) -> None:
+        """Write the assigned ``name`` (a rename); a description or tags are refused."""
         if self.description is not None or self.tags:
             raise InvalidInputError(
                 f"{self.project}/{self.name} is a project artifact: modelbay keeps descriptions "
                 "and tags on its versions (Artifact.save) and on registry collections"
             )
+        if self.name != self._saved_name:
+            request = lc.ArtifactRename(
+                project=self.project, name=self._saved_name, new_name=self.name
+            )
+            self._transport.call(lc.RENAME_ARTIFACT, request)
+            self._saved_name = self.name
+
+    def delete(self) -> None:
+        """Delete every version (W&B's ``ArtifactCollection.delete``); refused while one is
+        linked into a registry. Needs the project's admin role."""
+        request = rq.ArtifactPath(project=self.project, name=self._saved_name)
+        self._transport.call(lc.DELETE_ARTIFACT, request)
 
     def __repr__(self) -> str:
         return f"<ArtifactCollection {self.project}/{self.name} ({self.type})>"

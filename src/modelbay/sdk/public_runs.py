@@ -23,6 +23,7 @@ from typing import Any
 
 from modelbay import names
 from modelbay.contract import entities as e
+from modelbay.contract import lifecycle as lc
 from modelbay.contract import operations as ops
 from modelbay.contract import public_api as pa
 from modelbay.contract import requests as rq
@@ -187,6 +188,20 @@ class PublicRun:
         )
         info = self._transport.call(ops.UPDATE_RUN, request)
         self._load(info)
+
+    def delete(self, delete_artifacts: bool = False) -> None:
+        """Delete the run with its history, files and lineage (W&B's ``Run.delete``); the
+        versions it logged stay, logged by no run, unless ``delete_artifacts``. Needs the
+        admin role of the project.
+
+        Raises:
+            PermissionDeniedError: not an admin of the project.
+            ConflictError: ``delete_artifacts`` and one of them is linked into a registry.
+        """
+        request = lc.RunDelete(
+            project=self.project, run_id=self.id, delete_artifacts=delete_artifacts
+        )
+        self._transport.call(lc.DELETE_RUN, request)
 
     # -- history -------------------------------------------------------------------------
 

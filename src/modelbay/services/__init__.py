@@ -15,6 +15,7 @@ from modelbay.services.core import Principal
 from modelbay.services.garbage import GarbageService
 from modelbay.services.health import HealthService
 from modelbay.services.jobs import JobService
+from modelbay.services.lifecycle import LifecycleService
 from modelbay.services.lineage import LineageService
 from modelbay.services.promotions import PromotionService
 from modelbay.services.registry import RegistryService, ensure_core_registries
@@ -50,6 +51,7 @@ class Services:
     jobs: JobService
     audit: AuditService
     sessions: SessionService
+    lifecycle: LifecycleService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -83,6 +85,7 @@ class Services:
             jobs=JobService(db),
             audit=AuditService(db),
             sessions=SessionService(db),
+            lifecycle=LifecycleService(db),
         )
 
     def close(self) -> None:
