@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         use_model,
     )
     from modelbay.sdk.table_parts import JoinedTable, PartitionedTable
+    from modelbay.sdk.wandb_settings import Settings, setup, teardown
 
 __version__ = "0.1.0"
 
@@ -64,6 +65,9 @@ _LAZY = {
     "JoinedTable": "modelbay.sdk.table_parts",
     "PartitionedTable": "modelbay.sdk.table_parts",
     "Run": "modelbay.sdk.run",
+    "Settings": "modelbay.sdk.wandb_settings",
+    "setup": "modelbay.sdk.wandb_settings",
+    "teardown": "modelbay.sdk.wandb_settings",
     "log": "modelbay.sdk.run",
     "finish": "modelbay.sdk.run",
     **{
@@ -124,6 +128,7 @@ __all__ = [
     "PartitionedTable",
     "PermissionDeniedError",
     "Run",
+    "Settings",
     "Table",
     "TransportError",
     "UsageError",
@@ -137,6 +142,8 @@ __all__ = [
     "login",
     "run",
     "save",
+    "setup",
+    "teardown",
     "use_artifact",
     "use_model",
 ]

@@ -369,10 +369,11 @@ def test_bad_input_changes_nothing(mb, tmp_path, uniq):
         Api().artifact(f"p{uniq}/nothing:latest")
     with pytest.raises(modelbay.NotFoundError):
         Api().registry("no-such-registry")
+    with wandb.init(project=f"e{uniq}") as other:
+        # As in W&B, an artifact with no files is a version (its metadata only).
+        other.log_artifact(Artifact("empty", "model", metadata={"k": 1})).wait()
+    assert Api().artifact(f"e{uniq}/empty:v0").file_count == 0
     run = wandb.init(project=f"p{uniq}")
-    empty = Artifact("empty", "model")
-    with pytest.raises(modelbay.InvalidInputError, match="no files"):
-        run.log_artifact(empty)
     a = Artifact("m", "model")
     a.add_file(write(tmp_path / "m.bin", "x"))
     with pytest.raises(modelbay.InvalidNameError):

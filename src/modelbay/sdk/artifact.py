@@ -233,15 +233,13 @@ class Artifact(ArtifactLineage):
         """The files (sorted by path) and where each digest's bytes are; with a
         ``transport``, large new files are sent while they are hashed.
 
+        An artifact with no files is a version too, as in W&B (metadata only).
+
         Raises:
-            InvalidInputError: no files, or a file removed since it was added.
+            InvalidInputError: a file removed since it was added.
             InvalidPathError: a path that is another's folder, or a file added from a
                 directory that no longer resolves inside it (see :meth:`_check_dirs`).
         """
-        if not self._entries and not self._references and not self._carried:
-            raise InvalidInputError(
-                f"artifact {self._name!r} has no files; add some before logging"
-            )
         from modelbay.sdk.transfer import hash_files
 
         items = sorted(self._entries.items())

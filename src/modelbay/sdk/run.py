@@ -125,6 +125,9 @@ def _silent() -> bool:
 class Run:
     """One execution of a script. Use :func:`modelbay.init` to make one."""
 
+    #: W&B's ``silent``/``quiet`` setting: no "view it at" line.
+    _quiet = False
+
     def __init__(
         self,
         info: Info,
@@ -209,7 +212,7 @@ class Run:
     def _announce(self, what: str) -> None:
         """Say where to view the run, on a terminal only, unless silenced."""
         url = self.url
-        if url is None or _silent() or not sys.stderr.isatty():
+        if url is None or _silent() or self._quiet or not sys.stderr.isatty():
             return
         hint = (
             "" if self._transport is None or self._transport.url else " (start `modelbay server`)"

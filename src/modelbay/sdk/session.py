@@ -24,6 +24,7 @@ from modelbay import names
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError, TransportError
+from modelbay.sdk import wandb_settings
 from modelbay.sdk.artifact import Artifact
 from modelbay.sdk.journal_sync import sync_run
 from modelbay.sdk.metric_defs import Metric
@@ -32,6 +33,7 @@ from modelbay.sdk.run_config import RunSettings, printable
 from modelbay.sdk.spool import Journal
 from modelbay.sdk.system import facts_in_background, system_facts
 from modelbay.sdk.transport import Info, connect
+from modelbay.sdk.wandb_settings import Settings as WandbSettings
 from modelbay.settings import Settings
 
 #: W&B's other names for the modes.
@@ -54,7 +56,7 @@ def init(
     dir: str | os.PathLike[str] | None = None,
     id: str | None = None,
     resume: str | bool | None = None,
-    settings: Settings | None = None,
+    settings: Settings | WandbSettings | Mapping[str, Any] | None = None,
     run_settings: RunSettings | None = None,
     *,
     entity: str | None = None,
@@ -90,8 +92,11 @@ def init(
     are uploaded. ``config_exclude_keys`` and ``config_include_keys``
     filter ``config`` as in W&B.
 
+    ``settings`` may be W&B's ``wandb.Settings`` (or a dict of them), over those of
+    ``wandb.setup``: see :mod:`modelbay.sdk.wandb_settings` for the ones that apply.
+
     On a terminal, prints where to view the run (quiet under ``MODELBAY_SILENT`` or
-    ``WANDB_SILENT``).
+    ``WANDB_SILENT``, or W&B's ``silent``/``quiet`` setting).
 
     Raises:
         InvalidInputError, InvalidNameError: bad arguments.
@@ -102,6 +107,20 @@ def init(
     """
     import modelbay
 
+    quiet = False
+    if not isinstance(settings, Settings):
+        wb = wandb_settings.resolve(settings)
+        args = wandb_settings.fill(
+            wb, mode=mode, project=project, entity=entity, id=id, name=name, group=group,
+            job_type=job_type, tags=tags, notes=notes, resume=resume, reinit=reinit, dir=dir,
+        )  # fmt: skip
+        mode, project, entity, id, name = (
+            args[k] for k in ("mode", "project", "entity", "id", "name")
+        )
+        group, job_type, tags, notes = (args[k] for k in ("group", "job_type", "tags", "notes"))
+        resume, reinit, dir = args["resume"], args["reinit"], args["dir"]
+        settings = wandb_settings.connection(wb, Settings.from_env())
+        quiet = wandb_settings.quiet(wb)
     mode = mode or _env("MODE") or "online"
     mode = MODE_ALIASES.get(mode, mode)
     if mode not in MODES:
@@ -149,6 +168,7 @@ def init(
         # As in W&B, a run made beside a live one (reinit="create_new") is not the
         # module's current run: the caller holds it.
         modelbay.run = run
+    run._quiet = quiet
     run._announce("started")
     return run
 
