@@ -12,7 +12,13 @@ import pytest
 import sqlalchemy as sa
 from support.workers import stored_file
 
-from modelbay.errors import AlreadyExistsError, ConflictError, NotFoundError, PermissionDeniedError
+from modelbay.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from modelbay.names import ArtifactRef, RegistryRef
 from modelbay.services import Principal, Services
 from modelbay.settings import Settings
@@ -158,3 +164,34 @@ def test_deleting_a_project_artifact_refuses_while_linked_and_renaming_moves_it(
     with pytest.raises(NotFoundError):
         svc.lifecycle.delete_artifact(admin, "proj", "model")
     assert actions(svc)[-1] == "artifact.deleted"
+
+
+def test_gc_deletes_expired_versions_except_linked_ones(svc: Services) -> None:
+    admin = svc.auth.local_principal("root")
+    member = user(svc, admin, "mia")
+    commit(svc, admin, "short")
+    commit(svc, admin, "kept")
+    svc.access.add_member(admin, project="proj", user="mia", role="member")
+    v0, v1 = ArtifactRef("proj", "m", "v0"), ArtifactRef("proj", "m", "v1")
+    assert svc.lifecycle.set_ttl(member, v0, 0.0)["ttl"] == 0.0
+    assert svc.lifecycle.set_ttl(member, v1, 0.0)["ttl"] == 0.0
+    # Linking removes the TTL for good (as in W&B), and a linked version takes none.
+    svc.registry.link(admin, v1, "model", "c")
+    assert svc.artifacts.get(admin, v1)["ttl"] is None
+    with pytest.raises(ConflictError):
+        svc.lifecycle.set_ttl(member, v1, 10.0)
+    commit(svc, admin, "table", name="run-x-preds")
+    with svc.db.write() as conn:
+        conn.execute(sa.text("UPDATE artifacts SET type = 'run_table' WHERE name = 'run-x-preds'"))
+    with pytest.raises(InvalidInputError):
+        svc.lifecycle.set_ttl(admin, ArtifactRef("proj", "run-x-preds", "v0"), 5.0)
+
+    dry = svc.garbage.collect(admin, grace_seconds=0, dry_run=True)
+    assert dry["expired"] == 1
+    done = svc.garbage.collect(admin, grace_seconds=0)
+    assert done["expired"] == 1 and done["removed"] == 1 and done["freed_bytes"] == len("short")
+    with pytest.raises(NotFoundError):
+        svc.artifacts.get(admin, v0)
+    assert svc.artifacts.get(admin, ArtifactRef("proj", "m", "latest"))["version"] == "v1"
+    assert "artifact_version.expired" in actions(svc)
+    assert svc.garbage.collect(admin, grace_seconds=0)["expired"] == 0

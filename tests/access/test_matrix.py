@@ -425,6 +425,12 @@ def args_of(name: str) -> Args | None:
             "name": _fresh_artifact(w, v),
             "new_name": f"n{uniq()}",
         },
+        "set_artifact_ttl": lambda w, v: {
+            **p(w, v),
+            "name": _fresh_artifact(w, v),
+            "selector": "v0",
+            "ttl": 3600.0,
+        },
         "delete_collection": lambda w, v: {**reg(w, v), "collection": _fresh_collection(w, v)},
         "rename_collection": lambda w, v: {
             **reg(w, v),

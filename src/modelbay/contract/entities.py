@@ -75,6 +75,8 @@ class Version(Entity):
     created_by: str | None
     run: RunRef | None
     deleted: bool
+    #: Seconds from ``created_at`` after which gc deletes it (W&B's TTL); None: never.
+    ttl: float | None = None
     link: LinkPart | None = None
     #: Set by commit and link: False when it returned what existed already.
     created: bool | None = None
@@ -301,6 +303,8 @@ class Locations(Entity):
 
 class GcResult(Entity):
     dry_run: bool
+    #: Versions deleted because their TTL had passed.
+    expired: int = 0
     removed: int
     freed_bytes: int
     aborted_uploads: int

@@ -381,6 +381,7 @@ class Artifact(ArtifactLineage):
             "aliases": list(self.aliases),
             "tags": list(self.tags),
         }
+        self._apply_ttl()
 
     def _logged(self) -> tuple[Transport, e.Version]:
         if self._version is None or self._transport is None:
@@ -645,6 +646,7 @@ class Artifact(ArtifactLineage):
             self._save_draft(project, settings)
             return
         transport, _ = self._logged()
+        self._apply_ttl()
         if names.check_alias_edit(self.aliases, self._saved["aliases"]):
             print(
                 f"modelbay: {self.qualified_name}: 'latest' follows the newest version and "

@@ -5,17 +5,23 @@ lineage graph, one step away), and its audit events. A base of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from modelbay import names
 from modelbay.contract import entities as e
+from modelbay.contract import lifecycle as lc
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
+from modelbay.errors import InvalidInputError
 from modelbay.sdk.artifact_entry import ArtifactCollectionRef, _iso
 from modelbay.sdk.transport import Info, Transport
 
 if TYPE_CHECKING:
     from modelbay.sdk.api import PublicRun
+
+#: No TTL assigned since the version was read or saved.
+_NO_TTL_CHANGE: Any = object()
 
 
 class ArtifactLineage:
@@ -27,6 +33,41 @@ class ArtifactLineage:
 
     def _logged(self) -> tuple[Transport, e.Version]:
         raise NotImplementedError
+
+    _version: e.Version | None
+    #: A TTL assigned and not yet written (:data:`_NO_TTL_CHANGE`: none).
+    _ttl_pending: Any = _NO_TTL_CHANGE
+
+    @property
+    def ttl(self) -> timedelta | None:
+        """W&B's TTL: the first ``modelbay gc`` after ``created_at + ttl`` deletes the
+        version (unless it is linked into a registry: linking removes the TTL). Assign a
+        ``timedelta`` (or None) before ``log_artifact``, or on a logged version and then
+        :meth:`save`."""
+        if self._ttl_pending is not _NO_TTL_CHANGE:
+            return self._ttl_pending  # type: ignore[no-any-return]
+        version: e.Version | None = getattr(self, "_version", None)
+        return None if version is None or version.ttl is None else timedelta(seconds=version.ttl)
+
+    @ttl.setter
+    def ttl(self, value: timedelta | None) -> None:
+        if value is not None and not isinstance(value, timedelta):
+            raise InvalidInputError(f"ttl must be a datetime.timedelta or None, not {value!r}")
+        self._ttl_pending = value
+
+    def _apply_ttl(self) -> None:
+        """Write an assigned TTL to the logged version (after it is logged, and on save)."""
+        pending = self._ttl_pending
+        if pending is _NO_TTL_CHANGE or getattr(self, "_version", None) is None:
+            return
+        transport, version = self._logged()
+        self._ttl_pending = _NO_TTL_CHANGE
+        seconds = None if pending is None else pending.total_seconds()
+        request = lc.ArtifactTtl(
+            project=version.project, name=version.name, selector=version.version, ttl=seconds
+        )
+        written = transport.call(lc.SET_ARTIFACT_TTL, request)
+        self._version = version.model_copy(update={"ttl": written.ttl})
 
     @property
     def created_at(self) -> str:

@@ -199,7 +199,14 @@ def version_info(row: dict[str, Any], aliases: list[str], tags: list[str]) -> In
         "created_by": row["created_by"],
         "run": {"project": row["project"], "id": row["run_id"]} if row.get("run_id") else None,
         "deleted": row["deleted_at"] is not None,
+        "ttl": ttl_of(row),
     }
+
+
+def ttl_of(row: dict[str, Any]) -> float | None:
+    """W&B's TTL in seconds: the version expires this long after it was created."""
+    expires = row.get("expires_at")
+    return None if expires is None else float(expires) - float(row["created_at"])
 
 
 def link_info(

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from modelbay.blobs import BlobBackend
 from modelbay.errors import InvalidInputError, PermissionDeniedError
 from modelbay.services.core import Info, Principal, now
+from modelbay.services.lifecycle import expire_versions
 from modelbay.services.upload_sessions import session_of
 from modelbay.store import blobs as store
 from modelbay.store.database import Database
@@ -77,6 +78,7 @@ class GarbageService:
                     {"field": field},
                 )
         t0 = time.monotonic()
+        expired = expire_versions(self.db, principal, dry_run)
         removed, freed = self._unreferenced(now() - grace_seconds, dry_run)
         aborted, aborted_bytes = self._finish_leftovers(abandon_uploads_after, dry_run)
         if not dry_run:
@@ -85,6 +87,7 @@ class GarbageService:
             totals = store.totals(conn)
         return {
             "dry_run": dry_run,
+            "expired": expired,
             "removed": removed,
             "freed_bytes": freed,
             "aborted_uploads": aborted,

@@ -10,6 +10,10 @@ first, as for one version); a deleted run's versions stay, logged by no run, and
 lineage edges go; a deleted collection takes its links, aliases, tags, promotion
 requests and the automations scoped to it, while the versions it linked stay in their
 projects. Deleted versions' bytes are freed by the next garbage collection.
+
+A version's TTL (W&B's ``artifact.ttl``) is kept as the time it expires; each garbage
+collection first deletes the expired versions (``artifact_version.expired`` events), except
+those linked into a registry: linking a version removes its TTL, as in W&B.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from sqlalchemy.engine import Connection
 
 from modelbay import names
 from modelbay.contract.declaration import Role
-from modelbay.errors import AlreadyExistsError, ConflictError, NotFoundError
-from modelbay.names import LATEST
+from modelbay.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
+from modelbay.names import LATEST, ArtifactRef
 from modelbay.services import access
-from modelbay.services.core import Info, Principal, now, record
+from modelbay.services.core import Info, Principal, describe, locate, now, record
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import lifecycle as store
 from modelbay.store import registry as registry_store
@@ -105,9 +109,10 @@ class LifecycleService:
         project: dict[str, Any],
         versions: list[dict[str, Any]],
         t: float,
+        action: str = "artifact_version.deleted",
     ) -> None:
-        """Soft-delete versions (already checked unlinked), one event each, and move
-        ``latest`` of each artifact left with live versions to its newest one."""
+        """Soft-delete versions (already checked unlinked), one ``action`` event each, and
+        move ``latest`` of each artifact left with live versions to its newest one."""
         ids = [int(v["id"]) for v in versions]
         held = artifact_store.aliases_of(conn, ids)
         store.soft_delete_versions(conn, ids, t)
@@ -115,7 +120,7 @@ class LifecycleService:
             record(
                 conn,
                 principal,
-                "artifact_version.deleted",
+                action,
                 f"{project['name']}/{v['name']}:v{v['version']}",
                 project_id=project["id"],
                 artifact_id=v["artifact_id"],
@@ -277,3 +282,74 @@ class LifecycleService:
                     after={"name": target},
                 )
             return {"registry": reg["name"], "name": target, "type": row["type"]}
+
+    # -- TTL ------------------------------------------------------------------------------
+
+    def set_ttl(self, principal: Principal, ref: ArtifactRef, ttl: float | None) -> Info:
+        """Set (or, with None, remove) a version's TTL in seconds: the first gc after
+        ``created_at + ttl`` deletes it (W&B's ``artifact.ttl``; the time counts from the
+        version's creation, as in W&B).
+
+        Raises:
+            InvalidInputError: a TTL that is not a number of seconds, 0 or more; or a TTL on
+                a version W&B generates (types ``run_table``, ``code``, ``job``, ``wandb-*``).
+            ConflictError: the version is linked into a registry (linked versions do not
+                expire, as in W&B).
+            NotFoundError: no such (readable) version.
+            PermissionDeniedError: not a member of the project.
+        """
+        if ttl is not None and (isinstance(ttl, bool) or not 0 <= ttl < float("inf")):
+            raise InvalidInputError(f"ttl must be a number of seconds, 0 or more; not {ttl!r}")
+        with self.db.write() as conn:
+            access.require_ref(conn, principal, ref, Role.MEMBER)
+            where = locate(conn, ref)
+            info = describe(conn, where)
+            if ttl is not None:
+                kind = info["type"]
+                if kind in GENERATED_TYPES or kind.startswith("wandb-"):
+                    raise InvalidInputError(f"{info['ref']} is of type {kind!r}: no TTL")
+                if registry_store.links_of_versions(conn, [where.version_id]):
+                    raise ConflictError(
+                        f"{info['ref']} is linked into a registry: it never expires"
+                    )
+            expires = None if ttl is None else float(info["created_at"]) + float(ttl)
+            artifact_store.update_version(conn, where.version_id, expires_at=expires)
+            record(
+                conn,
+                principal,
+                "artifact_version.ttl_set",
+                info["ref"],
+                project_id=where.project_id,
+                artifact_id=where.artifact_id,
+                version_id=where.version_id,
+                before={"ttl": info["ttl"]},
+                after={"ttl": ttl},
+            )
+            return {**info, "ttl": ttl}
+
+
+#: The types W&B generates, on which it allows no TTL.
+GENERATED_TYPES = frozenset({"run_table", "code", "job"})
+#: Expired versions deleted per transaction of a garbage collection.
+EXPIRE_PAGE = 500
+
+
+def expire_versions(db: Database, principal: Principal, dry_run: bool) -> int:
+    """Delete the versions whose TTL has passed (unless linked into a registry), in pages;
+    returns how many (with ``dry_run``, how many the first page would delete)."""
+    total = 0
+    while True:
+        with db.write(frees_room=True) as conn:
+            batch = store.expired_versions(conn, now(), EXPIRE_PAGE)
+            if dry_run:
+                return len(batch)
+            t = now()
+            for project_id in sorted({int(v["project_id"]) for v in batch}):
+                mine = [v for v in batch if v["project_id"] == project_id]
+                project = {"id": project_id, "name": mine[0]["project"]}
+                LifecycleService._delete_versions(
+                    conn, principal, project, mine, t, "artifact_version.expired"
+                )
+        total += len(batch)
+        if len(batch) < EXPIRE_PAGE:
+            return total

@@ -40,6 +40,7 @@ VERSION_COLUMNS = (
     artifact_versions.c.metadata,
     artifact_versions.c.created_at,
     artifact_versions.c.deleted_at,
+    artifact_versions.c.expires_at,
     artifact_versions.c.run_pk,
     artifacts.c.name,
     artifacts.c.type,

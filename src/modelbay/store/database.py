@@ -53,7 +53,7 @@ CHECKPOINT_INTERVAL = 0.5
 log = logging.getLogger("modelbay.store")
 
 #: The newest migration; ``tests/store/test_migrations.py`` checks it against Alembic's head.
-HEAD_REVISION = "0023"
+HEAD_REVISION = "0024"
 
 
 class Database:

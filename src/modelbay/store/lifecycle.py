@@ -21,6 +21,7 @@ from modelbay.store.schema import (
     lineage,
     links,
     metrics,
+    projects,
     promotion_requests,
     runs,
     tags,
@@ -67,6 +68,31 @@ def soft_delete_versions(conn: Connection, version_ids: list[int], now: float) -
         .where(artifact_versions.c.id.in_(version_ids))
         .values(deleted_at=now)
     )
+
+
+def expired_versions(conn: Connection, now: float, limit: int) -> list[dict[str, Any]]:
+    """``{id, artifact_id, project_id, project, name, version}`` of live versions whose TTL
+    has passed and that no registry links (found through the ``expires_at`` index)."""
+    stmt = (
+        sa.select(
+            artifact_versions.c.id,
+            artifact_versions.c.artifact_id,
+            artifacts.c.project_id,
+            projects.c.name.label("project"),
+            artifacts.c.name,
+            artifact_versions.c.version,
+        )
+        .join(artifacts, artifacts.c.id == artifact_versions.c.artifact_id)
+        .join(projects, projects.c.id == artifacts.c.project_id)
+        .where(
+            artifact_versions.c.expires_at <= now,
+            artifact_versions.c.deleted_at.is_(None),
+            ~sa.exists().where(links.c.artifact_version_id == artifact_versions.c.id),
+        )
+        .order_by(artifact_versions.c.expires_at)
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
 def delete_run(conn: Connection, run_pk: int) -> None:

@@ -168,8 +168,11 @@ artifact_versions = sa.Table(
     _fk("user_id", "users.id"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("deleted_at", sa.Float),
+    # W&B's TTL: the version is deleted by the first gc after this time (created_at + ttl).
+    sa.Column("expires_at", sa.Float),
     sa.UniqueConstraint("artifact_id", "version"),
     sa.Index(None, "artifact_id", "digest"),
+    sa.Index(None, "expires_at"),
 )
 
 # PostgreSQL: ``metadata.<path>`` equality filters (``$eq``, ``$in``) add a containment test
