@@ -6,7 +6,8 @@ registry versions) declares its fields in a :class:`Fields`; :func:`compile_filt
 filter into one WHERE clause that SQLite and PostgreSQL evaluate alike, so nothing is
 filtered in Python and a page is never short.
 
-Operators: ``$eq $ne $gt $gte $lt $lte $in $nin $regex $contains $exists`` on a field, and
+Operators: ``$eq $ne $gt $gte $lt $lte $in $nin $regex $contains $exists`` on a field (with
+``$options: "i"`` beside ``$regex`` for case-insensitive matching), and
 ``$and $or $nor $not``. A bare value means ``$eq``. A set-valued field (tags, aliases) matches
 when one of its members does (MongoDB's array semantics): ``{"tag": {"$ne": "x"}}`` is "no
 tag is x". JSON fields (``config.*``, ``summary_metrics.*``, ``metadata.*``) compare by the
@@ -264,6 +265,9 @@ class _Compiler:
             raise _refuse("operators and plain keys cannot be mixed", at)
         else:
             ops = {"$eq": value}
+        if "$options" in ops and "$regex" in ops:  # MongoDB's flags of its $regex
+            ops = dict(ops)
+            ops["$regex"] = _regex_options(ops["$regex"], ops.pop("$options"), at)
         parts = []
         for op, arg in ops.items():
             self._count(at)
@@ -407,6 +411,14 @@ def _containable(value: object) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
     return isinstance(value, (str, int))
+
+
+def _regex_options(pattern: object, options: object, at: str) -> object:
+    """``pattern`` with MongoDB's ``$options`` as inline flags: ``i`` (case-insensitive),
+    the one flag SQLite's (Python's) and PostgreSQL's regular expressions mean alike."""
+    if not isinstance(options, str) or set(options) - {"i"}:
+        raise _refuse(f"$options takes 'i' (case-insensitive), not {options!r:.20}", at)
+    return f"(?i){pattern}" if options and isinstance(pattern, str) else pattern
 
 
 def json_text(
