@@ -431,6 +431,20 @@ def args_of(name: str) -> Args | None:
             "selector": "v0",
             "ttl": 3600.0,
         },
+        "upsert_artifact": lambda w, v: {
+            **p(w, v),
+            "name": f"d{uniq()}",
+            "distributed_id": "group",
+            "type": "model",
+            "files": [ref_entry(uniq())],
+        },
+        "finish_artifact": lambda w, v: {
+            **p(w, v),
+            "name": f"d{uniq()}",
+            "distributed_id": "group",
+            "type": "model",
+            "files": [ref_entry(uniq())],
+        },
         "delete_collection": lambda w, v: {**reg(w, v), "collection": _fresh_collection(w, v)},
         "rename_collection": lambda w, v: {
             **reg(w, v),

@@ -16,6 +16,7 @@ from typing import Any
 from modelbay.contract import (
     accounts,
     automations,
+    distributed,
     jobs,
     lifecycle,
     media,
@@ -478,7 +479,7 @@ GC = Operation(
 
 #: The modules that declare the operations of one area each.
 AREAS: tuple[ModuleType, ...] = (
-    people, automations, media, tables, public_api, jobs, accounts, lifecycle
+    people, automations, media, tables, public_api, jobs, accounts, lifecycle, distributed
 )
 
 

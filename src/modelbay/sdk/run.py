@@ -29,6 +29,7 @@ from modelbay.sdk.media import Histogram, Image, ImageGroup, Media
 from modelbay.sdk.metric_defs import Definitions, Metric
 from modelbay.sdk.offline import CLIENT_SCHEME, run_media, stage
 from modelbay.sdk.run_config import Config, RunSettings, Summary, printable
+from modelbay.sdk.run_distributed import DistributedArtifacts
 from modelbay.sdk.spool import Journal, Point, Sender, Uploader
 from modelbay.sdk.system import SystemMonitor, system_facts
 from modelbay.sdk.transport import Info, Transport
@@ -122,7 +123,7 @@ def _silent() -> bool:
     )
 
 
-class Run:
+class Run(DistributedArtifacts):
     """One execution of a script. Use :func:`modelbay.init` to make one."""
 
     #: W&B's ``silent``/``quiet`` setting: no "view it at" line.

@@ -12,6 +12,7 @@ from modelbay.services.auth import AuthService
 from modelbay.services.automations import AutomationService
 from modelbay.services.blobs import BlobService
 from modelbay.services.core import Principal
+from modelbay.services.distributed import DistributedService
 from modelbay.services.garbage import GarbageService
 from modelbay.services.health import HealthService
 from modelbay.services.jobs import JobService
@@ -52,6 +53,7 @@ class Services:
     audit: AuditService
     sessions: SessionService
     lifecycle: LifecycleService
+    distributed: DistributedService
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -65,6 +67,7 @@ class Services:
             s3_endpoint_url=settings.s3_endpoint_url,
         )
         blobs = BlobService(db, backend, part_size=settings.upload_part_size)
+        artifacts = ArtifactService(db, blobs)
         return cls(
             db=db,
             backend=backend,
@@ -72,7 +75,7 @@ class Services:
             garbage=GarbageService(db, backend),
             auth=AuthService(db),
             runs=RunService(db, run_timeout=settings.run_timeout),
-            artifacts=ArtifactService(db, blobs),
+            artifacts=artifacts,
             registry=RegistryService(db),
             lineage=LineageService(db),
             views=ViewService(db, blobs, run_timeout=settings.run_timeout),
@@ -86,6 +89,7 @@ class Services:
             audit=AuditService(db),
             sessions=SessionService(db),
             lifecycle=LifecycleService(db),
+            distributed=DistributedService(db, artifacts),
         )
 
     def close(self) -> None:

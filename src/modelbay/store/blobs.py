@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from modelbay.store import distributed as distributed_store
 from modelbay.store.common import for_update, upsert
 from modelbay.store.schema import artifact_versions, blobs, files, uploads
 
@@ -301,6 +302,8 @@ def referenced_digests(conn: Connection, digests: list[str]) -> set[str]:
             .distinct()
         )
         out.update(conn.execute(stmt).scalars())
+        # A distributed artifact's unfinished draft holds its files too.
+        out.update(distributed_store.digests_in_open_drafts(conn, chunk))
     return out
 
 

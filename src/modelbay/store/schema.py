@@ -200,6 +200,35 @@ files = sa.Table(
     sa.Index(None, "sha256"),
 )
 
+# A distributed artifact's version being built by several runs (W&B's ``upsert_artifact``),
+# keyed by its ``distributed_id``; ``finish_artifact`` commits it as a version.
+distributed_drafts = sa.Table(
+    "distributed_drafts",
+    metadata,
+    _id(),
+    _fk("project_id", "projects.id"),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("type", sa.String(128), nullable=False),
+    sa.Column("distributed_id", sa.String(128), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # open | finishing | finished
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("version_id", Id),
+    sa.UniqueConstraint("project_id", "name", "distributed_id"),
+)
+
+distributed_files = sa.Table(
+    "distributed_files",
+    metadata,
+    _fk("draft_id", "distributed_drafts.id", ondelete="CASCADE"),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("ref", sa.String(2048)),
+    sa.Column("etag", sa.String(256)),
+    sa.PrimaryKeyConstraint("draft_id", "path"),
+    sa.Index(None, "sha256"),
+)
+
 artifact_aliases = sa.Table(
     "artifact_aliases",
     metadata,
