@@ -164,6 +164,12 @@ def test_deleting_a_project_artifact_refuses_while_linked_and_renaming_moves_it(
     with pytest.raises(NotFoundError):
         svc.lifecycle.delete_artifact(admin, "proj", "model")
     assert actions(svc)[-1] == "artifact.deleted"
+    assert "model" not in [a["name"] for a in svc.artifacts.list_artifacts(admin, "proj")]
+    # Logged again, of any type, it is back; its numbers go on (no reference is reused).
+    entry = stored_file(svc, admin, "again")
+    again = svc.artifacts.commit_version(admin, "proj", "model", "dataset", [entry])[0]
+    assert (again["version"], again["type"]) == ("v2", "dataset")
+    assert "model" in [a["name"] for a in svc.artifacts.list_artifacts(admin, "proj")]
 
 
 def test_gc_deletes_expired_versions_except_linked_ones(svc: Services) -> None:

@@ -163,7 +163,9 @@ class LifecycleService:
             proj, row = self._artifact(conn, principal, project, name, Role.ADMIN)
             versions = self._versions(conn, row)
             self._refuse_linked(conn, [v["id"] for v in versions])
-            self._delete_versions(conn, principal, proj, versions, now())
+            t = now()
+            self._delete_versions(conn, principal, proj, versions, t)
+            store.mark_artifact_deleted(conn, row["id"], t)
             record(
                 conn,
                 principal,

@@ -146,7 +146,12 @@ def ensure_artifact(
     stmt = sa.select(artifacts).where(
         artifacts.c.project_id == project_id, artifacts.c.name == name
     )
-    return dict(conn.execute(for_update(conn, stmt)).mappings().one())
+    row = dict(conn.execute(for_update(conn, stmt)).mappings().one())
+    if row["deleted_at"] is not None:  # deleted as a whole: logged again, of any type
+        revived = {"deleted_at": None, "type": type_}
+        conn.execute(artifacts.update().where(artifacts.c.id == row["id"]).values(**revived))
+        row.update(revived)
+    return row
 
 
 def get_artifact(conn: Connection, project_id: int, name: str) -> dict[str, Any] | None:
@@ -168,7 +173,7 @@ def list_artifacts(conn: Connection, project_id: int, type_: str | None) -> list
     stmt = (
         sa.select(artifacts, counts.c.version_count, counts.c.updated_at)
         .outerjoin(counts, counts.c.artifact_id == artifacts.c.id)
-        .where(artifacts.c.project_id == project_id)
+        .where(artifacts.c.project_id == project_id, artifacts.c.deleted_at.is_(None))
         .order_by(artifacts.c.name)
     )
     if type_:

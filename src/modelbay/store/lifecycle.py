@@ -107,6 +107,10 @@ def delete_run(conn: Connection, run_pk: int) -> None:
     conn.execute(runs.delete().where(runs.c.id == run_pk))
 
 
+def mark_artifact_deleted(conn: Connection, artifact_id: int, now: float) -> None:
+    conn.execute(artifacts.update().where(artifacts.c.id == artifact_id).values(deleted_at=now))
+
+
 def rename_artifact(conn: Connection, artifact_id: int, name: str) -> None:
     conn.execute(artifacts.update().where(artifacts.c.id == artifact_id).values(name=name))
 

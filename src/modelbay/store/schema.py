@@ -150,6 +150,9 @@ artifacts = sa.Table(
     sa.Column("type", sa.String(128), nullable=False),
     sa.Column("next_version", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", sa.Float, nullable=False),
+    # W&B's ArtifactCollection.delete(): the artifact is gone from listings until a version
+    # of that name is logged again (its numbers go on, so no reference is ever reused).
+    sa.Column("deleted_at", sa.Float),
     sa.UniqueConstraint("project_id", "name"),
 )
 

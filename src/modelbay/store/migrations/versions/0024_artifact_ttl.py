@@ -1,5 +1,6 @@
-"""artifact TTL: when a version expires (W&B's ``artifact.ttl``), indexed for gc; and the
-drafts of distributed artifacts (W&B's ``upsert_artifact`` / ``finish_artifact``)
+"""artifact TTL: when a version expires (W&B's ``artifact.ttl``), indexed for gc; deleted
+artifacts (W&B's ``ArtifactCollection.delete``); and the drafts of distributed artifacts
+(W&B's ``upsert_artifact`` / ``finish_artifact``)
 
 Revision ID: 0024
 Revises: 0023
@@ -18,6 +19,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("artifact_versions", sa.Column("expires_at", sa.Float, nullable=True))
+    op.add_column("artifacts", sa.Column("deleted_at", sa.Float, nullable=True))
     op.create_index("ix_artifact_versions_expires_at", "artifact_versions", ["expires_at"])
     op.create_table(
         "distributed_drafts",
@@ -64,3 +66,4 @@ def downgrade() -> None:
     op.drop_table("distributed_drafts")
     op.drop_index("ix_artifact_versions_expires_at", "artifact_versions")
     op.drop_column("artifact_versions", "expires_at")
+    op.drop_column("artifacts", "deleted_at")
