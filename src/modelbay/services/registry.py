@@ -425,7 +425,8 @@ class RegistryService:
                     created_at=t,
                 )
                 # As in W&B, a linked version does not expire: its TTL goes (for good).
-                artifact_store.update_version(conn, source_at.version_id, expires_at=None)
+                if version is None or version.get("expires_at") is not None:
+                    artifact_store.update_version(conn, source_at.version_id, expires_at=None)
                 where = replace(where, link_id=link_id)
                 record(
                     conn,
