@@ -33,6 +33,7 @@ from modelbay.sdk.run_distributed import DistributedArtifacts
 from modelbay.sdk.spool import Journal, Point, Sender, Uploader
 from modelbay.sdk.system import SystemMonitor, system_facts
 from modelbay.sdk.transport import Info, Transport
+from modelbay.sdk.wandb_settings import silenced
 
 DEFAULT_PROJECT = "uncategorized"
 MODES = ("online", "offline", "disabled")
@@ -114,13 +115,6 @@ def _install_excepthook() -> None:
 
 def _say(message: str) -> None:
     print(f"modelbay: {message}", file=sys.stderr, flush=True)
-
-
-def _silent() -> bool:
-    return any(
-        os.environ.get(v, "").lower() in ("1", "true", "yes")
-        for v in ("MODELBAY_SILENT", "WANDB_SILENT")
-    )
 
 
 class Run(DistributedArtifacts):
@@ -213,7 +207,7 @@ class Run(DistributedArtifacts):
     def _announce(self, what: str) -> None:
         """Say where to view the run, on a terminal only, unless silenced."""
         url = self.url
-        if url is None or _silent() or self._quiet or not sys.stderr.isatty():
+        if url is None or silenced(self._quiet) or not sys.stderr.isatty():
             return
         hint = (
             "" if self._transport is None or self._transport.url else " (start `modelbay server`)"

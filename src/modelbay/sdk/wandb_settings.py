@@ -201,3 +201,12 @@ def connection(wb: Settings, base: modelbay_settings.Settings) -> modelbay_setti
 
 def quiet(wb: Settings) -> bool:
     return bool(wb.silent or wb.quiet)
+
+
+def silenced(quiet: bool = False) -> bool:
+    """Whether to print nothing: W&B's ``silent``/``quiet`` setting, or ``MODELBAY_SILENT``
+    or ``WANDB_SILENT`` in the environment."""
+    return quiet or any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes")
+        for v in ("MODELBAY_SILENT", "WANDB_SILENT")
+    )
