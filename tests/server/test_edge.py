@@ -175,9 +175,13 @@ svc = Services.open(Settings.from_env())
 who = svc.auth.local_principal("admin")
 svc.runs.create(who, {project!r}, run_id="fs", config={{"f": bad, bad: 1}})
 svc.runs.update(who, {project!r}, "fs", summary={{"s": bad}})
-svc.artifacts.update(who, parse_ref({project!r} + "/m:v0"), metadata={{"k": bad}})
+if {edge_server.db_url is None!r}:
+    svc.artifacts.update(who, parse_ref({project!r} + "/m:v0"), metadata={{"k": bad}})
 svc.close()
 """
+    # On PostgreSQL, versions' metadata is indexed through a jsonb cast that refuses a lone
+    # surrogate, so no such row can be written there; migration 0022 rewrote the ones kept
+    # before (tests/store/test_indexes.py).
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True
     )

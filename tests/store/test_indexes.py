@@ -214,3 +214,44 @@ def test_migration_moves_a_runs_group_into_its_column(
         assert system == {"host": "h", "group": "g"}
     finally:
         db.dispose()
+
+
+def test_migration_rewrites_lone_surrogates_the_metadata_index_refuses(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL's ``json`` kept a lone surrogate escape (a file name from ``os.fsdecode``,
+    stored before the edge refused it) that the metadata index's ``jsonb`` cast refuses:
+    0022 rewrites such values as printable text, then builds its indexes."""
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.create_database("t_" + uuid.uuid4().hex[:12], migrated=False)
+    db = Database(url, migrate=False)
+    try:
+        _alembic(db, "0019")
+        bad = '{"k": "data_\\udcff.csv", "data_\\udcff": [1, "\\ud800"], "ok": "\\ud83c\\udf89"}'
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO users (id, name, is_admin, created_at) VALUES (1, 'u', false, 0)"
+            )
+            conn.exec_driver_sql("INSERT INTO projects (id, name, created_at) VALUES (1, 'p', 0)")
+            conn.exec_driver_sql(
+                "INSERT INTO runs (id, project_id, run_id, name, state, config, summary, "
+                "tags, system, user_id, created_at, updated_at) VALUES (1, 1, 'r1', 'r', "
+                "'finished', '{}', '{}', '[]', '{\"group\": \"g\", \"f\": \"x\\udcff\"}', 1, 0, 0)"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO artifacts (id, project_id, name, type, next_version, created_at) "
+                "VALUES (1, 1, 'm', 'model', 1, 0)"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO artifact_versions (id, artifact_id, version, digest, size, "
+                "file_count, metadata, user_id, created_at) "
+                f"VALUES (1, 1, 0, '{'0' * 64}', 0, 0, '{bad}', 1, 0)"
+            )
+        _alembic(db, "head")
+        with db.read() as conn:
+            metadata = conn.exec_driver_sql("SELECT metadata FROM artifact_versions").scalar()
+            group, system = conn.exec_driver_sql('SELECT "group", system FROM runs').one()
+        assert metadata == {"k": "data_\\xff.csv", "data_\\xff": [1, "\\ud800"], "ok": "🎉"}
+        assert (group, system) == ("g", {"f": "x\\xff"})
+    finally:
+        db.dispose()

@@ -57,7 +57,10 @@ def team_add(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Add users to a team, or change their role in it (organization and team admins)."""
+    """Add users to a team, or change their role in it.
+
+    Organization admins and the team's admins only.
+    """
     from modelbay.contract import operations as ops
     from modelbay.contract import requests as rq
     from modelbay.errors import InvalidInputError
