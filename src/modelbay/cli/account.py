@@ -4,7 +4,6 @@ and ``modelbay audit`` (the organization's audit log, for its admins)."""
 from __future__ import annotations
 
 import csv
-import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -242,9 +241,6 @@ def user_password(
 
 # -- the audit log -------------------------------------------------------------------------
 
-COLUMNS = ("id", "time", "actor", "action", "subject", "before", "after")
-
-
 def audit(
     actor: Annotated[str | None, typer.Option(metavar="USER", help="Who acted.")] = None,
     action: Annotated[
@@ -308,17 +304,8 @@ def audit(
 
 def write_csv(events: list[dict[str, Any]]) -> None:
     """Events as CSV: times in ISO 8601 UTC, before and after as JSON."""
+    from modelbay.audit_csv import CSV_COLUMNS, csv_row
+
     out = csv.writer(sys.stdout, lineterminator="\n")
-    out.writerow(COLUMNS)
-    for e in events:
-        out.writerow(
-            [
-                e["id"],
-                datetime.fromtimestamp(e["time"], UTC).isoformat(),
-                e["actor"],
-                e["action"],
-                e["subject"],
-                "" if e["before"] is None else json.dumps(e["before"], sort_keys=True),
-                "" if e["after"] is None else json.dumps(e["after"], sort_keys=True),
-            ]
-        )
+    out.writerow(CSV_COLUMNS)
+    out.writerows(csv_row(e) for e in events)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
+from modelbay.audit_csv import CSV_COLUMNS, csv_row
 from modelbay.errors import InvalidInputError, PermissionDeniedError
 from modelbay.services.core import Info, Principal
 from modelbay.services.registry import event_info
@@ -21,8 +20,6 @@ from modelbay.store import auth as store
 from modelbay.store.database import Database
 
 MAX_PAGE = 10_000
-#: The columns of the CSV export.
-CSV_COLUMNS = ("id", "time", "actor", "action", "subject", "before", "after")
 #: Events read per transaction while exporting.
 EXPORT_PAGE = 1000
 #: Bytes of CSV gathered before a chunk is handed on.
@@ -119,21 +116,6 @@ class AuditService:
             if token is None:
                 break
         yield buffer.getvalue()
-
-
-def csv_row(event: Info) -> tuple[Any, ...]:
-    """One event as a row of :data:`CSV_COLUMNS`: the time in ISO 8601 UTC, ``before`` and
-    ``after`` as JSON (empty when none)."""
-    before, after = event["before"], event["after"]
-    return (
-        event["id"],
-        datetime.fromtimestamp(event["time"], UTC).isoformat(),
-        event["actor"],
-        event["action"],
-        event["subject"],
-        "" if before is None else json.dumps(before, sort_keys=True),
-        "" if after is None else json.dumps(after, sort_keys=True),
-    )
 
 
 def _require_admin(principal: Principal) -> None:
