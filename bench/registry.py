@@ -60,7 +60,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
@@ -77,7 +77,7 @@ from _common import (  # noqa: E402
 )
 from _roles import roles_overhead, roles_world  # noqa: E402
 
-from modelbay.sdk.transport import parse_body  # noqa: E402
+from modelbay.sdk.transport import HttpTransport, parse_body  # noqa: E402
 
 TARGET = 5  # modelbay should be at least this many times faster than the faster MLflow
 METRICS = ("link", "alias", "resolve", "list_10k")
@@ -340,40 +340,55 @@ def run_mlflow(
 
 
 class ModelbayHTTPError(RuntimeError):
-    def __init__(self, method: str, path: str, response: httpx.Response) -> None:
-        self.status = response.status_code
-        try:
-            self.body: Any = response.json()
-        except ValueError:
-            self.body = response.text[:500]
+    def __init__(self, method: str, path: str, status: int, content: bytes) -> None:
+        self.status = status
+        self.body: Any = parse_body(content)
+        if self.body is None:
+            self.body = content[:500].decode(errors="replace")
         error = self.body.get("error") if isinstance(self.body, dict) else None
         self.code = error.get("code") if isinstance(error, dict) else None
         super().__init__(f"{method} {path} -> {self.status}: {json.dumps(self.body)[:500]}")
 
 
 class Modelbay:
-    """A thin, strict client for the parts of modelbay's REST API the benchmark uses."""
+    """A strict client for the parts of modelbay's REST API the benchmark uses. JSON calls
+    go as modelbay's SDK sends them (``HttpTransport.calls``, sdk/small_calls.py), as
+    MLflow's go through MlflowClient; blobs go through the SDK's httpx client."""
 
     def __init__(self, url: str, key: str, threads: int = 8, registry: str = "model") -> None:
         self.registry = registry
-        self.http = httpx.Client(
-            base_url=f"{url}/api/v1",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=120.0,
-            limits=httpx.Limits(max_connections=threads + 2, max_keepalive_connections=threads + 2),
-        )
+        self.sdk = HttpTransport(url, key)
         self.notes: list[str] = []
 
     def close(self) -> None:
-        self.http.close()
+        self.sdk.close()
 
-    def call(self, method: str, path: str, **kw: Any) -> Any:
-        r = self.http.request(method, path, **kw)
-        if r.status_code >= 400:
-            raise ModelbayHTTPError(method, path, r)
-        if not r.content:
+    def call(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        if content is not None:  # bytes: the SDK's httpx client, as its uploads
+            r = self.sdk.client.request(method, path, content=content, headers=headers)
+            status, body = r.status_code, r.content
+        else:
+            answer = self.sdk.calls.send(
+                method,
+                path,
+                content=orjson.dumps(json) if json is not None else None,
+                content_type="application/json",
+                query=params,
+            )
+            status, body = answer.status_code, answer.content
+        if status >= 400:
+            raise ModelbayHTTPError(method, path, status, body)
+        if not body:
             return None
-        return parse_body(r.content)  # as modelbay's SDK parses answers
+        return parse_body(body)  # as modelbay's SDK parses answers
 
     def note(self, text: str) -> None:
         if text not in self.notes:

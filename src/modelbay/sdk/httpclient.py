@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from modelbay.sdk.large_reads import LargeReadsTransport
+
 
 def httpx_module() -> types.ModuleType:
     """The ``httpx`` module, imported on first call."""
@@ -22,12 +24,18 @@ def httpx_module() -> types.ModuleType:
 
 
 def client(
-    *, verify: bool | ssl.SSLContext = True, limits: httpx.Limits | None = None, **kwargs: Any
+    *,
+    verify: bool | ssl.SSLContext = True,
+    limits: httpx.Limits | None = None,
+    transport: LargeReadsTransport | None = None,
+    **kwargs: Any,
 ) -> httpx.Client:
-    """``httpx.Client(**kwargs)`` whose connections read large (see sdk/large_reads.py)."""
+    """``httpx.Client(**kwargs)`` whose connections read large (see sdk/large_reads.py), over
+    ``transport`` when given (its pool then also carries sdk/small_calls.py's calls)."""
     import httpx
 
     from modelbay.sdk.large_reads import LargeReadsTransport
 
-    transport = LargeReadsTransport(verify=verify, limits=limits or httpx.Limits())
+    if transport is None:
+        transport = LargeReadsTransport(verify=verify, limits=limits or httpx.Limits())
     return httpx.Client(transport=transport, **kwargs)

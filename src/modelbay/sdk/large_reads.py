@@ -22,6 +22,8 @@ import httpx
 
 #: Bytes one read of a response asks the socket for.
 READ_BYTES = 1 << 20
+#: Bytes of a request held to be sent in one write (see :class:`_Stream`).
+HELD_BYTES = 64 << 10
 
 _ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
     # Most specific first: the first match wins.
@@ -43,7 +45,7 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
 
 
 @contextlib.contextmanager
-def _as_httpx_errors() -> Iterator[None]:
+def as_httpx_errors() -> Iterator[None]:
     try:
         yield
     except Exception as exc:
@@ -54,22 +56,47 @@ def _as_httpx_errors() -> Iterator[None]:
 
 
 class _Stream(httpcore.NetworkStream):
-    """A network stream that asks the socket for at least :data:`READ_BYTES` per read.
+    """A network stream that asks the socket for at least :data:`READ_BYTES` per read, and
+    sends a request's head and a small body in one write.
 
-    It may return more than httpcore's ``max_bytes``: h11 takes any amount and keeps what
-    follows a response for the next one.
+    Reads may return more than httpcore's ``max_bytes``: h11 takes any amount and keeps what
+    follows a response for the next one. httpcore writes a request's head and then each
+    piece of its body; on loopback each write costs the sender the receiver's TCP work too,
+    so writes are held (up to :data:`HELD_BYTES`) until the next read, which always follows
+    a request, or until the next write would pass that size.
     """
 
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self.inner = inner
+        self.held: list[bytes] = []
+        self.held_bytes = 0
+        self.write_timeout: float | None = None
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self.held:
+            self._flush()
         return self.inner.read(max(max_bytes, READ_BYTES), timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.inner.write(buffer, timeout)
+        if not buffer:
+            return
+        if self.held and self.held_bytes + len(buffer) > HELD_BYTES:
+            self._flush()
+        if len(buffer) >= HELD_BYTES:
+            self.inner.write(buffer, timeout)
+            return
+        self.held.append(buffer)
+        self.held_bytes += len(buffer)
+        self.write_timeout = timeout
+
+    def _flush(self) -> None:
+        data = b"".join(self.held)
+        self.held.clear()
+        self.held_bytes = 0
+        self.inner.write(data, self.write_timeout)
 
     def close(self) -> None:
+        self.held.clear()
         self.inner.close()
 
     def start_tls(
@@ -104,7 +131,7 @@ class _Body(httpx.SyncByteStream):
         self.inner = inner
 
     def __iter__(self) -> Iterator[bytes]:
-        with _as_httpx_errors():
+        with as_httpx_errors():
             yield from self.inner
 
     def close(self) -> None:
@@ -142,7 +169,7 @@ class LargeReadsTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with _as_httpx_errors():
+        with as_httpx_errors():
             resp = self.pool.handle_request(core)
         assert isinstance(resp.stream, Iterable)
         return httpx.Response(

@@ -164,18 +164,24 @@ class HttpTransport(Transport):
     def __init__(self, url: str, api_key: str | None, timeout: float = 60.0) -> None:
         httpx = httpx_module()
 
+        from modelbay.sdk.large_reads import LargeReadsTransport
+        from modelbay.sdk.small_calls import SmallCalls
+
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._httpx = httpx
-        self.client = http_client(
-            base_url=self.url + "/api/v1",
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        connections = LargeReadsTransport(
             # A plain-HTTP server never makes this client speak TLS (redirects are not
             # followed): skip loading the CA bundle, ~17 ms of every script's start.
             verify=not self.url.startswith("http://"),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
+        timeouts = httpx.Timeout(timeout, connect=10.0)
+        self.client = http_client(
+            base_url=self.url + "/api/v1", headers=headers, timeout=timeouts, transport=connections
+        )
+        #: JSON calls go straight on the same connections (see sdk/small_calls.py).
+        self.calls = SmallCalls(self.url + "/api/v1", headers, connections.pool, timeouts)
         self.presigned = Presigned()
         self.hashes_while_sending = True
 
@@ -204,13 +210,12 @@ class HttpTransport(Transport):
             content = (
                 _json.dumps(json, separators=(",", ":")).encode() if json is not None else None
             )
-        headers = {"Content-Type": "application/json"} if content is not None else None
         query = {k: v for k, v in (params or {}).items() if v is not None}
         httpx = self._httpx
         for delay in (*RETRY_DELAYS, None) if _RETRYING.get() else (None,):
             try:
-                resp = self.client.request(
-                    method, path, content=content, headers=headers, params=query
+                resp = self.calls.send(
+                    method, path, content=content, content_type="application/json", query=query
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if delay is None:
