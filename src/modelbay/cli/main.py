@@ -189,6 +189,7 @@ def server(
                 target,
                 host=host,
                 port=port,
+                http=http_protocol(),
                 access_log=access_log,
                 log_config=log_config(access_log, json_logs),
                 log_level=None,
@@ -245,6 +246,16 @@ def server(
                 Multiprocess(workers_config, sockets=[sock]).run()
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def http_protocol() -> Any:
+    """uvicorn's httptools protocol sending each answer in one write (server/protocol.py);
+    uvicorn's own choice where httptools is not installed."""
+    try:
+        from modelbay.server.protocol import HeldWritesHttpTools
+    except ImportError:
+        return "auto"
+    return HeldWritesHttpTools
 
 
 def _listen(host: str, port: int) -> socket.socket:
