@@ -455,7 +455,12 @@ class RegistryService:
                         "linked_by": principal.name,
                     },
                 )
-            info = describe(conn, where)
+            if index is not None and not alias_list:  # a new link holds `latest` alone
+                assert where.row is not None
+                tags = tag_store.tags_of(conn, tag_store.VERSION, [where.row["id"]])
+                info = link_info(where.row, registry, collection, [LATEST], tags[where.row["id"]])
+            else:
+                info = describe(conn, where)
         info["created"] = created
         return info, created
 
