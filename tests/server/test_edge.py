@@ -152,6 +152,43 @@ def test_bad_characters_are_refused_and_nothing_is_stored(
         assert ui.get(page).status_code == 200, page
 
 
+def test_web_forms_refuse_nul_and_store_nothing(
+    edge_server: ServerProcess, api: httpx.Client, ui: httpx.Client
+) -> None:
+    """A form field holding NUL (``%00``) is a 400 page that changes nothing, as it is over
+    the API: on PostgreSQL it was a 500 (model card, version description, an admin's
+    promote, a key's name, a user name at sign-in)."""
+    project = "edge-" + uuid.uuid4().hex[:8]
+    collection = "Nul" + uuid.uuid4().hex[:6]
+    assert commit(api, project, "m").status_code == 201
+    linked = send(
+        api,
+        "POST",
+        f"/registries/model/collections/{collection}/versions",
+        {"artifact": f"{project}/m:v0"},
+    )
+    assert linked.status_code in (200, 201), linked.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', ui.get("/keys").text)
+    assert token
+    coll = f"/registries/model/{collection}"
+    posts = [
+        (coll, {"action": "description", "description": NUL}),
+        (coll + "/v0", {"action": "description", "description": NUL}),
+        (f"/projects/{project}/artifacts/m/v0", {"action": "description", "description": NUL}),
+        (coll + "/v0", {"action": "promote", "alias": "production", "reason": NUL}),
+        ("/keys", {"name": NUL}),
+        ("/login", {"username": NUL, "password": "x"}),
+    ]
+    for path, fields in posts:
+        resp = ui.post(path, data={"csrf_token": token[1], **fields})
+        assert resp.status_code == 400, (path, fields, resp.status_code)
+        assert "NUL" in resp.text, path
+    assert not api.get(f"/registries/model/collections/{collection}").json()["description"]
+    version = api.get(f"/registries/model/collections/{collection}/versions/v0").json()
+    assert not version["description"] and "production" not in version["aliases"]
+    assert all("\x00" not in key["name"] for key in api.get("/keys").json()["keys"])
+
+
 def test_surrogates_stored_before_the_edge_do_not_break_the_pages(
     edge_server: ServerProcess, api: httpx.Client, ui: httpx.Client, tmp_path: Path
 ) -> None:
