@@ -327,3 +327,24 @@ def test_the_project_list_and_pages_hold_only_readable_projects(world: World) ->
     svc.access.add_team_member(admin, "readers", "gus")
     svc.access.add_member(admin, project="beta", team="readers", role="viewer")
     assert [p["name"] for p in svc.views.list_projects(gus)] == ["alpha", "beta", "gamma"]
+
+
+def test_an_admin_only_operation_names_itself_to_a_non_admin(world: World) -> None:
+    """The refusal names the operation and reads as a sentence, whatever its summary's form."""
+    from modelbay.contract import accounts, requests
+    from modelbay.services.dispatch import invoke
+
+    bob = world.user("bob")
+    for op, request in (
+        (accounts.AUDIT, accounts.AuditQuery()),
+        (accounts.USERS, requests.NoArgs()),
+    ):
+        with pytest.raises(PermissionDeniedError) as refused:
+            invoke(world.services, op, bob, request)
+        assert refused.value.message == (
+            f"only organization admins may call '{op.name}': {op.summary}"
+        )
+        assert refused.value.details == {
+            "operation": op.name,
+            "needed_role": "organization admin",
+        }
