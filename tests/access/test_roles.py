@@ -348,3 +348,24 @@ def test_an_admin_only_operation_names_itself_to_a_non_admin(world: World) -> No
             "operation": op.name,
             "needed_role": "organization admin",
         }
+
+
+def test_the_request_hint_is_a_command_a_shell_runs(world: World) -> None:
+    """W&B's collection names hold spaces: the suggested promote quotes the reference."""
+    import shlex
+
+    svc = world.services
+    member = world.user("member")
+    svc.access.add_member(world.admin, registry="model", user="member", role="member")
+    svc.access.protect(world.admin, "model", "production")
+    world.commit(world.admin, "proj", "a")
+    world.link("v0", collection="My Registered Model")
+    with pytest.raises(PermissionDeniedError) as refused:
+        svc.registry.set_alias(member, "model", "My Registered Model", "production", "v0")
+    argv = shlex.split(refused.value.details["request"])
+    assert argv[:4] == [
+        "modelbay",
+        "promote",
+        "model-registry/My Registered Model:v0",
+        "production",
+    ]
