@@ -90,6 +90,27 @@ def test_a_project_ending_in_registry(mb, tmp_path, uniq):
     assert Api().artifact(f"{project}/m:latest").version == "v0"
 
 
+def test_a_version_of_a_project_ending_in_registry_is_used_whole(mb, tmp_path, uniq):
+    """Found by its path, a version of project ``X-registry`` is that project's in every
+    later call (files, entries, downloads, edits, deletes), not registry X's."""
+    project = f"speech{uniq}-registry"
+    run = wandb.init(project=project)
+    art = Artifact("ds", "dataset")
+    art.add_file(write(tmp_path / "a.csv", "x\n1\n"))
+    run.log_artifact(art).wait()
+    run.finish()
+    found = Api().artifact(f"{project}/ds:latest")
+    assert [f.name for f in found.files()] == ["a.csv"]
+    assert found.get_entry("a.csv").size == 4
+    assert (Path(found.download(root=str(tmp_path / "dl"))) / "a.csv").read_text() == "x\n1\n"
+    found.metadata["rows"] = 1
+    found.save()
+    assert Api().artifact(f"{project}/ds:v0").metadata == {"rows": 1}
+    found.delete()
+    with pytest.raises(wandb.CommError):
+        Api().artifact(f"{project}/ds:v0")
+
+
 def test_comm_error_and_error_are_what_users_catch(mb, uniq):
     with pytest.raises(wandb.CommError):
         Api().artifact(f"p{uniq}/nothing:latest")
