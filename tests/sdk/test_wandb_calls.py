@@ -91,14 +91,17 @@ def test_a_project_ending_in_registry(mb, tmp_path, uniq):
 
 
 def test_a_version_of_a_project_ending_in_registry_is_used_whole(mb, tmp_path, uniq):
-    """Found by its path, a version of project ``X-registry`` is that project's in every
-    later call (files, entries, downloads, edits, deletes), not registry X's."""
+    """By its path, a version or collection of project ``X-registry`` is that project's in
+    every call (listings, files, entries, downloads, edits, deletes), not registry X's."""
     project = f"speech{uniq}-registry"
     run = wandb.init(project=project)
     art = Artifact("ds", "dataset")
     art.add_file(write(tmp_path / "a.csv", "x\n1\n"))
     run.log_artifact(art).wait()
     run.finish()
+    assert [a.version for a in Api().artifacts("dataset", f"{project}/ds")] == ["v0"]
+    assert [a.version for a in Api().artifact_versions("dataset", f"{project}/ds")] == ["v0"]
+    assert Api().artifact_collection("dataset", f"{project}/ds").name == "ds"
     found = Api().artifact(f"{project}/ds:latest")
     assert [f.name for f in found.files()] == ["a.csv"]
     assert found.get_entry("a.csv").size == 4
