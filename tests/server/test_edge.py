@@ -189,6 +189,44 @@ def test_web_forms_refuse_nul_and_store_nothing(
     assert all("\x00" not in key["name"] for key in api.get("/keys").json()["keys"])
 
 
+def test_web_pages_refuse_bad_numbers_and_nul_in_the_query(
+    api: httpx.Client, ui: httpx.Client
+) -> None:
+    """Page numbers, cursors and ids past 64 bits, digits that are not ASCII (``"²"`` passes
+    ``str.isdigit``) and NUL in a query were 500s on both databases (NUL on PostgreSQL)."""
+    project = "edge-" + uuid.uuid4().hex[:8]
+    collection = "Num" + uuid.uuid4().hex[:6]
+    assert commit(api, project, "m").status_code == 201
+    source = {"artifact": f"{project}/m:v0"}
+    linked = send(api, "POST", f"/registries/model/collections/{collection}/versions", source)
+    assert linked.status_code in (200, 201), linked.text
+    big = "9" * 20
+    for path in (f"/registries/model/{collection}", f"/projects/{project}"):
+        for query in ({"page": big}, {"page": "²"}, {"before": big}, {"before": "²"}):
+            resp = ui.get(path, params=query)
+            assert resp.status_code == 200, (path, query, resp.status_code)
+    for path, query in (
+        ("/", {"q": NUL}),
+        (f"/registries/model/{collection}", {"q": NUL}),
+        ("/audit", {"actor": NUL}),
+        ("/audit", {"object": NUL}),
+        ("/audit", {"action": NUL}),
+        ("/-/data/runs", {"run": NUL}),
+    ):
+        resp = ui.get(path, params=query)
+        assert resp.status_code == 400, (path, query, resp.status_code)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', ui.get("/keys").text)
+    assert token
+    for path, fields in (
+        ("/requests", {"action": "approve", "request": big}),
+        ("/requests", {"action": "reject", "request": "²"}),
+        ("/keys", {"name": "k", "expires": "²"}),
+        (f"/keys/{big}/revoke", {}),
+    ):
+        resp = ui.post(path, data={"csrf_token": token[1], **fields})
+        assert resp.status_code in (400, 404), (path, fields, resp.status_code)
+
+
 def test_surrogates_stored_before_the_edge_do_not_break_the_pages(
     edge_server: ServerProcess, api: httpx.Client, ui: httpx.Client, tmp_path: Path
 ) -> None:
