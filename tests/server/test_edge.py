@@ -299,6 +299,30 @@ def test_integers_beyond_64_bits_are_a_400(
     assert_error(api.get("/history", params={"ref": ref, **query}), 400, "invalid_input")
 
 
+def test_integers_beyond_64_bits_in_a_body_are_a_400_not_rounded(api: httpx.Client) -> None:
+    """orjson reads such an integer as a float: a config of 2**70 was stored as
+    1.1805916207174113e+21. The edge refuses it, as the SDK does before sending."""
+    project = "edge-" + uuid.uuid4().hex[:8]
+    assert send(api, "POST", f"/projects/{project}/runs", {"id": "ok"}).status_code == 201
+    run = f"/projects/{project}/runs/ok"
+    for big in (2**70, -(2**63) - 1, 10**25):
+        assert_error(send(api, "POST", f"/projects/{project}/runs", {"config": {"s": big}}), 400)
+        assert_error(send(api, "PATCH", run, {"summary": {"s": [big]}}), 400)
+        assert_error(send(api, "PATCH", run, {"config": {"s": {"t": big}}}), 400)
+    assert [r["id"] for r in api.get(f"/projects/{project}/runs").json()["runs"]] == ["ok"]
+    stored = api.get(run).json()
+    assert stored["config"] == {} and stored["summary"] == {}
+    # Metric values and times are floats: a large integer is stored as one; one past any
+    # float is refused, not a 500.
+    points = {"points": [{"step": 0, "time": 10**25, "values": {"big": 10**25}}]}
+    assert send(api, "POST", run + "/history", points).json() == {"stored": 1}
+    for point in (
+        {"step": 1, "time": 10**309, "values": {"a": 1}},
+        {"step": 1, "values": {"a": 10**309}},
+    ):
+        assert_error(send(api, "POST", run + "/history", {"points": [point]}), 400)
+
+
 def test_a_deeply_nested_history_body_is_a_400(api: httpx.Client) -> None:
     project = "edge-" + uuid.uuid4().hex[:8]
     assert send(api, "POST", f"/projects/{project}/runs", {"id": "deep"}).status_code == 201

@@ -587,7 +587,10 @@ def _metric_rows(
         elif type(time_) is not float:
             if type(time_) is not int:
                 raise InvalidInputError(f"invalid time {str(time_)[:40]!r}")
-            time_ = float(time_)
+            try:
+                time_ = float(time_)
+            except OverflowError:
+                raise InvalidInputError("time must be a finite number of seconds") from None
         if not math.isfinite(time_):
             raise InvalidInputError("time must be a finite number of seconds")
         if type(values) is not dict:
