@@ -97,14 +97,17 @@ def test_a_version_of_a_project_ending_in_registry_is_used_whole(mb, tmp_path, u
     run = wandb.init(project=project)
     art = Artifact("ds", "dataset")
     art.add_file(write(tmp_path / "a.csv", "x\n1\n"))
+    art.add(wandb.Table(columns=["a"], data=[[1], [2]]), "rows")
     run.log_artifact(art).wait()
     run.finish()
     assert [a.version for a in Api().artifacts("dataset", f"{project}/ds")] == ["v0"]
     assert [a.version for a in Api().artifact_versions("dataset", f"{project}/ds")] == ["v0"]
     assert Api().artifact_collection("dataset", f"{project}/ds").name == "ds"
     found = Api().artifact(f"{project}/ds:latest")
-    assert [f.name for f in found.files()] == ["a.csv"]
+    assert sorted(f.name for f in found.files()) == ["a.csv", "rows.table.json"]
     assert found.get_entry("a.csv").size == 4
+    assert found.logged_by().id == run.id
+    assert found.get("rows").data == [[1], [2]]
     assert (Path(found.download(root=str(tmp_path / "dl"))) / "a.csv").read_text() == "x\n1\n"
     found.metadata["rows"] = 1
     found.save()
