@@ -47,6 +47,8 @@ MAX_METADATA_BYTES = 1 << 20
 MAX_DESCRIPTION_CHARS = 1 << 20
 MAX_PATH_CHARS = 1024
 MAX_TAG_CHARS = 256
+#: The most tags one run, version or collection holds: every listing returns them all.
+MAX_TAGS = 1000
 
 
 def check_name(value: object, what: str = "name") -> str:
@@ -159,7 +161,10 @@ def check_tags(values: object) -> list[str]:
         return []
     if isinstance(values, str) or not isinstance(values, list | tuple | set | frozenset):
         raise InvalidInputError("tags must be a list of strings", {"field": "tags"})
-    return sorted({check_tag(v) for v in values})
+    tags = sorted({check_tag(v) for v in values})
+    if len(tags) > MAX_TAGS:
+        raise InvalidInputError(f"at most {MAX_TAGS} tags", {"field": "tags"})
+    return tags
 
 
 def check_aliases(values: object) -> list[str]:

@@ -398,6 +398,19 @@ def test_a_50_mb_config_is_a_413(api: httpx.Client) -> None:
     assert_error(api.get(f"/projects/{project}/runs"), 404)  # not even the project
 
 
+def test_tags_are_bounded_as_config_is(api: httpx.Client) -> None:
+    """A run's tags came back in every listing, unbounded: 200,000 of them were 13 MB."""
+    project = "edge-" + uuid.uuid4().hex[:8]
+    assert send(api, "POST", f"/projects/{project}/runs", {"id": "t"}).status_code == 201
+    many = [f"t{i}" for i in range(1001)]
+    assert_error(send(api, "PATCH", f"/projects/{project}/runs/t", {"tags": many}), 400)
+    assert_error(send(api, "POST", f"/projects/{project}/runs", {"id": "u", "tags": many}), 400)
+    assert_error(commit(api, project, "m", tags=many), 400)
+    resp = send(api, "PATCH", f"/projects/{project}/runs/t", {"tags": many[:1000]})
+    assert resp.status_code == 200 and len(resp.json()["tags"]) == 1000
+    assert [r["id"] for r in api.get(f"/projects/{project}/runs").json()["runs"]] == ["t"]
+
+
 def test_large_blob_uploads_are_not_bounded_by_the_body_limit(api: httpx.Client) -> None:
     data = b"\x01" * (40 << 20)
     digest = hashlib.sha256(data).hexdigest()
