@@ -266,15 +266,15 @@ def check_no_file_is_a_folder(paths: Sequence[str]) -> None:
             cut = path.find("/", cut + 1)
 
 
-def check_description(value: object) -> str | None:
+def check_description(value: object, field: str = "description") -> str | None:
+    """A description, model card or run's notes (``field`` names which in the error)."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidInputError("description must be a string", {"field": "description"})
+        raise InvalidInputError(f"{field} must be a string", {"field": field})
     if len(value) > MAX_DESCRIPTION_CHARS:
         raise InvalidInputError(
-            f"description is longer than {MAX_DESCRIPTION_CHARS} characters",
-            {"field": "description"},
+            f"{field} is longer than {MAX_DESCRIPTION_CHARS} characters", {"field": field}
         )
     return value
 

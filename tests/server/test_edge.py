@@ -409,6 +409,10 @@ def test_tags_are_bounded_as_config_is(api: httpx.Client) -> None:
     resp = send(api, "PATCH", f"/projects/{project}/runs/t", {"tags": many[:1000]})
     assert resp.status_code == 200 and len(resp.json()["tags"]) == 1000
     assert [r["id"] for r in api.get(f"/projects/{project}/runs").json()["runs"]] == ["t"]
+    # Notes are bounded as descriptions are, and the error names them.
+    long_notes = {"notes": "n" * ((1 << 20) + 1)}
+    error = assert_error(send(api, "PATCH", f"/projects/{project}/runs/t", long_notes), 400)
+    assert error["message"].startswith("notes is longer") and error["details"]["field"] == "notes"
 
 
 def test_large_blob_uploads_are_not_bounded_by_the_body_limit(api: httpx.Client) -> None:
