@@ -369,3 +369,52 @@ def test_the_request_hint_is_a_command_a_shell_runs(world: World) -> None:
         "model-registry/My Registered Model:v0",
         "production",
     ]
+
+
+def test_concurrent_approvals_of_one_alias_are_one_move_and_conflicts(world: World) -> None:
+    """Two admins approving at once (two requests for one alias, or one request twice): one
+    approval moves the alias, the others are 409s. On PostgreSQL each approval locked its
+    own request and then the other's (to mark it stale): a deadlock, a 500."""
+    import threading
+
+    svc = world.services
+    member, approver = protected_world(world)
+    second = world.user("sam")
+    svc.access.add_member(world.admin, registry="model", user="sam", role="admin")
+    world.commit(world.admin, "proj", "three")
+    world.link("v2")
+    for round_ in range(4):
+        requests = [
+            svc.promotions.request(member, RegistryRef("model", "c", v), "production", "why")
+            for v in ("v1", "v2")
+        ]
+        ids = [r["id"] for r in requests] + [requests[0]["id"]]
+        outcomes: list[str] = []
+        barrier = threading.Barrier(len(ids))
+
+        def approve(
+            who: Principal,
+            request_id: int,
+            barrier: threading.Barrier = barrier,
+            outcomes: list[str] = outcomes,
+        ) -> None:
+            barrier.wait()
+            try:
+                svc.promotions.approve(who, request_id)
+                outcomes.append("approved")
+            except ConflictError:
+                outcomes.append("conflict")
+            except Exception as exc:  # noqa: BLE001 - the failure this test is about
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+
+        threads = [
+            threading.Thread(target=approve, args=(who, rid))
+            for who, rid in zip((approver, second, second), ids, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["approved", "conflict", "conflict"], (round_, outcomes)
+        # Back to v0 for the next round (an admin's own move).
+        svc.registry.set_alias(world.admin, "model", "c", "production", "v0")
