@@ -117,6 +117,23 @@ def test_a_version_of_a_project_ending_in_registry_is_used_whole(mb, tmp_path, u
         Api().artifact(f"{project}/ds:v0")
 
 
+def test_wandb_name_notes_and_tags_from_the_environment(mb, uniq, monkeypatch):
+    """W&B's environment variables page opens with WANDB_NAME and WANDB_NOTES; WANDB_TAGS
+    is a comma-separated list. Arguments still win."""
+    monkeypatch.setenv("WANDB_NAME", "My first run")
+    monkeypatch.setenv("WANDB_NOTES", "Smaller learning rate, more regularization.")
+    monkeypatch.setenv("WANDB_TAGS", "baseline, lr-small")
+    run = wandb.init(project=f"p{uniq}")
+    assert (run.name, run.notes) == ("My first run", "Smaller learning rate, more regularization.")
+    assert sorted(run.tags) == ["baseline", "lr-small"]
+    run.finish()
+    stored = Api().run(f"p{uniq}/{run.id}")
+    assert stored.name == "My first run" and sorted(stored.tags) == ["baseline", "lr-small"]
+    other = wandb.init(project=f"p{uniq}", name="given", tags=["mine"], notes="n")
+    assert (other.name, list(other.tags), other.notes) == ("given", ["mine"], "n")
+    other.finish()
+
+
 def test_comm_error_and_error_are_what_users_catch(mb, uniq):
     with pytest.raises(wandb.CommError):
         Api().artifact(f"p{uniq}/nothing:latest")
