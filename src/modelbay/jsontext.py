@@ -9,6 +9,7 @@ and falls back to the standard library only where it must.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -18,6 +19,11 @@ from modelbay.errors import InvalidInputError
 #: The deepest nesting :func:`loads` accepts by default. orjson refuses more than 1,024
 #: levels itself; the standard library would recurse until the interpreter's stack ends.
 MAX_DEPTH = 64
+#: A JSON integer outside 64 bits: 20 digits or more, or a negative one of 19 or more (not
+#: inside a string or another number). orjson reads it as a float, silently rounded; a
+#: body holding one is read by the standard library instead, which keeps it an int, so
+#: that the edge refuses it (``contract.fields.Int64``) rather than store another number.
+_LONG_INTEGER = re.compile(rb'(?<![\w."])(?:-\d{19,}|\d{20,})(?![\w.])')
 
 
 def dumps(obj: Any, *, nonfinite: bool = False) -> bytes:
@@ -41,13 +47,15 @@ def loads(body: bytes | str, max_depth: int | None = MAX_DEPTH) -> Any:
 
     ``max_depth`` bounds the nesting (None: only the parsers' own bounds, for a caller that
     checks the shape itself). Never raises RecursionError. An integer beyond 64 bits is
-    read as a float (as orjson reads it), unless the body needs the standard library.
+    read as an int (Python's), for the edge's rules to refuse, not as a rounded float.
 
     Raises:
         InvalidInputError: malformed JSON, or nested deeper than ``max_depth``.
     """
     try:
         value = orjson.loads(body)
+        if _LONG_INTEGER.search(body.encode() if isinstance(body, str) else body):
+            raise orjson.JSONDecodeError("an integer beyond 64 bits", "", 0)
     except orjson.JSONDecodeError:
         # NaN, Infinity, an escaped lone surrogate, an integer beyond 64 bits; or malformed,
         # or nested too deep, which the standard library finds again (it stops at the

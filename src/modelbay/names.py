@@ -47,6 +47,8 @@ MAX_METADATA_BYTES = 1 << 20
 MAX_DESCRIPTION_CHARS = 1 << 20
 MAX_PATH_CHARS = 1024
 MAX_TAG_CHARS = 256
+#: The most tags one run, version or collection holds: every listing returns them all.
+MAX_TAGS = 1000
 
 
 def check_name(value: object, what: str = "name") -> str:
@@ -159,7 +161,10 @@ def check_tags(values: object) -> list[str]:
         return []
     if isinstance(values, str) or not isinstance(values, list | tuple | set | frozenset):
         raise InvalidInputError("tags must be a list of strings", {"field": "tags"})
-    return sorted({check_tag(v) for v in values})
+    tags = sorted({check_tag(v) for v in values})
+    if len(tags) > MAX_TAGS:
+        raise InvalidInputError(f"at most {MAX_TAGS} tags", {"field": "tags"})
+    return tags
 
 
 def check_aliases(values: object) -> list[str]:
@@ -261,15 +266,15 @@ def check_no_file_is_a_folder(paths: Sequence[str]) -> None:
             cut = path.find("/", cut + 1)
 
 
-def check_description(value: object) -> str | None:
+def check_description(value: object, field: str = "description") -> str | None:
+    """A description, model card or run's notes (``field`` names which in the error)."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidInputError("description must be a string", {"field": "description"})
+        raise InvalidInputError(f"{field} must be a string", {"field": field})
     if len(value) > MAX_DESCRIPTION_CHARS:
         raise InvalidInputError(
-            f"description is longer than {MAX_DESCRIPTION_CHARS} characters",
-            {"field": "description"},
+            f"{field} is longer than {MAX_DESCRIPTION_CHARS} characters", {"field": field}
         )
     return value
 

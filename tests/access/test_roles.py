@@ -327,3 +327,94 @@ def test_the_project_list_and_pages_hold_only_readable_projects(world: World) ->
     svc.access.add_team_member(admin, "readers", "gus")
     svc.access.add_member(admin, project="beta", team="readers", role="viewer")
     assert [p["name"] for p in svc.views.list_projects(gus)] == ["alpha", "beta", "gamma"]
+
+
+def test_an_admin_only_operation_names_itself_to_a_non_admin(world: World) -> None:
+    """The refusal names the operation and reads as a sentence, whatever its summary's form."""
+    from modelbay.contract import accounts, requests
+    from modelbay.services.dispatch import invoke
+
+    bob = world.user("bob")
+    for op, request in (
+        (accounts.AUDIT, accounts.AuditQuery()),
+        (accounts.USERS, requests.NoArgs()),
+    ):
+        with pytest.raises(PermissionDeniedError) as refused:
+            invoke(world.services, op, bob, request)
+        assert refused.value.message == (
+            f"only organization admins may call '{op.name}': {op.summary}"
+        )
+        assert refused.value.details == {
+            "operation": op.name,
+            "needed_role": "organization admin",
+        }
+
+
+def test_the_request_hint_is_a_command_a_shell_runs(world: World) -> None:
+    """W&B's collection names hold spaces: the suggested promote quotes the reference."""
+    import shlex
+
+    svc = world.services
+    member = world.user("member")
+    svc.access.add_member(world.admin, registry="model", user="member", role="member")
+    svc.access.protect(world.admin, "model", "production")
+    world.commit(world.admin, "proj", "a")
+    world.link("v0", collection="My Registered Model")
+    with pytest.raises(PermissionDeniedError) as refused:
+        svc.registry.set_alias(member, "model", "My Registered Model", "production", "v0")
+    argv = shlex.split(refused.value.details["request"])
+    assert argv[:4] == [
+        "modelbay",
+        "promote",
+        "model-registry/My Registered Model:v0",
+        "production",
+    ]
+
+
+def test_concurrent_approvals_of_one_alias_are_one_move_and_conflicts(world: World) -> None:
+    """Two admins approving at once (two requests for one alias, or one request twice): one
+    approval moves the alias, the others are 409s. On PostgreSQL each approval locked its
+    own request and then the other's (to mark it stale): a deadlock, a 500."""
+    import threading
+
+    svc = world.services
+    member, approver = protected_world(world)
+    second = world.user("sam")
+    svc.access.add_member(world.admin, registry="model", user="sam", role="admin")
+    world.commit(world.admin, "proj", "three")
+    world.link("v2")
+    for round_ in range(4):
+        requests = [
+            svc.promotions.request(member, RegistryRef("model", "c", v), "production", "why")
+            for v in ("v1", "v2")
+        ]
+        ids = [r["id"] for r in requests] + [requests[0]["id"]]
+        outcomes: list[str] = []
+        barrier = threading.Barrier(len(ids))
+
+        def approve(
+            who: Principal,
+            request_id: int,
+            barrier: threading.Barrier = barrier,
+            outcomes: list[str] = outcomes,
+        ) -> None:
+            barrier.wait()
+            try:
+                svc.promotions.approve(who, request_id)
+                outcomes.append("approved")
+            except ConflictError:
+                outcomes.append("conflict")
+            except Exception as exc:  # noqa: BLE001 - the failure this test is about
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+
+        threads = [
+            threading.Thread(target=approve, args=(who, rid))
+            for who, rid in zip((approver, second, second), ids, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["approved", "conflict", "conflict"], (round_, outcomes)
+        # Back to v0 for the next round (an admin's own move).
+        svc.registry.set_alias(world.admin, "model", "c", "production", "v0")

@@ -106,6 +106,26 @@ def test_versions_of_collection_and_artifact(mb: Any, model: Model) -> None:
     assert f"{model.artifact}:v1" in ok("versions", model.path)
 
 
+def test_a_project_ending_in_registry_by_path(mb: Any, tmp_path: Path, uniq: str) -> None:
+    """``X-registry/name`` with no registry X is project X-registry's artifact, in every
+    command that reads a version: versions, history, lineage, download."""
+    import modelbay
+
+    project = f"speech{uniq}-registry"
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    run = modelbay.init(project=project)
+    art = modelbay.Artifact("ds", "dataset")
+    art.add_file(str(tmp_path / "a.csv"))
+    run.log_artifact(art).wait()
+    run.finish()
+    assert [v["ref"] for v in ok_json("versions", f"{project}/ds")] == [f"{project}/ds:v0"]
+    actions = {e["action"] for e in ok_json("history", f"{project}/ds:v0")}
+    assert "artifact_version.created" in actions, actions
+    assert ok_json("lineage", f"{project}/ds:v0")["root"] == f"artifact:{project}/ds:v0"
+    # Neither a registry nor a project: the registry is what is missing.
+    assert f"registry 'nothing{uniq}' not found" in fails("versions", f"nothing{uniq}-registry/d")
+
+
 # -- aliases and links ------------------------------------------------------------------------
 
 

@@ -197,7 +197,19 @@ def test_loads_depth_bound() -> None:
 
 
 def test_loads_reads_what_orjson_refuses() -> None:
-    # orjson reads an integer beyond 64 bits as a float; the field types refuse either.
-    assert jsontext.loads(b'{"a": 18446744073709551617}') == {"a": 2.0**64}
+    # orjson reads an integer beyond 64 bits as a float, which a JSON object field keeps:
+    # loads reads it as an int, for the field types to refuse.
+    for body, value in (
+        (b'{"a": 18446744073709551617}', 18446744073709551617),
+        (b'{"a": [-9223372036854775809]}', [-9223372036854775809]),
+        ('{"a": 100000000000000000000}', 10**20),
+    ):
+        back = jsontext.loads(body)
+        assert back == {"a": value} and type(back["a"]) is type(value)
+    # Digits in a string, in a float or an exponent are no such integer.
+    assert jsontext.loads(b'{"a": "123456789012345678901", "b": 12345678901234567890.5}') == {
+        "a": "123456789012345678901",
+        "b": 12345678901234567890.5,
+    }
     assert jsontext.loads(b'{"a": 18446744073709551617, "b": NaN}')["a"] == 18446744073709551617
     assert jsontext.loads('"\\ud800"') == "\ud800"  # refused later, by the field types

@@ -90,6 +90,50 @@ def test_a_project_ending_in_registry(mb, tmp_path, uniq):
     assert Api().artifact(f"{project}/m:latest").version == "v0"
 
 
+def test_a_version_of_a_project_ending_in_registry_is_used_whole(mb, tmp_path, uniq):
+    """By its path, a version or collection of project ``X-registry`` is that project's in
+    every call (listings, files, entries, downloads, edits, deletes), not registry X's."""
+    project = f"speech{uniq}-registry"
+    run = wandb.init(project=project)
+    art = Artifact("ds", "dataset")
+    art.add_file(write(tmp_path / "a.csv", "x\n1\n"))
+    art.add(wandb.Table(columns=["a"], data=[[1], [2]]), "rows")
+    run.log_artifact(art).wait()
+    run.finish()
+    assert [a.version for a in Api().artifacts("dataset", f"{project}/ds")] == ["v0"]
+    assert [a.version for a in Api().artifact_versions("dataset", f"{project}/ds")] == ["v0"]
+    assert Api().artifact_collection("dataset", f"{project}/ds").name == "ds"
+    found = Api().artifact(f"{project}/ds:latest")
+    assert sorted(f.name for f in found.files()) == ["a.csv", "rows.table.json"]
+    assert found.get_entry("a.csv").size == 4
+    assert found.logged_by().id == run.id
+    assert found.get("rows").data == [[1], [2]]
+    assert (Path(found.download(root=str(tmp_path / "dl"))) / "a.csv").read_text() == "x\n1\n"
+    found.metadata["rows"] = 1
+    found.save()
+    assert Api().artifact(f"{project}/ds:v0").metadata == {"rows": 1}
+    found.delete()
+    with pytest.raises(wandb.CommError):
+        Api().artifact(f"{project}/ds:v0")
+
+
+def test_wandb_name_notes_and_tags_from_the_environment(mb, uniq, monkeypatch):
+    """W&B's environment variables page opens with WANDB_NAME and WANDB_NOTES; WANDB_TAGS
+    is a comma-separated list. Arguments still win."""
+    monkeypatch.setenv("WANDB_NAME", "My first run")
+    monkeypatch.setenv("WANDB_NOTES", "Smaller learning rate, more regularization.")
+    monkeypatch.setenv("WANDB_TAGS", "baseline, lr-small")
+    run = wandb.init(project=f"p{uniq}")
+    assert (run.name, run.notes) == ("My first run", "Smaller learning rate, more regularization.")
+    assert sorted(run.tags) == ["baseline", "lr-small"]
+    run.finish()
+    stored = Api().run(f"p{uniq}/{run.id}")
+    assert stored.name == "My first run" and sorted(stored.tags) == ["baseline", "lr-small"]
+    other = wandb.init(project=f"p{uniq}", name="given", tags=["mine"], notes="n")
+    assert (other.name, list(other.tags), other.notes) == ("given", ["mine"], "n")
+    other.finish()
+
+
 def test_comm_error_and_error_are_what_users_catch(mb, uniq):
     with pytest.raises(wandb.CommError):
         Api().artifact(f"p{uniq}/nothing:latest")

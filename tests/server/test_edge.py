@@ -152,6 +152,81 @@ def test_bad_characters_are_refused_and_nothing_is_stored(
         assert ui.get(page).status_code == 200, page
 
 
+def test_web_forms_refuse_nul_and_store_nothing(
+    edge_server: ServerProcess, api: httpx.Client, ui: httpx.Client
+) -> None:
+    """A form field holding NUL (``%00``) is a 400 page that changes nothing, as it is over
+    the API: on PostgreSQL it was a 500 (model card, version description, an admin's
+    promote, a key's name, a user name at sign-in)."""
+    project = "edge-" + uuid.uuid4().hex[:8]
+    collection = "Nul" + uuid.uuid4().hex[:6]
+    assert commit(api, project, "m").status_code == 201
+    linked = send(
+        api,
+        "POST",
+        f"/registries/model/collections/{collection}/versions",
+        {"artifact": f"{project}/m:v0"},
+    )
+    assert linked.status_code in (200, 201), linked.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', ui.get("/keys").text)
+    assert token
+    coll = f"/registries/model/{collection}"
+    posts = [
+        (coll, {"action": "description", "description": NUL}),
+        (coll + "/v0", {"action": "description", "description": NUL}),
+        (f"/projects/{project}/artifacts/m/v0", {"action": "description", "description": NUL}),
+        (coll + "/v0", {"action": "promote", "alias": "production", "reason": NUL}),
+        ("/keys", {"name": NUL}),
+        ("/login", {"username": NUL, "password": "x"}),
+    ]
+    for path, fields in posts:
+        resp = ui.post(path, data={"csrf_token": token[1], **fields})
+        assert resp.status_code == 400, (path, fields, resp.status_code)
+        assert "NUL" in resp.text, path
+    assert not api.get(f"/registries/model/collections/{collection}").json()["description"]
+    version = api.get(f"/registries/model/collections/{collection}/versions/v0").json()
+    assert not version["description"] and "production" not in version["aliases"]
+    assert all("\x00" not in key["name"] for key in api.get("/keys").json()["keys"])
+
+
+def test_web_pages_refuse_bad_numbers_and_nul_in_the_query(
+    api: httpx.Client, ui: httpx.Client
+) -> None:
+    """Page numbers, cursors and ids past 64 bits, digits that are not ASCII (``"²"`` passes
+    ``str.isdigit``) and NUL in a query were 500s on both databases (NUL on PostgreSQL)."""
+    project = "edge-" + uuid.uuid4().hex[:8]
+    collection = "Num" + uuid.uuid4().hex[:6]
+    assert commit(api, project, "m").status_code == 201
+    source = {"artifact": f"{project}/m:v0"}
+    linked = send(api, "POST", f"/registries/model/collections/{collection}/versions", source)
+    assert linked.status_code in (200, 201), linked.text
+    big = "9" * 20
+    for path in (f"/registries/model/{collection}", f"/projects/{project}"):
+        for query in ({"page": big}, {"page": "²"}, {"before": big}, {"before": "²"}):
+            resp = ui.get(path, params=query)
+            assert resp.status_code == 200, (path, query, resp.status_code)
+    for path, query in (
+        ("/", {"q": NUL}),
+        (f"/registries/model/{collection}", {"q": NUL}),
+        ("/audit", {"actor": NUL}),
+        ("/audit", {"object": NUL}),
+        ("/audit", {"action": NUL}),
+        ("/-/data/runs", {"run": NUL}),
+    ):
+        resp = ui.get(path, params=query)
+        assert resp.status_code == 400, (path, query, resp.status_code)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', ui.get("/keys").text)
+    assert token
+    for path, fields in (
+        ("/requests", {"action": "approve", "request": big}),
+        ("/requests", {"action": "reject", "request": "²"}),
+        ("/keys", {"name": "k", "expires": "²"}),
+        (f"/keys/{big}/revoke", {}),
+    ):
+        resp = ui.post(path, data={"csrf_token": token[1], **fields})
+        assert resp.status_code in (400, 404), (path, fields, resp.status_code)
+
+
 def test_surrogates_stored_before_the_edge_do_not_break_the_pages(
     edge_server: ServerProcess, api: httpx.Client, ui: httpx.Client, tmp_path: Path
 ) -> None:
@@ -222,6 +297,30 @@ def test_integers_beyond_64_bits_are_a_400(
     api: httpx.Client, ref: str, query: dict[str, str]
 ) -> None:
     assert_error(api.get("/history", params={"ref": ref, **query}), 400, "invalid_input")
+
+
+def test_integers_beyond_64_bits_in_a_body_are_a_400_not_rounded(api: httpx.Client) -> None:
+    """orjson reads such an integer as a float: a config of 2**70 was stored as
+    1.1805916207174113e+21. The edge refuses it, as the SDK does before sending."""
+    project = "edge-" + uuid.uuid4().hex[:8]
+    assert send(api, "POST", f"/projects/{project}/runs", {"id": "ok"}).status_code == 201
+    run = f"/projects/{project}/runs/ok"
+    for big in (2**70, -(2**63) - 1, 10**25):
+        assert_error(send(api, "POST", f"/projects/{project}/runs", {"config": {"s": big}}), 400)
+        assert_error(send(api, "PATCH", run, {"summary": {"s": [big]}}), 400)
+        assert_error(send(api, "PATCH", run, {"config": {"s": {"t": big}}}), 400)
+    assert [r["id"] for r in api.get(f"/projects/{project}/runs").json()["runs"]] == ["ok"]
+    stored = api.get(run).json()
+    assert stored["config"] == {} and stored["summary"] == {}
+    # Metric values and times are floats: a large integer is stored as one; one past any
+    # float is refused, not a 500.
+    points = {"points": [{"step": 0, "time": 10**25, "values": {"big": 10**25}}]}
+    assert send(api, "POST", run + "/history", points).json() == {"stored": 1}
+    for point in (
+        {"step": 1, "time": 10**309, "values": {"a": 1}},
+        {"step": 1, "values": {"a": 10**309}},
+    ):
+        assert_error(send(api, "POST", run + "/history", {"points": [point]}), 400)
 
 
 def test_a_deeply_nested_history_body_is_a_400(api: httpx.Client) -> None:
@@ -297,6 +396,23 @@ def test_a_50_mb_config_is_a_413(api: httpx.Client) -> None:
     error = assert_error(send(api, "POST", f"/projects/{project}/runs", body), 400)
     assert "bytes" in error["message"]
     assert_error(api.get(f"/projects/{project}/runs"), 404)  # not even the project
+
+
+def test_tags_are_bounded_as_config_is(api: httpx.Client) -> None:
+    """A run's tags came back in every listing, unbounded: 200,000 of them were 13 MB."""
+    project = "edge-" + uuid.uuid4().hex[:8]
+    assert send(api, "POST", f"/projects/{project}/runs", {"id": "t"}).status_code == 201
+    many = [f"t{i}" for i in range(1001)]
+    assert_error(send(api, "PATCH", f"/projects/{project}/runs/t", {"tags": many}), 400)
+    assert_error(send(api, "POST", f"/projects/{project}/runs", {"id": "u", "tags": many}), 400)
+    assert_error(commit(api, project, "m", tags=many), 400)
+    resp = send(api, "PATCH", f"/projects/{project}/runs/t", {"tags": many[:1000]})
+    assert resp.status_code == 200 and len(resp.json()["tags"]) == 1000
+    assert [r["id"] for r in api.get(f"/projects/{project}/runs").json()["runs"]] == ["t"]
+    # Notes are bounded as descriptions are, and the error names them.
+    long_notes = {"notes": "n" * ((1 << 20) + 1)}
+    error = assert_error(send(api, "PATCH", f"/projects/{project}/runs/t", long_notes), 400)
+    assert error["message"].startswith("notes is longer") and error["details"]["field"] == "notes"
 
 
 def test_large_blob_uploads_are_not_bounded_by_the_body_limit(api: httpx.Client) -> None:

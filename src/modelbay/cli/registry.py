@@ -139,12 +139,26 @@ def versions(
     as_json: JsonFlag = False,
 ) -> None:
     """List the versions of a collection or artifact, newest first."""
+    from modelbay.errors import NotFoundError
+
     with fail_on_error(as_json):
         ref = parse(target)
         if has_selector(target):
             found = [api().artifact(target).info]
         elif isinstance(ref, names.RegistryRef):
-            found = [v.info for v in api().collection(collection_path(target)).versions()]
+            try:
+                found = [v.info for v in api().collection(collection_path(target)).versions()]
+            except NotFoundError as missing:
+                # No registry X: X-registry/name may be a project's artifact (W&B lets a
+                # project end in -registry), as the server resolves references.
+                holder = target.split("/")[0]
+                if not holder.endswith(names.REGISTRY_SUFFIX) or "/" not in target:
+                    raise
+                ref = names.ArtifactRef(names.check_project(holder), ref.collection, ref.selector)
+                try:
+                    found = [v.info for v in api().artifacts(ref.project, ref.name)]
+                except NotFoundError:
+                    raise missing from None
         else:
             found = [v.info for v in api().artifacts(ref.project, ref.name)]
     if as_json:

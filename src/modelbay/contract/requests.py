@@ -16,6 +16,7 @@ from modelbay.contract.fields import FilePath, Int64, JsonObject, Text
 from modelbay.errors import InvalidInputError
 from modelbay.names import (
     MAX_TAG_CHARS,
+    MAX_TAGS,
     NAME_RE,
     TAG_RE,
     ArtifactRef,
@@ -48,6 +49,8 @@ Tag = Annotated[
     Text,
     Field(json_schema_extra={"pattern": TAG_RE.pattern, "maxLength": MAX_TAG_CHARS}),
 ]
+#: A list of tags (a run's, version's or collection's), at most :data:`MAX_TAGS`.
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
 
 MAX_LIST = 100_000
 #: A run id, file path or digest is never longer than this.
@@ -111,7 +114,7 @@ class RunCreate(Request):
     id: Name | None = Field(default=None, max_length=SHORT)
     name: Name | None = None
     config: JsonObject | None = None
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
     notes: Text | None = None
     job_type: Text | None = None
     group: Text | None = None
@@ -134,7 +137,7 @@ class RunUpdate(Request):
     state: Text | None = None
     #: A process's exit status: a 32-bit integer, as the runs table keeps it.
     exit_code: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
     notes: Text | None = None
 
 
@@ -266,7 +269,7 @@ class VersionCommit(Request):
     description: Text | None = None
     metadata: JsonObject | None = None
     aliases: list[Name] | None = None
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
     run_id: Name | None = Field(default=None, max_length=SHORT)
 
     renames = {"type": "type_"}
@@ -296,7 +299,7 @@ class VersionEdits(Request):
     description: Text | None = None
     metadata: JsonObject | None = None
     aliases: list[Name] | None = None
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
 
 
 class ArtifactVersionUpdate(ArtifactVersionPath, VersionEdits):
@@ -348,7 +351,7 @@ class CollectionPath(Request):
 class CollectionUpdate(CollectionPath):
     partial = frozenset({"description", "tags"})
     description: Text | None = None
-    tags: list[Tag] | None = None
+    tags: Tags | None = None
 
 
 class CollectionHistory(CollectionPath):

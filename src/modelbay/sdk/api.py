@@ -211,6 +211,13 @@ class Api(AccessCalls, AutomationsApi):
             _, project = self._project_path(None)
             parts = [project, parts[0]]
         ref = names.parse_ref("/".join(parts))
+        if isinstance(ref, names.RegistryRef) and parts[0].endswith(names.REGISTRY_SUFFIX):
+            # A project may end in -registry (W&B allows it): with no registry X readable,
+            # X-registry/name is that project's artifact, as the server resolves it.
+            try:
+                self._transport.call(ops.REGISTRY, rq.RegistryPath(registry=ref.registry))
+            except NotFoundError:
+                return names.ArtifactRef(names.check_project(parts[0]), parts[1], ref.selector)
         if isinstance(ref, (names.ArtifactRef, names.RegistryRef)):
             return ref
         raise InvalidInputError(f"{path!r} is not an artifact collection path")

@@ -390,6 +390,16 @@ class Artifact(ArtifactLineage):
             )
         return self._transport, self._version
 
+    @staticmethod
+    def _ref_of(version: e.Version) -> names.Ref:
+        """The reference of ``version``, built from its fields rather than parsed from its
+        name: a project may end in ``-registry``, and ``X-registry/name`` parses as
+        registry X."""
+        if version.link is not None:
+            link = version.link
+            return names.RegistryRef(link.registry, link.collection, link.version)
+        return names.ArtifactRef(version.project, version.name, version.version)
+
     # -- a logged version -----------------------------------------------------------------------
 
     @property
@@ -533,7 +543,7 @@ class Artifact(ArtifactLineage):
         return [ArtifactFile(**f.model_dump()) for f in self._files(transport)]
 
     def _files(self, transport: Transport) -> list[e.FileEntry]:
-        ref = names.parse_ref(self.qualified_name)
+        ref = self._ref_of(self._logged()[1])
         if isinstance(ref, names.RegistryRef):
             op: ops.Operation[Any, e.Files] = ops.COLLECTION_VERSION_FILES
         else:
@@ -662,7 +672,7 @@ class Artifact(ArtifactLineage):
         changed: dict[str, Any] = {k: v for k, v in current.items() if v != self._saved.get(k)}
         if not changed:
             return
-        ref = names.parse_ref(self.qualified_name)
+        ref = self._ref_of(self._logged()[1])
         if isinstance(ref, names.RegistryRef):
             version = transport.call(
                 ops.UPDATE_COLLECTION_VERSION,
@@ -720,7 +730,7 @@ class Artifact(ArtifactLineage):
     def unlink(self) -> None:
         """Remove this registry version from its collection (the source version stays)."""
         transport, _ = self._logged()
-        ref = names.parse_ref(self.qualified_name)
+        ref = self._ref_of(self._logged()[1])
         if not isinstance(ref, names.RegistryRef):
             raise InvalidInputError(
                 f"{ref} is not a registry version: unlink takes 'registry-registry/name:vN'"
@@ -748,7 +758,7 @@ class Artifact(ArtifactLineage):
                 "delete_aliases=True to delete it with them",
                 {"aliases": held},
             )
-        ref = names.parse_ref(self.qualified_name)
+        ref = self._ref_of(self._logged()[1])
         if isinstance(ref, names.RegistryRef):
             raise ConflictError(f"{ref} is a registry version: unlink it instead of deleting")
         path = rq.ArtifactVersionPath(project=ref.project, name=ref.name, selector=ref.selector)

@@ -83,7 +83,8 @@ def init(
 
     ``entity`` and ``group`` are kept with the run (see the module docstring). Each
     argument left out is read from ``MODELBAY_<NAME>`` or W&B's ``WANDB_<NAME>``
-    (``PROJECT``, ``ENTITY``, ``RUN_GROUP``, ``JOB_TYPE``, ``MODE``, ``RUN_ID``, ``RESUME``).
+    (``PROJECT``, ``ENTITY``, ``RUN_GROUP``, ``JOB_TYPE``, ``MODE``, ``RUN_ID``, ``RESUME``,
+    ``NAME``, ``NOTES``, and ``TAGS`` as a comma-separated list).
     ``reinit`` as in W&B: by default a new ``init`` finishes the current run;
     ``"create_new"`` leaves it running and does not make the new run current;
     ``"return_previous"`` returns the current run. ``save_code``, ``anonymous``,
@@ -139,6 +140,10 @@ def init(
     if id is not None:
         names.check_name(id, "run id")
     job_type = job_type or _env("JOB_TYPE")
+    name = name if name is not None else _env("NAME")
+    notes = notes if notes is not None else _env("NOTES")
+    if tags is None and _env("TAGS"):
+        tags = [t.strip() for t in (_env("TAGS") or "").split(",") if t.strip()]
     fields: Info = {
         "name": names.check_label(name, "run name") if name is not None else None,
         "config": _filter_config(_flatten_config(config), config_include_keys, config_exclude_keys),

@@ -15,6 +15,7 @@ names the role needed. Listings filter in their queries with
 from __future__ import annotations
 
 import fnmatch
+import shlex
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -223,7 +224,7 @@ def require_alias_change(
     role = registry_role(conn, principal, registry)
     if role is not None and role >= Role.ADMIN:
         return
-    command = f'modelbay promote {ref} {alias} --reason "..."'
+    command = f'modelbay promote {shlex.quote(ref)} {shlex.quote(alias)} --reason "..."'
     raise PermissionDeniedError(
         f"alias {alias!r} is protected in registry {registry['name']!r}: only its admins "
         f"add, move or remove it; request it with `{command}`",

@@ -312,6 +312,7 @@ class ArtifactService:
             PermissionDeniedError: the principal is a restricted viewer.
         """
         with self.db.read() as conn:
+            ref = project_or_registry(conn, ref)
             access.require_ref(conn, principal, ref, Role.VIEWER)
             return store.files_of(conn, locate(conn, ref).version_id)
 

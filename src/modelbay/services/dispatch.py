@@ -28,8 +28,11 @@ def invoke(
         ModelbayError: whatever the service raises.
     """
     if op.access is Access.ADMIN and not principal.is_admin:
+        # The summary is a sentence ("Create a user ...") or a noun phrase ("The
+        # organization's audit log ..."), so it follows the operation's name.
         raise PermissionDeniedError(
-            f"only organization admins may {op.summary[0].lower()}{op.summary[1:].rstrip('.')}"
+            f"only organization admins may call {op.name!r}: {op.summary}",
+            {"operation": op.name, "needed_role": "organization admin"},
         )
     group, method = op.service.split(".")
     result = getattr(getattr(services, group), method)(principal, **request.service_args())

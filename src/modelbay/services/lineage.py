@@ -10,7 +10,7 @@ from modelbay import names
 from modelbay.errors import InvalidInputError, NotFoundError
 from modelbay.names import Ref
 from modelbay.services import access
-from modelbay.services.core import Info, Principal, locate, version_info
+from modelbay.services.core import Info, Principal, locate, project_or_registry, version_info
 from modelbay.services.runs import run_info
 from modelbay.store import access as access_store
 from modelbay.store import artifacts as artifact_store
@@ -55,6 +55,7 @@ class LineageService:
             # Only what the principal may read is walked through and shown.
             readable = _Readable(conn, principal)
             if ref is not None:
+                ref = project_or_registry(conn, ref)
                 access.require_ref(conn, principal, ref)
                 start_version = locate(conn, ref).version_id
                 version_frontier.add(start_version)

@@ -618,6 +618,7 @@ class RegistryService:
             raise InvalidInputError("limit must be between 1 and 1000")
         with self.db.read() as conn:
             if ref is not None:
+                ref = project_or_registry(conn, ref)
                 access.require_ref(conn, principal, ref)
                 where = locate(conn, ref)
                 if where.link_id is not None:

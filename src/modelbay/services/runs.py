@@ -156,7 +156,7 @@ class RunService:
         if group is not None:
             names.check_label(group, "group")
         tag_list = names.check_tags(tags)
-        notes = names.check_description(notes)
+        notes = names.check_description(notes, "notes")
         if config is not None and not isinstance(config, dict):
             raise InvalidInputError("config must be an object")
         t = now()
@@ -296,7 +296,7 @@ class RunService:
             if value is not None and not isinstance(value, dict):
                 raise InvalidInputError(f"{field} must be an object")
         tag_list = names.check_tags(tags) if tags is not None else None
-        notes = names.check_description(notes)
+        notes = names.check_description(notes, "notes")
         defs = definitions.check(metric_defs) if metric_defs is not None else None
         t = now()
         with self.db.write() as conn:
@@ -587,7 +587,10 @@ def _metric_rows(
         elif type(time_) is not float:
             if type(time_) is not int:
                 raise InvalidInputError(f"invalid time {str(time_)[:40]!r}")
-            time_ = float(time_)
+            try:
+                time_ = float(time_)
+            except OverflowError:
+                raise InvalidInputError("time must be a finite number of seconds") from None
         if not math.isfinite(time_):
             raise InvalidInputError("time must be a finite number of seconds")
         if type(values) is not dict:

@@ -39,7 +39,7 @@ from modelbay.errors import InvalidInputError, NotFoundError
 from modelbay.names import ArtifactRef, Ref
 from modelbay.services import access
 from modelbay.services.blobs import BlobService
-from modelbay.services.core import Info, Principal, describe, locate
+from modelbay.services.core import Info, Principal, describe, locate, project_or_registry
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import runs as run_store
 from modelbay.store.database import Database
@@ -244,6 +244,7 @@ class TableService:
     # -- finding a table --------------------------------------------------------------------
 
     def _located(self, conn: Connection, principal: Principal, ref: Ref) -> tuple[Info, list[Info]]:
+        ref = project_or_registry(conn, ref)
         access.require_ref(conn, principal, ref, Role.VIEWER)
         where = locate(conn, ref)
         return describe(conn, where), artifact_store.files_of(conn, where.version_id)

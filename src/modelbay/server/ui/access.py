@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from modelbay.errors import InvalidInputError
 from modelbay.server.ui.registry import act, required
-from modelbay.server.ui.web import Posted, Svc, UIRoute, Who, render
+from modelbay.server.ui.web import Posted, Svc, UIRoute, Who, render, whole_number
 from modelbay.services import Principal, Services
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
@@ -181,16 +181,17 @@ def requests_action(request: Request, form: Posted, svc: Svc, who: Who) -> Respo
 
     def do() -> tuple[str, str | None]:
         text = required(form.get("request"), "a request")
-        if not text.isdigit():
+        number = whole_number(text)
+        if number is None:
             raise InvalidInputError(f"invalid request number {text[:20]!r}")
         comment = form.get("comment").strip() or None
         if action == "approve":
-            done = svc.promotions.approve(who, int(text), comment)
+            done = svc.promotions.approve(who, number, comment)
             if done["state"] == "approved":
                 return f"Approved: {done['alias']} is on {done['ref']}.", None
             return f"Approved request {done['id']}; it needs more approvals.", None
         if action == "reject":
-            done = svc.promotions.reject(who, int(text), comment)
+            done = svc.promotions.reject(who, number, comment)
             return f"Rejected request {done['id']}.", None
         raise InvalidInputError(f"unknown action {action[:40]!r}")
 

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
+from modelbay.contract.fields import Int64
 from modelbay.errors import InvalidInputError, ModelbayError
 from modelbay.server.ui.web import (
     PAGE_HEADERS,
@@ -21,6 +22,7 @@ from modelbay.server.ui.web import (
     redirect,
     render,
     session_of,
+    whole_number,
 )
 from modelbay.services import Principal, Services
 
@@ -67,16 +69,19 @@ def create_key(request: Request, form: Posted, svc: Svc, who: Who) -> Response:
     name = form.get("name").strip() or None
     days = form.get("expires").strip()
     try:
-        if days and not days.isdigit():
+        number = whole_number(days)
+        if days and number is None:
             raise InvalidInputError("choose an expiry from the list")
-        made = svc.auth.create_key(who, name=name, expires_in=int(days) * 86400 if days else None)
+        made = svc.auth.create_key(
+            who, name=name, expires_in=number * 86400 if number is not None else None
+        )
     except ModelbayError as exc:
         return _keys_page(request, svc, who, errors={"create": exc.message}, status=exc.status)
     return _keys_page(request, svc, who, created=made, status=201)
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke_key(request: Request, key_id: int, form: Posted, svc: Svc, who: Who) -> Response:
+def revoke_key(request: Request, key_id: Int64, form: Posted, svc: Svc, who: Who) -> Response:
     svc.auth.revoke_key(who, key_id)
     session_of(request).flash(f"Revoked key {key_id}: it works nowhere from now on.")
     return redirect("/keys" + ("?all=1" if form.get("all") == "1" else ""))

@@ -16,7 +16,16 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelbay.errors import InvalidInputError, ModelbayError
-from modelbay.server.ui.web import Posted, Svc, UIRoute, Who, redirect, render, session_of
+from modelbay.server.ui.web import (
+    Posted,
+    Svc,
+    UIRoute,
+    Who,
+    redirect,
+    render,
+    session_of,
+    whole_number,
+)
 from modelbay.services import Principal, Services
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
@@ -68,7 +77,7 @@ def automation_page(
 ) -> Response:
     info = svc.automations.get(who, name)
     before_text = request.query_params.get("before", "")
-    before = int(before_text) if before_text.isdigit() else None
+    before = whole_number(before_text)
     found = svc.automations.deliveries(who, name, DELIVERIES + 1, before)
     more = len(found) > DELIVERIES
     found = found[:DELIVERIES]
@@ -113,8 +122,9 @@ def _act(svc: Services, who: Principal, name: str, action: str, delivery: str) -
         svc.automations.update(who, name, enabled=action == "enable")
         return f"{'Enabled' if action == 'enable' else 'Disabled'} {name}."
     if action == "replay":
-        if not delivery.isdigit():
+        number = whole_number(delivery)
+        if number is None:
             raise InvalidInputError("which delivery?")
-        svc.automations.replay(who, int(delivery))
+        svc.automations.replay(who, number)
         return f"Delivery {delivery} queued again, with the same webhook-id."
     raise InvalidInputError(f"unknown action {action[:40]!r}")

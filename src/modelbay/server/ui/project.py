@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from modelbay.server.ui.lineage import layout
 from modelbay.server.ui.summary import summary_rows
-from modelbay.server.ui.web import Svc, UIRoute, Who, render
+from modelbay.server.ui.web import Svc, UIRoute, Who, page_number, render
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
 PAGE_SIZE = 50
@@ -58,10 +58,7 @@ def project_page(request: Request, project: str, svc: Svc, who: Who) -> Response
         sort, metric = sort_text, None
     else:
         sort, metric, sort_text = "created", None, "created"
-    try:
-        page = max(1, int(params.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_number(params.get("page"))
     table = svc.views.project_runs(
         who,
         project,

@@ -12,7 +12,17 @@ from starlette.responses import Response
 
 from modelbay.errors import InvalidInputError, ModelbayError
 from modelbay.names import RegistryRef, check_name, registry_ref
-from modelbay.server.ui.web import Posted, Svc, UIRoute, Who, redirect, render, session_of
+from modelbay.server.ui.web import (
+    Posted,
+    Svc,
+    UIRoute,
+    Who,
+    page_number,
+    redirect,
+    render,
+    session_of,
+    whole_number,
+)
 from modelbay.services import Principal, Services
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
@@ -114,12 +124,9 @@ def collection_page(
 ) -> Response:
     params = request.query_params
     sort, metric, descending, sort_text = _sort_args(params.get("sort"), params.get("order"))
-    try:
-        page = max(1, int(params.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_number(params.get("page"))
     before_text = params.get("before", "")
-    before = int(before_text) if before_text.isdigit() else None
+    before = whole_number(before_text)
     metrics = "final" if params.get("metrics") == "final" else "step"
     info = svc.registry.get_collection(who, registry, collection)
     table = svc.views.collection_versions(

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from modelbay.contract.fields import INT64_MAX
 from modelbay.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -37,6 +38,9 @@ HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 MAX_FORM_BYTES = 4 << 20
+NUL = "\x00"
+#: The deepest page a listing shows: its offset stays within the databases' integers.
+MAX_PAGE = 1_000_000
 #: Scripts only from this origin (no inline script can run, whatever a page holds);
 #: 'unsafe-eval' because Plotly's WebGL traces (parcoords) compile shaders with Function().
 CSP = (
@@ -140,7 +144,7 @@ async def checked_form(request: Request) -> Form:
 
     Raises:
         PermissionDeniedError: a missing or wrong CSRF token (nothing is changed).
-        InvalidInputError: not a URL-encoded form.
+        InvalidInputError: not a URL-encoded form, or a field holding NUL.
         PayloadTooLargeError: more than 4 MiB.
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -157,6 +161,14 @@ async def checked_form(request: Request) -> Form:
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInputError(f"malformed form: {exc}") from exc
+    for key, value in pairs:
+        # The API's request models refuse NUL; a form reaches the services without them,
+        # and PostgreSQL cannot store it (a 500 there, kept as is by SQLite).
+        if NUL in key or NUL in value:
+            raise InvalidInputError(
+                f"form field {key.replace(NUL, '')!r} must not contain NUL characters",
+                {"field": key.replace(NUL, "")},
+            )
     form = Form(pairs)
     if not session_of(request).check_csrf(form.get("csrf_token") or None):
         raise PermissionDeniedError(
@@ -164,6 +176,36 @@ async def checked_form(request: Request) -> Form:
             {"reason": "csrf"},
         )
     return form
+
+
+def whole_number(text: str) -> int | None:
+    """``text`` as a number a database BIGINT holds (``0``, ``17``), or None: a sign, other
+    Unicode digits (``"²".isdigit()``) or a number past 64 bits is not one."""
+    if not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value <= INT64_MAX else None
+
+
+def page_number(text: str | None) -> int:
+    """A listing's ``page`` query parameter: 1 when absent or not a number, at most
+    :data:`MAX_PAGE`."""
+    return min(max(1, whole_number(text or "") or 1), MAX_PAGE)
+
+
+def refuse_nul_in_query(request: Request) -> None:
+    """A query parameter holding NUL is refused, as the API's request models do (PostgreSQL
+    cannot compare with it: a search or audit filter was a 500 there).
+
+    Raises:
+        InvalidInputError: a key or value holds NUL.
+    """
+    for key, value in request.query_params.multi_items():
+        if NUL in key or NUL in value:
+            raise InvalidInputError(
+                f"query parameter {key.replace(NUL, '')!r} must not contain NUL characters",
+                {"field": key.replace(NUL, "")},
+            )
 
 
 Who = Annotated[Principal, Depends(principal)]
@@ -243,6 +285,7 @@ class UIRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             try:
+                refuse_nul_in_query(request)
                 response = await handler(request)
             except LoginRequired:
                 response = login_redirect(request)
@@ -270,6 +313,7 @@ class DataRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
+            refuse_nul_in_query(request)
             return save_session(request, await handler(request))
 
         return handle
