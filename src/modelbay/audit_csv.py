@@ -13,16 +13,25 @@ from typing import Any
 CSV_COLUMNS = ("id", "time", "actor", "action", "subject", "before", "after")
 
 
+#: What a spreadsheet reads as the start of a formula in a cell (OWASP's CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_row(event: Mapping[str, Any]) -> tuple[Any, ...]:
     """One event as a row of :data:`CSV_COLUMNS`: the time in ISO 8601 UTC, ``before`` and
-    ``after`` as JSON (empty when none)."""
+    ``after`` as JSON (empty when none). A text cell that a spreadsheet would run as a
+    formula (a name chosen to start with ``=``) starts with ``'`` instead, as OWASP advises."""
     before, after = event["before"], event["after"]
     return (
         event["id"],
         datetime.fromtimestamp(event["time"], UTC).isoformat(),
-        event["actor"],
+        _inert(event["actor"]),
         event["action"],
-        event["subject"],
+        _inert(event["subject"]),
         "" if before is None else json.dumps(before, sort_keys=True),
         "" if after is None else json.dumps(after, sort_keys=True),
     )
+
+
+def _inert(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_START) else text

@@ -89,3 +89,22 @@ def test_the_export_holds_every_event_past_one_page(server: ServerProcess) -> No
     assert len(ids) == 2 * (EXPORT_PAGE // 2 + 5) + 1 == len(set(ids))
     assert ids == sorted(ids, reverse=True)
     assert exported[-1]["action"] == "team.created"
+
+
+def test_a_cell_a_spreadsheet_would_run_is_made_inert() -> None:
+    from modelbay.audit_csv import csv_row
+
+    event = {
+        "id": 7,
+        "time": 0.0,
+        "actor": "@admin",
+        "action": "collection.created",
+        "subject": '=HYPERLINK("http://x","y")',
+        "before": None,
+        "after": {"name": "-1+1"},
+    }
+    row = csv_row(event)
+    assert row[2] == "'@admin" and row[4] == '\'=HYPERLINK("http://x","y")'
+    assert row[6] == '{"name": "-1+1"}'  # JSON cells start with "{": left as they are
+    plain = csv_row({**event, "actor": "ann", "subject": "model-registry/m"})
+    assert plain[2] == "ann" and plain[4] == "model-registry/m"
