@@ -418,3 +418,46 @@ def test_concurrent_approvals_of_one_alias_are_one_move_and_conflicts(world: Wor
         assert sorted(outcomes) == ["approved", "conflict", "conflict"], (round_, outcomes)
         # Back to v0 for the next round (an admin's own move).
         svc.registry.set_alias(world.admin, "model", "c", "production", "v0")
+
+
+def test_a_refused_removal_says_whom_to_ask_not_how_to_request(world: World) -> None:
+    """A promotion request can only point an alias at a version: removing an alias,
+    unlinking or renaming what holds it is refused with whom to ask instead."""
+    svc = world.services
+    member, _ = protected_world(world)
+    for change in (
+        lambda: svc.registry.remove_alias(member, "model", "c", "production"),
+        lambda: svc.registry.unlink(member, RegistryRef("model", "c", "v0")),
+        lambda: svc.artifacts.update(member, RegistryRef("model", "c", "v0"), aliases=[]),
+        lambda: svc.lifecycle.rename_collection(member, "model", "c", "c2"),
+    ):
+        with pytest.raises(PermissionDeniedError) as refused:
+            change()
+        assert "promote" not in str(refused.value) and "ask an admin" in str(refused.value)
+        assert "request" not in refused.value.details
+    with pytest.raises(PermissionDeniedError) as moving:
+        svc.registry.set_alias(member, "model", "c", "production", "v1")
+    assert "request" in moving.value.details
+
+
+def test_a_promotion_request_needs_a_reason_and_is_not_made_twice(world: World) -> None:
+    from modelbay.errors import InvalidInputError
+
+    svc = world.services
+    member, approver = protected_world(world)
+    ref = RegistryRef("model", "c", "v1")
+    with pytest.raises(InvalidInputError, match="needs a reason"):
+        svc.promotions.request(member, ref, "production")
+    with pytest.raises(InvalidInputError, match="needs a reason"):
+        svc.promotions.request(member, ref, "production", "  ")
+    first = svc.promotions.request(member, ref, "production", "beats v0")
+    again = svc.promotions.request(member, ref, "production", "asked twice")
+    assert again["id"] == first["id"] and again["reason"] == "beats v0"
+    pending = svc.promotions.list_requests(approver, "model", state="pending")
+    assert [r["id"] for r in pending] == [first["id"]]
+    # The version holding the alias already: nothing to request.
+    with pytest.raises(ConflictError, match="already"):
+        svc.promotions.request(member, RegistryRef("model", "c", "v0"), "production", "why")
+    # An admin's own promote needs no reason.
+    done = svc.promotions.request(approver, ref, "production")
+    assert done["state"] == "approved" and done["reason"] == ""

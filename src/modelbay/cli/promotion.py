@@ -39,9 +39,11 @@ def promote(
     ],
     alias: Annotated[str, typer.Argument(help="The alias, e.g. production.", metavar="ALIAS")],
     reason: Annotated[
-        str,
-        typer.Option("--reason", metavar="TEXT", help="Why; the reviewers read it."),
-    ],
+        str | None,
+        typer.Option(
+            "--reason", metavar="TEXT", help="Why; the reviewers read it (a request needs one)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Point ALIAS at REF, or ask the registry's admins to.

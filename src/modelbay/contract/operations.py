@@ -395,7 +395,7 @@ UNPROTECT_ALIAS = Operation(
 PROMOTE = Operation(
     "promote", "POST", COLLECTION + "/versions/{selector}/promotions", r.PromotionCreate,
     e.Promotion, service="promotions.request", access=USER, role=Role.MEMBER,
-    errors=(403, 404), status=201, tag="promotions",
+    errors=(403, 404, 409), status=201, tag="promotions",
     summary="Ask for a protected alias on a version (an admin's own request just moves it).",
 )
 PROMOTIONS = Operation(

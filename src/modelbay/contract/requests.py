@@ -483,7 +483,8 @@ class ProtectedAlias(Request):
 
 class PromotionCreate(CollectionVersionPath):
     alias: Text
-    reason: Text = Field(max_length=4000)
+    #: Needed when the promotion is a request (a protected alias, not the registry's admin).
+    reason: Text | None = Field(default=None, max_length=4000)
 
     def service_args(self) -> dict[str, Any]:
         return {"ref": self.to_ref(), "alias": self.alias, "reason": self.reason}

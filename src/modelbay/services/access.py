@@ -211,12 +211,15 @@ def require_alias_change(
     alias: str,
     *,
     ref: str,
+    moving: bool = True,
 ) -> None:
     """A change of ``alias`` in ``registry``: protected aliases need the registry's admin.
+    ``moving``: the change points the alias at ``ref`` (a promotion request can ask for
+    that); otherwise it removes the alias, or unlinks, renames or deletes what holds it.
 
     Raises:
         PermissionDeniedError: the alias is protected and the principal is not a registry
-            admin; the message says how to request it.
+            admin; the message says how to request the move, or whom to ask otherwise.
     """
     pattern = protected_pattern(conn, registry["id"], alias)
     if pattern is None:
@@ -224,17 +227,18 @@ def require_alias_change(
     role = registry_role(conn, principal, registry)
     if role is not None and role >= Role.ADMIN:
         return
+    details = {
+        "registry": registry["name"],
+        "alias": alias,
+        "protected": pattern,
+        "needed_role": Role.ADMIN.label,
+    }
+    said = f"alias {alias!r} is protected in registry {registry['name']!r}: only its admins add, move or remove it"
+    if not moving:
+        raise PermissionDeniedError(f"{said}; ask an admin of the registry", details)
     command = f'modelbay promote {shlex.quote(ref)} {shlex.quote(alias)} --reason "..."'
     raise PermissionDeniedError(
-        f"alias {alias!r} is protected in registry {registry['name']!r}: only its admins "
-        f"add, move or remove it; request it with `{command}`",
-        {
-            "registry": registry["name"],
-            "alias": alias,
-            "protected": pattern,
-            "needed_role": Role.ADMIN.label,
-            "request": command,
-        },
+        f"{said}; request it with `{command}`", {**details, "request": command}
     )
 
 

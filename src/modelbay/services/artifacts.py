@@ -385,7 +385,9 @@ class ArtifactService:
                 registry = registry_store.get_registry(conn, ref.registry)
                 assert registry is not None
                 for alias in alias_list.symmetric_difference(set(info["aliases"]) - {LATEST}):
-                    access.require_alias_change(conn, principal, registry, alias, ref=subject)
+                    access.require_alias_change(
+                        conn, principal, registry, alias, ref=subject, moving=alias in alias_list
+                    )
             changes: dict[str, Any] = {}
             before: dict[str, Any] = {}
             if new_description is not UNSET and new_description != info["description"]:

@@ -237,7 +237,9 @@ class LifecycleService:
             reg, row = self._collection(conn, principal, registry, collection, Role.ADMIN)
             subject = names.registry_ref(reg["name"], row["name"])
             for alias in self._protected_held(conn, reg, row["id"]):
-                access.require_alias_change(conn, principal, reg, alias, ref=subject)
+                access.require_alias_change(
+                    conn, principal, reg, alias, ref=subject, moving=False
+                )
             count = registry_store.link_count(conn, row["id"])
             removed = store.delete_collection(conn, row["id"])
             record(
@@ -266,7 +268,9 @@ class LifecycleService:
             reg, row = self._collection(conn, principal, registry, collection, Role.MEMBER)
             subject = names.registry_ref(reg["name"], row["name"])
             for alias in self._protected_held(conn, reg, row["id"]):
-                access.require_alias_change(conn, principal, reg, alias, ref=subject)
+                access.require_alias_change(
+                    conn, principal, reg, alias, ref=subject, moving=False
+                )
             if target != row["name"]:
                 if registry_store.get_collection(conn, reg["id"], target) is not None:
                     raise AlreadyExistsError(

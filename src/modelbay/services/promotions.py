@@ -48,22 +48,26 @@ class PromotionService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def request(self, principal: Principal, ref: RegistryRef, alias: str, reason: str) -> Info:
+    def request(
+        self, principal: Principal, ref: RegistryRef, alias: str, reason: str | None = None
+    ) -> Info:
         """Ask that ``alias`` point at the registry version ``ref``.
 
         When the principal may move the alias themselves (a registry admin, or an alias that
         is not protected) it just moves, and the answer is an approved request with no
-        reviews; otherwise the request waits for the registry's admins.
+        reviews; otherwise the request waits for the registry's admins, and needs a reason.
+        Asking again for what one's pending request asks returns that request.
 
         Raises:
-            InvalidInputError: a missing reason, or a bad alias.
+            InvalidInputError: a request without a reason, or a bad alias.
             NotFoundError: no such version the principal may read.
             PermissionDeniedError: the principal is not a member of the registry.
+            ConflictError: the version holds the alias already (nothing to request).
         """
         if not isinstance(ref, RegistryRef):
             raise InvalidInputError(f"{ref} is not a registry version: promote takes one")
         alias = names.check_alias(alias)
-        text = _check_text(reason, "reason", required=True)
+        text = _check_text(reason, "reason", required=False)
         t = now()
         with self.db.write() as conn:
             registry = access.require_registry(conn, principal, ref.registry, Role.MEMBER)
@@ -75,6 +79,10 @@ class PromotionService:
             protected = access.protected_pattern(conn, registry["id"], alias) is not None
             holder = registry_store.alias_holder(conn, where.collection_id, alias)
             direct = not protected or (role is not None and role >= Role.ADMIN)
+            if not direct:
+                asked = self._pending_same(conn, principal, where, alias, row, holder, text)
+                if asked is not None:
+                    return self._info(conn, asked)
             request_id = store.insert_request(
                 conn,
                 registry_id=registry["id"],
@@ -83,7 +91,7 @@ class PromotionService:
                 link_index=row["link_index"],
                 alias=alias,
                 holder_link_id=holder[0] if holder else None,
-                reason=text,
+                reason=text or "",
                 user_id=principal.user_id,
                 state=APPROVED if direct else PENDING,
                 created_at=t,
@@ -102,6 +110,38 @@ class PromotionService:
                     after={"alias": alias, "request": request_id, "reason": text},
                 )
             return self._info(conn, request_id)
+
+    @staticmethod
+    def _pending_same(
+        conn: Connection,
+        principal: Principal,
+        where: Located,
+        alias: str,
+        row: dict[str, Any],
+        holder: tuple[int, int] | None,
+        reason: str | None,
+    ) -> int | None:
+        """Check a request about to be made: the id of the caller's pending request for the
+        same move, if any (asked again: the same request).
+
+        Raises:
+            ConflictError: the version holds the alias already.
+            InvalidInputError: no reason given.
+        """
+        assert where.link_id is not None and where.collection_id is not None
+        if holder is not None and holder[0] == where.link_id:
+            raise ConflictError(
+                f"v{row['link_index']} holds {alias!r} already: there is nothing to request",
+                {"alias": alias, "version": f"v{row['link_index']}"},
+            )
+        if reason is None or not reason.strip():
+            raise InvalidInputError(
+                f"alias {alias!r} is protected: a request for it needs a reason (--reason), "
+                "which the registry's admins read"
+            )
+        return store.pending_request_of(
+            conn, where.collection_id, alias, link_id=where.link_id, user_id=principal.user_id
+        )
 
     def list_requests(
         self,

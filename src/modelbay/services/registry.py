@@ -485,7 +485,9 @@ class RegistryService:
             assert row is not None
             aliases = store.aliases_of_links(conn, [where.link_id])[where.link_id]
             for alias in aliases:
-                access.require_alias_change(conn, principal, reg, alias, ref=str(ref))
+                access.require_alias_change(
+                    conn, principal, reg, alias, ref=str(ref), moving=False
+                )
             store.delete_link(conn, where.link_id)
             t = now()
             access_store.stale_requests_for_link(conn, where.collection_id, where.link_id, t)
@@ -556,7 +558,7 @@ class RegistryService:
         )
         with self.db.write() as conn:
             reg = access.require_registry(conn, principal, ref.registry, Role.MEMBER)
-            access.require_alias_change(conn, principal, reg, alias, ref=str(ref))
+            access.require_alias_change(conn, principal, reg, alias, ref=str(ref), moving=False)
             unset_link_alias(conn, principal, locate(conn, ref), alias)
 
     def list_versions(

@@ -376,6 +376,22 @@ def insert_request(conn: Connection, **values: Any) -> int:
     return inserted_id(conn.execute(promotion_requests.insert().values(**values)))
 
 
+def pending_request_of(
+    conn: Connection, collection_id: int, alias: str, *, link_id: int, user_id: int
+) -> int | None:
+    """The id of ``user_id``'s pending request for ``alias`` on ``link_id``, if any."""
+    r = promotion_requests.c
+    return conn.execute(
+        sa.select(r.id).where(
+            r.collection_id == collection_id,
+            r.alias == alias,
+            r.state == "pending",
+            r.link_id == link_id,
+            r.user_id == user_id,
+        )
+    ).scalar()
+
+
 def get_request(conn: Connection, request_id: int, *, lock: bool = False) -> dict[str, Any] | None:
     stmt = (
         sa.select(*_REQUEST_COLUMNS)

@@ -187,7 +187,7 @@ def version_action(
             return f"{verb} {linked['link']['ref']}.", ref_url(linked)
         if action == "promote" and link:
             alias = required(form.get("alias"), "an alias")
-            reason = required(form.get("reason"), "a reason")
+            reason = (form.get("reason") or "").strip() or None  # a request needs one
             done = svc.promotions.request(
                 who,
                 RegistryRef(link["registry"], link["collection"], link["version"]),
