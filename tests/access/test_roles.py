@@ -461,3 +461,49 @@ def test_a_promotion_request_needs_a_reason_and_is_not_made_twice(world: World) 
     # An admin's own promote needs no reason.
     done = svc.promotions.request(approver, ref, "production")
     assert done["state"] == "approved" and done["reason"] == ""
+
+
+def test_an_approval_and_an_admins_alias_moves_at_once_never_deadlock(world: World) -> None:
+    """An approval locks the collection, its request, then the alias; an admin's move or
+    removal of the alias locked the alias and then the pending requests (to mark them
+    stale). Every change of a collection's aliases now takes the collection's lock first."""
+    import threading
+
+    svc = world.services
+    member, approver = protected_world(world)
+    world.commit(world.admin, "proj", "three")
+    world.link("v2")
+    for round_ in range(6):
+        request = svc.promotions.request(
+            member, RegistryRef("model", "c", "v1"), "production", f"round {round_}"
+        )
+        outcomes: list[str] = []
+        barrier = threading.Barrier(3)
+
+        def run(
+            name: str,
+            change: Any,
+            barrier: threading.Barrier = barrier,
+            outcomes: list[str] = outcomes,
+        ) -> None:
+            barrier.wait()
+            try:
+                change()
+                outcomes.append(f"{name} ok")
+            except (ConflictError, NotFoundError):
+                outcomes.append(f"{name} refused")
+            except Exception as exc:  # noqa: BLE001 - the failure this test is about
+                outcomes.append(f"{name} {type(exc).__name__}: {exc}")
+
+        changes = [
+            ("approve", lambda rid=request["id"]: svc.promotions.approve(approver, rid)),
+            ("move", lambda: svc.registry.set_alias(world.admin, "model", "c", "production", "v2")),
+            ("remove", lambda: svc.registry.remove_alias(world.admin, "model", "c", "production")),
+        ]
+        threads = [threading.Thread(target=run, args=change) for change in changes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert all(o.endswith((" ok", " refused")) for o in outcomes), (round_, outcomes)
+        svc.registry.set_alias(world.admin, "model", "c", "production", "v0")

@@ -382,6 +382,8 @@ class ArtifactService:
             info = describe(conn, where)
             subject = info["link"]["ref"] if "link" in info else info["ref"]
             if alias_list is not None and isinstance(ref, RegistryRef):
+                assert where.collection_id is not None
+                registry_store.lock_collection(conn, where.collection_id)  # before any write
                 registry = registry_store.get_registry(conn, ref.registry)
                 assert registry is not None
                 for alias in alias_list.symmetric_difference(set(info["aliases"]) - {LATEST}):

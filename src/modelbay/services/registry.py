@@ -481,6 +481,7 @@ class RegistryService:
             reg = access.require_registry(conn, principal, ref.registry, Role.MEMBER)
             where = locate(conn, ref)
             assert where.link_id is not None and where.collection_id is not None
+            store.lock_collection(conn, where.collection_id)
             row = store.link_row(conn, where.link_id)
             assert row is not None
             aliases = store.aliases_of_links(conn, [where.link_id])[where.link_id]
@@ -538,6 +539,8 @@ class RegistryService:
             reg = access.require_registry(conn, principal, ref.registry, Role.MEMBER)
             access.require_alias_change(conn, principal, reg, alias, ref=str(ref))
             where = locate(conn, ref)
+            assert where.collection_id is not None
+            store.lock_collection(conn, where.collection_id)
             set_link_alias(conn, principal, where, alias)
             return describe(conn, where)
 
@@ -559,7 +562,10 @@ class RegistryService:
         with self.db.write() as conn:
             reg = access.require_registry(conn, principal, ref.registry, Role.MEMBER)
             access.require_alias_change(conn, principal, reg, alias, ref=str(ref), moving=False)
-            unset_link_alias(conn, principal, locate(conn, ref), alias)
+            where = locate(conn, ref)
+            assert where.collection_id is not None
+            store.lock_collection(conn, where.collection_id)
+            unset_link_alias(conn, principal, where, alias)
 
     def list_versions(
         self,

@@ -217,6 +217,16 @@ def get_collection(
     return fetch_dict(conn, stmt, {"registry_id": registry_id, "name": name})
 
 
+def lock_collection(conn: Connection, collection_id: int) -> None:
+    """On PostgreSQL, lock a collection's row (SQLite's write transaction holds the whole
+    database). Every change of a collection's links or aliases takes it before any other
+    row, so that two changes never wait on each other's rows in opposite orders."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.select(collections.c.id).where(collections.c.id == collection_id).with_for_update()
+        )
+
+
 def list_collections(conn: Connection, registry_id: int, query: str | None) -> list[dict[str, Any]]:
     counts = (
         sa.select(
