@@ -12,7 +12,15 @@ from modelbay.store import artifacts as artifact_store
 from modelbay.store import registry as registry_store
 from modelbay.store.common import P
 from modelbay.store.database import Database
-from modelbay.store.prepared import Prepared, fetch_dict, fetch_dicts, fetch_row, fetch_value, run
+from modelbay.store.prepared import (
+    ForIds,
+    Prepared,
+    fetch_dict,
+    fetch_dicts,
+    fetch_row,
+    fetch_value,
+    run,
+)
 
 meta = sa.MetaData()
 things = sa.Table(
@@ -96,3 +104,27 @@ def test_alias_look_ups_use_the_alias_primary_key(tmp_path: object) -> None:
         "artifact_aliases" in step and "(artifact_id=? AND alias=?)" in step
         for step in artifact_plan
     ), artifact_plan
+
+
+NAMES_OF = ForIds(
+    things.c.id,
+    lambda listed: sa.select(things.c.id, things.c.name).where(listed, things.c.flag == P("flag")),
+)
+
+
+def test_a_statement_over_many_ids_is_one_statement_for_any_number(db: Database) -> None:
+    """ForIds passes the ids as one parameter: past SQLite's old 999-variable limit and
+    the former batches of 900, repeated and missing ids included, on both databases."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            things.insert(),
+            [
+                {"id": i, "name": f"n{i}", "doc": {}, "weight": 0.0, "flag": i % 2 == 0}
+                for i in range(1, 2501)
+            ],
+        )
+        wanted = [*range(1, 2501), 7, 7, 999_999]  # repeated, and one that is not there
+        rows = NAMES_OF.rows(conn, wanted, flag=True)
+        assert sorted(rows) == [(i, f"n{i}") for i in range(2, 2501, 2)]
+        assert NAMES_OF.rows(conn, [], flag=True) == []
+        assert NAMES_OF.rows(conn, [3], flag=False) == [(3, "n3")]

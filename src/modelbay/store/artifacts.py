@@ -17,7 +17,7 @@ from modelbay.store.common import (
     one_value,
     upsert,
 )
-from modelbay.store.prepared import Prepared, fetch_dict, fetch_rows
+from modelbay.store.prepared import ForIds, Prepared, fetch_dict, fetch_rows
 from modelbay.store.schema import (
     artifact_aliases,
     artifact_versions,
@@ -98,10 +98,11 @@ _FIND_BY_ALIAS = Prepared(
         artifact_aliases.c.alias == P("alias"),
     )
 )
-_ALIASES_OF = (
-    sa.select(artifact_aliases.c.version_id, artifact_aliases.c.alias)
-    .where(artifact_aliases.c.version_id.in_(P("ids", expanding=True)))
-    .order_by(artifact_aliases.c.alias)
+_ALIASES_OF = ForIds(
+    artifact_aliases.c.version_id,
+    lambda listed: sa.select(artifact_aliases.c.version_id, artifact_aliases.c.alias)
+    .where(listed)
+    .order_by(artifact_aliases.c.alias),
 )
 _ALIASES_OF_ONE = Prepared(
     sa.select(artifact_aliases.c.alias)
@@ -277,9 +278,8 @@ def aliases_of(conn: Connection, version_ids: Iterable[int]) -> dict[int, list[s
     if len(ids) == 1:
         return {ids[0]: [alias for (alias,) in fetch_rows(conn, _ALIASES_OF_ONE, {"vid": ids[0]})]}
     out: dict[int, list[str]] = {i: [] for i in ids}
-    for start in range(0, len(ids), 900):
-        for version_id, alias in conn.execute(_ALIASES_OF, {"ids": ids[start : start + 900]}):
-            out[version_id].append(alias)
+    for version_id, alias in _ALIASES_OF.rows(conn, ids) if ids else ():
+        out[version_id].append(alias)
     return out
 
 

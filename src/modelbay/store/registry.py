@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from modelbay.store.artifacts import VERSION_COLUMNS, VERSION_FROM
 from modelbay.store.common import P, dict_rows, insert_ignore, inserted_id, locking, one_value
 from modelbay.store.prepared import (
+    ForIds,
     Prepared,
     fetch_dict,
     fetch_dicts,
@@ -120,10 +121,11 @@ _LINKS_PAGE_SELECT = (
 )
 _LINKS_PAGE = Prepared(_LINKS_PAGE_SELECT)
 _LINKS_PAGE_BELOW = Prepared(_LINKS_PAGE_SELECT.where(links.c.version < P("below")))
-_ALIASES_OF_LINKS = (
-    sa.select(collection_aliases.c.link_id, collection_aliases.c.alias)
-    .where(collection_aliases.c.link_id.in_(P("ids", expanding=True)))
-    .order_by(collection_aliases.c.alias)
+_ALIASES_OF_LINKS = ForIds(
+    collection_aliases.c.link_id,
+    lambda listed: sa.select(collection_aliases.c.link_id, collection_aliases.c.alias)
+    .where(listed)
+    .order_by(collection_aliases.c.alias),
 )
 _ALIASES_OF_LINK = Prepared(
     sa.select(collection_aliases.c.alias)
@@ -369,9 +371,8 @@ def aliases_of_links(conn: Connection, link_ids: Iterable[int]) -> dict[int, lis
     if len(ids) == 1:
         return {ids[0]: [alias for (alias,) in fetch_rows(conn, _ALIASES_OF_LINK, {"lid": ids[0]})]}
     out: dict[int, list[str]] = {i: [] for i in ids}
-    for start in range(0, len(ids), 900):
-        for link_id, alias in conn.execute(_ALIASES_OF_LINKS, {"ids": ids[start : start + 900]}):
-            out[link_id].append(alias)
+    for link_id, alias in _ALIASES_OF_LINKS.rows(conn, ids) if ids else ():
+        out[link_id].append(alias)
     return out
 
 

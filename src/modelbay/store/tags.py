@@ -8,17 +8,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelbay.store.common import P, insert_ignore
-from modelbay.store.prepared import Prepared, fetch_rows
+from modelbay.store.prepared import ForIds, Prepared, fetch_rows
 from modelbay.store.schema import tags
 
 COLLECTION = "collection"
 VERSION = "artifact_version"
 
 
-_TAGS_OF = (
-    sa.select(tags.c.target_id, tags.c.tag)
-    .where(tags.c.kind == P("kind"), tags.c.target_id.in_(P("ids", expanding=True)))
-    .order_by(tags.c.tag)
+_TAGS_OF = ForIds(
+    tags.c.target_id,
+    lambda listed: sa.select(tags.c.target_id, tags.c.tag)
+    .where(tags.c.kind == P("kind"), listed)
+    .order_by(tags.c.tag),
 )
 
 
@@ -35,11 +36,11 @@ def tags_of(conn: Connection, kind: str, ids: Iterable[int]) -> dict[int, list[s
         rows = fetch_rows(conn, _TAGS_OF_ONE, {"kind": kind, "id": wanted[0]})
         return {wanted[0]: [tag for (tag,) in rows]}
     out: dict[int, list[str]] = {i: [] for i in wanted}
-    for start in range(0, len(wanted), 900):
-        for target_id, tag in conn.execute(
-            _TAGS_OF, {"kind": kind, "ids": wanted[start : start + 900]}
-        ):
-            out[target_id].append(tag)
+    if not wanted:
+        return out
+    rows = _TAGS_OF.rows(conn, wanted, kind=kind)
+    for target_id, tag in rows:
+        out[target_id].append(tag)
     return out
 
 
