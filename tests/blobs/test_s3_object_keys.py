@@ -10,6 +10,7 @@ name, with no key in their row) stay readable and collectable.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -152,9 +153,7 @@ def test_wrong_bytes_are_refused_and_nothing_can_commit_them(
         commit(services, me, data, how)
 
 
-def test_a_wrong_one_part_upload_is_refused_by_the_store(
-    services: Services, me: Principal
-) -> None:
+def test_a_wrong_one_part_upload_is_refused_by_the_store(services: Services, me: Principal) -> None:
     data = os.urandom(3000)
     session = plan(services, me, data)
     (part,) = session["parts"]
@@ -310,6 +309,77 @@ def test_a_large_blob_is_fetched_in_ranges_and_verified(
         assert sorted(p.name for p in out.iterdir()) == ["whole.bin"]
     finally:
         fetcher.close()
+
+
+def test_a_corrupt_byte_in_one_range_of_a_large_blob_is_caught(
+    services: Services, me: Principal, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranges are written at their offsets as they arrive and hashed in order behind them:
+    one wrong byte in a middle range fails the download, and nothing is left under the
+    file's name or beside it."""
+    from modelbay.sdk import presigned
+
+    monkeypatch.setattr(presigned, "RANGED_FROM", 1 << 20)
+    monkeypatch.setattr(presigned, "RANGE", 1 << 20)
+    data = os.urandom(6 << 20)
+    session = plan(services, me, data)
+    send(session, data)
+    services.blobs.complete(me, session["id"])
+    backend: Any = services.backend
+    bad = bytearray(data)
+    bad[(3 << 20) + 17] ^= 0x01
+    backend.client.put_object(
+        Bucket=backend.bucket, Key=f"mb/uploads/{session['id']}", Body=bytes(bad)
+    )
+    url = services.blobs.locations(me, [sha(data)])[sha(data)]["url"]
+    out = tmp_path / "out"
+    out.mkdir()
+    fetcher = presigned.Presigned()
+    try:
+        with pytest.raises(DigestMismatchError, match="sha256"):
+            fetcher.get(url, sha(data), out / "model.bin", None, len(data))
+    finally:
+        fetcher.close()
+    assert list(out.iterdir()) == []
+
+
+def test_a_large_blob_from_a_store_that_ignores_ranges_is_whole(tmp_path: Any) -> None:
+    """A store that answers every ranged GET with the whole object (200): each range takes
+    its own bytes of it, and the file is whole and verified."""
+    import http.server
+
+    from modelbay.sdk import presigned
+
+    data = os.urandom((3 << 20) + 5)
+
+    class Whole(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client stops reading
+                self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Whole)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fetcher = presigned.Presigned()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/object?X-Amz-Signature=x"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(presigned, "RANGED_FROM", 1 << 20)
+            mp.setattr(presigned, "RANGE", 1 << 20)
+            fetcher.get(url, sha(data), tmp_path / "whole.bin", None, len(data))
+        assert (tmp_path / "whole.bin").read_bytes() == data
+    finally:
+        fetcher.close()
+        server.shutdown()
+        server.server_close()
 
 
 def test_gc_keeps_the_object_of_a_session_left_completing_after_it_was_recorded(

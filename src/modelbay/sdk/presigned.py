@@ -1,28 +1,47 @@
 """Bytes to and from presigned object-store URLs (a server over an S3 blob store hands them
-out): sent and fetched with an HTTP client of their own, made on first use, that carries no
-modelbay credentials to the object store."""
+out): sent and fetched with HTTP clients of their own, made on first use, that carry no
+modelbay credentials to the object store.
+
+A large blob is fetched in ranges, several at once, each written at its offset as it
+arrives and the file hashed in order behind them (see streams.atomic_verified_ranges), as
+object-store clients fetch (one stream is slower than the store). The ranges come over
+``http.client`` connections kept per origin, read with ``readinto`` into one buffer per
+thread: no new bytes object per read, whose fresh pages cost more than the copy itself.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import ssl
 import threading
-from collections import deque
-from collections.abc import Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from modelbay.errors import NotFoundError, TransportError
-from modelbay.sdk.streams import Progress, atomic_verified_write, counted, read_range
+from modelbay.sdk.streams import (
+    Progress,
+    RangeWriter,
+    atomic_verified_ranges,
+    atomic_verified_write,
+    counted,
+    read_range,
+)
 
 Info = dict[str, Any]
 
-#: A blob at least this large is fetched in ranges of RANGE bytes, STREAMS at a time, as
-#: object-store clients do (one stream is slower than the store); the ranges are written and
-#: hashed in order, so no more than STREAMS of them are held in memory.
+#: A blob at least this large is fetched in ranges of RANGE bytes, STREAMS at a time.
 RANGED_FROM = 32 << 20
 RANGE = 8 << 20
 STREAMS = 8
+#: Ranges being fetched at once by one process, whatever the number of large blobs.
+MAX_RANGES = 32
+#: Bytes read from a range's response at a time.
+READ_BYTES = 1 << 20
+CONNECT_SECONDS = 10.0
+READ_SECONDS = 300.0
 
 
 class Presigned:
@@ -31,6 +50,9 @@ class Presigned:
     def __init__(self) -> None:
         self._client: Any = None
         self._lock = threading.Lock()
+        self._connections = _Connections()
+        self._ranges = threading.BoundedSemaphore(MAX_RANGES)
+        self._local = threading.local()
 
     def _pool(self) -> Any:
         with self._lock:
@@ -80,53 +102,79 @@ class Presigned:
             DigestMismatchError: the bytes do not hash to ``digest``.
         """
         if size is not None and size >= RANGED_FROM:
-            chunks = self._ranges(url, digest, size)
-            try:
-                atomic_verified_write(dest, digest, counted(chunks, progress), size)
-            finally:
-                chunks.close()
+            atomic_verified_ranges(
+                dest,
+                digest,
+                size,
+                lambda start, length, write: self._range(url, digest, start, length, write),
+                range_size=RANGE,
+                streams=STREAMS,
+                progress=progress,
+            )
             return
         with self._fetching(url, digest) as resp:
             atomic_verified_write(dest, digest, counted(response_body(resp), progress), size)
 
-    def _ranges(self, url: str, digest: str, size: int) -> Generator[bytes, None, None]:
-        """The first ``size`` bytes at ``url``, fetched in ranges several at a time and
-        yielded in order (fewer when the object is shorter; the caller's check sees it)."""
-        starts = iter(range(0, size, RANGE))
-        with ThreadPoolExecutor(STREAMS) as pool:
-            pending: deque[Future[bytes]] = deque()
+    def _range(self, url: str, digest: str, start: int, length: int, write: RangeWriter) -> None:
+        """Bytes ``[start, start + length)`` of the object at ``url`` to ``write``; fewer
+        when the object ends sooner (the caller's size check sees it)."""
+        origin = urlsplit(url)
+        target = origin.path + (f"?{origin.query}" if origin.query else "")
+        headers = {"Range": f"bytes={start}-{start + length - 1}"}
+        with self._ranges:
+            for attempt in (1, 2):
+                conn, reused = self._connections.take(origin)
+                try:
+                    conn.request("GET", target, headers=headers)
+                    resp = conn.getresponse()
+                    break
+                except (http.client.HTTPException, OSError) as exc:
+                    conn.close()
+                    if not (reused and attempt == 1):  # else: the store closed an idle one
+                        raise TransportError(
+                            f"download from the object store failed: {exc}"
+                        ) from exc
             try:
-                for start in starts:
-                    pending.append(pool.submit(self._range, url, digest, start, size))
-                    if len(pending) == STREAMS:
-                        break
-                while pending:
-                    data = pending.popleft().result()
-                    if (later := next(starts, None)) is not None:
-                        pending.append(pool.submit(self._range, url, digest, later, size))
-                    yield data
-            finally:
-                for future in pending:
-                    future.cancel()
+                whole = self._read_range(resp, digest, start, length, write)
+            except (http.client.HTTPException, OSError) as exc:
+                conn.close()
+                raise TransportError(f"download from the object store failed: {exc}") from exc
+            except BaseException:
+                conn.close()
+                raise
+            if whole:
+                self._connections.give(origin, conn)
+            else:
+                conn.close()
 
-    def _range(self, url: str, digest: str, start: int, size: int) -> bytes:
-        """Bytes ``[start, start + RANGE)`` of the object at ``url``, none past ``size``."""
-        import httpx
-
-        end = min(start + RANGE, size) - 1
-        try:
-            resp = self._pool().get(url, headers={"Range": f"bytes={start}-{end}"})
-        except httpx.HTTPError as exc:
-            raise TransportError(f"download from the object store failed: {exc}") from exc
-        if resp.status_code == 416:
-            return b""  # the object ends before this range: the digest check says so
-        if resp.status_code == 404:
+    def _read_range(
+        self, resp: Any, digest: str, start: int, length: int, write: RangeWriter
+    ) -> bool:
+        """Hand a range's response body to ``write``; whether it was read to its end (the
+        connection can serve another request)."""
+        if resp.status == 416:
+            resp.read()
+            return resp.isclosed()  # type: ignore[no-any-return] # the object ends before
+        if resp.status == 404:
             raise _lost(digest)
-        if not resp.is_success:
-            raise TransportError(f"the object store refused a download (HTTP {resp.status_code})")
+        if resp.status not in (200, 206):
+            raise TransportError(f"the object store refused a download (HTTP {resp.status})")
+        buf = self._buffer()
         # A store that ignores ranges answers 200 with the whole object: take this range.
-        data = resp.content if resp.status_code == 206 else resp.content[start : end + 1]
-        return bytes(data[: end + 1 - start])
+        skip = start if resp.status == 200 else 0
+        while skip and (n := resp.readinto(buf[: min(len(buf), skip)])):
+            skip -= n
+        offset, remaining = start, length
+        while remaining and (n := resp.readinto(buf[: min(len(buf), remaining)])):
+            write(offset, buf[:n])
+            offset, remaining = offset + n, remaining - n
+        return resp.isclosed()  # type: ignore[no-any-return]
+
+    def _buffer(self) -> memoryview:
+        buf: memoryview | None = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = self._local.buf = memoryview(bytearray(READ_BYTES))
+        return buf
 
     def read(self, url: str, digest: str, size: int) -> bytes:
         """The bytes of the small blob at ``url``, *unverified*: the caller checks them. No
@@ -166,6 +214,61 @@ class Presigned:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+        self._connections.close()
+
+
+class _Connections:
+    """Kept-alive ``http.client`` connections to object stores, by origin."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+
+    def take(self, origin: SplitResult) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection to ``origin`` (an idle one if any: then True)."""
+        key = (origin.scheme, origin.netloc)
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle:
+                return idle.pop(), True
+        host, port = origin.hostname or "", origin.port
+        conn: http.client.HTTPConnection
+        if origin.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                host, port, timeout=CONNECT_SECONDS, context=self._tls()
+            )
+        elif origin.scheme == "http":
+            conn = http.client.HTTPConnection(host, port, timeout=CONNECT_SECONDS)
+        else:
+            raise TransportError(f"cannot download from a {origin.scheme!r} URL")
+        try:
+            conn.connect()
+        except OSError as exc:
+            conn.close()
+            raise TransportError(f"download from the object store failed: {exc}") from exc
+        assert conn.sock is not None
+        conn.sock.settimeout(READ_SECONDS)
+        return conn, False
+
+    def give(self, origin: SplitResult, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.setdefault((origin.scheme, origin.netloc), []).append(conn)
+
+    def _tls(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._context is None:
+                import httpx
+
+                self._context = httpx.create_ssl_context()
+            return self._context
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
 
 
 def _lost(digest: str) -> NotFoundError:

@@ -25,6 +25,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -358,19 +359,168 @@ def _write_verified(
     # The file ends where the bytes did, whatever room was reserved for it: a blob that came
     # shorter than its manifest says is not left padded with zeros to that length.
     f.truncate(written)
+    _check_fill(digest, size, written, actual, dest)
+
+
+#: Writes ``bytes`` at an offset of the file being filled (see :func:`atomic_verified_ranges`).
+RangeWriter = Callable[[int, "bytes | memoryview"], None]
+
+
+class _Cancelled(Exception):
+    """Stops the other ranges of a fill that failed; never leaves this module."""
+
+
+def atomic_verified_ranges(
+    dest: Path,
+    digest: str,
+    size: int,
+    fetch: Callable[[int, int, RangeWriter], None],
+    *,
+    range_size: int,
+    streams: int,
+    progress: Progress = None,
+) -> None:
+    """Fill ``dest`` with the ``size`` bytes of a blob fetched by ranges, several at once,
+    verified against ``digest``, as :func:`atomic_verified_write` does for one stream.
+
+    ``fetch(start, length, write)`` gets bytes ``[start, start+length)`` and hands them to
+    ``write(offset, data)``, in order, from any thread; fewer bytes mean the blob ended.
+    Each range is written at its offset as it arrives (no range waits for the one before
+    it, and none is held in memory), and the file is hashed in order, by this thread, from
+    the page cache, as the ranges before the hash's position complete.
+
+    Raises:
+        DigestMismatchError: the bytes do not hash to ``digest``, or are not ``size``.
+        OSError: the file cannot be written.
+        Exception: the first error a ``fetch`` raised (the others stop at their next write).
+    """
+    if _holds(dest):
+        with open_new(dest) as f:
+            _fill_verified(f, digest, size, fetch, range_size, streams, progress, None)
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with locked_temp(dest) as tmp:
+        with open_new(tmp) as f:
+            _fill_verified(f, digest, size, fetch, range_size, streams, progress, dest)
+        os.replace(tmp, dest)
+
+
+def _fill_verified(
+    f: IO[bytes],
+    digest: str,
+    size: int,
+    fetch: Callable[[int, int, RangeWriter], None],
+    range_size: int,
+    streams: int,
+    progress: Progress,
+    dest: Path | None,
+) -> None:
+    _reserve(f, size)
+    fill = _RangeFill(f.fileno(), size, range_size, fetch, progress)
+    h = hashlib.sha256()
+    buf = memoryview(bytearray(CHUNK))
+    workers = max(1, min(streams, len(fill.starts)))
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in range(workers):
+            pool.submit(fill.run)
+        try:
+            # The hash follows the ranges in order, reading back what they wrote.
+            for i, start in enumerate(fill.starts):
+                end = start + fill.wait_for(i)
+                while start < end:
+                    n = os.preadv(fill.fd, [buf[: min(CHUNK, end - start)]], start)
+                    h.update(buf[:n])
+                    start += n
+        except BaseException as exc:
+            fill.fail(exc)  # the ranges still running stop at their next write
+            raise
+    f.truncate(sum(fill.got))
+    _check_fill(digest, size, sum(fill.got), h.hexdigest(), dest)
+
+
+class _RangeFill:
+    """The ranges of one :func:`atomic_verified_ranges`: taken in order by its threads,
+    each written at its offset; the first error stops the others."""
+
+    def __init__(
+        self,
+        fd: int,
+        size: int,
+        range_size: int,
+        fetch: Callable[[int, int, RangeWriter], None],
+        progress: Progress,
+    ) -> None:
+        self.fd = fd
+        self.size = size
+        self.range_size = range_size
+        self.fetch = fetch
+        self.progress = progress
+        self.starts = list(range(0, size, range_size))
+        self.got = [0] * len(self.starts)  # bytes each range brought
+        self.finished = [False] * len(self.starts)
+        self.errors: list[BaseException] = []
+        self.changed = threading.Condition()
+        self._next = iter(range(len(self.starts)))
+
+    def run(self) -> None:
+        """Fetch ranges until none is left or one failed."""
+        while not self.errors:
+            with self.changed:
+                i = next(self._next, None)
+            if i is None:
+                return
+            start = self.starts[i]
+            try:
+                self.fetch(start, min(self.range_size, self.size - start), self._writer(i))
+            except BaseException as exc:
+                if not isinstance(exc, _Cancelled):  # else: another error stopped it
+                    self.fail(exc)
+                return
+            with self.changed:
+                self.finished[i] = True
+                self.changed.notify_all()
+
+    def _writer(self, i: int) -> RangeWriter:
+        def write(offset: int, data: bytes | memoryview) -> None:
+            if self.errors:
+                raise _Cancelled
+            view = memoryview(data)
+            while view:
+                n = os.pwrite(self.fd, view, offset)
+                view, offset = view[n:], offset + n
+            self.got[i] += len(data)
+            if self.progress:
+                self.progress(len(data))
+
+        return write
+
+    def wait_for(self, i: int) -> int:
+        """The bytes range ``i`` brought, once it is done; the first error, if one came."""
+        with self.changed:
+            while not self.finished[i] and not self.errors:
+                self.changed.wait()
+            if self.errors:
+                raise self.errors[0]
+            return self.got[i]
+
+    def fail(self, exc: BaseException) -> None:
+        with self.changed:
+            self.errors.append(exc)
+            self.changed.notify_all()
+
+
+def _check_fill(
+    digest: str, size: int | None, written: int, actual: str, dest: Path | None
+) -> None:
+    what = f"blob {digest[:12]}" if dest is None else dest.name
+    where = {} if dest is None else {"path": str(dest)}
     if size is not None and written != size:
-        what = f"blob {digest[:12]}" if dest is None else dest.name
         raise DigestMismatchError(
             f"download of {what} is corrupt: expected {size} bytes, got {written}",
-            {
-                "expected_size": size,
-                "size": written,
-                **({} if dest is None else {"path": str(dest)}),
-            },
+            {"expected_size": size, "size": written, **where},
         )
     if actual != digest:
-        what = f"blob {digest[:12]}" if dest is None else dest.name
         raise DigestMismatchError(
             f"download of {what} is corrupt: expected sha256 {digest[:12]}, got {actual[:12]}",
-            {"expected": digest, "actual": actual, **({} if dest is None else {"path": str(dest)})},
+            {"expected": digest, "actual": actual, **where},
         )
