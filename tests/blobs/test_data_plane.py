@@ -415,8 +415,17 @@ def test_killed_upload_leaves_nothing_and_resumes_with_missing_parts(
                     time.sleep(0.02)
                     yield chunk
 
+            send_range = presigned.send_range
+
+            def slowly_sent(sock, path, offset, length, progress):
+                def slow(n):
+                    time.sleep(0.02)
+                    progress(n)
+
+                send_range(sock, path, offset, length, slow)
+
             transport.read_range = slowly  # parts sent to the server
-            presigned.read_range = slowly  # parts sent to the object store
+            presigned.send_range = slowly_sent  # parts sent to the object store
             run = modelbay.init(project="dp", id="killed")
             a = modelbay.Artifact("huge", "model")
             a.add_file({str(f)!r})

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from modelbay.errors import NotFoundError, TransportError
+from modelbay.errors import InvalidInputError, NotFoundError, TransportError
 from modelbay.sdk.streams import (
     Progress,
     RangeWriter,
     atomic_verified_ranges,
     atomic_verified_write,
     counted,
-    read_range,
 )
 
 Info = dict[str, Any]
@@ -68,26 +67,50 @@ class Presigned:
             return self._client
 
     def put(self, part: Info, path: Path, progress: Progress) -> None:
-        """Send bytes ``[offset, offset+size)`` of ``path`` to ``part["url"]``.
+        """Send bytes ``[offset, offset+size)`` of ``path`` to ``part["url"]``, straight from
+        the file to the socket (see :func:`send_range`).
 
         Raises:
+            InvalidInputError: the file is shorter than that (it changed since it was hashed).
             TransportError: the object store could not be reached or refused the part.
         """
-        import httpx
-
+        origin = urlsplit(part["url"])
+        target = origin.path + (f"?{origin.query}" if origin.query else "")
         headers = {**part.get("headers", {}), "Content-Length": str(part["size"])}
-        try:
-            resp = self._pool().request(
-                part.get("method", "PUT"),
-                part["url"],
-                content=read_range(path, part["offset"], part["size"], progress),
-                headers=headers,
-            )
-        except httpx.HTTPError as exc:
-            raise TransportError(f"upload to the object store failed: {exc}") from exc
-        if not resp.is_success:
+        sent = [0]
+
+        def counted(n: int) -> None:
+            sent[0] += n
+            if progress:
+                progress(n)
+
+        for attempt in (1, 2):
+            conn, reused = self._connections.take(origin)
+            try:
+                conn.putrequest(part.get("method", "PUT"), target, skip_accept_encoding=True)
+                for name, value in headers.items():
+                    conn.putheader(name, value)
+                conn.endheaders()
+                assert conn.sock is not None
+                send_range(conn.sock, path, part["offset"], part["size"], counted)
+                resp = conn.getresponse()
+                body = resp.read()
+                break
+            except (http.client.HTTPException, OSError) as exc:
+                conn.close()
+                if not (reused and attempt == 1 and not sent[0]):  # else: an idle one closed
+                    raise TransportError(f"upload to the object store failed: {exc}") from exc
+            except BaseException:
+                conn.close()
+                raise
+        if resp.will_close:
+            conn.close()
+        else:
+            self._connections.give(origin, conn)
+        if not 200 <= resp.status < 300:
             raise TransportError(
-                f"the object store refused a part (HTTP {resp.status_code}): {resp.text[:200]}"
+                f"the object store refused a part (HTTP {resp.status}): "
+                f"{body[:200].decode(errors='replace')}"
             )
 
     def get(
@@ -269,6 +292,29 @@ class _Connections:
         for conns in idle.values():
             for conn in conns:
                 conn.close()
+
+
+#: Bytes handed to the socket per ``sendfile`` call (each one reported to the progress).
+SEND_BYTES = 1 << 20
+
+
+def send_range(sock: Any, path: Path, offset: int, length: int, progress: Progress) -> None:
+    """Send bytes ``[offset, offset+length)`` of ``path`` on ``sock`` with ``sendfile``: the
+    kernel moves them from the page cache, no Python reads them (over TLS, Python's own
+    fallback reads and sends them).
+
+    Raises:
+        InvalidInputError: the file is shorter than that (it changed since it was hashed).
+    """
+    with open(path, "rb") as f:
+        end = offset + length
+        while offset < end:
+            n = sock.sendfile(f, offset, min(SEND_BYTES, end - offset))
+            if not n:
+                raise InvalidInputError(f"{path} changed while it was being uploaded")
+            offset += n
+            if progress:
+                progress(n)
 
 
 def _lost(digest: str) -> NotFoundError:
