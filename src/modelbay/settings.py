@@ -26,7 +26,8 @@ class Settings:
             ``s3://bucket/prefix`` (credentials from the usual AWS settings).
         s3_endpoint_url: the S3 endpoint of a non-AWS store (SeaweedFS, MinIO...).
         cache_dir: the client's download cache.
-        upload_part_size: bytes per part of a large upload (a server setting; default 64 MiB).
+        upload_part_size: bytes per part of a large upload (a server setting; default: the
+            blob store's own, 64 MiB on disk and 8 MiB on S3).
         run_timeout: seconds after its last heartbeat that a ``running`` run counts as
             crashed (``MODELBAY_RUN_TIMEOUT``; default :data:`RUN_TIMEOUT`). Clients beat
             every 30 seconds, or a quarter of the timeout they are given if that is less.

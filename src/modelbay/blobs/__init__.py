@@ -19,13 +19,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 MIB = 1 << 20
-#: Bytes per part of an upload session, on either store. The disk store hashes parts in
-#: order as they arrive (see blobs/local.py): smaller parts leave less to hash when the upload
-#: completes, but each part is a request, a flush and a marker, on the critical path of a
-#: file sent while it is hashed. A new 1 GiB file on 2 cores, alternating runs on fresh
-#: servers: 16 MiB parts 1.71 s (3 runs), 32 MiB 1.44 s, 64 MiB 1.40 s (medians of 6); the
-#: last part's hash at completion costs ~40 ms at 64 MiB. On the disk store, files up to a
-#: part's size go whole, in one request.
+#: Bytes per part of an upload session on the disk store (each store says its own: see
+#: ``BlobBackend.part_size``). The disk store hashes parts in order as they arrive (see
+#: blobs/local.py): smaller parts leave less to hash when the upload completes, but each part
+#: is a request, a flush and a marker, on the critical path of a file sent while it is
+#: hashed. On the disk store, files up to a part's size go whole, in one request.
 DEFAULT_PART_SIZE = 64 * MIB
 MAX_PARTS = 10_000
 MAX_BLOB_SIZE = 5 * (1 << 40)
@@ -91,6 +89,9 @@ class Receiver(Protocol):
 
 class BlobBackend(Protocol):
     kind: str
+    #: Bytes per part of the upload sessions this store is sent, unless the server is told
+    #: another size (``Settings.upload_part_size``).
+    part_size: int
 
     def check(self) -> None:
         """Raise when the store cannot be reached or written (a readiness probe)."""

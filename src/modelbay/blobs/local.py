@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from modelbay.blobs import Target, UploadSession, finish_each
+from modelbay.blobs import DEFAULT_PART_SIZE, Target, UploadSession, finish_each
 from modelbay.blobs.digest import check_digest as check_digest  # also the blob routes'
 from modelbay.blobs.digest import sha256_file
 from modelbay.errors import (
@@ -95,6 +95,7 @@ class LocalBlobStore:
     """Blobs in a directory; safe for several processes writing the same blob at once."""
 
     kind = "disk"
+    part_size = DEFAULT_PART_SIZE
 
     def __init__(self, root: Path) -> None:
         self.root = root

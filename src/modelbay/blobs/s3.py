@@ -86,6 +86,11 @@ class S3BlobStore:
     """Blobs in ``s3://bucket/prefix`` (any S3-compatible store: AWS, SeaweedFS, MinIO...)."""
 
     kind = "s3"
+    #: Parts the size boto3's transfers use (``TransferConfig``'s 8 MiB): a cold file's parts
+    #: are then read nearly in order by the streams sending them at once, where 64 MiB parts
+    #: had them read places of the file 64 MiB apart. The store holds up to 10,000 parts
+    #: (78 GiB at this size); larger blobs get larger parts (see blobs.part_size_for).
+    part_size = 8 << 20
 
     def __init__(
         self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, client: Any = None

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.blobs import (
-    DEFAULT_PART_SIZE,
     MAX_BLOB_SIZE,
     BlobBackend,
     Receiver,
@@ -246,7 +245,7 @@ class BlobService:
                 asked.append((None if resume is None else check_upload_id(resume), size))
                 continue
             wanted[check_digest(f.get("sha256"))] = size
-        part_size = self.part_size or DEFAULT_PART_SIZE
+        part_size = self.part_size or self.backend.part_size
         with self.db.read() as conn:
             present = store.live_sizes(conn, wanted)
             for digest, state in store.states(conn, wanted).items():
