@@ -16,9 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
-from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,7 +29,7 @@ COPY_OBJECT_LIMIT = 5 * (1 << 30)
 #: A large object is read back for its digest in ranges of this size, several at a time,
 #: and hashed in order: the hash runs while the next ranges arrive.
 READ_RANGE = 8 << 20
-READERS = 4
+READERS = 6
 
 
 def _client(endpoint_url: str | None) -> Any:
@@ -200,9 +198,7 @@ class S3BlobStore:
         from botocore.exceptions import ClientError
 
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._object(digest, key))[
-                "Body"
-            ]
+            body = self.client.get_object(Bucket=self.bucket, Key=self._object(digest, key))["Body"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise NotFoundError(
@@ -228,9 +224,7 @@ class S3BlobStore:
         )
 
     def download_target(self, digest: str, key: str | None = None) -> Target | None:
-        url = self._presign(
-            "get_object", {"Bucket": self.bucket, "Key": self._object(digest, key)}
-        )
+        url = self._presign("get_object", {"Bucket": self.bucket, "Key": self._object(digest, key)})
         return Target(url, "GET")
 
     # -- upload sessions ----------------------------------------------------------------------
@@ -423,30 +417,18 @@ class S3BlobStore:
             )
 
     def _digest_of(self, key: str, size: int) -> tuple[str, int]:
-        """(sha256, size) of an object expected to hold ``size`` bytes: read in ranges,
-        ``READERS`` at a time, hashed in order as they arrive. Bytes past ``size`` are
-        not read; an object shorter than ``size`` shows in the size returned."""
+        """(sha256, size) of an object expected to hold ``size`` bytes: read in ranges over
+        a presigned URL, ``READERS`` at a time, hashed in order as they arrive (see
+        blobs/readback.py). Bytes past ``size`` are not read but for one, which makes the
+        object longer than promised; an object shorter than ``size`` shows in the size."""
         if size <= READ_RANGE:
             data = self._read_range(key, 0, READ_RANGE + 1)
             return hashlib.sha256(data).hexdigest(), len(data)
-        h = hashlib.sha256()
-        got = 0
-        starts = iter(range(0, size, READ_RANGE))
-        with ThreadPoolExecutor(READERS) as pool:
-            pending: deque[Future[bytes]] = deque()
-            for first in starts:
-                pending.append(pool.submit(self._read_range, key, first, READ_RANGE))
-                if len(pending) == READERS:
-                    break
-            while pending:
-                data = pending.popleft().result()
-                if (later := next(starts, None)) is not None:
-                    pending.append(pool.submit(self._read_range, key, later, READ_RANGE))
-                h.update(data)
-                got += len(data)
-            # Bytes beyond the promised size make the object longer than promised.
-            got += len(self._read_range(key, size, 1)) if got == size else 0
-        return h.hexdigest(), got
+        from modelbay.blobs.readback import hashed_ranges
+
+        url = self._presign("get_object", {"Bucket": self.bucket, "Key": key})
+        digest, got = hashed_ranges(url, size, READ_RANGE, READERS)
+        return digest, got + (len(self._read_range(key, size, 1)) if got == size else 0)
 
     def _read_range(self, key: str, start: int, length: int) -> bytes:
         """Up to ``length`` bytes of an object from ``start`` (none past its end)."""
