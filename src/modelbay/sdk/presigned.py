@@ -79,7 +79,7 @@ class Presigned:
         headers = {**part.get("headers", {}), "Content-Length": str(part["size"])}
         sent = [0]
 
-        def counted(n: int) -> None:
+        def count(n: int) -> None:
             sent[0] += n
             if progress:
                 progress(n)
@@ -92,7 +92,7 @@ class Presigned:
                     conn.putheader(name, value)
                 conn.endheaders()
                 assert conn.sock is not None
-                send_range(conn.sock, path, part["offset"], part["size"], counted)
+                send_range(conn.sock, path, part["offset"], part["size"], count)
                 resp = conn.getresponse()
                 body = resp.read()
                 break
