@@ -371,3 +371,22 @@ def test_presigned_urls_of_every_kind_carry_the_bytes(services: Services, me: Pr
     for data in [*small_ones, large]:
         url = locations[hashlib.sha256(data).hexdigest()]["url"]
         assert httpx.get(url).content == data
+
+
+def test_sessions_take_the_stores_own_part_size_unless_the_server_sets_one(
+    s3_settings: Settings, tmp_path: Any
+) -> None:
+    """An S3 store's sessions come in boto3's 8 MiB parts, a provisional one too; the
+    server's upload_part_size still overrides it."""
+    size = (20 << 20) + 1
+    entries = [{"sha256": "ab" * 32, "size": size}, {"size": size}]
+    with Services.open(s3_settings) as services:
+        me = services.auth.local_principal("uploader")
+        planned = services.blobs.begin_uploads(me, entries)
+        sessions = planned["uploads"] + planned["provisional"]
+        assert [(s["part_size"], len(s["parts"])) for s in sessions] == [(8 << 20, 3)] * 2
+    with Services.open(s3_settings.with_(upload_part_size=PART)) as services:
+        me = services.auth.local_principal("uploader")
+        other = [{"sha256": "cd" * 32, "size": size}]  # the open session above keeps its parts
+        (session,) = services.blobs.begin_uploads(me, other)["uploads"]
+        assert (session["part_size"], len(session["parts"])) == (PART, 5)
