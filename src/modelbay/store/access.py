@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelbay.store.common import P, dict_rows, for_update, insert_ignore, inserted_id
-from modelbay.store.prepared import Prepared, fetch_dict, fetch_rows
+from modelbay.store.prepared import Prepared, fetch_dict, fetch_dicts, fetch_rows
 from modelbay.store.schema import (
     artifact_versions,
     artifacts,
@@ -56,6 +56,56 @@ _PROJECT_ROLES = Prepared(
         memberships.c.project_id == P("target"), _member_of(P("uid"))
     )
 )
+
+
+# A registry or project by name with the roles a user holds in it, in one query: its
+# memberships are reached through the (registry_id, ...) and (project_id, ...) unique indexes.
+_HELD = "held_role"
+_REGISTRY_WITH_ROLES = Prepared(
+    sa.select(registries, memberships.c.role.label(_HELD))
+    .select_from(
+        registries.outerjoin(
+            memberships,
+            sa.and_(memberships.c.registry_id == registries.c.id, _member_of(P("uid"))),
+        )
+    )
+    .where(registries.c.name == P("name"))
+)
+_PROJECT_WITH_ROLES = Prepared(
+    sa.select(projects, memberships.c.role.label(_HELD))
+    .select_from(
+        projects.outerjoin(
+            memberships,
+            sa.and_(memberships.c.project_id == projects.c.id, _member_of(P("uid"))),
+        )
+    )
+    .where(projects.c.name == P("name"))
+)
+
+
+def _with_roles(
+    conn: Connection, prepared: Prepared, name: str, user_id: int
+) -> tuple[dict[str, Any] | None, list[str]]:
+    rows = fetch_dicts(conn, prepared, {"name": name, "uid": user_id})
+    if not rows:
+        return None, []
+    roles = [r.pop(_HELD) for r in rows]
+    return rows[0], [r for r in roles if r is not None]
+
+
+def registry_with_roles(
+    conn: Connection, name: str, user_id: int
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """A registry's row by name (None: no such registry) and the roles the user holds in
+    it, their own and their teams'."""
+    return _with_roles(conn, _REGISTRY_WITH_ROLES, name, user_id)
+
+
+def project_with_roles(
+    conn: Connection, name: str, user_id: int
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """A project's row by name (None: no such project) and the user's roles in it."""
+    return _with_roles(conn, _PROJECT_WITH_ROLES, name, user_id)
 
 
 def registry_roles(conn: Connection, registry_id: int, user_id: int) -> list[str]:
