@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelbay.store.common import P, dict_rows, for_update, insert_ignore, inserted_id
-from modelbay.store.prepared import Prepared, fetch_dict, fetch_dicts, fetch_rows
+from modelbay.store.prepared import Prepared, fetch_dict, fetch_rows
 from modelbay.store.schema import (
     artifact_versions,
     artifacts,
@@ -46,15 +46,25 @@ def _member_of(user: Any) -> sa.ColumnElement[bool]:
     )
 
 
+def _held_by(user: Any) -> sa.ColumnElement[bool]:
+    """:func:`_member_of` for a few membership rows (those of one registry or project): a
+    probe of the team_members primary key per row, where ``IN (SELECT ...)`` builds the
+    user's team list anew each time, which costs SQLite more than the rest of the query."""
+    return sa.or_(
+        memberships.c.user_id == user,
+        sa.exists().where(
+            team_members.c.team_id == memberships.c.team_id, team_members.c.user_id == user
+        ),
+    )
+
+
 _REGISTRY_ROLES = Prepared(
     sa.select(memberships.c.role).where(
-        memberships.c.registry_id == P("target"), _member_of(P("uid"))
+        memberships.c.registry_id == P("target"), _held_by(P("uid"))
     )
 )
 _PROJECT_ROLES = Prepared(
-    sa.select(memberships.c.role).where(
-        memberships.c.project_id == P("target"), _member_of(P("uid"))
-    )
+    sa.select(memberships.c.role).where(memberships.c.project_id == P("target"), _held_by(P("uid")))
 )
 
 
@@ -66,7 +76,7 @@ _REGISTRY_WITH_ROLES = Prepared(
     .select_from(
         registries.outerjoin(
             memberships,
-            sa.and_(memberships.c.registry_id == registries.c.id, _member_of(P("uid"))),
+            sa.and_(memberships.c.registry_id == registries.c.id, _held_by(P("uid"))),
         )
     )
     .where(registries.c.name == P("name"))
@@ -76,7 +86,7 @@ _PROJECT_WITH_ROLES = Prepared(
     .select_from(
         projects.outerjoin(
             memberships,
-            sa.and_(memberships.c.project_id == projects.c.id, _member_of(P("uid"))),
+            sa.and_(memberships.c.project_id == projects.c.id, _held_by(P("uid"))),
         )
     )
     .where(projects.c.name == P("name"))
@@ -86,11 +96,11 @@ _PROJECT_WITH_ROLES = Prepared(
 def _with_roles(
     conn: Connection, prepared: Prepared, name: str, user_id: int
 ) -> tuple[dict[str, Any] | None, list[str]]:
-    rows = fetch_dicts(conn, prepared, {"name": name, "uid": user_id})
+    rows = fetch_rows(conn, prepared, {"name": name, "uid": user_id})
     if not rows:
         return None, []
-    roles = [r.pop(_HELD) for r in rows]
-    return rows[0], [r for r in roles if r is not None]
+    keys = prepared.compiled(conn).keys[:-1]  # the held role is the last column
+    return dict(zip(keys, rows[0][:-1], strict=True)), [r[-1] for r in rows if r[-1] is not None]
 
 
 def registry_with_roles(
