@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -101,13 +101,14 @@ def roles_paired(
                 call(who, mb, i)
                 timed[who].setdefault(metric, []).append((time.perf_counter() - t0) * 1000)
 
-    log(f"roles paired: link, alias, resolve x{n}, list x{list_reps}, alternating")
+    log(f"roles paired: link, alias, resolve x{n}, list x{2 * list_reps}, alternating")
     alternate("link", n, lambda who, mb, i: links[who].append(mb.link(coll, refs[who][warm + i])))
     alternate(
         "alias", n, lambda who, mb, i: mb.set_alias(coll, alias, links[who][i % len(links[who])])
     )
     alternate("resolve", n, lambda who, mb, i: mb.resolve(f"{mb.registry}-registry/{coll}:{alias}"))
-    alternate("list_10k", list_reps, lambda who, mb, i: mb.list_versions("bench-list", page_size))
+    for rep in range(2 * list_reps):
+        _alternate_pages(clients, rep, page_size, timed)
     out: dict[str, Any] = {
         who: {f"{m}_ms": round(statistics.median(v), 3) for m, v in timed[who].items()}
         for who in clients
@@ -118,6 +119,42 @@ def roles_paired(
     out["calls"] = {m: len(timed["member"][m]) for m in PAIRED_METRICS}
     log(f"roles paired: member/admin {out['ratio']}")
     return out
+
+
+def _alternate_pages(
+    clients: dict[str, Any], rep: int, page_size: int, timed: dict[str, dict[str, list[float]]]
+) -> None:
+    """One listing of ``bench-list`` by each client, page by page in turn (a listing takes
+    a third of a second: alternating whole listings leaves the load time to drift), adding
+    each one's total to ``timed``."""
+    pages = {who: _pages(mb, page_size) for who, mb in clients.items()}
+    total = dict.fromkeys(clients, 0.0)
+    order = list(clients) if rep % 2 == 0 else list(clients)[::-1]
+    while pages:
+        for who in order:
+            if who in pages:
+                t0 = time.perf_counter()
+                more = next(pages[who], None)
+                total[who] += (time.perf_counter() - t0) * 1000
+                if more is None:
+                    del pages[who]
+    for who, ms in total.items():
+        timed[who].setdefault("list_10k", []).append(ms)
+
+
+def _pages(mb: Any, page_size: int) -> Iterator[int]:
+    """Fetch ``bench-list`` a page per step; yields each page's size."""
+    path = f"/registries/{mb.registry}/collections/bench-list/versions"
+    token = None
+    while True:
+        params: dict[str, Any] = {"limit": page_size}
+        if token:
+            params["page_token"] = token
+        body = mb.call("GET", path, params=params)
+        yield len(body["versions"])
+        token = body.get("next_page_token")
+        if not token:
+            return
 
 
 def roles_overhead(
