@@ -29,7 +29,10 @@ With ``--roles``, modelbay also runs as a non-admin user who reaches 50 of 1,000
 restricted registries through 5 teams (member role), linking into one of them, resolving
 and listing there (``modelbay_roles``), next to the same figures as the admin on the
 ``model`` registry (``modelbay``); ``roles_overhead`` holds the ratios (target: at most
-1.2) and the MLflow ratios apply to both. The ``--workers 2`` run is skipped then.
+1.2) and the MLflow ratios apply to both. The ratios are measured paired: on the roles
+run's server the admin and the user alternate call by call (``modelbay_roles.paired``),
+as two runs minutes apart drift apart on a shared machine; ``roles_overhead.sequential``
+keeps the two runs' ratios. The ``--workers 2`` run is skipped then.
 
 Usage::
 
@@ -75,7 +78,7 @@ from _common import (  # noqa: E402
     summary,
     time_calls,
 )
-from _roles import roles_overhead, roles_world  # noqa: E402
+from _roles import roles_overhead, roles_paired, roles_world  # noqa: E402
 
 from modelbay.sdk.transport import HttpTransport, parse_body  # noqa: E402
 
@@ -578,11 +581,33 @@ def run_modelbay(
             mb = Modelbay(url, key, threads=args.setup_threads)
         try:
             _modelbay_workload(mb, label, args, result, project)
+            if roles:
+                result["paired"] = _paired(url, key, mb, args)
         finally:
             mb.close()
             if mb.notes:
                 result["notes"] = mb.notes
     return result
+
+
+def _paired(url: str, key: str, member: Modelbay, args: argparse.Namespace) -> dict[str, Any]:
+    """The admin and the member alternating on the roles run's server (see roles_paired)."""
+    admin = Modelbay(url, key, threads=args.setup_threads)
+    try:
+        return roles_paired(
+            admin,
+            member,
+            ("bench", "bench-roles"),
+            args.n,
+            args.warmup,
+            args.list_reps,
+            args.page_size,
+            lambda mb, project, artifact, count: _log_many(
+                mb, project, artifact, count, args.setup_threads
+            ),
+        )
+    finally:
+        admin.close()
 
 
 def _modelbay_workload(

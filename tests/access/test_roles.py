@@ -129,6 +129,37 @@ def test_a_project_creator_is_its_admin_and_others_only_read_it(world: World) ->
     assert [r["id"] for r in svc.runs.summaries(dave, ["cproj/r1"])] == ["r1"]
 
 
+def test_a_registry_reference_to_a_project_is_checked_against_the_project(
+    world: World,
+) -> None:
+    """``X-registry/name`` names project ``X-registry`` when there is no registry X: a
+    non-admin's resolve, use and link read it with the project's rules, not a registry's."""
+    svc = world.services
+    carol, dave = world.user("carol"), world.user("dave")
+    world.commit(carol, "demo-registry", "one")
+    ref = RegistryRef("demo", "m", "v0")
+    assert svc.artifacts.get(dave, ref)["project"] == "demo-registry"
+    svc.access.add_member(world.admin, registry="model", user="dave", role="member")
+    linked, _ = svc.registry.link(dave, ref, "model", "c")
+    assert linked["version"] == "v0"
+    svc.access.update_project(carol, "demo-registry", "restricted")
+    with pytest.raises(NotFoundError, match="project 'demo-registry' not found"):
+        svc.artifacts.get(dave, ref)
+    with pytest.raises(NotFoundError, match="project 'demo-registry' not found"):
+        svc.artifacts.use(dave, ref)
+    with pytest.raises(NotFoundError, match="registry 'nothere' not found"):
+        svc.artifacts.get(dave, RegistryRef("nothere", "m", "v0"))
+    assert svc.artifacts.get(carol, ref)["version"] == "v0"
+    svc.access.add_member(carol, project="demo-registry", team=_team(world, "dave"), role="viewer")
+    assert svc.artifacts.get(dave, ref)["version"] == "v0"
+
+
+def _team(world: World, user: str) -> str:
+    world.services.access.create_team(world.admin, f"team-{user}")
+    world.services.access.add_team_member(world.admin, f"team-{user}", user)
+    return f"team-{user}"
+
+
 def test_a_restricted_viewer_sees_a_version_but_not_its_files(world: World) -> None:
     svc, admin = world.services, world.admin
     world.commit(admin, "proj", "one")

@@ -28,8 +28,8 @@ from modelbay.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from modelbay.names import LATEST, ArtifactRef, Ref
-from modelbay.services.core import Info, Principal, now, record
+from modelbay.names import LATEST, ArtifactRef, Ref, RegistryRef
+from modelbay.services.core import Info, Principal, now, project_or_registry, record
 from modelbay.store import access as store
 from modelbay.store import auth as auth_store
 from modelbay.store import registry as registry_store
@@ -83,9 +83,30 @@ def effective_role(
     return max(found, default=None)
 
 
+#: Where a row read by :func:`require_registry` or :func:`require_project` keeps the role of
+#: the principal who read it (with their user id), so that a later check in the same call,
+#: such as a protected alias's, does not ask the database again.
+_ROLE_OF = "_role_of"
+
+
+def _remember(row: dict[str, Any], principal: Principal, role: Role | None) -> Role | None:
+    row[_ROLE_OF] = (principal.user_id, role)
+    return role
+
+
+def _remembered(row: dict[str, Any], principal: Principal) -> tuple[bool, Role | None]:
+    held = row.get(_ROLE_OF)
+    if held is not None and held[0] == principal.user_id:
+        return True, held[1]
+    return False, None
+
+
 def registry_role(conn: Connection, principal: Principal, registry: dict[str, Any]) -> Role | None:
     if principal.is_admin:
         return Role.ADMIN
+    known, role = _remembered(registry, principal)
+    if known:
+        return role
     return effective_role(
         principal,
         registry["visibility"],
@@ -96,11 +117,43 @@ def registry_role(conn: Connection, principal: Principal, registry: dict[str, An
 def project_role(conn: Connection, principal: Principal, project: dict[str, Any]) -> Role | None:
     if principal.is_admin or project.get("created_by") == principal.user_id:
         return Role.ADMIN  # whoever creates a project is its admin: no roles to read
+    known, role = _remembered(project, principal)
+    if known:
+        return role
     return effective_role(
         principal,
         project["visibility"],
         store.project_roles(conn, project["id"], principal.user_id),
     )
+
+
+def _registry_and_role(
+    conn: Connection, principal: Principal, name: str
+) -> tuple[dict[str, Any] | None, Role | None]:
+    """A registry's row by (checked) name and the principal's role in it, in one query."""
+    if principal.is_admin:
+        row = registry_store.get_registry(conn, name)
+        return row, Role.ADMIN if row is not None else None
+    row, roles = store.registry_with_roles(conn, name, principal.user_id)
+    if row is None:
+        return None, None
+    return row, _remember(row, principal, effective_role(principal, row["visibility"], roles))
+
+
+def _project_and_role(
+    conn: Connection, principal: Principal, name: str
+) -> tuple[dict[str, Any] | None, Role | None]:
+    """A project's row by (checked) name and the principal's role in it, in one query."""
+    if principal.is_admin:
+        row = store.project_row(conn, name)
+        return row, Role.ADMIN if row is not None else None
+    row, roles = store.project_with_roles(conn, name, principal.user_id)
+    if row is None:
+        return None, None
+    role = effective_role(
+        principal, row["visibility"], roles, creator=row["created_by"] == principal.user_id
+    )
+    return row, _remember(row, principal, role)
 
 
 def _refuse(kind: str, name: str, role: Role, needed: Role) -> PermissionDeniedError:
@@ -131,8 +184,7 @@ def require_registry(
         NotFoundError: no such registry, or one the principal may not read.
         PermissionDeniedError: readable, but a lower role than ``needed``.
     """
-    row = registry_store.get_registry(conn, names.check_name(name, "registry"))
-    role = registry_role(conn, principal, row) if row is not None else None
+    row, role = _registry_and_role(conn, principal, names.check_name(name, "registry"))
     return _held("registry", name, row, role, needed)
 
 
@@ -165,8 +217,7 @@ def require_project(
         NotFoundError: no such project, or one the principal may not read.
         PermissionDeniedError: readable, but a lower role than ``needed``.
     """
-    row = store.project_row(conn, names.check_project(name))
-    role = project_role(conn, principal, row) if row is not None else None
+    row, role = _project_and_role(conn, principal, names.check_project(name))
     return _held("project", name, row, role, needed)
 
 
@@ -178,9 +229,10 @@ def may_write_project(conn: Connection, principal: Principal, name: str) -> dict
     Raises:
         NotFoundError, PermissionDeniedError: as :func:`require_project` with member.
     """
-    if store.project_row(conn, names.check_project(name)) is None:
+    row, role = _project_and_role(conn, principal, names.check_project(name))
+    if row is None:
         return None
-    return require_project(conn, principal, name, Role.MEMBER)
+    return _held("project", name, row, role, Role.MEMBER)
 
 
 def require_ref(
@@ -194,6 +246,28 @@ def require_ref(
         require_project(conn, principal, ref.project, needed)
     else:
         require_registry(conn, principal, ref.registry, needed)
+
+
+def require_source(
+    conn: Connection, principal: Principal, ref: Ref, needed: Role = Role.RESTRICTED_VIEWER
+) -> Ref:
+    """:func:`~modelbay.services.core.project_or_registry` then :func:`require_ref`, with
+    the registry read once: a reference to an existing registry is checked against it; one
+    to a missing registry may name a project ``X-registry``, which is checked instead.
+
+    Raises:
+        NotFoundError, PermissionDeniedError: as :func:`require_ref`.
+    """
+    if principal.is_admin:
+        return project_or_registry(conn, ref)
+    if isinstance(ref, RegistryRef):
+        row, role = _registry_and_role(conn, principal, ref.registry)
+        if row is not None:
+            _held("registry", ref.registry, row, role, needed)
+            return ref
+        ref = project_or_registry(conn, ref)  # then refused as require_ref refuses it
+    require_ref(conn, principal, ref, needed)
+    return ref
 
 
 def protected_pattern(conn: Connection, registry_id: int, alias: str) -> str | None:

@@ -23,7 +23,6 @@ from modelbay.services.core import (
     describe,
     locate,
     now,
-    project_or_registry,
     record,
 )
 from modelbay.store import access as access_store
@@ -300,8 +299,7 @@ class ArtifactService:
             NotFoundError: nothing by that reference (or nothing the principal may read).
         """
         with self.db.read() as conn:
-            ref = project_or_registry(conn, ref)
-            access.require_ref(conn, principal, ref)
+            ref = access.require_source(conn, principal, ref)
             return describe(conn, locate(conn, ref))
 
     def files(self, principal: Principal, ref: Ref) -> list[dict[str, Any]]:
@@ -312,8 +310,7 @@ class ArtifactService:
             PermissionDeniedError: the principal is a restricted viewer.
         """
         with self.db.read() as conn:
-            ref = project_or_registry(conn, ref)
-            access.require_ref(conn, principal, ref, Role.VIEWER)
+            ref = access.require_source(conn, principal, ref, Role.VIEWER)
             return store.files_of(conn, locate(conn, ref).version_id)
 
     def list_artifacts(
@@ -538,8 +535,7 @@ class ArtifactService:
             NotFoundError: no such version or run.
         """
         with self.db.write() as conn:
-            ref = project_or_registry(conn, ref)
-            access.require_ref(conn, principal, ref)
+            ref = access.require_source(conn, principal, ref)
             if run_id is not None and project is not None:
                 access.require_project(conn, principal, project, Role.MEMBER)
             where = locate(conn, ref)

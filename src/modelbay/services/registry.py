@@ -27,7 +27,6 @@ from modelbay.services.core import (
     link_info,
     locate,
     now,
-    project_or_registry,
     record,
 )
 from modelbay.store import access as access_store
@@ -363,8 +362,7 @@ class RegistryService:
         t = now()
         with self.db.write() as conn:
             reg = access.require_registry(conn, principal, registry, Role.MEMBER)
-            source = project_or_registry(conn, source)
-            access.require_ref(conn, principal, source, Role.VIEWER)
+            source = access.require_source(conn, principal, source, Role.VIEWER)
             for alias in alias_list:
                 access.require_alias_change(
                     conn, principal, reg, alias, ref=names.registry_ref(registry, collection, "vN")
@@ -626,8 +624,7 @@ class RegistryService:
             raise InvalidInputError("limit must be between 1 and 1000")
         with self.db.read() as conn:
             if ref is not None:
-                ref = project_or_registry(conn, ref)
-                access.require_ref(conn, principal, ref)
+                ref = access.require_source(conn, principal, ref)
                 where = locate(conn, ref)
                 if where.link_id is not None:
                     rows = event_store.list_events(

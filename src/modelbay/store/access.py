@@ -46,16 +46,76 @@ def _member_of(user: Any) -> sa.ColumnElement[bool]:
     )
 
 
+def _held_by(user: Any) -> sa.ColumnElement[bool]:
+    """:func:`_member_of` for a few membership rows (those of one registry or project): a
+    probe of the team_members primary key per row, where ``IN (SELECT ...)`` builds the
+    user's team list anew each time, which costs SQLite more than the rest of the query."""
+    return sa.or_(
+        memberships.c.user_id == user,
+        sa.exists().where(
+            team_members.c.team_id == memberships.c.team_id, team_members.c.user_id == user
+        ),
+    )
+
+
 _REGISTRY_ROLES = Prepared(
     sa.select(memberships.c.role).where(
-        memberships.c.registry_id == P("target"), _member_of(P("uid"))
+        memberships.c.registry_id == P("target"), _held_by(P("uid"))
     )
 )
 _PROJECT_ROLES = Prepared(
-    sa.select(memberships.c.role).where(
-        memberships.c.project_id == P("target"), _member_of(P("uid"))
-    )
+    sa.select(memberships.c.role).where(memberships.c.project_id == P("target"), _held_by(P("uid")))
 )
+
+
+# A registry or project by name with the roles a user holds in it, in one query: its
+# memberships are reached through the (registry_id, ...) and (project_id, ...) unique indexes.
+_HELD = "held_role"
+_REGISTRY_WITH_ROLES = Prepared(
+    sa.select(registries, memberships.c.role.label(_HELD))
+    .select_from(
+        registries.outerjoin(
+            memberships,
+            sa.and_(memberships.c.registry_id == registries.c.id, _held_by(P("uid"))),
+        )
+    )
+    .where(registries.c.name == P("name"))
+)
+_PROJECT_WITH_ROLES = Prepared(
+    sa.select(projects, memberships.c.role.label(_HELD))
+    .select_from(
+        projects.outerjoin(
+            memberships,
+            sa.and_(memberships.c.project_id == projects.c.id, _held_by(P("uid"))),
+        )
+    )
+    .where(projects.c.name == P("name"))
+)
+
+
+def _with_roles(
+    conn: Connection, prepared: Prepared, name: str, user_id: int
+) -> tuple[dict[str, Any] | None, list[str]]:
+    rows = fetch_rows(conn, prepared, {"name": name, "uid": user_id})
+    if not rows:
+        return None, []
+    keys = prepared.compiled(conn).keys[:-1]  # the held role is the last column
+    return dict(zip(keys, rows[0][:-1], strict=True)), [r[-1] for r in rows if r[-1] is not None]
+
+
+def registry_with_roles(
+    conn: Connection, name: str, user_id: int
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """A registry's row by name (None: no such registry) and the roles the user holds in
+    it, their own and their teams'."""
+    return _with_roles(conn, _REGISTRY_WITH_ROLES, name, user_id)
+
+
+def project_with_roles(
+    conn: Connection, name: str, user_id: int
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """A project's row by name (None: no such project) and the user's roles in it."""
+    return _with_roles(conn, _PROJECT_WITH_ROLES, name, user_id)
 
 
 def registry_roles(conn: Connection, registry_id: int, user_id: int) -> list[str]:
