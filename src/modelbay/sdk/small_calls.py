@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
+import httpcore
+
+from modelbay.sdk.large_reads import as_httpx_errors
+
 if TYPE_CHECKING:
-    import httpcore
     import httpx
 
 #: Characters a path keeps as they are (already percent-encoded parts stay encoded).
@@ -74,10 +77,6 @@ class SmallCalls:
         Raises:
             httpx.HTTPError: the subclass httpx raises for the same failure.
         """
-        import httpcore
-
-        from modelbay.sdk.large_reads import as_httpx_errors
-
         target = quote(self.base_path + path, safe=_PATH_SAFE)
         if query:
             target += "?" + urlencode([(k, _text(v)) for k, v in query.items()])

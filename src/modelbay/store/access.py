@@ -71,26 +71,20 @@ _PROJECT_ROLES = Prepared(
 # A registry or project by name with the roles a user holds in it, in one query: its
 # memberships are reached through the (registry_id, ...) and (project_id, ...) unique indexes.
 _HELD = "held_role"
-_REGISTRY_WITH_ROLES = Prepared(
-    sa.select(registries, memberships.c.role.label(_HELD))
-    .select_from(
-        registries.outerjoin(
-            memberships,
-            sa.and_(memberships.c.registry_id == registries.c.id, _held_by(P("uid"))),
+
+
+def _row_with_roles(table: sa.Table, member_of: sa.Column[Any]) -> Prepared:
+    return Prepared(
+        sa.select(table, memberships.c.role.label(_HELD))
+        .select_from(
+            table.outerjoin(memberships, sa.and_(member_of == table.c.id, _held_by(P("uid"))))
         )
+        .where(table.c.name == P("name"))
     )
-    .where(registries.c.name == P("name"))
-)
-_PROJECT_WITH_ROLES = Prepared(
-    sa.select(projects, memberships.c.role.label(_HELD))
-    .select_from(
-        projects.outerjoin(
-            memberships,
-            sa.and_(memberships.c.project_id == projects.c.id, _held_by(P("uid"))),
-        )
-    )
-    .where(projects.c.name == P("name"))
-)
+
+
+_REGISTRY_WITH_ROLES = _row_with_roles(registries, memberships.c.registry_id)
+_PROJECT_WITH_ROLES = _row_with_roles(projects, memberships.c.project_id)
 
 
 def _with_roles(
