@@ -233,6 +233,68 @@ def link_info(
     return info
 
 
+#: The order of ``store.registry.LINK_COLUMNS``, as :func:`link_infos` unpacks a row.
+LINK_ROW = (
+    "id", "artifact_id", "index", "digest", "size", "file_count", "description", "metadata",
+    "created_at", "deleted_at", "expires_at", "run_pk", "name", "type", "project",
+    "created_by", "run_id", "link_id", "collection_id", "link_index", "linked_at", "linked_by",
+)  # fmt: skip
+
+
+def link_infos(
+    rows: list[Any],
+    registry: str,
+    collection: str,
+    aliases: dict[int, list[str]],
+    tags: dict[int, list[str]],
+) -> list[Info]:
+    """:func:`link_info` of every row of a page, the rows as value sequences in ``LINK_ROW``
+    order. A listing page holds up to 10,000 versions; unpacking each row once, instead of
+    making a dict of it first, halves the page's Python work. ``tests/services`` holds the
+    two functions to the same answer."""
+    out = []
+    for (
+        id_, _artifact_id, index, digest, size, file_count, description, metadata, created_at,
+        deleted_at, expires_at, _run_pk, name, type_, project, created_by, run_id, link_id,
+        _collection_id, link_index, linked_at, linked_by,
+    ) in rows:  # fmt: skip
+        held = aliases.get(link_id, [])
+        version = f"v{link_index}"
+        out.append({
+            "id": id_,
+            "project": project,
+            "name": name,
+            "type": type_,
+            "version": f"v{index}",
+            "index": index,
+            "ref": f"{project}/{name}:v{index}",
+            "digest": digest,
+            "size": size,
+            "file_count": file_count,
+            "description": description,
+            "metadata": metadata or {},
+            "aliases": held,
+            "tags": tags[id_],
+            "created_at": created_at,
+            "created_by": created_by,
+            "run": {"project": project, "id": run_id} if run_id else None,
+            "deleted": deleted_at is not None,
+            "ttl": None if expires_at is None else float(expires_at) - float(created_at),
+            "link": {
+                "id": link_id,
+                "registry": registry,
+                "collection": collection,
+                "version": version,
+                "index": link_index,
+                "ref": registry_ref(registry, collection, version),
+                "aliases": held,
+                "linked_at": linked_at,
+                "linked_by": linked_by,
+            },
+        })  # fmt: skip
+    return out
+
+
 def describe(conn: Connection, where: Located) -> Info:
     """Full description of a located version (with its aliases, tags and link)."""
     if where.link_id is not None:
@@ -260,6 +322,7 @@ __all__ = [
     "RegistryRef",
     "describe",
     "link_info",
+    "link_infos",
     "locate",
     "now",
     "record",

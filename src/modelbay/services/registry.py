@@ -20,11 +20,13 @@ from modelbay.errors import (
 from modelbay.names import LATEST, Ref, RegistryRef
 from modelbay.services import access
 from modelbay.services.core import (
+    LINK_ROW,
     Info,
     Located,
     Principal,
     describe,
     link_info,
+    link_infos,
     locate,
     now,
     record,
@@ -484,9 +486,7 @@ class RegistryService:
             assert row is not None
             aliases = store.aliases_of_links(conn, [where.link_id])[where.link_id]
             for alias in aliases:
-                access.require_alias_change(
-                    conn, principal, reg, alias, ref=str(ref), moving=False
-                )
+                access.require_alias_change(conn, principal, reg, alias, ref=str(ref), moving=False)
             store.delete_link(conn, where.link_id)
             t = now()
             access_store.stale_requests_for_link(conn, where.collection_id, where.link_id, t)
@@ -590,21 +590,15 @@ class RegistryService:
             rows = store.list_links(conn, coll["id"], limit=limit + 1, below=below)
             more = len(rows) > limit
             rows = rows[:limit]
+            link_at, id_at = LINK_ROW.index("link_id"), LINK_ROW.index("id")
             if len(rows) > 900:
                 aliases = store.aliases_of_collection(conn, coll["id"])
             else:
-                aliases = store.aliases_of_links(conn, [r["link_id"] for r in rows])
-            tags = tag_store.tags_of(conn, tag_store.VERSION, [r["id"] for r in rows])
-            versions = [
-                link_info(
-                    r, reg["name"], coll["name"], aliases.get(r["link_id"], []), tags[r["id"]]
-                )
-                for r in rows
-            ]
-        return {
-            "versions": versions,
-            "next_page_token": str(rows[-1]["link_index"]) if more else None,
-        }
+                aliases = store.aliases_of_links(conn, [r[link_at] for r in rows])
+            tags = tag_store.tags_of(conn, tag_store.VERSION, [r[id_at] for r in rows])
+            versions = link_infos(rows, reg["name"], coll["name"], aliases, tags)
+        last = versions[-1]["link"]["index"] if more else None
+        return {"versions": versions, "next_page_token": None if last is None else str(last)}
 
     # -- history ----------------------------------------------------------------------------
 

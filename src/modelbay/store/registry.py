@@ -15,7 +15,6 @@ from modelbay.store.prepared import (
     ForIds,
     Prepared,
     fetch_dict,
-    fetch_dicts,
     fetch_row,
     fetch_rows,
     fetch_value,
@@ -123,9 +122,11 @@ _LINKS_PAGE = Prepared(_LINKS_PAGE_SELECT)
 _LINKS_PAGE_BELOW = Prepared(_LINKS_PAGE_SELECT.where(links.c.version < P("below")))
 _ALIASES_OF_LINKS = ForIds(
     collection_aliases.c.link_id,
-    lambda listed: sa.select(collection_aliases.c.link_id, collection_aliases.c.alias)
-    .where(listed)
-    .order_by(collection_aliases.c.alias),
+    lambda listed: (
+        sa.select(collection_aliases.c.link_id, collection_aliases.c.alias)
+        .where(listed)
+        .order_by(collection_aliases.c.alias)
+    ),
 )
 _ALIASES_OF_LINK = Prepared(
     sa.select(collection_aliases.c.alias)
@@ -337,12 +338,14 @@ def link_row(conn: Connection, link_id: int) -> dict[str, Any] | None:
     return fetch_dict(conn, _LINK_ROW, {"lid": link_id})
 
 
-def list_links(
-    conn: Connection, collection_id: int, *, limit: int, below: int | None
-) -> list[dict[str, Any]]:
-    """Links of a collection, newest first, with the index strictly below ``below``."""
+def list_links(conn: Connection, collection_id: int, *, limit: int, below: int | None) -> list[Any]:
+    """Links of a collection, newest first, with the index strictly below ``below``.
+
+    Rows are value sequences in ``LINK_COLUMNS`` order, not dicts: a page holds up to
+    10,000 of them, and the service reads each once (see ``services.core.link_infos``).
+    """
     params = {"cid": collection_id, "limit": limit, "below": below}
-    return fetch_dicts(conn, _LINKS_PAGE if below is None else _LINKS_PAGE_BELOW, params)
+    return fetch_rows(conn, _LINKS_PAGE if below is None else _LINKS_PAGE_BELOW, params)
 
 
 def links_of_versions(conn: Connection, version_ids: Iterable[int]) -> list[dict[str, Any]]:
