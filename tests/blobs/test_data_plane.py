@@ -222,6 +222,54 @@ def test_a_large_new_file_is_sent_while_it_is_hashed_on_either_store(
     assert plane.blob_bytes(sha(big)) == big.read_bytes()
 
 
+@pytest.mark.parametrize("plane", ["s3-http"], indirect=True)
+@pytest.mark.parametrize("how", ["other-bytes-sent", "file-changed-once-sent"])
+def test_a_provisional_s3_upload_of_other_bytes_is_refused_and_leaves_nothing(
+    plane: Plane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The digest a client names at completion is checked against the object itself: a
+    part that went up with other bytes than the file holds (a faulty or hostile client), or
+    a file changed after a part of it was sent (the hash, which follows the parts sent to
+    an object store, then reads the new bytes), is refused, and neither digest is stored."""
+    from modelbay.sdk import presigned
+
+    monkeypatch.setattr(transfer, "STREAM_MIN_BYTES", 2 * PART)
+    big = make_file(tmp_path / "tampered.bin", 3 * PART + 7, seed=78)
+    original = sha(big)
+    real_send = presigned.send_range
+
+    def send_range(sock, path, offset, length, progress):  # type: ignore[no-untyped-def]
+        if offset != PART:
+            return real_send(sock, path, offset, length, progress)
+        if how == "other-bytes-sent":
+            body = bytearray(Path(path).read_bytes()[offset : offset + length])
+            body[7] ^= 0xFF
+            sock.sendall(body)
+            return progress(length) if progress else None
+        real_send(sock, path, offset, length, progress)
+        with open(path, "r+b") as f:  # after the part went, before the hash reaches it
+            f.seek(offset + 7)
+            f.write(b"\x00" if f.read(1) != b"\x00" else b"\x01")
+        return None
+
+    assert plane.s3 is not None
+    bucket = plane.s3.client()
+
+    def keys() -> list[str]:
+        listing = bucket.list_objects_v2(Bucket=plane.bucket, Prefix="modelbay/")
+        return sorted(o["Key"] for o in listing.get("Contents", []))
+
+    before = keys()
+    monkeypatch.setattr(presigned, "send_range", send_range)
+    with pytest.raises(modelbay.DigestMismatchError):
+        transfer.hash_and_send([big], connect(), progress=False)
+    named = sha(big)
+    assert (named == original) == (how == "other-bytes-sent")
+    missing = connect().call(ops.MISSING_BLOBS, rq.Digests(digests=[original, named])).missing
+    assert set(missing) == {original, named}
+    assert keys() == before  # the object read back and found wrong is gone
+
+
 def test_one_changed_file_out_of_many_sends_one_file(plane: Plane, tmp_path: Path) -> None:
     d = tmp_path / "ckpt"
     files = [make_file(d / f"shard-{i:03d}.bin", 4096, seed=100 + i) for i in range(200)]

@@ -171,7 +171,9 @@ def hash_and_send(
     itself while it is hashed, in a *provisional* upload session that is completed with
     the digest once known, and verified by the server against it. If the digest turns out
     to be stored already (the same bytes under another name), sending stops there; only
-    the bytes sent until the hash was done were spent. A killed upload is resumed the next
+    the bytes sent until the hash was done were spent. (Parts to an object store are hashed
+    behind their sending, so there the whole file goes, and is dropped at completion: see
+    _SentPrefix for why.) A killed upload is resumed the next
     time the file is logged (the session is remembered by the file's stat). Files seen
     before, small files, and object-store servers (which need the digest up front) go the
     usual way: hashed here, then sent by :func:`upload` only if missing.
@@ -261,9 +263,13 @@ def _send_while_hashing(
     if session["id"] != resume:
         index.remember_upload(server, path, st, session["id"])
     stored_already = threading.Event()
+    # Parts to an object store: the hash follows the parts sent, through the pages their
+    # sending read (see _SentPrefix); to the server itself, it runs ahead, and may stop the
+    # sending early when it finds the bytes stored already.
+    followed = _SentPrefix(session["parts"]) if _to_object_store(session) else None
 
     def hash_then_ask() -> tuple[str, int]:
-        digest, size = sha256_file(path)
+        digest, size = sha256_file(path, followed.wait_after if followed else None)
         with contextlib.suppress(TransportError):  # then sending just goes on
             if not transport.call(ops.MISSING_BLOBS, rq.Digests(digests=[digest])).missing:
                 stored_already.set()  # stop sending: the server has these bytes
@@ -271,7 +277,11 @@ def _send_while_hashing(
 
     with ThreadPoolExecutor(1) as hashing:
         hashed = hashing.submit(hash_then_ask)
-        sent, error = _send_parts(transport, session, path, stored_already, progress)
+        try:
+            sent, error = _send_parts(transport, session, path, stored_already, progress, followed)
+        finally:
+            if followed is not None:
+                followed.close()  # whatever was not sent, the hash reads on its own
         digest, size = hashed.result()
     if size != st.st_size:
         raise InvalidInputError(f"{path} changed while it was being uploaded")
@@ -301,11 +311,17 @@ def _send_while_hashing(
 
 
 def _send_parts(
-    transport: Transport, session: Info, path: Path, stop: threading.Event, progress: bool
+    transport: Transport,
+    session: Info,
+    path: Path,
+    stop: threading.Event,
+    progress: bool,
+    followed: _SentPrefix | None = None,
 ) -> tuple[int, ModelbayError | None]:
     """Send the parts of ``session`` not stored yet, in order, a few at a time (a server
-    that receives them hashes them in order as they land), until ``stop`` is set; returns the bytes sent and
-    the first error (NotFoundError: the session is gone; TransportError: parts were lost)."""
+    that receives them hashes them in order as they land), until ``stop`` is set; returns
+    the bytes sent and the first error (NotFoundError: the session is gone; TransportError:
+    parts were lost). Each part sent is told to ``followed``."""
     todo = [p for p in session["parts"] if not p["done"]]
     errors: list[ModelbayError] = []
 
@@ -319,13 +335,63 @@ def _send_parts(
             except (NotFoundError, TransportError) as exc:
                 errors.append(exc)
                 return 0
+            if followed is not None:
+                followed.sent(part)
             return int(part["size"])
 
         # Parts to an object store's URLs go as many at a time as other transfers do.
-        streams = WORKERS if all(p.get("url") for p in todo) else SERVER_PART_STREAMS
+        streams = WORKERS if _to_object_store({"parts": todo}) else SERVER_PART_STREAMS
         with ThreadPoolExecutor(streams) as pool:
             sent = sum(pool.map(send, todo))
     return sent, (errors[0] if errors else None)
+
+
+def _to_object_store(session: Info) -> bool:
+    """Whether a session's parts go to an object store's presigned URLs (not the server)."""
+    return all(p.get("url") for p in session["parts"])
+
+
+class _SentPrefix:
+    """How much of a file, from its start, has been sent in parts: a hash that waits on it
+    reads each page after the part holding it was sent, from the page cache, where that
+    sending just put it. A hash that runs ahead of the parts instead reads a cold file from
+    the disk at the same time as the parts do; the upload to an object store then takes
+    longer by more than the hash itself takes (measured in the commit that made this).
+    Parts stored before (a resumed session) count as sent; once :meth:`close` is called
+    (the sending is over, however it ended), nothing waits.
+    """
+
+    def __init__(self, parts: list[Info]) -> None:
+        self._ends = {int(p["offset"]): int(p["offset"]) + int(p["size"]) for p in parts}
+        self._sent = {int(p["offset"]) for p in parts if p["done"]}
+        self._upto = 0
+        self._open = True
+        self._read = 0
+        self._changed = threading.Condition()
+        self._advance()
+
+    def _advance(self) -> None:
+        while self._upto in self._sent:
+            self._sent.discard(self._upto)
+            self._upto = self._ends[self._upto]
+
+    def sent(self, part: Info) -> None:
+        with self._changed:
+            self._sent.add(int(part["offset"]))
+            self._advance()
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self._open = False
+            self._changed.notify_all()
+
+    def wait_after(self, n: int) -> None:
+        """Called by the hash after each ``n`` bytes it read: wait until the next byte has
+        been sent (or the sending is over)."""
+        self._read += n
+        with self._changed:
+            self._changed.wait_for(lambda: self._upto > self._read or not self._open)
 
 
 def run_all(
