@@ -208,8 +208,11 @@ def echo() -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
+    for _ in range(1000):  # up to 10 s
+        if server.started or not thread.is_alive():
+            break
         thread.join(0.01)
+    assert server.started, "the in-process uvicorn did not start"
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
