@@ -249,13 +249,14 @@ def server(
 
 
 def http_protocol() -> Any:
-    """uvicorn's httptools protocol sending each answer in one write (server/protocol.py);
-    uvicorn's own choice where httptools is not installed."""
+    """uvicorn's httptools protocol sending each answer in one write and handing
+    upload bodies straight to their writers (server/protocol.py); uvicorn's own
+    choice where httptools is not installed."""
     try:
-        from modelbay.server.protocol import HeldWritesHttpTools
+        from modelbay.server.protocol import BodySinkHttpTools
     except ImportError:
         return "auto"
-    return HeldWritesHttpTools
+    return BodySinkHttpTools
 
 
 def _listen(host: str, port: int) -> socket.socket:

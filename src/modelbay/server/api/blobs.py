@@ -26,6 +26,7 @@ from modelbay.server.api.deps import Svc, Who, caller, principal_of, services_of
 from modelbay.server.api.routes import parse_json
 from modelbay.server.api.spec import BYTES, hand_written
 from modelbay.server.app import json_response
+from modelbay.server.body_sink import receive_into
 
 router = APIRouter(prefix="/blobs", tags=["blobs"])
 
@@ -40,8 +41,7 @@ async def upload_part(upload_id: str, number: Int64, request: Request) -> Respon
     _refuse_forms(request)
     writer = await run_in_threadpool(svc.blobs.part_writer, who, upload_id, number)
     with writer:
-        async for chunk in request.stream():
-            writer.write(chunk)
+        await receive_into(request, writer.write)
         size = await run_in_threadpool(writer.commit)
     return json_response({"id": upload_id, "number": number, "size": size})
 
@@ -110,8 +110,7 @@ async def upload(digest: str, request: Request) -> Response:
         return json_response({"sha256": digest, "stored": False})
     receiver = await run_in_threadpool(svc.blobs.receiver, who, digest, size)
     with receiver:
-        async for chunk in request.stream():
-            receiver.write(chunk)
+        await receive_into(request, receiver.write)
         written = await run_in_threadpool(receiver.commit)
     return json_response({"sha256": digest, "size": written, "stored": True}, 201)
 
