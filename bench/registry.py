@@ -158,6 +158,43 @@ def per_call(result: dict[str, Any], metric: str, ms: list[float]) -> None:
     result.setdefault("stats", {})[metric] = s
 
 
+def time_listing(
+    result: dict[str, Any],
+    label: str,
+    system: str,
+    list_all: Callable[[int], tuple[int, int]],
+    page_sizes: list[int],
+    args: argparse.Namespace,
+) -> None:
+    """Time ``list_all`` (one whole listing, returning (versions, pages)) at each page size;
+    the faster size's median is ``list_10k_ms``, and every size's runs stay in the result."""
+    listing: dict[str, Any] = {}
+    for page_size in page_sizes:
+        count, pages = list_all(page_size)  # warm-up and check
+        if count != args.list_size:
+            raise RuntimeError(f"{system} listed {count} versions, expected {args.list_size}")
+        runs = []
+        for _ in range(args.list_reps):
+            t0 = time.perf_counter()
+            list_all(page_size)
+            runs.append((time.perf_counter() - t0) * 1000)
+        listing[str(page_size)] = {
+            "median_ms": round(statistics.median(runs), 1),
+            "pages": pages,
+            "runs_ms": [round(r, 1) for r in runs],
+        }
+        log(
+            f"{label}: list {count} versions, page {page_size} ({pages} pages): "
+            f"{listing[str(page_size)]['median_ms']} ms median"
+        )
+    best = min(listing, key=lambda k: listing[k]["median_ms"])
+    result["list_10k_ms"] = listing[best]["median_ms"]
+    result["list_10k_runs_ms"] = listing[best]["runs_ms"]
+    result["list_10k_page_size"] = int(best)
+    result["list_pages"] = listing[best]["pages"]
+    result["list_by_page_size"] = listing
+
+
 # --------------------------------------------------------------------------- MLflow
 
 
@@ -312,29 +349,14 @@ def run_mlflow(
             f"{label}: {args.list_size} versions set up in {result['list_setup_s']}s ({args.mlflow_setup})"
         )
 
-        listing: dict[str, Any] = {}
-        for page_size in sorted({args.page_size, SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT}):
-            count, pages = _mlflow_list(client, big, page_size)  # warm-up and check
-            if count != args.list_size:
-                raise RuntimeError(f"MLflow listed {count} versions, expected {args.list_size}")
-            runs = []
-            for _ in range(args.list_reps):
-                t0 = time.perf_counter()
-                _mlflow_list(client, big, page_size)
-                runs.append((time.perf_counter() - t0) * 1000)
-            listing[str(page_size)] = {
-                "median_ms": round(statistics.median(runs), 1),
-                "pages": pages,
-                "runs_ms": [round(r, 1) for r in runs],
-            }
-            log(
-                f"{label}: list {count} versions, page {page_size} ({pages} pages): "
-                f"{listing[str(page_size)]['median_ms']} ms median"
-            )
-        best = min(listing, key=lambda k: listing[k]["median_ms"])
-        result["list_10k_ms"] = listing[best]["median_ms"]
-        result["list_10k_page_size"] = int(best)
-        result["list_by_page_size"] = listing
+        time_listing(
+            result,
+            label,
+            "MLflow",
+            lambda size: _mlflow_list(client, big, size),
+            sorted({args.page_size, SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT}),
+            args,
+        )
         result["list_max_page_size"] = "200000 (server threshold); client default 10000"
     return result
 
@@ -694,31 +716,14 @@ def _modelbay_workload(
     if count != args.list_size:
         raise RuntimeError(f"modelbay listed {count} versions, expected {args.list_size}")
     # The same page sizes as MLflow's listing, and the faster one counts, as for MLflow.
-    listing: dict[str, Any] = {}
-    for page_size in sorted({args.page_size, LARGE_PAGE}):
-        count, pages = mb.list_versions(big, page_size)  # warm-up and check
-        if count != args.list_size:
-            raise RuntimeError(f"modelbay listed {count} versions, expected {args.list_size}")
-        runs = []
-        for _ in range(args.list_reps):
-            t0 = time.perf_counter()
-            mb.list_versions(big, page_size)
-            runs.append((time.perf_counter() - t0) * 1000)
-        listing[str(page_size)] = {
-            "median_ms": round(statistics.median(runs), 1),
-            "pages": pages,
-            "runs_ms": [round(r, 1) for r in runs],
-        }
-        log(
-            f"{label}: list {count} versions, page {page_size} ({pages} pages): "
-            f"{listing[str(page_size)]['median_ms']} ms median"
-        )
-    best = min(listing, key=lambda k: listing[k]["median_ms"])
-    result["list_10k_ms"] = listing[best]["median_ms"]
-    result["list_10k_runs_ms"] = listing[best]["runs_ms"]
-    result["list_10k_page_size"] = int(best)
-    result["list_pages"] = listing[best]["pages"]
-    result["list_by_page_size"] = listing
+    time_listing(
+        result,
+        label,
+        "modelbay",
+        lambda size: mb.list_versions(big, size),
+        sorted({args.page_size, LARGE_PAGE}),
+        args,
+    )
 
 
 # --------------------------------------------------------------------------- main
