@@ -177,36 +177,82 @@ def _locate_slowly(conn: Connection, ref: Ref) -> Located:
     )
 
 
-def version_info(row: dict[str, Any], aliases: list[str], tags: list[str]) -> Info:
-    """The JSON shape of an artifact version."""
-    index = row["index"]
+def _version(
+    id_: int,
+    project: str,
+    name: str,
+    type_: str,
+    index: int,
+    digest: str,
+    size: int,
+    file_count: int,
+    description: str | None,
+    metadata: dict[str, Any] | None,
+    aliases: list[str],
+    tags: list[str],
+    created_at: float,
+    created_by: str,
+    run_id: str | None,
+    deleted_at: float | None,
+    expires_at: float | None,
+) -> Info:
+    """The JSON shape of an artifact version, its fields given in the shape's order."""
     return {
-        "id": row["id"],
-        "project": row["project"],
-        "name": row["name"],
-        "type": row["type"],
+        "id": id_,
+        "project": project,
+        "name": name,
+        "type": type_,
         "version": f"v{index}",
         "index": index,
-        "ref": f"{row['project']}/{row['name']}:v{index}",
-        "digest": row["digest"],
-        "size": row["size"],
-        "file_count": row["file_count"],
-        "description": row["description"],
-        "metadata": row["metadata"] or {},
+        "ref": f"{project}/{name}:v{index}",
+        "digest": digest,
+        "size": size,
+        "file_count": file_count,
+        "description": description,
+        "metadata": metadata or {},
         "aliases": aliases,
         "tags": tags,
-        "created_at": row["created_at"],
-        "created_by": row["created_by"],
-        "run": {"project": row["project"], "id": row["run_id"]} if row.get("run_id") else None,
-        "deleted": row["deleted_at"] is not None,
-        "ttl": ttl_of(row),
+        "created_at": created_at,
+        "created_by": created_by,
+        "run": {"project": project, "id": run_id} if run_id else None,
+        "deleted": deleted_at is not None,
+        # W&B's TTL in seconds: the version expires this long after it was created.
+        "ttl": None if expires_at is None else float(expires_at) - float(created_at),
     }
 
 
-def ttl_of(row: dict[str, Any]) -> float | None:
-    """W&B's TTL in seconds: the version expires this long after it was created."""
-    expires = row.get("expires_at")
-    return None if expires is None else float(expires) - float(row["created_at"])
+def _link(
+    registry: str,
+    collection: str,
+    link_id: int,
+    index: int,
+    aliases: list[str],
+    linked_at: float,
+    linked_by: str,
+) -> Info:
+    """The ``link`` part of a registry version."""
+    version = f"v{index}"
+    return {
+        "id": link_id,
+        "registry": registry,
+        "collection": collection,
+        "version": version,
+        "index": index,
+        "ref": registry_ref(registry, collection, version),
+        "aliases": aliases,
+        "linked_at": linked_at,
+        "linked_by": linked_by,
+    }
+
+
+def version_info(row: dict[str, Any], aliases: list[str], tags: list[str]) -> Info:
+    """The JSON shape of an artifact version, from a row of ``VERSION_COLUMNS``."""
+    return _version(
+        row["id"], row["project"], row["name"], row["type"], row["index"], row["digest"],
+        row["size"], row["file_count"], row["description"], row["metadata"], aliases, tags,
+        row["created_at"], row["created_by"], row.get("run_id"), row["deleted_at"],
+        row.get("expires_at"),
+    )  # fmt: skip
 
 
 def link_info(
@@ -218,18 +264,10 @@ def link_info(
     source version's own aliases stay with the source.
     """
     info = version_info(row, aliases, tags)
-    index = row["link_index"]
-    info["link"] = {
-        "id": row["link_id"],
-        "registry": registry,
-        "collection": collection,
-        "version": f"v{index}",
-        "index": index,
-        "ref": registry_ref(registry, collection, f"v{index}"),
-        "aliases": aliases,
-        "linked_at": row["linked_at"],
-        "linked_by": row["linked_by"],
-    }
+    info["link"] = _link(
+        registry, collection, row["link_id"], row["link_index"], aliases, row["linked_at"],
+        row["linked_by"],
+    )  # fmt: skip
     return info
 
 
@@ -249,9 +287,8 @@ def link_infos(
     tags: dict[int, list[str]],
 ) -> list[Info]:
     """:func:`link_info` of every row of a page, the rows as value sequences in ``LINK_ROW``
-    order. A listing page holds up to 10,000 versions; unpacking each row once, instead of
-    making a dict of it first, halves the page's Python work. ``tests/services`` holds the
-    two functions to the same answer."""
+    order: a listing page holds up to 10,000 versions, and unpacking each row once, instead
+    of making a dict of it first, halves the page's Python work."""
     out = []
     for (
         id_, _artifact_id, index, digest, size, file_count, description, metadata, created_at,
@@ -259,39 +296,12 @@ def link_infos(
         _collection_id, link_index, linked_at, linked_by,
     ) in rows:  # fmt: skip
         held = aliases.get(link_id, [])
-        version = f"v{link_index}"
-        out.append({
-            "id": id_,
-            "project": project,
-            "name": name,
-            "type": type_,
-            "version": f"v{index}",
-            "index": index,
-            "ref": f"{project}/{name}:v{index}",
-            "digest": digest,
-            "size": size,
-            "file_count": file_count,
-            "description": description,
-            "metadata": metadata or {},
-            "aliases": held,
-            "tags": tags[id_],
-            "created_at": created_at,
-            "created_by": created_by,
-            "run": {"project": project, "id": run_id} if run_id else None,
-            "deleted": deleted_at is not None,
-            "ttl": None if expires_at is None else float(expires_at) - float(created_at),
-            "link": {
-                "id": link_id,
-                "registry": registry,
-                "collection": collection,
-                "version": version,
-                "index": link_index,
-                "ref": registry_ref(registry, collection, version),
-                "aliases": held,
-                "linked_at": linked_at,
-                "linked_by": linked_by,
-            },
-        })  # fmt: skip
+        info = _version(
+            id_, project, name, type_, index, digest, size, file_count, description, metadata,
+            held, tags[id_], created_at, created_by, run_id, deleted_at, expires_at,
+        )  # fmt: skip
+        info["link"] = _link(registry, collection, link_id, link_index, held, linked_at, linked_by)
+        out.append(info)
     return out
 
 
