@@ -266,7 +266,7 @@ def _send_while_hashing(
     # Parts to an object store: the hash follows the parts sent, through the pages their
     # sending read (see _SentPrefix); to the server itself, it runs ahead, and may stop the
     # sending early when it finds the bytes stored already.
-    followed = _SentPrefix(session["parts"]) if _to_object_store(session) else None
+    followed = _SentPrefix(session["parts"]) if _to_object_store(session["parts"]) else None
 
     def hash_then_ask() -> tuple[str, int]:
         digest, size = sha256_file(path, followed.wait_after if followed else None)
@@ -340,15 +340,15 @@ def _send_parts(
             return int(part["size"])
 
         # Parts to an object store's URLs go as many at a time as other transfers do.
-        streams = WORKERS if _to_object_store({"parts": todo}) else SERVER_PART_STREAMS
+        streams = WORKERS if _to_object_store(todo) else SERVER_PART_STREAMS
         with ThreadPoolExecutor(streams) as pool:
             sent = sum(pool.map(send, todo))
     return sent, (errors[0] if errors else None)
 
 
-def _to_object_store(session: Info) -> bool:
-    """Whether a session's parts go to an object store's presigned URLs (not the server)."""
-    return all(p.get("url") for p in session["parts"])
+def _to_object_store(parts: list[Info]) -> bool:
+    """Whether parts go to an object store's presigned URLs (not the server)."""
+    return all(p.get("url") for p in parts)
 
 
 class _SentPrefix:
