@@ -69,77 +69,141 @@ ROLES_TARGET = 1.2
 PAIRED_METRICS = ("link", "alias", "resolve", "list_10k")
 
 
+PAIRED_COLLECTION, PAIRED_ALIAS = "paired-link", "production"
+#: Timed calls in a side's turn of the paired run, and the seconds of untimed calls that
+#: open each turn.
+BLOCK, WARM_TURN_S = 25, 0.2
+
+
+class ModelbaySide:
+    """A modelbay client in the paired run: links into ``paired-link`` of its registry the
+    versions it logged in ``project``, moves ``production`` over them, resolves it, and
+    lists ``bench-list`` (the 10,000 versions its run linked)."""
+
+    def __init__(
+        self, mb: Any, project: str, log_many: Callable[[Any, str, str, int], list[str]]
+    ) -> None:
+        self.mb, self.project, self.log_many = mb, project, log_many
+        self.refs: list[str] = []
+        self.links: list[str] = []
+        self.warm = 0
+
+    def prepare(self, n: int, warm: int) -> None:
+        self.refs = self.log_many(self.mb, self.project, "paired-linkme", n + warm)
+        self.links = [self.mb.link(PAIRED_COLLECTION, r) for r in self.refs[:warm]]
+        self.warm = warm
+        for i in range(warm):
+            self.move_alias(i)
+            self.resolve(i)
+
+    def link(self, i: int) -> None:
+        self.links.append(self.mb.link(PAIRED_COLLECTION, self.refs[self.warm + i]))
+
+    def move_alias(self, i: int) -> None:
+        self.mb.set_alias(PAIRED_COLLECTION, PAIRED_ALIAS, self.links[i % len(self.links)])
+
+    def resolve(self, i: int) -> None:
+        self.mb.resolve(f"{self.mb.registry}-registry/{PAIRED_COLLECTION}:{PAIRED_ALIAS}")
+
+    def pages(self, page_size: int) -> Iterator[int]:
+        return _pages(self.mb, page_size)
+
+
 def roles_paired(
-    admin: Any,
-    member: Any,
-    projects: tuple[str, str],
-    n: int,
-    warm: int,
-    list_reps: int,
-    page_size: int,
-    log_many: Callable[[Any, str, str, int], list[str]],
+    sides: dict[str, Any], n: int, warm: int, list_reps: int, page_sizes: list[int]
 ) -> dict[str, Any]:
-    """The admin (in ``model``) and the member (in their registry) alternating call by call
-    on one server: link, alias move, resolve, and listing the 10,000 versions each run
-    linked. Both see the same load, so their ratio is free of the drift between two runs
-    minutes apart that swings the sequential figures on a shared machine. Returns each
-    one's medians and the member's over the admin's."""
-    clients = {"admin": admin, "member": member}
-    coll, alias = "paired-link", "production"
-    refs = {
-        who: log_many(mb, project, "paired-linkme", n + warm)
-        for (who, mb), project in zip(clients.items(), projects, strict=True)
-    }
-    links = {who: [mb.link(coll, r) for r in refs[who][:warm]] for who, mb in clients.items()}
-    timed: dict[str, dict[str, list[float]]] = {who: {} for who in clients}
+    """The admin (in ``model``), the member (in their registry) and, when given, MLflow's
+    servers, taking turns: link, alias move, resolve, and listing 10,000 versions. All see
+    the same load, so their ratios are free of the drift between runs minutes apart that
+    swings the sequential figures on a shared machine.
 
-    def alternate(metric: str, count: int, call: Callable[[str, Any, int], object]) -> None:
-        order = list(clients.items())
-        for i in range(count):
-            for who, mb in order if i % 2 == 0 else order[::-1]:
+    Turns are blocks of :data:`BLOCK` timed calls (or one timed listing), each opened by
+    :data:`WARM_TURN_S` of untimed resolves and one untimed call of its kind, as a
+    sequential run's calls follow its own: on this VM a server idle for the seconds of the
+    other sides' turns answers its next tenth of a second of calls up to twice as slowly,
+    whatever else ran meanwhile (a 10,000-version listing took 160 ms back to back and
+    260 ms after 3 s idle), and the side after MLflow's turn would also carry what its
+    server still did after answering. Opened by one call (a listing by a 50 ms pause), the
+    paired listings took twice as long as the sequential ones.
+
+    ``sides`` maps a name (``admin``, ``member``, ``mlflow_...``) to a
+    :class:`ModelbaySide` or ``_mlflow_side.MlflowSide``. Returns each one's medians, the
+    member's over the admin's (``ratio``) and, with MLflow, how many times faster than the
+    faster MLflow server each modelbay user was (``versus_mlflow``).
+    """
+    blocks = max(1, -(-n // BLOCK))
+    for side in sides.values():
+        side.prepare(blocks * (BLOCK + 1), warm)
+    timed: dict[str, dict[str, list[float]]] = {who: {} for who in sides}
+    order = list(sides.items())
+
+    def open_turn(side: Any, call: Callable[[], object]) -> None:
+        end = time.perf_counter() + WARM_TURN_S
+        side.resolve(0)
+        while time.perf_counter() < end:
+            side.resolve(0)
+        call()
+
+    def alternate(metric: str, call: Callable[[Any, int], object]) -> None:
+        i = 0
+        for b in range(blocks):
+            k = b % len(order)  # each side leads in turn
+            for who, side in order[k:] + order[:k]:
+                open_turn(side, lambda: call(side, i))  # noqa: B023 - called at once
+                for j in range(i + 1, i + BLOCK + 1):
+                    t0 = time.perf_counter()
+                    call(side, j)
+                    timed[who].setdefault(metric, []).append((time.perf_counter() - t0) * 1000)
+            i += BLOCK + 1
+
+    def listing(side: Any, page_size: int) -> None:
+        for _ in side.pages(page_size):
+            pass
+
+    log(f"paired ({', '.join(sides)}): link, alias, resolve x{blocks * BLOCK}, in turns")
+    alternate("link", lambda side, i: side.link(i))
+    alternate("alias", lambda side, i: side.move_alias(i))
+    alternate("resolve", lambda side, i: side.resolve(i))
+    by_size: dict[str, dict[int, list[float]]] = {who: {} for who in sides}
+    for page_size in page_sizes:
+        log(f"paired: list x{list_reps} at {page_size} a page, in turns")
+        for rep in range(list_reps):
+            k = rep % len(order)
+            for who, side in order[k:] + order[:k]:
+                open_turn(side, lambda: listing(side, page_size))  # noqa: B023 - called at once
                 t0 = time.perf_counter()
-                call(who, mb, i)
-                timed[who].setdefault(metric, []).append((time.perf_counter() - t0) * 1000)
-
-    log(f"roles paired: link, alias, resolve x{n}, list x{2 * list_reps}, alternating")
-    alternate("link", n, lambda who, mb, i: links[who].append(mb.link(coll, refs[who][warm + i])))
-    alternate(
-        "alias", n, lambda who, mb, i: mb.set_alias(coll, alias, links[who][i % len(links[who])])
-    )
-    alternate("resolve", n, lambda who, mb, i: mb.resolve(f"{mb.registry}-registry/{coll}:{alias}"))
-    for rep in range(2 * list_reps):
-        _alternate_pages(clients, rep, page_size, timed)
-    out: dict[str, Any] = {
-        who: {f"{m}_ms": round(statistics.median(v), 3) for m, v in timed[who].items()}
-        for who in clients
-    }
+                listing(side, page_size)
+                by_size[who].setdefault(page_size, []).append((time.perf_counter() - t0) * 1000)
+    out: dict[str, Any] = {}
+    for who in sides:
+        out[who] = {f"{m}_ms": round(statistics.median(v), 3) for m, v in timed[who].items()}
+        medians = {size: statistics.median(runs) for size, runs in by_size[who].items()}
+        best = min(medians, key=lambda size: medians[size])
+        out[who]["list_10k_ms"] = round(medians[best], 1)
+        out[who]["list_10k_page_size"] = best
+        out[who]["list_by_page_size_ms"] = {str(k): round(v, 1) for k, v in medians.items()}
     out["ratio"] = {
         m: round(out["member"][f"{m}_ms"] / out["admin"][f"{m}_ms"], 3) for m in PAIRED_METRICS
     }
-    out["calls"] = {m: len(timed["member"][m]) for m in PAIRED_METRICS}
-    log(f"roles paired: member/admin {out['ratio']}")
+    out["calls"] = {m: len(timed["member"][m]) for m in PAIRED_METRICS if m in timed["member"]}
+    out["calls"]["list_10k"] = list_reps
+    mlflow = [who for who in sides if who.startswith("mlflow")]
+    if mlflow:
+        out["versus_mlflow"] = _versus(out, mlflow)
+    log(f"paired: member/admin {out['ratio']}; vs MLflow {out.get('versus_mlflow')}")
     return out
 
 
-def _alternate_pages(
-    clients: dict[str, Any], rep: int, page_size: int, timed: dict[str, dict[str, list[float]]]
-) -> None:
-    """One listing of ``bench-list`` by each client, page by page in turn (a listing takes
-    a third of a second: alternating whole listings leaves the load time to drift), adding
-    each one's total to ``timed``."""
-    pages = {who: _pages(mb, page_size) for who, mb in clients.items()}
-    total = dict.fromkeys(clients, 0.0)
-    order = list(clients) if rep % 2 == 0 else list(clients)[::-1]
-    while pages:
-        for who in order:
-            if who in pages:
-                t0 = time.perf_counter()
-                more = next(pages[who], None)
-                total[who] += (time.perf_counter() - t0) * 1000
-                if more is None:
-                    del pages[who]
-    for who, ms in total.items():
-        timed[who].setdefault("list_10k", []).append(ms)
+def _versus(out: dict[str, Any], mlflow: list[str]) -> dict[str, Any]:
+    """Per metric, the faster MLflow server's median over each modelbay user's."""
+    versus: dict[str, Any] = {}
+    for metric in PAIRED_METRICS:
+        ref, ref_from = min((out[m][f"{metric}_ms"], m) for m in mlflow)
+        versus[metric] = {
+            "reference": ref_from,
+            **{who: ratio(ref, out[who][f"{metric}_ms"]) for who in ("member", "admin")},
+        }
+    return versus
 
 
 def _pages(mb: Any, page_size: int) -> Iterator[int]:
@@ -165,6 +229,9 @@ def roles_overhead(
     The overhead is the paired one (the admin and the member alternating on one server,
     :func:`roles_paired`) when the roles run measured it; ``sequential`` holds the roles
     run's figures over the admin's run's, minutes apart, as the bench first compared them.
+    So are the member's ratios to MLflow (``ratio_roles``) when MLflow's servers took part
+    in the paired run; ``ratio_roles_sequential`` keeps the roles run's sequential figures
+    over MLflow's runs.
     """
     base, roles = out.get("modelbay", {}), out.get("modelbay_roles", {})
     paired = roles.get("paired", {}).get("ratio", {})
@@ -188,5 +255,12 @@ def roles_overhead(
     for metric in metrics:
         ref, _ = best(out, "mlflow_", metric)
         ratios[metric] = ratio(ref, roles.get(f"{metric}_ms"))
+    versus = roles.get("paired", {}).get("versus_mlflow")
+    if versus:
+        # The paired figures count: both systems were timed in the same seconds.
+        out["ratio_roles_sequential"] = ratios
+        ratios = {m: versus[m]["member"] for m in metrics if m in versus}
+        out["ratio_paired_admin"] = {m: versus[m]["admin"] for m in metrics if m in versus}
     out["ratio_roles"] = ratios
+    out["ratio_roles_measured"] = "paired" if versus else "sequential"
     out["meets_target_roles"] = {m: (r is not None and r >= target) for m, r in ratios.items()}

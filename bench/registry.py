@@ -31,15 +31,17 @@ With ``--roles``, modelbay also runs as a non-admin user who reaches 50 of 1,000
 restricted registries through 5 teams (member role), linking into one of them, resolving
 and listing there (``modelbay_roles``), next to the same figures as the admin on the
 ``model`` registry (``modelbay``); ``roles_overhead`` holds the ratios (target: at most
-1.2) and the MLflow ratios apply to both. The ratios are measured paired: on the roles
-run's server the admin and the user alternate call by call (``modelbay_roles.paired``),
-as two runs minutes apart drift apart on a shared machine; ``roles_overhead.sequential``
-keeps the two runs' ratios. The ``--workers 2`` run is skipped then.
+1.2) and the MLflow ratios apply to both. The ratios are measured paired, as two runs
+minutes apart drift apart on a shared machine: on the roles run's server the admin and the
+user take turns with two more MLflow servers set up as in their own runs
+(``modelbay_roles.paired``, see ``_roles.roles_paired``); ``roles_overhead.sequential``
+and ``ratio_roles_sequential`` keep the separate runs' ratios. The ``--workers 2`` run is
+skipped then.
 
 Usage::
 
     python bench/registry.py                 # full run (~5-6 minutes on an idle 2-core box)
-    python bench/registry.py --roles         # with the roles run (~7 minutes)
+    python bench/registry.py --roles         # with the roles run (~9 minutes)
     python bench/registry.py --quick         # smoke run
     python bench/registry.py --only mlflow --quick
 """
@@ -47,6 +49,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -80,7 +83,15 @@ from _common import (  # noqa: E402
     summary,
     time_calls,
 )
-from _roles import roles_overhead, roles_paired, roles_world  # noqa: E402
+from _mlflow_side import (  # noqa: E402
+    CONFIGS,
+    MLFLOW_SOURCE,
+    MlflowSide,
+    mlflow_bulk_versions,
+    mlflow_list,
+    mlflow_server,
+)
+from _roles import ModelbaySide, roles_overhead, roles_paired, roles_world  # noqa: E402
 
 from modelbay.sdk.transport import HttpTransport, parse_body  # noqa: E402
 
@@ -90,7 +101,6 @@ ALIAS = "production"
 #: MLflow's default page of a version search (SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT), and
 #: modelbay's largest page.
 LARGE_PAGE = 10_000
-MLFLOW_SOURCE = "s3://modelbay-bench/models"  # a server rejects local paths without a run
 
 
 # --------------------------------------------------------------------------- config
@@ -198,52 +208,6 @@ def time_listing(
 # --------------------------------------------------------------------------- MLflow
 
 
-def _mlflow_bulk_versions(db_uri: str, name: str, first: int, count: int) -> None:
-    """Insert ``count`` READY versions of ``name`` in one transaction (untimed setup).
-
-    Goes through MLflow's own ORM table so every column gets MLflow's defaults; rows look
-    like the ones ``create_model_version`` writes for a non-local source with no run.
-    """
-    import sqlalchemy as sa
-    from mlflow.store.model_registry.dbmodels.models import SqlModelVersion
-
-    now = int(time.time() * 1000)
-    rows = [
-        {
-            "name": name,
-            "version": first + k,
-            "creation_time": now + k,
-            "last_updated_time": now + k,
-            "description": "",
-            "source": f"{MLFLOW_SOURCE}/{first + k}",
-            "storage_location": f"{MLFLOW_SOURCE}/{first + k}",
-            "run_id": "",
-            "run_link": "",
-        }
-        for k in range(count)
-    ]
-    engine = sa.create_engine(db_uri)
-    try:
-        with engine.begin() as conn:
-            conn.execute(SqlModelVersion.__table__.insert(), rows)
-    finally:
-        engine.dispose()
-
-
-def _mlflow_list(client: Any, name: str, page_size: int) -> tuple[int, int]:
-    """Page through every version of ``name``; return (versions, pages)."""
-    total, pages, token = 0, 0, None
-    while True:
-        page = client.search_model_versions(
-            filter_string=f"name='{name}'", max_results=page_size, page_token=token
-        )
-        total += len(page)
-        pages += 1
-        token = page.token
-        if not token:
-            return total, pages
-
-
 def run_mlflow(
     label: str, workers: int | None, args: argparse.Namespace, root: Path
 ) -> dict[str, Any]:
@@ -253,25 +217,8 @@ def run_mlflow(
     # create_model_version logs "Waiting up to 300 seconds..." at INFO on every call.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
-    work = root / label
-    work.mkdir()
-    port = free_port()
-    db_uri = f"sqlite:///{work / 'mlflow.db'}"
-    cmd = [
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        db_uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    if workers is not None:
-        cmd += ["--workers", str(workers)]
-    url = f"http://127.0.0.1:{port}"
+    server, url, db_uri = mlflow_server(label, workers, root)
     result: dict[str, Any] = {"workers": workers if workers is not None else "default"}
-    server = Server(label, cmd, f"{url}/health", work)
     with running(server):
         result["startup_s"] = round(server.startup_s or 0.0, 1)
         client = MlflowClient(tracking_uri=url, registry_uri=url)
@@ -334,7 +281,7 @@ def run_mlflow(
         client.create_registered_model(big)
         t0 = time.perf_counter()
         if args.mlflow_setup == "db":
-            _mlflow_bulk_versions(db_uri, big, 1, args.list_size)
+            mlflow_bulk_versions(db_uri, big, 1, args.list_size)
         else:
             with ThreadPoolExecutor(args.setup_threads) as pool:
                 list(
@@ -353,7 +300,7 @@ def run_mlflow(
             result,
             label,
             "MLflow",
-            lambda size: _mlflow_list(client, big, size),
+            lambda size: mlflow_list(client, big, size),
             sorted({args.page_size, SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT}),
             args,
         )
@@ -604,7 +551,7 @@ def run_modelbay(
         try:
             _modelbay_workload(mb, label, args, result, project)
             if roles:
-                result["paired"] = _paired(url, key, mb, args)
+                result["paired"] = _paired(url, key, mb, args, root)
         finally:
             mb.close()
             if mb.notes:
@@ -612,22 +559,31 @@ def run_modelbay(
     return result
 
 
-def _paired(url: str, key: str, member: Modelbay, args: argparse.Namespace) -> dict[str, Any]:
-    """The admin and the member alternating on the roles run's server (see roles_paired)."""
+def _paired(
+    url: str, key: str, member: Modelbay, args: argparse.Namespace, root: Path
+) -> dict[str, Any]:
+    """The admin and the member alternating on the roles run's server, and with MLflow's
+    two servers (set up as in their own runs) unless the bench runs modelbay only (see
+    roles_paired)."""
+
+    def log_many(mb: Modelbay, project: str, artifact: str, count: int) -> list[str]:
+        return _log_many(mb, project, artifact, count, args.setup_threads)
+
     admin = Modelbay(url, key, threads=args.setup_threads)
     try:
-        return roles_paired(
-            admin,
-            member,
-            ("bench", "bench-roles"),
-            args.n,
-            args.warmup,
-            args.list_reps,
-            args.page_size,
-            lambda mb, project, artifact, count: _log_many(
-                mb, project, artifact, count, args.setup_threads
-            ),
-        )
+        with contextlib.ExitStack() as stack:
+            sides: dict[str, Any] = {
+                "admin": ModelbaySide(admin, "bench", log_many),
+                "member": ModelbaySide(member, "bench-roles", log_many),
+            }
+            if args.only == "all":
+                for label, workers in CONFIGS.items():
+                    server, mlflow_url, db_uri = mlflow_server(f"paired_{label}", workers, root)
+                    stack.enter_context(running(server))
+                    sides[label] = MlflowSide(mlflow_url, db_uri, args.list_size, ALIAS)
+            return roles_paired(
+                sides, args.n, args.warmup, args.list_reps, sorted({args.page_size, LARGE_PAGE})
+            )
     finally:
         admin.close()
 
