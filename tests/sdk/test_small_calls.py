@@ -1,6 +1,8 @@
-"""The SDK's JSON calls (sdk/small_calls.py) straight on its connection pool, against real
-servers on loopback: what reaches the server is what httpx would have sent, a request's
-head and small body leave in one write, and failures are httpx's exception classes."""
+"""The SDK's JSON calls (sdk/small_calls.py) on kept-alive ``http.client`` connections,
+against real servers on loopback: what reaches the server is what httpx would have sent,
+connections are kept and reused, one the server closed is not, failures are httpx's
+exception classes; and the httpx client's stream sends a request's head and small body in
+one write."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import http.server
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,7 @@ from support.processes import ServerProcess
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import NotFoundError, TransportError
-from modelbay.sdk.large_reads import HELD_BYTES, LargeReadsTransport, _Stream
+from modelbay.sdk.large_reads import HELD_BYTES, _Stream
 from modelbay.sdk.small_calls import SmallCalls
 from modelbay.sdk.transport import HttpTransport, send_once
 
@@ -30,12 +34,15 @@ class _Echo(http.server.BaseHTTPRequestHandler):
     """Answers every request with what it received, as JSON."""
 
     protocol_version = "HTTP/1.1"
+    #: The client address of each request answered.
+    peers: list[tuple[str, int]] = []
 
     def _echo(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         if self.path.endswith("/slow"):
             threading.Event().wait(2)
+        _Echo.peers.append(self.client_address)
         answer = json.dumps(
             {
                 "method": self.command,
@@ -50,6 +57,8 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
+        if self.path.endswith("/hang-up"):
+            self.close_connection = True  # without saying so: the client finds out later
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _echo  # noqa: N815 - http.server's names
 
@@ -68,8 +77,7 @@ def echo_url() -> Iterator[str]:
 
 
 def _calls(base: str, timeout: float = 10.0) -> SmallCalls:
-    pool = LargeReadsTransport(verify=False, limits=httpx.Limits()).pool
-    return SmallCalls(base, {"Authorization": "Bearer k"}, pool, httpx.Timeout(timeout))
+    return SmallCalls(base, {"Authorization": "Bearer k"}, httpx.Timeout(timeout))
 
 
 def test_what_the_server_receives(echo_url: str) -> None:
@@ -99,6 +107,27 @@ def test_what_the_server_receives(echo_url: str) -> None:
     assert json.loads(calls.send("GET", "/x").content)["body"] == ""
     empty = json.loads(calls.send("POST", "/y").content)
     assert empty["headers"]["content-length"] == "0"
+
+
+def test_connections_are_kept_and_a_closed_one_is_not_used(echo_url: str) -> None:
+    calls = _calls(echo_url)
+    _Echo.peers.clear()
+    for _ in range(3):
+        assert calls.send("GET", "/a").status_code == 201
+    assert len(set(_Echo.peers)) == 1  # one kept-alive connection
+    # The server closes the connection after answering, without a "Connection: close".
+    assert calls.send("POST", "/hang-up", content=b"{}").status_code == 201
+    time.sleep(0.2)  # the close reaches the client
+    assert json.loads(calls.send("POST", "/b", content=b"{}").content)["body"] == "{}"
+    assert _Echo.peers[-1] != _Echo.peers[-2]  # sent on a new connection, not the closed one
+    # Calls from threads at once each have a connection; they are kept for later calls.
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: calls.send("GET", f"/t{i}").status_code, range(40)))
+    assert answers == [201] * 40
+    assert 1 <= len(calls._idle) <= 4
+    calls.close()
+    assert calls._idle == []
+    assert calls.send("GET", "/again").status_code == 201  # usable after close
 
 
 def test_failures_are_httpx_errors(echo_url: str) -> None:

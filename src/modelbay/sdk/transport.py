@@ -159,7 +159,8 @@ def _retry_after(resp: Any) -> float:
 
 
 class HttpTransport(Transport):
-    """Server mode: REST calls on one kept-alive connection pool."""
+    """Server mode: REST calls on kept-alive connections (JSON calls through
+    ``calls``, bytes through ``client``)."""
 
     def __init__(self, url: str, api_key: str | None, timeout: float = 60.0) -> None:
         httpx = httpx_module()
@@ -180,8 +181,8 @@ class HttpTransport(Transport):
         self.client = http_client(
             base_url=self.url + "/api/v1", headers=headers, timeout=timeouts, transport=connections
         )
-        #: JSON calls go straight on the same connections (see sdk/small_calls.py).
-        self.calls = SmallCalls(self.url + "/api/v1", headers, connections.pool, timeouts)
+        #: JSON calls go on kept-alive connections of their own (see sdk/small_calls.py).
+        self.calls = SmallCalls(self.url + "/api/v1", headers, timeouts)
         self.presigned = Presigned()
         self.hashes_while_sending = True
 
@@ -347,6 +348,7 @@ class HttpTransport(Transport):
 
     def close(self) -> None:
         self.client.close()
+        self.calls.close()
         self.presigned.close()
 
 
