@@ -82,29 +82,26 @@ def mlflow_list(client: Any, name: str, page_size: int) -> tuple[int, int]:
 class MlflowSide:
     """One MLflow server in the paired run: the same calls as its sequential run
     (``create_model_version``, the one-request alias store call, which is the faster of
-    MLflow's two alias calls, ``get_model_version_by_alias``, and version search)."""
+    MLflow's two alias calls, and ``get_model_version_by_alias``)."""
 
-    def __init__(self, url: str, db_uri: str, list_size: int, alias: str) -> None:
+    def __init__(self, url: str, alias: str) -> None:
         from mlflow import MlflowClient
 
         # create_model_version logs "Waiting up to 300 seconds..." at INFO on every call.
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         self.client = MlflowClient(tracking_uri=url, registry_uri=url)
         self.store = self.client._get_registry_client().store
-        self.db_uri, self.list_size, self.alias = db_uri, list_size, alias
-        self.name, self.big = "paired-link", "bench-list"
+        self.alias, self.name = alias, "paired-link"
         self.versions: list[str] = []
 
     def prepare(self, n: int, warm: int) -> None:
-        """The model to link into, ``warm`` versions and calls, and the listed model."""
+        """The model to link into, and ``warm`` versions and calls."""
         self.client.create_registered_model(self.name)
         for i in range(warm):
             self.link(-1 - i)
         for i in range(warm):
             self.move_alias(i)
             self.resolve(i)
-        self.client.create_registered_model(self.big)
-        mlflow_bulk_versions(self.db_uri, self.big, 1, self.list_size)
 
     def link(self, i: int) -> None:
         made = self.client.create_model_version(self.name, f"{MLFLOW_SOURCE}/{i}", run_id=None)
@@ -117,9 +114,6 @@ class MlflowSide:
 
     def resolve(self, i: int) -> None:
         self.client.get_model_version_by_alias(self.name, self.alias)
-
-    def pages(self, page_size: int) -> Iterator[int]:
-        return mlflow_pages(self.client, self.big, page_size)
 
 
 def mlflow_server(label: str, workers: int | None, root: Path) -> tuple[Server, str, str]:

@@ -33,8 +33,9 @@ and listing there (``modelbay_roles``), next to the same figures as the admin on
 ``model`` registry (``modelbay``); ``roles_overhead`` holds the ratios (target: at most
 1.2) and the MLflow ratios apply to both. The ratios are measured paired, as two runs
 minutes apart drift apart on a shared machine: on the roles run's server the admin and the
-user take turns with two more MLflow servers set up as in their own runs
-(``modelbay_roles.paired``, see ``_roles.roles_paired``); ``roles_overhead.sequential``
+user take turns with two more MLflow servers set up as in their own runs, at link, alias
+and resolve (``modelbay_roles.paired``, see ``_roles.roles_paired``; the listing's MLflow
+ratio stays the sequential one); ``roles_overhead.sequential``
 and ``ratio_roles_sequential`` keep the separate runs' ratios. The ``--workers 2`` run is
 skipped then.
 
@@ -578,12 +579,10 @@ def _paired(
             }
             if args.only == "all":
                 for label, workers in CONFIGS.items():
-                    server, mlflow_url, db_uri = mlflow_server(f"paired_{label}", workers, root)
+                    server, mlflow_url, _ = mlflow_server(f"paired_{label}", workers, root)
                     stack.enter_context(running(server))
-                    sides[label] = MlflowSide(mlflow_url, db_uri, args.list_size, ALIAS)
-            return roles_paired(
-                sides, args.n, args.warmup, args.list_reps, sorted({args.page_size, LARGE_PAGE})
-            )
+                    sides[label] = MlflowSide(mlflow_url, ALIAS)
+            return roles_paired(sides, args.n, args.warmup, args.list_reps, args.page_size)
     finally:
         admin.close()
 

@@ -31,7 +31,7 @@ def client(
     **kwargs: Any,
 ) -> httpx.Client:
     """``httpx.Client(**kwargs)`` whose connections read large (see sdk/large_reads.py), over
-    ``transport`` when given (its pool then also carries sdk/small_calls.py's calls)."""
+    ``transport`` when given."""
     import httpx
 
     from modelbay.sdk.large_reads import LargeReadsTransport
