@@ -6,6 +6,7 @@ The HTTP transport imports these two names; once it imports httpx itself, this m
 
 from __future__ import annotations
 
+import functools
 import ssl
 import types
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,15 @@ if TYPE_CHECKING:
     import httpx
 
     from modelbay.sdk.large_reads import LargeReadsTransport
+
+
+@functools.cache
+def verified_context() -> ssl.SSLContext:
+    """The TLS context httpx verifies servers with (its CA bundle, ``SSL_CERT_FILE``), made
+    once, for the SDK's own ``http.client`` connections."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 def httpx_module() -> types.ModuleType:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from modelbay.errors import InvalidInputError, NotFoundError, TransportError
+from modelbay.sdk.httpclient import verified_context
 from modelbay.sdk.streams import (
     Progress,
     RangeWriter,
@@ -246,7 +246,6 @@ class _Connections:
     def __init__(self) -> None:
         self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
-        self._context: ssl.SSLContext | None = None
 
     def take(self, origin: SplitResult) -> tuple[http.client.HTTPConnection, bool]:
         """A connection to ``origin`` (an idle one if any: then True)."""
@@ -259,7 +258,7 @@ class _Connections:
         conn: http.client.HTTPConnection
         if origin.scheme == "https":
             conn = http.client.HTTPSConnection(
-                host, port, timeout=CONNECT_SECONDS, context=self._tls()
+                host, port, timeout=CONNECT_SECONDS, context=verified_context()
             )
         elif origin.scheme == "http":
             conn = http.client.HTTPConnection(host, port, timeout=CONNECT_SECONDS)
@@ -277,14 +276,6 @@ class _Connections:
     def give(self, origin: SplitResult, conn: http.client.HTTPConnection) -> None:
         with self._lock:
             self._idle.setdefault((origin.scheme, origin.netloc), []).append(conn)
-
-    def _tls(self) -> ssl.SSLContext:
-        with self._lock:
-            if self._context is None:
-                import httpx
-
-                self._context = httpx.create_ssl_context()
-            return self._context
 
     def close(self) -> None:
         with self._lock:

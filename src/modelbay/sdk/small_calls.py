@@ -14,13 +14,14 @@ from __future__ import annotations
 import http.client
 import select
 import socket
-import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
+
+from modelbay.sdk.httpclient import verified_context
 
 #: Characters a path keeps as they are (already percent-encoded parts stay encoded).
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -57,7 +58,6 @@ class SmallCalls:
         self.timeout = timeout
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
-        self._context: ssl.SSLContext | None = None
 
     def send(
         self,
@@ -128,7 +128,7 @@ class SmallCalls:
                 conn.close()
         if self.https:
             conn = http.client.HTTPSConnection(
-                self.host, self.port, timeout=self.timeout.connect, context=self._tls()
+                self.host, self.port, timeout=self.timeout.connect, context=verified_context()
             )
         else:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout.connect)
@@ -146,13 +146,6 @@ class SmallCalls:
                 self._idle.append(conn)
                 return
         conn.close()
-
-    def _tls(self) -> ssl.SSLContext:
-        """The context httpx verifies servers with (its CA bundle, ``SSL_CERT_FILE``)."""
-        with self._lock:
-            if self._context is None:
-                self._context = httpx.create_ssl_context()
-            return self._context
 
     def close(self) -> None:
         with self._lock:
