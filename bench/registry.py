@@ -742,12 +742,11 @@ def main(argv: list[str] | None = None) -> int:
             import mlflow
 
             out["mlflow_version"] = mlflow.__version__
-            out["mlflow_default"] = _guarded(
-                "mlflow_default", lambda: run_mlflow("mlflow_default", None, args, root)
-            )
-            out["mlflow_workers1"] = _guarded(
-                "mlflow_workers1", lambda: run_mlflow("mlflow_workers1", 1, args, root)
-            )
+            for label, workers in CONFIGS.items():
+                out[label] = _guarded(
+                    label,
+                    lambda label=label, workers=workers: run_mlflow(label, workers, args, root),
+                )
     finally:
         Server.stop_all()
         if not args.keep:
