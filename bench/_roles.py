@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from _common import log, ratio
+from _common import frozen_heap, log, ratio
 
 ROLE_REGISTRIES, ROLE_TEAMS, REACHED_PER_TEAM = 1000, 5, 10
 
@@ -169,11 +169,13 @@ def roles_paired(
     users = {who: sides[who] for who in ("admin", "member")}
     log(f"paired: admin and member list x{2 * list_reps}, page by page in turn")
     listings: dict[str, list[float]] = {who: [] for who in users}
-    for rep in range(2 * list_reps):
-        for who, ms in _alternate_pages(users, rep, page_size).items():
-            listings[who].append(ms)
+    with frozen_heap():
+        for rep in range(2 * list_reps):
+            for who, ms in _alternate_pages(users, rep, page_size).items():
+                listings[who].append(ms)
     for who, runs in listings.items():
         out[who]["list_10k_ms"] = round(statistics.median(runs), 1)
+        out[who]["list_10k_runs_ms"] = [round(r, 1) for r in runs]
     out["ratio"] = {
         m: round(out["member"][f"{m}_ms"] / out["admin"][f"{m}_ms"], 3) for m in PAIRED_METRICS
     }

@@ -76,6 +76,7 @@ from _common import (  # noqa: E402
     Server,
     compile_modelbay,
     free_port,
+    frozen_heap,
     install_signal_handlers,
     load_average,
     log,
@@ -185,10 +186,11 @@ def time_listing(
         if count != args.list_size:
             raise RuntimeError(f"{system} listed {count} versions, expected {args.list_size}")
         runs = []
-        for _ in range(args.list_reps):
-            t0 = time.perf_counter()
-            list_all(page_size)
-            runs.append((time.perf_counter() - t0) * 1000)
+        with frozen_heap():
+            for _ in range(args.list_reps):
+                t0 = time.perf_counter()
+                list_all(page_size)
+                runs.append((time.perf_counter() - t0) * 1000)
         listing[str(page_size)] = {
             "median_ms": round(statistics.median(runs), 1),
             "pages": pages,
