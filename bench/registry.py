@@ -15,7 +15,8 @@ Workload (each timed call is sequential, on one kept-alive connection):
               modelbay ``GET /resolve?ref=model-registry/{c}:production``.
 4. list       every version of a collection of 10,000, page by page, several repetitions,
               at 1,000 and at 10,000 a page (MLflow's default search page) for both
-              systems; each system's faster page size counts.
+              systems; each system's faster page size counts. Listings are timed with
+              the bench's own heap frozen (``_common.frozen_heap``).
 
 MLflow runs twice, as it comes (its default worker count) and with ``--workers 1``, each
 in its own temp dir; the faster of the two per metric is the reference (for alias, also
