@@ -19,6 +19,9 @@ from modelbay.errors import InvalidInputError
 #: The deepest nesting :func:`loads` accepts by default. orjson refuses more than 1,024
 #: levels itself; the standard library would recurse until the interpreter's stack ends.
 MAX_DEPTH = 64
+#: A JSON object where no entity model applies: a store row read as a mapping, a service's
+#: answer before the edge validates it, a part of an upload plan. The one definition.
+Info = dict[str, Any]
 #: A JSON integer outside 64 bits: 20 digits or more, or a negative one of 19 or more (not
 #: inside a string or another number). orjson reads it as a float, silently rounded; a
 #: body holding one is read by the standard library instead, which keeps it an int, so

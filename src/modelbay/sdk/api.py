@@ -9,6 +9,7 @@ from modelbay import names
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import InvalidInputError, NotFoundError
+from modelbay.jsontext import Info
 from modelbay.sdk.artifact import Artifact
 from modelbay.sdk.automations import AutomationsApi
 from modelbay.sdk.public_registry import (
@@ -24,7 +25,7 @@ from modelbay.sdk.public_registry import (
 )
 from modelbay.sdk.public_runs import File, PublicRun, Runs
 from modelbay.sdk.registry_admin import AccessCalls
-from modelbay.sdk.transport import Info, connect
+from modelbay.sdk.transport import connect
 from modelbay.settings import Settings
 
 __all__ = [

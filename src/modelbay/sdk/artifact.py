@@ -23,10 +23,11 @@ from modelbay.errors import (
     InvalidPathError,
     NotFoundError,
 )
+from modelbay.jsontext import Info
 from modelbay.sdk.artifact_entry import ArtifactEntry
 from modelbay.sdk.artifact_lineage import ArtifactLineage
 from modelbay.sdk.local_tree import _walk, _within
-from modelbay.sdk.transport import Info, Transport
+from modelbay.sdk.transport import Transport
 
 if TYPE_CHECKING:
     pass

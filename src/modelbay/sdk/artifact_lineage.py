@@ -14,8 +14,9 @@ from modelbay.contract import lifecycle as lc
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import InvalidInputError
+from modelbay.jsontext import Info
 from modelbay.sdk.artifact_entry import ArtifactCollectionRef, _iso
-from modelbay.sdk.transport import Info, Transport
+from modelbay.sdk.transport import Transport
 
 if TYPE_CHECKING:
     from modelbay.sdk.api import PublicRun

@@ -25,10 +25,11 @@ from modelbay.errors import (
     ModelbayError,
     TransportError,
 )
+from modelbay.jsontext import Info
 from modelbay.names import check_no_file_is_a_folder
 from modelbay.sdk.streams import locked_temp, open_new, remove_dead_temps
 from modelbay.sdk.transfer import Meter, bundles, meter, run_all
-from modelbay.sdk.transport import Info, Transport
+from modelbay.sdk.transport import Transport
 
 
 def download(

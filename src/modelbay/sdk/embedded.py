@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from modelbay.contract.operations import Operation
+from modelbay.jsontext import Info
 from modelbay.sdk.presigned import Presigned
 from modelbay.sdk.streams import Progress, atomic_verified_write, counted, read_range, read_whole
-from modelbay.sdk.transport import Info, Req, Resp, Transport
+from modelbay.sdk.transport import Req, Resp, Transport
 from modelbay.services import Services
 from modelbay.services.dispatch import invoke
 from modelbay.settings import Settings

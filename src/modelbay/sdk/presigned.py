@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from modelbay.errors import InvalidInputError, NotFoundError, TransportError
+from modelbay.jsontext import Info
 from modelbay.sdk.httpclient import verified_context
 from modelbay.sdk.streams import (
     Progress,
@@ -28,8 +29,6 @@ from modelbay.sdk.streams import (
     atomic_verified_write,
     counted,
 )
-
-Info = dict[str, Any]
 
 #: A blob at least this large is fetched in ranges of RANGE bytes, STREAMS at a time.
 RANGED_FROM = 32 << 20

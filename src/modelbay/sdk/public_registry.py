@@ -18,10 +18,11 @@ from modelbay.contract import operations as ops
 from modelbay.contract import public_api as pa
 from modelbay.contract import requests as rq
 from modelbay.errors import InvalidInputError
+from modelbay.jsontext import Info
 from modelbay.sdk.artifact import Artifact
 from modelbay.sdk.public_runs import _jsonable, iso
 from modelbay.sdk.registry_admin import RegistryAccess
-from modelbay.sdk.transport import Info, Transport
+from modelbay.sdk.transport import Transport
 
 T = TypeVar("T")
 Filter = dict[str, Any] | None

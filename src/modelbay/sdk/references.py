@@ -63,10 +63,10 @@ from modelbay.errors import (
     TransportError,
 )
 from modelbay.extras import require
+from modelbay.jsontext import Info
 from modelbay.sdk.httpclient import client as http_client
 from modelbay.sdk.streams import locked_temp, open_new
 
-Info = dict[str, Any]
 CHUNK = 1 << 20
 #: The default bound on the files a ``file://`` directory or ``s3://`` prefix may hold.
 MAX_OBJECTS = 100_000

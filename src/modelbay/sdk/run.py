@@ -24,6 +24,7 @@ from modelbay import names
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import InvalidInputError, ModelbayError
+from modelbay.jsontext import Info
 from modelbay.sdk.artifact import Artifact, parse_target
 from modelbay.sdk.media import Histogram, Image, ImageGroup, Media
 from modelbay.sdk.metric_defs import Definitions, Metric
@@ -32,7 +33,7 @@ from modelbay.sdk.run_config import Config, RunSettings, Summary, printable
 from modelbay.sdk.run_distributed import DistributedArtifacts
 from modelbay.sdk.spool import Journal, Point, Sender, Uploader
 from modelbay.sdk.system import SystemMonitor, system_facts
-from modelbay.sdk.transport import Info, Transport
+from modelbay.sdk.transport import Transport
 from modelbay.sdk.wandb_settings import silenced
 
 DEFAULT_PROJECT = "uncategorized"

@@ -24,6 +24,7 @@ from modelbay import names
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError, TransportError
+from modelbay.jsontext import Info
 from modelbay.sdk import wandb_settings
 from modelbay.sdk.artifact import Artifact
 from modelbay.sdk.journal_sync import sync_run
@@ -32,7 +33,7 @@ from modelbay.sdk.run import DEFAULT_PROJECT, MODES, Run, current_run
 from modelbay.sdk.run_config import RunSettings, printable
 from modelbay.sdk.spool import Journal
 from modelbay.sdk.system import facts_in_background, system_facts
-from modelbay.sdk.transport import Info, connect
+from modelbay.sdk.transport import connect
 from modelbay.sdk.wandb_settings import Settings as WandbSettings
 from modelbay.settings import Settings
 

@@ -50,8 +50,9 @@ from modelbay.errors import (
     ServerError,
     TransportError,
 )
+from modelbay.jsontext import Info
 from modelbay.sdk.offline import BLOBS, CLIENT_SCHEME, RESOLVED, Resolver
-from modelbay.sdk.transport import HttpTransport, Info, Transport, send_once
+from modelbay.sdk.transport import HttpTransport, Transport, send_once
 
 JOURNAL = "run.jsonl"
 KINDS = ("run", "points", "update", "finish", "artifact", "link")

@@ -32,8 +32,9 @@ from modelbay.errors import (
     TransportError,
     from_payload,
 )
+from modelbay.jsontext import Info
 from modelbay.sdk.digests import DigestIndex
-from modelbay.sdk.transport import Info, Transport
+from modelbay.sdk.transport import Transport
 
 WORKERS = min(16, (os.cpu_count() or 2) * 4)
 #: Parts sent to the server itself (not to an object store) go at most this many at a time:

@@ -27,6 +27,7 @@ from modelbay.errors import (
     TransportError,
     from_payload,
 )
+from modelbay.jsontext import Info
 from modelbay.sdk.httpclient import client as http_client
 from modelbay.sdk.httpclient import httpx_module
 from modelbay.sdk.presigned import Presigned, response_body
@@ -39,7 +40,6 @@ from modelbay.sdk.streams import (
 )
 from modelbay.settings import Settings
 
-Info = dict[str, Any]
 Req = TypeVar("Req", bound=Request)
 Resp = TypeVar("Resp", bound=Entity)
 

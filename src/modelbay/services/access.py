@@ -28,8 +28,9 @@ from modelbay.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from modelbay.jsontext import Info
 from modelbay.names import LATEST, ArtifactRef, Ref, RegistryRef
-from modelbay.services.core import Info, Principal, now, project_or_registry, record
+from modelbay.services.core import Principal, now, project_or_registry, record
 from modelbay.store import access as store
 from modelbay.store import auth as auth_store
 from modelbay.store import registry as registry_store

@@ -13,18 +13,11 @@ from modelbay import names
 from modelbay.blobs.digest import check_digest
 from modelbay.contract.operations import Role
 from modelbay.errors import ConflictError, InvalidInputError, NotFoundError
+from modelbay.jsontext import Info
 from modelbay.names import LATEST, ArtifactRef, Ref, RegistryRef
 from modelbay.services import access
 from modelbay.services.blobs import BlobService
-from modelbay.services.core import (
-    Info,
-    Located,
-    Principal,
-    describe,
-    locate,
-    now,
-    record,
-)
+from modelbay.services.core import Located, Principal, describe, locate, now, record
 from modelbay.store import access as access_store
 from modelbay.store import artifacts as store
 from modelbay.store import registry as registry_store

@@ -14,7 +14,8 @@ from typing import Any
 
 from modelbay.audit_csv import CSV_COLUMNS, csv_row
 from modelbay.errors import InvalidInputError, PermissionDeniedError
-from modelbay.services.core import Info, Principal
+from modelbay.jsontext import Info
+from modelbay.services.core import Principal
 from modelbay.services.registry import event_info
 from modelbay.store import auth as store
 from modelbay.store.database import Database

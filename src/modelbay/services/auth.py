@@ -24,7 +24,8 @@ from modelbay.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from modelbay.services.core import Info, Principal, now, record
+from modelbay.jsontext import Info
+from modelbay.services.core import Principal, now, record
 from modelbay.store import access as access_store
 from modelbay.store import auth as store
 from modelbay.store.database import Database

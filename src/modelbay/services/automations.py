@@ -19,8 +19,9 @@ from modelbay import names
 from modelbay.contract.automations import EVENTS
 from modelbay.contract.operations import Role
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from modelbay.jsontext import Info
 from modelbay.services import access
-from modelbay.services.core import Info, Principal, now
+from modelbay.services.core import Principal, now
 from modelbay.services.outbox import message_id
 from modelbay.settings import Settings
 from modelbay.store import access as access_store

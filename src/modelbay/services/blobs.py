@@ -36,7 +36,8 @@ from modelbay.errors import (
     ModelbayError,
     NotFoundError,
 )
-from modelbay.services.core import Info, Principal, now
+from modelbay.jsontext import Info
+from modelbay.services.core import Principal, now
 from modelbay.services.upload_sessions import (
     check_upload_id,
     claimed_session,

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from modelbay.errors import NotFoundError
+from modelbay.jsontext import Info
 from modelbay.names import (
     NAME_RE,
     REGISTRY_SUFFIX,
@@ -23,8 +24,6 @@ from modelbay.services import outbox
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import registry as registry_store
 from modelbay.store import tags as tag_store
-
-Info = dict[str, Any]
 
 
 @dataclass(frozen=True)

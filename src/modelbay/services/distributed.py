@@ -17,9 +17,10 @@ from typing import Any
 from modelbay import names
 from modelbay.contract.declaration import Role
 from modelbay.errors import ConflictError, ModelbayError
+from modelbay.jsontext import Info
 from modelbay.services import access
 from modelbay.services.artifacts import ArtifactService, check_manifest, check_run_ref
-from modelbay.services.core import Info, Principal, now, record
+from modelbay.services.core import Principal, now, record
 from modelbay.store import access as access_store
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import distributed as store

@@ -18,7 +18,8 @@ from sqlalchemy.engine import Connection
 
 from modelbay.blobs import BlobBackend
 from modelbay.errors import InvalidInputError, PermissionDeniedError
-from modelbay.services.core import Info, Principal, now
+from modelbay.jsontext import Info
+from modelbay.services.core import Principal, now
 from modelbay.services.lifecycle import expire_versions
 from modelbay.services.upload_sessions import session_of
 from modelbay.store import blobs as store

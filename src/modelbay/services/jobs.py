@@ -21,8 +21,9 @@ from sqlalchemy.engine import Connection
 from modelbay.automations import payload as payloads
 from modelbay.contract.declaration import Role
 from modelbay.errors import ConflictError, NotFoundError
+from modelbay.jsontext import Info
 from modelbay.services import access
-from modelbay.services.core import Info, Principal, now
+from modelbay.services.core import Principal, now
 from modelbay.store import access as access_store
 from modelbay.store import jobs as store
 from modelbay.store import registry as registry_store

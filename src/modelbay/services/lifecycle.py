@@ -25,9 +25,10 @@ from sqlalchemy.engine import Connection
 from modelbay import names
 from modelbay.contract.declaration import Role
 from modelbay.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
+from modelbay.jsontext import Info
 from modelbay.names import LATEST, ArtifactRef
 from modelbay.services import access
-from modelbay.services.core import Info, Principal, describe, locate, now, record
+from modelbay.services.core import Principal, describe, locate, now, record
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import lifecycle as store
 from modelbay.store import registry as registry_store

@@ -8,9 +8,10 @@ from sqlalchemy.engine import Connection
 
 from modelbay import names
 from modelbay.errors import InvalidInputError, NotFoundError
+from modelbay.jsontext import Info
 from modelbay.names import Ref
 from modelbay.services import access
-from modelbay.services.core import Info, Principal, locate, project_or_registry, version_info
+from modelbay.services.core import Principal, locate, project_or_registry, version_info
 from modelbay.services.runs import run_info
 from modelbay.store import access as access_store
 from modelbay.store import artifacts as artifact_store

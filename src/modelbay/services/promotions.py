@@ -17,9 +17,10 @@ from sqlalchemy.engine import Connection
 from modelbay import names
 from modelbay.contract.operations import Role
 from modelbay.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from modelbay.jsontext import Info
 from modelbay.names import RegistryRef
 from modelbay.services import access
-from modelbay.services.core import Info, Located, Principal, locate, now, record
+from modelbay.services.core import Located, Principal, locate, now, record
 from modelbay.services.registry import set_link_alias
 from modelbay.store import access as store
 from modelbay.store import registry as registry_store

@@ -17,11 +17,11 @@ from modelbay.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from modelbay.jsontext import Info
 from modelbay.names import LATEST, Ref, RegistryRef
 from modelbay.services import access
 from modelbay.services.core import (
     LINK_ROW,
-    Info,
     Located,
     Principal,
     describe,

@@ -10,9 +10,10 @@ from modelbay import names
 from modelbay.contract import metric_defs as definitions
 from modelbay.contract.operations import Role
 from modelbay.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from modelbay.jsontext import Info
 from modelbay.services import access, outbox
 from modelbay.services import history_pages as pages
-from modelbay.services.core import Info, Principal, now, record, version_info
+from modelbay.services.core import Principal, now, record, version_info
 from modelbay.services.metric_axis import X_AXES, against, downsample, envelope
 from modelbay.services.metric_axis import axis as _axis
 from modelbay.settings import RUN_TIMEOUT

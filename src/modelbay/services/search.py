@@ -17,8 +17,9 @@ from sqlalchemy.engine import Connection
 
 from modelbay import names
 from modelbay.errors import InvalidFilterError, InvalidInputError, NotFoundError
+from modelbay.jsontext import Info
 from modelbay.services import access
-from modelbay.services.core import Info, Principal, link_info, version_info
+from modelbay.services.core import Principal, link_info, version_info
 from modelbay.services.runs import crash_silent_runs, run_info
 from modelbay.store import access as access_store
 from modelbay.store import artifacts as artifact_store

@@ -36,10 +36,11 @@ from sqlalchemy.engine import Connection
 from modelbay import names
 from modelbay.contract.declaration import Role
 from modelbay.errors import InvalidInputError, NotFoundError
+from modelbay.jsontext import Info
 from modelbay.names import ArtifactRef, Ref
 from modelbay.services import access
 from modelbay.services.blobs import BlobService
-from modelbay.services.core import Info, Principal, describe, locate, project_or_registry
+from modelbay.services.core import Principal, describe, locate, project_or_registry
 from modelbay.store import artifacts as artifact_store
 from modelbay.store import runs as run_store
 from modelbay.store.database import Database

@@ -8,7 +8,8 @@ from typing import Any
 
 from modelbay.blobs import UploadSession
 from modelbay.errors import DigestMismatchError, InvalidInputError, ModelbayError, NotFoundError
-from modelbay.services.core import Info, Principal
+from modelbay.jsontext import Info
+from modelbay.services.core import Principal
 
 
 def whole_blob(digest: str, size: int) -> Info:

@@ -16,10 +16,11 @@ from typing import Any
 from modelbay import names
 from modelbay.contract.operations import Role
 from modelbay.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from modelbay.jsontext import Info
 from modelbay.names import Ref
 from modelbay.services import access
 from modelbay.services.blobs import BlobService
-from modelbay.services.core import Info, Principal, link_info, locate
+from modelbay.services.core import Principal, link_info, locate
 from modelbay.services.runs import crash_silent_runs, run_info
 from modelbay.settings import RUN_TIMEOUT
 from modelbay.store import access as access_store
