@@ -5,8 +5,9 @@ For such a call httpx costs more than the server's whole answer: through httpcor
 makes some 870 Python calls and spends ~0.48 ms of CPU on loopback, where ``http.client``
 spends ~0.21 ms; a link's round trip takes ~1.8 ms in all. The calls here keep what matters
 from the SDK's client: kept-alive connections, its timeouts, TLS verified as httpx verifies
-it, and httpx's exception classes, so that callers handle both paths alike. Uploads,
-downloads and streams stay on the httpx client.
+it, and httpx's exception classes, so that callers handle both paths alike. The parts of a
+file sent while it is hashed go here too, from the buffers the hash read (see
+sdk/shared_reads.py); other uploads, downloads and streams stay on the httpx client.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import http.client
 import select
 import socket
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -83,13 +85,56 @@ class SmallCalls:
                 headers["Content-Type"] = content_type
         elif method in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = "0"
+
+        def request(conn: http.client.HTTPConnection) -> None:
+            # Head and body leave in one write (http.client joins a bytes body).
+            conn.request(method, target, body=content, headers=headers)
+
+        return self._exchange(request)
+
+    def send_chunks(
+        self,
+        method: str,
+        path: str,
+        chunks: Iterable[bytes | memoryview],
+        length: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> Answer:
+        """A call whose body is ``chunks`` (``length`` bytes in all), each handed to the
+        socket as it comes and then counted to ``progress``; its answer, read whole.
+
+        Raises:
+            httpx.HTTPError: the subclass httpx raises for the same failure.
+            Exception: what the chunks' iterator or ``progress`` raised.
+        """
+        target = quote(self.base_path + path, safe=_PATH_SAFE)
+        headers = {
+            **self.headers,
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(length),
+        }
+
+        def request(conn: http.client.HTTPConnection) -> None:
+            conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            sock: socket.socket = conn.sock
+            for chunk in chunks:
+                sock.sendall(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+
+        return self._exchange(request)
+
+    def _exchange(self, request: Callable[[http.client.HTTPConnection], None]) -> Answer:
+        """Send a request with ``request(connection)`` and read its answer whole."""
         conn = self._connection()
         sock: socket.socket = conn.sock
         try:
             try:
                 sock.settimeout(self.timeout.write)
-                # Head and body leave in one write (http.client joins a bytes body).
-                conn.request(method, target, body=content, headers=headers)
+                request(conn)
             except TimeoutError as exc:
                 raise httpx.WriteTimeout(str(exc)) from exc
             except OSError as exc:

@@ -11,7 +11,7 @@ import contextvars
 import json as _json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -93,6 +93,13 @@ class Transport:
         self, upload_id: str, part: Info, path: Path, progress: Progress = None
     ) -> None:
         """Send one part of an upload session: bytes ``[offset, offset+size)`` of ``path``."""
+        raise NotImplementedError
+
+    def upload_part_chunks(
+        self, upload_id: str, part: Info, chunks: Iterable[memoryview], progress: Progress = None
+    ) -> None:
+        """Send one part of an upload session to the server itself: its bytes as ``chunks``
+        (see sdk/shared_reads.py), ``part["size"]`` bytes in all."""
         raise NotImplementedError
 
     def download_blob(
@@ -274,6 +281,16 @@ class HttpTransport(Transport):
             self.presigned.put(part, path, progress)
         else:
             self._put(f"/blobs/uploads/{upload_id}/parts/{part['number']}", part, path, progress)
+
+    def upload_part_chunks(
+        self, upload_id: str, part: Info, chunks: Iterable[memoryview], progress: Progress = None
+    ) -> None:
+        route = f"/blobs/uploads/{upload_id}/parts/{part['number']}"
+        try:
+            answer = self.calls.send_chunks("PUT", route, chunks, part["size"], progress)
+        except self._httpx.HTTPError as exc:
+            raise TransportError(f"upload to {self.url} failed: {exc}") from exc
+        self._result(answer)
 
     def _put(self, route: str, part: Info, path: Path, progress: Progress) -> None:
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(part["size"])}
