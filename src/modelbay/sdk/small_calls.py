@@ -5,7 +5,8 @@ For such a call httpx costs more than the server's whole answer: through httpcor
 makes some 870 Python calls and spends ~0.48 ms of CPU on loopback, where ``http.client``
 spends ~0.21 ms; a link's round trip takes ~1.8 ms in all. The calls here keep what matters
 from the SDK's client: kept-alive connections, its timeouts, TLS verified as httpx verifies
-it, and httpx's exception classes, so that callers handle both paths alike. The parts of a
+it, and httpx's exception classes, so that callers handle both paths alike (httpx is
+imported only once one is raised: it costs ~0.1 s of a script's start). The parts of a
 file sent while it is hashed go here too, from the buffers the hash read (see
 sdk/shared_reads.py); other uploads, downloads and streams stay on the httpx client.
 """
@@ -18,17 +19,27 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
+from modelbay.sdk.httpclient import httpx_module, verified_context
 
-from modelbay.sdk.httpclient import verified_context
+if TYPE_CHECKING:
+    import httpx
 
 #: Characters a path keeps as they are (already percent-encoded parts stay encoded).
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 #: Idle connections kept for the next calls (more are closed once answered).
 KEPT_IDLE = 16
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait, as ``httpx.Timeout`` names them (which may be given instead)."""
+
+    connect: float | None
+    read: float | None
+    write: float | None
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,9 @@ class SmallCalls:
     """Send calls under ``base_url`` with ``headers``; thread-safe (each call has a
     connection to itself while it runs)."""
 
-    def __init__(self, base_url: str, headers: dict[str, str], timeout: httpx.Timeout) -> None:
+    def __init__(
+        self, base_url: str, headers: dict[str, str], timeout: Timeouts | httpx.Timeout
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -136,19 +149,19 @@ class SmallCalls:
                 sock.settimeout(self.timeout.write)
                 request(conn)
             except TimeoutError as exc:
-                raise httpx.WriteTimeout(str(exc)) from exc
+                raise httpx_module().WriteTimeout(str(exc)) from exc
             except OSError as exc:
-                raise httpx.WriteError(str(exc)) from exc
+                raise httpx_module().WriteError(str(exc)) from exc
             try:
                 sock.settimeout(self.timeout.read)
                 resp = conn.getresponse()
                 body = resp.read()
             except TimeoutError as exc:
-                raise httpx.ReadTimeout(str(exc)) from exc
+                raise httpx_module().ReadTimeout(str(exc)) from exc
             except http.client.HTTPException as exc:  # also a server that hung up unanswered
-                raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from exc
+                raise httpx_module().RemoteProtocolError(str(exc) or type(exc).__name__) from exc
             except OSError as exc:
-                raise httpx.ReadError(str(exc)) from exc
+                raise httpx_module().ReadError(str(exc)) from exc
         except BaseException:
             conn.close()
             raise
@@ -180,9 +193,9 @@ class SmallCalls:
         try:
             conn.connect()  # with TCP_NODELAY, as http.client connects
         except TimeoutError as exc:
-            raise httpx.ConnectTimeout(str(exc)) from exc
+            raise httpx_module().ConnectTimeout(str(exc)) from exc
         except OSError as exc:  # refused, unreachable, a TLS failure
-            raise httpx.ConnectError(str(exc)) from exc
+            raise httpx_module().ConnectError(str(exc)) from exc
         return conn
 
     def _keep(self, conn: http.client.HTTPConnection) -> None:
