@@ -353,11 +353,12 @@ def test_a_file_changed_while_sent_is_refused(
 
 
 def test_a_file_written_while_sent_is_refused(
-    sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sdk: HttpTransport, srv: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The file written to once its first part is sent: whatever was read matches its
-    hash, but is not the file."""
+    hash, but is not the file. Its session is closed all the same (it holds no room)."""
     f = random_file(tmp_path / "written.bin", 4 * PART)
+    before = staging_files(srv)
 
     def write_once(part: dict, i: int, chunk: memoryview) -> memoryview:
         if part["number"] == 2 and i == 0:
@@ -371,6 +372,7 @@ def test_a_file_written_while_sent_is_refused(
     digest = hashlib.sha256(f.read_bytes()).hexdigest()
     assert sdk.call(ops.MISSING_BLOBS, rq.Digests(digests=[digest])).missing == [digest]
     assert default_index().provisional_upload(sdk.identity, f, f.stat()) is None
+    assert staging_files(srv) == before
 
 
 def sending(

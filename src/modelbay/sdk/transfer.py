@@ -305,14 +305,6 @@ def _send_while_hashing(
             shared.close()
     if size != st.st_size:
         raise InvalidInputError(f"{path} changed while it was being uploaded")
-    if _stat_key(os.stat(path)) != _stat_key(st):
-        # Bytes sent from what the hash read match its digest whatever the file became: the
-        # server cannot tell, so the file's stat does. The session is left to be collected,
-        # as a killed client's is.
-        index.remember_upload(server, path, st, None)
-        raise DigestMismatchError(
-            f"{path} changed while it was being uploaded", {"path": os.fspath(path)}
-        )
     for _ in range(ATTEMPTS - 1):
         if not isinstance(error, TransportError):
             break
@@ -326,6 +318,10 @@ def _send_while_hashing(
         sent += more
     if isinstance(error, TransportError):
         raise error
+    # Bytes sent from what the hash read match its digest whatever the file became: the
+    # server cannot tell, so the file's stat does (the session is completed all the same,
+    # so that it holds no room; what it stores, nothing refers to).
+    changed = _stat_key(os.stat(path)) != _stat_key(st)
     if error is None:
         result = _complete(transport, [session["id"]], {session["id"]: digest})[0]
         if result.get("error"):
@@ -335,6 +331,10 @@ def _send_while_hashing(
                 raise failure  # the file changed while it was sent
             # Otherwise (gone, or being collected): upload() sends what the server lacks.
     index.remember_upload(server, path, st, None)
+    if changed:
+        raise DigestMismatchError(
+            f"{path} changed while it was being uploaded", {"path": os.fspath(path)}
+        )
     return (digest, size), sent
 
 
