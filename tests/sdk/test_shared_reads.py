@@ -4,6 +4,8 @@ chunks are then read again), or stop; and a file shorter than its parts is refus
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 import threading
@@ -110,6 +112,36 @@ def test_a_file_shorter_than_its_parts_is_refused(tmp_path: Path) -> None:
             for _ in reads.part(0, 2 * PART):
                 pass
         assert reads.hash()[1] == PART + 10
+    finally:
+        reads.close()
+
+
+@pytest.mark.parametrize("refused", ["missing", "EINVAL"])
+def test_without_o_direct_chunks_are_read_through_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: str
+) -> None:
+    """No O_DIRECT on this system, or a filesystem that refuses its reads."""
+    if refused == "missing":
+        monkeypatch.delattr(os, "O_DIRECT", raising=False)
+    else:
+        real = os.preadv
+
+        def preadv(fd: int, buffers: list, offset: int, *flags: int) -> int:
+            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+                raise OSError(errno.EINVAL, "Invalid argument")
+            return real(fd, buffers, offset, *flags)
+
+        monkeypatch.setattr(os, "preadv", preadv)
+    data = os.urandom(5 * PART + 3)
+    f = tmp_path / "plain.bin"
+    f.write_bytes(data)
+    with open(f, "rb") as out:  # out of the page cache, so that O_DIRECT would be used
+        os.fsync(out.fileno())
+        os.posix_fadvise(out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    reads = SharedReads(f, CHUNK, parts_of(len(data)))
+    try:
+        assert reads.hash() == (hashlib.sha256(data).hexdigest(), len(data))
+        assert not reads.file.use_direct
     finally:
         reads.close()
 

@@ -64,8 +64,13 @@ class _File:
             if not stat.S_ISREG(os.fstat(self.fd).st_mode):
                 raise InvalidInputError(f"{path} is not a regular file", {"path": str(path)})
             with contextlib.suppress(AttributeError, OSError):
-                os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_RANDOM)
-                self.direct = os.open(path, os.O_RDONLY | os.O_DIRECT)
+                direct = os.open(path, os.O_RDONLY | os.O_DIRECT)
+                try:
+                    os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_RANDOM)  # see _cached
+                except OSError:
+                    os.close(direct)
+                    raise
+                self.direct = direct
         except BaseException:
             self.close()
             raise
@@ -88,6 +93,8 @@ class _File:
                 if exc.errno != errno.EINVAL or got:
                     raise
                 self.use_direct = False  # refused by this filesystem: through the page cache
+                with contextlib.suppress(OSError):
+                    os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_NORMAL)  # reading ahead
                 cached = True
         while got < len(buf) and (n := os.preadv(self.fd, [buf[got:]], offset + got)):
             got += n
