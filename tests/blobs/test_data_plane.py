@@ -458,8 +458,8 @@ def test_killed_upload_leaves_nothing_and_resumes_with_missing_parts(
             transfer.WORKERS = 1
             read_range = transport.read_range
 
-            def slowly(*args, **kwargs):  # a slow network, so that the kill lands mid-transfer
-                for chunk in read_range(*args, **kwargs):
+            def slowly(chunks):  # a slow network, so that the kill lands mid-transfer
+                for chunk in chunks:
                     time.sleep(0.02)
                     yield chunk
 
@@ -472,7 +472,14 @@ def test_killed_upload_leaves_nothing_and_resumes_with_missing_parts(
 
                 send_range(sock, path, offset, length, slow)
 
-            transport.read_range = slowly  # parts sent to the server
+            upload_part_chunks = transport.HttpTransport.upload_part_chunks
+
+            def slowly_chunks(self, upload_id, part, chunks, progress=None):
+                upload_part_chunks(self, upload_id, part, slowly(chunks), progress)
+
+            transport.read_range = lambda *args, **kwargs: slowly(read_range(*args, **kwargs))
+            # parts sent to the server: read while hashed, or read to be sent
+            transport.HttpTransport.upload_part_chunks = slowly_chunks
             presigned.send_range = slowly_sent  # parts sent to the object store
             run = modelbay.init(project="dp", id="killed")
             a = modelbay.Artifact("huge", "model")

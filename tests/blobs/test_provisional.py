@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +21,7 @@ from support.processes import ServerProcess
 import modelbay
 from modelbay.contract import operations as ops
 from modelbay.contract import requests as rq
-from modelbay.sdk import transfer, transport
+from modelbay.sdk import transfer
 from modelbay.sdk.digests import default_index
 from modelbay.sdk.transport import HttpTransport
 
@@ -274,14 +274,12 @@ def test_a_copy_of_stored_bytes_stops_once_hashed(
     shutil.copyfile(f, copy)
     before = staging_files(srv)
     # A slow network (a second per part): the hash is done long before the parts are.
-    read_range = transport.read_range
 
-    def slowly(*args, **kwargs):  # type: ignore[no-untyped-def]
-        for chunk in read_range(*args, **kwargs):
-            time.sleep(0.2)
-            yield chunk
+    def slowly(part: dict, i: int, chunk: memoryview) -> memoryview:
+        time.sleep(0.2)
+        return chunk
 
-    monkeypatch.setattr(transport, "read_range", slowly)
+    monkeypatch.setattr(HttpTransport, "upload_part_chunks", sending(slowly))
     hashed, sent = transfer.hash_and_send([copy], sdk, progress=False)
     assert hashed == [(digest, size)]
     assert sent < size // 2
@@ -302,16 +300,16 @@ def test_parts_lost_on_the_way_are_sent_again(
     sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     f = random_file(tmp_path / "flaky.bin", 4 * PART)
-    real = HttpTransport.upload_part
+    real = HttpTransport.upload_part_chunks
     failed: list[int] = []
 
-    def flaky(self, upload_id, part, path, progress=None):  # type: ignore[no-untyped-def]
+    def flaky(self, upload_id, part, chunks, progress=None):  # type: ignore[no-untyped-def]
         if part["number"] == 2 and not failed:
             failed.append(2)
             raise modelbay.TransportError("connection reset by peer")
-        return real(self, upload_id, part, path, progress)
+        return real(self, upload_id, part, chunks, progress)
 
-    monkeypatch.setattr(HttpTransport, "upload_part", flaky)
+    monkeypatch.setattr(HttpTransport, "upload_part_chunks", flaky)
     hashed, _ = transfer.hash_and_send([f], sdk, progress=False)
     digest = hashlib.sha256(f.read_bytes()).hexdigest()
     assert failed and hashed == [(digest, 4 * PART)]
@@ -340,19 +338,54 @@ def test_a_server_that_needs_digests_first_gets_them_first(
 def test_a_file_changed_while_sent_is_refused(
     sdk: HttpTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Bytes sent that are not the bytes hashed (the file changed between two reads of it)."""
     f = random_file(tmp_path / "moving.bin", 4 * PART)
-    read_range = transport.read_range
 
-    def changed(path, offset, length, progress=None):  # type: ignore[no-untyped-def]
-        for i, chunk in enumerate(read_range(path, offset, length, progress)):
-            yield b"X" + chunk[1:] if offset == PART and i == 0 else chunk
+    def changed(part: dict, i: int, chunk: memoryview) -> bytes | memoryview:
+        return b"X" + chunk[1:] if part["offset"] == PART and i == 0 else chunk
 
-    monkeypatch.setattr(transport, "read_range", changed)
+    monkeypatch.setattr(HttpTransport, "upload_part_chunks", sending(changed))
     with pytest.raises(modelbay.DigestMismatchError):
         transfer.hash_and_send([f], sdk, progress=False)
     digest = hashlib.sha256(f.read_bytes()).hexdigest()
     assert sdk.call(ops.MISSING_BLOBS, rq.Digests(digests=[digest])).missing == [digest]
     assert default_index().provisional_upload(sdk.identity, f, f.stat()) is None
+
+
+def test_a_file_written_while_sent_is_refused(
+    sdk: HttpTransport, srv: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file written to once its first part is sent: whatever was read matches its
+    hash, but is not the file. Its session is closed all the same (it holds no room)."""
+    f = random_file(tmp_path / "written.bin", 4 * PART)
+    before = staging_files(srv)
+
+    def write_once(part: dict, i: int, chunk: memoryview) -> memoryview:
+        if part["number"] == 2 and i == 0:
+            with open(f, "r+b") as out:
+                out.write(b"new bytes")
+        return chunk
+
+    monkeypatch.setattr(HttpTransport, "upload_part_chunks", sending(write_once))
+    with pytest.raises(modelbay.DigestMismatchError):
+        transfer.hash_and_send([f], sdk, progress=False)
+    digest = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert sdk.call(ops.MISSING_BLOBS, rq.Digests(digests=[digest])).missing == [digest]
+    assert default_index().provisional_upload(sdk.identity, f, f.stat()) is None
+    assert staging_files(srv) == before
+
+
+def sending(
+    each: Callable[[dict, int, memoryview], bytes | memoryview],
+) -> Callable[..., None]:
+    """HttpTransport.upload_part_chunks, with each chunk ``i`` of a part replaced by
+    ``each(part, i, chunk)``."""
+    real = HttpTransport.upload_part_chunks
+
+    def send(self, upload_id, part, chunks, progress=None):  # type: ignore[no-untyped-def]
+        real(self, upload_id, part, (each(part, i, c) for i, c in enumerate(chunks)), progress)
+
+    return send
 
 
 def test_a_completion_while_its_blob_is_collected_is_refused(tmp_path: Path) -> None:

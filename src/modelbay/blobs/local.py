@@ -10,7 +10,8 @@ file in ``root/uploads/<id>.parts/``, so that a killed upload resumes with the p
 
 **Hashing while parts arrive.** A sha256 cannot be assembled from the parts' own hashes, so
 a background hasher reads the staging file in order, part by part, as soon as the parts
-before are stored; completing the upload then costs only the parts not yet hashed, instead
+before are written (a part is hashed while it is flushed, the last one included, which
+completion waits for); completing the upload then costs only the parts not yet hashed, instead
 of reading the whole file again. This is sound only if the bytes of a hashed part never
 change: each part writer first claims its part (``<n>.claim``), and a second claim (a part
 sent again: a resumed upload, or two clients sending one blob) leaves a ``rewritten`` flag,
@@ -243,12 +244,15 @@ class LocalBlobStore:
                 hasher = self._hashers[session.id] = _InOrderHash(self, session)
             return hasher
 
-    def _part_stored(self, session: UploadSession) -> None:
-        """Called after a part is marked stored: hash what is now contiguous, in the
+    def _part_stored(self, session: UploadSession, written: int | None = None) -> None:
+        """Called after a part is marked stored, or (``written``: its number) once all its
+        bytes are written, before they are flushed: hash what is now contiguous, in the
         background."""
         if session.parts > 1:
             hasher = self._hasher(session, create=True)
             assert hasher is not None
+            if written is not None:
+                hasher.written(written)
             _hashing().submit(hasher.advance)
 
     def _whole_digest(self, session: UploadSession, fd: int) -> tuple[str, int]:
@@ -511,6 +515,9 @@ class PartWriter:
                 f"part {self.number} has {self.written} bytes, not {self.length}"
             )
         marker = self.store._markers(self.session) / str(self.number)
+        # Hashed while it is flushed: a part that is then not marked stored is sent again,
+        # and a part sent twice makes completion hash the whole file (see the docstring).
+        self.store._part_stored(self.session, self.number)
         try:
             with _typed_when_full(self.length, self.fd):
                 os.fsync(self.fd)
@@ -538,6 +545,11 @@ class _InOrderHash:
         self.next = 1  # the first part not hashed yet
         self.failed = False
         self._lock = threading.Lock()
+        self._written: set[int] = set()  # parts whose bytes are all written (not flushed)
+
+    def written(self, number: int) -> None:
+        """Part ``number`` has all its bytes written by its (only) writer."""
+        self._written.add(number)
 
     def advance(self) -> None:
         """Hash every stored part from ``next`` on, up to the first one missing."""
@@ -548,7 +560,9 @@ class _InOrderHash:
             try:
                 with open(self.store._staging(self.session), "rb", buffering=0) as f:
                     buf = bytearray(CHUNK)
-                    while self.next <= self.session.parts and (markers / str(self.next)).exists():
+                    while self.next <= self.session.parts and (
+                        self.next in self._written or (markers / str(self.next)).exists()
+                    ):
                         offset, length = self.session.part_range(self.next)
                         while length:
                             n = os.preadv(

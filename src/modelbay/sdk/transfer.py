@@ -3,7 +3,8 @@ parts, resumable); and what uploads and downloads (sdk/downloads.py) share: the 
 meter, the pool that runs a transfer's work and stops it, and bundling small blobs.
 
 Nothing is staged by copying a whole file first: parts are read from the file at their
-offsets while they are sent.
+offsets while they are sent (a new large file sent while hashed is read once for both: see
+sdk/shared_reads.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from modelbay.errors import (
 )
 from modelbay.jsontext import Info
 from modelbay.sdk.digests import DigestIndex
+from modelbay.sdk.shared_reads import SharedReads, chunk_for
 from modelbay.sdk.transport import Transport
 
 WORKERS = min(16, (os.cpu_count() or 2) * 4)
@@ -265,25 +267,43 @@ def _send_while_hashing(
         index.remember_upload(server, path, st, session["id"])
     stored_already = threading.Event()
     # Parts to an object store: the hash follows the parts sent, through the pages their
-    # sending read (see _SentPrefix); to the server itself, it runs ahead, and may stop the
-    # sending early when it finds the bytes stored already.
+    # sending read (see _SentPrefix). To the server itself, the file is read once for both
+    # (see sdk/shared_reads.py): the hash runs ahead, and may stop the sending early when
+    # it finds the bytes stored already.
     followed = _SentPrefix(session["parts"]) if _to_object_store(session["parts"]) else None
+    to_server = not any(p.get("url") for p in session["parts"])
+    chunk = chunk_for(session["parts"]) if to_server else None
+    shared = None
+    if chunk is not None:
+        sends = [(int(p["offset"]), int(p["size"])) for p in session["parts"] if not p["done"]]
+        shared = SharedReads(path, chunk, sends)
 
     def hash_then_ask() -> tuple[str, int]:
-        digest, size = sha256_file(path, followed.wait_after if followed else None)
+        if shared is not None:
+            digest, size = shared.hash()
+        else:
+            digest, size = sha256_file(path, followed.wait_after if followed else None)
         with contextlib.suppress(TransportError):  # then sending just goes on
             if not transport.call(ops.MISSING_BLOBS, rq.Digests(digests=[digest])).missing:
                 stored_already.set()  # stop sending: the server has these bytes
         return digest, size
 
-    with ThreadPoolExecutor(1) as hashing:
-        hashed = hashing.submit(hash_then_ask)
-        try:
-            sent, error = _send_parts(transport, session, path, stored_already, progress, followed)
-        finally:
-            if followed is not None:
-                followed.close()  # whatever was not sent, the hash reads on its own
-        digest, size = hashed.result()
+    try:
+        with ThreadPoolExecutor(1) as hashing:
+            hashed = hashing.submit(hash_then_ask)
+            try:
+                sent, error = _send_parts(
+                    transport, session, path, stored_already, progress, followed, shared
+                )
+            finally:
+                if followed is not None:
+                    followed.close()  # whatever was not sent, the hash reads on its own
+                if shared is not None:
+                    shared.done_sending()  # nor does it keep chunks for senders
+            digest, size = hashed.result()
+    finally:
+        if shared is not None:
+            shared.close()
     if size != st.st_size:
         raise InvalidInputError(f"{path} changed while it was being uploaded")
     for _ in range(ATTEMPTS - 1):
@@ -299,6 +319,10 @@ def _send_while_hashing(
         sent += more
     if isinstance(error, TransportError):
         raise error
+    # Bytes sent from what the hash read match its digest whatever the file became: the
+    # server cannot tell, so the file's stat does (the session is completed all the same,
+    # so that it holds no room; what it stores, nothing refers to).
+    changed = _stat_key(os.stat(path)) != _stat_key(st)
     if error is None:
         result = _complete(transport, [session["id"]], {session["id"]: digest})[0]
         if result.get("error"):
@@ -308,7 +332,15 @@ def _send_while_hashing(
                 raise failure  # the file changed while it was sent
             # Otherwise (gone, or being collected): upload() sends what the server lacks.
     index.remember_upload(server, path, st, None)
+    if changed:
+        raise DigestMismatchError(
+            f"{path} changed while it was being uploaded", {"path": os.fspath(path)}
+        )
     return (digest, size), sent
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _send_parts(
@@ -318,11 +350,13 @@ def _send_parts(
     stop: threading.Event,
     progress: bool,
     followed: _SentPrefix | None = None,
+    shared: SharedReads | None = None,
 ) -> tuple[int, ModelbayError | None]:
     """Send the parts of ``session`` not stored yet, in order, a few at a time (a server
     that receives them hashes them in order as they land), until ``stop`` is set; returns
     the bytes sent and the first error (NotFoundError: the session is gone; TransportError:
-    parts were lost). Each part sent is told to ``followed``."""
+    parts were lost). Each part sent is told to ``followed``; with ``shared``, parts are
+    sent from its chunks."""
     todo = [p for p in session["parts"] if not p["done"]]
     errors: list[ModelbayError] = []
 
@@ -332,7 +366,11 @@ def _send_parts(
             if stop.is_set() or errors:
                 return 0
             try:
-                transport.upload_part(session["id"], part, path, m)
+                if shared is None:
+                    transport.upload_part(session["id"], part, path, m)
+                else:
+                    with contextlib.closing(shared.part(part["offset"], part["size"])) as chunks:
+                        transport.upload_part_chunks(session["id"], part, chunks, m)
             except (NotFoundError, TransportError) as exc:
                 errors.append(exc)
                 return 0

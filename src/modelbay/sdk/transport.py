@@ -11,7 +11,7 @@ import contextvars
 import json as _json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -95,6 +95,13 @@ class Transport:
         """Send one part of an upload session: bytes ``[offset, offset+size)`` of ``path``."""
         raise NotImplementedError
 
+    def upload_part_chunks(
+        self, upload_id: str, part: Info, chunks: Iterable[memoryview], progress: Progress = None
+    ) -> None:
+        """Send one part of an upload session to the server itself: its bytes as ``chunks``
+        (see sdk/shared_reads.py), ``part["size"]`` bytes in all."""
+        raise NotImplementedError
+
     def download_blob(
         self,
         digest: str,
@@ -163,28 +170,48 @@ class HttpTransport(Transport):
     ``calls``, bytes through ``client``)."""
 
     def __init__(self, url: str, api_key: str | None, timeout: float = 60.0) -> None:
-        httpx = httpx_module()
+        from modelbay.sdk.small_calls import SmallCalls, Timeouts
 
-        from modelbay.sdk.large_reads import LargeReadsTransport
-        from modelbay.sdk.small_calls import SmallCalls
-
-        self.url = url.rstrip("/")
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._httpx = httpx
-        connections = LargeReadsTransport(
-            # A plain-HTTP server never makes this client speak TLS (redirects are not
-            # followed): skip loading the CA bundle, ~17 ms of every script's start.
-            verify=not self.url.startswith("http://"),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-        )
-        timeouts = httpx.Timeout(timeout, connect=10.0)
-        self.client = http_client(
-            base_url=self.url + "/api/v1", headers=headers, timeout=timeouts, transport=connections
-        )
+        self.url = base = url.rstrip("/")
+        self._base = base
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = timeout
+        self._client: Any = None
+        self._client_lock = threading.Lock()
         #: JSON calls go on kept-alive connections of their own (see sdk/small_calls.py).
-        self.calls = SmallCalls(self.url + "/api/v1", headers, timeouts)
+        self.calls = SmallCalls(
+            self.url + "/api/v1", self._headers, Timeouts(connect=10.0, read=timeout, write=timeout)
+        )
         self.presigned = Presigned()
         self.hashes_while_sending = True
+
+    @property
+    def _httpx(self) -> Any:
+        """The httpx module, imported on first use (see :attr:`client`)."""
+        return httpx_module()
+
+    @property
+    def client(self) -> Any:
+        """The httpx client that moves bytes, made on first use: a script that only makes
+        calls and sends parts from shared reads (see :meth:`upload_part_chunks`), as a cold
+        upload does, imports neither httpx nor httpcore (~0.2 s of its start)."""
+        from modelbay.sdk.large_reads import LargeReadsTransport
+
+        with self._client_lock:
+            if self._client is None:
+                connections = LargeReadsTransport(
+                    # A plain-HTTP server never makes this client speak TLS (redirects are
+                    # not followed): skip loading the CA bundle, ~17 ms of a script's start.
+                    verify=not self._base.startswith("http://"),
+                    limits=self._httpx.Limits(max_connections=32, max_keepalive_connections=16),
+                )
+                self._client = http_client(
+                    base_url=self._base + "/api/v1",
+                    headers=self._headers,
+                    timeout=self._httpx.Timeout(self._timeout, connect=10.0),
+                    transport=connections,
+                )
+            return self._client
 
     def request(
         self,
@@ -212,24 +239,23 @@ class HttpTransport(Transport):
                 _json.dumps(json, separators=(",", ":")).encode() if json is not None else None
             )
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        httpx = self._httpx
         for delay in (*RETRY_DELAYS, None) if _RETRYING.get() else (None,):
             try:
                 resp = self.calls.send(
                     method, path, content=content, content_type="application/json", query=query
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if delay is None:
+            except Exception as exc:
+                httpx = self._httpx  # imported by now if it is one of its errors
+                if not isinstance(exc, httpx.HTTPError):
+                    raise
+                # Not made: never left, so sent again. Broken: sent again if retry_safe.
+                unmade = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                broken = isinstance(exc, (httpx.ReadError, httpx.WriteError))
+                broken = broken or isinstance(exc, httpx.RemoteProtocolError)
+                if delay is None or not (unmade or (broken and retry_safe)):
                     raise TransportError(
                         f"cannot reach modelbay server at {self.url}: {exc}"
                     ) from exc
-            except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
-                if delay is None or not retry_safe:
-                    raise TransportError(
-                        f"cannot reach modelbay server at {self.url}: {exc}"
-                    ) from exc
-            except httpx.HTTPError as exc:
-                raise TransportError(f"cannot reach modelbay server at {self.url}: {exc}") from exc
             else:
                 if delay is None or not retry_safe or resp.status_code not in (502, 503, 504):
                     return self._result(resp)
@@ -274,6 +300,16 @@ class HttpTransport(Transport):
             self.presigned.put(part, path, progress)
         else:
             self._put(f"/blobs/uploads/{upload_id}/parts/{part['number']}", part, path, progress)
+
+    def upload_part_chunks(
+        self, upload_id: str, part: Info, chunks: Iterable[memoryview], progress: Progress = None
+    ) -> None:
+        route = f"/blobs/uploads/{upload_id}/parts/{part['number']}"
+        try:
+            answer = self.calls.send_chunks("PUT", route, chunks, part["size"], progress)
+        except self._httpx.HTTPError as exc:
+            raise TransportError(f"upload to {self.url} failed: {exc}") from exc
+        self._result(answer)
 
     def _put(self, route: str, part: Info, path: Path, progress: Progress) -> None:
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(part["size"])}
@@ -347,7 +383,10 @@ class HttpTransport(Transport):
             raise TransportError(f"download from {self.url} failed: {exc}") from exc
 
     def close(self) -> None:
-        self.client.close()
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
         self.calls.close()
         self.presigned.close()
 
