@@ -345,11 +345,7 @@ def test_a_file_changed_while_sent_is_refused(
         return b"X" + chunk[1:] if part["offset"] == PART and i == 0 else chunk
 
     monkeypatch.setattr(HttpTransport, "upload_part_chunks", sending(changed))
-    with pytest.raises(modelbay.DigestMismatchError):
-        transfer.hash_and_send([f], sdk, progress=False)
-    digest = hashlib.sha256(f.read_bytes()).hexdigest()
-    assert sdk.call(ops.MISSING_BLOBS, rq.Digests(digests=[digest])).missing == [digest]
-    assert default_index().provisional_upload(sdk.identity, f, f.stat()) is None
+    refused_and_not_kept(sdk, f)
 
 
 def test_a_file_written_while_sent_is_refused(
@@ -367,12 +363,18 @@ def test_a_file_written_while_sent_is_refused(
         return chunk
 
     monkeypatch.setattr(HttpTransport, "upload_part_chunks", sending(write_once))
+    refused_and_not_kept(sdk, f)
+    assert staging_files(srv) == before
+
+
+def refused_and_not_kept(sdk: HttpTransport, f: Path) -> None:
+    """Sending ``f`` fails as a changed file; neither the server nor the local index keeps
+    its bytes as the file's."""
     with pytest.raises(modelbay.DigestMismatchError):
         transfer.hash_and_send([f], sdk, progress=False)
     digest = hashlib.sha256(f.read_bytes()).hexdigest()
     assert sdk.call(ops.MISSING_BLOBS, rq.Digests(digests=[digest])).missing == [digest]
     assert default_index().provisional_upload(sdk.identity, f, f.stat()) is None
-    assert staging_files(srv) == before
 
 
 def sending(
