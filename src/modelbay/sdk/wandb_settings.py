@@ -97,6 +97,10 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         return dict(self._values)
 
+    def clear(self) -> None:
+        """Forget every setting."""
+        self._values.clear()
+
     @property
     def ignored(self) -> list[str]:
         """The settings given that change nothing in modelbay."""
@@ -140,8 +144,9 @@ def setup(settings: Settings | Mapping[str, Any] | None = None) -> Settings:
     this process, and (through the environment) in the processes it starts. Returns the
     process's settings."""
     _global.update(settings)
+    values = _global.to_dict()
     for name, variable in ENVIRONMENT.items():
-        value = _global._values.get(name)
+        value = values.get(name)
         if value is None or value is False:
             continue
         _saved_env.setdefault(variable, os.environ.get(variable))
@@ -156,7 +161,7 @@ def teardown(exit_code: int | None = None) -> None:
     current = getattr(modelbay, "run", None)
     if current is not None:
         current.finish(exit_code=exit_code)
-    _global._values.clear()
+    _global.clear()
     for variable, value in _saved_env.items():
         if value is None:
             os.environ.pop(variable, None)
@@ -175,9 +180,10 @@ def resolve(given: Settings | Mapping[str, Any] | None) -> Settings:
 def fill(wb: Settings, **given: Any) -> dict[str, Any]:
     """The ``init`` arguments ``given``, each left None filled from the settings."""
     out = dict(given)
+    values = wb.to_dict()
     for name, arg in INIT_ARGUMENTS.items():
-        if out.get(arg) is None and wb._values.get(name) is not None:
-            out[arg] = wb._values[name]
+        if out.get(arg) is None and values.get(name) is not None:
+            out[arg] = values[name]
     return out
 
 
