@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS provisional (
 """
 
 
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What says a file is unchanged: device, inode, size, and the times of its last write
+    and of its last change of metadata."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 class DigestIndex:
     """``path -> sha256`` for files whose stat has not changed since they were hashed."""
 
@@ -87,10 +93,6 @@ class DigestIndex:
             conn.execute(_PROVISIONAL)
             self._local.conn = conn
         return conn
-
-    @staticmethod
-    def _key(st: os.stat_result) -> tuple[int, int, int, int, int]:
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def digest(self, path: Path, hash_file: Callable[[Path], tuple[str, int]]) -> tuple[str, int]:
         """(sha256, size) of a file: remembered when its stat matches, else hashed (and
@@ -131,7 +133,7 @@ class DigestIndex:
             st = os.stat(path)
             before.append(st)
             row = known.get(real)
-            if row is not None and row[:5] == self._key(st):
+            if row is not None and row[:5] == stat_key(st):
                 out.append((str(row[5]), st.st_size))
             else:
                 out.append(None)
@@ -142,12 +144,12 @@ class DigestIndex:
         for i, result in zip(todo, hash_files([paths[i] for i in todo]), strict=True):
             out[i] = result
             st, after = before[i], os.stat(paths[i])
-            if self._key(after) != self._key(st):
+            if stat_key(after) != stat_key(st):
                 continue  # changed while hashed
             if after.st_mtime_ns / 1e9 < hashed_at - RACY_SECONDS:
-                remember.append((reals[i], *self._key(st), result[0]))
+                remember.append((reals[i], *stat_key(st), result[0]))
             else:
-                racy.append((reals[i], *self._key(st)))
+                racy.append((reals[i], *stat_key(st)))
         if remember or racy:
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -173,7 +175,7 @@ class DigestIndex:
                 " UNION ALL SELECT dev, ino, size, mtime_ns, ctime_ns FROM seen WHERE path = ?1",
                 (self._real(path),),
             )
-            return any(tuple(row) == self._key(st) for row in rows)
+            return any(tuple(row) == stat_key(st) for row in rows)
         return False
 
     def provisional_upload(self, server: str, path: Path, st: os.stat_result) -> str | None:
@@ -189,7 +191,7 @@ class DigestIndex:
                 )
                 .fetchone()
             )
-            if row is not None and tuple(row[:5]) == self._key(st):
+            if row is not None and tuple(row[:5]) == stat_key(st):
                 return str(row[5])
         return None
 
@@ -207,7 +209,7 @@ class DigestIndex:
             else:
                 conn.execute(
                     "INSERT OR REPLACE INTO provisional VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (server, self._real(path), *self._key(st), upload_id),
+                    (server, self._real(path), *stat_key(st), upload_id),
                 )
 
 

@@ -34,7 +34,7 @@ from modelbay.errors import (
     from_payload,
 )
 from modelbay.jsontext import Info
-from modelbay.sdk.digests import DigestIndex
+from modelbay.sdk.digests import DigestIndex, stat_key
 from modelbay.sdk.shared_reads import SharedReads, chunk_for
 from modelbay.sdk.transport import Transport
 
@@ -322,7 +322,7 @@ def _send_while_hashing(
     # Bytes sent from what the hash read match its digest whatever the file became: the
     # server cannot tell, so the file's stat does (the session is completed all the same,
     # so that it holds no room; what it stores, nothing refers to).
-    changed = _stat_key(os.stat(path)) != _stat_key(st)
+    changed = stat_key(os.stat(path)) != stat_key(st)
     if error is None:
         result = _complete(transport, [session["id"]], {session["id"]: digest})[0]
         if result.get("error"):
@@ -337,10 +337,6 @@ def _send_while_hashing(
             f"{path} changed while it was being uploaded", {"path": os.fspath(path)}
         )
     return (digest, size), sent
-
-
-def _stat_key(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _send_parts(
